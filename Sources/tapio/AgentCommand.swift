@@ -1,0 +1,88 @@
+import ArgumentParser
+import Foundation
+
+struct AgentCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "agent",
+        abstract: "Run the node agent (one per node, as a DaemonSet).",
+        discussion: """
+            Loads the kernel probes, watches this node's pods, its Node and the TapioPolicies that select it, \
+            correlates, and writes Insights and Events for this node's pods. Keeps a heartbeat Lease \
+            `tapio-agent-<node>` in --namespace saying which policy generations it applied.
+            """)
+
+    @OptionGroup var global: GlobalOptions
+
+    @Option(help: ArgumentHelp("This node's name (default: $NODE_NAME, set from the downward API).", valueName: "name"))
+    var nodeName: String?
+
+    @Option(help: ArgumentHelp("Namespace of Tapio's own objects (heartbeat Leases, cluster-wide Insights).", valueName: "name"))
+    var namespace = "tapio-system"
+
+    @Option(help: "Where /metrics, /healthz and /readyz are served.")
+    var metricsAddr = ListenAddress(host: "0.0.0.0", port: 9464)
+
+    var resolvedNodeName: String? {
+        nodeName ?? ProcessInfo.processInfo.environment["NODE_NAME"].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    func validate() throws {
+        guard resolvedNodeName != nil else {
+            throw ValidationError("the agent needs its node's name: pass --node-name or set NODE_NAME (the DaemonSet sets it from spec.nodeName).")
+        }
+        if !DNSNames.isLabel(namespace) { throw ValidationError("--namespace '\(namespace)' is not a valid namespace name.") }
+    }
+
+    func run() async throws {
+        LoggingSetup.bootstrap(global)
+        try await AgentRunner(command: self).run()
+    }
+}
+
+struct OperatorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "operator",
+        abstract: "Run the operator (a Deployment; leader-elected).",
+        discussion: """
+            Validates TapioPolicies and writes their status, runs the cluster-level detectors, resolves and \
+            expires Insights, and — only where a policy allows it, behind its gates — applies remediation patches.
+            """)
+
+    @OptionGroup var global: GlobalOptions
+
+    @Option(help: ArgumentHelp("Namespace of Tapio's own objects (election Lease, agents' heartbeats, cluster-wide Insights).", valueName: "name"))
+    var namespace = "tapio-system"
+
+    @Flag(inversion: .prefixedEnableDisable, help: "Elect one active replica through the Lease `tapio-operator` (on in the Deployment).")
+    var leaderElect = false
+
+    @Option(help: ArgumentHelp("Leader lease duration.", valueName: "duration"))
+    var leaseDuration = DurationArgument(.seconds(15))
+
+    @Option(help: ArgumentHelp("How long the leader keeps trying to renew before it gives up leadership.", valueName: "duration"))
+    var renewDeadline = DurationArgument(.seconds(10))
+
+    @Option(help: ArgumentHelp("Interval between attempts to acquire or renew the lease.", valueName: "duration"))
+    var retryPeriod = DurationArgument(.seconds(2))
+
+    @Option(help: "Where /metrics, /healthz and /readyz are served.")
+    var metricsAddr = ListenAddress(host: "0.0.0.0", port: 9464)
+
+    @Option(help: ArgumentHelp("This replica's identity in the election (default: $POD_NAME, else the hostname).", valueName: "id"))
+    var identity: String?
+
+    func validate() throws {
+        if !DNSNames.isLabel(namespace) { throw ValidationError("--namespace '\(namespace)' is not a valid namespace name.") }
+        guard renewDeadline.duration < leaseDuration.duration else {
+            throw ValidationError("--renew-deadline (\(renewDeadline)) must be shorter than --lease-duration (\(leaseDuration)).")
+        }
+        guard retryPeriod.duration < renewDeadline.duration else {
+            throw ValidationError("--retry-period (\(retryPeriod)) must be shorter than --renew-deadline (\(renewDeadline)).")
+        }
+    }
+
+    func run() async throws {
+        LoggingSetup.bootstrap(global)
+        try await OperatorRunner(command: self).run()
+    }
+}

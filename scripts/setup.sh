@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Sets up a fresh machine for Tapio: the Debian packages it needs (installed only when missing), the generated
+# BPF skeletons, and the Swift build. Idempotent: a second run only rebuilds what changed.
+#   scripts/setup.sh            debug build (what the tests use)
+#   scripts/setup.sh release    release build (what `tapio sniff` and the benchmarks use)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+config="${1:-debug}"
+case "$config" in debug|release) ;; *) echo "setup.sh: unknown configuration '$config' (debug|release)" >&2; exit 2;; esac
+
+# libbpf/libelf/zlib: the BPF loader; bpftool: vmlinux.h and skeletons; pkg-config: SwiftPM finds libbpf;
+# openssl: the test API server's certificates; python3: the tests' memory-leaking workloads; tmux: the terminal test.
+packages=(libbpf-dev libelf-dev zlib1g-dev bpftool pkg-config openssl python3 tmux procps iproute2)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}" >&2
+  sudo=""; [[ $(id -u) -eq 0 ]] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+command -v swift >/dev/null || { echo "setup: swift is not on PATH (expected the toolchain at /opt/swift)" >&2; exit 1; }
+
+bash scripts/gen-bpf.sh
+
+if [[ $config == release ]]; then
+  swift build -c release --product tapio
+else
+  swift build --build-tests
+fi
