@@ -95,11 +95,44 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // MARK: Wiring — sinks, the agent's pipeline, the operator.
+        .target(
+            name: "TapioSinks",
+            dependencies: [
+                "TapioModel", "TapioCorrelation",
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "TapioAgent",
+            dependencies: [
+                "TapioModel", "TapioCorrelation", "TapioNode", "TapioBPF", "KubeClient", "KubeRuntime", "TapioSinks",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "TapioOperator",
+            dependencies: [
+                "TapioModel", "TapioCorrelation", "KubeClient", "KubeRuntime", "TapioSinks",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+
         // MARK: The CLI.
         .executableTarget(
             name: "tapio",
             dependencies: [
                 "TapioModel", "TapioCorrelation", "TapioNode", "TapioBPF", "KubeClient", "KubeRuntime",
+                "TapioSinks", "TapioAgent", "TapioOperator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -165,6 +198,11 @@ let package = Package(
         .testTarget(
             name: "TapioCorrelationTests",
             dependencies: ["TapioCorrelation", "TapioTestSupport"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "TapioAgentTests",
+            dependencies: ["TapioAgent", "TapioOperator", "TapioSinks", "KubeEmulator", "TapioTestSupport"],
             swiftSettings: strict
         ),
         .testTarget(

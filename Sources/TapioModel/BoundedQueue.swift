@@ -40,6 +40,8 @@ public final class BoundedQueue<Element: Sendable>: Sendable {
     /// Elements accepted.
     public var pushed: UInt64 { state.withLock { $0.pushed } }
     public var count: Int { state.withLock { $0.count } }
+    /// True once ``finish()`` was called (producers can stop early).
+    public var isFinished: Bool { state.withLock { $0.finished } }
 
     /// Adds an element; returns false if it (or, with `.dropOldest`, an older one) had to be shed,
     /// or the queue is finished.
@@ -69,6 +71,42 @@ public final class BoundedQueue<Element: Sendable>: Sendable {
         }
         waiter?.resume()
         return kept
+    }
+
+    /// Adds several elements under one lock (a producer draining a batch, e.g. a ring buffer reader);
+    /// sheds like ``push(_:)`` per element. Returns how many elements were shed (0 when all were kept).
+    @discardableResult
+    public func push(contentsOf elements: [Element]) -> Int {
+        guard !elements.isEmpty else { return 0 }
+        let (shedNow, waiter): (Int, CheckedContinuation<Void, Never>?) = state.withLock { s in
+            if s.finished { return (elements.count, nil) }
+            var shedNow = 0
+            var head = s.head, count = s.count
+            let capacity = self.capacity, dropNewest = policy == .dropNewest
+            // One buffer access for the whole batch: unspecialised generic code pays per ring access otherwise.
+            s.ring.withUnsafeMutableBufferPointer { ring in
+                for element in elements {
+                    if count == capacity {
+                        shedNow += 1
+                        if dropNewest { continue }
+                        ring[head] = nil
+                        head = (head + 1) % capacity
+                        count -= 1
+                    }
+                    ring[(head + count) % capacity] = element
+                    count += 1
+                }
+            }
+            s.head = head
+            s.count = count
+            s.shed &+= UInt64(shedNow)
+            s.pushed &+= UInt64(elements.count - (dropNewest ? shedNow : 0))
+            let w = s.waiter
+            s.waiter = nil
+            return (shedNow, w)
+        }
+        waiter?.resume()
+        return shedNow
     }
 
     /// Ends the queue: the consumer gets what is queued, then nil.

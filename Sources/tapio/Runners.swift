@@ -1,7 +1,5 @@
 import ArgumentParser
 
 // Temporary: the runners are wired as their components land (issues 7 and 8).
-struct SniffRunner { let command: SniffCommand; func run() async throws { throw ValidationError("sniff: not wired yet") } }
 struct AgentRunner { let command: AgentCommand; func run() async throws { throw ValidationError("agent: not wired yet") } }
 struct OperatorRunner { let command: OperatorCommand; func run() async throws { throw ValidationError("operator: not wired yet") } }
-struct ReplayRunner { let command: ReplayCommand; func run() throws { throw ValidationError("replay: not wired yet") } }

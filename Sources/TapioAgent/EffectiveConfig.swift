@@ -1,0 +1,60 @@
+import TapioCorrelation
+import TapioModel
+
+/// What one node runs with: the probe settings and the engine's configuration, merged from every TapioPolicy
+/// that selects the node, then overridden by command-line flags (`tapio sniff`).
+///
+/// Overlap rule — the most observant setting wins, so adding a policy never silently blinds another one:
+/// a probe runs if any selecting policy enables it; `samplingHz` and `window` take the largest value;
+/// `leakThreshold`, `batchSize`, `batchTimeout` and `minSeverity` the smallest; `emitEvents` is on if any policy
+/// has it on; `resolveAfter` and `ttl` take the largest value. Remediation is not merged here: the operator
+/// applies the policies that select an Insight's subject, each with its own gates. Policies that fail
+/// validation are skipped (their status says why). With no policy, every field has its default.
+public struct EffectiveConfig: Sendable, Hashable {
+    public var memoryProbe = true
+    public var oomProbe = true
+    public var processProbe = true
+    public var networkProbe = true
+    public var samplingHz = MemoryProbe.defaultSamplingHz
+    public var correlation = CorrelationConfig()
+    public var emitEvents = true
+    public var insightTTL: Duration = .seconds(86_400)
+    /// `name → generation` of the policies merged in (reported in the node's heartbeat Lease).
+    public var appliedPolicies: [String: Int64] = [:]
+
+    public init() {}
+
+    /// Merges `policies` (already filtered to those selecting this node and valid).
+    public static func merge(_ policies: [TapioPolicy]) -> EffectiveConfig {
+        var c = EffectiveConfig()
+        guard !policies.isEmpty else { return c }
+        let specs = policies.map(\.spec)
+        c.memoryProbe = specs.contains { $0.probes.memory.enabled }
+        c.oomProbe = specs.contains { $0.probes.oom.enabled }
+        c.processProbe = specs.contains { $0.probes.process.enabled }
+        c.networkProbe = specs.contains { $0.probes.network.enabled }
+        c.samplingHz = specs.map(\.probes.memory.samplingHz).max() ?? c.samplingHz
+        c.emitEvents = specs.contains { $0.insights.emitEvents }
+
+        var e = CorrelationConfig()
+        e.batchSize = specs.map(\.correlation.batchSize).min() ?? e.batchSize
+        e.batchTimeout = specs.compactMap { try? $0.correlation.batchTimeoutDuration() }.min() ?? e.batchTimeout
+        e.window = specs.compactMap { try? $0.correlation.windowDuration() }.max() ?? e.window
+        e.minSeverity = specs.map(\.correlation.minSeverity).min() ?? e.minSeverity
+        if let leak = specs.compactMap({ try? $0.probes.memory.leakThresholdBytesPerHour() }).min() {
+            e.leakThresholdBytesPerHour = Double(leak)
+        }
+        e.resolveAfter = specs.compactMap { try? $0.insights.resolveAfterDuration() }.max() ?? e.resolveAfter
+        // The lowest ceiling is the safe one to suggest.
+        e.memoryCeilingBytes = specs.compactMap { try? $0.remediation.memoryCeilingBytes() }.min()
+        c.correlation = e
+        c.insightTTL = specs.compactMap { try? $0.insights.ttlDuration() }.max() ?? c.insightTTL
+        for p in policies { c.appliedPolicies[p.metadata.name ?? ""] = p.metadata.generation ?? 0 }
+        return c
+    }
+
+    /// Whether `policy` applies to a node with these labels (no `nodeSelector` = every node).
+    public static func selects(_ policy: TapioPolicy, nodeLabels: [String: String]) -> Bool {
+        policy.spec.nodeSelector?.matches(nodeLabels) ?? true
+    }
+}

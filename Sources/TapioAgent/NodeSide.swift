@@ -1,0 +1,58 @@
+import Logging
+import TapioBPF
+import TapioModel
+
+/// The kernel side of a node: the BPF probes when they can load, /proc and cgroup polling otherwise.
+public struct NodeSide: Sendable {
+    /// The running sources.
+    public var sources: [any EventSource]
+    /// The BPF probes, when loaded (for live reconfiguration and `close()`).
+    public var probes: BPFProbes?
+    /// What runs and what does not, and why — the start-up checklist.
+    public var checklist: [(name: String, state: SourceHealth.State)]
+    /// The memory cgroups seen by the poller, for attribution.
+    public var cgroups: CgroupIndex?
+
+    /// The BPF settings for an effective configuration.
+    public static func bpfSettings(_ c: EffectiveConfig) -> BPFSettings {
+        var enabled: ProbeSet = []
+        if c.memoryProbe { enabled.formUnion(.memory) }
+        if c.oomProbe { enabled.insert(.oom) }
+        if c.processProbe { enabled.insert(.process) }
+        if c.networkProbe { enabled.insert(.network) }
+        var s = BPFSettings()
+        s.enabled = enabled
+        s.samplingHz = UInt64(c.samplingHz)
+        return s
+    }
+
+    /// Starts the node's sources: BPF if it can load, else the /proc poller; the cgroup memory poller always.
+    public static func start(_ c: EffectiveConfig, logger: Logger) -> NodeSide {
+        var side = NodeSide(sources: [], probes: nil, checklist: [])
+        do {
+            let probes = try BPFProbes(configuration: BPFConfiguration(settings: bpfSettings(c)))
+            side.probes = probes
+            side.sources.append(probes)
+            let down = probes.probeStatus.filter { $0.state != .up }
+            side.checklist.append((
+                "eBPF probes (\(probes.probeStatus.filter { $0.state == .up }.count) programs, \(c.samplingHz) Hz)",
+                down.isEmpty ? .running : .degraded(down.map(\.description).joined(separator: "; "))))
+        } catch {
+            logger.notice("eBPF probes unavailable, polling /proc instead", metadata: ["reason": "\(error)"])
+            side.checklist.append(("eBPF probes", .failed("\(error); polling /proc and cgroup files instead")))
+            let poller = ProcPoller(interval: .seconds(1))
+            side.sources.append(poller)
+            side.checklist.append(("/proc process poller (1 s)", .running))
+        }
+        let cgroups = CgroupMemoryPoller(interval: .seconds(1))
+        side.sources.append(cgroups)
+        side.cgroups = cgroups.index
+        side.checklist.append(("cgroup memory poller (\(cgroups.describeHierarchy()))", .running))
+        return side
+    }
+
+    public func close() {
+        probes?.close()
+        for s in sources { s.events().finish() }
+    }
+}

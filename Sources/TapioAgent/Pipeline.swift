@@ -1,0 +1,160 @@
+import Foundation
+import Logging
+import Synchronization
+import TapioCorrelation
+import TapioModel
+import TapioSinks
+
+/// Says which subject a node event is about (the pid/cgroup → container → pod translator behind it).
+public protocol Attributor: Sendable {
+    func attribute(_ event: NodeEvent) -> (subject: Subject?, context: SubjectContext?)
+    /// Called for every cluster event before the engine sees it (a pod directory learns pods from these).
+    func observe(_ event: ClusterEvent)
+}
+
+/// Sources → attribution → correlation engine → sinks, with bounded queues between the stages.
+///
+/// Each source is drained by its own task that attributes node events (so attribution runs beside the engine)
+/// and pushes into one bounded merge queue; one task owns the engine and feeds it batches, plus a tick every
+/// `batchTimeout` so partial batches and resolutions happen without new events. Everything a full queue drops is
+/// counted in ``PipelineStatus/shedByStage``.
+public final class Pipeline: Sendable {
+    enum Item: Sendable {
+        case event(AttributedEvent)
+        case tick
+    }
+
+    public let config: CorrelationConfig
+    let sources: [any EventSource]
+    let attributor: any Attributor
+    let sinks: [any InsightSink]
+    let merged: BoundedQueue<Item>
+    let filter: @Sendable (InsightUpdate) -> Bool
+    let logger: Logger
+    private let current = Mutex(PipelineStatus())
+
+    /// - Parameter filter: which updates reach the sinks (e.g. a namespace filter); all by default.
+    public init(config: CorrelationConfig, sources: [any EventSource], attributor: any Attributor,
+                sinks: [any InsightSink], queueCapacity: Int = 65_536, logger: Logger = Logger(label: "tapio.pipeline"),
+                filter: @escaping @Sendable (InsightUpdate) -> Bool = { _ in true }) {
+        self.config = config
+        self.sources = sources
+        self.attributor = attributor
+        self.sinks = sinks
+        self.merged = BoundedQueue(capacity: queueCapacity, policy: .dropOldest)
+        self.logger = logger
+        self.filter = filter
+    }
+
+    /// A snapshot of the counters.
+    public var status: PipelineStatus { current.withLock { $0 } }
+
+    /// Runs until the task is cancelled (or every source ends); then flushes the engine once more.
+    public func run() async {
+        await withTaskGroup(of: Void.self) { group in
+            for source in sources {
+                group.addTask { await self.drain(source) }
+            }
+            group.addTask { await self.ticker() }
+            group.addTask { await self.statusLoop() }
+            await self.correlate()
+            group.cancelAll()
+        }
+    }
+
+    private func drain(_ source: any EventSource) async {
+        let queue = source.events()
+        await withTaskCancellationHandler {
+            while let batch = await queue.nextBatch(max: 256) {
+                for e in batch {
+                    switch e {
+                    case .node(let n):
+                        let (subject, context) = attributor.attribute(n)
+                        merged.push(.event(.node(n, subject: subject, context: context)))
+                    case .cluster(let c):
+                        attributor.observe(c)
+                        merged.push(.event(.cluster(c)))
+                    }
+                }
+            }
+        } onCancel: {
+            queue.finish()
+        }
+    }
+
+    private func ticker() async {
+        let period = max(config.batchTimeout, .milliseconds(10))
+        while !Task.isCancelled {
+            try? await Task.sleep(for: period)
+            merged.push(.tick)
+        }
+    }
+
+    private func statusLoop() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(1))
+            if Task.isCancelled { break }
+            let s = refreshSources()
+            for sink in sinks { await sink.status(s) }
+        }
+    }
+
+    private func refreshSources() -> PipelineStatus {
+        let healths = sources.map { (name: $0.name, health: $0.health()) }
+        return current.withLock { s in
+            s.sources = healths
+            for h in healths { s.shedByStage["source:\(h.name)"] = h.health.shed }
+            s.shedByStage["merge"] = merged.shed
+            return s
+        }
+    }
+
+    private func correlate() async {
+        var engine = CorrelationEngine(config: config)
+        var updates: [InsightUpdate] = []
+        var events: UInt64 = 0
+        var lastSnapshot: UInt64 = 0
+        let onCancel = merged
+        await withTaskCancellationHandler {
+            while let batch = await merged.nextBatch(max: max(config.batchSize, 1)) {
+                let now = wallNanos()
+                for item in batch {
+                    switch item {
+                    case .event(let e):
+                        events &+= 1
+                        engine.ingest(e, now: now, into: &updates)
+                    case .tick:
+                        engine.tick(now: now, into: &updates)
+                    }
+                }
+                // The active set costs a walk over every subject: refresh it once a second, or when insights changed.
+                let snapshot = !updates.isEmpty || now &- lastSnapshot >= 1_000_000_000
+                if snapshot { lastSnapshot = now }
+                await publish(&updates, engine: engine, events: events, snapshot: snapshot)
+            }
+        } onCancel: {
+            onCancel.finish()
+        }
+        updates.append(contentsOf: engine.flush(now: wallNanos()))
+        await publish(&updates, engine: engine, events: events, snapshot: true)
+    }
+
+    private func publish(_ updates: inout [InsightUpdate], engine: CorrelationEngine, events: UInt64,
+                         snapshot: Bool) async {
+        let active = snapshot ? engine.activeInsights.filter(filter) : nil
+        let stats = engine.stats
+        let subjects = engine.trackedSubjects
+        current.withLock { s in
+            s.events = events
+            s.correlations = stats.evaluations
+            s.subjects = subjects
+            if let active { s.activeInsights = active }
+            s.shedByStage["engine"] = stats.shed
+        }
+        guard !updates.isEmpty else { return }
+        let out = updates.filter(filter)
+        updates.removeAll(keepingCapacity: true)
+        guard !out.isEmpty else { return }
+        for sink in sinks { await sink.emit(out) }
+    }
+}

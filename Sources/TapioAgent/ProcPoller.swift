@@ -1,0 +1,97 @@
+import Foundation
+import Synchronization
+import TapioModel
+
+/// The fallback for the BPF memory probe: every `interval`, each process's resident memory from
+/// `/proc/<pid>/statm`, as `memorySample` events. No exit codes or OOM victims (only the kernel probes see those;
+/// the cgroup poller still reports OOM kill counters). The poller's own pid is skipped.
+public final class ProcPoller: EventSource, Sendable {
+    public let name = "proc"
+    let interval: Duration
+    let queue: BoundedQueue<TapioEvent>
+    let procRoot: String
+    private let counters = Mutex<(events: UInt64, errors: UInt64, last: UInt64, rate: Double, state: SourceHealth.State)>(
+        (0, 0, 0, 0, .starting))
+    private let task = Mutex<Task<Void, Never>?>(nil)
+    static let pageSize = UInt64(sysconf(Int32(_SC_PAGESIZE)))
+
+    public init(interval: Duration, procRoot: String = "/proc", capacity: Int = 16_384) {
+        self.interval = interval
+        self.procRoot = procRoot
+        self.queue = BoundedQueue(capacity: capacity, policy: .dropOldest)
+    }
+
+    public func events() -> BoundedQueue<TapioEvent> {
+        task.withLock { t in
+            if t == nil { t = Task.detached { [self] in await self.loop() } }
+        }
+        return queue
+    }
+
+    public func health() -> SourceHealth {
+        let c = counters.withLock { $0 }
+        return SourceHealth(state: c.state, lastEventNanos: c.last, events: c.events, errors: c.errors,
+                            shed: queue.shed, eventsPerSecond: c.rate)
+    }
+
+    private func loop() async {
+        counters.withLock { $0.state = .running }
+        let me = getpid()
+        while !Task.isCancelled {
+            let started = ContinuousClock.now
+            let n = scanOnce(skipping: me)
+            let seconds = Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18
+            counters.withLock { $0.rate = Double(n) / max(seconds, 0.001) }
+            if queue.isFinished { break }
+            try? await Task.sleep(until: started + interval)
+        }
+        counters.withLock { $0.state = .stopped }
+    }
+
+    /// Reads every process once; returns how many samples it queued.
+    @discardableResult
+    func scanOnce(skipping me: Int32) -> Int {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: procRoot) else {
+            counters.withLock { $0.errors &+= 1 }
+            return 0
+        }
+        let now = wallNanos()
+        var n = 0
+        for entry in entries {
+            guard let pid = Int32(entry), pid != me else { continue }
+            // A process can exit between listing and reading: skip it quietly.
+            guard let statm = readSmall("\(procRoot)/\(entry)/statm") else { continue }
+            let f = statm.split(separator: " ")
+            guard f.count >= 3, let resident = UInt64(f[1]), let shared = UInt64(f[2]) else { continue }
+            if resident == 0 { continue }  // kernel threads
+            let comm = readSmall("\(procRoot)/\(entry)/comm").map { String($0.dropLast()) } ?? ""
+            let anon = (resident &- min(shared, resident)) &* Self.pageSize
+            let sample = NodeEvent.MemorySample(rssAnonBytes: anon, rssFileBytes: min(shared, resident) &* Self.pageSize,
+                                                rssShmemBytes: 0)
+            queue.push(.node(NodeEvent(timestampNanos: now, pid: pid, cgroupID: 0, comm: comm, kind: .memorySample(sample))))
+            n += 1
+        }
+        counters.withLock {
+            $0.events &+= UInt64(n)
+            $0.last = now
+        }
+        return n
+    }
+}
+
+/// Reads a small /proc or /sys file in one go (they are generated on read; no need for buffering).
+func readSmall(_ path: String) -> String? {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+    guard n > 0 else { return nil }
+    return String(decoding: buffer[0..<n], as: UTF8.self)
+}
+
+func wallNanos() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+}

@@ -1,0 +1,133 @@
+import Foundation
+import TapioModel
+
+/// Decides whether the operator may act on an Insight's remediation, and how — pure logic, no I/O.
+///
+/// The policies that select the Insight's subject decide, and the most restrictive wins: the effective mode is the
+/// lowest of their modes (`Off` < `Suggest` < `DryRun` < `Apply`), and for `Apply` every selecting policy's
+/// gates must pass. With no selecting policy the mode is the default, `Suggest`: the operator never patches
+/// anything no policy allows. Gates, in the order they are checked (the first that refuses is recorded):
+/// `AllowedActions` (the action is named in `allowedActions`), `Namespace` (the target's namespace is in the
+/// `namespaces` allowlist; an empty list allows none), `Approval` (with `requireApproval`, the Insight carries
+/// `tapio.io/approve: "true"`), `MemoryCeiling` (every memory limit the patch sets is at most `memoryCeiling`),
+/// `RateLimit` (fewer than `maxActionsPerHour` applied in the last hour under that policy).
+public enum RemediationGate {
+    public enum Gate: String, Sendable, Hashable {
+        case mode = "Mode"
+        case allowedActions = "AllowedActions"
+        case namespace = "Namespace"
+        case approval = "Approval"
+        case memoryCeiling = "MemoryCeiling"
+        case rateLimit = "RateLimit"
+        case target = "Target"
+    }
+
+    public enum Decision: Sendable, Hashable {
+        /// Nothing to do: mode Off or Suggest, or no applicable action.
+        case none(reason: String)
+        /// Send the patch with `dryRun=All` and record the verdict.
+        case dryRun(RemediationAction, Patch)
+        /// Dry-run first, then the real patch.
+        case apply(RemediationAction, Patch, policies: [String])
+        /// A gate refused; record it.
+        case refused(RemediationAction, gate: Gate, message: String)
+    }
+
+    /// What the gates need to know about the subject and the recent past.
+    public struct Context: Sendable {
+        public var namespaceLabels: [String: String]
+        public var podLabels: [String: String]
+        /// Actions applied in the last hour, per policy name.
+        public var appliedLastHour: [String: Int]
+        public init(namespaceLabels: [String: String], podLabels: [String: String], appliedLastHour: [String: Int]) {
+            self.namespaceLabels = namespaceLabels
+            self.podLabels = podLabels
+            self.appliedLastHour = appliedLastHour
+        }
+    }
+
+    /// The policies that select a subject with these labels (an absent selector selects everything).
+    public static func selecting(_ policies: [TapioPolicy], context: Context) -> [TapioPolicy] {
+        policies.filter { p in
+            (p.spec.selector.namespaceSelector?.matches(context.namespaceLabels) ?? true)
+                && (p.spec.selector.podSelector?.matches(context.podLabels) ?? true)
+        }
+    }
+
+    public static func decide(insight: InsightResource, policies allPolicies: [TapioPolicy], context: Context) -> Decision {
+        guard let action = insight.spec.remediation?.actions.first(where: { $0.patch != nil }), let patch = action.patch
+        else { return .none(reason: "no applicable action") }
+        let policies = selecting(allPolicies, context: context)
+        let mode = policies.map(\.spec.remediation.mode).min(by: { rank($0) < rank($1) }) ?? .suggest
+        switch mode {
+        case .off: return .none(reason: "remediation is Off")
+        case .suggest: return .none(reason: "mode Suggest: commands only")
+        case .dryRun, .apply: break
+        }
+        // The patch may only touch the workload the Insight is about: one it names among its resources, in the
+        // subject's namespace.
+        let t = patch.target
+        let named = insight.spec.resources.contains { $0.kind == t.kind && $0.name == t.name && $0.namespace == t.namespace }
+        guard ["Deployment", "StatefulSet"].contains(t.kind), insight.spec.subject.namespace == t.namespace, named else {
+            return .refused(action, gate: .target,
+                            message: "the patch targets \(t.kind) \(t.namespace)/\(t.name), which this Insight does not name")
+        }
+        if mode == .dryRun { return .dryRun(action, patch) }
+
+        for p in policies {
+            let name = p.metadata.name ?? "?"
+            let r = p.spec.remediation
+            if !r.allowedActions.contains(action.name) {
+                return .refused(action, gate: .allowedActions,
+                                message: "policy \(name) does not list \(action.name) in allowedActions \(r.allowedActions)")
+            }
+            if !r.namespaces.contains(patch.target.namespace) {
+                return .refused(action, gate: .namespace,
+                                message: "policy \(name) does not allow namespace \(patch.target.namespace) (namespaces: \(r.namespaces))")
+            }
+            if r.requireApproval && !insight.isApproved {
+                return .refused(action, gate: .approval,
+                                message: "policy \(name) requires the annotation \(InsightResource.approveAnnotation): \"true\" on this Insight")
+            }
+            if let ceiling = (try? r.memoryCeilingBytes()) ?? nil {
+                for limit in memoryLimits(in: patch.body) where limit > ceiling {
+                    return .refused(action, gate: .memoryCeiling,
+                                    message: "the patch sets a memory limit of \(Quantity.formatBytes(limit)), above policy \(name)'s ceiling \(Quantity.formatBytes(ceiling))")
+                }
+            }
+            let used = context.appliedLastHour[name] ?? 0
+            if used >= r.maxActionsPerHour {
+                return .refused(action, gate: .rateLimit,
+                                message: "policy \(name) allows \(r.maxActionsPerHour) actions per hour and \(used) were applied in the last hour")
+            }
+        }
+        return .apply(action, patch, policies: policies.compactMap(\.metadata.name))
+    }
+
+    static func rank(_ m: RemediationMode) -> Int {
+        switch m {
+        case .off: 0
+        case .suggest: 1
+        case .dryRun: 2
+        case .apply: 3
+        }
+    }
+
+    /// Every `resources.limits.memory` a patch body sets, in bytes (unparsable values count as unbounded).
+    static func memoryLimits(in body: String) -> [UInt64] {
+        guard let json = try? JSONSerialization.jsonObject(with: Data(body.utf8)) else { return [UInt64.max] }
+        var out: [UInt64] = []
+        func walk(_ v: Any) {
+            if let d = v as? [String: Any] {
+                if let limits = (d["resources"] as? [String: Any])?["limits"] as? [String: Any], let m = limits["memory"] {
+                    out.append((m as? String).flatMap { try? Quantity.parseBytes($0) } ?? UInt64.max)
+                }
+                for (_, x) in d { walk(x) }
+            } else if let a = v as? [Any] {
+                for x in a { walk(x) }
+            }
+        }
+        walk(json)
+        return out
+    }
+}

@@ -1,0 +1,118 @@
+import Foundation
+import Prometheus
+import Synchronization
+import TapioCorrelation
+import TapioModel
+
+/// Tapio's Prometheus metrics (served on `/metrics` by the agent, the operator and `tapio sniff -o prometheus`).
+///
+/// | metric | type | labels |
+/// | --- | --- | --- |
+/// | `tapio_insights` | gauge | `type`, `severity` — active insights |
+/// | `tapio_predicted_time_to_oom_seconds` | gauge | `namespace`, `pod`, `container` (or `subject` for local ones) |
+/// | `tapio_memory_growth_bytes_per_second` | gauge | same as above |
+/// | `tapio_events_processed_total` | counter | `source` |
+/// | `tapio_events_shed_total` | counter | `stage` — dropped by a full bounded queue or an open circuit breaker |
+/// | `tapio_source_up` | gauge | `source` — 1 running, 0.5 degraded, 0 failed or stopped |
+/// | `tapio_api_requests_total`, `tapio_api_errors_total` | counter | `verb` |
+/// | `tapio_remediation_attempts_total` | counter | `outcome` |
+/// | `tapio_leader` | gauge | — 1 while this replica leads |
+public final class TapioMetrics: Sendable {
+    public let registry: PrometheusCollectorRegistry
+    private let predictionGauges = Mutex<[String: (Gauge, Gauge)]>([:])
+    private let insightCounts = Mutex<[String: Int]>([:])
+
+    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+        self.registry = registry
+    }
+
+    /// The exposition text (Prometheus text format 0.0.4).
+    public func render() -> [UInt8] {
+        var buffer: [UInt8] = []
+        registry.emit(into: &buffer)
+        return buffer
+    }
+
+    public func eventsProcessed(source: String, count: Int) {
+        registry.makeCounter(name: "tapio_events_processed_total", labels: [("source", source)],
+                             help: "Events taken from a source into the correlation engine.").increment(by: Int64(count))
+    }
+
+    /// Sets the shed total of a stage to the stage's own running count (sources and queues keep their counters).
+    public func shedTotal(stage: String, total: UInt64) {
+        registry.makeGauge(name: "tapio_events_shed", labels: [("stage", stage)],
+                           help: "Events dropped so far at this stage (full bounded queue or open circuit breaker).")
+            .set(Double(total))
+    }
+
+    public func sourceHealth(_ name: String, _ health: SourceHealth) {
+        let value: Double = switch health.state {
+        case .running, .starting: 1
+        case .degraded: 0.5
+        case .failed, .stopped: 0
+        }
+        registry.makeGauge(name: "tapio_source_up", labels: [("source", name)],
+                           help: "1 running, 0.5 degraded, 0 failed or stopped.").set(value)
+    }
+
+    public func apiRequest(verb: String, failed: Bool) {
+        registry.makeCounter(name: "tapio_api_requests_total", labels: [("verb", verb)],
+                             help: "Kubernetes API requests.").increment()
+        if failed {
+            registry.makeCounter(name: "tapio_api_errors_total", labels: [("verb", verb)],
+                                 help: "Kubernetes API requests that failed.").increment()
+        }
+    }
+
+    public func remediationAttempt(outcome: String) {
+        registry.makeCounter(name: "tapio_remediation_attempts_total", labels: [("outcome", outcome)],
+                             help: "Remediation attempts by outcome (applied, dry-run, refused, failed).").increment()
+    }
+
+    public func leader(_ isLeader: Bool) {
+        registry.makeGauge(name: "tapio_leader", help: "1 while this replica is the elected leader.").set(isLeader ? 1.0 : 0.0)
+    }
+
+    /// Updates the per-type/severity counts and the per-subject prediction gauges from the set of active insights.
+    public func insights(active: [InsightUpdate]) {
+        var counts: [String: Int] = [:]
+        for t in InsightType.allCases { for s in Severity.allCases { counts["\(t.rawValue)|\(s.rawValue)"] = 0 } }
+        for r in active { counts["\(r.spec.type.rawValue)|\(r.spec.severity.rawValue)", default: 0] += 1 }
+        insightCounts.withLock { $0 = counts }
+        for (key, n) in counts {
+            let parts = key.split(separator: "|")
+            registry.makeGauge(name: "tapio_insights", labels: [("type", String(parts[0])), ("severity", String(parts[1]))],
+                               help: "Active insights by type and severity.").set(Double(n))
+        }
+
+        var live: [String: (Gauge, Gauge)] = [:]
+        for r in active where r.spec.type == .oomPrediction {
+            let labels = subjectLabels(r.spec.subject)
+            let key = labels.map { "\($0.0)=\($0.1)" }.joined(separator: ",")
+            let ttl = registry.makeGauge(name: "tapio_predicted_time_to_oom_seconds", labels: labels,
+                                         help: "Predicted seconds until the container is OOM-killed.")
+            let growth = registry.makeGauge(name: "tapio_memory_growth_bytes_per_second", labels: labels,
+                                            help: "Fitted memory growth rate of the container.")
+            if let s = r.spec.prediction?.timeToEvent.flatMap({ try? GoDuration.parse($0) }) {
+                ttl.set(Double(s.components.seconds) + Double(s.components.attoseconds) / 1e18)
+            }
+            if let rate = r.spec.evidence.first(where: { $0.unit == "bytes/s" })?.value { growth.set(rate) }
+            live[key] = (ttl, growth)
+        }
+        // Drop gauges of subjects no longer predicted, so a scrape never shows a stale countdown.
+        predictionGauges.withLock { old in
+            for (key, gauges) in old where live[key] == nil {
+                registry.unregisterGauge(gauges.0)
+                registry.unregisterGauge(gauges.1)
+            }
+            old = live
+        }
+    }
+
+    private func subjectLabels(_ r: ResourceRef) -> [(String, String)] {
+        if let ns = r.namespace {
+            return [("namespace", ns), ("pod", r.name), ("container", r.container ?? "")]
+        }
+        return [("subject", "\(r.kind)/\(r.name)"), ("container", r.container ?? "")]
+    }
+}

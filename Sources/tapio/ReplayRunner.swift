@@ -1,0 +1,27 @@
+import Foundation
+import TapioAgent
+import TapioCorrelation
+
+/// `tapio replay FILE`: a scenario through the engine at full speed, each insight update as one JSON line.
+struct ReplayRunner {
+    let command: ReplayCommand
+
+    func run() throws {
+        var config: CorrelationConfig?
+        if let p = command.policy { config = EffectiveConfig.merge([try PolicyFile.load(p)]).correlation }
+        let updates: [InsightUpdate]
+        do {
+            if command.file == "-" {
+                let data = FileHandle.standardInput.readDataToEndOfFile()
+                updates = try ScenarioReplay.run(text: String(decoding: data, as: UTF8.self), config: config)
+            } else {
+                updates = try ScenarioReplay.run(fileURL: URL(fileURLWithPath: command.file), config: config)
+            }
+        } catch {
+            throw ExitMessage("\(command.file): \(error)")
+        }
+        var out = ""
+        for u in updates { out += u.jsonLine() + "\n" }
+        FileHandle.standardOutput.write(Data(out.utf8))
+    }
+}

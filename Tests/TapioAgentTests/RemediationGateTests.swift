@@ -1,0 +1,101 @@
+import Foundation
+import TapioModel
+import TapioOperator
+import Testing
+
+@Suite struct RemediationGateTests {
+    static let patch = Patch(
+        target: PatchTarget(apiVersion: "apps/v1", kind: "Deployment", namespace: "shop", name: "api"),
+        type: .strategicMerge,
+        body: #"{"spec":{"template":{"spec":{"containers":[{"name":"app","resources":{"limits":{"memory":"640Mi"}}}]}}}}"#)
+
+    static func insight(approved: Bool = true, patch: Patch = patch) -> InsightResource {
+        let action = RemediationAction(name: "IncreaseMemoryLimit", title: "Raise the memory limit", description: "",
+                                       risk: .low, impact: "one rolling restart", commands: [], patch: patch)
+        let spec = InsightSpec(type: .oomPrediction, severity: .critical, title: "OOM", summary: "",
+                               subject: ResourceRef(kind: "Pod", namespace: "shop", name: "api-1", container: "app"),
+                               resources: [ResourceRef(kind: "Deployment", namespace: "shop", name: "api")],
+                               remediation: Remediation(actions: [action]))
+        var r = InsightResource(spec: spec, namespace: "shop")
+        r.metadata.name = "oomprediction-api-1-app"
+        if approved { r.metadata.annotations = [InsightResource.approveAnnotation: "true"] }
+        return r
+    }
+
+    static func policy(_ name: String = "p", mode: RemediationMode, actions: [String] = ["IncreaseMemoryLimit"],
+                       namespaces: [String] = ["shop"], approval: Bool = true, perHour: Int = 5,
+                       ceiling: String? = "1Gi", podSelector: LabelSelector? = nil) -> TapioPolicy {
+        var spec = TapioPolicySpec()
+        spec.remediation = RemediationSettings(mode: mode, requireApproval: approval, allowedActions: actions,
+                                               namespaces: namespaces, maxActionsPerHour: perHour, memoryCeiling: ceiling)
+        spec.selector.podSelector = podSelector
+        return TapioPolicy(name: name, spec: spec)
+    }
+
+    static let context = RemediationGate.Context(namespaceLabels: [:], podLabels: ["app": "api"], appliedLastHour: [:])
+
+    func decide(_ policies: [TapioPolicy], insight: InsightResource = insight(),
+                context: RemediationGate.Context = context) -> RemediationGate.Decision {
+        RemediationGate.decide(insight: insight, policies: policies, context: context)
+    }
+
+    func refusedGate(_ d: RemediationGate.Decision) -> RemediationGate.Gate? {
+        if case .refused(_, let gate, _) = d { return gate }
+        return nil
+    }
+
+    @Test func withoutAnyPolicyNothingIsEverPatched() {
+        guard case .none = decide([]) else { Issue.record("expected no action, got \(decide([]))"); return }
+    }
+
+    @Test func offAndSuggestNeverPatch() {
+        for mode in [RemediationMode.off, .suggest] {
+            guard case .none = decide([Self.policy(mode: mode)]) else { Issue.record("\(mode) acted"); continue }
+        }
+    }
+
+    @Test func dryRunSendsADryRunOnly() {
+        guard case .dryRun(let a, let p) = decide([Self.policy(mode: .dryRun)]) else { Issue.record("no dry run"); return }
+        #expect(a.name == "IncreaseMemoryLimit")
+        #expect(p == Self.patch)
+    }
+
+    @Test func applyPassesWhenEveryGateAllows() {
+        guard case .apply(_, let p, let names) = decide([Self.policy(mode: .apply)]) else { Issue.record("refused"); return }
+        #expect(p.target.name == "api")
+        #expect(names == ["p"])
+    }
+
+    @Test func eachGateRefusesWithItsName() {
+        #expect(refusedGate(decide([Self.policy(mode: .apply, actions: ["RestartPod"])])) == .allowedActions)
+        #expect(refusedGate(decide([Self.policy(mode: .apply, namespaces: ["other"])])) == .namespace)
+        #expect(refusedGate(decide([Self.policy(mode: .apply, namespaces: [])])) == .namespace)
+        #expect(refusedGate(decide([Self.policy(mode: .apply)], insight: Self.insight(approved: false))) == .approval)
+        #expect(refusedGate(decide([Self.policy(mode: .apply, ceiling: "512Mi")])) == .memoryCeiling)
+        let spent = RemediationGate.Context(namespaceLabels: [:], podLabels: [:], appliedLastHour: ["p": 5])
+        #expect(refusedGate(decide([Self.policy(mode: .apply)], context: spent)) == .rateLimit)
+    }
+
+    @Test func approvalIsNotNeededWhenThePolicySaysSo() {
+        guard case .apply = decide([Self.policy(mode: .apply, approval: false)], insight: Self.insight(approved: false))
+        else { Issue.record("refused"); return }
+    }
+
+    @Test func theMostRestrictiveSelectingPolicyWins() {
+        guard case .none = decide([Self.policy("a", mode: .apply), Self.policy("b", mode: .off)]) else {
+            Issue.record("Off did not win"); return
+        }
+        // A policy that does not select the pod has no say.
+        let other = Self.policy("b", mode: .off, podSelector: LabelSelector(matchLabels: ["app": "web"]))
+        guard case .apply = decide([Self.policy("a", mode: .apply), other]) else { Issue.record("unselected policy decided"); return }
+    }
+
+    @Test func aPatchForAnotherObjectIsRefused() {
+        let foreign = Patch(target: PatchTarget(apiVersion: "apps/v1", kind: "Deployment", namespace: "shop", name: "db"),
+                            type: .strategicMerge, body: Self.patch.body)
+        #expect(refusedGate(decide([Self.policy(mode: .apply)], insight: Self.insight(patch: foreign))) == .target)
+        let otherNamespace = Patch(target: PatchTarget(apiVersion: "apps/v1", kind: "Deployment", namespace: "kube-system", name: "api"),
+                                   type: .strategicMerge, body: Self.patch.body)
+        #expect(refusedGate(decide([Self.policy(mode: .apply)], insight: Self.insight(patch: otherNamespace))) == .target)
+    }
+}

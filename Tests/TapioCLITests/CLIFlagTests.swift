@@ -1,0 +1,69 @@
+import Foundation
+import TapioTestSupport
+import Testing
+
+/// The CLI as a person meets it: the real binary, its exit codes and messages.
+@Suite struct CLIFlagTests {
+    func tapio(_ args: String...) throws -> CommandResult {
+        try CommandRunner.run(CommandRunner.tapioExecutable, args, timeout: .seconds(30))
+    }
+
+    @Test func versionPrintsTheVersionAndTheAPIVersion() throws {
+        let r = try tapio("version")
+        #expect(r.status == 0)
+        #expect(r.stdout.contains("tapio.io/v1alpha1"))
+        let json = try tapio("version", "-o", "json")
+        let object = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: String]
+        #expect(object?["apiVersion"] == "tapio.io/v1alpha1")
+    }
+
+    @Test(arguments: [
+        (["sniff", "--no-such-flag"], "Unknown option"),
+        (["sniff", "--batch-size", "0"], "--batch-size must be between 1 and 100000"),
+        (["sniff", "--batch-size", "many"], "batch-size"),
+        (["sniff", "--sampling-rate", "5000"], "--sampling-rate must be between 1 and 1000"),
+        (["sniff", "--k8s-only", "--ebpf-only"], "exclude each other"),
+        (["sniff", "--window", "five minutes"], "window"),
+        (["sniff", "-o", "xml"], "output"),
+        (["sniff", "--once"], "--once only applies to -o prometheus"),
+        (["sniff", "--namespace", "Not_A_Namespace"], "not a valid namespace name"),
+        (["sniff", "--policy", "/nonexistent/policy.yaml"], "no readable file"),
+        (["sniff", "--metrics-addr", "localhost"], "metrics-addr"),
+        (["sniff", "--log-level", "loud"], "log-level"),
+        (["sniff", "--log-format", "xml"], "log-format"),
+        (["agent", "--namespace", "UPPER"], "not a valid namespace name"),
+        (["operator", "--renew-deadline", "20s"], "must be shorter than --lease-duration"),
+        (["replay", "/nonexistent/scenario.jsonl"], "no readable file"),
+        (["frobnicate"], "Unexpected argument"),
+    ])
+    func badFlagsFailWithAClearMessageAndNoStackTrace(args: [String], expected: String) throws {
+        let r = try CommandRunner.run(CommandRunner.tapioExecutable, args, timeout: .seconds(30))
+        #expect(r.status == 64, "\(args): exit \(r.status), stderr: \(r.stderr)")
+        #expect(r.stderr.contains(expected), "\(args): stderr was: \(r.stderr)")
+        #expect(!r.stderr.contains("Fatal error"), "\(args) crashed: \(r.stderr)")
+    }
+
+    @Test func agentWithoutANodeNameSaysHowToGiveOne() throws {
+        var env = ProcessInfo.processInfo.environment
+        env["NODE_NAME"] = nil
+        let r = try CommandRunner.run(CommandRunner.tapioExecutable, ["agent"], environment: env, timeout: .seconds(30))
+        #expect(r.status == 64)
+        #expect(r.stderr.contains("--node-name"))
+    }
+
+    @Test(arguments: ["sniff", "agent", "operator", "replay", "version"])
+    func everySubcommandDocumentsItsFlags(subcommand: String) throws {
+        let r = try tapio("help", subcommand)
+        #expect(r.status == 0)
+        // Every option line in the help has a description after its name.
+        let optionLines = r.stdout.split(separator: "\n").filter { $0.hasPrefix("  -") }
+        #expect(!optionLines.isEmpty)
+        for line in optionLines where !line.contains("--help") && !line.contains("--version") {
+            let described = line.split(separator: " ", omittingEmptySubsequences: true).count > 1
+            #expect(described || r.stdout.contains(line + "\n        "), "undocumented: \(line)")
+        }
+        if subcommand != "version" {
+            for common in ["--kubeconfig", "--log-level", "--log-format"] { #expect(r.stdout.contains(common)) }
+        }
+    }
+}
