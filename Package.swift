@@ -109,20 +109,30 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "TapioKube",
+            dependencies: [
+                "TapioModel", "KubeClient",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
             name: "TapioAgent",
             dependencies: [
-                "TapioModel", "TapioCorrelation", "TapioNode", "TapioBPF", "KubeClient", "KubeRuntime", "TapioSinks",
+                "TapioModel", "TapioCorrelation", "TapioNode", "TapioBPF", "KubeClient", "KubeRuntime", "TapioSinks", "TapioKube",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),
         .target(
             name: "TapioOperator",
             dependencies: [
-                "TapioModel", "TapioCorrelation", "KubeClient", "KubeRuntime", "TapioSinks",
+                "TapioModel", "TapioCorrelation", "KubeClient", "KubeRuntime", "TapioSinks", "TapioKube",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),
@@ -177,7 +187,7 @@ let package = Package(
         // MARK: Tests (Swift Testing).
         .testTarget(
             name: "TapioModelTests",
-            dependencies: ["TapioModel", "TapioTestSupport", .product(name: "Yams", package: "Yams")],
+            dependencies: ["TapioModel", "KubeEmulator", "TapioTestSupport", .product(name: "Yams", package: "Yams")],
             swiftSettings: strict
         ),
         .testTarget(

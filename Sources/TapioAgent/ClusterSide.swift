@@ -1,27 +1,61 @@
+import KubeClient
 import Logging
 import TapioCorrelation
 import TapioModel
 
-/// The Kubernetes side of a node (filled in with the client and runtime): the pod/node/event sniffer and the
+/// The Kubernetes side of a node: the client, the sniffer of pods, the Node and kubelet events, and the
 /// attributor that joins kernel events to pods.
 public final class ClusterSide: Sendable {
-    public let sources: [any EventSource]
+    public let client: KubeClient
+    public let sniffer: KubeSniffer
     public let attributor: any Attributor
     public let checklist: [(name: String, state: SourceHealth.State)]
+    public var sources: [any EventSource] { [sniffer] }
 
-    init(sources: [any EventSource], attributor: any Attributor, checklist: [(name: String, state: SourceHealth.State)]) {
-        self.sources = sources
+    init(client: KubeClient, sniffer: KubeSniffer, attributor: any Attributor,
+         checklist: [(name: String, state: SourceHealth.State)]) {
+        self.client = client
+        self.sniffer = sniffer
         self.attributor = attributor
         self.checklist = checklist
     }
 
-    /// Connects when a kubeconfig or in-cluster configuration is usable and the API server answers.
-    public static func connect(kubeconfig: String?, context: String?, nodeName: String, namespace: String?,
-                               logger: Logger) async -> Result<ClusterSide, ClusterUnavailable> {
-        .failure(ClusterUnavailable(reason: "the Kubernetes side is not wired into sniff yet"))
+    /// The client configuration: `--kubeconfig`, else `$KUBECONFIG`, `~/.kube/config`, then in-cluster.
+    public static func config(kubeconfig: String?, context: String?) throws -> KubeConfig {
+        if let path = kubeconfig { return try KubeConfig.load(path: path, context: context) }
+        return try KubeConfig.fromEnvironment(context: context)
     }
 
-    public func close() async {}
+    /// Connects when a configuration is usable and the API server answers within `timeout` (a list of this
+    /// node's pods, which is also what the agent's RBAC allows).
+    public static func connect(kubeconfig: String?, context: String?, nodeName: String, cgroups: CgroupIndex?,
+                               timeout: Duration = .seconds(5), logger: Logger) async -> Result<ClusterSide, ClusterUnavailable> {
+        let client: KubeClient
+        do {
+            client = try KubeClient(config: config(kubeconfig: kubeconfig, context: context), requestTimeout: timeout)
+        } catch {
+            return .failure(ClusterUnavailable(reason: "\(error)"))
+        }
+        do {
+            var options = ListOptions()
+            options.limit = 1
+            options.fieldSelector = "spec.nodeName=\(nodeName)"
+            _ = try await client.list(Pod.self, options: options)
+        } catch {
+            try? await client.shutdown()
+            return .failure(ClusterUnavailable(reason: "\(client.config.server.absoluteString): \(error)"))
+        }
+        let sniffer = KubeSniffer(client: client, nodeName: nodeName, logger: logger)
+        let attributor = PodAttributor(pods: sniffer.pods, cgroups: cgroups)
+        return .success(ClusterSide(client: client, sniffer: sniffer, attributor: attributor, checklist: [
+            ("Kubernetes \(client.config.server.absoluteString) (pods on node \(nodeName))", .running),
+        ]))
+    }
+
+    public func close() async {
+        sniffer.stop()
+        try? await client.shutdown()
+    }
 }
 
 public struct ClusterUnavailable: Error, CustomStringConvertible {

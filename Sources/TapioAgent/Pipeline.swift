@@ -32,6 +32,7 @@ public final class Pipeline: Sendable {
     let filter: @Sendable (InsightUpdate) -> Bool
     let logger: Logger
     private let current = Mutex(PipelineStatus())
+    private let nextConfig = Mutex<CorrelationConfig?>(nil)
 
     /// - Parameter filter: which updates reach the sinks (e.g. a namespace filter); all by default.
     public init(config: CorrelationConfig, sources: [any EventSource], attributor: any Attributor,
@@ -44,6 +45,12 @@ public final class Pipeline: Sendable {
         self.merged = BoundedQueue(capacity: queueCapacity, policy: .dropOldest)
         self.logger = logger
         self.filter = filter
+    }
+
+    /// Switches the engine to a new configuration (a policy changed). The engine starts over with the new
+    /// windows and thresholds; insights already written stay where they are and are updated on the next detection.
+    public func reconfigure(_ config: CorrelationConfig) {
+        nextConfig.withLock { $0 = config }
     }
 
     /// A snapshot of the counters.
@@ -118,6 +125,12 @@ public final class Pipeline: Sendable {
         await withTaskCancellationHandler {
             while let batch = await merged.nextBatch(max: max(config.batchSize, 1)) {
                 let now = wallNanos()
+                if let new = nextConfig.withLock({ c -> CorrelationConfig? in defer { c = nil }; return c }),
+                   new != engine.config {
+                    updates.append(contentsOf: engine.flush(now: now))
+                    engine = CorrelationEngine(config: new)
+                    logger.info("correlation engine reconfigured")
+                }
                 for item in batch {
                     switch item {
                     case .event(let e):

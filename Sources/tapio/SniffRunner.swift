@@ -34,7 +34,7 @@ struct SniffRunner {
         if !c.ebpfOnly {
             switch await ClusterSide.connect(kubeconfig: c.global.kubeconfig, context: c.global.context,
                                              nodeName: c.nodeName ?? ProcessInfo.processInfo.hostName,
-                                             namespace: c.namespace, logger: logger) {
+                                             cgroups: node?.cgroups, logger: logger) {
             case .success(let side): cluster = side
             case .failure(let why):
                 if c.k8sOnly { throw ExitMessage("--k8s-only, but no cluster is reachable: \(why)") }

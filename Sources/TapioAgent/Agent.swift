@@ -1,0 +1,160 @@
+import Foundation
+import KubeClient
+import TapioKube
+import KubeRuntime
+import Logging
+import ServiceLifecycle
+import UnixSignals
+import Synchronization
+import TapioCorrelation
+import TapioModel
+import TapioSinks
+
+/// `tapio agent`: one per node. Kernel probes → attribution → engine → Insight CRs and Events, configured live
+/// by the TapioPolicies that select the node, with a heartbeat Lease and `/metrics`, `/healthz`, `/readyz`.
+public struct Agent: Sendable {
+    public struct Options: Sendable {
+        public var nodeName: String
+        public var namespace: String
+        public var metricsHost: String
+        public var metricsPort: Int
+        public var heartbeatPeriod: Duration
+        public var cgroupRoot: String
+        public init(nodeName: String, namespace: String = "tapio-system", metricsHost: String = "0.0.0.0",
+                    metricsPort: Int = 9464, heartbeatPeriod: Duration = .seconds(10), cgroupRoot: String = "/sys/fs/cgroup") {
+            self.nodeName = nodeName
+            self.namespace = namespace
+            self.metricsHost = metricsHost
+            self.metricsPort = metricsPort
+            self.heartbeatPeriod = heartbeatPeriod
+            self.cgroupRoot = cgroupRoot
+        }
+    }
+
+    let options: Options
+    let client: KubeClient
+    let logger: Logger
+
+    public init(options: Options, client: KubeClient, logger: Logger = Logger(label: "tapio.agent")) {
+        self.options = options
+        self.client = client
+        self.logger = logger
+    }
+
+    /// Runs until SIGTERM/SIGINT (or the task is cancelled); then finishes in-flight writes and exits.
+    /// - Parameter onReady: called with the bound metrics port once everything is started (tests use it).
+    public func run(extraSources: [any EventSource] = [], signals: [UnixSignal] = [.sigterm, .sigint],
+                    onReady: (@Sendable (Int) -> Void)? = nil) async throws {
+        let initial = EffectiveConfig()
+        let node = NodeSide.start(initial, logger: logger)
+        let sniffer = KubeSniffer(client: client, nodeName: options.nodeName, logger: logger)
+        let attributor = PodAttributor(pods: sniffer.pods, cgroups: node.cgroups)
+        let recorder = EventRecorder(client: client, reportingController: "tapio.io/agent",
+                                     reportingInstance: options.nodeName, logger: logger)
+        let writer = InsightWriter(client: client, recorder: recorder, nodeName: options.nodeName,
+                                   ownNamespace: options.namespace, logger: logger)
+        let metrics = TapioMetrics()
+        let pipeline = Pipeline(config: initial.correlation, sources: node.sources + [sniffer] + extraSources,
+                                attributor: attributor, sinks: [MetricsSink(metrics: metrics), writer], logger: logger)
+        let heartbeat = Heartbeat(client: client, namespace: options.namespace, node: options.nodeName,
+                                  period: options.heartbeatPeriod, logger: logger)
+        let policies = PolicyFollower(client: client, nodeName: options.nodeName, logger: logger) { effective, errors in
+            if let probes = node.probes {
+                do { try probes.apply(NodeSide.bpfSettings(effective)) } catch {
+                    logger.error("applying probe settings failed: \(error)")
+                }
+            }
+            pipeline.reconfigure(effective.correlation)
+            heartbeat.report(applied: effective.appliedPolicies, errors: errors)
+        }
+        let ready = Mutex(false)
+        let endpoint = HTTPEndpoint(host: options.metricsHost, port: options.metricsPort, routes: [
+            "/metrics": { .init(contentType: "text/plain; version=0.0.4; charset=utf-8", body: metrics.render()) },
+            "/healthz": { .init(body: Array("ok\n".utf8)) },
+            "/readyz": {
+                ready.withLock { $0 } && sniffer.pods.isReady
+                    ? .init(body: Array("ok\n".utf8)) : .init(status: 503, body: Array("starting\n".utf8))
+            },
+        ])
+        let port = try await endpoint.start()
+        defer { node.close() }
+
+        let services: [any Service] = [
+            PipelineService(pipeline), ClosureService { await writer.run() }, ClosureService { await recorder.run() },
+            heartbeat, ClosureService { await policies.run() },
+        ]
+        let group = ServiceGroup(configuration: .init(
+            services: services.map { .init(service: $0) }, gracefulShutdownSignals: signals, logger: logger))
+        ready.withLock { $0 = true }
+        onReady?(port)
+        try await group.run()
+        // Graceful shutdown: what is still pending gets one more chance, within the 30 s a pod is given.
+        await writer.flush()
+        await recorder.drain()
+        await endpoint.shutdown()
+        sniffer.stop()
+    }
+}
+
+/// Follows the TapioPolicies and this node's labels; calls `apply` with the merged configuration whenever the
+/// policies that select the node (or their generations) change.
+public final class PolicyFollower: Sendable {
+    let client: KubeClient
+    let nodeName: String
+    let logger: Logger
+    let store = ReflectorStore<PolicyObject>()
+    let apply: @Sendable (EffectiveConfig, [String: String]) -> Void
+    private let last = Mutex<[String: Int64]?>(nil)
+
+    public init(client: KubeClient, nodeName: String, logger: Logger,
+                apply: @escaping @Sendable (EffectiveConfig, [String: String]) -> Void) {
+        self.client = client
+        self.nodeName = nodeName
+        self.logger = logger
+        self.apply = apply
+    }
+
+    public func run() async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                do {
+                    try await self.store.run(Watcher(client: self.client, PolicyObject.self, logger: self.logger)) { event in
+                        if case .initStart = event { return }
+                        if case .initApply = event { return }
+                        await self.recompute(force: false)
+                    }
+                } catch { self.logger.warning("watching TapioPolicies ended: \(error)") }
+            }
+            // Node labels change rarely; re-read them every minute.
+            group.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .seconds(60))
+                    await self.recompute(force: false)
+                }
+            }
+        }
+    }
+
+    func recompute(force: Bool) async {
+        let labels = (try? await client.get(Node.self, name: nodeName))?.metadata.labels ?? [:]
+        var selected: [TapioPolicy] = []
+        var errors: [String: String] = [:]
+        for object in store.list() {
+            let p = object.policy
+            guard EffectiveConfig.selects(p, nodeLabels: labels) else { continue }
+            let problems = TapioPolicyValidation.validate(p).filter { $0.level == .error }
+            if problems.isEmpty { selected.append(p) } else {
+                errors[p.metadata.name ?? "?"] = problems.map(\.description).joined(separator: "; ")
+            }
+        }
+        let effective = EffectiveConfig.merge(selected)
+        let changed = last.withLock { l -> Bool in
+            defer { l = effective.appliedPolicies }
+            return l != effective.appliedPolicies
+        }
+        if changed || force {
+            logger.info("applying policies", metadata: ["policies": "\(HeartbeatAnnotations.encodeApplied(effective.appliedPolicies))"])
+            apply(effective, errors)
+        }
+    }
+}

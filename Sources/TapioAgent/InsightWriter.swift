@@ -1,0 +1,229 @@
+import Foundation
+import KubeClient
+import KubeRuntime
+import Logging
+import Synchronization
+import TapioCorrelation
+import TapioModel
+import TapioSinks
+
+/// Writes insights as `Insight` custom resources (and, for new or escalated ones, Events) — the agent's sink.
+///
+/// Writes never block the engine: updates wait in a bounded map keyed by identity (the newest update of an
+/// identity replaces the one waiting, so nothing but stale intermediate states is skipped). When the API server
+/// is unreachable or throttling, a circuit breaker stops hammering it, the pending map keeps each identity's
+/// newest state, and everything is written once it answers again; identities dropped because the map was full
+/// are counted (``dropped``).
+public final class InsightWriter: InsightSink {
+    public static let fieldManager = "tapio-agent"
+    public static let insights = ResourceType(apiVersion: "tapio.io/v1alpha1", kind: "Insight", plural: "insights", namespaced: true)
+
+    struct State {
+        var pending: [String: InsightUpdate] = [:]
+        var order: [String] = []
+        var dropped: UInt64 = 0
+        var written: UInt64 = 0
+        var failures: UInt64 = 0
+        var breaker = CircuitBreaker(failureThreshold: 3, coolDown: .seconds(2))
+    }
+
+    let client: KubeClient
+    let recorder: EventRecorder?
+    let nodeName: String
+    /// Namespace for insights about subjects without one (nodes, the cluster, local cgroups).
+    let ownNamespace: String
+    let capacity: Int
+    let logger: Logger
+    private let state = Mutex(State())
+    private let wake: AsyncStream<Void>.Continuation
+    private let wakes: AsyncStream<Void>
+
+    public init(client: KubeClient, recorder: EventRecorder?, nodeName: String, ownNamespace: String,
+                capacity: Int = 10_000, logger: Logger = Logger(label: "tapio.insights")) {
+        self.client = client
+        self.recorder = recorder
+        self.nodeName = nodeName
+        self.ownNamespace = ownNamespace
+        self.capacity = capacity
+        self.logger = logger
+        (wakes, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+    }
+
+    public var dropped: UInt64 { state.withLock { $0.dropped } }
+    public var written: UInt64 { state.withLock { $0.written } }
+    public var pendingCount: Int { state.withLock { $0.pending.count } }
+
+    public func emit(_ updates: [InsightUpdate]) async {
+        state.withLock { s in
+            for u in updates {
+                let key = u.identity.name
+                if s.pending[key] == nil {
+                    if s.pending.count >= capacity, let oldest = s.order.first {
+                        // Full: the oldest waiting identity goes (counted), never the newest news.
+                        s.order.removeFirst()
+                        s.pending[oldest] = nil
+                        s.dropped &+= 1
+                    }
+                    s.order.append(key)
+                } else if let waiting = s.pending[key], waiting.change == .new || waiting.change == .escalated,
+                          u.change == .updated {
+                    // Keep the reason to announce it: an update must not hide that it was new.
+                    var merged = u
+                    merged.change = waiting.change
+                    s.pending[key] = merged
+                    continue
+                }
+                s.pending[key] = u
+            }
+        }
+        wake.yield()
+    }
+
+    /// Writes pending insights until cancelled; then one last attempt to flush (for graceful shutdown).
+    public func run() async {
+        for await _ in wakes {
+            await flush()
+            // Something is still pending after a failure: retry after the breaker's cool-down.
+            if pendingCount > 0 { try? await Task.sleep(for: .milliseconds(500)); wake.yield() }
+            if Task.isCancelled { break }
+        }
+        await flush()
+    }
+
+    /// One pass over what is pending.
+    public func flush() async {
+        while let (key, update) = next() {
+            do {
+                try await write(update)
+                state.withLock { s in
+                    s.written &+= 1
+                    s.breaker.recordSuccess(now: wallNanos())
+                }
+            } catch {
+                let retry = isRetryable(error)
+                state.withLock { s in
+                    s.failures &+= 1
+                    s.breaker.recordFailure(now: wallNanos())
+                    // Put it back unless something newer for the same identity arrived meanwhile.
+                    if retry && s.pending[key] == nil {
+                        s.pending[key] = update
+                        s.order.insert(key, at: 0)
+                    }
+                }
+                logger.warning("writing Insight \(key) failed\(retry ? " (will retry)" : ""): \(error)")
+                if retry { return }
+            }
+        }
+    }
+
+    private func next() -> (String, InsightUpdate)? {
+        state.withLock { s in
+            guard s.breaker.allow(now: wallNanos()), !s.order.isEmpty else { return nil }
+            let key = s.order.removeFirst()
+            guard let u = s.pending.removeValue(forKey: key) else { return nil }
+            return (key, u)
+        }
+    }
+
+    private func isRetryable(_ error: any Error) -> Bool {
+        guard let k = error as? KubeError else { return true }
+        switch k {
+        case .tooManyRequests, .timeout, .server, .transport, .conflict, .gone: return true
+        default: return false
+        }
+    }
+
+    func namespace(for u: InsightUpdate) -> String { u.spec.subject.namespace ?? ownNamespace }
+
+    /// Server-side apply of the spec and labels, then of the status through the status subresource.
+    func write(_ u: InsightUpdate) async throws {
+        let ns = namespace(for: u)
+        let name = u.identity.name
+        let object = InsightDocument.object(u, namespace: ns, nodeName: nodeName)
+        _ = try await client.patchRaw(Self.insights, namespace: ns, name: name, patch: object, patchType: .apply,
+                                      options: WriteOptions(fieldManager: Self.fieldManager), force: true)
+        let status = InsightDocument.status(u, namespace: ns)
+        _ = try await client.patchRaw(Self.insights, namespace: ns, name: name, subresource: "status", patch: status,
+                                      patchType: .apply, options: WriteOptions(fieldManager: Self.fieldManager), force: true)
+        if u.change == .new || u.change == .escalated, let recorder, let pod = u.spec.subject.namespace.map({ _ in u.spec.subject }) {
+            recorder.record(regarding: ObjectReference(apiVersion: "v1", kind: pod.kind, name: pod.name,
+                                                       namespace: pod.namespace, uid: pod.uid),
+                            type: u.spec.severity == .info ? .normal : .warning,
+                            reason: u.spec.type.rawValue, action: u.change == .new ? "Detected" : "Escalated",
+                            note: InsightDocument.note(u))
+        }
+    }
+}
+
+/// The JSON documents the writer sends.
+enum InsightDocument {
+    static func object(_ u: InsightUpdate, namespace: String, nodeName: String) -> Data {
+        struct Meta: Encodable {
+            let name: String
+            let namespace: String
+            let labels: [String: String]
+        }
+        struct Doc: Encodable {
+            let apiVersion = "tapio.io/v1alpha1"
+            let kind = "Insight"
+            let metadata: Meta
+            let spec: InsightSpec
+        }
+        var labels = [
+            "tapio.io/type": u.spec.type.rawValue,
+            "tapio.io/severity": u.spec.severity.rawValue,
+            "tapio.io/node": labelValue(nodeName),
+            "tapio.io/subject-kind": labelValue(u.spec.subject.kind),
+            "tapio.io/subject-name": labelValue(u.spec.subject.name),
+        ]
+        if let c = u.spec.subject.container { labels["tapio.io/container"] = labelValue(c) }
+        return encode(Doc(metadata: Meta(name: u.identity.name, namespace: namespace, labels: labels), spec: u.spec))
+    }
+
+    static func status(_ u: InsightUpdate, namespace: String) -> Data {
+        struct Meta: Encodable {
+            let name: String
+            let namespace: String
+        }
+        struct Doc: Encodable {
+            let apiVersion = "tapio.io/v1alpha1"
+            let kind = "Insight"
+            let metadata: Meta
+            let status: InsightStatus
+        }
+        let status = InsightStatus(phase: u.change == .resolved ? .resolved : .active,
+                                   firstSeen: Formatting.rfc3339(nanos: u.firstSeenAt),
+                                   lastSeen: Formatting.rfc3339(nanos: u.observedAt), occurrences: max(1, u.occurrences))
+        return encode(Doc(metadata: Meta(name: u.identity.name, namespace: namespace), status: status))
+    }
+
+    /// The Event note: the prediction and the first remediation in words (≤ 1024 characters).
+    static func note(_ u: InsightUpdate) -> String {
+        var s = u.spec.title
+        if let p = u.spec.prediction {
+            s += ": \(p.kind)"
+            if let t = p.timeToEvent { s += " in \(t)" }
+            s += " (probability \(Formatting.percent(p.probability)), confidence \(Formatting.percent(p.confidence)))"
+        }
+        s += ". " + u.spec.summary
+        if let a = u.spec.remediation?.actions.first {
+            s += " Suggested: \(a.title)"
+            if let c = a.commands.first { s += ": \(c)" }
+        }
+        return String(s.prefix(1024))
+    }
+
+    /// Label values: ≤ 63 characters of `[A-Za-z0-9._-]`, starting and ending alphanumeric.
+    static func labelValue(_ s: String) -> String {
+        var v = String(s.map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "." || $0 == "_" || $0 == "-") ? $0 : "_" }.prefix(63))
+        while let f = v.first, !(f.isLetter || f.isNumber) { v.removeFirst() }
+        while let l = v.last, !(l.isLetter || l.isNumber) { v.removeLast() }
+        return v
+    }
+
+    static func encode(_ v: some Encodable) -> Data {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return (try? e.encode(v)) ?? Data("{}".utf8)
+    }
+}

@@ -1,0 +1,211 @@
+import Foundation
+import KubeClient
+import KubeRuntime
+import Logging
+import Synchronization
+import TapioModel
+
+/// The Kubernetes sniffer: watches this node's pods, its Node and the kubelet's `Unhealthy` and `Evicted`
+/// events, and turns them into typed cluster events. It watches nothing cluster-wide but those two event
+/// reasons (filtered by the API server), so thousands of agents stay cheap for the API server.
+///
+/// Pods are kept in ``pods`` (a reflector store indexed by container id) for attribution.
+public final class KubeSniffer: EventSource, Sendable {
+    public let name = "kubernetes"
+    public let pods: ReflectorStore<Pod>
+    let client: KubeClient
+    let nodeName: String
+    let queue: BoundedQueue<TapioEvent>
+    let logger: Logger
+    private let task = Mutex<Task<Void, Never>?>(nil)
+    private let counters = Mutex<(events: UInt64, errors: UInt64, last: UInt64, state: SourceHealth.State)>((0, 0, 0, .starting))
+    private let known = Mutex<[String: PodInfo]>([:])
+    private let conditions = Mutex<[NodeConditionDeriver.Condition]?>(nil)
+
+    public static let containerIndex = "containerID"
+
+    public init(client: KubeClient, nodeName: String, capacity: Int = 16_384, logger: Logger) {
+        self.client = client
+        self.nodeName = nodeName
+        self.logger = logger
+        self.queue = BoundedQueue(capacity: capacity, policy: .dropOldest)
+        self.pods = ReflectorStore(indexers: [Self.containerIndex: { pod in
+            (pod.status?.containerStatuses ?? []).compactMap { $0.containerID.map(PodConversion.bareContainerID) }
+        }])
+    }
+
+    public func events() -> BoundedQueue<TapioEvent> {
+        task.withLock { t in
+            if t == nil { t = Task.detached { [self] in await self.run() } }
+        }
+        return queue
+    }
+
+    public func health() -> SourceHealth {
+        let c = counters.withLock { $0 }
+        return SourceHealth(state: c.state, lastEventNanos: c.last, events: c.events, errors: c.errors, shed: queue.shed)
+    }
+
+    public func stop() {
+        task.withLock { $0?.cancel() }
+        queue.finish()
+    }
+
+    private func run() async {
+        counters.withLock { $0.state = .running }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.watchPods() }
+            group.addTask { await self.watchNode() }
+            for reason in ["Unhealthy", "Evicted"] {
+                group.addTask { await self.watchEvents(reason: reason) }
+            }
+        }
+        counters.withLock { $0.state = .stopped }
+    }
+
+    private func push(_ events: [ClusterEvent]) {
+        for e in events { queue.push(.cluster(e)) }
+        counters.withLock {
+            $0.events &+= UInt64(events.count)
+            $0.last = wallNanos()
+        }
+    }
+
+    private func failed(_ what: String, _ error: any Error) {
+        counters.withLock { $0.errors &+= 1 }
+        logger.warning("watch \(what) ended: \(error)")
+    }
+
+    private func watchPods() async {
+        let config = WatcherConfig(fieldSelector: "spec.nodeName=\(nodeName)")
+        do {
+            try await pods.run(Watcher(client: client, Pod.self, config: config, logger: logger)) { [self] event in
+                switch event {
+                case .apply(let pod), .initApply(let pod):
+                    let info = PodConversion.podInfo(pod)
+                    let old = known.withLock { k in
+                        defer { k[info.pod.uid] = info }
+                        return k[info.pod.uid]
+                    }
+                    push(PodEventDeriver.derive(old: old, new: info, at: wallNanos()))
+                case .delete(let pod):
+                    let info = PodConversion.podInfo(pod)
+                    known.withLock { _ = $0.removeValue(forKey: info.pod.uid) }
+                    push([ClusterEvent(timestampNanos: wallNanos(), kind: .podDeleted(info.pod))])
+                case .initStart, .initDone:
+                    break
+                }
+            }
+        } catch { failed("pods", error) }
+    }
+
+    private func watchNode() async {
+        let config = WatcherConfig(fieldSelector: "metadata.name=\(nodeName)")
+        do {
+            for try await event in Watcher(client: client, Node.self, config: config, logger: logger) {
+                guard case .apply(let node) = event.normalized else { continue }
+                let new = (node.status?.conditions ?? []).map {
+                    NodeConditionDeriver.Condition(type: $0.type, status: $0.status == "True", reason: $0.reason ?? "",
+                                                   message: $0.message ?? "")
+                }
+                let old = conditions.withLock { c in
+                    defer { c = new }
+                    return c
+                }
+                push(NodeConditionDeriver.derive(node: nodeName, old: old, new: new, at: wallNanos()))
+            }
+        } catch { failed("node", error) }
+    }
+
+    private func watchEvents(reason: String) async {
+        let config = WatcherConfig(fieldSelector: "reason=\(reason)")
+        var seen = Set<String>()
+        do {
+            for try await event in Watcher(client: client, Event.self, config: config, logger: logger) {
+                guard case .apply(let e) = event.normalized, let r = e.regarding, r.kind == "Pod",
+                      let ns = r.namespace, let name = r.name else { continue }
+                // Only pods on this node; each Event object (and each series update) once.
+                guard let pod = pods.get(namespace: ns, name: name) else { continue }
+                let key = "\(e.metadata.uid ?? "")/\(e.series?.count ?? 1)"
+                guard seen.insert(key).inserted else { continue }
+                if seen.count > 10_000 { seen.removeAll() }
+                let ref = PodRef(namespace: ns, name: name, uid: pod.metadata.uid ?? r.uid ?? "")
+                let kind: ClusterEvent.Kind = reason == "Evicted"
+                    ? .evicted(pod: ref, message: e.note ?? "")
+                    : .probeFailed(pod: ref, container: PodConversion.container(fromFieldPath: r.fieldPath),
+                                   probe: (e.note ?? "").hasPrefix("Liveness") ? "liveness" : "readiness",
+                                   message: e.note ?? "")
+                push([ClusterEvent(timestampNanos: wallNanos(), kind: kind)])
+            }
+        } catch { failed("events reason=\(reason)", error) }
+    }
+}
+
+extension WatcherEvent {
+    /// `initApply` and `apply` alike, for consumers that don't care whether a list or a watch delivered it.
+    var normalized: WatcherEvent {
+        if case .initApply(let k) = self { return .apply(k) }
+        return self
+    }
+}
+
+/// Kubernetes objects → the engine's typed values.
+public enum PodConversion {
+    /// `containerd://<id>` → `<id>`.
+    public static func bareContainerID(_ id: String) -> String {
+        guard let r = id.range(of: "://") else { return id }
+        return String(id[r.upperBound...])
+    }
+
+    /// `spec.containers{app}` → `app`.
+    static func container(fromFieldPath path: String?) -> String? {
+        guard let p = path, let open = p.firstIndex(of: "{"), let close = p.lastIndex(of: "}"), open < close else { return nil }
+        return String(p[p.index(after: open)..<close])
+    }
+
+    public static func podInfo(_ pod: Pod) -> PodInfo {
+        let m = pod.metadata
+        let ref = PodRef(namespace: m.namespace ?? "", name: m.name ?? "", uid: m.uid ?? "")
+        let statuses = Dictionary((pod.status?.containerStatuses ?? []).map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        let containers = (pod.spec?.containers ?? []).map { c -> ContainerInfo in
+            let s = statuses[c.name]
+            return ContainerInfo(
+                name: c.name, containerID: s?.containerID.map(bareContainerID), image: c.image ?? s?.image ?? "",
+                restartCount: Int(s?.restartCount ?? 0), ready: s?.ready ?? false,
+                memoryRequestBytes: c.resources?.requests?["memory"].flatMap { try? Quantity.parseBytes($0) },
+                memoryLimitBytes: c.resources?.limits?["memory"].flatMap { try? Quantity.parseBytes($0) },
+                lastTermination: s?.lastState?.terminated.map(termination),
+                currentTermination: s?.state?.terminated.map(termination),
+                waitingReason: s?.state?.waiting?.reason)
+        }
+        return PodInfo(pod: ref, node: pod.spec?.nodeName ?? "", owner: owner(of: pod), labels: m.labels ?? [:],
+                       phase: pod.status?.phase ?? "Unknown", containers: containers)
+    }
+
+    static func termination(_ t: ContainerState.Terminated) -> Termination {
+        Termination(reason: t.reason ?? "", exitCode: t.exitCode, signal: t.signal ?? 0,
+                    finishedAtNanos: t.finishedAt.flatMap(rfc3339Nanos) ?? 0)
+    }
+
+    /// The workload to patch: a ReplicaSet's Deployment (the ReplicaSet's name minus its pod-template-hash),
+    /// or the controller itself (StatefulSet, DaemonSet, Job).
+    public static func owner(of pod: Pod) -> OwnerRef? {
+        guard let c = pod.metadata.ownerReferences?.first(where: { $0.controller == true }) ?? pod.metadata.ownerReferences?.first
+        else { return nil }
+        if c.kind == "ReplicaSet" {
+            if let hash = pod.metadata.labels?["pod-template-hash"], c.name.hasSuffix("-" + hash) {
+                return OwnerRef(kind: "Deployment", name: String(c.name.dropLast(hash.count + 1)))
+            }
+            return OwnerRef(kind: "ReplicaSet", name: c.name)
+        }
+        return OwnerRef(kind: c.kind, name: c.name)
+    }
+
+    static func rfc3339Nanos(_ s: String) -> UInt64? {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let plain = ISO8601DateFormatter()
+        guard let d = f.date(from: s) ?? plain.date(from: s) else { return nil }
+        return UInt64(max(0, d.timeIntervalSince1970) * 1e9)
+    }
+}

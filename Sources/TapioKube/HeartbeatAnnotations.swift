@@ -1,0 +1,40 @@
+/// How an agent's heartbeat Lease says what it runs with — written by the agent, read by the operator.
+///
+/// The Lease is `tapio-agent-<node>` in Tapio's namespace, labelled `app.kubernetes.io/name=tapio` and
+/// `tapio.io/node=<node>`; `tapio.io/applied-policies` holds `name=generation,…` and `tapio.io/policy-errors`
+/// holds `name: why; …` for policies the agent could not apply.
+public enum HeartbeatAnnotations {
+    public static let applied = "tapio.io/applied-policies"
+    public static let errors = "tapio.io/policy-errors"
+    public static let nodeLabel = "tapio.io/node"
+    public static let appLabel = "app.kubernetes.io/name"
+    public static func leaseName(node: String) -> String { "tapio-agent-\(node)" }
+
+    public static func encodeApplied(_ policies: [String: Int64]) -> String {
+        policies.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+    }
+
+    public static func decodeApplied(_ s: String) -> [String: Int64] {
+        var out: [String: Int64] = [:]
+        for part in s.split(separator: ",") {
+            let kv = part.split(separator: "=", maxSplits: 1)
+            if kv.count == 2, let g = Int64(kv[1]) { out[String(kv[0])] = g }
+        }
+        return out
+    }
+
+    /// Policy names are DNS subdomains, so they contain neither ": " nor "; ".
+    public static func encodeErrors(_ errors: [String: String]) -> String {
+        errors.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value.replacingOccurrences(of: "; ", with: ", "))" }
+            .joined(separator: "; ")
+    }
+
+    public static func decodeErrors(_ s: String) -> [String: String] {
+        var out: [String: String] = [:]
+        for part in s.components(separatedBy: "; ") {
+            guard let r = part.range(of: ": ") else { continue }
+            out[String(part[..<r.lowerBound])] = String(part[r.upperBound...])
+        }
+        return out
+    }
+}

@@ -1,0 +1,58 @@
+import KubeClient
+import TapioModel
+
+/// A TapioPolicy as the client reads it: the client's object metadata around the model's spec and status.
+/// (The client and the model each have an ObjectMeta; this is the seam between them.)
+public struct PolicyObject: KubeResource, Hashable {
+    public static let apiVersion = TapioPolicy.apiVersion
+    public static let kind = TapioPolicy.kind
+    public static let plural = "tapiopolicies"
+    public static let namespaced = false
+    public var metadata: KubeObjectMeta
+    public var spec: TapioPolicySpec
+    public var status: TapioPolicyStatus?
+
+    public init(metadata: KubeObjectMeta, spec: TapioPolicySpec, status: TapioPolicyStatus? = nil) {
+        self.metadata = metadata
+        self.spec = spec
+        self.status = status
+    }
+
+    /// The model's view (for validation and merging).
+    public var policy: TapioPolicy {
+        var p = TapioPolicy(name: metadata.name ?? "", spec: spec, status: status)
+        p.metadata.uid = metadata.uid
+        p.metadata.generation = metadata.generation
+        p.metadata.resourceVersion = metadata.resourceVersion
+        p.metadata.labels = metadata.labels
+        return p
+    }
+}
+
+/// An Insight as the client reads it (see ``PolicyObject`` for why the wrapper exists).
+public struct InsightObject: KubeResource, Hashable {
+    public static let apiVersion = InsightResource.apiVersion
+    public static let kind = InsightResource.kind
+    public static let plural = "insights"
+    public static let namespaced = true
+    public var metadata: KubeObjectMeta
+    public var spec: InsightSpec
+    public var status: InsightStatus?
+
+    public init(metadata: KubeObjectMeta, spec: InsightSpec, status: InsightStatus? = nil) {
+        self.metadata = metadata
+        self.spec = spec
+        self.status = status
+    }
+
+    /// The model's view (for the remediation gates).
+    public var resource: InsightResource {
+        var r = InsightResource(spec: spec, namespace: metadata.namespace ?? "", status: status)
+        r.metadata.name = metadata.name
+        r.metadata.uid = metadata.uid
+        r.metadata.annotations = metadata.annotations
+        r.metadata.labels = metadata.labels
+        r.metadata.generation = metadata.generation
+        return r
+    }
+}

@@ -1,0 +1,170 @@
+import Foundation
+import KubeClient
+import KubeRuntime
+import Logging
+import ServiceLifecycle
+import UnixSignals
+import Synchronization
+import TapioKube
+import TapioModel
+import TapioSinks
+
+/// `tapio operator`: validates TapioPolicies and writes their status, and — only where a policy allows it —
+/// carries out Insights' remediation patches. Leader-only work runs while this replica holds the Lease
+/// `tapio-operator` (with `leaderElect`; otherwise always).
+public struct Operator: Sendable {
+    public struct Options: Sendable {
+        public var namespace: String
+        public var leaderElect: Bool
+        public var identity: String
+        public var leaseDuration: Duration
+        public var renewDeadline: Duration
+        public var retryPeriod: Duration
+        public var metricsHost: String
+        public var metricsPort: Int
+        /// How often policy status is refreshed even without changes (node counts come from heartbeats).
+        public var statusRefresh: Duration
+        public init(namespace: String = "tapio-system", leaderElect: Bool = false, identity: String,
+                    leaseDuration: Duration = .seconds(15), renewDeadline: Duration = .seconds(10),
+                    retryPeriod: Duration = .seconds(2), metricsHost: String = "0.0.0.0", metricsPort: Int = 9464,
+                    statusRefresh: Duration = .seconds(30)) {
+            self.namespace = namespace
+            self.leaderElect = leaderElect
+            self.identity = identity
+            self.leaseDuration = leaseDuration
+            self.renewDeadline = renewDeadline
+            self.retryPeriod = retryPeriod
+            self.metricsHost = metricsHost
+            self.metricsPort = metricsPort
+            self.statusRefresh = statusRefresh
+        }
+    }
+
+    public static let leaseName = "tapio-operator"
+    let options: Options
+    let client: KubeClient
+    let logger: Logger
+    public let metrics = TapioMetrics()
+
+    public init(options: Options, client: KubeClient, logger: Logger = Logger(label: "tapio.operator")) {
+        self.options = options
+        self.client = client
+        self.logger = logger
+    }
+
+    /// Runs until SIGTERM/SIGINT (or cancellation); releases the Lease on the way out.
+    public func run(signals: [UnixSignal] = [.sigterm, .sigint], onLeadership: (@Sendable (Bool) -> Void)? = nil) async throws {
+        let leading = Mutex(!options.leaderElect)
+        let endpoint = HTTPEndpoint(host: options.metricsHost, port: options.metricsPort, routes: [
+            "/metrics": { [metrics] in .init(contentType: "text/plain; version=0.0.4; charset=utf-8", body: metrics.render()) },
+            "/healthz": { .init(body: Array("ok\n".utf8)) },
+            "/readyz": { .init(body: Array("ok\n".utf8)) },
+        ])
+        try await endpoint.start()
+        let work = LeaderWork { await self.lead() }
+        let service: any Service
+        if options.leaderElect {
+            let elector = LeaderElector(client: client, namespace: options.namespace, name: Self.leaseName,
+                                        identity: options.identity,
+                                        config: LeaderElectionConfig(leaseDuration: options.leaseDuration,
+                                                                     renewDeadline: options.renewDeadline,
+                                                                     retryPeriod: options.retryPeriod), logger: logger)
+            service = ClosureService { [metrics, logger] in
+                await elector.run { change in
+                    let isLeader = change == .gained
+                    leading.withLock { $0 = isLeader }
+                    metrics.leader(isLeader)
+                    logger.info(isLeader ? "became the leader" : "lost leadership")
+                    onLeadership?(isLeader)
+                    if isLeader { work.start() } else { await work.stop() }
+                }
+                await work.stop()
+            }
+        } else {
+            metrics.leader(true)
+            onLeadership?(true)
+            service = ClosureService { await self.lead() }
+        }
+        let group = ServiceGroup(configuration: .init(services: [.init(service: service)], gracefulShutdownSignals: signals,
+                                                      logger: logger))
+        try await group.run()
+        await endpoint.shutdown()
+    }
+
+    /// Leader-only: the policy status controller and the remediation controller.
+    func lead() async {
+        let policies = ReflectorStore<PolicyObject>()
+        let remediation = Remediator(client: client, policies: policies, metrics: metrics, logger: logger)
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await remediation.recorder.run() }
+            group.addTask {
+                let controller = Controller<PolicyObject>(store: policies, logger: self.logger)
+                do {
+                    try await controller.run(events: Watcher(client: self.client, PolicyObject.self, logger: self.logger)) { p in
+                        try await self.reconcilePolicy(p)
+                    }
+                } catch { self.logger.warning("policy controller ended: \(error)") }
+            }
+            group.addTask {
+                let controller = Controller<InsightObject>(logger: self.logger)
+                do {
+                    try await controller.run(events: Watcher(client: self.client, InsightObject.self, logger: self.logger)) { i in
+                        try await remediation.reconcile(i)
+                    }
+                } catch { self.logger.warning("remediation controller ended: \(error)") }
+            }
+        }
+    }
+
+    /// Level-based: the whole current state (nodes, heartbeats) decides the status.
+    func reconcilePolicy(_ object: PolicyObject) async throws -> ReconcileAction {
+        let nodes = try await client.listAll(Node.self).items.map {
+            PolicyStatusComputer.NodeView(name: $0.metadata.name ?? "", labels: $0.metadata.labels ?? [:])
+        }
+        var options = ListOptions()
+        options.labelSelector = "\(HeartbeatAnnotations.appLabel)=tapio,\(HeartbeatAnnotations.nodeLabel)"
+        let leases = try await client.listAll(Lease.self, namespace: self.options.namespace, options: options).items
+        let beats = leases.compactMap { l -> PolicyStatusComputer.HeartbeatView? in
+            guard let node = l.metadata.labels?[HeartbeatAnnotations.nodeLabel] else { return nil }
+            let a = l.metadata.annotations ?? [:]
+            return PolicyStatusComputer.HeartbeatView(
+                node: node, applied: HeartbeatAnnotations.decodeApplied(a[HeartbeatAnnotations.applied] ?? ""),
+                errors: HeartbeatAnnotations.decodeErrors(a[HeartbeatAnnotations.errors] ?? ""),
+                renewed: l.spec?.renewTime.flatMap(Self.parseTime))
+        }
+        let status = PolicyStatusComputer.status(for: object.policy, previous: object.status, nodes: nodes,
+                                                 heartbeats: beats, now: Date())
+        if status != object.status {
+            var updated = object
+            updated.status = status
+            _ = try await client.updateStatus(updated)
+        }
+        return .requeue(after: self.options.statusRefresh)
+    }
+
+    static func parseTime(_ s: String) -> Date? {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f.date(from: s) ?? ISO8601DateFormatter().date(from: s)
+    }
+}
+
+/// Starts and stops leader-only work.
+final class LeaderWork: Sendable {
+    let body: @Sendable () async -> Void
+    private let task = Mutex<Task<Void, Never>?>(nil)
+    init(_ body: @escaping @Sendable () async -> Void) { self.body = body }
+    func start() {
+        task.withLock { t in
+            if t == nil { t = Task { await self.body() } }
+        }
+    }
+    func stop() async {
+        let t = task.withLock { t -> Task<Void, Never>? in
+            defer { t = nil }
+            return t
+        }
+        t?.cancel()
+        await t?.value
+    }
+}

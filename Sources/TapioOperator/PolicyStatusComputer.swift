@@ -1,0 +1,93 @@
+import Foundation
+import TapioModel
+
+/// Computes a TapioPolicy's status from the policy, the cluster's nodes and the agents' heartbeats — pure logic.
+///
+/// `Accepted` says whether the spec is valid (reason `Valid`, or `InvalidSpec` with every problem and its field);
+/// `Ready` whether every targeted node's agent runs this generation (`AllNodesApplied`, `Progressing` with
+/// counts, `NoNodesTargeted`, or `NotAccepted`). Nodes whose agent reported an error for the policy, or that
+/// sent no heartbeat within `staleAfter`, are listed (at most 10) with why.
+public enum PolicyStatusComputer {
+    public struct NodeView: Sendable, Hashable {
+        public var name: String
+        public var labels: [String: String]
+        public init(name: String, labels: [String: String]) {
+            self.name = name
+            self.labels = labels
+        }
+    }
+
+    public struct HeartbeatView: Sendable, Hashable {
+        public var node: String
+        /// policy name → generation the agent applied.
+        public var applied: [String: Int64]
+        /// policy name → why it could not be applied.
+        public var errors: [String: String]
+        public var renewed: Date?
+        public init(node: String, applied: [String: Int64], errors: [String: String], renewed: Date?) {
+            self.node = node
+            self.applied = applied
+            self.errors = errors
+            self.renewed = renewed
+        }
+    }
+
+    public static func status(for policy: TapioPolicy, previous: TapioPolicyStatus?, nodes: [NodeView],
+                              heartbeats: [HeartbeatView], now: Date, staleAfter: TimeInterval = 60) -> TapioPolicyStatus {
+        let name = policy.metadata.name ?? ""
+        let generation = policy.metadata.generation ?? 0
+        let problems = TapioPolicyValidation.validate(policy).filter { $0.level == .error }
+        let stamp = now.formatted(.iso8601)
+        func condition(_ type: String, _ ok: Bool, _ reason: String, _ message: String) -> StatusCondition {
+            // lastTransitionTime moves only when the status flips (the Kubernetes convention).
+            let old = previous?.conditions.first { $0.type == type }
+            let status: StatusCondition.Status = ok ? .true : .false
+            let since = old?.status == status ? old?.lastTransitionTime ?? stamp : stamp
+            return StatusCondition(type: type, status: status, reason: reason, message: message,
+                                   lastTransitionTime: since, observedGeneration: generation)
+        }
+
+        let targeted = nodes.filter { policy.spec.nodeSelector?.matches($0.labels) ?? true }
+        let beats = Dictionary(heartbeats.map { ($0.node, $0) }, uniquingKeysWith: { a, _ in a })
+        var applied = 0
+        var failed: [FailedNode] = []
+        for n in targeted.sorted(by: { $0.name < $1.name }) {
+            guard let hb = beats[n.name] else {
+                failed.append(FailedNode(name: n.name, reason: "no heartbeat from the Tapio agent on this node"))
+                continue
+            }
+            if let e = hb.errors[name] {
+                failed.append(FailedNode(name: n.name, reason: e))
+            } else if hb.applied[name] == generation {
+                if let r = hb.renewed, now.timeIntervalSince(r) > staleAfter {
+                    failed.append(FailedNode(name: n.name, reason: "agent heartbeat is \(Int(now.timeIntervalSince(r)))s old"))
+                } else {
+                    applied += 1
+                }
+            } else if let g = hb.applied[name] {
+                failed.append(FailedNode(name: n.name, reason: "agent runs generation \(g), not \(generation) yet"))
+            } else {
+                failed.append(FailedNode(name: n.name, reason: "agent has not applied this policy yet"))
+            }
+        }
+
+        var conditions: [StatusCondition] = []
+        if problems.isEmpty {
+            conditions.append(condition("Accepted", true, "Valid", "The policy is valid."))
+            if targeted.isEmpty {
+                conditions.append(condition("Ready", false, "NoNodesTargeted", "No node matches spec.nodeSelector."))
+            } else if applied == targeted.count {
+                conditions.append(condition("Ready", true, "AllNodesApplied", "All \(applied) targeted nodes run generation \(generation)."))
+            } else {
+                conditions.append(condition("Ready", false, "Progressing",
+                                            "\(applied) of \(targeted.count) targeted nodes run generation \(generation)."))
+            }
+        } else {
+            let message = problems.map(\.description).joined(separator: "; ")
+            conditions.append(condition("Accepted", false, "InvalidSpec", String(message.prefix(32_000))))
+            conditions.append(condition("Ready", false, "NotAccepted", "The policy is not valid; agents ignore it."))
+        }
+        return TapioPolicyStatus(observedGeneration: generation, conditions: conditions, nodesTargeted: targeted.count,
+                                 nodesApplied: problems.isEmpty ? applied : 0, failedNodes: Array(failed.prefix(10)))
+    }
+}

@@ -1,0 +1,151 @@
+import Foundation
+import KubeClient
+import KubeRuntime
+import Logging
+import Synchronization
+import TapioKube
+import TapioModel
+import TapioSinks
+
+/// Carries out Insights' remediation as the policies allow (``RemediationGate``), and records every attempt,
+/// refusal and result in the Insight's status and as an Event regarding the Insight.
+///
+/// Idempotent per Insight: an action already applied with the same patch is not applied again, and a refusal
+/// by the same gate is recorded once, not on every resync.
+final class Remediator: Sendable {
+    static let fieldManager = "tapio-operator"
+    let client: KubeClient
+    let policies: ReflectorStore<PolicyObject>
+    let metrics: TapioMetrics
+    let logger: Logger
+    let recorder: EventRecorder
+    /// Applied actions per policy (times), for `maxActionsPerHour`. Kept in memory by the leader: after a
+    /// fail-over the new leader starts with an empty ledger (noted in the README's limits).
+    private let ledger = Mutex<[String: [Date]]>([:])
+
+    init(client: KubeClient, policies: ReflectorStore<PolicyObject>, metrics: TapioMetrics, logger: Logger) {
+        self.client = client
+        self.policies = policies
+        self.metrics = metrics
+        self.logger = logger
+        self.recorder = EventRecorder(client: client, reportingController: "tapio.io/operator",
+                                      reportingInstance: ProcessInfo.processInfo.hostName, logger: logger)
+    }
+
+    func appliedLastHour(now: Date) -> [String: Int] {
+        ledger.withLock { l in
+            var out: [String: Int] = [:]
+            for (k, v) in l {
+                l[k] = v.filter { now.timeIntervalSince($0) < 3600 }
+                out[k] = l[k]?.count ?? 0
+            }
+            return out
+        }
+    }
+
+    func reconcile(_ object: InsightObject) async throws -> ReconcileAction {
+        let insight = object.resource
+        guard insight.spec.remediation?.actions.contains(where: { $0.patch != nil }) == true else { return .awaitChange }
+        await policies.waitUntilReady()
+        let valid = policies.list().map(\.policy).filter { TapioPolicyValidation.validate($0).allSatisfy { $0.level != .error } }
+        let ns = object.metadata.namespace ?? ""
+        let nsLabels = (try? await client.get(Namespace.self, name: ns))?.metadata.labels ?? [:]
+        var podLabels: [String: String] = [:]
+        if insight.spec.subject.kind == "Pod" {
+            podLabels = (try? await client.get(Pod.self, namespace: ns, name: insight.spec.subject.name))?.metadata.labels ?? [:]
+        }
+        let now = Date()
+        let decision = RemediationGate.decide(
+            insight: insight, policies: valid,
+            context: .init(namespaceLabels: nsLabels, podLabels: podLabels, appliedLastHour: appliedLastHour(now: now)))
+        let history = object.status?.remediation?.history ?? []
+        switch decision {
+        case .none:
+            return .awaitChange
+        case .refused(let action, let gate, let message):
+            if let last = history.last, last.outcome == .blocked, last.gate == gate.rawValue, last.action == action.name {
+                return .requeue(after: .seconds(60))
+            }
+            metrics.remediationAttempt(outcome: "refused")
+            try await record(object, RemediationHistoryEntry(time: stamp(now), action: action.name, outcome: .blocked,
+                                                              gate: gate.rawValue, reason: "GateRefused", message: message),
+                             state: gate == .approval ? .awaitingApproval : .blocked)
+            return .requeue(after: .seconds(60))
+        case .dryRun(let action, let patch):
+            if let last = history.last, last.action == action.name, last.outcome == .dryRunSucceeded || last.outcome == .dryRunFailed,
+               last.message.hasSuffix(patchDigest(patch)) {
+                return .awaitChange
+            }
+            let verdict = await send(patch, dryRun: true)
+            metrics.remediationAttempt(outcome: verdict == nil ? "dry-run" : "dry-run-failed")
+            try await record(object, RemediationHistoryEntry(
+                time: stamp(now), action: action.name, outcome: verdict == nil ? .dryRunSucceeded : .dryRunFailed,
+                message: (verdict ?? "the API server accepted the patch (dryRun=All)") + " " + patchDigest(patch)),
+                state: verdict == nil ? .dryRunSucceeded : .failed)
+            return .awaitChange
+        case .apply(let action, let patch, let names):
+            if let last = history.last, last.action == action.name, last.outcome == .applied, last.message.hasSuffix(patchDigest(patch)) {
+                return .awaitChange
+            }
+            if let problem = await send(patch, dryRun: true) {
+                metrics.remediationAttempt(outcome: "failed")
+                try await record(object, RemediationHistoryEntry(time: stamp(now), action: action.name, outcome: .dryRunFailed,
+                                                                  message: problem + " " + patchDigest(patch)), state: .failed)
+                return .requeue(after: .seconds(300))
+            }
+            if let problem = await send(patch, dryRun: false) {
+                metrics.remediationAttempt(outcome: "failed")
+                try await record(object, RemediationHistoryEntry(time: stamp(now), action: action.name, outcome: .failed,
+                                                                  message: problem + " " + patchDigest(patch)), state: .failed)
+                return .requeue(after: .seconds(300))
+            }
+            ledger.withLock { l in for n in names { l[n, default: []].append(now) } }
+            metrics.remediationAttempt(outcome: "applied")
+            try await record(object, RemediationHistoryEntry(
+                time: stamp(now), action: action.name, outcome: .applied,
+                message: "patched \(patch.target.kind) \(patch.target.namespace)/\(patch.target.name) " + patchDigest(patch)),
+                state: .applied)
+            return .awaitChange
+        }
+    }
+
+    /// Sends the patch to its target and nothing else; nil on success, else what the API server said.
+    func send(_ patch: Patch, dryRun: Bool) async -> String? {
+        let t = patch.target
+        let type = ResourceType(apiVersion: t.apiVersion, kind: t.kind, plural: t.kind.lowercased() + "s", namespaced: true)
+        do {
+            _ = try await client.patchRaw(type, namespace: t.namespace, name: t.name, patch: Data(patch.body.utf8),
+                                          patchType: patch.type == .merge ? .merge : .strategicMerge,
+                                          options: WriteOptions(dryRun: dryRun, fieldManager: Self.fieldManager))
+            return nil
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    func record(_ object: InsightObject, _ entry: RemediationHistoryEntry, state: RemediationState) async throws {
+        var remediation = object.status?.remediation ?? RemediationStatus()
+        remediation.state = state
+        remediation.record(entry)
+        struct Doc: Encodable {
+            struct Status: Encodable { let remediation: RemediationStatus }
+            let status: Status
+        }
+        let body = try JSONEncoder().encode(Doc(status: .init(remediation: remediation)))
+        _ = try await client.patchRaw(ResourceType(InsightObject.self), namespace: object.metadata.namespace,
+                                      name: object.metadata.name ?? "", subresource: "status", patch: body, patchType: .merge)
+        recorder.record(regarding: ObjectReference(apiVersion: InsightObject.apiVersion, kind: InsightObject.kind,
+                                                   name: object.metadata.name, namespace: object.metadata.namespace,
+                                                   uid: object.metadata.uid),
+                        type: entry.outcome == .applied || entry.outcome == .dryRunSucceeded ? .normal : .warning,
+                        reason: "Remediation\(entry.outcome.rawValue)", action: entry.action, note: entry.message)
+        logger.info("remediation \(entry.outcome.rawValue) for Insight \(object.metadata.namespace ?? "")/\(object.metadata.name ?? ""): \(entry.message)")
+    }
+
+    /// A short fingerprint of the patch, so a changed patch is acted on again and an unchanged one is not.
+    func patchDigest(_ p: Patch) -> String {
+        "[patch \(String(InsightNaming.fnv1a64(p.target.name + p.body), radix: 16))]"
+    }
+
+    func stamp(_ d: Date) -> String { d.formatted(.iso8601) }
+}
