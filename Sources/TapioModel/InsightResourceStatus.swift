@@ -1,0 +1,109 @@
+/// `Insight.status`: lifecycle and remediation state, written by Tapio through the status subresource.
+public struct InsightStatus: Sendable, Hashable, Codable {
+    public var phase: InsightPhase
+    /// RFC 3339: first and latest time the condition was seen.
+    public var firstSeen: String?
+    public var lastSeen: String?
+    /// How many times the condition was seen (updates of one Insight, not duplicates).
+    public var occurrences: Int
+    public var remediation: RemediationStatus?
+
+    public init(phase: InsightPhase = .active, firstSeen: String? = nil, lastSeen: String? = nil, occurrences: Int = 1,
+                remediation: RemediationStatus? = nil) {
+        self.phase = phase
+        self.firstSeen = firstSeen
+        self.lastSeen = lastSeen
+        self.occurrences = occurrences
+        self.remediation = remediation
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        phase = try c.decodeIfPresent(InsightPhase.self, forKey: .phase) ?? .active
+        firstSeen = try c.decodeIfPresent(String.self, forKey: .firstSeen)
+        lastSeen = try c.decodeIfPresent(String.self, forKey: .lastSeen)
+        occurrences = try c.decodeIfPresent(Int.self, forKey: .occurrences) ?? 1
+        remediation = try c.decodeIfPresent(RemediationStatus.self, forKey: .remediation)
+    }
+}
+
+public enum InsightPhase: String, Sendable, Hashable, Codable, CaseIterable {
+    /// The condition is present (or predicted).
+    case active = "Active"
+    /// The condition has been clear for the policy's `resolveAfter`.
+    case resolved = "Resolved"
+    /// Tapio applied a remediation and the condition cleared.
+    case remediated = "Remediated"
+}
+
+public struct RemediationStatus: Sendable, Hashable, Codable {
+    public var state: RemediationState
+    /// Oldest first; capped at `maxHistory` entries (oldest dropped).
+    public var history: [RemediationHistoryEntry]
+
+    public static let maxHistory = 20
+
+    public init(state: RemediationState = .none, history: [RemediationHistoryEntry] = []) {
+        self.state = state
+        self.history = history
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        state = try c.decodeIfPresent(RemediationState.self, forKey: .state) ?? .none
+        history = try c.decodeIfPresent([RemediationHistoryEntry].self, forKey: .history) ?? []
+    }
+
+    /// Appends an entry, dropping the oldest beyond `maxHistory`.
+    public mutating func record(_ e: RemediationHistoryEntry) {
+        history.append(e)
+        if history.count > Self.maxHistory { history.removeFirst(history.count - Self.maxHistory) }
+    }
+}
+
+public enum RemediationState: String, Sendable, Hashable, Codable, CaseIterable {
+    /// Nothing attempted (mode Off or Suggest, or no applicable action).
+    case none = "None"
+    /// Waiting for `tapio.io/approve: "true"`.
+    case awaitingApproval = "AwaitingApproval"
+    /// A gate stopped it (see the last history entry's `gate` and `reason`).
+    case blocked = "Blocked"
+    /// The dry-run patch was accepted by the API server.
+    case dryRunSucceeded = "DryRunSucceeded"
+    case applied = "Applied"
+    case failed = "Failed"
+}
+
+public enum RemediationOutcome: String, Sendable, Hashable, Codable, CaseIterable {
+    case blocked = "Blocked"
+    case dryRunSucceeded = "DryRunSucceeded"
+    case dryRunFailed = "DryRunFailed"
+    case applied = "Applied"
+    case failed = "Failed"
+}
+
+/// One remediation attempt or decision.
+public struct RemediationHistoryEntry: Sendable, Hashable, Codable {
+    /// RFC 3339.
+    public var time: String
+    /// A `RemediationActionName` raw value.
+    public var action: String
+    public var outcome: RemediationOutcome
+    /// The gate that decided a `Blocked` outcome: `Mode`, `AllowedActions`, `Namespace`, `RateLimit`, `Approval`,
+    /// `MemoryCeiling`.
+    public var gate: String?
+    /// CamelCase machine-readable reason.
+    public var reason: String?
+    /// What happened, for a person.
+    public var message: String
+
+    public init(time: String, action: String, outcome: RemediationOutcome, gate: String? = nil, reason: String? = nil,
+                message: String) {
+        self.time = time
+        self.action = action
+        self.outcome = outcome
+        self.gate = gate
+        self.reason = reason
+        self.message = message
+    }
+}

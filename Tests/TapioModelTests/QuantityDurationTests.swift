@@ -1,0 +1,80 @@
+import TapioModel
+import Testing
+
+@Suite("Quantities and durations")
+struct QuantityDurationTests {
+    @Test("quantities parse to bytes, rounding fractions up", arguments: [
+        ("10Mi", UInt64(10_485_760)), ("512M", 512_000_000), ("1Gi", 1_073_741_824), ("1.5Gi", 1_610_612_736),
+        ("0", 0), ("1", 1), ("1k", 1000), ("1Ki", 1024), ("1e3", 1000), ("1E6", 1_000_000), ("+2Mi", 2_097_152),
+        (".5Ki", 512), ("1500m", 2), ("1Ei", 1 << 60), ("0.1", 1),
+    ])
+    func quantities(text: String, bytes: UInt64) throws {
+        #expect(try Quantity.parseBytes(text) == bytes)
+    }
+
+    @Test("bad quantities fail with the input and what is allowed", arguments: [
+        ("", "empty"), ("10MB", "Ki/Mi/Gi"), ("abc", "not a number"), ("1.2.3Mi", "not a number"),
+        ("-1Mi", "negative"), ("16Ei", "too large"), ("1Zi", "unknown suffix"),
+    ])
+    func badQuantities(text: String, says: String) {
+        do {
+            _ = try Quantity.parseBytes(text)
+            Issue.record("\(text) parsed")
+        } catch let e as Quantity.ParseError {
+            #expect(e.description.contains(FieldError.quoted(text)))
+            #expect(e.description.contains(says), "\(e)")
+        } catch {
+            Issue.record("unexpected \(error)")
+        }
+    }
+
+    @Test("bytes format with the largest exact binary suffix")
+    func formatBytes() throws {
+        #expect(Quantity.formatBytes(10_485_760) == "10Mi")
+        #expect(Quantity.formatBytes(1536 * 1024) == "1536Ki")
+        #expect(Quantity.formatBytes(1000) == "1000")
+        #expect(try Quantity.parseBytes(Quantity.formatBytes(123_456_789)) == 123_456_789)
+    }
+
+    @Test("Go durations parse", arguments: [
+        ("100ms", Duration.milliseconds(100)), ("5m", .seconds(300)), ("1h30m", .seconds(5400)), ("1.5h", .seconds(5400)),
+        ("0", .zero), ("300us", .microseconds(300)), ("300µs", .microseconds(300)), ("2h45m30.5s", .milliseconds(9_930_500)),
+        ("-1s", .seconds(-1)), ("10ns", .nanoseconds(10)),
+    ])
+    func durations(text: String, value: Duration) throws {
+        #expect(try GoDuration.parse(text) == value)
+    }
+
+    @Test("bad durations fail with the input and what is allowed", arguments: [
+        ("", "empty"), ("5", "missing unit"), ("5 m", "unknown unit"), ("5d", "unknown unit"), ("m", "expected a number"),
+        ("9999999999h", "too large"),
+    ])
+    func badDurations(text: String, says: String) {
+        do {
+            _ = try GoDuration.parse(text)
+            Issue.record("\(text) parsed")
+        } catch let e as GoDuration.ParseError {
+            #expect(e.description.contains(says), "\(e)")
+            #expect(e.description.contains(FieldError.quoted(text)))
+        } catch {
+            Issue.record("unexpected \(error)")
+        }
+    }
+
+    @Test("durations format like Go's time.Duration.String", arguments: [
+        (Duration.seconds(195), "3m15s"), (.seconds(300), "5m0s"), (.seconds(5400), "1h30m0s"), (.milliseconds(100), "100ms"),
+        (.milliseconds(1500), "1.5s"), (.zero, "0s"), (.nanoseconds(1500), "1.5µs"), (.seconds(-90), "-1m30s"),
+    ])
+    func format(value: Duration, text: String) throws {
+        #expect(GoDuration.format(value) == text)
+        #expect(try GoDuration.parse(text) == value)
+    }
+
+    @Test("short formatting drops trailing zero units")
+    func formatShort() {
+        #expect(GoDuration.formatShort(.seconds(300)) == "5m")
+        #expect(GoDuration.formatShort(.seconds(5400)) == "1h30m")
+        #expect(GoDuration.formatShort(.seconds(3600)) == "1h")
+        #expect(GoDuration.formatShort(.seconds(195)) == "3m15s")
+    }
+}
