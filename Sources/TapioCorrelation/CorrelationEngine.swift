@@ -1,0 +1,410 @@
+import DequeModule
+import TapioModel
+
+/// The correlation engine: attributed events in, insight updates out. Pure logic on an injected clock — the
+/// caller passes `now` (nanoseconds since the Unix epoch; for replays, the scenario's virtual time).
+///
+/// Events update per-subject state as they arrive (no per-event allocation on the hot path: fixed-width buckets
+/// in deques, one dictionary lookup by subject). Detectors run in batches: after `batchSize` events or once
+/// `batchTimeout` has passed since the batch began (checked on every ``ingest(_:now:into:)`` and ``tick(now:into:)``),
+/// and only for subjects whose state changed meaningfully (a memory bucket completed, an OOM kill, a restart…).
+/// Once a second of engine time, housekeeping re-checks active insights, resolves those whose condition has been
+/// clear for `resolveAfter`, and forgets subjects that went quiet.
+///
+/// Memory is bounded: at most `maxSubjects` subjects (the least recently seen is evicted and counted), each
+/// holding at most a window of downsampled state.
+///
+/// Not thread-safe by design (a value type): own it from one task.
+public struct CorrelationEngine: Sendable {
+    /// Counters for metrics and the status line.
+    public struct Stats: Sendable, Hashable {
+        public var events: UInt64 = 0
+        /// Events dropped because the engine's breaker was open.
+        public var shed: UInt64 = 0
+        public var batches: UInt64 = 0
+        public var evaluations: UInt64 = 0
+        /// Subjects dropped to stay under `maxSubjects`.
+        public var evictedSubjects: UInt64 = 0
+        /// Subjects forgotten after going quiet or being deleted.
+        public var forgottenSubjects: UInt64 = 0
+        public var updatesEmitted: UInt64 = 0
+        /// Per-pod insights not announced because a ClusterHealth insight covers them.
+        public var suppressed: UInt64 = 0
+        /// Node events about pods already deleted.
+        public var ignoredLate: UInt64 = 0
+    }
+
+    public let config: CorrelationConfig
+    public internal(set) var stats = Stats()
+    /// The breaker in front of the engine (opens on sustained overload; see `CorrelationConfig.maxEventsPerSecond`).
+    public private(set) var breaker: CircuitBreaker
+
+    var states: [SubjectState] = []
+    var index: [Subject: Int] = [:]
+    /// Creation order for eviction, with a second chance for subjects seen since they were queued.
+    var arrival: Deque<(subject: Subject, generation: UInt64, stamp: UInt64)> = []
+    var podSubjects: [String: [Subject]] = [:]
+    var tombstones: [String: UInt64] = [:]
+    var tombstoneOrder: Deque<(uid: String, at: UInt64)> = []
+    var dirty: [(index: Int, generation: UInt64)] = []
+    var memoryDirty: [Bool] = []
+    var nextGeneration: UInt64 = 1
+    var batchCount = 0
+    var batchStart: UInt64 = 0
+    var currentSecond: UInt64 = 0
+    var eventsThisSecond: Double = 0
+    var lastHousekeeping: UInt64 = 0
+    var startedAt: UInt64?
+    var cluster = ClusterHealthTracker()
+    var ownerImages: [String: OwnerImages] = [:]
+    /// Updates produced while applying an event (a pod deletion resolves its insights), handed out right after.
+    var pending: [InsightUpdate] = []
+
+    let bucketNanos: UInt64
+    let windowNanos: UInt64
+    let batchTimeoutNanos: UInt64
+    let resolveAfterNanos: UInt64
+    let updateIntervalNanos: UInt64
+
+    public init(config: CorrelationConfig = CorrelationConfig()) {
+        self.config = config
+        self.windowNanos = max(config.windowNanos, 1_000_000_000)
+        self.bucketNanos = max(windowNanos / 30, 1_000_000)
+        self.batchTimeoutNanos = config.batchTimeoutNanos
+        self.resolveAfterNanos = config.resolveAfter.nanos
+        self.updateIntervalNanos = config.updateInterval.nanos
+        self.breaker = CircuitBreaker(failureThreshold: max(1, config.breakerFailureThreshold),
+                                      coolDown: config.breakerCoolDown)
+        states.reserveCapacity(min(config.maxSubjects, 4096))
+    }
+
+    /// Subjects currently tracked (≤ `maxSubjects`).
+    public var trackedSubjects: Int { states.count }
+
+    /// The active insights, as their latest updates (for a status line or a full resync of a sink).
+    public var activeInsights: [InsightUpdate] {
+        states.flatMap { s in
+            s.active.filter(\.announced).map {
+                InsightUpdate(identity: $0.identity, spec: $0.spec, change: .updated, observedAt: $0.lastDetected,
+                              firstSeenAt: $0.firstSeen, occurrences: $0.occurrences)
+            }
+        }
+    }
+
+    // MARK: Input
+
+    /// Feeds events in order; returns the updates they caused.
+    public mutating func ingest(_ events: [AttributedEvent], now: UInt64) -> [InsightUpdate] {
+        var out: [InsightUpdate] = []
+        for e in events { ingest(e, now: now, into: &out) }
+        return out
+    }
+
+    /// Feeds one event; appends any updates to `out` (the allocation-free form for hot loops).
+    public mutating func ingest(_ event: AttributedEvent, now: UInt64, into out: inout [InsightUpdate]) {
+        if startedAt == nil {
+            startedAt = now
+            lastHousekeeping = now
+            batchStart = now
+        }
+        stats.events &+= 1
+        account(now: now)
+        if event.isSheddable, !breaker.allow(now: now) {
+            stats.shed &+= 1
+        } else {
+            apply(event, now: now)
+            if !pending.isEmpty {
+                out.append(contentsOf: pending)
+                pending.removeAll(keepingCapacity: true)
+            }
+        }
+        if batchCount == 0 { batchStart = now }
+        batchCount &+= 1
+        if batchCount >= config.batchSize || now &- batchStart >= batchTimeoutNanos {
+            flush(now: now, into: &out)
+        }
+    }
+
+    /// Lets time pass with no events: runs a batch whose timeout expired, and housekeeping (resolutions).
+    public mutating func tick(now: UInt64) -> [InsightUpdate] {
+        var out: [InsightUpdate] = []
+        tick(now: now, into: &out)
+        return out
+    }
+
+    public mutating func tick(now: UInt64, into out: inout [InsightUpdate]) {
+        if startedAt == nil {
+            startedAt = now
+            lastHousekeeping = now
+        }
+        account(now: now)
+        if batchCount > 0, now &- batchStart >= batchTimeoutNanos {
+            flush(now: now, into: &out)
+        } else if now &- lastHousekeeping >= 1_000_000_000 {
+            housekeeping(now: now, into: &out)
+        }
+    }
+
+    /// Runs the pending batch now, whatever its size (e.g. at the end of a replay).
+    public mutating func flush(now: UInt64) -> [InsightUpdate] {
+        var out: [InsightUpdate] = []
+        flush(now: now, into: &out)
+        return out
+    }
+
+    /// Overload accounting per second of engine time: a second with more than `maxEventsPerSecond` events is a
+    /// failure for the breaker, any other a success.
+    @inline(__always)
+    private mutating func account(now: UInt64) {
+        let second = now / 1_000_000_000
+        if second != currentSecond {
+            if eventsThisSecond > config.maxEventsPerSecond {
+                breaker.recordFailure(now: now)
+            } else if eventsThisSecond > 0 {
+                breaker.recordSuccess(now: now)
+            }
+            currentSecond = second
+            eventsThisSecond = 0
+        }
+        eventsThisSecond += 1
+    }
+
+    // MARK: Batches
+
+    mutating func flush(now: UInt64, into out: inout [InsightUpdate]) {
+        stats.batches &+= 1
+        batchCount = 0
+        var i = 0
+        while i < dirty.count {
+            let d = dirty[i]
+            i += 1
+            if d.index < states.count, states[d.index].generation == d.generation, states[d.index].dirty {
+                evaluate(d.index, now: now, forceMemory: false, into: &out)
+            }
+        }
+        dirty.removeAll(keepingCapacity: true)
+        if cluster.touched {
+            cluster.touched = false
+            if let c = slot(for: .cluster, now: now) { evaluate(c, now: now, forceMemory: false, into: &out) }
+        }
+        if now &- lastHousekeeping >= 1_000_000_000 { housekeeping(now: now, into: &out) }
+    }
+
+    @inline(__always)
+    mutating func markDirty(_ i: Int, memory: Bool = false) {
+        if memory { memoryDirty[i] = true }
+        if !states[i].dirty {
+            states[i].dirty = true
+            dirty.append((i, states[i].generation))
+        }
+    }
+
+    // MARK: Subjects
+
+    /// The slot of a subject, created if needed (evicting to stay under the cap); nil for a deleted pod's subject.
+    @inline(__always)
+    mutating func slot(for subject: Subject, now: UInt64) -> Int? {
+        if let i = index[subject] { return i }
+        return create(subject, now: now)
+    }
+
+    private mutating func create(_ subject: Subject, now: UInt64) -> Int? {
+        if let p = subject.pod, tombstones[p.uid] != nil {
+            stats.ignoredLate &+= 1
+            return nil
+        }
+        evictIfFull()
+        let i = states.count
+        let g = nextGeneration
+        nextGeneration &+= 1
+        states.append(SubjectState(subject: subject, generation: g, now: now))
+        memoryDirty.append(false)
+        index[subject] = i
+        arrival.append((subject, g, now))
+        if let p = subject.pod { podSubjects[p.uid, default: []].append(subject) }
+        return i
+    }
+
+    private mutating func evictIfFull() {
+        var attempts = 0
+        while states.count >= max(1, config.maxSubjects), let front = arrival.popFirst() {
+            attempts += 1
+            guard let i = index[front.subject], states[i].generation == front.generation else { continue }
+            let s = states[i]
+            let protected = s.subject == .cluster
+            if attempts <= states.count, protected || s.lastSeen > front.stamp {
+                arrival.append((front.subject, front.generation, s.lastSeen))
+                continue
+            }
+            remove(i)
+            stats.evictedSubjects &+= 1
+        }
+    }
+
+    /// Removes slot `i` (swapping the last slot into its place).
+    mutating func remove(_ i: Int) {
+        let subject = states[i].subject
+        index[subject] = nil
+        if let p = subject.pod, var list = podSubjects[p.uid] {
+            list.removeAll { $0 == subject }
+            podSubjects[p.uid] = list.isEmpty ? nil : list
+        }
+        let last = states.count - 1
+        if i != last {
+            states.swapAt(i, last)
+            memoryDirty.swapAt(i, last)
+            index[states[i].subject] = i
+            if states[i].dirty { dirty.append((i, states[i].generation)) }
+        }
+        states.removeLast()
+        memoryDirty.removeLast()
+    }
+
+    // MARK: Housekeeping
+
+    mutating func housekeeping(now: UInt64, into out: inout [InsightUpdate]) {
+        lastHousekeeping = now
+        let recheck = min(updateIntervalNanos, max(resolveAfterNanos / 2, 1_000_000_000))
+        var doomed: [Int] = []
+        for i in states.indices {
+            if !states[i].active.isEmpty {
+                if now &- states[i].lastEvaluated >= recheck { evaluate(i, now: now, forceMemory: true, into: &out) }
+                resolveStale(i, now: now, into: &out)
+            }
+            if states[i].active.isEmpty, states[i].subject != .cluster,
+               now > states[i].lastSeen, now - states[i].lastSeen >= windowNanos &+ resolveAfterNanos {
+                doomed.append(i)
+            }
+        }
+        for i in doomed.reversed() {
+            remove(i)
+            stats.forgottenSubjects &+= 1
+        }
+        let cutoff = now > windowNanos ? now - windowNanos : 0
+        while let t = tombstoneOrder.first, t.at < cutoff {
+            tombstoneOrder.removeFirst()
+            if tombstones[t.uid] == t.at { tombstones[t.uid] = nil }
+        }
+        cluster.prune(before: cutoff)
+        if ownerImages.count > 0 {
+            let old = now > 2 * windowNanos ? now - 2 * windowNanos : 0
+            ownerImages = ownerImages.filter { $0.value.lastSeen >= old }
+        }
+    }
+
+    private mutating func resolveStale(_ i: Int, now: UInt64, into out: inout [InsightUpdate]) {
+        var k = 0
+        while k < states[i].active.count {
+            let a = states[i].active[k]
+            if now &- a.lastDetected >= resolveAfterNanos {
+                states[i].active.remove(at: k)
+                resolved(a, now: now, into: &out)
+            } else {
+                k += 1
+            }
+        }
+    }
+
+    mutating func resolved(_ a: ActiveInsight, now: UInt64, into out: inout [InsightUpdate]) {
+        if a.identity.type == .clusterHealth { cluster.deactivate(a.identity.detail) }
+        guard a.announced else { return }
+        var spec = a.spec
+        spec.summary = "Resolved: " + spec.summary
+        out.append(InsightUpdate(identity: a.identity, spec: spec, change: .resolved, observedAt: now,
+                                 firstSeenAt: a.firstSeen, occurrences: a.occurrences))
+        stats.updatesEmitted &+= 1
+    }
+
+    // MARK: Evaluation
+
+    mutating func evaluate(_ i: Int, now: UInt64, forceMemory: Bool, into out: inout [InsightUpdate]) {
+        stats.evaluations &+= 1
+        states[i].dirty = false
+        let memory = forceMemory || memoryDirty[i]
+        memoryDirty[i] = false
+        states[i].lastEvaluated = now
+        states[i].trim(now: now, windowNanos: windowNanos, bucketNanos: bucketNanos)
+        var found: [(InsightIdentity, InsightSpec)] = []
+        let subject = states[i].subject
+        switch subject {
+        case .node:
+            if let d = nodePressure(i, now: now) { found.append(d) }
+        case .cluster:
+            found.append(contentsOf: clusterHealth(now: now))
+        case .pod:
+            if let d = network(i, now: now) { found.append(d) }
+        default:
+            if memory { found.append(contentsOf: memoryDetectors(i, now: now)) }
+            if let d = oomKilled(i, now: now) { found.append(d) }
+            if let d = crashLoop(i, now: now) { found.append(d) }
+            if let d = network(i, now: now) { found.append(d) }
+        }
+        for (identity, spec) in found { upsert(i, identity, spec, now: now, into: &out) }
+    }
+
+    private mutating func upsert(_ i: Int, _ identity: InsightIdentity, _ spec: InsightSpec, now: UInt64,
+                                 into out: inout [InsightUpdate]) {
+        if let pod = identity.subject.pod, ClusterHealthTracker.tracked.contains(identity.type) {
+            cluster.note(type: identity.type, pod: pod, image: states[i].image, node: states[i].node, now: now)
+        }
+        let covered = cluster.covers(type: identity.type, pod: identity.subject.pod, image: states[i].image,
+                                     node: states[i].node)
+        let visible = spec.severity >= config.minSeverity && !covered
+        if let k = states[i].active.firstIndex(where: { $0.identity == identity }) {
+            var a = states[i].active[k]
+            let old = a.spec
+            a.spec = spec
+            a.lastDetected = now
+            a.occurrences += 1
+            var change: InsightChange?
+            if !a.announced {
+                if visible { change = .new; a.announced = true } else if covered { stats.suppressed &+= 1 }
+            } else if spec.severity > old.severity || Self.probabilityCrossed(old.prediction, spec.prediction) {
+                change = .escalated
+            } else if now &- a.lastEmitted >= updateIntervalNanos, spec != old {
+                change = .updated
+            }
+            if let c = change {
+                a.lastEmitted = now
+                out.append(InsightUpdate(identity: identity, spec: spec, change: c, observedAt: now,
+                                         firstSeenAt: a.firstSeen, occurrences: a.occurrences))
+                stats.updatesEmitted &+= 1
+            }
+            states[i].active[k] = a
+        } else {
+            let a = ActiveInsight(identity: identity, spec: spec, firstSeen: now, lastDetected: now, lastEmitted: now,
+                                  occurrences: 1, announced: visible)
+            states[i].active.append(a)
+            if visible {
+                out.append(InsightUpdate(identity: identity, spec: spec, change: .new, observedAt: now, firstSeenAt: now,
+                                         occurrences: 1))
+                stats.updatesEmitted &+= 1
+            } else if covered {
+                stats.suppressed &+= 1
+            }
+        }
+    }
+
+    static func probabilityCrossed(_ old: Prediction?, _ new: Prediction?) -> Bool {
+        guard let o = old?.probability, let n = new?.probability else { return false }
+        return (o < 0.5 && n >= 0.5) || (o < 0.8 && n >= 0.8)
+    }
+}
+
+extension AttributedEvent {
+    /// High-volume events that an open breaker may drop; the rare, decisive ones always pass.
+    @inline(__always) var isSheddable: Bool {
+        guard case .node(let n) = event else { return false }
+        switch n.kind {
+        case .memorySample, .cgroupMemory, .processExec, .processFork: return true
+        case .tcp(let t): return t.kind == .retransmit
+        case .oomKill, .processExit: return false
+        }
+    }
+}
+
+/// Images seen recently for one owner's container (a rollout shows as two).
+struct OwnerImages: Sendable {
+    var images: [String]
+    var lastSeen: UInt64
+}

@@ -1,0 +1,227 @@
+import TapioModel
+
+/// Applying events to per-subject state: cheap, no detectors here (they run per batch).
+extension CorrelationEngine {
+    @inline(__always)
+    mutating func apply(_ e: AttributedEvent, now: UInt64) {
+        switch e.event {
+        case .node(let n):
+            let subject = e.subject ?? (n.cgroupID != 0 ? .localCgroup(id: n.cgroupID, path: "")
+                                                         : .localProcess(pid: n.pid, comm: n.comm))
+            guard let i = slot(for: subject, now: now) else { return }
+            if let c = e.context { states[i].apply(c) }
+            applyNode(n, at: i, now: now)
+        case .cluster(let c):
+            applyCluster(c, context: e.context, now: now)
+        }
+    }
+
+    @inline(__always)
+    private mutating func applyNode(_ n: NodeEvent, at i: Int, now: UInt64) {
+        let t = n.timestampNanos == 0 ? now : n.timestampNanos
+        if t > states[i].lastSeen { states[i].lastSeen = t }
+        switch n.kind {
+        case .cgroupMemory(let m):
+            states[i].hasCgroupSeries = true
+            if let l = m.limitBytes { states[i].memoryLimit = l }
+            addMemory(i, t: t, value: m.workingSetBytes)
+        case .memorySample(let m):
+            if !states[i].hasCgroupSeries { addMemory(i, t: t, value: m.rssBytes) }
+        case .oomKill(let k):
+            let rss = k.anonRSSBytes &+ k.fileRSSBytes &+ k.shmemRSSBytes
+            states[i].lastKernelOOM = KernelExit(at: t, pid: k.victimPID, comm: n.comm, exitCode: 137, signal: 9,
+                                                 oom: true, rssBytes: rss)
+            if rss > states[i].peakWorkingSet { states[i].peakWorkingSet = rss }
+            // Pod status may have reported this very kill already (it can arrive first): count it once.
+            let statusSaw = states[i].oomKilledByStatus && absDiff(states[i].lastCountedOOMFinishedAt, t) <= 60_000_000_000
+            let recent = states[i].oomIncidents.last.map { absDiff($0, t) <= 1_000_000_000 } ?? false
+            if !statusSaw && !recent { states[i].oomIncidents.append(t) }
+            markDirty(i)
+        case .processExit(let x):
+            let oom = x.signal == 9 && (states[i].lastKernelOOM.map { absDiff($0.at, t) <= 5_000_000_000 } ?? false)
+            states[i].lastExit = KernelExit(at: t, pid: n.pid, comm: n.comm, exitCode: x.exitCode, signal: x.signal,
+                                            oom: oom, rssBytes: x.peakRSSBytes)
+        case .tcp(let tcp):
+            addNet(i, t: t, tcp)
+        case .processExec, .processFork:
+            break
+        }
+    }
+
+    @inline(__always)
+    private mutating func addMemory(_ i: Int, t: UInt64, value: UInt64) {
+        if value > states[i].peakWorkingSet { states[i].peakWorkingSet = value }
+        if states[i].memory.add(at: t, value: value, bucketNanos: bucketNanos, windowNanos: windowNanos) {
+            markDirty(i, memory: true)
+        }
+    }
+
+    private mutating func addNet(_ i: Int, t: UInt64, _ tcp: NodeEvent.TCPEvent) {
+        let b = Int64(t / bucketNanos)
+        if states[i].net.last?.index != b { states[i].net.append(NetBucket(index: b)) }
+        let k = states[i].net.count - 1
+        switch tcp.kind {
+        case .connectFailed: states[i].net[k].refused &+= 1
+        case .resetSent, .resetReceived: states[i].net[k].resets &+= 1
+        case .retransmit: states[i].net[k].retransmits &+= 1
+        case .socketError: states[i].net[k].errors &+= 1
+        }
+        if let r = states[i].remotes.firstIndex(where: { $0.address == tcp.destinationAddress && $0.port == tcp.destinationPort }) {
+            states[i].remotes[r].count &+= 1
+            states[i].remotes[r].lastAt = t
+        } else if states[i].remotes.count < 8 {
+            states[i].remotes.append(RemoteCount(address: tcp.destinationAddress, port: tcp.destinationPort, count: 1, lastAt: t))
+        } else if let r = states[i].remotes.indices.min(by: { states[i].remotes[$0].count < states[i].remotes[$1].count }) {
+            // Space-saving: the newcomer inherits the smallest count, so frequent remotes are never pushed out.
+            states[i].remotes[r] = RemoteCount(address: tcp.destinationAddress, port: tcp.destinationPort,
+                                               count: states[i].remotes[r].count &+ 1, lastAt: t)
+        }
+        if tcp.kind != .retransmit || states[i].net[k].retransmits % 10 == 0 { markDirty(i) }
+    }
+
+    // MARK: Cluster events
+
+    private mutating func applyCluster(_ c: ClusterEvent, context: SubjectContext?, now: UInt64) {
+        let t = c.timestampNanos == 0 ? now : c.timestampNanos
+        switch c.kind {
+        case .podUpdated(let info):
+            podUpdated(info, t: t, now: now)
+        case .podDeleted(let pod):
+            podDeleted(pod, now: now)
+        case .containerRestarted(let ct):
+            guard let i = slot(for: .podContainer(ct.pod, container: ct.container), now: now) else { return }
+            touch(i, t)
+            if let ctx = context { states[i].apply(ctx) }
+            noteRestart(i, count: ct.restartCount, t: t, force: true)
+            termination(ct.termination, at: i, now: t)
+            markDirty(i)
+        case .crashLoopBackOff(let ct):
+            guard let i = slot(for: .podContainer(ct.pod, container: ct.container), now: now) else { return }
+            touch(i, t)
+            if let ctx = context { states[i].apply(ctx) }
+            noteRestart(i, count: ct.restartCount, t: t, force: false)
+            termination(ct.termination, at: i, now: t)
+            states[i].waitingReason = "CrashLoopBackOff"
+            if states[i].crashLoopSince == nil { states[i].crashLoopSince = t }
+            markDirty(i)
+        case .probeFailed(let pod, let container, let probe, let message):
+            var targets: [Subject] = []
+            if let c = container {
+                targets = [.podContainer(pod, container: c)]
+            } else {
+                targets = (podSubjects[pod.uid] ?? []).filter { if case .podContainer = $0 { true } else { false } }
+                if targets.isEmpty { targets = [.pod(pod)] }
+            }
+            for s in targets {
+                guard let i = slot(for: s, now: now) else { continue }
+                touch(i, t)
+                if states[i].probeFailures.count >= 64 { states[i].probeFailures.removeFirst() }
+                states[i].probeFailures.append(t)
+                states[i].lastProbe = probe
+                states[i].lastProbeMessage = message
+                markDirty(i)
+            }
+        case .evicted(let pod, _):
+            var node: String?
+            for s in podSubjects[pod.uid] ?? [] where node == nil {
+                if let k = index[s] { node = states[k].node }
+            }
+            guard let n = node, let i = slot(for: .node(n), now: now) else { return }
+            touch(i, t)
+            if states[i].evictions.count >= 64 { states[i].evictions.removeFirst() }
+            states[i].evictions.append((t, pod))
+            markDirty(i)
+        case .nodeCondition(let node, let condition, let status, let reason, let message):
+            guard let i = slot(for: .node(node), now: now) else { return }
+            touch(i, t)
+            let since = states[i].conditions[condition].flatMap { $0.status == status ? $0.since : nil } ?? t
+            states[i].conditions[condition] = NodeConditionState(status: status, since: since, reason: reason,
+                                                                 message: message)
+            markDirty(i)
+        }
+    }
+
+    @inline(__always) private mutating func touch(_ i: Int, _ t: UInt64) {
+        if t > states[i].lastSeen { states[i].lastSeen = t }
+    }
+
+    private mutating func podUpdated(_ info: PodInfo, t: UInt64, now: UInt64) {
+        for c in info.containers {
+            guard let i = slot(for: .podContainer(info.pod, container: c.name), now: now) else { return }
+            touch(i, t)
+            let before = (states[i].waitingReason, states[i].restartCount, states[i].memoryLimit)
+            states[i].node = info.node
+            states[i].image = c.image
+            if let o = info.owner { states[i].owner = o }
+            if let r = c.memoryRequestBytes { states[i].memoryRequest = r }
+            if let l = c.memoryLimitBytes { states[i].memoryLimit = l }
+            noteRestart(i, count: c.restartCount, t: t, force: false)
+            states[i].waitingReason = c.waitingReason
+            if c.waitingReason == "CrashLoopBackOff" {
+                if states[i].crashLoopSince == nil { states[i].crashLoopSince = t }
+            } else {
+                states[i].crashLoopSince = nil
+            }
+            termination(c.lastTermination, at: i, now: t)
+            termination(c.currentTermination, at: i, now: t)
+            if let o = info.owner {
+                let key = "\(info.pod.namespace)/\(o.kind)/\(o.name)/\(c.name)"
+                var e = ownerImages[key] ?? OwnerImages(images: [], lastSeen: t)
+                if !e.images.contains(c.image) {
+                    if e.images.count >= 4 { e.images.removeFirst() }
+                    e.images.append(c.image)
+                }
+                e.lastSeen = t
+                ownerImages[key] = e
+            }
+            if before != (states[i].waitingReason, states[i].restartCount, states[i].memoryLimit) { markDirty(i) }
+        }
+    }
+
+    /// A deleted pod's insights resolve now and its state goes; late node events about it are ignored for a window.
+    private mutating func podDeleted(_ pod: PodRef, now: UInt64) {
+        tombstones[pod.uid] = now
+        tombstoneOrder.append((pod.uid, now))
+        for s in podSubjects[pod.uid] ?? [] {
+            guard let i = index[s] else { continue }
+            var out: [InsightUpdate] = []
+            for a in states[i].active { resolved(a, now: now, into: &out) }
+            pending.append(contentsOf: out)
+            remove(i)
+            stats.forgottenSubjects &+= 1
+        }
+        podSubjects[pod.uid] = nil
+    }
+
+    /// Records a restart when the count went up (or, with `force`, when the event itself reports one).
+    private mutating func noteRestart(_ i: Int, count: Int, t: UInt64, force: Bool) {
+        let known = states[i].restartCount
+        guard count > known || (force && count == 0) else { return }
+        let firstSight = known == 0 && states[i].restartTimes.isEmpty && !force
+        states[i].restartCount = count
+        if firstSight && count > 0 { return }  // restarts from before Tapio was watching are history, not news
+        if states[i].restartTimes.count >= 64 { states[i].restartTimes.removeFirst() }
+        states[i].restartTimes.append(t)
+        // A new container instance: its memory starts from scratch.
+        states[i].memory.reset()
+    }
+
+    /// Counts a pod-status OOM termination once (VPA's isNewOOM / isPreviousOOM): only a `finishedAt` newer than
+    /// the last counted one is news, and a kernel kill already counted within a minute is the same incident.
+    private mutating func termination(_ term: Termination?, at i: Int, now t: UInt64) {
+        guard let term else { return }
+        if term.finishedAtNanos >= (states[i].lastTermination?.finishedAtNanos ?? 0) { states[i].lastTermination = term }
+        let kernel = states[i].lastKernelOOM
+        let isOOM = term.reason == "OOMKilled"
+            || (term.exitCode == 137 && kernel.map { absDiff($0.at, term.finishedAtNanos) <= 60_000_000_000 } ?? false)
+        guard isOOM, term.finishedAtNanos > states[i].lastCountedOOMFinishedAt else { return }
+        states[i].lastCountedOOMFinishedAt = term.finishedAtNanos
+        states[i].oomKilledByStatus = true
+        if let l = states[i].effectiveLimit, l > states[i].peakWorkingSet { states[i].peakWorkingSet = l }
+        let at = term.finishedAtNanos == 0 ? t : term.finishedAtNanos
+        if let k = kernel, absDiff(k.at, at) <= 60_000_000_000 { return }
+        states[i].oomIncidents.append(at)
+    }
+}
+
+@inline(__always) func absDiff(_ a: UInt64, _ b: UInt64) -> UInt64 { a > b ? a - b : b - a }

@@ -1,0 +1,61 @@
+import Foundation
+
+/// Human formats used in insight text: Go-style durations ("3m15s"), binary byte sizes ("512Mi"), RFC 3339 times.
+public enum Formatting {
+    /// "3m15s", "45s", "1h2m", "2h" — Go/Kubernetes style, rounded to whole seconds (sub-second: "0s").
+    public static func duration(seconds: Double) -> String {
+        guard seconds.isFinite, seconds > 0 else { return "0s" }
+        var s = Int(seconds.rounded())
+        let h = s / 3600
+        s %= 3600
+        let m = s / 60
+        s %= 60
+        if h > 0 { return m > 0 ? "\(h)h\(m)m" : "\(h)h" }  // above an hour, seconds are noise
+        if m > 0 { return s > 0 ? "\(m)m\(s)s" : "\(m)m" }
+        return "\(s)s"
+    }
+
+    /// Binary units as Kubernetes writes them: "512Mi", "1.5Gi", "300Ki", "12B".
+    public static func bytes(_ v: Double) -> String {
+        let units: [(Double, String)] = [(1_099_511_627_776, "Ti"), (1_073_741_824, "Gi"), (1_048_576, "Mi"), (1024, "Ki")]
+        for (size, unit) in units where abs(v) >= size {
+            let x = v / size
+            let rounded = (x * 10).rounded() / 10
+            return rounded == rounded.rounded() ? "\(Int(rounded))\(unit)" : "\(rounded)\(unit)"
+        }
+        return "\(Int(v.rounded()))B"
+    }
+
+    public static func bytes(_ v: UInt64) -> String { bytes(Double(v)) }
+
+    /// A limit as a Kubernetes quantity with no fraction: whole Mi (rounded up), e.g. "614Mi".
+    public static func quantityMi(_ v: UInt64) -> String {
+        let mi = (v + (1 << 20) - 1) >> 20
+        return "\(mi)Mi"
+    }
+
+    /// "45%" from 0.45.
+    public static func percent(_ p: Double) -> String { "\(Int((p * 100).rounded()))%" }
+
+    /// RFC 3339 UTC with second precision (milliseconds when not whole).
+    public static func rfc3339(nanos: UInt64) -> String {
+        let secs = nanos / 1_000_000_000
+        let ms = (nanos % 1_000_000_000) / 1_000_000
+        var t = time_t(secs)
+        var tmv = tm()
+        gmtime_r(&t, &tmv)
+        let base = String(format: "%04d-%02d-%02dT%02d:%02d:%02d", Int(tmv.tm_year) + 1900, Int(tmv.tm_mon) + 1,
+                          Int(tmv.tm_mday), Int(tmv.tm_hour), Int(tmv.tm_min), Int(tmv.tm_sec))
+        return ms == 0 ? base + "Z" : base + String(format: ".%03dZ", Int(ms))
+    }
+
+    /// Parses RFC 3339 (`2026-11-29T10:00:00Z`, optional fraction, `Z` or `±hh:mm`) to nanoseconds.
+    public static func parseRFC3339(_ s: String) -> UInt64? {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        if let d = f.date(from: s) { return UInt64(max(0, d.timeIntervalSince1970 * 1e9)) }
+        f.formatOptions = [.withInternetDateTime]
+        if let d = f.date(from: s) { return UInt64(max(0, d.timeIntervalSince1970) * 1e9) }
+        return nil
+    }
+}

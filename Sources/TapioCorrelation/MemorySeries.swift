@@ -1,0 +1,84 @@
+import DequeModule
+
+/// A subject's memory over the window, downsampled into fixed-width time buckets so memory stays bounded no
+/// matter how fast samples arrive (19 Hz sampling or a flood): each bucket keeps the maximum (the upper envelope
+/// that GC sawtooth and reclaim cannot hide a leak under), the minimum (the floor after reclaim), when the
+/// maximum was seen, and how many sharp drops (reclaim, GC) happened in it. Buckets older than the window are
+/// dropped.
+struct MemorySeries: Sendable {
+    struct Bucket: Sendable, Hashable {
+        var index: Int64
+        var maxAt: UInt64
+        var max: UInt64
+        var min: UInt64
+        var count: UInt32
+        var drops: UInt32
+    }
+
+    var buckets: Deque<Bucket> = []
+    var lastValue: UInt64 = 0
+    var lastAt: UInt64 = 0
+    var samples: UInt64 = 0
+    /// Running mean of |difference| between consecutive samples: the series' own jitter.
+    var meanAbsDelta: Double = 0
+
+    /// Adds a sample; returns true when it opened a new bucket (the previous one is complete — time to evaluate).
+    @inline(__always)
+    mutating func add(at t: UInt64, value: UInt64, bucketNanos: UInt64, windowNanos: UInt64) -> Bool {
+        let index = Int64(t / bucketNanos)
+        // A drop of more than 10 %, 1 MiB and four times the usual jitter between consecutive samples is reclaim or
+        // GC, not noise.
+        var dropped = false
+        if samples > 0 {
+            let delta = lastValue > value ? lastValue - value : value - lastValue
+            dropped = lastValue > value && delta > Swift.max(lastValue / 10, 1 << 20)
+                && Double(delta) > 4 * meanAbsDelta
+            meanAbsDelta += (Double(delta) - meanAbsDelta) / 16
+        }
+        samples &+= 1
+        if t >= lastAt {
+            lastValue = value
+            lastAt = t
+        }
+        var opened = false
+        if let lastIndex = buckets.last?.index, index <= lastIndex {
+            if index == lastIndex {
+                updateLast(t: t, value: value, dropped: dropped)
+            } else if let i = buckets.lastIndex(where: { $0.index == index }) {
+                // Late sample: fold it into its bucket; older than the window: ignore.
+                if value > buckets[i].max { buckets[i].max = value; buckets[i].maxAt = t }
+                if value < buckets[i].min { buckets[i].min = value }
+                buckets[i].count &+= 1
+            }
+        } else {
+            opened = !buckets.isEmpty
+            buckets.append(Bucket(index: index, maxAt: t, max: value, min: value, count: 1, drops: dropped ? 1 : 0))
+        }
+        let oldest = Int64((t > windowNanos ? t - windowNanos : 0) / bucketNanos)
+        while let first = buckets.first, first.index < oldest { buckets.removeFirst() }
+        return opened
+    }
+
+    @inline(__always)
+    private mutating func updateLast(t: UInt64, value: UInt64, dropped: Bool) {
+        let i = buckets.count - 1
+        if value > buckets[i].max {
+            buckets[i].max = value
+            buckets[i].maxAt = t
+        }
+        if value < buckets[i].min { buckets[i].min = value }
+        buckets[i].count &+= 1
+        if dropped { buckets[i].drops &+= 1 }
+    }
+
+    /// Forget everything (a new container instance after a restart starts from scratch).
+    mutating func reset() {
+        buckets.removeAll()
+        lastValue = 0
+        lastAt = 0
+        samples = 0
+        meanAbsDelta = 0
+    }
+
+    var peak: UInt64 { buckets.reduce(0) { Swift.max($0, $1.max) } }
+}

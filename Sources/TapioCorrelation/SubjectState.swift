@@ -1,0 +1,135 @@
+import DequeModule
+import TapioModel
+
+/// An insight that is currently active, with what the engine needs to decide what to emit next.
+struct ActiveInsight: Sendable {
+    var identity: InsightIdentity
+    var spec: InsightSpec
+    var firstSeen: UInt64
+    var lastDetected: UInt64
+    var lastEmitted: UInt64
+    var occurrences: Int
+    /// Whether a person has been told (it reached `minSeverity` and was not covered by a ClusterHealth insight).
+    var announced: Bool
+}
+
+/// Time-bucketed TCP trouble for the network detector.
+struct NetBucket: Sendable, Hashable {
+    var index: Int64
+    var refused: UInt32 = 0
+    var resets: UInt32 = 0
+    var retransmits: UInt32 = 0
+    var errors: UInt32 = 0
+}
+
+/// A remote endpoint with how often it was involved; at most a few are kept (the most frequent win).
+struct RemoteCount: Sendable, Hashable {
+    var address: String
+    var port: UInt16
+    var count: UInt32
+    var lastAt: UInt64
+}
+
+/// A kernel process exit or OOM kill seen for the subject, kept as evidence for crash-loop and OOM insights.
+struct KernelExit: Sendable, Hashable {
+    var at: UInt64
+    var pid: Int32
+    var comm: String
+    var exitCode: Int32
+    var signal: Int32
+    var oom: Bool
+    var rssBytes: UInt64
+}
+
+/// Everything the engine remembers about one subject. Each part is bounded: time-bucketed deques trimmed to
+/// the window, small capped lists for discrete events.
+struct SubjectState: Sendable {
+    var subject: Subject
+    /// Creation sequence number: tells a slot's current occupant from an earlier one with the same index.
+    var generation: UInt64
+    var firstSeen: UInt64
+    var lastSeen: UInt64
+    var lastEvaluated: UInt64 = 0
+    var dirty = false
+
+    // Context (attributor, podUpdated, cgroup files).
+    var owner: OwnerRef?
+    var node: String?
+    var image: String?
+    var memoryRequest: UInt64?
+    var memoryLimit: UInt64?
+
+    // Memory.
+    var memory = MemorySeries()
+    /// True once cgroup samples arrive: process RSS samples are then ignored for this subject.
+    var hasCgroupSeries = false
+    var peakWorkingSet: UInt64 = 0
+
+    // OOM kills.
+    /// Kernel kills and pod-status OOMKilled terminations, each counted once (time of the incident).
+    var oomIncidents: Deque<UInt64> = []
+    var lastKernelOOM: KernelExit?
+    /// `finishedAt` of the newest pod-status OOM termination already counted (VPA's isNewOOM).
+    var lastCountedOOMFinishedAt: UInt64 = 0
+    var oomKilledByStatus = false
+    var lastExit: KernelExit?
+
+    // Restarts, crash loop, probes.
+    var restartCount = 0
+    var restartTimes: Deque<UInt64> = []
+    var lastTermination: Termination?
+    var waitingReason: String?
+    var crashLoopSince: UInt64?
+    var probeFailures: Deque<UInt64> = []
+    var lastProbeMessage: String?
+    var lastProbe: String?
+
+    // Network.
+    var net: Deque<NetBucket> = []
+    var remotes: [RemoteCount] = []
+
+    // Node subjects.
+    var conditions: [String: NodeConditionState] = [:]
+    var evictions: Deque<(at: UInt64, pod: PodRef)> = []
+
+    var active: [ActiveInsight] = []
+
+    init(subject: Subject, generation: UInt64, now: UInt64) {
+        self.subject = subject
+        self.generation = generation
+        self.firstSeen = now
+        self.lastSeen = now
+    }
+
+    mutating func apply(_ c: SubjectContext) {
+        if let o = c.owner { owner = o }
+        if let n = c.node { node = n }
+        if let i = c.image { image = i }
+        if let r = c.memoryRequestBytes { memoryRequest = r }
+        if let l = c.memoryLimitBytes { memoryLimit = l }
+    }
+
+    /// The memory limit, if it is a real one (cgroup v1 reports "unlimited" as a page-rounded 2^63).
+    var effectiveLimit: UInt64? {
+        guard let l = memoryLimit, l > 0, l < (1 << 60) else { return nil }
+        return l
+    }
+
+    mutating func trim(now: UInt64, windowNanos: UInt64, bucketNanos: UInt64) {
+        let cutoff = now > windowNanos ? now - windowNanos : 0
+        while let f = oomIncidents.first, f < cutoff { oomIncidents.removeFirst() }
+        while let f = restartTimes.first, f < cutoff { restartTimes.removeFirst() }
+        while let f = probeFailures.first, f < cutoff { probeFailures.removeFirst() }
+        while let f = evictions.first, f.at < cutoff { evictions.removeFirst() }
+        let oldest = Int64(cutoff / bucketNanos)
+        while let f = net.first, f.index < oldest { net.removeFirst() }
+        if net.isEmpty { remotes.removeAll() }
+    }
+}
+
+struct NodeConditionState: Sendable, Hashable {
+    var status: Bool
+    var since: UInt64
+    var reason: String
+    var message: String
+}

@@ -1,0 +1,122 @@
+import Foundation
+import Testing
+import TapioModel
+@testable import TapioCorrelation
+
+@Suite("Engine: identity, resolution, bounded memory")
+struct EngineTests {
+    let s: UInt64 = 1_000_000_000
+    let t0: UInt64 = 1_795_000_000 * 1_000_000_000
+
+    @Test("repeated detections update one identity, and it resolves once clear for resolveAfter")
+    func identityAndResolve() {
+        var config = CorrelationConfig()
+        config.resolveAfter = .seconds(60)
+        config.updateInterval = .seconds(10)
+        var engine = CorrelationEngine(config: config)
+        var out: [InsightUpdate] = []
+        engine.ingest(TestEvents.oomKill(pod: "a", at: t0), now: t0, into: &out)
+        for k in 1...30 { engine.tick(now: t0 + UInt64(k) * s, into: &out) }
+        let oom = out.filter { $0.identity.type == .oomKilled }
+        #expect(oom.first?.change == .new)
+        #expect(Set(oom.map(\.identity.name)).count == 1, "one identity, one name")
+        #expect(oom.filter { $0.change == .new }.count == 1)
+        // Kills stay in the window (5 m); after the window plus resolveAfter it must have resolved.
+        for k in 31...420 { engine.tick(now: t0 + UInt64(k) * s, into: &out) }
+        let resolved = out.filter { $0.identity.type == .oomKilled && $0.change == .resolved }
+        #expect(resolved.count == 1)
+        if let r = resolved.first {
+            let at = Double(r.observedAt - t0) / 1e9
+            // Detected until the kill leaves the 5 m window (re-checked every 10 s), resolved 60 s after.
+            #expect(at >= 300 - 10 + 60 && at <= 300 + 60 + 2, "resolved at \(at)s")
+        }
+        #expect(engine.activeInsights.isEmpty)
+    }
+
+    @Test("insight names are deterministic, valid Kubernetes names, and differ by subject and type")
+    func names() {
+        let a = InsightIdentity(type: .oomPrediction, subject: .podContainer(TestEvents.ref("web-1"), container: "app"))
+        let b = InsightIdentity(type: .oomPrediction, subject: .podContainer(TestEvents.ref("web-2"), container: "app"))
+        let c = InsightIdentity(type: .memoryLeak, subject: .podContainer(TestEvents.ref("web-1"), container: "app"))
+        let long = InsightIdentity(type: .clusterHealth, subject: .cluster, detail: String(repeating: "x", count: 300))
+        #expect(a.name == InsightIdentity(type: .oomPrediction, subject: .podContainer(TestEvents.ref("web-1"), container: "app")).name)
+        #expect(Set([a.name, b.name, c.name]).count == 3)
+        for n in [a.name, b.name, c.name, long.name] {
+            #expect(n.count <= 63)
+            #expect(n.allSatisfy { $0.isLowercase || $0.isNumber || $0 == "-" }, "\(n)")
+            #expect(n.first != "-" && n.last != "-")
+        }
+        #expect(a.name.hasPrefix("oomprediction-web-1-app-"))
+    }
+
+    @Test("memory stays bounded under 100,000 distinct subjects: capped, evictions counted")
+    func boundedUnderManySubjects() {
+        var config = CorrelationConfig()
+        config.maxSubjects = 10_000
+        var engine = CorrelationEngine(config: config)
+        var out: [InsightUpdate] = []
+        for k in 0..<100_000 {
+            let at = t0 + UInt64(k) * 1_000_000
+            engine.ingest(TestEvents.memory(pod: "p\(k)", ws: 100 << 20, at: at), now: at, into: &out)
+        }
+        #expect(engine.trackedSubjects == 10_000)
+        #expect(engine.stats.evictedSubjects == 90_000)
+        #expect(engine.index.count == engine.trackedSubjects)
+        #expect(engine.podSubjects.count == engine.trackedSubjects)
+        #expect(engine.arrival.count <= 100_000)
+        // Every surviving subject holds at most one window of buckets.
+        #expect(engine.states.allSatisfy { $0.memory.buckets.count <= 31 })
+        // The most recent subjects are the ones kept.
+        #expect(engine.index[.podContainer(TestEvents.ref("p99999"), container: "app")] != nil)
+        #expect(engine.index[.podContainer(TestEvents.ref("p0"), container: "app")] == nil)
+    }
+
+    @Test("a subject's memory series keeps one window of buckets however many samples arrive")
+    func seriesBounded() {
+        var engine = CorrelationEngine()
+        var out: [InsightUpdate] = []
+        for k in 0..<20_000 {
+            let at = t0 + UInt64(k) * 50_000_000  // 20 Hz for 1000 s
+            engine.ingest(TestEvents.memory(pod: "busy", ws: 100 << 20, at: at), now: at, into: &out)
+        }
+        #expect(engine.trackedSubjects == 1)
+        #expect(engine.states[0].memory.buckets.count <= 31)
+    }
+
+    @Test("subjects that go quiet are forgotten after the window and resolveAfter")
+    func quietSubjectsForgotten() {
+        var config = CorrelationConfig()
+        config.resolveAfter = .seconds(60)
+        var engine = CorrelationEngine(config: config)
+        var out: [InsightUpdate] = []
+        engine.ingest(TestEvents.memory(pod: "gone", ws: 1 << 20, at: t0), now: t0, into: &out)
+        for k in 1...400 { engine.tick(now: t0 + UInt64(k) * s, into: &out) }
+        #expect(engine.trackedSubjects == 0)
+        #expect(engine.stats.forgottenSubjects == 1)
+    }
+
+    @Test("updates below minSeverity are not emitted")
+    func minSeverity() throws {
+        var config = CorrelationConfig()
+        config.minSeverity = .warning
+        let text = try String(contentsOf: Scenarios.directory.appendingPathComponent("unbounded-growth-local-process.jsonl"), encoding: .utf8)
+        let updates = try ScenarioReplay.run(text: text, config: config)
+        #expect(updates.isEmpty, "UnboundedMemoryGrowth is Info")
+        #expect(try !ScenarioReplay.run(text: text).isEmpty)
+    }
+
+    @Test("an update encodes as one JSON line with the CR spec fields")
+    func jsonLine() throws {
+        let (_, updates) = try Scenarios.replay("oom-prediction-steady-leak")
+        let u = try #require(updates.first { $0.identity.type == .oomPrediction })
+        let line = u.jsonLine()
+        #expect(!line.contains("\n"))
+        let obj = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        #expect(obj["name"] as? String == u.identity.name)
+        #expect(obj["change"] as? String == "new")
+        let spec = try #require(obj["spec"] as? [String: Any])
+        #expect(spec["type"] as? String == "OOMPrediction")
+        let prediction = try #require(spec["prediction"] as? [String: Any])
+        #expect(prediction["timeToEvent"] is String)
+    }
+}
