@@ -212,7 +212,10 @@ let package = Package(
         ),
         .testTarget(
             name: "TapioAgentTests",
-            dependencies: ["TapioAgent", "TapioOperator", "TapioSinks", "KubeEmulator", "TapioTestSupport"],
+            dependencies: [
+                "TapioAgent", "TapioOperator", "TapioSinks", "TapioKube", "KubeClient", "KubeRuntime", "KubeEmulator",
+                "TapioTestSupport", "TapioModel", "TapioCorrelation",
+            ],
             swiftSettings: strict
         ),
         .testTarget(

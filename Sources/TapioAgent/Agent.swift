@@ -43,8 +43,10 @@ public struct Agent: Sendable {
 
     /// Runs until SIGTERM/SIGINT (or the task is cancelled); then finishes in-flight writes and exits.
     /// - Parameter onReady: called with the bound metrics port once everything is started (tests use it).
+    /// - Parameter onPolicyApplied: called with each configuration applied after a policy change (tests use it).
     public func run(extraSources: [any EventSource] = [], signals: [UnixSignal] = [.sigterm, .sigint],
-                    onReady: (@Sendable (Int) -> Void)? = nil) async throws {
+                    onReady: (@Sendable (Int) -> Void)? = nil,
+                    onPolicyApplied: (@Sendable (EffectiveConfig) -> Void)? = nil) async throws {
         let initial = EffectiveConfig()
         let node = NodeSide.start(initial, logger: logger)
         let sniffer = KubeSniffer(client: client, nodeName: options.nodeName, logger: logger)
@@ -66,6 +68,7 @@ public struct Agent: Sendable {
             }
             pipeline.reconfigure(effective.correlation)
             heartbeat.report(applied: effective.appliedPolicies, errors: errors)
+            onPolicyApplied?(effective)
         }
         let ready = Mutex(false)
         let endpoint = HTTPEndpoint(host: options.metricsHost, port: options.metricsPort, routes: [

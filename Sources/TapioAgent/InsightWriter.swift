@@ -177,7 +177,7 @@ enum InsightDocument {
             "tapio.io/subject-name": labelValue(u.spec.subject.name),
         ]
         if let c = u.spec.subject.container { labels["tapio.io/container"] = labelValue(c) }
-        return encode(Doc(metadata: Meta(name: u.identity.name, namespace: namespace, labels: labels), spec: u.spec))
+        return encode(Doc(metadata: Meta(name: u.identity.name, namespace: namespace, labels: labels), spec: bounded(u.spec)))
     }
 
     static func status(_ u: InsightUpdate, namespace: String) -> Data {
@@ -195,6 +195,21 @@ enum InsightDocument {
                                    firstSeen: Formatting.rfc3339(nanos: u.firstSeenAt),
                                    lastSeen: Formatting.rfc3339(nanos: u.observedAt), occurrences: max(1, u.occurrences))
         return encode(Doc(metadata: Meta(name: u.identity.name, namespace: namespace), status: status))
+    }
+
+    /// The spec within the CRD's bounds (title ≤ 256, summary ≤ 4096, ≤ 64 evidence entries — the newest —,
+    /// ≤ 32 resources, ≤ 16 actions), so the API server never rejects a finding for its length.
+    static func bounded(_ s: InsightSpec) -> InsightSpec {
+        var s = s
+        s.title = String(s.title.prefix(256))
+        s.summary = String(s.summary.prefix(4096))
+        s.evidence = Array(s.evidence.suffix(64))
+        s.resources = Array(s.resources.prefix(32))
+        if var r = s.remediation {
+            r.actions = Array(r.actions.prefix(16))
+            s.remediation = r
+        }
+        return s
     }
 
     /// The Event note: the prediction and the first remediation in words (≤ 1024 characters).

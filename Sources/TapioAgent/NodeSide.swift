@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import TapioBPF
 import TapioModel
@@ -12,6 +13,8 @@ public struct NodeSide: Sendable {
     public var checklist: [(name: String, state: SourceHealth.State)]
     /// The memory cgroups seen by the poller, for attribution.
     public var cgroups: CgroupIndex?
+    /// The periodic BPF memory snapshot, cancelled by ``close()``.
+    var snapshots: Task<Void, Never>?
 
     /// The BPF settings for an effective configuration.
     public static func bpfSettings(_ c: EffectiveConfig) -> BPFSettings {
@@ -23,16 +26,25 @@ public struct NodeSide: Sendable {
         var s = BPFSettings()
         s.enabled = enabled
         s.samplingHz = UInt64(c.samplingHz)
+        // Tapio's own allocations are not what anyone wants to be warned about.
+        s.ignoredPID = getpid()
         return s
     }
 
     /// Starts the node's sources: BPF if it can load, else the /proc poller; the cgroup memory poller always.
     public static func start(_ c: EffectiveConfig, logger: Logger) -> NodeSide {
-        var side = NodeSide(sources: [], probes: nil, checklist: [])
+        var side = NodeSide(sources: [], probes: nil, checklist: [], cgroups: nil, snapshots: nil)
         do {
             let probes = try BPFProbes(configuration: BPFConfiguration(settings: bpfSettings(c)))
             side.probes = probes
             side.sources.append(probes)
+            // The sampler sees only tasks on a CPU: a periodic snapshot covers the sleeping ones.
+            side.snapshots = Task.detached {
+                while !Task.isCancelled {
+                    try? probes.snapshotMemory()
+                    try? await Task.sleep(for: .seconds(15))
+                }
+            }
             let down = probes.probeStatus.filter { $0.state != .up }
             side.checklist.append((
                 "eBPF probes (\(probes.probeStatus.filter { $0.state == .up }.count) programs, \(c.samplingHz) Hz)",
@@ -52,6 +64,7 @@ public struct NodeSide: Sendable {
     }
 
     public func close() {
+        snapshots?.cancel()
         probes?.close()
         for s in sources { s.events().finish() }
     }

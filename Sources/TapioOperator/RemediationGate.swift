@@ -8,7 +8,7 @@ import TapioModel
 /// gates must pass. With no selecting policy the mode is the default, `Suggest`: the operator never patches
 /// anything no policy allows. Gates, in the order they are checked (the first that refuses is recorded):
 /// `AllowedActions` (the action is named in `allowedActions`), `Namespace` (the target's namespace is in the
-/// `namespaces` allowlist; an empty list allows none), `Approval` (with `requireApproval`, the Insight carries
+/// `namespaces` allowlist; an empty list means every namespace the policy selects), `Approval` (with `requireApproval`, the Insight carries
 /// `tapio.io/approve: "true"`), `MemoryCeiling` (every memory limit the patch sets is at most `memoryCeiling`),
 /// `RateLimit` (fewer than `maxActionsPerHour` applied in the last hour under that policy).
 public enum RemediationGate {
@@ -81,7 +81,7 @@ public enum RemediationGate {
                 return .refused(action, gate: .allowedActions,
                                 message: "policy \(name) does not list \(action.name) in allowedActions \(r.allowedActions)")
             }
-            if !r.namespaces.contains(patch.target.namespace) {
+            if !r.namespaces.isEmpty && !r.namespaces.contains(patch.target.namespace) {
                 return .refused(action, gate: .namespace,
                                 message: "policy \(name) does not allow namespace \(patch.target.namespace) (namespaces: \(r.namespaces))")
             }

@@ -69,11 +69,17 @@ import Testing
     @Test func eachGateRefusesWithItsName() {
         #expect(refusedGate(decide([Self.policy(mode: .apply, actions: ["RestartPod"])])) == .allowedActions)
         #expect(refusedGate(decide([Self.policy(mode: .apply, namespaces: ["other"])])) == .namespace)
-        #expect(refusedGate(decide([Self.policy(mode: .apply, namespaces: [])])) == .namespace)
         #expect(refusedGate(decide([Self.policy(mode: .apply)], insight: Self.insight(approved: false))) == .approval)
         #expect(refusedGate(decide([Self.policy(mode: .apply, ceiling: "512Mi")])) == .memoryCeiling)
         let spent = RemediationGate.Context(namespaceLabels: [:], podLabels: [:], appliedLastHour: ["p": 5])
         #expect(refusedGate(decide([Self.policy(mode: .apply)], context: spent)) == .rateLimit)
+    }
+
+    @Test func anEmptyNamespaceListMeansEveryNamespaceThePolicySelects() {
+        guard case .apply = decide([Self.policy(mode: .apply, namespaces: [])]) else { Issue.record("refused"); return }
+        let onlyOthers = Self.policy(mode: .apply, namespaces: [],
+                                     podSelector: LabelSelector(matchLabels: ["app": "web"]))
+        guard case .none = decide([onlyOthers]) else { Issue.record("a policy that does not select the pod allowed it"); return }
     }
 
     @Test func approvalIsNotNeededWhenThePolicySaysSo() {

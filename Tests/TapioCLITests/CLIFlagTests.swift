@@ -31,7 +31,7 @@ import Testing
         (["sniff", "--metrics-addr", "localhost"], "metrics-addr"),
         (["sniff", "--log-level", "loud"], "log-level"),
         (["sniff", "--log-format", "xml"], "log-format"),
-        (["agent", "--namespace", "UPPER"], "not a valid namespace name"),
+        (["agent", "--node-name", "n1", "--namespace", "UPPER"], "not a valid namespace name"),
         (["operator", "--renew-deadline", "20s"], "must be shorter than --lease-duration"),
         (["replay", "/nonexistent/scenario.jsonl"], "no readable file"),
         (["frobnicate"], "Unexpected argument"),

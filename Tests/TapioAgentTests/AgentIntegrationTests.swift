@@ -1,0 +1,135 @@
+import Foundation
+import KubeClient
+import Synchronization
+import TapioAgent
+import TapioKube
+import TapioModel
+import TapioTestSupport
+import Testing
+
+/// The agent against an API server reached through a kubeconfig (the emulator, or TAPIO_TEST_KUBECONFIG),
+/// with a real kubelet-style memory cgroup on this machine standing for the pod's container.
+final class Applied: Sendable { let configs = Mutex<[EffectiveConfig]>([]) }
+
+@Suite(.serialized, .enabled(if: TestCgroup.isAvailable, "\(TestCgroup.unavailableReason ?? "")"))
+struct AgentIntegrationTests {
+    struct Running {
+        let cluster: TestCluster
+        let client: KubeClient
+        let node: String
+        let cgroup: TestCgroup
+        let pod: Pod
+        let source: ScriptedSource
+        let task: Task<Void, any Error>
+        let applied: Applied
+
+        func stop() async {
+            task.cancel()
+            _ = await task.result
+            try? await client.deleteRaw(ResourceType(Namespace.self), namespace: nil, name: cluster.namespace)
+            try? await client.shutdown()
+            cgroup.destroy()
+            await cluster.stop()
+        }
+
+        func oomKill(pid: Int32 = 4242) {
+            source.push(NodeEvent(timestampNanos: nowNanos(), pid: pid, cgroupID: try! cgroup.inode, comm: "app",
+                                  kind: .oomKill(.init(victimPID: pid, totalVMBytes: 200 << 20, anonRSSBytes: 63 << 20,
+                                                       fileRSSBytes: 1 << 20, shmemRSSBytes: 0))))
+        }
+
+        func insights() async throws -> [InsightObject] {
+            try await client.list(InsightObject.self, namespace: cluster.namespace).items
+        }
+    }
+
+    func start() async throws -> Running {
+        let cluster = try await TestCluster.start()
+        let client = try KubeClient(kubeconfigPath: cluster.kubeconfigPath)
+        let node = randomNodeName()
+        let cgroup = try TestCgroup.create(layout: .cgroupfs(qos: "burstable"), memoryLimit: 64 << 20)
+        _ = try? await client.create(Namespace(metadata: KubeObjectMeta(name: "tapio-system")))
+        let pod = try await createPod(client, namespace: cluster.namespace, name: "api-0", node: node,
+                                      containerID: cgroup.containerID)
+        let source = ScriptedSource()
+        let applied = Applied()
+        let options = Agent.Options(nodeName: node, metricsHost: "127.0.0.1", metricsPort: 0,
+                                    heartbeatPeriod: .seconds(1))
+        let agent = Agent(options: options, client: client)
+        let task = Task {
+            try await agent.run(extraSources: [source], signals: [], onPolicyApplied: { c in applied.configs.withLock { $0.append(c) } })
+        }
+        return Running(cluster: cluster, client: client, node: node, cgroup: cgroup, pod: pod, source: source, task: task,
+                       applied: applied)
+    }
+
+    @Test func aKernelOOMKillOfAPodOnThisNodeBecomesAnInsightAndAnEvent() async throws {
+        let r = try await start()
+        // Let the cgroup poller index the new cgroup and the pod reflector sync before the kill arrives.
+        try await Task.sleep(for: .seconds(2))
+        r.oomKill()
+        let found = try await eventually { try await r.insights().first { $0.spec.type == .oomKilled } }
+        let insight = try #require(found, "no OOMKilled Insight appeared")
+        await r.stop()
+        #expect(insight.spec.subject.name == "api-0")
+        #expect(insight.spec.subject.container == "app")
+        #expect(insight.metadata.labels?["tapio.io/type"] == "OOMKilled")
+        #expect(insight.metadata.labels?["tapio.io/node"] == r.node)
+        #expect(insight.status?.phase == .active)
+    }
+
+    @Test func repeatedDetectionsUpdateOneInsightAndEmitAnEvent() async throws {
+        let r = try await start()
+        try await Task.sleep(for: .seconds(2))
+        r.oomKill(pid: 100)
+        _ = try await eventually { try await r.insights().first { $0.spec.type == .oomKilled } }
+        try await Task.sleep(for: .seconds(2))
+        r.oomKill(pid: 101)
+        let updated = try await eventually {
+            try await r.insights().first { $0.spec.type == .oomKilled && ($0.status?.occurrences ?? 0) >= 2 }
+        }
+        let all = try await r.insights().filter { $0.spec.type == .oomKilled }
+        var options = ListOptions()
+        options.fieldSelector = "regarding.name=api-0"
+        let events = try await r.client.list(Event.self, namespace: r.cluster.namespace, options: options).items
+        await r.stop()
+        #expect(updated != nil, "the second kill did not update the Insight")
+        #expect(all.count == 1, "one Insight per (type, subject), got \(all.count)")
+        #expect(events.contains { $0.reportingController == "tapio.io/agent" && $0.reason == "OOMKilled" && $0.reportingInstance == r.node })
+    }
+
+    @Test func aPolicyChangeReachesTheProbesAndTheHeartbeat() async throws {
+        let r = try await start()
+        var spec = TapioPolicySpec()
+        spec.probes.memory.samplingHz = 49
+        spec.probes.network.enabled = false
+        spec.nodeSelector = LabelSelector(matchLabels: nil, matchExpressions: nil)
+        let name = "test-\(r.cluster.namespace)"
+        _ = try await r.client.create(PolicyObject(metadata: KubeObjectMeta(name: name), spec: spec))
+        let config = await eventually { r.applied.configs.withLock { $0.last { $0.appliedPolicies[name] != nil } } }
+        let lease = try await eventually {
+            let l = try? await r.client.get(Lease.self, namespace: "tapio-system", name: HeartbeatAnnotations.leaseName(node: r.node))
+            return l.flatMap { HeartbeatAnnotations.decodeApplied($0.metadata.annotations?[HeartbeatAnnotations.applied] ?? "")[name] }
+        }
+        try? await r.client.deleteRaw(ResourceType(PolicyObject.self), namespace: nil, name: name)
+        await r.stop()
+        #expect(config?.samplingHz == 49)
+        #expect(config?.networkProbe == false)
+        #expect(lease == 1, "the heartbeat Lease should name generation 1 of \(name)")
+    }
+
+    @Test func theAgentKeepsInsightsThroughAnAPIOutageAndWritesThemAfterwards() async throws {
+        let r = try await start()
+        guard let emulator = r.cluster.requireEmulator() else { await r.stop(); return }
+        try await Task.sleep(for: .seconds(2))
+        // The next 8 requests for Insights fail as an overloaded server's would; only the agent sends them.
+        emulator.injectFaults(status: 503, count: 8, pathContains: "/insights")
+        let before = emulator.requestCount
+        r.oomKill()
+        let after = await eventually(timeout: .seconds(40)) { try? await r.insights().first { $0.spec.type == .oomKilled } }
+        let requests = emulator.requestCount - before
+        await r.stop()
+        #expect(after != nil, "the Insight held during the outage was never written")
+        #expect(requests > 8, "the writer must have retried past the failures")
+    }
+}

@@ -1,0 +1,49 @@
+import Foundation
+import KubeClient
+import Synchronization
+import TapioAgent
+import TapioKube
+import TapioModel
+import TapioTestSupport
+
+/// A source the test drives: events pushed by the test reach the agent's pipeline like kernel events do.
+final class ScriptedSource: EventSource {
+    let name = "scripted"
+    let queue = BoundedQueue<TapioEvent>(capacity: 1024)
+    func events() -> BoundedQueue<TapioEvent> { queue }
+    func health() -> SourceHealth { SourceHealth(state: .running) }
+    func push(_ e: NodeEvent) { queue.push(.node(e)) }
+}
+
+func nowNanos() -> UInt64 { UInt64(Date().timeIntervalSince1970 * 1e9) }
+
+/// Polls `body` until it returns a value or `timeout` passes.
+func eventually<T>(timeout: Duration = .seconds(20), every: Duration = .milliseconds(100),
+                   _ body: () async throws -> T?) async rethrows -> T? {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if let v = try await body() { return v }
+        try? await Task.sleep(for: every)
+    }
+    return try await body()
+}
+
+/// A namespace and a pod bound to `node`, with one running container whose runtime id is `containerID`.
+func createPod(_ client: KubeClient, namespace: String, name: String, node: String, containerID: String,
+               memoryLimit: String = "64Mi", labels: [String: String] = [:]) async throws -> Pod {
+    _ = try? await client.create(Namespace(metadata: KubeObjectMeta(name: namespace)))
+    var pod = Pod(metadata: KubeObjectMeta(name: name, namespace: namespace, labels: labels),
+                  spec: PodSpec(nodeName: node, containers: [
+                      Container(name: "app", image: "example/app:1",
+                                resources: ResourceRequirements(limits: ["memory": memoryLimit], requests: ["memory": "32Mi"])),
+                  ]))
+    pod = try await client.create(pod)
+    var status = PodStatus(phase: "Running")
+    var cs = ContainerStatus(name: "app", containerID: "containerd://\(containerID)", ready: true, restartCount: 0)
+    cs.image = "example/app:1"
+    status.containerStatuses = [cs]
+    pod.status = status
+    return try await client.updateStatus(pod)
+}
+
+func randomNodeName() -> String { "node-" + String(UUID().uuidString.lowercased().prefix(8)) }

@@ -1,0 +1,183 @@
+import Foundation
+import TapioTestSupport
+import Testing
+
+/// `tapio sniff` as people run it: the real binary, on this machine, with no cluster, watching a real process
+/// that leaks steadily inside a real memory cgroup with a limit. Each output mode must show the OOM prediction.
+@Suite(.enabled(if: TestCgroup.isAvailable, "\(TestCgroup.unavailableReason ?? "")"))
+struct SniffTests {
+    /// A leak of 2 MiB/s in a cgroup limited to 400 MiB: the kill is ~200 s away. Tapio reports growth only once
+    /// it has been sustained for 90 s (a GC sawtooth's first ramp looks like a leak), so the runs last 130 s.
+    final class Leak: Sendable {
+        let cgroup: TestCgroup
+        let process: TestProcess
+        init() throws {
+            cgroup = try TestCgroup.create(layout: .custom(["leaky.service"]), memoryLimit: 400 << 20)
+            let script = CommandRunner.repositoryRoot.appendingPathComponent("Tests/Fixtures/leak.py").path
+            process = try TestProcess.gated(shell: "exec python3 \(script) 2")
+            do {
+                try cgroup.add(pid: process.pid)
+                try process.release()
+            } catch {
+                process.kill()
+                cgroup.destroy()
+                throw error
+            }
+        }
+        func stop() {
+            process.kill()
+            cgroup.destroy()
+        }
+        /// The cgroup's name as Tapio shows it: its path below the hierarchy's mount.
+        var path: String { cgroup.cgroupPath }
+    }
+
+    /// No kubeconfig anywhere: sniff must say so and watch the machine alone.
+    static var noClusterEnvironment: [String: String] {
+        var env = ProcessInfo.processInfo.environment
+        env["KUBECONFIG"] = "/nonexistent/tapio-test-kubeconfig"
+        env["KUBERNETES_SERVICE_HOST"] = nil
+        return env
+    }
+
+    func sniff(_ args: [String]) throws -> CommandResult {
+        try CommandRunner.run(CommandRunner.tapioExecutable, ["sniff", "--window", "3m"] + args,
+                              environment: Self.noClusterEnvironment, timeout: .seconds(200))
+    }
+
+    @Test func jsonLinesCarryTheOOMPredictionAndParseAgainstTheSchema() throws {
+        let leak = try Leak()
+        defer { leak.stop() }
+        let r = try sniff(["-o", "json", "--duration", "130s"])
+        #expect(r.status == 0, "stderr: \(r.stderr)")
+        #expect(r.stderr.contains("no cluster reachable"), "the fallback must be said in one line: \(r.stderr)")
+        var predictions: [[String: Any]] = []
+        var statuses = 0
+        for line in r.stdout.split(separator: "\n") {
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                                      "not a JSON object: \(line)")
+            #expect(object["schema"] as? String == "tapio.io/sniff/v1")
+            switch object["record"] as? String {
+            case "insight":
+                for key in ["name", "change", "phase", "firstSeen", "lastSeen", "occurrences", "spec"] {
+                    #expect(object[key] != nil, "insight record without \(key)")
+                }
+                let spec = try #require(object["spec"] as? [String: Any])
+                for key in ["type", "severity", "title", "summary", "subject"] { #expect(spec[key] != nil, "spec without \(key)") }
+                let subject = spec["subject"] as? [String: Any]
+                if spec["type"] as? String == "OOMPrediction", (subject?["name"] as? String)?.contains(leak.path) == true {
+                    predictions.append(spec)
+                }
+            case "status":
+                statuses += 1
+                #expect(object["events"] is NSNumber && object["sources"] is [Any])
+            default:
+                Issue.record("unknown record: \(line)")
+            }
+        }
+        #expect(statuses >= 1, "a final status record is always written")
+        let p = try #require(predictions.first, "no OOMPrediction for \(leak.path); output:\n\(r.stdout.prefix(3000))")
+        let prediction = try #require(p["prediction"] as? [String: Any])
+        let probability = try #require(prediction["probability"] as? Double)
+        #expect(probability > 0 && probability <= 1)
+        #expect(prediction["timeToEvent"] is String)
+        #expect((p["remediation"] as? [String: Any])?["actions"] is [Any])
+    }
+
+    @Test func prometheusOnceIsAValidScrapeWithTheTimeToOOM() throws {
+        let leak = try Leak()
+        defer { leak.stop() }
+        let r = try sniff(["-o", "prometheus", "--once", "--duration", "130s"])
+        #expect(r.status == 0, "stderr: \(r.stderr)")
+        let samples = try PrometheusText.parse(r.stdout)
+        let ttl = samples.filter { $0.name == "tapio_predicted_time_to_oom_seconds" && ($0.labels["subject"] ?? "").contains(leak.path) }
+        #expect(!ttl.isEmpty, "no time-to-OOM series for \(leak.path) in:\n\(r.stdout)")
+        #expect(ttl.allSatisfy { $0.value > 0 && $0.value < 600 })
+        #expect(samples.contains { $0.name == "tapio_insights" && $0.labels["type"] == "OOMPrediction" && $0.value >= 1 })
+        #expect(samples.contains { $0.name == "tapio_source_up" })
+    }
+
+    @Test func theTerminalViewShowsThePredictionAsAPersonSeesIt() throws {
+        guard let tmux = ["/usr/bin/tmux", "/bin/tmux"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            print("skipped theTerminalViewShowsThePredictionAsAPersonSeesIt: tmux is not installed (scripts/setup.sh installs it)")
+            return
+        }
+        let leak = try Leak()
+        defer { leak.stop() }
+        let session = "tapio-test-\(getpid())-\(Int.random(in: 0..<1_000_000))"
+        let command = "KUBECONFIG=/nonexistent \(CommandRunner.tapioExecutable.path) sniff --window 3m --duration 130s; sleep 60"
+        // One shell drives tmux (a server of its own, -L, so nobody else's tmux is touched): start the session,
+        // capture the pane every 2 s until the final summary is on screen (or 170 s pass), print the last capture.
+        let script = """
+            tmux -L \(session) new-session -d -s \(session) -x 200 -y 100 '\(command)' || exit 3
+            i=0
+            while [ $i -lt 85 ]; do
+              sleep 2; i=$((i+1))
+              tmux -L \(session) capture-pane -p -S -3000 -t \(session) > "$0.screen" 2>&1
+              grep -q 'summary:' "$0.screen" && break
+            done
+            cat "$0.screen"; tmux -L \(session) kill-server
+            """
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent(session).path
+        var env = ProcessInfo.processInfo.environment
+        env["TERM"] = "xterm-256color"
+        env["TMUX"] = nil
+        env["PATH"] = (env["PATH"] ?? "") + ":" + URL(fileURLWithPath: tmux).deletingLastPathComponent().path
+        let run = try CommandRunner.run(URL(fileURLWithPath: "/bin/sh"), ["-c", script, scratch], environment: env,
+                                        timeout: .seconds(240))
+        defer { try? FileManager.default.removeItem(atPath: scratch + ".screen") }
+        #expect(run.status == 0, "tmux failed: \(run.stderr)")
+        let screen = run.stdout
+        #expect(screen.contains("tapio sniff"), "start-up banner missing:\n\(screen)")
+        #expect(screen.contains("eBPF probes") || screen.contains("/proc"), "start-up checklist missing:\n\(screen)")
+        #expect(screen.contains("OOM kill predicted") && screen.contains(leak.path), "no prediction on screen:\n\(screen)")
+        #expect(screen.contains("$ "), "remediation commands missing:\n\(screen)")
+        #expect(screen.contains("summary:"), "no final summary:\n\(screen)")
+        // A repeated insight updates, never reprints: the prediction's block appears once.
+        #expect(screen.components(separatedBy: "OOM kill predicted").count - 1 <= 2, "the prediction was reprinted:\n\(screen)")
+    }
+}
+
+/// A strict reader of the Prometheus text exposition format (0.0.4): comments, then `name{labels} value` lines.
+enum PrometheusText {
+    struct Sample {
+        var name: String
+        var labels: [String: String]
+        var value: Double
+    }
+    struct ParseError: Error, CustomStringConvertible {
+        var line: String
+        var description: String { "not Prometheus text: \(line)" }
+    }
+
+    static func parse(_ text: String) throws -> [Sample] {
+        var out: [Sample] = []
+        for raw in text.split(separator: "\n") {
+            let line = String(raw)
+            if line.hasPrefix("# HELP ") || line.hasPrefix("# TYPE ") { continue }
+            guard !line.hasPrefix("#") else { throw ParseError(line: line) }
+            var rest = Substring(line)
+            let nameEnd = rest.firstIndex { $0 == "{" || $0 == " " } ?? rest.endIndex
+            let name = String(rest[..<nameEnd])
+            guard name.range(of: "^[a-zA-Z_:][a-zA-Z0-9_:]*$", options: .regularExpression) != nil else { throw ParseError(line: line) }
+            rest = rest[nameEnd...]
+            var labels: [String: String] = [:]
+            if rest.first == "{" {
+                guard let close = rest.firstIndex(of: "}") else { throw ParseError(line: line) }
+                let body = rest[rest.index(after: rest.startIndex)..<close]
+                for pair in body.split(separator: ",") where !pair.isEmpty {
+                    let kv = pair.split(separator: "=", maxSplits: 1)
+                    guard kv.count == 2, kv[1].hasPrefix("\""), kv[1].hasSuffix("\"") else { throw ParseError(line: line) }
+                    labels[String(kv[0])] = String(kv[1].dropFirst().dropLast())
+                }
+                rest = rest[rest.index(after: close)...]
+            }
+            let fields = rest.split(separator: " ")
+            guard let v = fields.first, let value = Double(v) ?? (v == "+Inf" ? .infinity : v == "NaN" ? .nan : nil) else {
+                throw ParseError(line: line)
+            }
+            out.append(Sample(name: name, labels: labels, value: value))
+        }
+        return out
+    }
+}
