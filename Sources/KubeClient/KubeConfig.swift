@@ -1,0 +1,189 @@
+import Foundation
+import Yams
+
+/// A failure reading a kubeconfig: names the file and the field at fault, e.g.
+/// `/home/me/.kube/config: users[name=alice].user.client-certificate-data: not valid base64`.
+public struct KubeConfigError: Error, Sendable, CustomStringConvertible, Equatable {
+    public var file: String
+    public var field: String
+    public var message: String
+    public init(file: String, field: String, message: String) {
+        self.file = file; self.field = field; self.message = message
+    }
+    public var description: String { "\(file): \(field.isEmpty ? "" : field + ": ")\(message)" }
+}
+
+/// How to reach and authenticate to one API server: what a kubeconfig context or the in-cluster environment says.
+public struct KubeConfig: Sendable {
+    /// Base URL of the API server, e.g. `https://10.0.0.1:6443`.
+    public var server: URL
+    /// PEM bytes of the CA bundle to trust; nil → system roots.
+    public var certificateAuthorityPEM: [UInt8]?
+    public var insecureSkipTLSVerify: Bool
+    /// A fixed bearer token.
+    public var token: String?
+    /// A file holding the bearer token; re-read when it changes (service-account token rotation).
+    public var tokenFile: String?
+    /// PEM bytes of the client certificate and its key (mutual TLS).
+    public var clientCertificatePEM: [UInt8]?
+    public var clientKeyPEM: [UInt8]?
+    /// The namespace of the context (or the service account's); `default` when unset.
+    public var namespace: String
+    /// Where this configuration came from, for messages.
+    public var source: String
+
+    public init(server: URL, certificateAuthorityPEM: [UInt8]? = nil, insecureSkipTLSVerify: Bool = false,
+                token: String? = nil, tokenFile: String? = nil, clientCertificatePEM: [UInt8]? = nil,
+                clientKeyPEM: [UInt8]? = nil, namespace: String = "default", source: String = "") {
+        self.server = server
+        self.certificateAuthorityPEM = certificateAuthorityPEM
+        self.insecureSkipTLSVerify = insecureSkipTLSVerify
+        self.token = token
+        self.tokenFile = tokenFile
+        self.clientCertificatePEM = clientCertificatePEM
+        self.clientKeyPEM = clientKeyPEM
+        self.namespace = namespace
+        self.source = source
+    }
+
+    /// Reads a kubeconfig file and resolves `context` (default: `current-context`). Relative file paths inside it are
+    /// resolved against the kubeconfig's directory, as kubectl does.
+    public static func load(path: String, context: String? = nil) throws -> KubeConfig {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw KubeConfigError(file: path, field: "", message: "cannot read file")
+        }
+        return try parse(yaml: text, file: path, context: context)
+    }
+
+    /// Parses kubeconfig text; `file` is used in errors and to resolve relative paths.
+    public static func parse(yaml: String, file: String, context: String? = nil) throws -> KubeConfig {
+        let root: Any?
+        do { root = try Yams.load(yaml: yaml) } catch {
+            throw KubeConfigError(file: file, field: "", message: "not valid YAML: \(error)")
+        }
+        guard let doc = root as? [String: Any] else {
+            throw KubeConfigError(file: file, field: "", message: "not a kubeconfig (expected a mapping)")
+        }
+        let baseDir = URL(fileURLWithPath: file).deletingLastPathComponent()
+        func fail(_ field: String, _ message: String) -> KubeConfigError {
+            KubeConfigError(file: file, field: field, message: message)
+        }
+        func named(_ list: String, _ name: String, _ inner: String) throws -> [String: Any] {
+            guard let items = doc[list] as? [[String: Any]] else { throw fail(list, "missing or not a list") }
+            guard let item = items.first(where: { ($0["name"] as? String) == name }) else {
+                throw fail(list, "no entry named \"\(name)\"")
+            }
+            guard let body = item[inner] as? [String: Any] else {
+                throw fail("\(list)[name=\(name)].\(inner)", "missing or not a mapping")
+            }
+            return body
+        }
+        let contextName: String
+        if let context { contextName = context } else {
+            guard let c = doc["current-context"] as? String, !c.isEmpty else {
+                throw fail("current-context", "not set and no context was given")
+            }
+            contextName = c
+        }
+        let ctx = try named("contexts", contextName, "context")
+        let ctxField = "contexts[name=\(contextName)].context"
+        guard let clusterName = ctx["cluster"] as? String else { throw fail(ctxField + ".cluster", "missing") }
+        let cluster = try named("clusters", clusterName, "cluster")
+        let clField = "clusters[name=\(clusterName)].cluster"
+        guard let serverText = cluster["server"] as? String, !serverText.isEmpty else {
+            throw fail(clField + ".server", "missing")
+        }
+        guard let server = URL(string: serverText), let scheme = server.scheme, ["https", "http"].contains(scheme),
+              server.host != nil else {
+            throw fail(clField + ".server", "not an http(s) URL: \(serverText)")
+        }
+        var cfg = KubeConfig(server: server, source: file)
+        cfg.namespace = (ctx["namespace"] as? String).flatMap { $0.isEmpty ? nil : $0 } ?? "default"
+        cfg.insecureSkipTLSVerify = (cluster["insecure-skip-tls-verify"] as? Bool) ?? false
+
+        func dataOrFile(_ section: [String: Any], _ prefix: String, dataKey: String, fileKey: String) throws -> [UInt8]? {
+            if let b64 = section[dataKey] {
+                guard let s = b64 as? String, let d = Data(base64Encoded: s, options: .ignoreUnknownCharacters),
+                      !d.isEmpty else {
+                    throw fail("\(prefix).\(dataKey)", "not valid base64")
+                }
+                return Array(d)
+            }
+            if let p = section[fileKey] {
+                guard let path = p as? String else { throw fail("\(prefix).\(fileKey)", "not a string") }
+                let resolved = path.hasPrefix("/") ? path : baseDir.appendingPathComponent(path).path
+                guard let d = FileManager.default.contents(atPath: resolved) else {
+                    throw fail("\(prefix).\(fileKey)", "cannot read \(resolved)")
+                }
+                return Array(d)
+            }
+            return nil
+        }
+        cfg.certificateAuthorityPEM = try dataOrFile(cluster, clField, dataKey: "certificate-authority-data",
+                                                     fileKey: "certificate-authority")
+        if let userName = ctx["user"] as? String, !userName.isEmpty {
+            let user = try named("users", userName, "user")
+            let uField = "users[name=\(userName)].user"
+            if let t = user["token"] {
+                guard let s = t as? String else { throw fail(uField + ".token", "not a string") }
+                cfg.token = s
+            }
+            if let tf = user["tokenFile"] as? String {
+                cfg.tokenFile = tf.hasPrefix("/") ? tf : baseDir.appendingPathComponent(tf).path
+            }
+            cfg.clientCertificatePEM = try dataOrFile(user, uField, dataKey: "client-certificate-data",
+                                                      fileKey: "client-certificate")
+            cfg.clientKeyPEM = try dataOrFile(user, uField, dataKey: "client-key-data", fileKey: "client-key")
+            if (cfg.clientCertificatePEM == nil) != (cfg.clientKeyPEM == nil) {
+                throw fail(uField + (cfg.clientKeyPEM == nil ? ".client-key-data" : ".client-certificate-data"),
+                           "a client certificate needs both a certificate and a key")
+            }
+            if user["exec"] != nil && cfg.token == nil && cfg.clientCertificatePEM == nil {
+                throw fail(uField + ".exec", "exec credential plugins are not supported")
+            }
+        }
+        return cfg
+    }
+
+    /// The in-cluster configuration: `KUBERNETES_SERVICE_HOST`/`_PORT`, the service account's token (re-read when
+    /// the kubelet rotates it), CA and namespace under `serviceAccountDirectory`.
+    public static func inCluster(environment: [String: String] = ProcessInfo.processInfo.environment,
+                                 serviceAccountDirectory: String = "/var/run/secrets/kubernetes.io/serviceaccount")
+        throws -> KubeConfig {
+        let source = "in-cluster"
+        guard let host = environment["KUBERNETES_SERVICE_HOST"], !host.isEmpty else {
+            throw KubeConfigError(file: source, field: "KUBERNETES_SERVICE_HOST", message: "not set")
+        }
+        guard let port = environment["KUBERNETES_SERVICE_PORT"], !port.isEmpty else {
+            throw KubeConfigError(file: source, field: "KUBERNETES_SERVICE_PORT", message: "not set")
+        }
+        let hostPart = host.contains(":") ? "[\(host)]" : host
+        guard let url = URL(string: "https://\(hostPart):\(port)") else {
+            throw KubeConfigError(file: source, field: "KUBERNETES_SERVICE_HOST", message: "not a host: \(host)")
+        }
+        let tokenPath = serviceAccountDirectory + "/token"
+        guard FileManager.default.isReadableFile(atPath: tokenPath) else {
+            throw KubeConfigError(file: tokenPath, field: "", message: "cannot read service account token")
+        }
+        let caPath = serviceAccountDirectory + "/ca.crt"
+        guard let ca = FileManager.default.contents(atPath: caPath) else {
+            throw KubeConfigError(file: caPath, field: "", message: "cannot read service account CA")
+        }
+        let ns = (try? String(contentsOfFile: serviceAccountDirectory + "/namespace", encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        return KubeConfig(server: url, certificateAuthorityPEM: Array(ca), tokenFile: tokenPath,
+                          namespace: ns.flatMap { $0.isEmpty ? nil : $0 } ?? "default", source: source)
+    }
+
+    /// `$KUBECONFIG` (first file), else `~/.kube/config`, else in-cluster.
+    public static func fromEnvironment(context: String? = nil,
+                                       environment: [String: String] = ProcessInfo.processInfo.environment) throws -> KubeConfig {
+        if let k = environment["KUBECONFIG"], let first = k.split(separator: ":").first {
+            return try load(path: String(first), context: context)
+        }
+        let home = environment["HOME"] ?? NSHomeDirectory()
+        let path = home + "/.kube/config"
+        if FileManager.default.fileExists(atPath: path) { return try load(path: path, context: context) }
+        return try inCluster(environment: environment)
+    }
+}

@@ -1,0 +1,32 @@
+import Foundation
+import Synchronization
+
+/// Supplies the bearer token. A token file is re-read whenever its modification time or size changes, so a
+/// rotated service-account token is picked up on the next request without restarting.
+final class TokenSource: Sendable {
+    private struct Cached { var token: String?; var mtime: Date?; var size: Int? }
+    private let fixed: String?
+    private let file: String?
+    private let cache = Mutex(Cached())
+
+    init(token: String?, file: String?) {
+        fixed = token
+        self.file = file
+    }
+
+    func current() -> String? {
+        guard let file else { return fixed }
+        let attrs = try? FileManager.default.attributesOfItem(atPath: file)
+        let mtime = attrs?[.modificationDate] as? Date
+        let size = (attrs?[.size] as? NSNumber)?.intValue
+        return cache.withLock { c in
+            if c.token != nil, c.mtime == mtime, c.size == size { return c.token }
+            if let s = try? String(contentsOfFile: file, encoding: .utf8) {
+                c.token = s.trimmingCharacters(in: .whitespacesAndNewlines)
+                c.mtime = mtime
+                c.size = size
+            }
+            return c.token ?? fixed
+        }
+    }
+}

@@ -1,0 +1,57 @@
+import Foundation
+
+/// A kind the emulator serves: where it lives in URLs and how it behaves.
+public struct EmulatedKind: Sendable {
+    public var group: String
+    public var version: String
+    public var kind: String
+    public var plural: String
+    public var namespaced: Bool
+    /// Has a `/status` subresource: status is written only through it, spec only through the main resource.
+    public var hasStatus: Bool
+    /// Field selectors the real server supports for this kind (besides metadata.name/namespace).
+    public var fieldSelectors: Set<String>
+    /// For custom resources: the definition (schema, defaults, pruning).
+    public var crd: CustomResourceDefinition?
+
+    public var apiVersion: String { group.isEmpty ? version : "\(group)/\(version)" }
+    var typeKey: String { "\(group)/\(version)/\(plural)" }
+    /// How the API server names the resource in messages (`pods`, `deployments.apps`).
+    var qualifiedResource: String { group.isEmpty ? plural : "\(plural).\(group)" }
+
+    public init(group: String, version: String, kind: String, plural: String, namespaced: Bool, hasStatus: Bool,
+                fieldSelectors: Set<String> = [], crd: CustomResourceDefinition? = nil) {
+        self.group = group; self.version = version; self.kind = kind; self.plural = plural
+        self.namespaced = namespaced; self.hasStatus = hasStatus; self.fieldSelectors = fieldSelectors; self.crd = crd
+    }
+
+    /// The built-in kinds Tapio uses.
+    public static let builtins: [EmulatedKind] = [
+        EmulatedKind(group: "", version: "v1", kind: "Namespace", plural: "namespaces", namespaced: false, hasStatus: true,
+                     fieldSelectors: ["status.phase"]),
+        EmulatedKind(group: "", version: "v1", kind: "Pod", plural: "pods", namespaced: true, hasStatus: true,
+                     fieldSelectors: ["spec.nodeName", "status.phase", "spec.restartPolicy", "spec.schedulerName",
+                                      "spec.serviceAccountName", "status.podIP", "status.nominatedNodeName"]),
+        EmulatedKind(group: "", version: "v1", kind: "Node", plural: "nodes", namespaced: false, hasStatus: true,
+                     fieldSelectors: ["spec.unschedulable"]),
+        EmulatedKind(group: "events.k8s.io", version: "v1", kind: "Event", plural: "events", namespaced: true, hasStatus: false,
+                     fieldSelectors: ["regarding.kind", "regarding.namespace", "regarding.name", "regarding.uid",
+                                      "regarding.apiVersion", "regarding.resourceVersion", "regarding.fieldPath",
+                                      "reason", "reportingController", "type"]),
+        EmulatedKind(group: "", version: "v1", kind: "Event", plural: "events", namespaced: true, hasStatus: false,
+                     fieldSelectors: ["involvedObject.kind", "involvedObject.namespace", "involvedObject.name",
+                                      "involvedObject.uid", "involvedObject.apiVersion", "involvedObject.resourceVersion",
+                                      "involvedObject.fieldPath", "reason", "reportingComponent", "source", "type"]),
+        EmulatedKind(group: "coordination.k8s.io", version: "v1", kind: "Lease", plural: "leases", namespaced: true, hasStatus: false),
+        EmulatedKind(group: "apps", version: "v1", kind: "Deployment", plural: "deployments", namespaced: true, hasStatus: true),
+        EmulatedKind(group: "apps", version: "v1", kind: "StatefulSet", plural: "statefulsets", namespaced: true, hasStatus: true),
+    ]
+
+    /// The kinds a CRD serves (one per served version).
+    public static func from(crd: CustomResourceDefinition) -> [EmulatedKind] {
+        crd.versions.filter(\.served).map { v in
+            EmulatedKind(group: crd.group, version: v.name, kind: crd.names.kind, plural: crd.names.plural,
+                         namespaced: crd.scope == .namespaced, hasStatus: v.statusSubresource, crd: crd)
+        }
+    }
+}

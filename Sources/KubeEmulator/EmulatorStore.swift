@@ -1,0 +1,664 @@
+import Foundation
+import Synchronization
+import TapioModel
+
+/// One HTTP request as the store sees it.
+struct EmulatorRequest: Sendable {
+    var method: String
+    /// Path and query as sent (fault matching looks at it).
+    var uri: String = ""
+    var path: String
+    var query: [String: String]
+    var headers: [String: String]  // lower-cased names
+    var body: Data
+}
+
+/// A chunk of a watch stream, or the instruction to cut the connection (fault injection).
+enum WatchChunk: Sendable {
+    case data(Data)
+    case drop
+}
+
+enum EmulatorResponse: Sendable {
+    case json(status: Int, body: JSONValue, headers: [(String, String)])
+    case watch(id: Int, stream: AsyncStream<WatchChunk>)
+}
+
+/// Faults the next requests suffer (test hooks).
+struct FaultPlan: Sendable {
+    var status: Int
+    var retryAfterSeconds: Int?
+    var delay: Duration?
+    var remaining: Int
+    var pathContains: String?
+}
+
+/// All objects, the global resourceVersion counter, the bounded event history and the open watches, behind one lock.
+/// Every write takes the lock once: it assigns the next resourceVersion, records history and feeds matching watches
+/// in that order, so each watch sees events in resourceVersion order.
+final class EmulatorStore: Sendable {
+    struct HistoryEntry {
+        var rv: Int64
+        var typeKey: String
+        var type: String
+        var object: JSONValue
+        var old: JSONValue?
+    }
+    struct Watcher {
+        var kind: EmulatedKind
+        var namespace: String?
+        var labels: LabelSelectorQuery?
+        var fields: FieldSelectorQuery?
+        var bookmarks: Bool
+        var continuation: AsyncStream<WatchChunk>.Continuation
+    }
+    struct State {
+        var rv: Int64 = 1
+        var kinds: [String: EmulatedKind] = [:]
+        var objects: [String: [String: JSONValue]] = [:]
+        var history: [HistoryEntry] = []
+        var historyLimit: Int
+        /// Events at or below this resourceVersion are gone: watching from an older version answers 410.
+        var compactedThrough: Int64 = 0
+        var watchers: [Int: Watcher] = [:]
+        var nextWatchID = 1
+        var faults: [FaultPlan] = []
+        var requestCount = 0
+    }
+
+    let state: Mutex<State>
+    let token: String
+
+    init(token: String, historyLimit: Int) {
+        self.token = token
+        var s = State(historyLimit: historyLimit)
+        for k in EmulatedKind.builtins { s.kinds[k.typeKey] = k }
+        state = Mutex(s)
+        for ns in ["default", "kube-system", "kube-public"] {
+            _ = handleSync(EmulatorRequest(method: "POST", path: "/api/v1/namespaces", query: [:], headers: [:],
+                                           body: JSONValue.object(["apiVersion": "v1", "kind": "Namespace",
+                                                                   "metadata": .object(["name": .string(ns)])]).jsonData()))
+        }
+    }
+
+    func register(_ kind: EmulatedKind) {
+        state.withLock { $0.kinds[kind.typeKey] = kind }
+    }
+
+    // MARK: Routing
+
+    struct Route {
+        var kind: EmulatedKind
+        var namespace: String?
+        var name: String?
+        var subresource: String?
+    }
+
+    func route(_ path: String) -> Route? {
+        var segs = path.split(separator: "/").map { String($0).removingPercentEncoding ?? String($0) }
+        let group: String, version: String
+        if segs.first == "api", segs.count >= 2 {
+            group = ""; version = segs[1]; segs.removeFirst(2)
+        } else if segs.first == "apis", segs.count >= 3 {
+            group = segs[1]; version = segs[2]; segs.removeFirst(3)
+        } else { return nil }
+        var namespace: String?
+        if segs.count >= 3, segs[0] == "namespaces", !(segs.count == 3 && (segs[2] == "status" || segs[2] == "finalize")) {
+            namespace = segs[1]; segs.removeFirst(2)
+        }
+        guard let plural = segs.first, segs.count <= 3 else { return nil }
+        guard let kind = state.withLock({ $0.kinds["\(group)/\(version)/\(plural)"] }) else { return nil }
+        if namespace != nil && !kind.namespaced { return nil }
+        return Route(kind: kind, namespace: namespace, name: segs.count > 1 ? segs[1] : nil,
+                     subresource: segs.count > 2 ? segs[2] : nil)
+    }
+
+    // MARK: Entry point
+
+    /// Handles one request; faults and auth first, then the API.
+    func handle(_ req: EmulatorRequest) async -> EmulatorResponse {
+        guard req.headers["authorization"] == "Bearer \(token)" else {
+            return Self.status(401, reason: "Unauthorized", message: "Unauthorized")
+        }
+        let fault: FaultPlan? = state.withLock { s in
+            s.requestCount += 1
+            guard let i = s.faults.firstIndex(where: { f in f.pathContains.map { req.uri.contains($0) } ?? true }) else { return nil }
+            let f = s.faults[i]
+            s.faults[i].remaining -= 1
+            if s.faults[i].remaining <= 0 { s.faults.remove(at: i) }
+            return f
+        }
+        if let fault {
+            if let d = fault.delay { try? await Task.sleep(for: d) }
+            if fault.status == 429 {
+                return Self.status(429, reason: "TooManyRequests", message: "Too many requests, please try again later.",
+                                   details: ["retryAfterSeconds": .int(Int64(fault.retryAfterSeconds ?? 1))],
+                                   headers: [("Retry-After", String(fault.retryAfterSeconds ?? 1))])
+            }
+            if fault.status >= 400 {
+                return Self.status(fault.status, reason: "InternalError", message: "Internal error occurred: injected fault")
+            }
+        }
+        return handleSync(req)
+    }
+
+    func handleSync(_ req: EmulatorRequest) -> EmulatorResponse {
+        if req.path == "/version" {
+            return .json(status: 200, body: .object(["major": "1", "minor": "33", "gitVersion": "v1.33.0-tapio-emulator"]), headers: [])
+        }
+        guard let r = route(req.path) else {
+            return Self.status(404, reason: "NotFound", message: "the server could not find the requested resource")
+        }
+        if let sub = r.subresource, !(sub == "status" && r.kind.hasStatus) {
+            return Self.status(404, reason: "NotFound", message: "the server could not find the requested resource")
+        }
+        if r.kind.namespaced && r.namespace == nil && (r.name != nil || req.method != "GET") {
+            return Self.status(404, reason: "NotFound", message: "the server could not find the requested resource")
+        }
+        switch (req.method, r.name) {
+        case ("GET", nil):
+            if let w = req.query["watch"], w == "true" || w == "1" { return watch(r, req) }
+            return list(r, req)
+        case ("GET", let name?): return get(r, name)
+        case ("POST", nil): return create(r, req)
+        case ("PUT", let name?): return update(r, name, req)
+        case ("PATCH", let name?): return patch(r, name, req)
+        case ("DELETE", let name?): return delete(r, name, req)
+        default:
+            return Self.status(405, reason: "MethodNotAllowed", message: "the server does not allow this method on the requested resource")
+        }
+    }
+
+    // MARK: Helpers
+
+    static func status(_ code: Int, reason: String, message: String, details: [String: JSONValue]? = nil,
+                       headers: [(String, String)] = []) -> EmulatorResponse {
+        .json(status: code, body: statusObject(code, reason: reason, message: message, details: details), headers: headers)
+    }
+
+    static func statusObject(_ code: Int, reason: String, message: String, details: [String: JSONValue]? = nil) -> JSONValue {
+        var o: [String: JSONValue] = ["kind": "Status", "apiVersion": "v1", "metadata": .object([:]), "status": "Failure",
+                                      "message": .string(message), "reason": .string(reason), "code": .int(Int64(code))]
+        if let details { o["details"] = .object(details) }
+        return .object(o)
+    }
+
+    static func notFound(_ k: EmulatedKind, _ name: String) -> EmulatorResponse {
+        status(404, reason: "NotFound", message: "\(k.qualifiedResource) \"\(name)\" not found",
+               details: ["name": .string(name), "group": .string(k.group), "kind": .string(k.plural)])
+    }
+
+    static func invalid(_ k: EmulatedKind, _ name: String, _ errors: [FieldError]) -> EmulatorResponse {
+        let causes = errors.map { e -> JSONValue in
+            .object(["reason": .string(e.type.statusCauseReason), "message": .string(e.message), "field": .string(e.path)])
+        }
+        let list = errors.map(\.description)
+        let joined = list.count == 1 ? list[0] : "[" + list.joined(separator: ", ") + "]"
+        return status(422, reason: "Invalid", message: "\(k.kind).\(k.group.isEmpty ? "" : k.group) \"\(name)\" is invalid: \(joined)"
+                        .replacingOccurrences(of: ". \"", with: " \""),
+                      details: ["name": .string(name), "group": .string(k.group), "kind": .string(k.kind), "causes": .array(causes)])
+    }
+
+    static func key(_ ns: String?, _ name: String) -> String { ns.map { "\($0)/\(name)" } ?? name }
+
+    static func timestamp(_ d: Date = Date()) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime]
+        return f.string(from: d)
+    }
+
+    // MARK: Reads
+
+    func get(_ r: Route, _ name: String) -> EmulatorResponse {
+        let obj = state.withLock { $0.objects[r.kind.typeKey]?[Self.key(r.namespace, name)] }
+        guard let obj else { return Self.notFound(r.kind, name) }
+        return .json(status: 200, body: obj, headers: [])
+    }
+
+    func selectors(_ r: Route, _ req: EmulatorRequest) throws -> (LabelSelectorQuery?, FieldSelectorQuery?) {
+        let l = try req.query["labelSelector"].flatMap { $0.isEmpty ? nil : try LabelSelectorQuery($0) }
+        let f = try req.query["fieldSelector"].flatMap {
+            $0.isEmpty ? nil : try FieldSelectorQuery($0, supported: r.kind.fieldSelectors, kind: r.kind.kind)
+        }
+        return (l, f)
+    }
+
+    static func matches(_ o: JSONValue, ns: String?, _ l: LabelSelectorQuery?, _ f: FieldSelectorQuery?) -> Bool {
+        if let ns, o["metadata"]?["namespace"]?.stringValue != ns { return false }
+        if let l {
+            let labels = (o["metadata"]?["labels"]?.objectValue ?? [:]).compactMapValues(\.stringValue)
+            if !l.matches(labels) { return false }
+        }
+        if let f, !f.matches(o) { return false }
+        return true
+    }
+
+    func list(_ r: Route, _ req: EmulatorRequest) -> EmulatorResponse {
+        let l: LabelSelectorQuery?, f: FieldSelectorQuery?
+        do { (l, f) = try selectors(r, req) } catch let e as LabelSelectorQuery.ParseError {
+            return Self.status(400, reason: "BadRequest", message: "unable to parse requirement: \(e.message)")
+        } catch { return Self.status(400, reason: "BadRequest", message: "\(error)") }
+        let limit = req.query["limit"].flatMap(Int.init).flatMap { $0 > 0 ? $0 : nil }
+        var startAfter: String?
+        var listRV: Int64?
+        if let c = req.query["continue"], !c.isEmpty {
+            guard let d = Data(base64Encoded: c), let s = String(data: d, encoding: .utf8),
+                  let bar = s.firstIndex(of: "|"), let rv = Int64(s[..<bar]) else {
+                return Self.status(400, reason: "BadRequest", message: "continue key is not valid")
+            }
+            listRV = rv
+            startAfter = String(s[s.index(after: bar)...])
+        }
+        return state.withLock { s -> EmulatorResponse in
+            if let listRV, listRV < s.compactedThrough {
+                return Self.status(410, reason: "Expired",
+                                   message: "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.")
+            }
+            let all = (s.objects[r.kind.typeKey] ?? [:]).sorted { $0.key < $1.key }
+            var items: [JSONValue] = []
+            var next: String?
+            var remaining: Int64 = 0
+            for (k, o) in all {
+                if let startAfter, k <= startAfter { continue }
+                guard Self.matches(o, ns: r.namespace, l, f) else { continue }
+                if let limit, items.count >= limit {
+                    remaining += 1
+                    continue
+                }
+                items.append(r.kind.crd == nil ? Self.strippedTypeMeta(o) : o)
+                next = k
+            }
+            let rv = listRV ?? s.rv
+            var meta: [String: JSONValue] = ["resourceVersion": .string(String(rv))]
+            if remaining > 0, let next {
+                meta["continue"] = .string(Data("\(rv)|\(next)".utf8).base64EncodedString())
+                meta["remainingItemCount"] = .int(remaining)
+            }
+            return .json(status: 200, body: .object(["kind": .string(r.kind.kind + "List"), "apiVersion": .string(r.kind.apiVersion),
+                                                     "metadata": .object(meta), "items": .array(items)]), headers: [])
+        }
+    }
+
+    /// Built-in list items carry no `kind`/`apiVersion` on the wire, as from the real server.
+    static func strippedTypeMeta(_ o: JSONValue) -> JSONValue {
+        guard case .object(var d) = o else { return o }
+        d.removeValue(forKey: "kind"); d.removeValue(forKey: "apiVersion")
+        return .object(d)
+    }
+
+    static func eventLine(_ type: String, _ object: JSONValue) -> WatchChunk {
+        var d = JSONValue.object(["type": .string(type), "object": object]).jsonData()
+        d.append(UInt8(ascii: "\n"))
+        return .data(d)
+    }
+
+    func watch(_ r: Route, _ req: EmulatorRequest) -> EmulatorResponse {
+        let l: LabelSelectorQuery?, f: FieldSelectorQuery?
+        do { (l, f) = try selectors(r, req) } catch { return Self.status(400, reason: "BadRequest", message: "\(error)") }
+        let rvText = req.query["resourceVersion"] ?? ""
+        let (stream, cont) = AsyncStream<WatchChunk>.makeStream(bufferingPolicy: .unbounded)
+        let bookmarks = req.query["allowWatchBookmarks"] == "true"
+        let id: Int? = state.withLock { s -> Int? in
+            if rvText.isEmpty || rvText == "0" {
+                for (_, o) in (s.objects[r.kind.typeKey] ?? [:]).sorted(by: { $0.key < $1.key })
+                where Self.matches(o, ns: r.namespace, l, f) {
+                    cont.yield(Self.eventLine("ADDED", o))
+                }
+            } else {
+                guard let from = Int64(rvText) else { return nil }
+                if from < s.compactedThrough {
+                    cont.yield(Self.eventLine("ERROR", Self.statusObject(410, reason: "Expired",
+                        message: "too old resource version: \(from) (\(s.compactedThrough + 1))")))
+                    cont.finish()
+                    return -1
+                }
+                for e in s.history where e.rv > from && e.typeKey == r.kind.typeKey {
+                    if let chunk = Self.chunk(for: e, ns: r.namespace, l, f) { cont.yield(chunk) }
+                }
+            }
+            let id = s.nextWatchID
+            s.nextWatchID += 1
+            s.watchers[id] = Watcher(kind: r.kind, namespace: r.namespace, labels: l, fields: f, bookmarks: bookmarks, continuation: cont)
+            return id
+        }
+        guard let id else { return Self.status(400, reason: "BadRequest", message: "invalid resourceVersion \(rvText)") }
+        return .watch(id: id, stream: stream)
+    }
+
+    /// The line a watch sees for a history entry, taking selectors into account: an object moving into the
+    /// selection is ADDED, one moving out is DELETED.
+    static func chunk(for e: HistoryEntry, ns: String?, _ l: LabelSelectorQuery?, _ f: FieldSelectorQuery?) -> WatchChunk? {
+        let now = matches(e.object, ns: ns, l, f)
+        let before = e.old.map { matches($0, ns: ns, l, f) } ?? false
+        switch e.type {
+        case "MODIFIED":
+            if now && before { return eventLine("MODIFIED", e.object) }
+            if now { return eventLine("ADDED", e.object) }
+            if before { return eventLine("DELETED", e.object) }
+            return nil
+        default:
+            return now ? eventLine(e.type, e.object) : nil
+        }
+    }
+
+    /// Sends a BOOKMARK at the current resourceVersion to one watch (when it asked for bookmarks).
+    func bookmark(_ id: Int) {
+        state.withLock { s in
+            guard let w = s.watchers[id], w.bookmarks else { return }
+            w.continuation.yield(Self.eventLine("BOOKMARK", .object([
+                "kind": .string(w.kind.kind), "apiVersion": .string(w.kind.apiVersion),
+                "metadata": .object(["resourceVersion": .string(String(s.rv))]),
+            ])))
+        }
+    }
+
+    func endWatch(_ id: Int, drop: Bool) {
+        let w = state.withLock { $0.watchers.removeValue(forKey: id) }
+        if drop { w?.continuation.yield(.drop) }
+        w?.continuation.finish()
+    }
+
+    func dropAllWatches() {
+        let all = state.withLock { s -> [Watcher] in
+            defer { s.watchers.removeAll() }
+            return Array(s.watchers.values)
+        }
+        for w in all {
+            w.continuation.yield(.drop)
+            w.continuation.finish()
+        }
+    }
+
+    func compact() {
+        state.withLock { s in
+            s.compactedThrough = s.rv
+            s.history.removeAll()
+        }
+    }
+
+    // MARK: Writes
+
+    /// Records a stored change: bumps nothing (the caller set rv), appends history, feeds watches. Lock held.
+    static func record(_ s: inout State, kind: EmulatedKind, type: String, object: JSONValue, old: JSONValue?) {
+        let e = HistoryEntry(rv: s.rv, typeKey: kind.typeKey, type: type, object: object, old: old)
+        s.history.append(e)
+        if s.history.count > s.historyLimit + s.historyLimit / 4 {
+            let drop = s.history.count - s.historyLimit
+            s.compactedThrough = s.history[drop - 1].rv
+            s.history.removeFirst(drop)
+        }
+        for w in s.watchers.values where w.kind.typeKey == kind.typeKey {
+            if let c = chunk(for: e, ns: w.namespace, w.labels, w.fields) { w.continuation.yield(c) }
+        }
+    }
+
+    static func parseBody(_ req: EmulatorRequest, allowYAML: Bool = false) -> JSONValue? {
+        if let v = try? JSONValue.parse(req.body) { return v }
+        if allowYAML, let text = String(data: req.body, encoding: .utf8), let v = try? JSONValue.parseYAML(text) { return v }
+        return nil
+    }
+
+    func create(_ r: Route, _ req: EmulatorRequest) -> EmulatorResponse {
+        guard var obj = Self.parseBody(req), obj.objectValue != nil else {
+            return Self.status(400, reason: "BadRequest", message: "the body of the request was in an unknown format")
+        }
+        if let bad = checkTypeMeta(r.kind, obj) { return bad }
+        var meta = obj["metadata"]?.objectValue ?? [:]
+        if let bodyNS = meta["namespace"]?.stringValue, let ns = r.namespace, bodyNS != ns {
+            return Self.status(400, reason: "BadRequest", message: "the namespace of the provided object does not match the namespace sent on the request")
+        }
+        if meta["name"]?.stringValue?.isEmpty ?? true, let g = meta["generateName"]?.stringValue {
+            let chars = Array("bcdfghjklmnpqrstvwxz2456789")
+            meta["name"] = .string(g + String((0..<5).map { _ in chars.randomElement()! }))
+        }
+        guard let name = meta["name"]?.stringValue, !name.isEmpty else {
+            return Self.invalid(r.kind, "", [.required("metadata.name", "name or generateName is required")])
+        }
+        if r.kind.namespaced { meta["namespace"] = .string(r.namespace ?? "") } else { meta.removeValue(forKey: "namespace") }
+        if meta["resourceVersion"] != nil {
+            return Self.invalid(r.kind, name, [.forbidden("metadata.resourceVersion", "must be empty on create")])
+                .withStatusOverride(409, reason: "Conflict")
+        }
+        obj["metadata"] = .object(meta)
+        if r.kind.hasStatus && r.kind.crd != nil { obj["status"] = nil }
+        return commit(r, name: name, new: obj, old: nil, req: req, subresource: nil)
+    }
+
+    func update(_ r: Route, _ name: String, _ req: EmulatorRequest) -> EmulatorResponse {
+        guard let obj = Self.parseBody(req), obj.objectValue != nil else {
+            return Self.status(400, reason: "BadRequest", message: "the body of the request was in an unknown format")
+        }
+        if let bad = checkTypeMeta(r.kind, obj) { return bad }
+        let bodyName = obj["metadata"]?["name"]?.stringValue
+        guard bodyName == name else {
+            return Self.status(400, reason: "BadRequest", message: "the name of the object (\(bodyName ?? "")) does not match the name on the URL (\(name))")
+        }
+        guard let rv = obj["metadata"]?["resourceVersion"]?.stringValue, !rv.isEmpty else {
+            return Self.invalid(r.kind, name, [.invalid("metadata.resourceVersion", "0x0", "must be specified for an update")])
+        }
+        let old = state.withLock { $0.objects[r.kind.typeKey]?[Self.key(r.namespace, name)] }
+        guard let old else { return Self.notFound(r.kind, name) }
+        return commit(r, name: name, new: obj, old: old, req: req, subresource: r.subresource, expectedRV: rv)
+    }
+
+    /// Patches are applied to the latest object; when another write lands between read and write the server
+    /// retries on the new version (as kube-apiserver's patcher does) instead of failing the patch.
+    func patch(_ r: Route, _ name: String, _ req: EmulatorRequest) -> EmulatorResponse {
+        var response = patchOnce(r, name, req)
+        for _ in 0..<5 {
+            guard case .json(409, let body, _) = response, body["details"]?["causes"] == nil,
+                  body["message"]?.stringValue?.contains("has been modified") == true,
+                  Self.parseBody(req)?["metadata"]?["resourceVersion"] == nil else { break }
+            response = patchOnce(r, name, req)
+        }
+        return response
+    }
+
+    func patchOnce(_ r: Route, _ name: String, _ req: EmulatorRequest) -> EmulatorResponse {
+        let ct = (req.headers["content-type"] ?? "").split(separator: ";").first.map(String.init) ?? ""
+        let old = state.withLock { $0.objects[r.kind.typeKey]?[Self.key(r.namespace, name)] }
+        switch ct {
+        case "application/merge-patch+json":
+            guard let p = Self.parseBody(req), p.objectValue != nil else {
+                return Self.status(400, reason: "BadRequest", message: "invalid JSON merge patch")
+            }
+            guard let old else { return Self.notFound(r.kind, name) }
+            let rv = p["metadata"]?["resourceVersion"]?.stringValue
+            return commit(r, name: name, new: old.mergePatched(with: p), old: old, req: req, subresource: r.subresource, expectedRV: rv)
+        case "application/apply-patch+yaml":
+            return apply(r, name, req, old: old)
+        case "application/strategic-merge-patch+json" where r.kind.crd == nil:
+            guard let p = Self.parseBody(req), p.objectValue != nil else {
+                return Self.status(400, reason: "BadRequest", message: "invalid strategic merge patch")
+            }
+            guard let old else { return Self.notFound(r.kind, name) }
+            return commit(r, name: name, new: old.strategicMergePatched(with: p), old: old, req: req,
+                          subresource: r.subresource, expectedRV: p["metadata"]?["resourceVersion"]?.stringValue)
+        default:
+            return Self.status(415, reason: "UnsupportedMediaType", message: "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml")
+        }
+    }
+
+    func delete(_ r: Route, _ name: String, _ req: EmulatorRequest) -> EmulatorResponse {
+        let dry = req.query["dryRun"] == "All"
+        return state.withLock { s -> EmulatorResponse in
+            let k = Self.key(r.namespace, name)
+            guard var obj = s.objects[r.kind.typeKey]?[k] else { return Self.notFound(r.kind, name) }
+            if dry { return .json(status: 200, body: obj, headers: []) }
+            s.objects[r.kind.typeKey]?[k] = nil
+            s.rv += 1
+            obj["metadata"]?["resourceVersion"] = .string(String(s.rv))
+            Self.record(&s, kind: r.kind, type: "DELETED", object: obj, old: nil)
+            if r.kind.plural == "namespaces" && r.kind.group.isEmpty {
+                // Namespace deletion takes its contents with it (the real server finalizes asynchronously).
+                for (typeKey, objs) in s.objects {
+                    guard let kind = s.kinds[typeKey], kind.namespaced else { continue }
+                    for (ok, var o) in objs where ok.hasPrefix(name + "/") {
+                        s.objects[typeKey]?[ok] = nil
+                        s.rv += 1
+                        o["metadata"]?["resourceVersion"] = .string(String(s.rv))
+                        Self.record(&s, kind: kind, type: "DELETED", object: o, old: nil)
+                    }
+                }
+            }
+            return .json(status: 200, body: obj, headers: [])
+        }
+    }
+
+    func checkTypeMeta(_ k: EmulatedKind, _ obj: JSONValue) -> EmulatorResponse? {
+        let av = obj["apiVersion"]?.stringValue, kind = obj["kind"]?.stringValue
+        if av == nil || kind == nil {
+            return Self.status(400, reason: "BadRequest", message: "Object 'Kind' is missing in '\(String(decoding: obj.jsonData().prefix(200), as: UTF8.self))'")
+        }
+        if av != k.apiVersion || kind != k.kind {
+            return Self.status(400, reason: "BadRequest", message: "the API version in the data (\(av!)) does not match the expected API version (\(k.apiVersion)) or kind \(kind!) is not \(k.kind)")
+        }
+        return nil
+    }
+
+    /// The fields that make up the "spec" for generation purposes: everything but metadata and status.
+    static func specPart(_ o: JSONValue, hasStatus: Bool) -> JSONValue {
+        guard case .object(var d) = o else { return o }
+        d.removeValue(forKey: "metadata")
+        if hasStatus { d.removeValue(forKey: "status") }
+        d.removeValue(forKey: "apiVersion"); d.removeValue(forKey: "kind")
+        return .object(d)
+    }
+
+    /// The shared write path: subresource rules, pruning/defaulting/validation, metadata bookkeeping, optimistic
+    /// concurrency, storage and notification.
+    func commit(_ r: Route, name: String, new input: JSONValue, old: JSONValue?, req: EmulatorRequest,
+                subresource: String?, expectedRV: String? = nil, managedFields: JSONValue? = nil) -> EmulatorResponse {
+        var new = input
+        var warnings: [(String, String)] = []
+        let kind = r.kind
+        if let old {
+            if subresource == "status" {
+                // Only status changes through /status: everything else comes from the stored object.
+                var merged = old
+                merged["status"] = new["status"]
+                if let rv = new["metadata"]?["resourceVersion"] { merged["metadata"]?["resourceVersion"] = rv }
+                new = merged
+            } else if kind.hasStatus {
+                new["status"] = old["status"]
+            }
+            // System-owned metadata is not the writer's to change.
+            for f in ["uid", "creationTimestamp", "generation", "namespace", "name", "managedFields"] {
+                new["metadata"]?[f] = old["metadata"]?[f]
+            }
+        }
+        if let managedFields { new["metadata"]?["managedFields"] = managedFields }
+        if let crd = kind.crd {
+            let pruned = SchemaDefaulter.prune(&new, crd: crd, version: kind.version)
+            if !pruned.isEmpty {
+                if req.query["fieldValidation"] == "Strict" {
+                    return Self.status(400, reason: "BadRequest",
+                                       message: ".\(pruned.joined(separator: ", .")): strict decoding error: unknown field \"\(pruned.joined(separator: "\", \""))\"")
+                }
+                warnings += pruned.map { ("Warning", "299 - \"unknown field \\\"\($0)\\\"\"") }
+            }
+            SchemaDefaulter.applyDefaults(&new, crd: crd, version: kind.version)
+            let errors = SchemaValidator.validate(new, against: crd, version: kind.version).filter { $0.level == .error }
+            if !errors.isEmpty { return Self.invalid(kind, name, errors) }
+        }
+        var metaErrors = Self.validateMeta(kind, new, isNamespace: kind.plural == "namespaces" && kind.group.isEmpty)
+        metaErrors += BuiltinValidation.validate(kind, new, old: old)
+        if !metaErrors.isEmpty { return Self.invalid(kind, name, metaErrors) }
+        let dry = req.query["dryRun"] == "All"
+        return state.withLock { s -> EmulatorResponse in
+            let k = Self.key(r.namespace, name)
+            let current = s.objects[kind.typeKey]?[k]
+            if old == nil {
+                if current != nil {
+                    return Self.status(409, reason: "AlreadyExists", message: "\(kind.qualifiedResource) \"\(name)\" already exists",
+                                       details: ["name": .string(name), "group": .string(kind.group), "kind": .string(kind.plural)])
+                }
+                if kind.namespaced, let ns = r.namespace, s.objects["/v1/namespaces"]?[ns] == nil {
+                    return Self.status(404, reason: "NotFound", message: "namespaces \"\(ns)\" not found",
+                                       details: ["name": .string(ns), "kind": "namespaces"])
+                }
+            } else {
+                guard let current else { return Self.notFound(kind, name) }
+                let currentRV = current["metadata"]?["resourceVersion"]?.stringValue
+                if let expectedRV, expectedRV != currentRV {
+                    return Self.status(409, reason: "Conflict",
+                                       message: "Operation cannot be fulfilled on \(kind.qualifiedResource) \"\(name)\": the object has been modified; please apply your changes to the latest version and try again",
+                                       details: ["name": .string(name), "group": .string(kind.group), "kind": .string(kind.plural)])
+                }
+                if current != old {
+                    // Changed between our read and this write (a patch raced another writer): retry on the latest.
+                    return Self.status(409, reason: "Conflict", message: "Operation cannot be fulfilled on \(kind.qualifiedResource) \"\(name)\": the object has been modified; please apply your changes to the latest version and try again")
+                }
+            }
+            var stored = new
+            if let old {
+                var a = old, b = new
+                a["metadata"]?["resourceVersion"] = nil; b["metadata"]?["resourceVersion"] = nil
+                if a == b { return .json(status: 200, body: old, headers: warnings) }  // no-op: no new version
+                if Self.specPart(old, hasStatus: kind.hasStatus) != Self.specPart(new, hasStatus: kind.hasStatus) {
+                    stored["metadata"]?["generation"] = .int((old["metadata"]?["generation"]?.intValue ?? 1) + 1)
+                }
+            } else {
+                stored["metadata"]?["uid"] = .string(UUID().uuidString.lowercased())
+                stored["metadata"]?["creationTimestamp"] = .string(Self.timestamp())
+                stored["metadata"]?["generation"] = .int(1)
+            }
+            if dry {
+                stored["metadata"]?["resourceVersion"] = old?["metadata"]?["resourceVersion"]
+                return .json(status: old == nil ? 201 : 200, body: stored, headers: warnings)
+            }
+            s.rv += 1
+            stored["metadata"]?["resourceVersion"] = .string(String(s.rv))
+            s.objects[kind.typeKey, default: [:]][k] = stored
+            Self.record(&s, kind: kind, type: old == nil ? "ADDED" : "MODIFIED", object: stored, old: old)
+            return .json(status: old == nil ? 201 : 200, body: stored, headers: warnings)
+        }
+    }
+
+    static func validateMeta(_ kind: EmulatedKind, _ o: JSONValue, isNamespace: Bool) -> [FieldError] {
+        var errs: [FieldError] = []
+        let name = o["metadata"]?["name"]?.stringValue ?? ""
+        if isNamespace || kind.kind == "Namespace" {
+            if !Names.isDNS1123Label(name) {
+                errs.append(.invalid("metadata.name", FieldError.quoted(name), Names.dns1123LabelMessage))
+            }
+        } else if !Names.isDNS1123Subdomain(name) {
+            errs.append(.invalid("metadata.name", FieldError.quoted(name), Names.dns1123SubdomainMessage))
+        }
+        for (k, v) in o["metadata"]?["labels"]?.objectValue ?? [:] {
+            if !LabelSelectorQuery.validKey(k) {
+                errs.append(.invalid("metadata.labels", FieldError.quoted(k), "name part must consist of alphanumeric characters, '-', '_' or '.'"))
+            }
+            guard let s = v.stringValue, LabelSelectorQuery.validValue(s) else {
+                errs.append(.invalid("metadata.labels", v.goRendered, "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.'"))
+                continue
+            }
+        }
+        return errs
+    }
+}
+
+extension EmulatorResponse {
+    func withStatusOverride(_ code: Int, reason: String) -> EmulatorResponse {
+        guard case .json(_, var body, let h) = self else { return self }
+        body["code"] = .int(Int64(code))
+        body["reason"] = .string(reason)
+        return .json(status: code, body: body, headers: h)
+    }
+}
+
+/// DNS-1123 name checks, worded like the API server.
+enum Names {
+    static let dns1123SubdomainMessage = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+    static let dns1123LabelMessage = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
+
+    static func isDNS1123Label(_ s: String) -> Bool {
+        guard !s.isEmpty, s.count <= 63 else { return false }
+        let ok = s.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "-" }
+        return ok && s.first != "-" && s.last != "-"
+    }
+    static func isDNS1123Subdomain(_ s: String) -> Bool {
+        guard !s.isEmpty, s.count <= 253 else { return false }
+        return s.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { isDNS1123Label(String($0)) }
+    }
+}

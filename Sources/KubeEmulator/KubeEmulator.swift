@@ -1,0 +1,323 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
+import Synchronization
+
+/// A strict, in-process Kubernetes API server for tests, listening on 127.0.0.1 (ephemeral port) over HTTPS (a fresh
+/// self-signed CA and server certificate made with the `openssl` CLI) or plain HTTP. It writes a kubeconfig for
+/// itself (`kubeconfigPath`) with a bearer token; a wrong token gets 401.
+///
+/// Semantics follow kube-apiserver where tests can observe them: one global resourceVersion counter, 409 on stale
+/// updates, 410 `Expired` for watches from compacted versions, bookmarks, chunked watch streams, pagination, label and
+/// field selectors, the status subresource kept apart, `generation` bumped on spec changes, CRDs validated, pruned
+/// and defaulted from their schema, merge patch and server-side apply. Fault hooks (`injectFaults`, `dropWatches`,
+/// `compact`) let tests provoke what real clusters do occasionally. Call `stop()` when done.
+public final class KubeEmulator: Sendable {
+    public let port: Int
+    public let useTLS: Bool
+    /// Bearer token clients must present.
+    public let token: String
+    /// A kubeconfig file pointing at this emulator (current context `emulator`, namespace `default`).
+    public let kubeconfigPath: String
+    /// PEM of the CA that signed the server certificate (nil for plain HTTP).
+    public let caPEM: String?
+    public let directory: URL
+    let store: EmulatorStore
+    let serverChannel: any Channel
+    let bookmarkInterval: Duration
+    let acceptTask: Mutex<Task<Void, Never>?>
+
+    public var baseURL: String { "\(useTLS ? "https" : "http")://127.0.0.1:\(port)" }
+
+    /// Starts an emulator. `crdFiles` (default: every YAML file in the repository's `crds/`) are registered.
+    /// `historyLimit` bounds the event history kept for watch resumption; older versions answer 410.
+    public static func start(tls: Bool = true, crdFiles: [String]? = nil, historyLimit: Int = 10_000,
+                             bookmarkInterval: Duration = .seconds(1)) async throws -> KubeEmulator {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tapio-emulator-\(getpid())-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let token = "tapio-" + UUID().uuidString.lowercased()
+        let store = EmulatorStore(token: token, historyLimit: historyLimit)
+        for file in crdFiles ?? defaultCRDFiles() {
+            let crd = try CustomResourceDefinition.load(yamlFile: file)
+            for k in EmulatedKind.from(crd: crd) { store.register(k) }
+        }
+        var sslContext: NIOSSLContext?
+        var caPEM: String?
+        if tls {
+            let certs = try generateCertificates(in: dir)
+            caPEM = certs.caPEM
+            var cfg = TLSConfiguration.makeServerConfiguration(
+                certificateChain: try NIOSSLCertificate.fromPEMFile(certs.certFile).map { .certificate($0) },
+                privateKey: .privateKey(try NIOSSLPrivateKey(file: certs.keyFile, format: .pem)))
+            cfg.minimumTLSVersion = .tlsv12
+            sslContext = try NIOSSLContext(configuration: cfg)
+        }
+        let ctx = sslContext
+        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .bind(host: "127.0.0.1", port: 0) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    if let ctx { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: ctx)) }
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: channel)
+                }
+            }
+        let port = server.channel.localAddress?.port ?? 0
+        let kubeconfig = dir.appendingPathComponent("kubeconfig").path
+        let scheme = tls ? "https" : "http"
+        var cluster = "    server: \(scheme)://127.0.0.1:\(port)\n"
+        if let caPEM { cluster += "    certificate-authority-data: \(Data(caPEM.utf8).base64EncodedString())\n" }
+        let yaml = """
+        apiVersion: v1
+        kind: Config
+        clusters:
+        - name: emulator
+          cluster:
+        \(cluster)contexts:
+        - name: emulator
+          context:
+            cluster: emulator
+            user: tester
+            namespace: default
+        current-context: emulator
+        users:
+        - name: tester
+          user:
+            token: \(token)
+
+        """
+        try yaml.write(toFile: kubeconfig, atomically: true, encoding: .utf8)
+        let emu = KubeEmulator(port: port, useTLS: tls, token: token, kubeconfigPath: kubeconfig, caPEM: caPEM, directory: dir,
+                               store: store, serverChannel: server.channel, bookmarkInterval: bookmarkInterval)
+        let task = Task { await emu.acceptLoop(server) }
+        emu.acceptTask.withLock { $0 = task }
+        return emu
+    }
+
+    init(port: Int, useTLS: Bool, token: String, kubeconfigPath: String, caPEM: String?, directory: URL,
+         store: EmulatorStore, serverChannel: any Channel, bookmarkInterval: Duration) {
+        self.port = port; self.useTLS = useTLS; self.token = token; self.kubeconfigPath = kubeconfigPath
+        self.caPEM = caPEM; self.directory = directory; self.store = store; self.serverChannel = serverChannel
+        self.bookmarkInterval = bookmarkInterval
+        acceptTask = Mutex(nil)
+    }
+
+    /// Stops listening, ends all watches and removes the temporary directory.
+    public func stop() async {
+        store.dropAllWatches()
+        try? await serverChannel.close()
+        let t = acceptTask.withLock { $0 }
+        t?.cancel()
+        await t?.value
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    // MARK: Test hooks
+
+    /// Answers the next `count` requests (whose path and query contain `pathContains`, if given) with `status`
+    /// (429 carries `Retry-After: retryAfterSeconds`), after waiting `delay`. A status of 200 only delays.
+    public func injectFaults(status: Int, count: Int = 1, retryAfterSeconds: Int? = nil, delay: Duration? = nil,
+                             pathContains: String? = nil) {
+        store.state.withLock {
+            $0.faults.append(FaultPlan(status: status, retryAfterSeconds: retryAfterSeconds, delay: delay, remaining: count,
+                                       pathContains: pathContains))
+        }
+    }
+
+    /// Cuts every open watch connection mid-stream, as a load balancer or API server restart would.
+    public func dropWatches() { store.dropAllWatches() }
+
+    /// Forgets the event history: watches from any version up to now get 410 `Expired`.
+    public func compact() { store.compact() }
+
+    /// The current global resourceVersion.
+    public var resourceVersion: Int64 { store.state.withLock { $0.rv } }
+
+    /// How many requests have been received (including rejected ones).
+    public var requestCount: Int { store.state.withLock { $0.requestCount } }
+
+    /// The number of open watches.
+    public var openWatchCount: Int { store.state.withLock { $0.watchers.count } }
+
+    /// The stored objects of one kind (for assertions), as JSON.
+    public func objects(apiVersion: String, plural: String) -> [JSONValue] {
+        let (g, v) = apiVersion.contains("/") ? (String(apiVersion.split(separator: "/")[0]), String(apiVersion.split(separator: "/")[1]))
+                                              : ("", apiVersion)
+        return store.state.withLock { s in (s.objects["\(g)/\(v)/\(plural)"] ?? [:]).sorted { $0.key < $1.key }.map(\.value) }
+    }
+
+    // MARK: Serving
+
+    func acceptLoop(_ server: NIOAsyncChannel<NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, Never>) async {
+        try? await withThrowingDiscardingTaskGroup { group in
+            try await server.executeThenClose { inbound in
+                for try await conn in inbound {
+                    group.addTask { await self.serve(conn) }
+                }
+            }
+        }
+    }
+
+    func serve(_ conn: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>) async {
+        let channel = conn.channel
+        try? await conn.executeThenClose { inbound, outbound in
+            var head: HTTPRequestHead?
+            var body = ByteBuffer()
+            for try await part in inbound {
+                switch part {
+                case .head(let h):
+                    head = h
+                    body.clear()
+                case .body(var b):
+                    body.writeBuffer(&b)
+                case .end:
+                    guard let h = head else { continue }
+                    let req = Self.request(h, body)
+                    let response = await store.handle(req)
+                    switch response {
+                    case .json(let status, let json, let extra):
+                        var data = json.jsonData()
+                        data.append(UInt8(ascii: "\n"))
+                        var headers = HTTPHeaders([("Content-Type", "application/json"), ("Content-Length", String(data.count))])
+                        for (k, v) in extra { headers.add(name: k, value: v) }
+                        if !h.isKeepAlive { headers.add(name: "Connection", value: "close") }
+                        try await outbound.write(.head(HTTPResponseHead(version: h.version, status: .init(statusCode: status), headers: headers)))
+                        try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: data))))
+                        try await outbound.write(.end(nil))
+                        if !h.isKeepAlive { return }
+                    case .watch(let id, let stream):
+                        let timeout = Int(req.query["timeoutSeconds"] ?? "") ?? 1800
+                        try await serveWatch(id: id, stream: stream, timeout: .seconds(max(1, timeout)), version: h.version,
+                                             channel: channel, outbound: outbound)
+                        return  // one watch per connection; the client opens a new one to resume
+                    }
+                }
+            }
+        }
+    }
+
+    func serveWatch(id: Int, stream: AsyncStream<WatchChunk>, timeout: Duration, version: HTTPVersion, channel: any Channel,
+                    outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>) async throws {
+        let store = self.store
+        channel.closeFuture.whenComplete { _ in store.endWatch(id, drop: false) }
+        defer { store.endWatch(id, drop: false) }
+        let headers = HTTPHeaders([("Content-Type", "application/json"), ("Transfer-Encoding", "chunked")])
+        try await outbound.write(.head(HTTPResponseHead(version: version, status: .ok, headers: headers)))
+        let interval = bookmarkInterval
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                // Bookmarks at a steady pace, and the server-side timeout that ends a watch cleanly.
+                let clock = ContinuousClock()
+                let end = clock.now + timeout
+                while clock.now < end {
+                    try await Task.sleep(for: min(interval, end - clock.now))
+                    store.bookmark(id)
+                }
+                store.endWatch(id, drop: false)
+            }
+            var dropped = false
+            for await chunk in stream {
+                switch chunk {
+                case .data(let d): try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: d))))
+                case .drop: dropped = true
+                }
+                if dropped { break }
+            }
+            group.cancelAll()
+            if dropped {
+                // Cut the connection without the terminating chunk, so the client sees a broken stream.
+                try? await channel.close()
+            } else {
+                try await outbound.write(.end(nil))
+            }
+        }
+    }
+
+    static func request(_ h: HTTPRequestHead, _ body: ByteBuffer) -> EmulatorRequest {
+        let comps = URLComponents(string: h.uri)
+        var query: [String: String] = [:]
+        for item in comps?.queryItems ?? [] { query[item.name] = item.value ?? "" }
+        var headers: [String: String] = [:]
+        for (k, v) in h.headers { headers[k.lowercased()] = v }
+        return EmulatorRequest(method: h.method.rawValue, uri: h.uri, path: comps?.percentEncodedPath ?? h.uri, query: query, headers: headers,
+                               body: Data(body.readableBytesView))
+    }
+
+    // MARK: Setup helpers
+
+    /// YAML files in the repository's `crds/`.
+    public static func defaultCRDFiles() -> [String] {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let dir = root.appendingPathComponent("crds")
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
+        // Only CRD manifests: crds/ also holds a kustomization.yaml.
+        return names.filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }.sorted().map { dir.appendingPathComponent($0).path }
+            .filter { path in
+                guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return false }
+                return text.contains("kind: CustomResourceDefinition")
+            }
+    }
+
+    struct Certificates { var caPEM: String; var certFile: String; var keyFile: String }
+
+    /// A CA and a server certificate for 127.0.0.1/localhost, made with the openssl CLI (P-256 keys: fast).
+    static func generateCertificates(in dir: URL) throws -> Certificates {
+        let p = dir.path
+        try "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n"
+            .write(toFile: p + "/ext.cnf", atomically: true, encoding: .utf8)
+        let steps: [[String]] = [
+            ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", p + "/ca.key",
+             "-out", p + "/ca.crt", "-days", "2", "-subj", "/CN=tapio-emulator-ca",
+             "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+            ["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", p + "/server.key",
+             "-out", p + "/server.csr", "-subj", "/CN=127.0.0.1"],
+            ["x509", "-req", "-in", p + "/server.csr", "-CA", p + "/ca.crt", "-CAkey", p + "/ca.key", "-CAcreateserial",
+             "-out", p + "/server.crt", "-days", "2", "-extfile", p + "/ext.cnf"],
+        ]
+        for args in steps {
+            let proc = Process()
+            proc.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            proc.arguments = ["openssl"] + args
+            proc.standardOutput = FileHandle.nullDevice
+            proc.standardError = FileHandle.nullDevice
+            try proc.run()
+            proc.waitUntilExit()
+            guard proc.terminationStatus == 0 else {
+                throw EmulatorError("openssl \(args.prefix(2).joined(separator: " ")) failed with status \(proc.terminationStatus)")
+            }
+        }
+        return Certificates(caPEM: try String(contentsOfFile: p + "/ca.crt", encoding: .utf8), certFile: p + "/server.crt",
+                            keyFile: p + "/server.key")
+    }
+}
+
+/// A failure starting the emulator.
+public struct EmulatorError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    init(_ d: String) { description = d }
+}
+
+extension KubeEmulator {
+    /// Creates objects directly in the store, bypassing HTTP (for seeding large fixtures in benchmarks). Each object
+    /// goes through the same validation and bookkeeping as a POST; the first failure is thrown.
+    public func seed(_ objects: [JSONValue]) throws {
+        for o in objects {
+            let av = o["apiVersion"]?.stringValue ?? "v1"
+            let kind = o["kind"]?.stringValue ?? ""
+            let ns = o["metadata"]?["namespace"]?.stringValue
+            let k = store.state.withLock { s in s.kinds.values.first { $0.apiVersion == av && $0.kind == kind } }
+            guard let k else { throw EmulatorError("seed: unknown kind \(av) \(kind)") }
+            var path = k.group.isEmpty ? "/api/\(k.version)" : "/apis/\(k.group)/\(k.version)"
+            if k.namespaced { path += "/namespaces/\(ns ?? "default")" }
+            path += "/\(k.plural)"
+            let r = store.handleSync(EmulatorRequest(method: "POST", uri: path, path: path, query: [:], headers: [:], body: o.jsonData()))
+            if case .json(let status, let body, _) = r, status >= 300 {
+                throw EmulatorError("seed: \(status) \(body["message"]?.stringValue ?? "")")
+            }
+        }
+    }
+}

@@ -1,0 +1,234 @@
+import Foundation
+import KubeClient
+import Logging
+import Synchronization
+
+/// Tuning of the event recorder.
+public struct EventRecorderConfig: Sendable {
+    /// Events waiting to be sent beyond this are dropped and counted (`shedCount`).
+    public var queueCapacity: Int
+    /// After the second occurrence, a series is written at most this often (client-go: 30 minutes).
+    public var seriesUpdateInterval: Duration
+    /// Distinct series remembered; the oldest are forgotten beyond this.
+    public var cacheCapacity: Int
+    public init(queueCapacity: Int = 1000, seriesUpdateInterval: Duration = .seconds(30 * 60), cacheCapacity: Int = 4096) {
+        self.queueCapacity = queueCapacity; self.seriesUpdateInterval = seriesUpdateInterval; self.cacheCapacity = cacheCapacity
+    }
+}
+
+public enum EventType: String, Sendable {
+    case normal = "Normal"
+    case warning = "Warning"
+}
+
+/// Records `events.k8s.io/v1` Events the way client-go's events broadcaster does: the first occurrence creates an
+/// Event, the second identical one (same regarding object, reason, action, type, note, reporter) sets
+/// `series.count = 2`, later ones only bump a local count that is written at most every `seriesUpdateInterval`
+/// (and by `run`'s heartbeat). `record` never blocks: it queues, and sheds beyond `queueCapacity`. Fields are cut
+/// to the API's limits (reason, action ≤ 128 bytes; note ≤ 1024 bytes). 429s are retried after `Retry-After`.
+public final class EventRecorder: Sendable {
+    public let client: KubeClient
+    public let reportingController: String
+    public let reportingInstance: String
+    public let config: EventRecorderConfig
+    let logger: Logger
+
+    struct Pending: Sendable {
+        var regarding: ObjectReference
+        var related: ObjectReference?
+        var type: EventType
+        var reason: String
+        var action: String
+        var note: String
+        var at: Date
+    }
+    struct SeriesKey: Hashable {
+        var regarding: ObjectReference
+        var reason: String, action: String, type: String, note: String
+    }
+    struct Series {
+        var name: String
+        var namespace: String
+        var count: Int32
+        var sentCount: Int32
+        var lastSent: ContinuousClock.Instant
+        var lastObserved: Date
+        var touched: UInt64
+    }
+    struct State {
+        var queue: [Pending] = []
+        var shed = 0
+        var failed = 0
+        var cache: [SeriesKey: Series] = [:]
+        var tick: UInt64 = 0
+    }
+    let state = Mutex(State())
+    let signal: AsyncStream<Void>.Continuation
+    let signals: AsyncStream<Void>
+
+    public init(client: KubeClient, reportingController: String, reportingInstance: String,
+                config: EventRecorderConfig = .init(), logger: Logger = Logger(label: "tapio.events")) {
+        self.client = client
+        self.reportingController = Self.truncate(reportingController, 128)
+        self.reportingInstance = Self.truncate(reportingInstance, 128)
+        self.config = config
+        self.logger = logger
+        (signals, signal) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// Events dropped because the queue was full.
+    public var shedCount: Int { state.withLock { $0.shed } }
+    /// Events that could not be written.
+    public var failedCount: Int { state.withLock { $0.failed } }
+
+    /// Queues an event about `regarding`. Never blocks.
+    public func record(regarding: ObjectReference, related: ObjectReference? = nil, type: EventType, reason: String,
+                       action: String, note: String) {
+        let p = Pending(regarding: regarding, related: related, type: type, reason: Self.truncate(reason, 128),
+                        action: Self.truncate(action, 128), note: Self.truncate(note, 1024), at: Date())
+        let queued = state.withLock { s -> Bool in
+            guard s.queue.count < config.queueCapacity else { s.shed += 1; return false }
+            s.queue.append(p)
+            return true
+        }
+        if queued { signal.yield() }
+    }
+
+    /// Sends queued events until cancelled, and writes pending series counts once their interval has passed.
+    public func run() async {
+        let heartbeat = min(config.seriesUpdateInterval, .seconds(60))
+        await withTaskGroup(of: Void.self) { g in
+            g.addTask { [signal] in
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: heartbeat)
+                    signal.yield()
+                }
+            }
+            for await _ in signals {
+                await drain()
+                if Task.isCancelled { break }
+            }
+            g.cancelAll()
+        }
+    }
+
+    /// Sends everything queued now, then pending series updates that are due. `run` calls it; tests may call it
+    /// directly instead of running `run`.
+    public func drain() async {
+        while true {
+            let batch = state.withLock { s -> [Pending] in
+                defer { s.queue.removeAll() }
+                return s.queue
+            }
+            if batch.isEmpty { break }
+            for p in batch { await send(p) }
+        }
+        await flushDueSeries()
+    }
+
+    static func truncate(_ s: String, _ maxBytes: Int) -> String {
+        guard s.utf8.count > maxBytes else { return s }
+        var out = ""
+        var n = 0
+        for ch in s {
+            let l = String(ch).utf8.count
+            if n + l > maxBytes { break }
+            out.append(ch)
+            n += l
+        }
+        return out
+    }
+
+    func send(_ p: Pending) async {
+        let key = SeriesKey(regarding: p.regarding, reason: p.reason, action: p.action, type: p.type.rawValue, note: p.note)
+        let clock = ContinuousClock()
+        enum Step { case create, patch(Series), nothing }
+        let step = state.withLock { s -> Step in
+            s.tick += 1
+            guard var series = s.cache[key] else { return .create }
+            series.count += 1
+            series.lastObserved = p.at
+            series.touched = s.tick
+            s.cache[key] = series
+            if series.count == 2 || clock.now - series.lastSent >= config.seriesUpdateInterval { return .patch(series) }
+            return .nothing
+        }
+        switch step {
+        case .nothing: return
+        case .create: await create(p, key: key)
+        case .patch(let series): await patchSeries(series, key: key, p: p)
+        }
+    }
+
+    func create(_ p: Pending, key: SeriesKey) async {
+        var ev = Event(metadata: ObjectMeta(
+            name: "\(p.regarding.name ?? "event").\(String(UInt64(p.at.timeIntervalSince1970 * 1e9), radix: 16))",
+            namespace: (p.regarding.namespace?.isEmpty ?? true) ? "default" : p.regarding.namespace))
+        ev.eventTime = MicroTime.string(p.at)
+        ev.reportingController = reportingController
+        ev.reportingInstance = reportingInstance
+        ev.action = p.action
+        ev.reason = p.reason
+        ev.regarding = p.regarding
+        ev.related = p.related
+        ev.note = p.note
+        ev.type = p.type.rawValue
+        do {
+            let toCreate = ev
+            let created = try await withRetryAfter { try await self.client.create(toCreate) }
+            state.withLock { s in
+                s.cache[key] = Series(name: created.metadata.name ?? "", namespace: created.metadata.namespace ?? "default",
+                                      count: 1, sentCount: 1, lastSent: ContinuousClock().now, lastObserved: p.at, touched: s.tick)
+                evictIfNeeded(&s)
+            }
+        } catch {
+            state.withLock { $0.failed += 1 }
+            logger.debug("event \(p.reason) for \(p.regarding.name ?? ""): \(error)")
+        }
+    }
+
+    func patchSeries(_ series: Series, key: SeriesKey, p: Pending) async {
+        let patch = "{\"series\":{\"count\":\(series.count),\"lastObservedTime\":\"\(MicroTime.string(series.lastObserved))\"}}"
+        do {
+            _ = try await withRetryAfter {
+                try await self.client.mergePatch(Event.self, namespace: series.namespace, name: series.name, patch: Data(patch.utf8))
+            }
+            state.withLock { s in
+                s.cache[key]?.sentCount = series.count
+                s.cache[key]?.lastSent = ContinuousClock().now
+            }
+        } catch KubeError.notFound {
+            // Someone deleted the Event (or it expired): start a new one.
+            state.withLock { _ = $0.cache.removeValue(forKey: key) }
+            await create(p, key: key)
+        } catch {
+            state.withLock { $0.failed += 1 }
+            logger.debug("event series \(series.name): \(error)")
+        }
+    }
+
+    func flushDueSeries() async {
+        let clock = ContinuousClock()
+        let due = state.withLock { s in
+            s.cache.filter { $0.value.count > $0.value.sentCount && clock.now - $0.value.lastSent >= config.seriesUpdateInterval }
+        }
+        for (key, series) in due {
+            await patchSeries(series, key: key, p: Pending(regarding: key.regarding, related: nil, type: EventType(rawValue: key.type) ?? .normal,
+                                                           reason: key.reason, action: key.action, note: key.note, at: series.lastObserved))
+        }
+    }
+
+    func evictIfNeeded(_ s: inout State) {
+        guard s.cache.count > config.cacheCapacity else { return }
+        let oldest = s.cache.sorted { $0.value.touched < $1.value.touched }.prefix(s.cache.count - config.cacheCapacity)
+        for (k, _) in oldest { s.cache[k] = nil }
+    }
+
+    /// The client already honours Retry-After within its retry budget; when that is exhausted, wait once more.
+    func withRetryAfter<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
+        do { return try await body() } catch KubeError.tooManyRequests(let ra, _) {
+            try await Task.sleep(for: ra ?? .seconds(1))
+            return try await body()
+        }
+    }
+}

@@ -1,0 +1,157 @@
+import Foundation
+import KubeClient
+import Logging
+import Synchronization
+
+/// Lease timings; the defaults are client-go's (15 s lease, 10 s renew deadline, 2 s retry).
+public struct LeaderElectionConfig: Sendable {
+    /// How long non-leaders wait after last seeing the lease change before taking it.
+    public var leaseDuration: Duration
+    /// How long the leader keeps trying to renew before it gives up leadership. Must be < leaseDuration.
+    public var renewDeadline: Duration
+    /// Pause between attempts.
+    public var retryPeriod: Duration
+    public init(leaseDuration: Duration = .seconds(15), renewDeadline: Duration = .seconds(10), retryPeriod: Duration = .seconds(2)) {
+        self.leaseDuration = leaseDuration; self.renewDeadline = renewDeadline; self.retryPeriod = retryPeriod
+    }
+}
+
+public enum LeadershipChange: Sendable, Equatable {
+    case gained
+    case lost
+}
+
+/// Leader election on a `coordination.k8s.io/v1` Lease with optimistic concurrency (every write carries the
+/// resourceVersion it read). A candidate takes the lease when it is free or when its record has not changed for
+/// `leaseDuration` (measured on the local clock from when this candidate last saw it change, as client-go does, so
+/// clock skew between nodes does not matter). The leader renews every `retryPeriod` and steps down — reporting
+/// `.lost` before anyone else can take over — when it has not renewed for `renewDeadline`. Cancelling `run` releases
+/// the lease (empty holder), so a successor takes over at its next retry instead of waiting out the lease.
+public final class LeaderElector: Sendable {
+    public let client: KubeClient
+    public let namespace: String
+    public let name: String
+    public let identity: String
+    public let config: LeaderElectionConfig
+    let leading = Atomic<Bool>(false)
+    let logger: Logger
+
+    public init(client: KubeClient, namespace: String, name: String, identity: String,
+                config: LeaderElectionConfig = .init(), logger: Logger = Logger(label: "tapio.leader")) {
+        self.client = client; self.namespace = namespace; self.name = name; self.identity = identity
+        self.config = config; self.logger = logger
+    }
+
+    /// True while this candidate holds the lease (cheap; for metrics and guards in leader-only work).
+    public var isLeader: Bool { leading.load(ordering: .acquiring) }
+
+    struct Observed {
+        var spec: Lease.Spec?
+        var at: ContinuousClock.Instant
+    }
+
+    /// Campaigns until cancelled, calling `onChange` on every change of leadership (`.gained`, then `.lost`, …).
+    /// `.lost` is delivered before this method returns when it held the lease at cancellation.
+    public func run(onChange: @escaping @Sendable (LeadershipChange) async -> Void) async {
+        let clock = ContinuousClock()
+        var observed = Observed(spec: nil, at: clock.now)
+        while !Task.isCancelled {
+            // Campaign.
+            while !Task.isCancelled {
+                if await attempt(&observed, clock: clock) { break }
+                try? await Task.sleep(for: config.retryPeriod * Double.random(in: 1.0...1.2))
+            }
+            if Task.isCancelled { break }
+            leading.store(true, ordering: .releasing)
+            logger.info("\(identity) became leader of lease \(namespace)/\(name)")
+            await onChange(.gained)
+            // Renew.
+            var lastRenew = clock.now
+            while !Task.isCancelled {
+                try? await Task.sleep(for: config.retryPeriod)
+                if Task.isCancelled { break }
+                let remaining = config.renewDeadline - (clock.now - lastRenew)
+                var ok = false
+                if remaining > .zero {
+                    let o = observed
+                    let result = try? await withTimeout(remaining) { [self] in
+                        var copy = o
+                        let r = await self.attempt(&copy, clock: clock)
+                        return (r, copy)
+                    }
+                    if let (r, copy) = result { ok = r; observed = copy }
+                }
+                if ok { lastRenew = clock.now; continue }
+                if clock.now - lastRenew >= config.renewDeadline { break }
+            }
+            leading.store(false, ordering: .releasing)
+            if Task.isCancelled {
+                // Stop leader work first, then hand over. The caller's task is cancelled, which would abort the
+                // release request: run it on its own.
+                await onChange(.lost)
+                await Task.detached { [self] in await self.release() }.value
+                logger.info("\(identity) released lease \(namespace)/\(name)")
+                return
+            }
+            logger.warning("\(identity) lost lease \(namespace)/\(name): no renewal within \(config.renewDeadline)")
+            await onChange(.lost)
+        }
+    }
+
+    /// One try to acquire or renew. True when we hold the lease afterwards.
+    func attempt(_ observed: inout Observed, clock: ContinuousClock) async -> Bool {
+        let now = MicroTime.string()
+        let seconds = Int32(config.leaseDuration.components.seconds == 0 ? 1 : config.leaseDuration.components.seconds)
+        do {
+            let lease: Lease
+            do {
+                lease = try await client.get(Lease.self, namespace: namespace, name: name)
+            } catch KubeError.notFound {
+                var spec = Lease.Spec()
+                spec.holderIdentity = identity
+                spec.leaseDurationSeconds = seconds
+                spec.acquireTime = now
+                spec.renewTime = now
+                spec.leaseTransitions = 0
+                let created = try await client.create(Lease(metadata: ObjectMeta(name: name, namespace: namespace), spec: spec))
+                observed = Observed(spec: created.spec, at: clock.now)
+                return true
+            }
+            if lease.spec != observed.spec { observed = Observed(spec: lease.spec, at: clock.now) }
+            let holder = lease.spec?.holderIdentity ?? ""
+            if !holder.isEmpty && holder != identity && clock.now - observed.at < config.leaseDuration {
+                return false
+            }
+            var updated = lease
+            var spec = lease.spec ?? Lease.Spec()
+            if holder != identity {
+                spec.acquireTime = now
+                spec.leaseTransitions = (spec.leaseTransitions ?? 0) + (holder.isEmpty && spec.leaseTransitions == nil ? 0 : 1)
+            }
+            spec.holderIdentity = identity
+            spec.leaseDurationSeconds = seconds
+            spec.renewTime = now
+            updated.spec = spec
+            let written = try await client.update(updated)
+            observed = Observed(spec: written.spec, at: clock.now)
+            return true
+        } catch {
+            logger.debug("\(identity): lease \(namespace)/\(name) attempt failed: \(error)")
+            return false
+        }
+    }
+
+    /// Gives the lease up if we hold it: empty holder, 1 s duration (client-go's ReleaseOnCancel).
+    func release() async {
+        do {
+            var lease = try await client.get(Lease.self, namespace: namespace, name: name)
+            guard lease.spec?.holderIdentity == identity else { return }
+            lease.spec?.holderIdentity = nil
+            lease.spec?.leaseDurationSeconds = 1
+            lease.spec?.renewTime = MicroTime.string()
+            _ = try await client.update(lease)
+        } catch {
+            logger.debug("\(identity): releasing lease failed: \(error)")
+        }
+    }
+}

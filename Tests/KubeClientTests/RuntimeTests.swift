@@ -1,0 +1,326 @@
+import Foundation
+import KubeClient
+import KubeEmulator
+import KubeRuntime
+import Synchronization
+import TapioTestSupport
+import Testing
+
+/// What a watcher delivered, for assertions.
+struct Seen: Sendable {
+    var applies: [(name: String, rv: String)] = []
+    var deletes: [String] = []
+    var initStarts = 0
+    var initDones = 0
+}
+
+func runWatcher(_ client: KubeClient, _ ns: String, into box: Box<Seen>, store: ReflectorStore<Lease>? = nil) async throws {
+    let w = Watcher(client: client, Lease.self, namespace: ns,
+                    config: WatcherConfig(initialBackoff: .milliseconds(100), maxBackoff: .milliseconds(500)))
+    for try await e in w {
+        store?.apply(e)
+        box.with { s in
+            switch e {
+            case .initStart: s.initStarts += 1
+            case .initApply(let o), .apply(let o): s.applies.append((o.metadata.name ?? "", o.metadata.resourceVersion ?? ""))
+            case .initDone: s.initDones += 1
+            case .delete(let o): s.deletes.append(o.metadata.name ?? "")
+            }
+        }
+    }
+}
+
+@Suite("KubeRuntime watcher and store")
+struct WatcherTests {
+    @Test func aWatchSurvivesADroppedConnectionWithoutLosingOrRepeatingAnEvent() async throws {
+        try await withCluster { cluster, client, ns in
+            guard let emu = cluster.requireEmulator() else { return }
+            let box = Box(Seen())
+            try await withThrowingTaskGroup(of: Void.self) { g in
+                g.addTask { try await runWatcher(client, ns, into: box) }
+                #expect(await eventually { box.get.initDones == 1 })
+                var written: [String] = []
+                for i in 0..<5 { written.append(try await client.create(lease("w\(i)", ns)).metadata.resourceVersion ?? "") }
+                #expect(await eventually { box.get.applies.count == 5 })
+                emu.dropWatches()
+                // Written while the watch is down or reconnecting.
+                for i in 5..<10 { written.append(try await client.create(lease("w\(i)", ns)).metadata.resourceVersion ?? "") }
+                emu.dropWatches()
+                for i in 10..<12 { written.append(try await client.create(lease("w\(i)", ns)).metadata.resourceVersion ?? "") }
+                #expect(await eventually { box.get.applies.count >= 12 })
+                try await Task.sleep(for: .milliseconds(300))
+                g.cancelAll()
+                let seen = box.get
+                #expect(seen.applies.map(\.rv) == written, "every write seen once, in order")
+                #expect(seen.initStarts == 1, "a dropped connection resumes; it does not relist")
+            }
+        }
+    }
+
+    @Test func a410LeadsToARelistWhoseResultMatchesTheServer() async throws {
+        try await withCluster { cluster, client, ns in
+            guard let emu = cluster.requireEmulator() else { return }
+            for i in 0..<4 { _ = try await client.create(lease("r\(i)", ns)) }
+            let box = Box(Seen())
+            let store = ReflectorStore<Lease>()
+            try await withThrowingTaskGroup(of: Void.self) { g in
+                g.addTask { try await runWatcher(client, ns, into: box, store: store) }
+                await store.waitUntilReady()
+                #expect(store.count == 4)
+                // Make the next watch attempts fail so the changes below happen while nobody watches, then forget
+                // the history: the resume point is now compacted, so the watcher must get 410 and relist.
+                emu.injectFaults(status: 500, count: 2, pathContains: "watch=true")
+                emu.dropWatches()
+                try await client.delete(Lease.self, namespace: ns, name: "r0")
+                var r1 = try await client.get(Lease.self, namespace: ns, name: "r1")
+                r1.spec?.holderIdentity = "changed"
+                _ = try await client.update(r1)
+                _ = try await client.create(lease("r9", ns))
+                emu.compact()
+                #expect(await eventually { box.get.initStarts == 2 && box.get.initDones == 2 })
+                let server = try await client.listAll(Lease.self, namespace: ns).items
+                let serverView = Dictionary(uniqueKeysWithValues: server.map { ($0.key, $0.metadata.resourceVersion ?? "") })
+                #expect(await eventually {
+                    Dictionary(uniqueKeysWithValues: store.list().map { ($0.key, $0.metadata.resourceVersion ?? "") }) == serverView
+                })
+                #expect(store.get(namespace: ns, name: "r0") == nil)
+                #expect(store.get(namespace: ns, name: "r1")?.spec?.holderIdentity == "changed")
+                g.cancelAll()
+            }
+        }
+    }
+
+    @Test func theStoreIndexesByACustomKey() async throws {
+        try await withCluster { _, client, ns in
+            _ = try await client.create(pod("p1", ns, node: "n1"))
+            _ = try await client.create(pod("p2", ns, node: "n2"))
+            let store = ReflectorStore<Pod>(indexers: ["node": { [$0.spec?.nodeName ?? ""] }])
+            try await withThrowingTaskGroup(of: Void.self) { g in
+                g.addTask { try await store.run(Watcher(client: client, Pod.self, namespace: ns)) }
+                await store.waitUntilReady()
+                #expect(store.byIndex("node", "n1").map(\.key) == ["\(ns)/p1"])
+                _ = try await client.create(pod("p3", ns, node: "n1"))
+                try await client.delete(Pod.self, namespace: ns, name: "p1")
+                #expect(await eventually { store.byIndex("node", "n1").map(\.key) == ["\(ns)/p3"] })
+                #expect(store.byIndex("node", "n2").count == 1)
+                g.cancelAll()
+            }
+        }
+    }
+}
+
+@Suite("Leader election")
+struct LeaderElectionTests {
+    @Test func twoElectorsNeverBothLeadAndLeadershipMovesWhenTheLeaderStops() async throws {
+        try await withCluster { _, client, ns in
+            let cfg = LeaderElectionConfig(leaseDuration: .milliseconds(1500), renewDeadline: .seconds(1), retryPeriod: .milliseconds(100))
+            let leaders = Box<Set<String>>([])
+            let overlap = Box(false)
+            let gained = Box<[String]>([])
+            let a = LeaderElector(client: client, namespace: ns, name: "lock", identity: "a", config: cfg)
+            let b = LeaderElector(client: client, namespace: ns, name: "lock", identity: "b", config: cfg)
+            @Sendable func track(_ id: String) -> @Sendable (LeadershipChange) async -> Void {
+                { change in
+                    leaders.with { s in
+                        if change == .gained {
+                            if !s.isEmpty { overlap.with { $0 = true } }
+                            s.insert(id)
+                            gained.with { $0.append(id) }
+                        } else {
+                            s.remove(id)
+                        }
+                    }
+                }
+            }
+            await withTaskGroup(of: Void.self) { g in
+                let ta = Task { await a.run(onChange: track("a")) }
+                let tb = Task { await b.run(onChange: track("b")) }
+                #expect(await eventually { leaders.get.count == 1 })
+                try? await Task.sleep(for: .seconds(2))  // several renewals: the leader keeps it
+                #expect(gained.get.count == 1, "the leader renews; nobody else takes over")
+                let first = try? #require(gained.get.first)
+                let clock = ContinuousClock()
+                let stopped = clock.now
+                if first == "a" { ta.cancel(); await ta.value } else { tb.cancel(); await tb.value }
+                #expect(await eventually(timeout: .seconds(3)) { gained.get.count == 2 })
+                #expect(clock.now - stopped <= cfg.leaseDuration + .milliseconds(500), "handed over within the lease time")
+                #expect(gained.get.last != first)
+                ta.cancel(); tb.cancel()
+                await ta.value; await tb.value
+                g.cancelAll()
+            }
+            #expect(!overlap.get, "never two leaders at once")
+        }
+    }
+
+    @Test func aCrashedLeaderIsReplacedAfterTheLeaseExpires() async throws {
+        try await withCluster { _, client, ns in
+            // A lease held by someone who never renews it.
+            var spec = Lease.Spec()
+            spec.holderIdentity = "ghost"
+            spec.leaseDurationSeconds = 1
+            spec.renewTime = MicroTime.string()
+            _ = try await client.create(Lease(metadata: ObjectMeta(name: "lock", namespace: ns), spec: spec))
+            let cfg = LeaderElectionConfig(leaseDuration: .seconds(1), renewDeadline: .milliseconds(700), retryPeriod: .milliseconds(100))
+            let e = LeaderElector(client: client, namespace: ns, name: "lock", identity: "heir", config: cfg)
+            let gainedAt = Box<ContinuousClock.Instant?>(nil)
+            let clock = ContinuousClock()
+            let start = clock.now
+            let t = Task { await e.run { c in if c == .gained { gainedAt.with { $0 = clock.now } } } }
+            #expect(await eventually(timeout: .seconds(5)) { gainedAt.get != nil })
+            let waited = (gainedAt.get ?? start) - start
+            #expect(waited >= .milliseconds(900), "it waited for the ghost's lease to run out")
+            let l = try await client.get(Lease.self, namespace: ns, name: "lock")
+            #expect(l.spec?.holderIdentity == "heir")
+            #expect(l.spec?.leaseTransitions == 1)
+            t.cancel()
+            await t.value
+            let released = try await client.get(Lease.self, namespace: ns, name: "lock")
+            #expect(released.spec?.holderIdentity == nil, "released on shutdown")
+        }
+    }
+}
+
+@Suite("Event recorder")
+struct EventRecorderTests {
+    func regarding(_ ns: String) -> ObjectReference {
+        ObjectReference(apiVersion: "v1", kind: "Pod", name: "web-1", namespace: ns, uid: "uid-1")
+    }
+
+    @Test func aHundredIdenticalEventsBecomeOneEventWithASeries() async throws {
+        try await withCluster { _, client, ns in
+            let rec = EventRecorder(client: client, reportingController: "tapio.io/agent", reportingInstance: "node-1")
+            for _ in 0..<100 {
+                rec.record(regarding: regarding(ns), type: .warning, reason: "OOMKilled", action: "Observe", note: "container app was OOM killed")
+            }
+            await rec.drain()
+            let events = try await client.list(Event.self, namespace: ns).items
+            #expect(events.count == 1)
+            #expect(events.first?.series?.count == 2, "later occurrences wait for the 30-minute series update")
+            #expect(events.first?.reason == "OOMKilled")
+            #expect(rec.shedCount == 0)
+        }
+    }
+
+    @Test func withAZeroIntervalTheSeriesCountsEveryOccurrence() async throws {
+        try await withCluster { _, client, ns in
+            let rec = EventRecorder(client: client, reportingController: "tapio.io/agent", reportingInstance: "node-1",
+                                    config: EventRecorderConfig(seriesUpdateInterval: .zero))
+            for _ in 0..<100 {
+                rec.record(regarding: regarding(ns), type: .normal, reason: "Sampled", action: "Observe", note: "same")
+            }
+            rec.record(regarding: regarding(ns), type: .normal, reason: "Sampled", action: "Observe", note: "different")
+            await rec.drain()
+            let events = try await client.list(Event.self, namespace: ns).items
+            #expect(events.count == 2)
+            #expect(events.first { $0.note == "same" }?.series?.count == 100)
+            #expect(events.first { $0.note == "different" }?.series == nil)
+        }
+    }
+
+    @Test func longFieldsAreCutToTheAPILimitsAndAFullQueueSheds() async throws {
+        try await withCluster { _, client, ns in
+            let rec = EventRecorder(client: client, reportingController: "tapio.io/agent", reportingInstance: "node-1",
+                                    config: EventRecorderConfig(queueCapacity: 10))
+            let long = String(repeating: "é", count: 700)  // 1400 bytes
+            for i in 0..<50 {
+                rec.record(regarding: regarding(ns), type: .normal, reason: "R\(i)" + long, action: "A" + long, note: long)
+            }
+            #expect(rec.shedCount == 40)
+            await rec.drain()
+            let events = try await client.list(Event.self, namespace: ns).items
+            #expect(events.count == 10)
+            #expect(events.allSatisfy { ($0.reason?.utf8.count ?? 0) <= 128 && ($0.action?.utf8.count ?? 0) <= 128 && ($0.note?.utf8.count ?? 0) <= 1024 })
+            #expect(rec.failedCount == 0)
+        }
+    }
+}
+
+@Suite("Work queue and controller")
+struct ControllerTests {
+    @Test func theQueueDeduplicatesAndHoldsBackAKeyBeingProcessed() async {
+        let q = WorkQueue()
+        await q.add("a"); await q.add("a"); await q.add("b")
+        #expect(await q.count == 2)
+        let first = await q.get()
+        #expect(first == "a")
+        await q.add("a")  // while processing: remembered, not handed out
+        #expect(await q.get() == "b")
+        #expect(await q.count == 0)
+        await q.done("a")
+        #expect(await q.get() == "a")
+    }
+
+    @Test func backoffDoublesPerKeyFrom5msAndIsCapped() async {
+        let q = WorkQueue()
+        #expect(await q.backoff(for: "k") == .milliseconds(5))
+        #expect(await q.backoff(for: "k") == .milliseconds(10))
+        #expect(await q.backoff(for: "k") == .milliseconds(20))
+        #expect(await q.backoff(for: "other") == .milliseconds(5))
+        for _ in 0..<40 { _ = await q.backoff(for: "k") }
+        #expect(await q.backoff(for: "k") == .seconds(1000))
+        await q.forget("k")
+        #expect(await q.backoff(for: "k") == .milliseconds(5))
+    }
+
+    @Test func aKeyIsNeverReconciledTwiceAtOnceAndFailuresAreRetried() async throws {
+        let (events, input) = AsyncStream<WatcherEvent<Lease>>.makeStream()
+        let inFlight = Box<Set<String>>([])
+        let overlap = Box(false)
+        let calls = Box<[String: Int]>([:])
+        let controller = Controller<Lease>(concurrency: 4)
+        try await withThrowingTaskGroup(of: Void.self) { g in
+            g.addTask {
+                try await controller.run(events: events) { obj in
+                    let k = obj.key
+                    let n = calls.with { c -> Int in c[k, default: 0] += 1; return c[k]! }
+                    if inFlight.with({ !$0.insert(k).inserted }) { overlap.with { $0 = true } }
+                    try? await Task.sleep(for: .milliseconds(5))
+                    inFlight.with { _ = $0.remove(k) }
+                    if k == "ns/flaky" && n < 3 { throw CancellationError() }
+                    return .awaitChange
+                }
+            }
+            var l = lease("hot", "ns")
+            input.yield(.initStart)
+            input.yield(.initApply(l))
+            input.yield(.initApply(lease("flaky", "ns")))
+            input.yield(.initDone)
+            for i in 0..<50 {
+                l.metadata.resourceVersion = String(i)
+                input.yield(.apply(l))
+                if i % 10 == 0 { try await Task.sleep(for: .milliseconds(3)) }
+            }
+            #expect(await eventually { calls.get["ns/flaky"] == 3 }, "a failing reconcile is retried with backoff until it succeeds")
+            try await Task.sleep(for: .milliseconds(100))
+            let hot = calls.get["ns/hot"] ?? 0
+            #expect(hot >= 2, "changes after a reconcile started lead to another")
+            #expect(hot < 51, "queued duplicates collapse")
+            #expect(!overlap.get)
+            input.finish()
+            try await g.waitForAll()
+        }
+    }
+
+    @Test func requeueAfterReconcilesAgainWithoutAChange() async throws {
+        let (events, input) = AsyncStream<WatcherEvent<Lease>>.makeStream()
+        let calls = Box(0)
+        let controller = Controller<Lease>()
+        try await withThrowingTaskGroup(of: Void.self) { g in
+            g.addTask {
+                try await controller.run(events: events) { _ in
+                    let n = calls.with { $0 += 1; return $0 }
+                    return n < 3 ? .requeue(after: .milliseconds(20)) : .awaitChange
+                }
+            }
+            input.yield(.initStart)
+            input.yield(.initApply(lease("tick", "ns")))
+            input.yield(.initDone)
+            #expect(await eventually { calls.get == 3 })
+            try await Task.sleep(for: .milliseconds(100))
+            #expect(calls.get == 3, "awaitChange stops the requeues")
+            input.finish()
+            try await g.waitForAll()
+        }
+    }
+}
