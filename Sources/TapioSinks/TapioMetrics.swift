@@ -12,7 +12,7 @@ import TapioModel
 /// | `tapio_predicted_time_to_oom_seconds` | gauge | `namespace`, `pod`, `container` (or `subject` for local ones) |
 /// | `tapio_memory_growth_bytes_per_second` | gauge | same as above |
 /// | `tapio_events_processed_total` | counter | `source` |
-/// | `tapio_events_shed_total` | counter | `stage` — dropped by a full bounded queue or an open circuit breaker |
+/// | `tapio_events_shed` | gauge | `stage` — total dropped so far by a full bounded queue or an open circuit breaker |
 /// | `tapio_source_up` | gauge | `source` — 1 running, 0.5 degraded, 0 failed or stopped |
 /// | `tapio_api_requests_total`, `tapio_api_errors_total` | counter | `verb` |
 /// | `tapio_remediation_attempts_total` | counter | `outcome` |
