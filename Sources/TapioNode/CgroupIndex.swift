@@ -1,0 +1,113 @@
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Maps cgroup ids (directory inodes, as BPF reports them) to cgroup paths by walking the memory hierarchy.
+///
+/// Paths of cgroups that have since been removed stay resolvable for `retention` after they were last seen, so
+/// events of exited containers still attribute. A miss triggers a walk at most once per `minimumRewalkInterval`.
+/// Thread-safe.
+public final class CgroupIndex: Sendable {
+    public let mount: CgroupMount
+    let retentionNanos: UInt64
+    let minimumRewalkNanos: UInt64
+    let maximumEntries: Int
+    let clock: @Sendable () -> UInt64
+
+    struct Entry { var path: String; var lastSeen: UInt64 }
+    struct State {
+        var byID: [UInt64: Entry] = [:]
+        /// The reverse map for cgroups present at the last walk or lookup, so a pid lookup can skip a stat.
+        var byPath: [String: (id: UInt64, lastSeen: UInt64)] = [:]
+        var lastWalk: UInt64? = nil
+        var walks: UInt64 = 0
+    }
+    let state = Mutex(State())
+
+    /// - Parameters:
+    ///   - clock: monotonic nanoseconds (injected for tests).
+    public init(mount: CgroupMount, retention: Duration = .seconds(600), minimumRewalkInterval: Duration = .seconds(1),
+                maximumEntries: Int = 200_000, clock: @escaping @Sendable () -> UInt64 = MonotonicClock.coarseNanos) {
+        self.mount = mount
+        self.retentionNanos = retention.nanoseconds
+        self.minimumRewalkNanos = minimumRewalkInterval.nanoseconds
+        self.maximumEntries = maximumEntries
+        self.clock = clock
+    }
+
+    /// Number of full walks of the hierarchy so far.
+    public var walkCount: UInt64 { state.withLock { $0.walks } }
+
+    /// The cgroup path (relative to the hierarchy, like `/proc/<pid>/cgroup`) of `id`, walking the hierarchy when
+    /// the id is unknown and the last walk is old enough.
+    public func path(forID id: UInt64) -> String? {
+        let now = clock()
+        let (cached, mayWalk) = state.withLock { s -> (String?, Bool) in
+            if let e = s.byID[id] { return (e.path, false) }
+            return (nil, s.lastWalk.map { now &- $0 >= minimumRewalkNanos } ?? true)
+        }
+        if let cached { return cached }
+        guard mayWalk else { return nil }
+        refresh()
+        return state.withLock { $0.byID[id]?.path }
+    }
+
+    /// Records a directory seen elsewhere (a pid lookup), so its id resolves without a walk.
+    public func remember(id: UInt64, path: String) {
+        let now = clock()
+        state.withLock { s in
+            if s.byID.count >= maximumEntries, s.byID[id] == nil { return }
+            s.byID[id] = Entry(path: path, lastSeen: now)
+            s.byPath[path] = (id, now)
+        }
+    }
+
+    /// The id of the cgroup at `path` if it was seen (by a walk or ``remember(id:path:)``) within `maxAge`; nil
+    /// otherwise, and the caller stats the directory. Bounded age because a service restart recreates its cgroup
+    /// under the same path with a new inode.
+    public func id(forPath path: String, maxAge: UInt64) -> UInt64? {
+        let now = clock()
+        return state.withLock { s in
+            guard let e = s.byPath[path], now &- e.lastSeen <= maxAge else { return nil }
+            return e.id
+        }
+    }
+
+    /// Walks the whole hierarchy now: adds new cgroups, refreshes seen ones, forgets removed ones older than the
+    /// retention.
+    public func refresh() {
+        let now = clock()
+        var found: [(UInt64, String)] = []
+        walk(directory: mount.mountPoint, into: &found)
+        state.withLock { s in
+            for (id, dir) in found where s.byID.count < maximumEntries || s.byID[id] != nil {
+                let path = mount.cgroupPath(forDirectory: dir)
+                s.byID[id] = Entry(path: path, lastSeen: now)
+                s.byPath[path] = (id, now)
+            }
+            s.byID = s.byID.filter { now &- $0.value.lastSeen <= retentionNanos }
+            // Paths not seen in this walk are gone (or will get a new inode): only ids outlive their cgroup.
+            s.byPath = s.byPath.filter { $0.value.lastSeen == now }
+            s.lastWalk = now
+            s.walks &+= 1
+        }
+    }
+
+    private func walk(directory: String, into found: inout [(UInt64, String)]) {
+        guard let dir = opendir(directory) else { return }
+        defer { closedir(dir) }
+        var st = stat()
+        if fstat(dirfd(dir), &st) == 0 { found.append((UInt64(st.st_ino), directory)) }
+        while let entry = readdir(dir) {
+            guard entry.pointee.d_type == UInt8(DT_DIR) else { continue }
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if name == "." || name == ".." { continue }
+            walk(directory: directory + "/" + name, into: &found)
+        }
+    }
+}

@@ -1,0 +1,41 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Clocks the node side uses; injected everywhere as `@Sendable () -> UInt64` so tests can drive time.
+public enum MonotonicClock {
+    /// CLOCK_MONOTONIC_COARSE in nanoseconds: a few nanoseconds through the vDSO, millisecond-grained — plenty for
+    /// cache TTLs and cheap enough for the translator's hot path.
+    @Sendable public static func coarseNanos() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC_COARSE, &ts)
+        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+    }
+
+    /// Nanoseconds since the Unix epoch (event timestamps).
+    @Sendable public static func wallNanos() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+    }
+}
+
+extension Duration {
+    /// Whole nanoseconds, saturating at zero for negative durations.
+    var nanoseconds: UInt64 {
+        let (s, a) = components
+        if s < 0 { return 0 }
+        return UInt64(s) &* 1_000_000_000 &+ UInt64(a / 1_000_000_000)
+    }
+}
+
+extension MonotonicClock {
+    /// CLOCK_MONOTONIC in nanoseconds (durations worth reporting).
+    @Sendable public static func preciseNanos() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+    }
+}
