@@ -50,14 +50,17 @@ public struct Agent: Sendable {
         let initial = EffectiveConfig()
         let node = NodeSide.start(initial, logger: logger)
         let sniffer = KubeSniffer(client: client, nodeName: options.nodeName, logger: logger)
-        let attributor = PodAttributor(pods: sniffer.pods, cgroups: node.cgroups)
+        let attributor = node.attributor
         let recorder = EventRecorder(client: client, reportingController: "tapio.io/agent",
                                      reportingInstance: options.nodeName, logger: logger)
         let writer = InsightWriter(client: client, recorder: recorder, nodeName: options.nodeName,
                                    ownNamespace: options.namespace, logger: logger)
         let metrics = TapioMetrics()
+        let scope = PolicyScope(pods: sniffer.pods)
+        let janitor = InsightJanitor(client: client, nodeName: options.nodeName, logger: logger)
         let pipeline = Pipeline(config: initial.correlation, sources: node.sources + [sniffer] + extraSources,
-                                attributor: attributor, sinks: [MetricsSink(metrics: metrics), writer], logger: logger)
+                                attributor: attributor, sinks: [MetricsSink(metrics: metrics), writer], logger: logger,
+                                filter: { scope.allows($0) })
         let heartbeat = Heartbeat(client: client, namespace: options.namespace, node: options.nodeName,
                                   period: options.heartbeatPeriod, logger: logger)
         let policies = PolicyFollower(client: client, nodeName: options.nodeName, logger: logger) { effective, errors in
@@ -67,6 +70,8 @@ public struct Agent: Sendable {
                 }
             }
             pipeline.reconfigure(effective.correlation)
+            scope.setPolicies(effective.policies)
+            janitor.setTTL(effective.insightTTL)
             heartbeat.report(applied: effective.appliedPolicies, errors: errors)
             onPolicyApplied?(effective)
         }
@@ -84,7 +89,14 @@ public struct Agent: Sendable {
 
         let services: [any Service] = [
             PipelineService(pipeline), ClosureService { await writer.run() }, ClosureService { await recorder.run() },
-            heartbeat, ClosureService { await policies.run() },
+            heartbeat, ClosureService { await policies.run() }, ClosureService { await janitor.run() },
+            ClosureService {
+                // Namespace labels for the policies' namespaceSelectors; they change rarely.
+                while !Task.isCancelled {
+                    await scope.refreshNamespaces(client)
+                    try? await Task.sleep(for: .seconds(30))
+                }
+            },
         ]
         let group = ServiceGroup(configuration: .init(
             services: services.map { .init(service: $0) }, gracefulShutdownSignals: signals, logger: logger))

@@ -3,20 +3,17 @@ import Logging
 import TapioCorrelation
 import TapioModel
 
-/// The Kubernetes side of a node: the client, the sniffer of pods, the Node and kubelet events, and the
-/// attributor that joins kernel events to pods.
+/// The Kubernetes side of a node: the client and the sniffer of pods, the Node and kubelet events. (Kernel events
+/// are joined to pods by the node side's ``NodeAttributor``, which learns the pods from the sniffer's events.)
 public final class ClusterSide: Sendable {
     public let client: KubeClient
     public let sniffer: KubeSniffer
-    public let attributor: any Attributor
     public let checklist: [(name: String, state: SourceHealth.State)]
     public var sources: [any EventSource] { [sniffer] }
 
-    init(client: KubeClient, sniffer: KubeSniffer, attributor: any Attributor,
-         checklist: [(name: String, state: SourceHealth.State)]) {
+    init(client: KubeClient, sniffer: KubeSniffer, checklist: [(name: String, state: SourceHealth.State)]) {
         self.client = client
         self.sniffer = sniffer
-        self.attributor = attributor
         self.checklist = checklist
     }
 
@@ -28,7 +25,7 @@ public final class ClusterSide: Sendable {
 
     /// Connects when a configuration is usable and the API server answers within `timeout` (a list of this
     /// node's pods, which is also what the agent's RBAC allows).
-    public static func connect(kubeconfig: String?, context: String?, nodeName: String, cgroups: CgroupIndex?,
+    public static func connect(kubeconfig: String?, context: String?, nodeName: String,
                                timeout: Duration = .seconds(5), logger: Logger) async -> Result<ClusterSide, ClusterUnavailable> {
         let client: KubeClient
         do {
@@ -46,8 +43,7 @@ public final class ClusterSide: Sendable {
             return .failure(ClusterUnavailable(reason: "\(client.config.server.absoluteString): \(error)"))
         }
         let sniffer = KubeSniffer(client: client, nodeName: nodeName, logger: logger)
-        let attributor = PodAttributor(pods: sniffer.pods, cgroups: cgroups)
-        return .success(ClusterSide(client: client, sniffer: sniffer, attributor: attributor, checklist: [
+        return .success(ClusterSide(client: client, sniffer: sniffer, checklist: [
             ("Kubernetes \(client.config.server.absoluteString) (pods on node \(nodeName))", .running),
         ]))
     }
@@ -61,20 +57,4 @@ public final class ClusterSide: Sendable {
 public struct ClusterUnavailable: Error, CustomStringConvertible {
     public var reason: String
     public var description: String { reason }
-}
-
-/// Attribution with no cluster: processes and cgroups of this machine are subjects of their own.
-public struct LocalAttributor: Attributor {
-    let index: CgroupIndex?
-    public init(index: CgroupIndex? = nil) { self.index = index }
-
-    public func attribute(_ event: NodeEvent) -> (subject: Subject?, context: SubjectContext?) {
-        if event.cgroupID != 0, let entry = index?.lookup(event.cgroupID), entry.limitBytes != nil {
-            return (.localCgroup(id: event.cgroupID, path: entry.path), SubjectContext(memoryLimitBytes: entry.limitBytes))
-        }
-        if event.pid == 0 { return (nil, nil) }
-        return (.localProcess(pid: event.pid, comm: event.comm), nil)
-    }
-
-    public func observe(_ event: ClusterEvent) {}
 }

@@ -21,6 +21,8 @@ public struct EffectiveConfig: Sendable, Hashable {
     public var insightTTL: Duration = .seconds(86_400)
     /// `name → generation` of the policies merged in (reported in the node's heartbeat Lease).
     public var appliedPolicies: [String: Int64] = [:]
+    /// The policies merged in (their selectors decide which pods are watched: ``PolicyScope``).
+    public var policies: [TapioPolicy] = []
 
     public init() {}
 
@@ -50,6 +52,7 @@ public struct EffectiveConfig: Sendable, Hashable {
         c.correlation = e
         c.insightTTL = specs.compactMap { try? $0.insights.ttlDuration() }.max() ?? c.insightTTL
         for p in policies { c.appliedPolicies[p.metadata.name ?? ""] = p.metadata.generation ?? 0 }
+        c.policies = policies
         return c
     }
 

@@ -9,7 +9,7 @@ import TapioModel
 /// events, and turns them into typed cluster events. It watches nothing cluster-wide but those two event
 /// reasons (filtered by the API server), so thousands of agents stay cheap for the API server.
 ///
-/// Pods are kept in ``pods`` (a reflector store indexed by container id) for attribution.
+/// Pods are kept in ``pods`` (a reflector store) for event filtering and policy selectors.
 public final class KubeSniffer: EventSource, Sendable {
     public let name = "kubernetes"
     public let pods: ReflectorStore<Pod>
@@ -22,16 +22,12 @@ public final class KubeSniffer: EventSource, Sendable {
     private let known = Mutex<[String: PodInfo]>([:])
     private let conditions = Mutex<[NodeConditionDeriver.Condition]?>(nil)
 
-    public static let containerIndex = "containerID"
-
     public init(client: KubeClient, nodeName: String, capacity: Int = 16_384, logger: Logger) {
         self.client = client
         self.nodeName = nodeName
         self.logger = logger
         self.queue = BoundedQueue(capacity: capacity, policy: .dropOldest)
-        self.pods = ReflectorStore(indexers: [Self.containerIndex: { pod in
-            (pod.status?.containerStatuses ?? []).compactMap { $0.containerID.map(PodConversion.bareContainerID) }
-        }])
+        self.pods = ReflectorStore()
     }
 
     public func events() -> BoundedQueue<TapioEvent> {

@@ -11,8 +11,8 @@ public struct NodeSide: Sendable {
     public var probes: BPFProbes?
     /// What runs and what does not, and why — the start-up checklist.
     public var checklist: [(name: String, state: SourceHealth.State)]
-    /// The memory cgroups seen by the poller, for attribution.
-    public var cgroups: CgroupIndex?
+    /// Joins kernel events to pods, containers, cgroups and processes.
+    public var attributor: NodeAttributor
     /// The periodic BPF memory snapshot, cancelled by ``close()``.
     var snapshots: Task<Void, Never>?
 
@@ -33,7 +33,10 @@ public struct NodeSide: Sendable {
 
     /// Starts the node's sources: BPF if it can load, else the /proc poller; the cgroup memory poller always.
     public static func start(_ c: EffectiveConfig, logger: Logger) -> NodeSide {
-        var side = NodeSide(sources: [], probes: nil, checklist: [], cgroups: nil, snapshots: nil)
+        let cgroups = CgroupMemoryPoller(interval: .seconds(1))
+        var side = NodeSide(sources: [], probes: nil, checklist: [], attributor: NodeAttributor(limited: cgroups.limited,
+                                                                                                 mount: cgroups.mount),
+                            snapshots: nil)
         do {
             let probes = try BPFProbes(configuration: BPFConfiguration(settings: bpfSettings(c)))
             side.probes = probes
@@ -56,9 +59,7 @@ public struct NodeSide: Sendable {
             side.sources.append(poller)
             side.checklist.append(("/proc process poller (1 s)", .running))
         }
-        let cgroups = CgroupMemoryPoller(interval: .seconds(1))
         side.sources.append(cgroups)
-        side.cgroups = cgroups.index
         side.checklist.append(("cgroup memory poller (\(cgroups.describeHierarchy()))", .running))
         return side
     }

@@ -1,47 +1,54 @@
-import KubeClient
-import KubeRuntime
 import Synchronization
 import TapioCorrelation
 import TapioModel
 import TapioNode
 
-/// Attribution with a cluster: kernel event → memory cgroup (by id) → container id (from the cgroup path, any
-/// kubelet layout) → the pod on this node whose status names that container. Events from cgroups that are not
-/// a known pod's fall back to local attribution (processes and cgroups of the node itself).
-public final class PodAttributor: Attributor {
-    let pods: ReflectorStore<Pod>
-    let cgroups: CgroupIndex?
-    let local: LocalAttributor
-    /// cgroup id → identity parsed from its path; bounded (cleared when full: ids are cheap to re-parse).
-    private let parsed = Mutex<[UInt64: CgroupIdentity]>([:])
+/// Says which subject a kernel event is about, through TapioNode's translator: event → memory cgroup (by id, or by
+/// pid through /proc) → container id (any kubelet layout) → the pod whose status names that container.
+///
+/// Without a pod: a container of another runtime is a `localContainer`; a process in a memory-limited cgroup is
+/// about that cgroup (its limit is what the process can hit); any other process is a subject of its own. The
+/// translator's cache is kept honest by the exit and fork events that pass through here.
+public final class NodeAttributor: Attributor {
+    public let translator: PodTranslator
+    public let directory: PodDirectory
+    let limited: LimitedCgroups?
 
-    public init(pods: ReflectorStore<Pod>, cgroups: CgroupIndex?) {
-        self.pods = pods
-        self.cgroups = cgroups
-        self.local = LocalAttributor(index: cgroups)
+    public init(limited: LimitedCgroups?, mount: CgroupMount? = CgroupMount.discover()) {
+        let directory = PodDirectory()
+        self.directory = directory
+        self.translator = PodTranslator(mount: mount, directory: directory)
+        self.limited = limited
     }
 
     public func attribute(_ event: NodeEvent) -> (subject: Subject?, context: SubjectContext?) {
-        guard event.cgroupID != 0, let identity = identity(of: event.cgroupID), let cid = identity.containerID,
-              let pod = pods.byIndex(KubeSniffer.containerIndex, cid).first
-        else { return local.attribute(event) }
-        let info = PodConversion.podInfo(pod)
-        guard let container = info.containers.first(where: { $0.containerID == cid }) else { return local.attribute(event) }
-        return (.podContainer(info.pod, container: container.name),
-                SubjectContext(owner: info.owner, node: info.node, image: container.image,
-                               memoryRequestBytes: container.memoryRequestBytes, memoryLimitBytes: container.memoryLimitBytes))
+        translator.observe(event)
+        let attribution: Attribution? = event.cgroupID != 0
+            ? translator.attribution(cgroupID: event.cgroupID)
+            : (event.pid > 0 ? translator.attribution(pid: event.pid) : nil)
+        if let a = attribution, let pod = a.pod, let container = a.containerName {
+            let spec = directory.pod(uid: pod.uid)?.containers.first { $0.name == container }
+            return (.podContainer(pod, container: container),
+                    SubjectContext(owner: a.owner, node: a.node, image: spec?.image,
+                                   memoryRequestBytes: spec?.memoryRequestBytes, memoryLimitBytes: spec?.memoryLimitBytes))
+        }
+        let cgroupID = attribution?.cgroupID ?? event.cgroupID
+        let limit = limited?.lookup(cgroupID)
+        if let id = attribution?.containerID {
+            return (.localContainer(id: id), limit.map { SubjectContext(memoryLimitBytes: $0.limitBytes) })
+        }
+        if let limit {
+            return (.localCgroup(id: cgroupID, path: limit.path), SubjectContext(memoryLimitBytes: limit.limitBytes))
+        }
+        if event.pid > 0 { return (.localProcess(pid: event.pid, comm: event.comm), nil) }
+        return (nil, nil)
     }
 
-    public func observe(_ event: ClusterEvent) {}
-
-    func identity(of id: UInt64) -> CgroupIdentity? {
-        if let hit = parsed.withLock({ $0[id] }) { return hit }
-        guard let path = cgroups?.lookup(id)?.path else { return nil }
-        let identity = CgroupPathParser.identity(of: path)
-        parsed.withLock { p in
-            if p.count >= 100_000 { p.removeAll(keepingCapacity: true) }
-            p[id] = identity
+    public func observe(_ event: ClusterEvent) {
+        switch event.kind {
+        case .podUpdated(let info): directory.upsert(info)
+        case .podDeleted(let pod): directory.remove(pod)
+        default: break
         }
-        return identity
     }
 }

@@ -34,7 +34,7 @@ struct SniffRunner {
         if !c.ebpfOnly {
             switch await ClusterSide.connect(kubeconfig: c.global.kubeconfig, context: c.global.context,
                                              nodeName: c.nodeName ?? ProcessInfo.processInfo.hostName,
-                                             cgroups: node?.cgroups, logger: logger) {
+                                             logger: logger) {
             case .success(let side): cluster = side
             case .failure(let why):
                 if c.k8sOnly { throw ExitMessage("--k8s-only, but no cluster is reachable: \(why)") }
@@ -57,7 +57,7 @@ struct SniffRunner {
         if let json { sinks.append(json) }
         let namespace = c.namespace
         let pipeline = Pipeline(config: config.correlation, sources: sources,
-                                attributor: cluster?.attributor ?? LocalAttributor(index: node?.cgroups), sinks: sinks, logger: logger,
+                                attributor: node?.attributor ?? NodeAttributor(limited: nil, mount: nil), sinks: sinks, logger: logger,
                                 filter: { u in namespace == nil || u.spec.subject.namespace == namespace })
 
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [

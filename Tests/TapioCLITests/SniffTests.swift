@@ -133,8 +133,11 @@ struct SniffTests {
         #expect(screen.contains("OOM kill predicted") && screen.contains(leak.path), "no prediction on screen:\n\(screen)")
         #expect(screen.contains("$ "), "remediation commands missing:\n\(screen)")
         #expect(screen.contains("summary:"), "no final summary:\n\(screen)")
-        // A repeated insight updates, never reprints: the prediction's block appears once.
-        #expect(screen.components(separatedBy: "OOM kill predicted").count - 1 <= 2, "the prediction was reprinted:\n\(screen)")
+        // A repeated insight updates, never reprints: this leak's prediction has one block (more only when it
+        // escalated, which the block says) and one line in the final summary. Other tests' leaks may show too.
+        let lines = screen.split(separator: "\n").filter { $0.contains("OOM kill predicted") && $0.contains(leak.path) }
+        let blocks = lines.filter { !$0.contains("(escalated)") }
+        #expect(blocks.count <= 2, "the prediction was reprinted:\n\(screen)")
     }
 }
 

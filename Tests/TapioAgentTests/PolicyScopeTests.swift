@@ -1,0 +1,57 @@
+import KubeClient
+import KubeRuntime
+import TapioAgent
+import TapioCorrelation
+import TapioKube
+import TapioModel
+import Testing
+
+@Suite struct PolicyScopeTests {
+    static func update(namespace: String, pod: String) -> InsightUpdate {
+        let subject = Subject.podContainer(PodRef(namespace: namespace, name: pod, uid: "u-\(pod)"), container: "app")
+        let spec = InsightSpec(type: .oomKilled, severity: .critical, title: "t", summary: "s", subject: subject.resourceRef)
+        return InsightUpdate(identity: InsightIdentity(type: .oomKilled, subject: subject), spec: spec, change: .new,
+                             observedAt: 1, firstSeenAt: 1, occurrences: 1)
+    }
+
+    static func policy(namespaceLabels: [String: String]? = nil, podLabels: [String: String]? = nil) -> TapioPolicy {
+        var spec = TapioPolicySpec()
+        spec.selector.namespaceSelector = namespaceLabels.map { PolicyLabelSelector(matchLabels: $0) }
+        spec.selector.podSelector = podLabels.map { PolicyLabelSelector(matchLabels: $0) }
+        return TapioPolicy(name: "p", spec: spec)
+    }
+
+    func scope() -> PolicyScope {
+        let pods = ReflectorStore<Pod>()
+        pods.apply(.apply(Pod(metadata: KubeObjectMeta(name: "api", namespace: "shop", labels: ["app": "api"]))))
+        pods.apply(.apply(Pod(metadata: KubeObjectMeta(name: "db", namespace: "shop", labels: ["app": "db"]))))
+        let s = PolicyScope(pods: pods)
+        s.setNamespaceLabels(["shop": ["team": "shop"], "ops": ["team": "ops"]])
+        return s
+    }
+
+    @Test func withoutPoliciesEveryPodIsWatched() {
+        #expect(scope().allows(Self.update(namespace: "shop", pod: "api")))
+    }
+
+    @Test func podAndNamespaceSelectorsDecide() {
+        let s = scope()
+        s.setPolicies([Self.policy(namespaceLabels: ["team": "shop"], podLabels: ["app": "api"])])
+        #expect(s.allows(Self.update(namespace: "shop", pod: "api")))
+        #expect(!s.allows(Self.update(namespace: "shop", pod: "db")), "the pod selector excludes db")
+        #expect(!s.allows(Self.update(namespace: "ops", pod: "api")), "the namespace selector excludes ops")
+        // Any selecting policy is enough.
+        s.setPolicies([Self.policy(podLabels: ["app": "api"]), Self.policy(podLabels: ["app": "db"])])
+        #expect(s.allows(Self.update(namespace: "shop", pod: "db")))
+    }
+
+    @Test func nodeAndLocalSubjectsAreAlwaysPublished() {
+        let s = scope()
+        s.setPolicies([Self.policy(podLabels: ["app": "nothing"])])
+        let subject = Subject.localCgroup(id: 7, path: "/system.slice/x.service")
+        let spec = InsightSpec(type: .oomPrediction, severity: .warning, title: "t", summary: "s", subject: subject.resourceRef)
+        let u = InsightUpdate(identity: InsightIdentity(type: .oomPrediction, subject: subject), spec: spec, change: .new,
+                              observedAt: 1, firstSeenAt: 1, occurrences: 1)
+        #expect(s.allows(u))
+    }
+}
