@@ -20,9 +20,7 @@ public struct InsightIdentity: Sendable, Hashable {
     /// identity in every process and every run: a readable prefix and a 10-hex FNV-1a hash of the full key.
     public var name: String {
         let key = "\(type.rawValue)|\(subject.stableKey)|\(detail)"
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in key.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-        let hash = String(h & 0xff_ffff_ffff, radix: 16)
+        let hash = String(InsightNaming.fnv1a64(key) & 0xff_ffff_ffff, radix: 16)
         let hex = String(repeating: "0", count: 10 - hash.count) + hash
         var readable = type.rawValue.lowercased() + "-" + subject.readableName
         readable = String(readable.lowercased().map { ($0.isASCII && ($0.isLetter || $0.isNumber)) ? $0 : "-" })

@@ -11,21 +11,10 @@ struct AgentRunner {
 
     func run() async throws {
         let c = command
-        let client: KubeClient
-        do {
-            client = try KubeClient(config: ClusterSide.config(kubeconfig: c.global.kubeconfig, context: c.global.context))
-        } catch {
-            throw ExitMessage("no usable Kubernetes configuration: \(error)")
-        }
+        let client = try makeClient(c.global)
         let options = Agent.Options(nodeName: c.resolvedNodeName ?? "", namespace: c.namespace,
                                     metricsHost: c.metricsAddr.host, metricsPort: c.metricsAddr.port)
-        do {
-            try await Agent(options: options, client: client).run()
-        } catch {
-            try? await client.shutdown()
-            throw ExitMessage("\(error)")
-        }
-        try? await client.shutdown()
+        try await runThenShutDown(client) { try await Agent(options: options, client: client).run() }
     }
 }
 
@@ -35,24 +24,33 @@ struct OperatorRunner {
 
     func run() async throws {
         let c = command
-        let client: KubeClient
-        do {
-            client = try KubeClient(config: ClusterSide.config(kubeconfig: c.global.kubeconfig, context: c.global.context))
-        } catch {
-            throw ExitMessage("no usable Kubernetes configuration: \(error)")
-        }
+        let client = try makeClient(c.global)
         let env = ProcessInfo.processInfo.environment
         let options = Operator.Options(
             namespace: c.namespace, leaderElect: c.leaderElect,
             identity: c.identity ?? env["POD_NAME"] ?? ProcessInfo.processInfo.hostName,
             leaseDuration: c.leaseDuration.duration, renewDeadline: c.renewDeadline.duration,
             retryPeriod: c.retryPeriod.duration, metricsHost: c.metricsAddr.host, metricsPort: c.metricsAddr.port)
-        do {
-            try await Operator(options: options, client: client).run()
-        } catch {
-            try? await client.shutdown()
-            throw ExitMessage("\(error)")
-        }
-        try? await client.shutdown()
+        try await runThenShutDown(client) { try await Operator(options: options, client: client).run() }
     }
+}
+
+/// The client from --kubeconfig/--context (else $KUBECONFIG, ~/.kube/config, in-cluster), or a one-line reason.
+func makeClient(_ global: GlobalOptions) throws -> KubeClient {
+    do {
+        return try KubeClient(config: ClusterSide.config(kubeconfig: global.kubeconfig, context: global.context))
+    } catch {
+        throw ExitMessage("no usable Kubernetes configuration: \(error)")
+    }
+}
+
+/// Runs `body`, then closes the client's connections whatever happened; a failure becomes a one-line exit reason.
+func runThenShutDown(_ client: KubeClient, _ body: () async throws -> Void) async throws {
+    do {
+        try await body()
+    } catch {
+        try? await client.shutdown()
+        throw ExitMessage("\(error)")
+    }
+    try? await client.shutdown()
 }
