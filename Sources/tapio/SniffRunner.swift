@@ -69,8 +69,9 @@ struct SniffRunner {
                 "/metrics": { .init(contentType: "text/plain; version=0.0.4; charset=utf-8", body: metrics.render()) },
                 "/healthz": { .init(body: Array("ok\n".utf8)) },
             ])
-            do { try await e.start() } catch { throw ExitMessage("\(error)") }
-            say("serving /metrics on http://\(c.metricsAddr)/metrics")
+            let port: Int
+            do { port = try await e.start() } catch { throw ExitMessage("\(error)") }
+            say("serving /metrics on http://\(ListenAddress(host: c.metricsAddr.host, port: port))/metrics")
             endpoint = e
         }
         if c.once {
