@@ -95,23 +95,38 @@ public struct Operator: Sendable {
     func lead() async {
         let policies = ReflectorStore<PolicyObject>()
         let remediation = Remediator(client: client, policies: policies, metrics: metrics, logger: logger)
+        let insights = Controller<InsightObject>(logger: logger)
+        // Which policies (name → generation) the Insights were last judged under: when that changes, every
+        // Insight is judged again, or an Insight seen before its Apply policy existed would never be acted on.
+        // Deletions show up at the next policy reconcile (at most `statusRefresh` later).
+        let judgedUnder = PolicyGenerations()
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await remediation.recorder.run() }
             group.addTask {
                 let controller = Controller<PolicyObject>(store: policies, logger: self.logger)
                 do {
                     try await controller.run(events: Watcher(client: self.client, PolicyObject.self, logger: self.logger)) { p in
-                        try await self.reconcilePolicy(p)
+                        let action = try await self.reconcilePolicy(p)
+                        let current = Dictionary(policies.list().map { ($0.metadata.name ?? "", $0.metadata.generation ?? 0) },
+                                                 uniquingKeysWith: { a, _ in a })
+                        let changed = judgedUnder.value.withLock { last in
+                            defer { last = current }
+                            return last != current
+                        }
+                        if changed {
+                            for i in insights.store.list() { await insights.queue.add(i.key) }
+                        }
+                        return action
                     }
-                } catch { self.logger.warning("policy controller ended: \(error)") }
+                } catch where !(error is CancellationError) { self.logger.warning("policy controller ended: \(error)") } catch {}
             }
             group.addTask {
-                let controller = Controller<InsightObject>(logger: self.logger)
+                let controller = insights
                 do {
                     try await controller.run(events: Watcher(client: self.client, InsightObject.self, logger: self.logger)) { i in
                         try await remediation.reconcile(i)
                     }
-                } catch { self.logger.warning("remediation controller ended: \(error)") }
+                } catch where !(error is CancellationError) { self.logger.warning("remediation controller ended: \(error)") } catch {}
             }
         }
     }
@@ -147,6 +162,11 @@ public struct Operator: Sendable {
         f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         return f.date(from: s) ?? ISO8601DateFormatter().date(from: s)
     }
+}
+
+/// The policies' generations (name → generation), shared between the policy and remediation controllers.
+final class PolicyGenerations: Sendable {
+    let value = Mutex<[String: Int64]>([:])
 }
 
 /// Starts and stops leader-only work.

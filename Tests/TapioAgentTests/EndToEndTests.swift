@@ -1,0 +1,99 @@
+import Foundation
+import KubeClient
+import TapioAgent
+import TapioKube
+import TapioModel
+import TapioTestSupport
+import Testing
+
+/// The issue's end-to-end run on this machine, as a person could follow it in the README: an API server (the
+/// emulator, or TAPIO_TEST_KUBECONFIG), a Pod object bound to this test's node, a kubelet-style memory cgroup for
+/// the pod's container with a real process leaking memory in it, and `tapio agent` with its real probes. The agent
+/// must predict the OOM kill while the process still runs, then report the kill.
+@Suite(.serialized, .enabled(if: TestCgroup.isAvailable, "\(TestCgroup.unavailableReason ?? "")"))
+struct EndToEndTests {
+    /// 300 MiB limit and 2 MiB/s: the kill comes ~145 s after the start. The engine predicts only after 90 s of
+    /// sustained growth, so the prediction lands ~50 s before the kill.
+    static let limit: UInt64 = 300 << 20
+    static let rateMiBps = 2
+
+    /// Alive and not a zombie waiting to be reaped (a zombie still answers kill(pid, 0)).
+    static func running(_ pid: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return false }
+        let state = stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).first
+        return state != nil && state != "Z" && state != "X"
+    }
+
+    @Test(.timeLimit(.minutes(5)))
+    func aLeakingPodGetsAnOOMPredictionBeforeTheKernelKillsItThenAnOOMKilledInsight() async throws {
+        let cluster = try await TestCluster.start()
+        let client = try KubeClient(kubeconfigPath: cluster.kubeconfigPath)
+        let agentClient = try KubeClient(kubeconfigPath: cluster.kubeconfigPath)
+        let node = randomNodeName()
+        let cgroup = try TestCgroup.create(layout: .cgroupfs(qos: "burstable"), memoryLimit: Self.limit)
+        defer { cgroup.destroy() }
+        _ = try? await client.create(Namespace(metadata: KubeObjectMeta(name: "tapio-system")))
+        _ = try await createPod(client, namespace: cluster.namespace, name: "leaky-0", node: node,
+                                containerID: cgroup.containerID, memoryLimit: "300Mi")
+
+        let agent = Agent(options: .init(nodeName: node, metricsHost: "127.0.0.1", metricsPort: 0, heartbeatPeriod: .seconds(2)),
+                          client: agentClient)
+        let agentTask = Task { try await agent.run(signals: []) }
+
+        // Give the agent time to list the pod and index the cgroup before the leak starts.
+        try await Task.sleep(for: .seconds(3))
+        let script = CommandRunner.repositoryRoot.appendingPathComponent("Tests/Fixtures/leak.py").path
+        let process = try TestProcess.gated(shell: "exec python3 \(script) \(Self.rateMiBps)")
+        defer { process.kill() }
+        try cgroup.add(pid: process.pid)
+        try process.release()
+        let started = ContinuousClock.now
+        func log(_ s: String) {
+            FileHandle.standardError.write(Data("[e2e +\(ContinuousClock.now - started)] \(s)\n".utf8))
+        }
+
+        var prediction: InsightObject?
+        var predictedWhileRunning = false
+        var killed: InsightObject?
+        var processDiedAt: Duration?
+        let deadline = ContinuousClock.now + .seconds(240)
+        while ContinuousClock.now < deadline, killed == nil {
+            let alive = Self.running(process.pid)
+            if !alive, processDiedAt == nil {
+                processDiedAt = ContinuousClock.now - started
+                log("the leaking process is gone")
+            }
+            let insights = (try? await client.list(InsightObject.self, namespace: cluster.namespace).items) ?? []
+            if prediction == nil, let p = insights.first(where: { $0.spec.type == .oomPrediction }) {
+                prediction = p
+                predictedWhileRunning = alive
+                log("OOMPrediction \(p.metadata.name ?? "") (process running: \(alive)): \(p.spec.title)")
+            }
+            if let k = insights.first(where: { $0.spec.type == .oomKilled }) {
+                killed = k
+                if processDiedAt == nil, !Self.running(process.pid) { processDiedAt = ContinuousClock.now - started }
+                log("OOMKilled \(k.metadata.name ?? ""): \(k.spec.title)")
+            }
+            try await Task.sleep(for: .seconds(1))
+        }
+
+        agentTask.cancel()
+        _ = await agentTask.result
+        try? await client.deleteRaw(ResourceType(Namespace.self), namespace: nil, name: cluster.namespace)
+        try? await agentClient.shutdown()
+        try? await client.shutdown()
+        await cluster.stop()
+
+        let p = try #require(prediction, "no OOMPrediction Insight within 240 s (process died at \(String(describing: processDiedAt)))")
+        #expect(predictedWhileRunning, "the prediction appeared only after the kernel killed the process")
+        #expect(p.spec.subject.kind == "Pod")
+        #expect(p.spec.subject.name == "leaky-0")
+        #expect(p.spec.subject.container == "app")
+        #expect(p.metadata.labels?["tapio.io/node"] == node)
+        let k = try #require(killed, "no OOMKilled Insight after the kill (process died at \(String(describing: processDiedAt)))")
+        #expect(processDiedAt != nil, "the OOMKilled Insight appeared while the process still ran")
+        #expect(k.spec.subject.name == "leaky-0")
+        #expect(k.spec.subject.container == "app")
+    }
+}

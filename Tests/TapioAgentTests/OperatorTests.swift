@@ -1,0 +1,348 @@
+import Foundation
+import KubeClient
+import Synchronization
+import TapioKube
+import TapioModel
+import TapioOperator
+import TapioTestSupport
+import Testing
+
+/// `tapio operator` against an API server reached through a kubeconfig only (the emulator, or
+/// TAPIO_TEST_KUBECONFIG): policy status, the remediation gate matrix end to end, and leader election.
+///
+/// Serialized: against a real server every operator here acts on the whole cluster's policies and Insights, so two
+/// at once would race each other.
+@Suite(.serialized)
+struct OperatorTests {
+    /// A running operator (no leader election) and the client the test drives the cluster with.
+    struct Running {
+        let cluster: TestCluster
+        let client: KubeClient
+        let operatorClient: KubeClient
+        let task: Task<Void, any Error>
+
+        func stop() async {
+            task.cancel()
+            _ = await task.result
+            try? await operatorClient.shutdown()
+            try? await client.shutdown()
+            await cluster.stop()
+        }
+    }
+
+    func startOperator(statusRefresh: Duration = .seconds(1)) async throws -> Running {
+        let cluster = try await TestCluster.start()
+        let client = try KubeClient(kubeconfigPath: cluster.kubeconfigPath)
+        _ = try? await client.create(Namespace(metadata: KubeObjectMeta(name: "tapio-system")))
+        let operatorClient = try KubeClient(kubeconfigPath: cluster.kubeconfigPath)
+        let op = Operator(options: .init(identity: "op-\(cluster.namespace)", metricsHost: "127.0.0.1", metricsPort: 0,
+                                         statusRefresh: statusRefresh),
+                          client: operatorClient)
+        let task = Task { try await op.run(signals: []) }
+        return Running(cluster: cluster, client: client, operatorClient: operatorClient, task: task)
+    }
+
+    func deletePolicy(_ client: KubeClient, _ name: String) async {
+        try? await client.deleteRaw(ResourceType(PolicyObject.self), namespace: nil, name: name)
+    }
+
+    // MARK: Policy status
+
+    @Test func aSemanticallyInvalidPolicyIsNotAcceptedAndTheMessageNamesTheField() async throws {
+        let r = try await startOperator()
+        let name = "invalid-\(r.cluster.namespace)"
+        var spec = TapioPolicySpec()
+        // Valid for the CRD schema, which does not require values; `In` without values selects nothing.
+        spec.selector.podSelector = PolicyLabelSelector(matchExpressions: [.init(key: "app", operator: "In", values: [])])
+        _ = try await r.client.create(PolicyObject(metadata: KubeObjectMeta(name: name), spec: spec))
+        let status = await eventually {
+            (try? await r.client.get(PolicyObject.self, name: name))?.status.flatMap { $0.condition("Accepted") == nil ? nil : $0 }
+        }
+        await deletePolicy(r.client, name)
+        await r.stop()
+        let accepted = try #require(status?.condition("Accepted"), "the operator wrote no Accepted condition")
+        #expect(accepted.status == .false)
+        #expect(accepted.reason == "InvalidSpec")
+        #expect(accepted.message.contains("spec.selector.podSelector.matchExpressions[0].values"), "message: \(accepted.message)")
+        #expect(status?.condition("Ready")?.status == .false)
+        #expect(status?.nodesApplied == 0)
+    }
+
+    @Test func aValidPolicyIsAcceptedAndCountsTargetedAndAppliedNodesFromHeartbeats() async throws {
+        let r = try await startOperator()
+        let name = "valid-\(r.cluster.namespace)"
+        let pool = r.cluster.namespace
+        // Three nodes in this test's pool (one outside it): one agent runs the policy, one an old generation,
+        // one sent no heartbeat at all.
+        let nodes = ["a", "b", "c"].map { "\(pool)-\($0)" }
+        for n in nodes {
+            _ = try await r.client.create(Node(metadata: KubeObjectMeta(name: n, labels: ["tapio-test-pool": pool])))
+        }
+        _ = try await r.client.create(Node(metadata: KubeObjectMeta(name: "\(pool)-other", labels: ["tapio-test-pool": "elsewhere"])))
+        var spec = TapioPolicySpec()
+        spec.nodeSelector = PolicyLabelSelector(matchLabels: ["tapio-test-pool": pool])
+        let created = try await r.client.create(PolicyObject(metadata: KubeObjectMeta(name: name), spec: spec))
+        let generation = try #require(created.metadata.generation)
+        func heartbeat(_ node: String, applied: [String: Int64]) async throws {
+            var lease = Lease(metadata: KubeObjectMeta(
+                name: HeartbeatAnnotations.leaseName(node: node), namespace: "tapio-system",
+                labels: [HeartbeatAnnotations.appLabel: "tapio", HeartbeatAnnotations.nodeLabel: node],
+                annotations: [HeartbeatAnnotations.applied: HeartbeatAnnotations.encodeApplied(applied)]))
+            var s = Lease.Spec()
+            s.holderIdentity = node
+            s.renewTime = Date().formatted(.iso8601)
+            lease.spec = s
+            _ = try await r.client.create(lease)
+        }
+        try await heartbeat(nodes[0], applied: [name: generation])
+        try await heartbeat(nodes[1], applied: [name: generation + 1])  // another generation
+        let status = await eventually {
+            (try? await r.client.get(PolicyObject.self, name: name))?.status.flatMap { $0.nodesApplied == 1 ? $0 : nil }
+        }
+        for n in nodes + ["\(pool)-other"] {
+            try? await r.client.deleteRaw(ResourceType(Node.self), namespace: nil, name: n)
+            try? await r.client.deleteRaw(ResourceType(Lease.self), namespace: "tapio-system", name: HeartbeatAnnotations.leaseName(node: n))
+        }
+        await deletePolicy(r.client, name)
+        await r.stop()
+        let s = try #require(status, "the status never counted the one node that runs the policy")
+        #expect(s.condition("Accepted")?.status == .true)
+        #expect(s.condition("Accepted")?.reason == "Valid")
+        #expect(s.observedGeneration == generation)
+        #expect(s.nodesTargeted == 3)
+        #expect(s.nodesApplied == 1)
+        #expect(s.condition("Ready")?.reason == "Progressing")
+        #expect(Set(s.failedNodes.map(\.name)) == [nodes[1], nodes[2]])
+        #expect(s.failedNodes.first { $0.name == nodes[2] }?.reason.contains("no heartbeat") == true)
+    }
+
+    // MARK: Remediation gate matrix
+
+    /// One row of the matrix: a policy (or none) and an Insight; what should happen to the Deployment.
+    struct Case: Sendable {
+        var id: String
+        var remediation: RemediationSettings?
+        var approved = true
+        var newLimit = "256Mi"
+        /// The limit the Deployment should end with.
+        var expectPatched: Bool
+        /// What the Insight's history must record (nil: nothing at all).
+        var outcome: RemediationOutcome?
+        var gate: RemediationGate.Gate?
+        var state: RemediationState?
+    }
+
+    static func apply(_ change: (inout RemediationSettings) -> Void = { _ in }) -> RemediationSettings {
+        var r = RemediationSettings(mode: .apply, requireApproval: true, allowedActions: ["IncreaseMemoryLimit"],
+                                    namespaces: [], maxActionsPerHour: 10, memoryCeiling: "1Gi")
+        change(&r)
+        return r
+    }
+
+    static let matrix: [Case] = [
+        Case(id: "nopolicy", remediation: nil, expectPatched: false),
+        Case(id: "off", remediation: .init(mode: .off), expectPatched: false),
+        Case(id: "suggest", remediation: .init(mode: .suggest), expectPatched: false),
+        Case(id: "dryrun", remediation: .init(mode: .dryRun), expectPatched: false, outcome: .dryRunSucceeded,
+             state: .dryRunSucceeded),
+        Case(id: "apply", remediation: apply(), expectPatched: true, outcome: .applied, state: .applied),
+        Case(id: "approval", remediation: apply(), approved: false, expectPatched: false, outcome: .blocked,
+             gate: .approval, state: .awaitingApproval),
+        Case(id: "action", remediation: apply { $0.allowedActions = ["RestartPod"] }, expectPatched: false,
+             outcome: .blocked, gate: .allowedActions, state: .blocked),
+        Case(id: "namespace", remediation: apply { $0.namespaces = ["somewhere-else"] }, expectPatched: false,
+             outcome: .blocked, gate: .namespace, state: .blocked),
+        Case(id: "ceiling", remediation: apply { $0.memoryCeiling = "200Mi" }, expectPatched: false, outcome: .blocked,
+             gate: .memoryCeiling, state: .blocked),
+        Case(id: "budget", remediation: apply { $0.maxActionsPerHour = 0 }, expectPatched: false, outcome: .blocked,
+             gate: .rateLimit, state: .blocked),
+    ]
+
+    /// Creates the case's namespace (labelled so only its own policy selects it), policy, Deployment and Insight.
+    func setUp(_ c: Case, _ client: KubeClient, run: String) async throws -> (namespace: String, policy: String?) {
+        let ns = "\(run)-\(c.id)"
+        _ = try await client.create(Namespace(metadata: KubeObjectMeta(name: ns, labels: ["tapio-test-case": ns])))
+        var policy: String?
+        if let rem = c.remediation {
+            var spec = TapioPolicySpec()
+            spec.selector.namespaceSelector = PolicyLabelSelector(matchLabels: ["tapio-test-case": ns])
+            spec.remediation = rem
+            let p = try await client.create(PolicyObject(metadata: KubeObjectMeta(name: ns), spec: spec))
+            policy = p.metadata.name
+        }
+        let labels = ["app": "api"]
+        let deployment = Deployment(metadata: KubeObjectMeta(name: "api", namespace: ns), spec: .init(
+            replicas: 1, selector: .init(matchLabels: labels),
+            template: PodTemplateSpec(metadata: KubeObjectMeta(labels: labels), spec: PodSpec(containers: [
+                Container(name: "sidecar", image: "example/sidecar:1",
+                          resources: ResourceRequirements(limits: ["memory": "32Mi"], requests: nil)),
+                Container(name: "app", image: "example/app:1",
+                          resources: ResourceRequirements(limits: ["memory": "128Mi"], requests: ["memory": "64Mi"])),
+            ]))))
+        _ = try await client.create(deployment)
+        let body = #"{"spec":{"template":{"spec":{"containers":[{"name":"app","resources":{"limits":{"memory":"\#(c.newLimit)"}}}]}}}}"#
+        let action = RemediationAction(
+            name: "IncreaseMemoryLimit", title: "Raise the memory limit", description: "test", risk: .low, impact: "rollout",
+            commands: ["kubectl -n \(ns) set resources deployment/api -c app --limits=memory=\(c.newLimit)"],
+            patch: Patch(target: PatchTarget(apiVersion: "apps/v1", kind: "Deployment", namespace: ns, name: "api"),
+                         type: .strategicMerge, body: body))
+        let spec = InsightSpec(type: .oomPrediction, severity: .critical, title: "api-0 will run out of memory",
+                               summary: "test", subject: ResourceRef(kind: "Pod", namespace: ns, name: "api-0", container: "app"),
+                               resources: [ResourceRef(kind: "Deployment", namespace: ns, name: "api")],
+                               remediation: Remediation(actions: [action]))
+        let annotations = c.approved ? [InsightResource.approveAnnotation: "true"] : [:]
+        _ = try await client.create(InsightObject(metadata: KubeObjectMeta(name: "oomprediction-api-0", namespace: ns,
+                                                                           annotations: annotations), spec: spec))
+        return (ns, policy)
+    }
+
+    func limits(_ client: KubeClient, _ ns: String) async throws -> [String: String] {
+        let d = try await client.get(Deployment.self, namespace: ns, name: "api")
+        var out: [String: String] = [:]
+        for c in d.spec?.template.spec?.containers ?? [] { out[c.name] = c.resources?.limits?["memory"] }
+        return out
+    }
+
+    @Test func theRemediationGateMatrixPatchesExactlyWhenEveryGateAllowsIt() async throws {
+        let r = try await startOperator()
+        let run = r.cluster.namespace
+        var created: [(Case, String, String?)] = []
+        for c in Self.matrix {
+            let (ns, p) = try await setUp(c, r.client, run: run)
+            created.append((c, ns, p))
+        }
+        // Rows with an outcome are done when it is recorded; the rest show nothing, so they are checked once
+        // every recorded row is done (the operator has seen all Insights by then) and a little later.
+        var histories: [String: RemediationStatus] = [:]
+        for (c, ns, _) in created where c.outcome != nil {
+            histories[c.id] = await eventually {
+                (try? await r.client.get(InsightObject.self, namespace: ns, name: "oomprediction-api-0"))?.status?.remediation
+                    .flatMap { $0.history.isEmpty ? nil : $0 }
+            }
+        }
+        try await Task.sleep(for: .seconds(2))
+        var results: [String: ([String: String], RemediationStatus?)] = [:]
+        for (c, ns, _) in created {
+            let insight = try await r.client.get(InsightObject.self, namespace: ns, name: "oomprediction-api-0")
+            results[c.id] = (try await limits(r.client, ns), insight.status?.remediation)
+        }
+        for (_, ns, p) in created {
+            if let p { await deletePolicy(r.client, p) }
+            try? await r.client.deleteRaw(ResourceType(Namespace.self), namespace: nil, name: ns)
+        }
+        await r.stop()
+
+        for (c, _, _) in created {
+            let (limits, remediation) = try #require(results[c.id])
+            let expected = c.expectPatched ? c.newLimit : "128Mi"
+            #expect(limits["app"] == expected, "case \(c.id): app limit \(limits["app"] ?? "-"), expected \(expected)")
+            // Strategic merge by container name: the other container is untouched.
+            #expect(limits["sidecar"] == "32Mi", "case \(c.id): the sidecar's limit changed")
+            let history = remediation?.history ?? []
+            guard let outcome = c.outcome else {
+                #expect(history.isEmpty, "case \(c.id): nothing should be recorded, got \(history)")
+                continue
+            }
+            #expect(history.count == 1, "case \(c.id): one entry, not one per resync: \(history)")
+            let last = try #require(history.last, "case \(c.id): no history recorded")
+            #expect(last.outcome == outcome, "case \(c.id): \(last)")
+            #expect(last.action == "IncreaseMemoryLimit")
+            #expect(last.gate == c.gate?.rawValue, "case \(c.id): gate \(last.gate ?? "-")")
+            if c.gate != nil { #expect(!last.message.isEmpty) }
+            #expect(remediation?.state == c.state, "case \(c.id): state \(remediation?.state.rawValue ?? "-")")
+        }
+    }
+
+    @Test func aPolicyCreatedAfterTheInsightStillGetsItRemediated() async throws {
+        let r = try await startOperator()
+        let ns = "\(r.cluster.namespace)-late"
+        let c = Case(id: "late", remediation: nil, expectPatched: true)
+        _ = try await setUp(c, r.client, run: r.cluster.namespace)
+        try await Task.sleep(for: .seconds(1))
+        var spec = TapioPolicySpec()
+        spec.selector.namespaceSelector = PolicyLabelSelector(matchLabels: ["tapio-test-case": ns])
+        spec.remediation = Self.apply()
+        _ = try await r.client.create(PolicyObject(metadata: KubeObjectMeta(name: ns), spec: spec))
+        let patched = try await eventually(timeout: .seconds(20)) {
+            try await limits(r.client, ns)["app"] == "256Mi" ? true : nil
+        }
+        await deletePolicy(r.client, ns)
+        try? await r.client.deleteRaw(ResourceType(Namespace.self), namespace: nil, name: ns)
+        await r.stop()
+        #expect(patched == true, "an Apply policy created after the Insight was never acted on")
+    }
+
+    @Test func strategicMergeToACustomResourceIsRefusedLikeTheRealServerDoes() async throws {
+        let cluster = try await TestCluster.start()
+        let client = try KubeClient(kubeconfigPath: cluster.kubeconfigPath)
+        _ = try await client.create(Namespace(metadata: KubeObjectMeta(name: cluster.namespace)))
+        let spec = InsightSpec(type: .oomKilled, severity: .critical, title: "t", summary: "s",
+                               subject: ResourceRef(kind: "Pod", namespace: cluster.namespace, name: "p"))
+        _ = try await client.create(InsightObject(metadata: KubeObjectMeta(name: "i", namespace: cluster.namespace), spec: spec))
+        var refused: (any Error)?
+        do {
+            _ = try await client.patchRaw(ResourceType(InsightObject.self), namespace: cluster.namespace, name: "i",
+                                          patch: Data(#"{"spec":{"title":"x"}}"#.utf8), patchType: .strategicMerge)
+        } catch { refused = error }
+        try? await client.deleteRaw(ResourceType(Namespace.self), namespace: nil, name: cluster.namespace)
+        try? await client.shutdown()
+        await cluster.stop()
+        let error = try #require(refused, "a strategic merge patch to a custom resource was accepted")
+        #expect("\(error)".contains("415") || "\(error)".contains("UnsupportedMediaType"), "\(error)")
+    }
+
+    // MARK: Leader election
+
+    final class Leaders: Sendable {
+        let state = Mutex<[String: Bool]>([:])
+        let maxConcurrent = Mutex(0)
+        func set(_ id: String, _ leading: Bool) {
+            let n = state.withLock { s in
+                s[id] = leading
+                return s.values.filter { $0 }.count
+            }
+            maxConcurrent.withLock { $0 = max($0, n) }
+        }
+        var current: [String] { state.withLock { s in s.filter(\.value).map(\.key).sorted() } }
+    }
+
+    @Test func twoOperatorsElectOneLeaderAndTheOtherTakesOverWhenItStops() async throws {
+        let cluster = try await TestCluster.start()
+        let client = try KubeClient(kubeconfigPath: cluster.kubeconfigPath)
+        // The Lease lives in this test's namespace so a real cluster's own operator is not disturbed.
+        _ = try await client.create(Namespace(metadata: KubeObjectMeta(name: cluster.namespace)))
+        let leaders = Leaders()
+        let clients = [try KubeClient(kubeconfigPath: cluster.kubeconfigPath), try KubeClient(kubeconfigPath: cluster.kubeconfigPath)]
+        func start(_ id: String, _ c: KubeClient) -> Task<Void, any Error> {
+            let op = Operator(options: .init(namespace: cluster.namespace, leaderElect: true, identity: id,
+                                             leaseDuration: .seconds(2), renewDeadline: .milliseconds(1500),
+                                             retryPeriod: .milliseconds(500), metricsHost: "127.0.0.1", metricsPort: 0),
+                              client: c)
+            return Task { try await op.run(signals: [], onLeadership: { leaders.set(id, $0) }) }
+        }
+        let tasks = ["op-a": start("op-a", clients[0]), "op-b": start("op-b", clients[1])]
+        let first = await eventually(timeout: .seconds(10)) { leaders.current.count == 1 ? leaders.current[0] : nil }
+        // Hold for a few lease periods: the follower must not take over while the leader renews.
+        try await Task.sleep(for: .seconds(4))
+        let stillFirst = leaders.current
+        var takeover: String?
+        if let first, let leader = tasks[first] {
+            leader.cancel()
+            _ = await leader.result
+            // Within the lease duration (2 s) and a retry period, with slack for a loaded machine; a released
+            // Lease is taken at the follower's next retry.
+            takeover = await eventually(timeout: .seconds(5)) { leaders.current.first { $0 != first } }
+        }
+        for t in tasks.values { t.cancel(); _ = await t.result }
+        for c in clients { try? await c.shutdown() }
+        try? await client.deleteRaw(ResourceType(Namespace.self), namespace: nil, name: cluster.namespace)
+        try? await client.shutdown()
+        await cluster.stop()
+
+        let leader = try #require(first, "no operator became the leader")
+        #expect(stillFirst == [leader], "leadership should stay with \(leader), got \(stillFirst)")
+        #expect(leaders.maxConcurrent.withLock { $0 } == 1, "two operators led at once")
+        let next = try #require(takeover, "the other operator never took over")
+        #expect(next != leader)
+    }
+}
