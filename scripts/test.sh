@@ -5,4 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh debug
-swift test --skip-build --disable-xctest "$@"
+# Serially: the kernel and end-to-end tests use real processes, cgroups and timers, and on a 2-core machine
+# parallel tests starve each other (the cooperative pool is as wide as the machine).
+swift test --skip-build --disable-xctest --no-parallel "$@"

@@ -18,9 +18,14 @@ public final class KubeClient: Sendable {
     let tokens: TokenSource
     let logger: Logger
 
+    /// Called after every request (not watch streams) with its HTTP method and whether it failed — for metrics.
+    public typealias RequestObserver = @Sendable (_ method: String, _ failed: Bool) -> Void
+    let observer: RequestObserver?
+
     public init(config: KubeConfig, retryPolicy: RetryPolicy = RetryPolicy(), requestTimeout: Duration = .seconds(30),
-                logger: Logger = Logger(label: "tapio.kube")) throws {
+                logger: Logger = Logger(label: "tapio.kube"), observer: RequestObserver? = nil) throws {
         self.config = config
+        self.observer = observer
         self.retryPolicy = retryPolicy
         self.requestTimeout = requestTimeout
         self.logger = logger
@@ -121,6 +126,18 @@ public final class KubeClient: Sendable {
 
     func sendOnce(method: HTTPMethod, path: String, query: [(String, String)], body: Data?,
                   contentType: String?) async throws -> RawResponse {
+        do {
+            let r = try await sendUnobserved(method: method, path: path, query: query, body: body, contentType: contentType)
+            observer?(method.rawValue, false)
+            return r
+        } catch {
+            if !(error is CancellationError) { observer?(method.rawValue, true) }
+            throw error
+        }
+    }
+
+    func sendUnobserved(method: HTTPMethod, path: String, query: [(String, String)], body: Data?,
+                        contentType: String?) async throws -> RawResponse {
         let req = makeRequest(method: method, path: path, query: query, body: body, contentType: contentType)
         let response: HTTPClientResponse
         let bytes: ByteBuffer

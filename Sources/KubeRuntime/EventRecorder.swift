@@ -41,6 +41,8 @@ public final class EventRecorder: Sendable {
         var action: String
         var note: String
         var at: Date
+        /// Set on the Event when it is created (a series keeps the first occurrence's).
+        var annotations: [String: String] = [:]
     }
     struct SeriesKey: Hashable {
         var regarding: ObjectReference
@@ -81,11 +83,13 @@ public final class EventRecorder: Sendable {
     /// Events that could not be written.
     public var failedCount: Int { state.withLock { $0.failed } }
 
-    /// Queues an event about `regarding`. Never blocks.
+    /// Queues an event about `regarding`. Never blocks. `annotations` go on the Event object when it is created
+    /// (for alerting tools that read structured data next to the note).
     public func record(regarding: ObjectReference, related: ObjectReference? = nil, type: EventType, reason: String,
-                       action: String, note: String) {
+                       action: String, note: String, annotations: [String: String] = [:]) {
         let p = Pending(regarding: regarding, related: related, type: type, reason: Self.truncate(reason, 128),
-                        action: Self.truncate(action, 128), note: Self.truncate(note, 1024), at: Date())
+                        action: Self.truncate(action, 128), note: Self.truncate(note, 1024), at: Date(),
+                        annotations: annotations)
         let queued = state.withLock { s -> Bool in
             guard s.queue.count < config.queueCapacity else { s.shed += 1; return false }
             s.queue.append(p)
@@ -163,7 +167,8 @@ public final class EventRecorder: Sendable {
     func create(_ p: Pending, key: SeriesKey) async {
         var ev = Event(metadata: ObjectMeta(
             name: "\(p.regarding.name ?? "event").\(String(UInt64(p.at.timeIntervalSince1970 * 1e9), radix: 16))",
-            namespace: (p.regarding.namespace?.isEmpty ?? true) ? "default" : p.regarding.namespace))
+            namespace: (p.regarding.namespace?.isEmpty ?? true) ? "default" : p.regarding.namespace,
+            annotations: p.annotations.isEmpty ? nil : p.annotations))
         ev.eventTime = MicroTime.string(p.at)
         ev.reportingController = reportingController
         ev.reportingInstance = reportingInstance

@@ -34,10 +34,14 @@ public struct Agent: Sendable {
     let options: Options
     let client: KubeClient
     let logger: Logger
+    /// Served on `/metrics`; pass the one the client reports its requests to.
+    public let metrics: TapioMetrics
 
-    public init(options: Options, client: KubeClient, logger: Logger = Logger(label: "tapio.agent")) {
+    public init(options: Options, client: KubeClient, metrics: TapioMetrics = TapioMetrics(),
+                logger: Logger = Logger(label: "tapio.agent")) {
         self.options = options
         self.client = client
+        self.metrics = metrics
         self.logger = logger
     }
 
@@ -55,7 +59,7 @@ public struct Agent: Sendable {
                                      reportingInstance: options.nodeName, logger: logger)
         let writer = InsightWriter(client: client, recorder: recorder, nodeName: options.nodeName,
                                    ownNamespace: options.namespace, logger: logger)
-        let metrics = TapioMetrics()
+        let metrics = self.metrics
         let scope = PolicyScope(pods: sniffer.pods)
         let janitor = InsightJanitor(client: client, nodeName: options.nodeName, logger: logger)
         let pipeline = Pipeline(config: initial.correlation, sources: node.sources + [sniffer] + extraSources,

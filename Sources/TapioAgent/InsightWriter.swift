@@ -150,7 +150,7 @@ public final class InsightWriter: InsightSink {
                                                        namespace: pod.namespace, uid: pod.uid),
                             type: u.spec.severity == .info ? .normal : .warning,
                             reason: u.spec.type.rawValue, action: u.change == .new ? "Detected" : "Escalated",
-                            note: InsightDocument.note(u))
+                            note: InsightDocument.note(u), annotations: InsightDocument.eventAnnotations(u))
         }
     }
 }
@@ -226,6 +226,14 @@ enum InsightDocument {
             if let c = a.commands.first { s += ": \(c)" }
         }
         return String(s.prefix(1024))
+    }
+
+    /// `tapio.io/prediction` and `tapio.io/remediation` as JSON, for alerting tools (Event annotations).
+    static func eventAnnotations(_ u: InsightUpdate) -> [String: String] {
+        var a: [String: String] = ["tapio.io/insight": u.identity.name]
+        if let p = u.spec.prediction { a["tapio.io/prediction"] = String(decoding: encode(p), as: UTF8.self) }
+        if let r = u.spec.remediation { a["tapio.io/remediation"] = String(decoding: encode(r), as: UTF8.self) }
+        return a
     }
 
     /// Label values: ≤ 63 characters of `[A-Za-z0-9._-]`, starting and ending alphanumeric.

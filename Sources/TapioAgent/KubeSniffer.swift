@@ -68,6 +68,8 @@ public final class KubeSniffer: EventSource, Sendable {
     }
 
     private func failed(_ what: String, _ error: any Error) {
+        // Cancellation is how a graceful shutdown stops the watches, not a failure.
+        if error is CancellationError || Task.isCancelled { return }
         counters.withLock { $0.errors &+= 1 }
         logger.warning("watch \(what) ended: \(error)")
     }

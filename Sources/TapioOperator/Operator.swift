@@ -44,11 +44,14 @@ public struct Operator: Sendable {
     let options: Options
     let client: KubeClient
     let logger: Logger
-    public let metrics = TapioMetrics()
+    /// Served on `/metrics`; pass the one the client reports its requests to.
+    public let metrics: TapioMetrics
 
-    public init(options: Options, client: KubeClient, logger: Logger = Logger(label: "tapio.operator")) {
+    public init(options: Options, client: KubeClient, metrics: TapioMetrics = TapioMetrics(),
+                logger: Logger = Logger(label: "tapio.operator")) {
         self.options = options
         self.client = client
+        self.metrics = metrics
         self.logger = logger
     }
 

@@ -25,9 +25,10 @@ public enum CommandRunner {
     }
 
     /// Runs `executable` with `arguments`, killing it after `timeout`. Output is captured through files so a
-    /// chatty program never blocks on a full pipe.
+    /// chatty program never blocks on a full pipe. Waiting is `Task.sleep`, never a blocked thread: tests run in
+    /// parallel on a cooperative pool as wide as the machine (2 threads here), which a blocking wait would starve.
     public static func run(_ executable: URL, _ arguments: [String], environment: [String: String]? = nil,
-                           timeout: Duration = .seconds(60)) throws -> CommandResult {
+                           timeout: Duration = .seconds(60)) async throws -> CommandResult {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tapio-cmd-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -49,11 +50,11 @@ public enum CommandRunner {
             if ContinuousClock.now > deadline {
                 timedOut = true
                 p.terminate()
-                Thread.sleep(forTimeInterval: 0.5)
+                try? await Task.sleep(for: .milliseconds(500))
                 if p.isRunning { kill(p.processIdentifier, SIGKILL) }
                 break
             }
-            Thread.sleep(forTimeInterval: 0.02)
+            try? await Task.sleep(for: .milliseconds(20))
         }
         p.waitUntilExit()
         try out.close()

@@ -4,6 +4,7 @@ import KubeClient
 import Logging
 import TapioAgent
 import TapioOperator
+import TapioSinks
 
 /// `tapio agent`: the client from --kubeconfig (else $KUBECONFIG, ~/.kube/config, in-cluster), then the agent.
 struct AgentRunner {
@@ -11,10 +12,11 @@ struct AgentRunner {
 
     func run() async throws {
         let c = command
-        let client = try makeClient(c.global)
+        let metrics = TapioMetrics()
+        let client = try makeClient(c.global, metrics: metrics)
         let options = Agent.Options(nodeName: c.resolvedNodeName ?? "", namespace: c.namespace,
                                     metricsHost: c.metricsAddr.host, metricsPort: c.metricsAddr.port)
-        try await runThenShutDown(client) { try await Agent(options: options, client: client).run() }
+        try await runThenShutDown(client) { try await Agent(options: options, client: client, metrics: metrics).run() }
     }
 }
 
@@ -24,21 +26,27 @@ struct OperatorRunner {
 
     func run() async throws {
         let c = command
-        let client = try makeClient(c.global)
+        let metrics = TapioMetrics()
+        let client = try makeClient(c.global, metrics: metrics)
         let env = ProcessInfo.processInfo.environment
         let options = Operator.Options(
             namespace: c.namespace, leaderElect: c.leaderElect,
             identity: c.identity ?? env["POD_NAME"] ?? ProcessInfo.processInfo.hostName,
             leaseDuration: c.leaseDuration.duration, renewDeadline: c.renewDeadline.duration,
             retryPeriod: c.retryPeriod.duration, metricsHost: c.metricsAddr.host, metricsPort: c.metricsAddr.port)
-        try await runThenShutDown(client) { try await Operator(options: options, client: client).run() }
+        try await runThenShutDown(client) { try await Operator(options: options, client: client, metrics: metrics).run() }
     }
 }
 
 /// The client from --kubeconfig/--context (else $KUBECONFIG, ~/.kube/config, in-cluster), or a one-line reason.
-func makeClient(_ global: GlobalOptions) throws -> KubeClient {
+func makeClient(_ global: GlobalOptions, metrics: TapioMetrics? = nil) throws -> KubeClient {
+    var observer: KubeClient.RequestObserver?
+    if let metrics {
+        observer = { verb, failed in metrics.apiRequest(verb: verb, failed: failed) }
+    }
     do {
-        return try KubeClient(config: ClusterSide.config(kubeconfig: global.kubeconfig, context: global.context))
+        return try KubeClient(config: ClusterSide.config(kubeconfig: global.kubeconfig, context: global.context),
+                              observer: observer)
     } catch {
         throw ExitMessage("no usable Kubernetes configuration: \(error)")
     }

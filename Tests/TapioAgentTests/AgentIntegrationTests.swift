@@ -95,7 +95,13 @@ struct AgentIntegrationTests {
         await r.stop()
         #expect(updated != nil, "the second kill did not update the Insight")
         #expect(all.count == 1, "one Insight per (type, subject), got \(all.count)")
-        #expect(events.contains { $0.reportingController == "tapio.io/agent" && $0.reason == "OOMKilled" && $0.reportingInstance == r.node })
+        let event = events.first { $0.reportingController == "tapio.io/agent" && $0.reason == "OOMKilled" }
+        #expect(event?.reportingInstance == r.node)
+        #expect(event?.metadata.annotations?["tapio.io/insight"] == all.first?.metadata.name)
+        let remediation = event?.metadata.annotations?["tapio.io/remediation"].flatMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        #expect(remediation?["actions"] is [Any], "the remediation annotation is JSON with the actions")
     }
 
     @Test func aPolicyChangeReachesTheProbesAndTheHeartbeat() async throws {

@@ -4,15 +4,15 @@ import Testing
 
 /// The CLI as a person meets it: the real binary, its exit codes and messages.
 @Suite struct CLIFlagTests {
-    func tapio(_ args: String...) throws -> CommandResult {
-        try CommandRunner.run(CommandRunner.tapioExecutable, args, timeout: .seconds(30))
+    func tapio(_ args: String...) async throws -> CommandResult {
+        try await CommandRunner.run(CommandRunner.tapioExecutable, args, timeout: .seconds(30))
     }
 
-    @Test func versionPrintsTheVersionAndTheAPIVersion() throws {
-        let r = try tapio("version")
+    @Test func versionPrintsTheVersionAndTheAPIVersion() async throws {
+        let r = try await tapio("version")
         #expect(r.status == 0)
         #expect(r.stdout.contains("tapio.io/v1alpha1"))
-        let json = try tapio("version", "-o", "json")
+        let json = try await tapio("version", "-o", "json")
         let object = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: String]
         #expect(object?["apiVersion"] == "tapio.io/v1alpha1")
     }
@@ -36,24 +36,24 @@ import Testing
         (["replay", "/nonexistent/scenario.jsonl"], "no readable file"),
         (["frobnicate"], "Unexpected argument"),
     ])
-    func badFlagsFailWithAClearMessageAndNoStackTrace(args: [String], expected: String) throws {
-        let r = try CommandRunner.run(CommandRunner.tapioExecutable, args, timeout: .seconds(30))
+    func badFlagsFailWithAClearMessageAndNoStackTrace(args: [String], expected: String) async throws {
+        let r = try await CommandRunner.run(CommandRunner.tapioExecutable, args, timeout: .seconds(30))
         #expect(r.status == 64, "\(args): exit \(r.status), stderr: \(r.stderr)")
         #expect(r.stderr.contains(expected), "\(args): stderr was: \(r.stderr)")
         #expect(!r.stderr.contains("Fatal error"), "\(args) crashed: \(r.stderr)")
     }
 
-    @Test func agentWithoutANodeNameSaysHowToGiveOne() throws {
+    @Test func agentWithoutANodeNameSaysHowToGiveOne() async throws {
         var env = ProcessInfo.processInfo.environment
         env["NODE_NAME"] = nil
-        let r = try CommandRunner.run(CommandRunner.tapioExecutable, ["agent"], environment: env, timeout: .seconds(30))
+        let r = try await CommandRunner.run(CommandRunner.tapioExecutable, ["agent"], environment: env, timeout: .seconds(30))
         #expect(r.status == 64)
         #expect(r.stderr.contains("--node-name"))
     }
 
     @Test(arguments: ["sniff", "agent", "operator", "replay", "version"])
-    func everySubcommandDocumentsItsFlags(subcommand: String) throws {
-        let r = try tapio("help", subcommand)
+    func everySubcommandDocumentsItsFlags(subcommand: String) async throws {
+        let r = try await tapio("help", subcommand)
         #expect(r.status == 0)
         // Every option line in the help has a description after its name.
         let optionLines = r.stdout.split(separator: "\n").filter { $0.hasPrefix("  -") }

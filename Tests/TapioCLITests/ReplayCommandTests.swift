@@ -3,9 +3,9 @@ import TapioTestSupport
 import Testing
 
 @Suite struct ReplayCommandTests {
-    @Test func replayPrintsTheScenariosInsightsAsJSONLines() throws {
+    @Test func replayPrintsTheScenariosInsightsAsJSONLines() async throws {
         let file = CommandRunner.repositoryRoot.appendingPathComponent("Tests/Scenarios/oom-prediction-steady-leak.jsonl").path
-        let r = try CommandRunner.run(CommandRunner.tapioExecutable, ["replay", file])
+        let r = try await CommandRunner.run(CommandRunner.tapioExecutable, ["replay", file])
         #expect(r.status == 0, "stderr: \(r.stderr)")
         let types = try r.stdout.split(separator: "\n").map { line -> String? in
             let o = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
@@ -15,20 +15,20 @@ import Testing
         #expect(types.contains("OOMPrediction"))
     }
 
-    @Test func aSilentScenarioPrintsNothing() throws {
+    @Test func aSilentScenarioPrintsNothing() async throws {
         let file = CommandRunner.repositoryRoot.appendingPathComponent("Tests/Scenarios/silent-sawtooth-gc.jsonl").path
-        let r = try CommandRunner.run(CommandRunner.tapioExecutable, ["replay", file])
+        let r = try await CommandRunner.run(CommandRunner.tapioExecutable, ["replay", file])
         #expect(r.status == 0)
         #expect(r.stdout.isEmpty, "a GC sawtooth must stay silent, got: \(r.stdout)")
     }
 
-    @Test func aMalformedScenarioNamesTheLineAndExitsNonZero() throws {
+    @Test func aMalformedScenarioNamesTheLineAndExitsNonZero() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tapio-replay-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let bad = dir.appendingPathComponent("bad.jsonl")
         try Data("not json\n".utf8).write(to: bad)
-        let r = try CommandRunner.run(CommandRunner.tapioExecutable, ["replay", bad.path])
+        let r = try await CommandRunner.run(CommandRunner.tapioExecutable, ["replay", bad.path])
         #expect(r.status == 1)
         #expect(r.stderr.contains("line 1"), "stderr: \(r.stderr)")
     }

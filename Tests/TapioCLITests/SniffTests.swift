@@ -40,15 +40,15 @@ struct SniffTests {
         return env
     }
 
-    func sniff(_ args: [String]) throws -> CommandResult {
-        try CommandRunner.run(CommandRunner.tapioExecutable, ["sniff", "--window", "3m"] + args,
+    func sniff(_ args: [String]) async throws -> CommandResult {
+        try await CommandRunner.run(CommandRunner.tapioExecutable, ["sniff", "--window", "3m"] + args,
                               environment: Self.noClusterEnvironment, timeout: .seconds(200))
     }
 
-    @Test func jsonLinesCarryTheOOMPredictionAndParseAgainstTheSchema() throws {
+    @Test func jsonLinesCarryTheOOMPredictionAndParseAgainstTheSchema() async throws {
         let leak = try Leak()
         defer { leak.stop() }
-        let r = try sniff(["-o", "json", "--duration", "130s"])
+        let r = try await sniff(["-o", "json", "--duration", "130s"])
         #expect(r.status == 0, "stderr: \(r.stderr)")
         #expect(r.stderr.contains("no cluster reachable"), "the fallback must be said in one line: \(r.stderr)")
         var predictions: [[String: Any]] = []
@@ -84,10 +84,10 @@ struct SniffTests {
         #expect((p["remediation"] as? [String: Any])?["actions"] is [Any])
     }
 
-    @Test func prometheusOnceIsAValidScrapeWithTheTimeToOOM() throws {
+    @Test func prometheusOnceIsAValidScrapeWithTheTimeToOOM() async throws {
         let leak = try Leak()
         defer { leak.stop() }
-        let r = try sniff(["-o", "prometheus", "--once", "--duration", "130s"])
+        let r = try await sniff(["-o", "prometheus", "--once", "--duration", "130s"])
         #expect(r.status == 0, "stderr: \(r.stderr)")
         let samples = try PrometheusText.parse(r.stdout)
         let ttl = samples.filter { $0.name == "tapio_predicted_time_to_oom_seconds" && ($0.labels["subject"] ?? "").contains(leak.path) }
@@ -97,7 +97,7 @@ struct SniffTests {
         #expect(samples.contains { $0.name == "tapio_source_up" })
     }
 
-    @Test func theTerminalViewShowsThePredictionAsAPersonSeesIt() throws {
+    @Test func theTerminalViewShowsThePredictionAsAPersonSeesIt() async throws {
         guard let tmux = ["/usr/bin/tmux", "/bin/tmux"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
             print("skipped theTerminalViewShowsThePredictionAsAPersonSeesIt: tmux is not installed (scripts/setup.sh installs it)")
             return
@@ -123,7 +123,7 @@ struct SniffTests {
         env["TERM"] = "xterm-256color"
         env["TMUX"] = nil
         env["PATH"] = (env["PATH"] ?? "") + ":" + URL(fileURLWithPath: tmux).deletingLastPathComponent().path
-        let run = try CommandRunner.run(URL(fileURLWithPath: "/bin/sh"), ["-c", script, scratch], environment: env,
+        let run = try await CommandRunner.run(URL(fileURLWithPath: "/bin/sh"), ["-c", script, scratch], environment: env,
                                         timeout: .seconds(240))
         defer { try? FileManager.default.removeItem(atPath: scratch + ".screen") }
         #expect(run.status == 0, "tmux failed: \(run.stderr)")

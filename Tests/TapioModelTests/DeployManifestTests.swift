@@ -65,7 +65,7 @@ struct DeployManifestTests {
     static let writeVerbs: Set<String> = ["create", "update", "patch", "delete", "deletecollection", "*"]
 
     @Test("every kustomization's resources and components exist")
-    func kustomizationsResolve() throws {
+    func kustomizationsResolve() async throws {
         let roots = ["config", "crds"].map(RepoFiles.path)
         var checked = 0
         for root in roots {
@@ -87,7 +87,7 @@ struct DeployManifestTests {
     }
 
     @Test("the default install has no remediation rights; the optional component holds them")
-    func remediationIsOptional() throws {
+    func remediationIsOptional() async throws {
         let base = try Self.objects(Self.defaultDir)
         let component = try Self.kustomization(Self.componentDir)
         #expect(component.doc["kind"]?.stringValue == "Component")
@@ -108,7 +108,7 @@ struct DeployManifestTests {
     }
 
     @Test("the agent reads pods, nodes and policies and writes only insights, their status, events and its Lease")
-    func agentRBAC() throws {
+    func agentRBAC() async throws {
         let objs = try Self.objects(Self.defaultDir)
         let role = Self.grants(try Self.find(objs, kind: "ClusterRole", name: "tapio-agent"))
         for r in ["pods", "nodes", "tapiopolicies"] {
@@ -126,7 +126,7 @@ struct DeployManifestTests {
     }
 
     @Test("the operator adds policy status and its election Lease, writable by name only")
-    func operatorRBAC() throws {
+    func operatorRBAC() async throws {
         let objs = try Self.objects(Self.defaultDir)
         let role = Self.grants(try Self.find(objs, kind: "ClusterRole", name: "tapio-operator"))
         #expect(role.contains { $0.resource == "tapiopolicies/status" && $0.verb == "patch" })
@@ -138,7 +138,7 @@ struct DeployManifestTests {
     }
 
     @Test("the agent DaemonSet uses hostPID, no privileged mode, only the BPF and /proc capabilities, read-only host mounts")
-    func agentDaemonSet() throws {
+    func agentDaemonSet() async throws {
         let objs = try Self.objects(Self.defaultDir)
         let ds = try Self.find(objs, kind: "DaemonSet", name: "tapio-agent")
         #expect(ds["metadata"]?["namespace"] == .string("tapio-system"))
@@ -186,7 +186,7 @@ struct DeployManifestTests {
     }
 
     @Test("the operator runs two replicas with leader election, health probes and no root")
-    func operatorDeployment() throws {
+    func operatorDeployment() async throws {
         let objs = try Self.objects(Self.defaultDir)
         let d = try Self.find(objs, kind: "Deployment", name: "tapio-operator")
         #expect(d["spec"]?["replicas"] == .int(2))
@@ -203,7 +203,7 @@ struct DeployManifestTests {
     }
 
     @Test("namespaced objects live in tapio-system, which the default install creates, with both CRDs")
-    func namespaceAndCRDs() throws {
+    func namespaceAndCRDs() async throws {
         let objs = try Self.objects(Self.defaultDir)
         _ = try Self.find(objs, kind: "Namespace", name: "tapio-system")
         _ = try Self.find(objs, kind: "CustomResourceDefinition", name: "tapiopolicies.tapio.io")
@@ -225,8 +225,8 @@ struct DeployManifestTests {
     @Test("kubectl kustomize renders the default install and the remediation overlay",
           .enabled(if: kubectl != nil, "kubectl is not installed here; the Yams-based checks above cover the structure"),
           arguments: ["config/default", "config/overlays/remediation", "config/samples", "crds"])
-    func kustomizeRenders(dir: String) throws {
-        let r = try CommandRunner.run(try #require(Self.kubectl), ["kustomize", RepoFiles.path(dir)])
+    func kustomizeRenders(dir: String) async throws {
+        let r = try await CommandRunner.run(try #require(Self.kubectl), ["kustomize", RepoFiles.path(dir)])
         #expect(r.status == 0, "\(r.stderr)")
         let docs = try JSONValue.parseYAMLDocuments(r.stdout)
         #expect(!docs.isEmpty)
@@ -239,7 +239,7 @@ struct DeployManifestTests {
     }
 
     @Test("the sample policy decodes into the Swift type and passes validation")
-    func samplePolicyIsValid() throws {
+    func samplePolicyIsValid() async throws {
         let json = try JSONValue.parseYAML(RepoFiles.text("config/samples/tapio.io_v1alpha1_tapiopolicy.yaml"))
         let (policy, problems) = TapioPolicyValidation.decodeAndValidate(json: json.jsonData())
         #expect(policy?.spec.remediation.mode == .dryRun)
