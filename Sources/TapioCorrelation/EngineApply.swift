@@ -36,6 +36,13 @@ extension CorrelationEngine {
             let statusSaw = states[i].oomKilledByStatus && absDiff(states[i].lastCountedOOMFinishedAt, t) <= 60_000_000_000
             let recent = states[i].oomIncidents.last.map { absDiff($0, t) <= 1_000_000_000 } ?? false
             if !statusSaw && !recent { states[i].oomIncidents.append(t) }
+            // The predicted kill happened: the prediction is settled, and the OOMKilled insight takes over.
+            if let k = states[i].active.firstIndex(where: { $0.identity.type == .oomPrediction }) {
+                let settled = states[i].active.remove(at: k)
+                var out: [InsightUpdate] = []
+                resolved(settled, now: now, into: &out)
+                pending.append(contentsOf: out)
+            }
             markDirty(i)
         case .processExit(let x):
             let oom = x.signal == 9 && (states[i].lastKernelOOM.map { absDiff($0.at, t) <= 5_000_000_000 } ?? false)
