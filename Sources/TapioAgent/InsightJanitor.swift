@@ -2,6 +2,7 @@ import Foundation
 import KubeClient
 import Logging
 import Synchronization
+import TapioCorrelation
 import TapioKube
 import TapioModel
 
@@ -40,7 +41,7 @@ public final class InsightJanitor: Sendable {
         options.labelSelector = "tapio.io/node=\(InsightDocument.labelValue(nodeName))"
         guard let all = try? await client.listAll(InsightObject.self, options: options).items else { return }
         for i in all where i.status?.phase == .resolved {
-            guard let seen = i.status?.lastSeen.flatMap(PodConversion.rfc3339Nanos) else { continue }
+            guard let seen = i.status?.lastSeen.flatMap(Formatting.parseRFC3339) else { continue }
             let age = now.timeIntervalSince1970 - Double(seen) / 1e9
             guard age > seconds, let name = i.metadata.name else { continue }
             do {

@@ -5,6 +5,7 @@ import Logging
 import Synchronization
 import TapioCorrelation
 import TapioModel
+import TapioNode
 import TapioSinks
 
 /// Writes insights as `Insight` custom resources (and, for new or escalated ones, Events) — the agent's sink.
@@ -97,13 +98,13 @@ public final class InsightWriter: InsightSink {
                 try await write(update)
                 state.withLock { s in
                     s.written &+= 1
-                    s.breaker.recordSuccess(now: wallNanos())
+                    s.breaker.recordSuccess(now: MonotonicClock.wallNanos())
                 }
             } catch {
                 let retry = isRetryable(error)
                 state.withLock { s in
                     s.failures &+= 1
-                    s.breaker.recordFailure(now: wallNanos())
+                    s.breaker.recordFailure(now: MonotonicClock.wallNanos())
                     // Put it back unless something newer for the same identity arrived meanwhile.
                     if retry && s.pending[key] == nil {
                         s.pending[key] = update
@@ -118,7 +119,7 @@ public final class InsightWriter: InsightSink {
 
     private func next() -> (String, InsightUpdate)? {
         state.withLock { s in
-            guard s.breaker.allow(now: wallNanos()), !s.order.isEmpty else { return nil }
+            guard s.breaker.allow(now: MonotonicClock.wallNanos()), !s.order.isEmpty else { return nil }
             let key = s.order.removeFirst()
             guard let u = s.pending.removeValue(forKey: key) else { return nil }
             return (key, u)

@@ -3,7 +3,9 @@ import KubeClient
 import KubeRuntime
 import Logging
 import Synchronization
+import TapioCorrelation
 import TapioModel
+import TapioNode
 
 /// The Kubernetes sniffer: watches this node's pods, its Node and the kubelet's `Unhealthy` and `Evicted`
 /// events, and turns them into typed cluster events. It watches nothing cluster-wide but those two event
@@ -63,7 +65,7 @@ public final class KubeSniffer: EventSource, Sendable {
         for e in events { queue.push(.cluster(e)) }
         counters.withLock {
             $0.events &+= UInt64(events.count)
-            $0.last = wallNanos()
+            $0.last = MonotonicClock.wallNanos()
         }
     }
 
@@ -85,11 +87,11 @@ public final class KubeSniffer: EventSource, Sendable {
                         defer { k[info.pod.uid] = info }
                         return k[info.pod.uid]
                     }
-                    push(PodEventDeriver.derive(old: old, new: info, at: wallNanos()))
+                    push(PodEventDeriver.derive(old: old, new: info, at: MonotonicClock.wallNanos()))
                 case .delete(let pod):
                     let info = PodConversion.podInfo(pod)
                     known.withLock { _ = $0.removeValue(forKey: info.pod.uid) }
-                    push([ClusterEvent(timestampNanos: wallNanos(), kind: .podDeleted(info.pod))])
+                    push([ClusterEvent(timestampNanos: MonotonicClock.wallNanos(), kind: .podDeleted(info.pod))])
                 case .initStart, .initDone:
                     break
                 }
@@ -110,7 +112,7 @@ public final class KubeSniffer: EventSource, Sendable {
                     defer { c = new }
                     return c
                 }
-                push(NodeConditionDeriver.derive(node: nodeName, old: old, new: new, at: wallNanos()))
+                push(NodeConditionDeriver.derive(node: nodeName, old: old, new: new, at: MonotonicClock.wallNanos()))
             }
         } catch { failed("node", error) }
     }
@@ -133,7 +135,7 @@ public final class KubeSniffer: EventSource, Sendable {
                     : .probeFailed(pod: ref, container: PodConversion.container(fromFieldPath: r.fieldPath),
                                    probe: (e.note ?? "").hasPrefix("Liveness") ? "liveness" : "readiness",
                                    message: e.note ?? "")
-                push([ClusterEvent(timestampNanos: wallNanos(), kind: kind)])
+                push([ClusterEvent(timestampNanos: MonotonicClock.wallNanos(), kind: kind)])
             }
         } catch { failed("events reason=\(reason)", error) }
     }
@@ -182,7 +184,7 @@ public enum PodConversion {
 
     static func termination(_ t: ContainerState.Terminated) -> Termination {
         Termination(reason: t.reason ?? "", exitCode: t.exitCode, signal: t.signal ?? 0,
-                    finishedAtNanos: t.finishedAt.flatMap(rfc3339Nanos) ?? 0)
+                    finishedAtNanos: t.finishedAt.flatMap(Formatting.parseRFC3339) ?? 0)
     }
 
     /// The workload to patch: a ReplicaSet's Deployment (the ReplicaSet's name minus its pod-template-hash),
@@ -197,13 +199,5 @@ public enum PodConversion {
             return OwnerRef(kind: "ReplicaSet", name: c.name)
         }
         return OwnerRef(kind: c.kind, name: c.name)
-    }
-
-    static func rfc3339Nanos(_ s: String) -> UInt64? {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        let plain = ISO8601DateFormatter()
-        guard let d = f.date(from: s) ?? plain.date(from: s) else { return nil }
-        return UInt64(max(0, d.timeIntervalSince1970) * 1e9)
     }
 }

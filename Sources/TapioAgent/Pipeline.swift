@@ -3,6 +3,7 @@ import Logging
 import Synchronization
 import TapioCorrelation
 import TapioModel
+import TapioNode
 import TapioSinks
 
 /// Says which subject a node event is about (the pid/cgroup → container → pod translator behind it).
@@ -124,7 +125,7 @@ public final class Pipeline: Sendable {
         let onCancel = merged
         await withTaskCancellationHandler {
             while let batch = await merged.nextBatch(max: max(config.batchSize, 1)) {
-                let now = wallNanos()
+                let now = MonotonicClock.wallNanos()
                 if let new = nextConfig.withLock({ c -> CorrelationConfig? in defer { c = nil }; return c }),
                    new != engine.config {
                     updates.append(contentsOf: engine.flush(now: now))
@@ -148,7 +149,7 @@ public final class Pipeline: Sendable {
         } onCancel: {
             onCancel.finish()
         }
-        updates.append(contentsOf: engine.flush(now: wallNanos()))
+        updates.append(contentsOf: engine.flush(now: MonotonicClock.wallNanos()))
         await publish(&updates, engine: engine, events: events, snapshot: true)
     }
 

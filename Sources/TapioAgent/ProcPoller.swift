@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import TapioModel
+import TapioNode
 
 /// The fallback for the BPF memory probe: every `interval`, each process's resident memory from
 /// `/proc/<pid>/statm`, as `memorySample` events. No exit codes or OOM victims (only the kernel probes see those;
@@ -55,7 +56,7 @@ public final class ProcPoller: EventSource, Sendable {
             counters.withLock { $0.errors &+= 1 }
             return 0
         }
-        let now = wallNanos()
+        let now = MonotonicClock.wallNanos()
         var n = 0
         for entry in entries {
             guard let pid = Int32(entry), pid != me else { continue }
@@ -88,10 +89,4 @@ func readSmall(_ path: String) -> String? {
     let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
     guard n > 0 else { return nil }
     return String(decoding: buffer[0..<n], as: UTF8.self)
-}
-
-func wallNanos() -> UInt64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_REALTIME, &ts)
-    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
 }
