@@ -5,6 +5,7 @@ import Logging
 import ServiceLifecycle
 import UnixSignals
 import Synchronization
+import TapioCorrelation
 import TapioKube
 import TapioModel
 import TapioSinks
@@ -148,7 +149,7 @@ public struct Operator: Sendable {
             return PolicyStatusComputer.HeartbeatView(
                 node: node, applied: HeartbeatAnnotations.decodeApplied(a[HeartbeatAnnotations.applied] ?? ""),
                 errors: HeartbeatAnnotations.decodeErrors(a[HeartbeatAnnotations.errors] ?? ""),
-                renewed: l.spec?.renewTime.flatMap(Self.parseTime))
+                renewed: l.spec?.renewTime.flatMap(Formatting.parseRFC3339).map { Date(timeIntervalSince1970: Double($0) / 1e9) })
         }
         let status = PolicyStatusComputer.status(for: object.policy, previous: object.status, nodes: nodes,
                                                  heartbeats: beats, now: Date())
@@ -158,12 +159,6 @@ public struct Operator: Sendable {
             _ = try await client.updateStatus(updated)
         }
         return .requeue(after: self.options.statusRefresh)
-    }
-
-    static func parseTime(_ s: String) -> Date? {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return f.date(from: s) ?? ISO8601DateFormatter().date(from: s)
     }
 }
 
