@@ -159,7 +159,7 @@ let package = Package(
             name: "tapio-bench",
             dependencies: [
                 "TapioModel", "TapioCorrelation", "TapioNode", "TapioBPF", "KubeClient", "KubeRuntime",
-                "KubeEmulator",
+                "KubeEmulator", "TapioAgent", "TapioKube", "TapioTestSupport",
             ],
             path: "Benchmarks/tapio-bench",
             swiftSettings: strict

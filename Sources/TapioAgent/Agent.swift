@@ -142,6 +142,7 @@ public final class PolicyFollower: Sendable {
                         if case .initApply = event { return }
                         await self.recompute(force: false)
                     }
+                } catch is CancellationError {
                 } catch { self.logger.warning("watching TapioPolicies ended: \(error)") }
             }
             // Node labels change rarely; re-read them every minute.

@@ -11,6 +11,18 @@ public protocol Attributor: Sendable {
     func attribute(_ event: NodeEvent) -> (subject: Subject?, context: SubjectContext?)
     /// Called for every cluster event before the engine sees it (a pod directory learns pods from these).
     func observe(_ event: ClusterEvent)
+    /// Whether `subject` may be only what the caches know so far for an event too important to misattribute;
+    /// the pipeline then holds the event and asks ``reattribute(_:)`` again shortly.
+    func shouldRetry(_ event: NodeEvent, subject: Subject?) -> Bool
+    /// Fresh attributions for held events, looking past caches that may be stale.
+    func reattribute(_ events: [NodeEvent]) -> [(subject: Subject?, context: SubjectContext?)]
+}
+
+extension Attributor {
+    public func shouldRetry(_ event: NodeEvent, subject: Subject?) -> Bool { false }
+    public func reattribute(_ events: [NodeEvent]) -> [(subject: Subject?, context: SubjectContext?)] {
+        events.map { attribute($0) }
+    }
 }
 
 /// Sources → attribution → correlation engine → sinks, with bounded queues between the stages.
@@ -30,6 +42,7 @@ public final class Pipeline: Sendable {
     let attributor: any Attributor
     let sinks: [any InsightSink]
     let merged: BoundedQueue<Item>
+    let retry = AttributionRetry()
     let filter: @Sendable (InsightUpdate) -> Bool
     let logger: Logger
     private let current = Mutex(PipelineStatus())
@@ -64,6 +77,7 @@ public final class Pipeline: Sendable {
                 group.addTask { await self.drain(source) }
             }
             group.addTask { await self.ticker() }
+            group.addTask { await self.retryLoop() }
             group.addTask { await self.statusLoop() }
             await self.correlate()
             group.cancelAll()
@@ -78,6 +92,9 @@ public final class Pipeline: Sendable {
                     switch e {
                     case .node(let n):
                         let (subject, context) = attributor.attribute(n)
+                        if attributor.shouldRetry(n, subject: subject), retry.hold(n, now: MonotonicClock.coarseNanos()) {
+                            continue
+                        }
                         merged.push(.event(.node(n, subject: subject, context: context)))
                     case .cluster(let c):
                         attributor.observe(c)
@@ -98,6 +115,24 @@ public final class Pipeline: Sendable {
         }
     }
 
+    /// Releases held events once they name a pod's container or their schedule runs out (``AttributionRetry``).
+    private func retryLoop() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(50))
+            let due = retry.takeDue(now: MonotonicClock.coarseNanos())
+            guard !due.isEmpty else { continue }
+            let fresh = attributor.reattribute(due.map(\.event))
+            for (held, (subject, context)) in zip(due, fresh) {
+                if attributor.shouldRetry(held.event, subject: subject) {
+                    if retry.again(held) { continue }
+                } else {
+                    retry.noteResolved()
+                }
+                merged.push(.event(.node(held.event, subject: subject, context: context)))
+            }
+        }
+    }
+
     private func statusLoop() async {
         while !Task.isCancelled {
             try? await Task.sleep(for: .seconds(1))
@@ -113,6 +148,7 @@ public final class Pipeline: Sendable {
             s.sources = healths
             for h in healths { s.shedByStage["source:\(h.name)"] = h.health.shed }
             s.shedByStage["merge"] = merged.shed
+            s.attributionRetries = retry.counters.byOutcome
             return s
         }
     }
@@ -148,6 +184,11 @@ public final class Pipeline: Sendable {
             }
         } onCancel: {
             onCancel.finish()
+        }
+        // Shutdown: events still held for attribution go in as they are known now; nothing is left behind.
+        let held = retry.takeAll().map(\.event)
+        for (n, (subject, context)) in zip(held, attributor.reattribute(held)) {
+            engine.ingest(.node(n, subject: subject, context: context), now: MonotonicClock.wallNanos(), into: &updates)
         }
         updates.append(contentsOf: engine.flush(now: MonotonicClock.wallNanos()))
         await publish(&updates, engine: engine, events: events, snapshot: true)

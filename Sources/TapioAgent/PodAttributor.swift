@@ -26,6 +26,42 @@ public final class NodeAttributor: Attributor {
         let attribution: Attribution? = event.cgroupID != 0
             ? translator.attribution(cgroupID: event.cgroupID)
             : (event.pid > 0 ? translator.attribution(pid: event.pid) : nil)
+        return subject(of: event, attribution)
+    }
+
+    /// An OOM kill, or the SIGKILL exit of its victim, whose subject is not yet a pod's container although it may
+    /// become one: the cgroup is unknown (created since the last walk) or kubelet-shaped while the pod directory
+    /// does not know the container yet (the kubelet reports a container's id after it starts).
+    public func shouldRetry(_ event: NodeEvent, subject: Subject?) -> Bool {
+        switch event.kind {
+        case .oomKill: break
+        case .processExit(let x) where x.signal == 9: break
+        default: return false
+        }
+        if case .podContainer = subject { return false }
+        guard event.cgroupID != 0, let index = translator.index else { return false }
+        guard let path = index.knownPath(forID: event.cgroupID) else { return true }
+        // Waiting for a pod only makes sense where a cluster side feeds the directory.
+        return directory.podCount > 0 && CgroupPathParser.identity(of: path).podUID != nil
+    }
+
+    /// Fresh attributions for held events: one walk of the hierarchy at most for the whole batch.
+    public func reattribute(_ events: [NodeEvent]) -> [(subject: Subject?, context: SubjectContext?)] {
+        var walked = false
+        return events.map { event in
+            var a: Attribution?
+            if event.cgroupID != 0 {
+                let known = translator.index?.knownPath(forID: event.cgroupID) != nil
+                if known || !walked {
+                    walked = walked || !known
+                    a = translator.freshAttribution(cgroupID: event.cgroupID)
+                }
+            }
+            return subject(of: event, a ?? translator.attribution(cgroupID: event.cgroupID))
+        }
+    }
+
+    private func subject(of event: NodeEvent, _ attribution: Attribution?) -> (subject: Subject?, context: SubjectContext?) {
         if let a = attribution, let pod = a.pod, let container = a.containerName {
             let spec = directory.pod(uid: pod.uid)?.containers.first { $0.name == container }
             return (.podContainer(pod, container: container),

@@ -55,6 +55,11 @@ public final class CgroupIndex: Sendable {
         return state.withLock { $0.byID[id]?.path }
     }
 
+    /// The path of `id` if a walk or a pid lookup has seen it; never walks.
+    public func knownPath(forID id: UInt64) -> String? {
+        state.withLock { $0.byID[id]?.path }
+    }
+
     /// Records a directory seen elsewhere (a pid lookup), so its id resolves without a walk.
     public func remember(id: UInt64, path: String) {
         let now = clock()

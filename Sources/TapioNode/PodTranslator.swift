@@ -159,6 +159,29 @@ public final class PodTranslator: Sendable {
         }
     }
 
+    /// Like ``attribution(cgroupID:)``, for a rare event that must not be lost to a cache (an OOM kill in a
+    /// container seconds old): ignores a negative entry and re-joins with the pod directory, and walks the
+    /// hierarchy when the id is unknown however recent the last walk was. The caller bounds how often it asks.
+    public func freshAttribution(cgroupID id: UInt64) -> Attribution? {
+        guard id != 0, id < 1 << 63 else { return nil }
+        let now = clock()
+        let generation = directory?.generation ?? 0
+        state.withLock { s in _ = s.negative.removeValue(forKey: id) }
+        guard let index else { return nil }
+        var path = index.knownPath(forID: id)
+        if path == nil {
+            index.refresh()
+            path = index.knownPath(forID: id)
+        }
+        guard let path else {
+            storeNegative(id, now: now)
+            return nil
+        }
+        let fresh = Attribution.make(cgroupID: id, cgroupPath: path, directory: directory)
+        store(id, fresh, now: now, generation: generation)
+        return fresh
+    }
+
     /// Attribution for an event: by pid first (precise), else by its cgroup id (the pid may have exited).
     public func attribution(for event: NodeEvent) -> Attribution? {
         if event.pid > 0, let a = attribution(pid: event.pid) { return a }

@@ -137,6 +137,7 @@ public final class MetricsSink: InsightSink {
         metrics.insights(active: status.activeInsights)
         for (stage, n) in status.shedByStage { metrics.shedTotal(stage: stage, total: n) }
         for s in status.sources { metrics.sourceHealth(s.name, s.health) }
+        for (outcome, n) in status.attributionRetries { metrics.attributionRetries(outcome: outcome, total: n) }
         let delta = lastEvents.withLock { last -> UInt64 in
             defer { last = status.events }
             return status.events &- last

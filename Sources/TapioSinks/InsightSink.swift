@@ -23,6 +23,9 @@ public struct PipelineStatus: Sendable {
     /// Events shed: by the merge queue, by each source's queue, by the engine's breaker.
     public var shedByStage: [String: UInt64] = [:]
     public var sources: [(name: String, health: SourceHealth)] = []
+    /// OOM kills and their victims' exits held for a fresh attribution, totals by outcome (`held`, `resolved`,
+    /// `unresolved`, `overflow`).
+    public var attributionRetries: [String: UInt64] = [:]
     public init() {}
     public var shed: UInt64 { shedByStage.values.reduce(0, &+) }
 }

@@ -45,6 +45,12 @@ public final class TapioMetrics: Sendable {
             .set(Double(total))
     }
 
+    public func attributionRetries(outcome: String, total: UInt64) {
+        registry.makeGauge(name: "tapio_attribution_retries", labels: [("outcome", outcome)],
+                           help: "OOM kills and their victims' exits held for a fresh pod attribution so far, by outcome: held, resolved (a pod's container), unresolved (released as known when the retries ran out), overflow (the hold was full; passed on at once).")
+            .set(Double(total))
+    }
+
     public func sourceHealth(_ name: String, _ health: SourceHealth) {
         let value: Double = switch health.state {
         case .running, .starting: 1

@@ -32,10 +32,16 @@ struct AgentIntegrationTests {
             await cluster.stop()
         }
 
-        func oomKill(pid: Int32 = 4242) {
-            source.push(NodeEvent(timestampNanos: nowNanos(), pid: pid, cgroupID: try! cgroup.inode, comm: "app",
+        /// What the probes report for a kill in `cgroup` (the test's pod by default): the OOM kill, then the
+        /// victim's SIGKILL exit.
+        func oomKill(pid: Int32 = 4242, in target: TestCgroup? = nil) {
+            let id = try! (target ?? cgroup).inode
+            let now = nowNanos()
+            source.push(NodeEvent(timestampNanos: now, pid: pid, cgroupID: id, comm: "app",
                                   kind: .oomKill(.init(victimPID: pid, totalVMBytes: 200 << 20, anonRSSBytes: 63 << 20,
                                                        fileRSSBytes: 1 << 20, shmemRSSBytes: 0))))
+            source.push(NodeEvent(timestampNanos: now + 1_000_000, pid: pid, cgroupID: id, comm: "app",
+                                  kind: .processExit(.init(exitCode: 137, signal: 9, peakRSSBytes: 64 << 20))))
         }
 
         func insights() async throws -> [InsightObject] {
@@ -78,6 +84,35 @@ struct AgentIntegrationTests {
         #expect(insight.status?.phase == .active)
     }
 
+    /// A container that is OOM-killed as it starts: its cgroup appeared after the agent's last walk of the
+    /// hierarchy, and the kubelet reports the container's id a second after the kill. The kill must still be
+    /// pinned on the pod, not on an anonymous local cgroup.
+    @Test func anOOMKillInAContainerTooNewForTheCachesIsPinnedOnItsPod() async throws {
+        let r = try await start()
+        try await Task.sleep(for: .seconds(2))
+        let fresh = try TestCgroup.create(layout: .cgroupfs(qos: "burstable"), memoryLimit: 64 << 20)
+        defer { fresh.destroy() }
+        var pod = try await r.client.create(Pod(
+            metadata: KubeObjectMeta(name: "starting-0", namespace: r.cluster.namespace),
+            spec: PodSpec(nodeName: r.node, containers: [Container(name: "app", image: "example/app:1")])))
+        r.oomKill(pid: 5151, in: fresh)
+        try await Task.sleep(for: .seconds(1))
+        var cs = ContainerStatus(name: "app", containerID: "containerd://\(fresh.containerID)", ready: false, restartCount: 0)
+        cs.image = "example/app:1"
+        var status = PodStatus(phase: "Running")
+        status.containerStatuses = [cs]
+        pod.status = status
+        _ = try await r.client.updateStatus(pod)
+        let found = try await eventually { try await r.insights().first { $0.spec.type == .oomKilled && $0.spec.subject.name == "starting-0" } }
+        var options = ListOptions()
+        options.labelSelector = "tapio.io/node=\(r.node),tapio.io/type=OOMKilled"
+        let elsewhere = try await r.client.list(InsightObject.self, namespace: "tapio-system", options: options).items
+        await r.stop()
+        #expect(found != nil, "the kill was not attributed to pod starting-0")
+        #expect(found?.spec.subject.container == "app")
+        #expect(elsewhere.isEmpty, "the kill was also reported about a local subject: \(elsewhere.map { $0.spec.subject.name })")
+    }
+
     @Test func repeatedDetectionsUpdateOneInsightAndEmitAnEvent() async throws {
         let r = try await start()
         try await Task.sleep(for: .seconds(2))
@@ -113,7 +148,7 @@ struct AgentIntegrationTests {
         let name = "test-\(r.cluster.namespace)"
         _ = try await r.client.create(PolicyObject(metadata: KubeObjectMeta(name: name), spec: spec))
         let config = await eventually { r.applied.configs.withLock { $0.last { $0.appliedPolicies[name] != nil } } }
-        let lease = try await eventually {
+        let lease = await eventually {
             let l = try? await r.client.get(Lease.self, namespace: "tapio-system", name: HeartbeatAnnotations.leaseName(node: r.node))
             return l.flatMap { HeartbeatAnnotations.decodeApplied($0.metadata.annotations?[HeartbeatAnnotations.applied] ?? "")[name] }
         }

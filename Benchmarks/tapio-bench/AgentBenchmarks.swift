@@ -1,0 +1,168 @@
+import Foundation
+import KubeClient
+import Synchronization
+import TapioAgent
+import TapioKube
+import TapioModel
+import TapioTestSupport
+
+/// Benchmarks of the whole agent: kernel event in, Kubernetes object out.
+let agentBenchmarks: [Benchmark] = [
+    Benchmark(name: "agent.oom-to-insight",
+              summary: "kernel OOM kill (injected at the probes' hand-off) → Insight CR and Event visible through a watch; emulator over HTTPS, real cgroups (root)") {
+        try await AgentBench.oomToInsight(rounds: 5, podsPerRound: 4)
+    },
+]
+
+enum AgentBench {
+    /// A source standing in for the BPF ring buffer: what is pushed reaches the pipeline exactly like probe events.
+    final class InjectedSource: EventSource {
+        let name = "injected"
+        let queue = BoundedQueue<TapioEvent>(capacity: 1024)
+        func events() -> BoundedQueue<TapioEvent> { queue }
+        func health() -> SourceHealth { SourceHealth(state: .running) }
+    }
+
+    /// Each round starts an agent for a fresh node with `podsPerRound` pods (each a real limited cgroup), waits for
+    /// its caches to sync, then kills the pods' containers one by one (`fresh_*`: containers started 100 ms before
+    /// the kill, which the caches have not seen yet) — an OOM kill and the SIGKILL exit, as the
+    /// probes report them — and times, through watches, until the `OOMKilled` Insight and its Event exist.
+    /// Rounds stay below the engine's cluster-health threshold (5 failing pods on a node), where per-pod
+    /// Insights are rightly folded into one.
+    static func oomToInsight(rounds: Int, podsPerRound: Int) async throws -> [Measurement] {
+        guard TestCgroup.isAvailable else {
+            FileHandle.standardError.write(Data("agent.oom-to-insight skipped: \(TestCgroup.unavailableReason ?? "")\n".utf8))
+            return []
+        }
+        let cluster = try await TestCluster.start()
+        defer { Task { await cluster.stop() } }
+        let client = try KubeClient(kubeconfigPath: cluster.kubeconfigPath)
+        _ = try? await client.create(Namespace(metadata: KubeObjectMeta(name: "tapio-system")))
+        _ = try? await client.create(Namespace(metadata: KubeObjectMeta(name: cluster.namespace)))
+        var toInsight: [Double] = []
+        var toEvent: [Double] = []
+        var freshToInsight: [Double] = []
+        for round in 0..<rounds {
+            let node = "bench-node-\(round)-" + String(UUID().uuidString.lowercased().prefix(6))
+            var pods: [(name: String, cgroup: TestCgroup)] = []
+            defer { for p in pods { p.cgroup.destroy() } }
+            // Half the pods exist (and are cached) before the agent starts; the other half start during the round
+            // and are killed 100 ms later, before the 1 s cgroup poll has seen them.
+            for i in 0..<podsPerRound / 2 {
+                let cg = try TestCgroup.create(layout: .cgroupfs(qos: "burstable"), memoryLimit: 64 << 20)
+                let name = "r\(round)-known\(i)"
+                pods.append((name, cg))
+                try await createPod(client, namespace: cluster.namespace, name: name, node: node, containerID: cg.containerID)
+            }
+            let source = InjectedSource()
+            let agent = Agent(options: .init(nodeName: node, metricsHost: "127.0.0.1", metricsPort: 0), client: client)
+            let task = Task { try await agent.run(extraSources: [source], signals: []) }
+            // Caches: the pod reflector syncs and the cgroup poller (1 s) indexes the new cgroups.
+            try await Task.sleep(for: .seconds(3))
+            let seen = Seen()
+            let watches = Task {
+                await withTaskGroup(of: Void.self) { g in
+                    g.addTask {
+                        guard let stream = try? await client.watch(InsightObject.self, namespace: cluster.namespace) else { return }
+                        do {
+                            for try await e in stream {
+                                guard case .added(let o) = e, o.spec.type == .oomKilled else { continue }
+                                seen.insight(o.spec.subject.name)
+                            }
+                        } catch {}
+                    }
+                    g.addTask {
+                        guard let stream = try? await client.watch(Event.self, namespace: cluster.namespace) else { return }
+                        do {
+                            for try await e in stream {
+                                guard case .added(let o) = e, o.reason == "OOMKilled", let name = o.regarding?.name else { continue }
+                                seen.event(name)
+                            }
+                        } catch {}
+                    }
+                }
+            }
+            try await Task.sleep(for: .milliseconds(500))
+            for i in 0..<podsPerRound {
+                let fresh = i >= podsPerRound / 2
+                if fresh {
+                    let cg = try TestCgroup.create(layout: .cgroupfs(qos: "burstable"), memoryLimit: 64 << 20)
+                    let name = "r\(round)-fresh\(i)"
+                    pods.append((name, cg))
+                    try await createPod(client, namespace: cluster.namespace, name: name, node: node, containerID: cg.containerID)
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                let (name, cg) = pods[i]
+                let pid: Int32 = 40_000 + Int32(round * podsPerRound + i)
+                let wall = UInt64(Date().timeIntervalSince1970 * 1e9)
+                let start = ContinuousClock.now
+                source.queue.push(.node(NodeEvent(timestampNanos: wall, pid: pid, cgroupID: try cg.inode, comm: "app",
+                                                  kind: .oomKill(.init(victimPID: pid, totalVMBytes: 200 << 20,
+                                                                       anonRSSBytes: 63 << 20, fileRSSBytes: 1 << 20,
+                                                                       shmemRSSBytes: 0)))))
+                source.queue.push(.node(NodeEvent(timestampNanos: wall + 1_000_000, pid: pid, cgroupID: try cg.inode, comm: "app",
+                                                  kind: .processExit(.init(exitCode: 137, signal: 9, peakRSSBytes: 64 << 20)))))
+                let deadline = start + .seconds(30)
+                while ContinuousClock.now < deadline, seen.insightAt(name) == nil || seen.eventAt(name) == nil {
+                    try await Task.sleep(for: .milliseconds(2))
+                }
+                if let t = seen.insightAt(name) {
+                    let ms = (t - start).seconds * 1000
+                    if fresh { freshToInsight.append(ms) } else { toInsight.append(ms) }
+                } else {
+                    FileHandle.standardError.write(Data("agent.oom-to-insight: no Insight for \(name) within 30 s\n".utf8))
+                }
+                if let t = seen.eventAt(name), !fresh { toEvent.append((t - start).seconds * 1000) }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            watches.cancel()
+            task.cancel()
+            _ = await task.result
+        }
+        try? await client.shutdown()
+        func pct(_ xs: [Double], _ p: Double) -> Double {
+            guard !xs.isEmpty else { return .nan }
+            let s = xs.sorted()
+            return s[min(s.count - 1, Int((Double(s.count - 1) * p).rounded()))]
+        }
+        return [
+            Measurement(metric: "insight_p50", value: pct(toInsight, 0.5), unit: "ms"),
+            Measurement(metric: "insight_p99", value: pct(toInsight, 0.99), unit: "ms"),
+            Measurement(metric: "insight_max", value: toInsight.max() ?? .nan, unit: "ms"),
+            Measurement(metric: "event_p50", value: pct(toEvent, 0.5), unit: "ms"),
+            Measurement(metric: "event_max", value: toEvent.max() ?? .nan, unit: "ms"),
+            Measurement(metric: "fresh_insight_p50", value: pct(freshToInsight, 0.5), unit: "ms"),
+            Measurement(metric: "fresh_insight_max", value: freshToInsight.max() ?? .nan, unit: "ms"),
+            Measurement(metric: "samples", value: Double(toInsight.count + freshToInsight.count), unit: "kills"),
+        ]
+    }
+
+    /// First time each pod's Insight / Event was seen.
+    final class Seen: Sendable {
+        private let state = Mutex<(insights: [String: ContinuousClock.Instant], events: [String: ContinuousClock.Instant])>(([:], [:]))
+        func insight(_ name: String) { state.withLock { s in if s.insights[name] == nil { s.insights[name] = .now } } }
+        func event(_ name: String) { state.withLock { s in if s.events[name] == nil { s.events[name] = .now } } }
+        func insightAt(_ name: String) -> ContinuousClock.Instant? { state.withLock { $0.insights[name] } }
+        func eventAt(_ name: String) -> ContinuousClock.Instant? { state.withLock { $0.events[name] } }
+    }
+
+    /// A pod bound to `node` with one running container whose runtime id is `containerID`.
+    static func createPod(_ client: KubeClient, namespace: String, name: String, node: String, containerID: String) async throws {
+        var pod = Pod(metadata: KubeObjectMeta(name: name, namespace: namespace),
+                      spec: PodSpec(nodeName: node, containers: [
+                          Container(name: "app", image: "example/\(name):1",
+                                    resources: ResourceRequirements(limits: ["memory": "64Mi"], requests: ["memory": "32Mi"])),
+                      ]))
+        pod = try await client.create(pod)
+        var status = PodStatus(phase: "Running")
+        var cs = ContainerStatus(name: "app", containerID: "containerd://\(containerID)", ready: true, restartCount: 0)
+        cs.image = "example/\(name):1"
+        status.containerStatuses = [cs]
+        pod.status = status
+        _ = try await client.updateStatus(pod)
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
