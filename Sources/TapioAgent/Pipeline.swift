@@ -107,8 +107,9 @@ public final class Pipeline: Sendable {
         }
     }
 
+    /// A tick every quarter of the batch timeout: a partial batch waits at most 1¼ timeouts, not two.
     private func ticker() async {
-        let period = max(config.batchTimeout, .milliseconds(10))
+        let period = max(config.batchTimeout / 4, .milliseconds(10))
         while !Task.isCancelled {
             try? await Task.sleep(for: period)
             merged.push(.tick)
@@ -177,6 +178,7 @@ public final class Pipeline: Sendable {
                         engine.tick(now: now, into: &updates)
                     }
                 }
+                engine.flushIfUrgent(now: now, into: &updates)
                 // The active set costs a walk over every subject: refresh it once a second, or when insights changed.
                 let snapshot = !updates.isEmpty || now &- lastSnapshot >= 1_000_000_000
                 if snapshot { lastSnapshot = now }

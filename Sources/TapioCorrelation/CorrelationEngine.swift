@@ -50,6 +50,8 @@ public struct CorrelationEngine: Sendable {
     var memoryDirty: [Bool] = []
     var nextGeneration: UInt64 = 1
     var batchCount = 0
+    /// An OOM kill arrived since the last flush (see ``flushIfUrgent(now:into:)``).
+    var urgent = false
     var batchStart: UInt64 = 0
     var currentSecond: UInt64 = 0
     var eventsThisSecond: Double = 0
@@ -113,6 +115,7 @@ public struct CorrelationEngine: Sendable {
             stats.shed &+= 1
         } else {
             apply(event, now: now)
+            if case .node(let n) = event.event, case .oomKill = n.kind { urgent = true }
             if !pending.isEmpty {
                 out.append(contentsOf: pending)
                 pending.removeAll(keepingCapacity: true)
@@ -123,6 +126,14 @@ public struct CorrelationEngine: Sendable {
         if batchCount >= config.batchSize || now &- batchStart >= batchTimeoutNanos {
             flush(now: now, into: &out)
         }
+    }
+
+    /// Runs the pending batch now if it holds an OOM kill: a kill is news that should not wait for the batch to
+    /// fill or time out. Call after feeding a group of events (the pipeline does, after each batch it dequeues), so
+    /// the kill's companions (the victim's exit) are evaluated with it.
+    public mutating func flushIfUrgent(now: UInt64, into out: inout [InsightUpdate]) {
+        guard urgent else { return }
+        flush(now: now, into: &out)
     }
 
     /// Lets time pass with no events: runs a batch whose timeout expired, and housekeeping (resolutions).
@@ -174,6 +185,7 @@ public struct CorrelationEngine: Sendable {
     mutating func flush(now: UInt64, into out: inout [InsightUpdate]) {
         stats.batches &+= 1
         batchCount = 0
+        urgent = false
         var i = 0
         while i < dirty.count {
             let d = dirty[i]

@@ -33,6 +33,24 @@ struct EngineTests {
         #expect(engine.activeInsights.isEmpty)
     }
 
+    @Test("an OOM kill does not wait for its batch: flushIfUrgent reports it at once, ordinary events wait")
+    func urgentFlush() {
+        var config = CorrelationConfig()
+        config.batchSize = 100
+        config.batchTimeout = .seconds(1)
+        var engine = CorrelationEngine(config: config)
+        var out: [InsightUpdate] = []
+        // A memory sample is an ordinary event: nothing is evaluated until the batch fills or times out.
+        engine.ingest(TestEvents.memory(pod: "other", ws: 100 << 20, at: t0), now: t0, into: &out)
+        let batches = engine.stats.batches
+        engine.flushIfUrgent(now: t0, into: &out)
+        #expect(engine.stats.batches == batches, "a batch without an OOM kill was flushed early")
+        engine.ingest(TestEvents.oomKill(pod: "a", at: t0), now: t0, into: &out)
+        #expect(!out.contains { $0.identity.type == .oomKilled }, "ingest alone runs no detector")
+        engine.flushIfUrgent(now: t0, into: &out)
+        #expect(out.contains { $0.identity.type == .oomKilled && $0.change == .new }, "\(out.map(\.identity.name))")
+    }
+
     @Test("insight names are deterministic, valid Kubernetes names, and differ by subject and type")
     func names() {
         let a = InsightIdentity(type: .oomPrediction, subject: .podContainer(TestEvents.ref("web-1"), container: "app"))
