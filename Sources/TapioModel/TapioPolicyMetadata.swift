@@ -66,6 +66,60 @@ public struct PolicyLabelSelector: Sendable, Hashable, Codable {
     }
 }
 
+extension PolicyLabelSelector {
+    /// The selector in the API's query syntax (`a=b,c in (x,y),d notin (z),e,!f`), for `?labelSelector=`.
+    public var query: String {
+        var parts = (matchLabels ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+        for e in matchExpressions ?? [] {
+            let values = (e.values ?? []).joined(separator: ",")
+            switch e.operator {
+            case "In": parts.append("\(e.key) in (\(values))")
+            case "NotIn": parts.append("\(e.key) notin (\(values))")
+            case "Exists": parts.append(e.key)
+            case "DoesNotExist": parts.append("!" + e.key)
+            default: continue
+            }
+        }
+        return parts.joined(separator: ",")
+    }
+
+    /// Why no set of labels can satisfy this selector (requirements on one key that contradict each other), or nil.
+    /// Kubernetes accepts such selectors silently; a policy using one would quietly select nothing.
+    public var contradiction: String? {
+        // Per key: the values it may take (nil = any), the values it may not, whether it must exist / be absent.
+        struct Rule { var allowed: Set<String>?; var denied: Set<String> = []; var exists = false; var absent = false; var why: [String] = [] }
+        var rules: [String: Rule] = [:]
+        for (k, v) in matchLabels ?? [:] {
+            var r = rules[k] ?? Rule()
+            r.allowed = (r.allowed ?? [v]).intersection([v])
+            r.exists = true
+            r.why.append("matchLabels \(k)=\(v)")
+            rules[k] = r
+        }
+        for (i, e) in (matchExpressions ?? []).enumerated() {
+            var r = rules[e.key] ?? Rule()
+            let values = Set(e.values ?? [])
+            switch e.operator {
+            case "In": r.allowed = (r.allowed ?? values).intersection(values); r.exists = true
+            case "NotIn": r.denied.formUnion(values)
+            case "Exists": r.exists = true
+            case "DoesNotExist": r.absent = true
+            default: continue
+            }
+            r.why.append("matchExpressions[\(i)] \(e.key) \(e.operator)\(values.isEmpty ? "" : " \(values.sorted())")")
+            rules[e.key] = r
+        }
+        for k in rules.keys.sorted() {
+            let r = rules[k]!
+            let impossible = (r.absent && r.exists) || (r.allowed.map { $0.subtracting(r.denied).isEmpty } ?? false)
+            if impossible {
+                return "label \(FieldError.quoted(k)) cannot satisfy all of \(r.why.joined(separator: ", ")), so this selector matches nothing"
+            }
+        }
+        return nil
+    }
+}
+
 /// One `matchExpressions` entry: `In`/`NotIn` need values, `Exists`/`DoesNotExist` must have none.
 public struct LabelSelectorRequirement: Sendable, Hashable, Codable {
     /// The operators Kubernetes label selectors support.

@@ -153,6 +153,9 @@ public enum TapioPolicyValidation {
                 errs.append(.unsupported("\(ep).operator", FieldError.quoted(e.operator), supported: LabelSelectorRequirement.operators))
             }
         }
+        if errs.isEmpty, let why = s.contradiction {
+            errs.append(FieldError(path: path, type: .invalid, value: "conflicting requirements", detail: why))
+        }
         return errs
     }
 

@@ -47,6 +47,7 @@ public struct Operator: Sendable {
     let logger: Logger
     /// Served on `/metrics`; pass the one the client reports its requests to.
     public let metrics: TapioMetrics
+    let ceilingChecks = CeilingChecks()
 
     public init(options: Options, client: KubeClient, metrics: TapioMetrics = TapioMetrics(),
                 logger: Logger = Logger(label: "tapio.operator")) {
@@ -100,8 +101,9 @@ public struct Operator: Sendable {
         let policies = ReflectorStore<PolicyObject>()
         let remediation = Remediator(client: client, policies: policies, metrics: metrics, logger: logger)
         let insights = Controller<InsightObject>(logger: logger)
-        // Which policies (name → generation) the Insights were last judged under: when that changes, every
-        // Insight is judged again, or an Insight seen before its Apply policy existed would never be acted on.
+        // Which policies (name → generation and acceptance) the Insights were last judged under: when that changes,
+        // every Insight is judged again, or an Insight seen before its Apply policy existed (or was accepted) would
+        // never be acted on.
         // Deletions show up at the next policy reconcile (at most `statusRefresh` later).
         let judgedUnder = PolicyGenerations()
         await withTaskGroup(of: Void.self) { group in
@@ -111,7 +113,7 @@ public struct Operator: Sendable {
                 do {
                     try await controller.run(events: Watcher(client: self.client, PolicyObject.self, logger: self.logger)) { p in
                         let action = try await self.reconcilePolicy(p)
-                        let current = Dictionary(policies.list().map { ($0.metadata.name ?? "", $0.metadata.generation ?? 0) },
+                        let current = Dictionary(policies.list().map { ($0.metadata.name ?? "", PolicyGenerations.verdict($0)) },
                                                  uniquingKeysWith: { a, _ in a })
                         let changed = judgedUnder.value.withLock { last in
                             defer { last = current }
@@ -151,8 +153,13 @@ public struct Operator: Sendable {
                 errors: HeartbeatAnnotations.decodeErrors(a[HeartbeatAnnotations.errors] ?? ""),
                 renewed: l.spec?.renewTime.flatMap(Formatting.parseRFC3339).map { Date(timeIntervalSince1970: Double($0) / 1e9) })
         }
+        var conflict: String?
+        if let ceiling = CeilingCheck.ceiling(of: object.policy) {
+            let found = try await ceilingChecks.findings(for: object.policy, client: client)
+            if !found.isEmpty { conflict = CeilingCheck.message(ceiling: ceiling, found) }
+        }
         let status = PolicyStatusComputer.status(for: object.policy, previous: object.status, nodes: nodes,
-                                                 heartbeats: beats, now: Date())
+                                                 heartbeats: beats, now: Date(), conflict: conflict)
         if status != object.status {
             var updated = object
             updated.status = status
@@ -162,9 +169,15 @@ public struct Operator: Sendable {
     }
 }
 
-/// The policies' generations (name → generation), shared between the policy and remediation controllers.
+/// The policies' generations and verdicts (name → "generation/Accepted status@observed generation"), shared
+/// between the policy and remediation controllers.
 final class PolicyGenerations: Sendable {
-    let value = Mutex<[String: Int64]>([:])
+    let value = Mutex<[String: String]>([:])
+
+    static func verdict(_ p: PolicyObject) -> String {
+        let accepted = p.status?.conditions.first { $0.type == "Accepted" }
+        return "\(p.metadata.generation ?? 0)/\(accepted.map { "\($0.status.rawValue)@\($0.observedGeneration ?? -1)" } ?? "-")"
+    }
 }
 
 /// Starts and stops leader-only work.

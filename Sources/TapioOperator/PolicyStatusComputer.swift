@@ -3,7 +3,8 @@ import TapioModel
 
 /// Computes a TapioPolicy's status from the policy, the cluster's nodes and the agents' heartbeats — pure logic.
 ///
-/// `Accepted` says whether the spec is valid (reason `Valid`, or `InvalidSpec` with every problem and its field);
+/// `Accepted` says whether the spec is valid (reason `Valid`, or `InvalidSpec` with every problem and its field, or
+/// `CeilingBelowRequest` when it could never raise the limits it is meant to);
 /// `Ready` whether every targeted node's agent runs this generation (`AllNodesApplied`, `Progressing` with
 /// counts, `NoNodesTargeted`, or `NotAccepted`). Nodes whose agent reported an error for the policy, or that
 /// sent no heartbeat within `staleAfter`, are listed (at most 10) with why.
@@ -32,8 +33,12 @@ public enum PolicyStatusComputer {
         }
     }
 
+    /// - Parameter conflict: a problem found against the cluster rather than in the spec (a memory ceiling below a
+    ///   selected container's request): `Accepted=False` with reason `CeilingBelowRequest`; the agents still run
+    ///   the policy's probe settings, so `Ready` is computed as usual.
     public static func status(for policy: TapioPolicy, previous: TapioPolicyStatus?, nodes: [NodeView],
-                              heartbeats: [HeartbeatView], now: Date, staleAfter: TimeInterval = 60) -> TapioPolicyStatus {
+                              heartbeats: [HeartbeatView], now: Date, staleAfter: TimeInterval = 60,
+                              conflict: String? = nil) -> TapioPolicyStatus {
         let name = policy.metadata.name ?? ""
         let generation = policy.metadata.generation ?? 0
         let problems = TapioPolicyValidation.validate(policy).filter { $0.level == .error }
@@ -73,7 +78,11 @@ public enum PolicyStatusComputer {
 
         var conditions: [StatusCondition] = []
         if problems.isEmpty {
-            conditions.append(condition("Accepted", true, "Valid", "The policy is valid."))
+            if let conflict {
+                conditions.append(condition("Accepted", false, "CeilingBelowRequest", String(conflict.prefix(32_000))))
+            } else {
+                conditions.append(condition("Accepted", true, "Valid", "The policy is valid."))
+            }
             if targeted.isEmpty {
                 conditions.append(condition("Ready", false, "NoNodesTargeted", "No node matches spec.nodeSelector."))
             } else if applied == targeted.count {

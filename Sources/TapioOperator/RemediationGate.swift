@@ -6,7 +6,9 @@ import TapioModel
 /// The policies that select the Insight's subject decide, and the most restrictive wins: the effective mode is the
 /// lowest of their modes (`Off` < `Suggest` < `DryRun` < `Apply`), and for `Apply` every selecting policy's
 /// gates must pass. With no selecting policy the mode is the default, `Suggest`: the operator never patches
-/// anything no policy allows. Gates, in the order they are checked (the first that refuses is recorded):
+/// anything no policy allows. A selecting policy that is not accepted (`Accepted=False`) stops both `DryRun` and
+/// `Apply` (gate `PolicyNotAccepted`), and nothing is decided while a selecting policy's current generation has not
+/// been judged yet (`Accepted` not yet observed at it). Gates, in the order they are checked (the first that refuses is recorded):
 /// `AllowedActions` (the action is named in `allowedActions`), `Namespace` (the target's namespace is in the
 /// `namespaces` allowlist; an empty list means every namespace the policy selects), `Approval` (with `requireApproval`, the Insight carries
 /// `tapio.io/approve: "true"`), `MemoryCeiling` (every memory limit the patch sets is at most `memoryCeiling`),
@@ -20,6 +22,7 @@ public enum RemediationGate {
         case memoryCeiling = "MemoryCeiling"
         case rateLimit = "RateLimit"
         case target = "Target"
+        case notAccepted = "PolicyNotAccepted"
     }
 
     public enum Decision: Sendable, Hashable {
@@ -31,6 +34,9 @@ public enum RemediationGate {
         case apply(RemediationAction, Patch, policies: [String])
         /// A gate refused; record it.
         case refused(RemediationAction, gate: Gate, message: String)
+        /// A selecting policy's current generation has not been judged yet (its `Accepted` condition is older):
+        /// decide again once it has, and record nothing now.
+        case wait(reason: String)
     }
 
     /// What the gates need to know about the subject and the recent past.
@@ -39,10 +45,18 @@ public enum RemediationGate {
         public var podLabels: [String: String]
         /// Actions applied in the last hour, per policy name.
         public var appliedLastHour: [String: Int]
-        public init(namespaceLabels: [String: String], podLabels: [String: String], appliedLastHour: [String: Int]) {
+        /// Policies that are not accepted (invalid, or their ceiling is below a selected container's request), with
+        /// why: where one selects the subject, nothing is patched.
+        public var notAccepted: [String: String]
+        /// Policies whose current generation the operator has not judged yet.
+        public var unjudged: Set<String>
+        public init(namespaceLabels: [String: String], podLabels: [String: String], appliedLastHour: [String: Int],
+                    notAccepted: [String: String] = [:], unjudged: Set<String> = []) {
             self.namespaceLabels = namespaceLabels
             self.podLabels = podLabels
             self.appliedLastHour = appliedLastHour
+            self.notAccepted = notAccepted
+            self.unjudged = unjudged
         }
     }
 
@@ -71,6 +85,14 @@ public enum RemediationGate {
         guard ["Deployment", "StatefulSet"].contains(t.kind), insight.spec.subject.namespace == t.namespace, named else {
             return .refused(action, gate: .target,
                             message: "the patch targets \(t.kind) \(t.namespace)/\(t.name), which this Insight does not name")
+        }
+        if let p = policies.first(where: { context.unjudged.contains($0.metadata.name ?? "") }) {
+            return .wait(reason: "policy \(p.metadata.name ?? "?") has not been judged at its current generation yet")
+        }
+        // When in doubt, do not patch: a policy that is not accepted still says something about this subject.
+        if let p = policies.first(where: { context.notAccepted[$0.metadata.name ?? ""] != nil }), let name = p.metadata.name {
+            return .refused(action, gate: .notAccepted,
+                            message: "policy \(name) selects this subject but is not accepted: \(context.notAccepted[name] ?? "")")
         }
         if mode == .dryRun { return .dryRun(action, patch) }
 

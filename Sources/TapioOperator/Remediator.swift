@@ -47,7 +47,21 @@ final class Remediator: Sendable {
         let insight = object.resource
         guard insight.spec.remediation?.actions.contains(where: { $0.patch != nil }) == true else { return .awaitChange }
         await policies.waitUntilReady()
-        let valid = policies.list().map(\.policy).filter { TapioPolicyValidation.validate($0).allSatisfy { $0.level != .error } }
+        let objects = policies.list()
+        var notAccepted: [String: String] = [:]
+        var unjudged: Set<String> = []
+        for o in objects {
+            let name = o.metadata.name ?? ""
+            let problems = TapioPolicyValidation.validate(o.policy).filter { $0.level == .error }
+            let accepted = o.status?.conditions.first { $0.type == "Accepted" }
+            if !problems.isEmpty {
+                notAccepted[name] = problems.map(\.description).joined(separator: "; ")
+            } else if let c = accepted, c.observedGeneration == o.metadata.generation {
+                if c.status == .false { notAccepted[name] = "\(c.reason): \(c.message)" }
+            } else {
+                unjudged.insert(name)
+            }
+        }
         let ns = object.metadata.namespace ?? ""
         let nsLabels = (try? await client.get(Namespace.self, name: ns))?.metadata.labels ?? [:]
         var podLabels: [String: String] = [:]
@@ -56,12 +70,16 @@ final class Remediator: Sendable {
         }
         let now = Date()
         let decision = RemediationGate.decide(
-            insight: insight, policies: valid,
-            context: .init(namespaceLabels: nsLabels, podLabels: podLabels, appliedLastHour: appliedLastHour(now: now)))
+            insight: insight, policies: objects.map(\.policy),
+            context: .init(namespaceLabels: nsLabels, podLabels: podLabels, appliedLastHour: appliedLastHour(now: now),
+                           notAccepted: notAccepted, unjudged: unjudged))
         let history = object.status?.remediation?.history ?? []
         switch decision {
         case .none:
             return .awaitChange
+        case .wait:
+            // The policy controller's status write re-queues every Insight; this is only the safety net.
+            return .requeue(after: .seconds(10))
         case .refused(let action, let gate, let message):
             if let last = history.last, last.outcome == .blocked, last.gate == gate.rawValue, last.action == action.name {
                 return .requeue(after: .seconds(60))

@@ -130,6 +130,8 @@ struct OperatorTests {
         var outcome: RemediationOutcome?
         var gate: RemediationGate.Gate?
         var state: RemediationState?
+        /// Pods (name, memory request) in the case's namespace, created before its policy.
+        var pods: [(String, String)] = []
     }
 
     static func apply(_ change: (inout RemediationSettings) -> Void = { _ in }) -> RemediationSettings {
@@ -162,6 +164,12 @@ struct OperatorTests {
     func setUp(_ c: Case, _ client: KubeClient, run: String) async throws -> (namespace: String, policy: String?) {
         let ns = "\(run)-\(c.id)"
         _ = try await client.create(Namespace(metadata: KubeObjectMeta(name: ns, labels: ["tapio-test-case": ns])))
+        for (name, request) in c.pods {
+            _ = try await client.create(Pod(metadata: KubeObjectMeta(name: name, namespace: ns), spec: PodSpec(containers: [
+                Container(name: "app", image: "example/app:1",
+                          resources: ResourceRequirements(limits: ["memory": "1Gi"], requests: ["memory": request])),
+            ])))
+        }
         var policy: String?
         if let rem = c.remediation {
             var spec = TapioPolicySpec()
@@ -251,6 +259,36 @@ struct OperatorTests {
             if c.gate != nil { #expect(!last.message.isEmpty) }
             #expect(remediation?.state == c.state, "case \(c.id): state \(remediation?.state.rawValue ?? "-")")
         }
+    }
+
+    /// The policy may raise limits up to 256Mi, but one pod it selects requests 512Mi: the policy is not accepted,
+    /// says which container, and the operator patches nothing it selects — not even the Insight whose patch
+    /// (200Mi) every other gate would allow.
+    @Test func aCeilingBelowASelectedContainersRequestIsNotAcceptedAndNothingIsPatched() async throws {
+        let r = try await startOperator()
+        let c = Case(id: "lowceiling", remediation: Self.apply { $0.memoryCeiling = "256Mi" }, newLimit: "200Mi",
+                     expectPatched: false, pods: [("api-0", "64Mi"), ("big-0", "512Mi")])
+        let (ns, policy) = try await setUp(c, r.client, run: r.cluster.namespace)
+        let name = try #require(policy)
+        let accepted = await eventually {
+            (try? await r.client.get(PolicyObject.self, name: name))?.status?.condition("Accepted").flatMap { $0.status == .false ? $0 : nil }
+        }
+        let history = await eventually {
+            (try? await r.client.get(InsightObject.self, namespace: ns, name: "oomprediction-api-0"))?.status?.remediation
+                .flatMap { $0.history.isEmpty ? nil : $0.history }
+        }
+        try await Task.sleep(for: .seconds(2))
+        let limit = try await limits(r.client, ns)["app"]
+        await deletePolicy(r.client, name)
+        try? await r.client.deleteRaw(ResourceType(Namespace.self), namespace: nil, name: ns)
+        await r.stop()
+        let condition = try #require(accepted, "the policy was never marked Accepted=False")
+        #expect(condition.reason == "CeilingBelowRequest")
+        #expect(condition.message.contains("big-0") && condition.message.contains("512Mi"), "\(condition.message)")
+        #expect(!condition.message.contains("api-0"), "api-0 requests less than the ceiling: \(condition.message)")
+        #expect(limit == "128Mi", "the Deployment was patched to \(limit ?? "-")")
+        #expect(history?.count == 1, "\(history ?? [])")
+        #expect(history?.last?.gate == RemediationGate.Gate.notAccepted.rawValue, "\(history ?? [])")
     }
 
     @Test func aPolicyCreatedAfterTheInsightStillGetsItRemediated() async throws {

@@ -104,4 +104,28 @@ import Testing
                                    type: .strategicMerge, body: Self.patch.body)
         #expect(refusedGate(decide([Self.policy(mode: .apply)], insight: Self.insight(patch: otherNamespace))) == .target)
     }
+
+    @Test func aSelectingPolicyThatIsNotAcceptedStopsDryRunAndApply() {
+        var context = Self.context
+        context.notAccepted = ["b": "CeilingBelowRequest: memoryCeiling 256Mi is below …"]
+        let refusal = decide([Self.policy("a", mode: .apply), Self.policy("b", mode: .apply)], context: context)
+        #expect(refusedGate(refusal) == .notAccepted)
+        if case .refused(_, _, let message) = refusal { #expect(message.contains("policy b")) }
+        #expect(refusedGate(decide([Self.policy("b", mode: .dryRun)], context: context)) == .notAccepted)
+        // Off and Suggest never act anyway; a policy that does not select the pod has no say.
+        guard case .none = decide([Self.policy("b", mode: .suggest)], context: context) else { Issue.record("Suggest acted"); return }
+        let unselected = Self.policy("b", mode: .apply, podSelector: LabelSelector(matchLabels: ["app": "web"]))
+        guard case .apply = decide([Self.policy("a", mode: .apply), unselected], context: context) else {
+            Issue.record("an unselected, unaccepted policy blocked remediation"); return
+        }
+    }
+
+    @Test func nothingIsDecidedWhileASelectingPolicyIsUnjudged() {
+        var context = Self.context
+        context.unjudged = ["a"]
+        guard case .wait = decide([Self.policy("a", mode: .apply)], context: context) else {
+            Issue.record("decided before the policy's generation was judged"); return
+        }
+        guard case .none = decide([Self.policy("a", mode: .off)], context: context) else { Issue.record("Off must stay Off"); return }
+    }
 }

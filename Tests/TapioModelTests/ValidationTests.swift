@@ -88,6 +88,49 @@ struct ValidationTests {
         #expect(paths == ["spec.nodeSelector.matchLabels", "spec.nodeSelector.matchLabels[good/key]"])
     }
 
+    @Test("a selector whose requirements contradict each other is an error naming the label", arguments: [
+        PolicyLabelSelector(matchLabels: ["app": "web"], matchExpressions: [.init(key: "app", operator: "NotIn", values: ["web"])]),
+        PolicyLabelSelector(matchLabels: ["app": "web"], matchExpressions: [.init(key: "app", operator: "In", values: ["api", "db"])]),
+        PolicyLabelSelector(matchExpressions: [.init(key: "app", operator: "Exists"), .init(key: "app", operator: "DoesNotExist")]),
+        PolicyLabelSelector(matchExpressions: [.init(key: "app", operator: "In", values: ["a"]),
+                                               .init(key: "app", operator: "In", values: ["b"])]),
+        PolicyLabelSelector(matchExpressions: [.init(key: "app", operator: "In", values: ["a", "b"]),
+                                               .init(key: "app", operator: "NotIn", values: ["a", "b"])]),
+    ])
+    func contradictorySelector(_ selector: PolicyLabelSelector) {
+        var p = TapioPolicy(name: "x")
+        p.spec.selector.podSelector = selector
+        let errs = TapioPolicyValidation.validate(p).filter { $0.level == .error }
+        #expect(errs.map(\.path) == ["spec.selector.podSelector"])
+        #expect(errs.first?.detail.contains("\"app\"") == true, "\(errs)")
+        #expect(errs.first?.detail.contains("matches nothing") == true)
+        // What the API server would be asked for matches nothing either, and no label set satisfies it.
+        for labels in [["app": "web"], ["app": "a"], ["app": "b"], ["app": "api"], [:]] {
+            #expect(!selector.matches(labels), "\(labels) matched")
+        }
+    }
+
+    @Test("satisfiable selectors that look alike are not flagged", arguments: [
+        PolicyLabelSelector(matchLabels: ["app": "web"], matchExpressions: [.init(key: "app", operator: "In", values: ["web", "api"])]),
+        PolicyLabelSelector(matchLabels: ["app": "web"], matchExpressions: [.init(key: "tier", operator: "DoesNotExist")]),
+        PolicyLabelSelector(matchExpressions: [.init(key: "app", operator: "In", values: ["a", "b"]),
+                                               .init(key: "app", operator: "NotIn", values: ["a"])]),
+        PolicyLabelSelector(matchExpressions: [.init(key: "app", operator: "NotIn", values: ["a"]),
+                                               .init(key: "app", operator: "DoesNotExist")]),
+    ])
+    func satisfiableSelector(_ selector: PolicyLabelSelector) {
+        #expect(selector.contradiction == nil)
+    }
+
+    @Test("a selector's query string is what the API server parses")
+    func selectorQuery() {
+        let s = PolicyLabelSelector(matchLabels: ["b": "2", "a": "1"], matchExpressions: [
+            .init(key: "tier", operator: "In", values: ["web", "api"]), .init(key: "env", operator: "NotIn", values: ["dev"]),
+            .init(key: "team", operator: "Exists"), .init(key: "legacy", operator: "DoesNotExist"),
+        ])
+        #expect(s.query == "a=1,b=2,tier in (web,api),env notin (dev),team,!legacy")
+    }
+
     @Test("a malformed manifest becomes a field error at the failing path", arguments: [
         (#"{"metadata":{"name":"a"},"spec":{"probes":{"memory":{"samplingHz":"fast"}}}}"#,
          "spec.probes.memory.samplingHz", FieldError.ErrorType.invalid, "must be of type integer"),
