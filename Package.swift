@@ -117,10 +117,21 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Insights as custom resources and Events (bounded, newest-wins, retried), and their TTL clean-up: shared
+        // by the agent (per-node findings) and the operator (cluster-level findings).
+        .target(
+            name: "TapioInsightWriter",
+            dependencies: [
+                "TapioModel", "TapioCorrelation", "TapioNode", "KubeClient", "KubeRuntime", "TapioSinks", "TapioKube",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "TapioAgent",
             dependencies: [
                 "TapioModel", "TapioCorrelation", "TapioNode", "TapioBPF", "KubeClient", "KubeRuntime", "TapioSinks", "TapioKube",
+                "TapioInsightWriter",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -130,7 +141,7 @@ let package = Package(
         .target(
             name: "TapioOperator",
             dependencies: [
-                "TapioModel", "TapioCorrelation", "KubeClient", "KubeRuntime", "TapioSinks", "TapioKube",
+                "TapioModel", "TapioCorrelation", "KubeClient", "KubeRuntime", "TapioSinks", "TapioKube", "TapioInsightWriter",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -215,7 +226,7 @@ let package = Package(
             name: "TapioAgentTests",
             dependencies: [
                 "TapioAgent", "TapioOperator", "TapioSinks", "TapioKube", "KubeClient", "KubeRuntime", "KubeEmulator",
-                "TapioTestSupport", "TapioModel", "TapioCorrelation",
+                "TapioTestSupport", "TapioModel", "TapioCorrelation", "TapioInsightWriter",
             ],
             swiftSettings: strict
         ),

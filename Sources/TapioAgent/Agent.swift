@@ -9,6 +9,7 @@ import Synchronization
 import TapioCorrelation
 import TapioModel
 import TapioSinks
+import TapioInsightWriter
 
 /// `tapio agent`: one per node. Kernel probes → attribution → engine → Insight CRs and Events, configured live
 /// by the TapioPolicies that select the node, with a heartbeat Lease and `/metrics`, `/healthz`, `/readyz`.

@@ -16,7 +16,8 @@ public struct EffectiveConfig: Sendable, Hashable {
     public var processProbe = true
     public var networkProbe = true
     public var samplingHz = MemoryProbe.defaultSamplingHz
-    public var correlation = CorrelationConfig()
+    /// The engine's configuration; systemic failures are grouped by node here (the operator groups across nodes).
+    public var correlation = EffectiveConfig.agentDefaults
     public var emitEvents = true
     public var insightTTL: Duration = .seconds(86_400)
     /// `name → generation` of the policies merged in (reported in the node's heartbeat Lease).
@@ -38,7 +39,7 @@ public struct EffectiveConfig: Sendable, Hashable {
         c.samplingHz = specs.map(\.probes.memory.samplingHz).max() ?? c.samplingHz
         c.emitEvents = specs.contains { $0.insights.emitEvents }
 
-        var e = CorrelationConfig()
+        var e = agentDefaults
         e.batchSize = specs.map(\.correlation.batchSize).min() ?? e.batchSize
         e.batchTimeout = specs.compactMap { try? $0.correlation.batchTimeoutDuration() }.min() ?? e.batchTimeout
         e.window = specs.compactMap { try? $0.correlation.windowDuration() }.max() ?? e.window
@@ -53,6 +54,12 @@ public struct EffectiveConfig: Sendable, Hashable {
         c.insightTTL = specs.compactMap { try? $0.insights.ttlDuration() }.max() ?? c.insightTTL
         for p in policies { c.appliedPolicies[p.metadata.name ?? ""] = p.metadata.generation ?? 0 }
         c.policies = policies
+        return c
+    }
+
+    public static var agentDefaults: CorrelationConfig {
+        var c = CorrelationConfig()
+        c.clusterHealthByNodeOnly = true
         return c
     }
 

@@ -38,6 +38,9 @@ public struct CorrelationConfig: Sendable, Hashable {
     public var networkFailureThreshold: Int = 5
     /// Distinct pods with the same failure sharing an image, node or namespace that make it a ClusterHealth issue.
     public var clusterHealthMinPods: Int = 5
+    /// Group failing pods by node only. The agent sees one node's pods: an image or namespace group there is one
+    /// node's slice of what the operator sees whole across nodes, and two agents would write one cluster-wide name.
+    public var clusterHealthByNodeOnly: Bool = false
 
     public init() {}
 

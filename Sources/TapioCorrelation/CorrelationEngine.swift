@@ -78,6 +78,7 @@ public struct CorrelationEngine: Sendable {
         self.breaker = CircuitBreaker(failureThreshold: max(1, config.breakerFailureThreshold),
                                       coolDown: config.breakerCoolDown)
         states.reserveCapacity(min(config.maxSubjects, 4096))
+        cluster.nodeOnly = config.clusterHealthByNodeOnly
     }
 
     /// Subjects currently tracked (≤ `maxSubjects`).

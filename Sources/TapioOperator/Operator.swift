@@ -25,10 +25,15 @@ public struct Operator: Sendable {
         public var metricsPort: Int
         /// How often policy status is refreshed even without changes (node counts come from heartbeats).
         public var statusRefresh: Duration
+        /// How often the cluster-level detectors run (``ClusterDetectors``).
+        public var clusterCheck: Duration
+        /// Thresholds of the cluster-level detectors.
+        public var clusterDetectors = ClusterDetectors.Config()
         public init(namespace: String = "tapio-system", leaderElect: Bool = false, identity: String,
                     leaseDuration: Duration = .seconds(15), renewDeadline: Duration = .seconds(10),
                     retryPeriod: Duration = .seconds(2), metricsHost: String = "0.0.0.0", metricsPort: Int = 9464,
-                    statusRefresh: Duration = .seconds(30)) {
+                    statusRefresh: Duration = .seconds(30), clusterCheck: Duration = .seconds(15)) {
+            self.clusterCheck = clusterCheck
             self.namespace = namespace
             self.leaderElect = leaderElect
             self.identity = identity
@@ -96,7 +101,7 @@ public struct Operator: Sendable {
         await endpoint.shutdown()
     }
 
-    /// Leader-only: the policy status controller and the remediation controller.
+    /// Leader-only: the policy status controller, the remediation controller and the cluster-level detectors.
     func lead() async {
         let policies = ReflectorStore<PolicyObject>()
         let remediation = Remediator(client: client, policies: policies, metrics: metrics, logger: logger)
@@ -108,6 +113,11 @@ public struct Operator: Sendable {
         let judgedUnder = PolicyGenerations()
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await remediation.recorder.run() }
+            group.addTask {
+                await ClusterWatch(client: self.client, namespace: self.options.namespace, insights: insights.store,
+                                   policies: policies, period: self.options.clusterCheck,
+                                   config: self.options.clusterDetectors, logger: self.logger).run()
+            }
             group.addTask {
                 let controller = Controller<PolicyObject>(store: policies, logger: self.logger)
                 do {

@@ -8,7 +8,11 @@ struct ReplayRunner {
 
     func run() throws {
         var config: CorrelationConfig?
-        if let p = command.policy { config = EffectiveConfig.merge([try PolicyFile.load(p)]).correlation }
+        if let p = command.policy {
+            config = EffectiveConfig.merge([try PolicyFile.load(p)]).correlation
+            // A scenario may span nodes: group systemic failures by image and namespace too, as the engine's default.
+            config?.clusterHealthByNodeOnly = false
+        }
         let updates: [InsightUpdate]
         do {
             if command.file == "-" {

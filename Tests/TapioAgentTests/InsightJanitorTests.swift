@@ -2,6 +2,7 @@ import Foundation
 import KubeClient
 import Logging
 import TapioAgent
+import TapioInsightWriter
 import TapioKube
 import TapioModel
 import TapioTestSupport

@@ -1,6 +1,7 @@
 import Foundation
 import KubeClient
 import Synchronization
+import TapioCorrelation
 import TapioKube
 import TapioModel
 import TapioOperator
@@ -30,14 +31,15 @@ struct OperatorTests {
         }
     }
 
-    func startOperator(statusRefresh: Duration = .seconds(1)) async throws -> Running {
+    func startOperator(statusRefresh: Duration = .seconds(1), cluster detectors: ClusterDetectors.Config? = nil) async throws -> Running {
         let cluster = try await TestCluster.start()
         let client = try KubeClient(kubeconfigPath: cluster.kubeconfigPath)
         _ = try? await client.create(Namespace(metadata: KubeObjectMeta(name: "tapio-system")))
         let operatorClient = try KubeClient(kubeconfigPath: cluster.kubeconfigPath)
-        let op = Operator(options: .init(identity: "op-\(cluster.namespace)", metricsHost: "127.0.0.1", metricsPort: 0,
-                                         statusRefresh: statusRefresh),
-                          client: operatorClient)
+        var options = Operator.Options(identity: "op-\(cluster.namespace)", metricsHost: "127.0.0.1", metricsPort: 0,
+                                       statusRefresh: statusRefresh, clusterCheck: .seconds(1))
+        if let detectors { options.clusterDetectors = detectors }
+        let op = Operator(options: options, client: operatorClient)
         let task = Task { try await op.run(signals: []) }
         return Running(cluster: cluster, client: client, operatorClient: operatorClient, task: task)
     }
@@ -114,6 +116,71 @@ struct OperatorTests {
         #expect(s.condition("Ready")?.reason == "Progressing")
         #expect(Set(s.failedNodes.map(\.name)) == [nodes[1], nodes[2]])
         #expect(s.failedNodes.first { $0.name == nodes[2] }?.reason.contains("no heartbeat") == true)
+    }
+
+    // MARK: Cluster-level detectors
+
+    /// Two of three nodes under memory pressure, and OOM kills in five pods of one Deployment reported by the agents
+    /// of two nodes: the operator writes one NodePressure and one ClusterHealth Insight in tapio-system (no node
+    /// label, an Event each), and resolves the NodePressure one when the pressure is gone.
+    @Test func findingsAcrossNodesBecomeClusterInsightsAndResolve() async throws {
+        var detectors = ClusterDetectors.Config()
+        detectors.pressureMinFraction = 0  // a real cluster's other nodes must not dilute the test's three
+        detectors.resolveAfter = 2
+        let r = try await startOperator(cluster: detectors)
+        let ns = r.cluster.namespace
+        let nodes = ["a", "b", "c"].map { "\(ns)-\($0)" }
+        func setPressure(_ node: String, _ on: Bool) async throws {
+            var n = try await r.client.get(Node.self, name: node)
+            n.status = NodeStatus(conditions: [Condition(type: "Ready", status: "True"),
+                                               Condition(type: "MemoryPressure", status: on ? "True" : "False")])
+            _ = try await r.client.updateStatus(n)
+        }
+        for (i, n) in nodes.enumerated() {
+            _ = try await r.client.create(Node(metadata: KubeObjectMeta(name: n)))
+            try await setPressure(n, i < 2)
+        }
+        _ = try await r.client.create(Namespace(metadata: KubeObjectMeta(name: ns)))
+        let stamp = Date().formatted(.iso8601)
+        for i in 0..<5 {
+            let spec = InsightSpec(type: .oomKilled, severity: .critical, title: "api-\(i) was OOM-killed", summary: "test",
+                                   subject: ResourceRef(kind: "Pod", namespace: ns, name: "api-\(i)", uid: "uid-\(i)", container: "app"),
+                                   resources: [ResourceRef(kind: "Deployment", namespace: ns, name: "api")])
+            var o = try await r.client.create(InsightObject(
+                metadata: KubeObjectMeta(name: "oomkilled-api-\(i)", namespace: ns,
+                                         labels: ["tapio.io/node": nodes[i % 2], "tapio.io/type": "OOMKilled"]), spec: spec))
+            o.status = InsightStatus(phase: .active, firstSeen: stamp, lastSeen: stamp, occurrences: 1)
+            _ = try await r.client.updateStatus(o)
+        }
+        let pressureName = InsightIdentity(type: .nodePressure, subject: .cluster, detail: "MemoryPressure").name
+        let healthName = InsightIdentity(type: .clusterHealth, subject: .cluster, detail: "OOMKilled Deployment \(ns)/api").name
+        func get(_ name: String) async -> InsightObject? { try? await r.client.get(InsightObject.self, namespace: "tapio-system", name: name) }
+        let pressure = await eventually { await get(pressureName) }
+        let health = await eventually { await get(healthName) }
+        var options = ListOptions()
+        options.fieldSelector = "regarding.name=\(pressureName)"
+        let events = await eventually {
+            (try? await r.client.list(Event.self, namespace: "tapio-system", options: options).items).flatMap { $0.isEmpty ? nil : $0 }
+        }
+        for n in nodes { try await setPressure(n, false) }
+        let resolved = await eventually { await get(pressureName).flatMap { $0.status?.phase == .resolved ? $0 : nil } }
+        for n in nodes { try? await r.client.deleteRaw(ResourceType(Node.self), namespace: nil, name: n) }
+        for n in [pressureName, healthName] { try? await r.client.deleteRaw(ResourceType(InsightObject.self), namespace: "tapio-system", name: n) }
+        try? await r.client.deleteRaw(ResourceType(Namespace.self), namespace: nil, name: ns)
+        await r.stop()
+
+        let p = try #require(pressure, "no cluster NodePressure Insight")
+        #expect(p.spec.title.hasPrefix("2 of "), "\(p.spec.title)")
+        #expect(Set(p.spec.resources.map(\.name)).isSuperset(of: [nodes[0], nodes[1]]))
+        #expect(!p.spec.resources.map(\.name).contains(nodes[2]))
+        #expect(p.metadata.labels?["tapio.io/node"] == nil, "a cluster finding is no node's")
+        #expect(p.metadata.labels?["tapio.io/type"] == "NodePressure")
+        #expect(p.status?.phase == .active)
+        let h = try #require(health, "no cluster ClusterHealth Insight")
+        #expect(h.spec.subject == ResourceRef(kind: "Deployment", namespace: ns, name: "api"))
+        #expect(h.spec.resources.filter { $0.kind == "Pod" }.count == 5)
+        #expect(events?.first?.reportingController == "tapio.io/operator")
+        #expect(resolved != nil, "the NodePressure Insight was not resolved once the pressure was gone")
     }
 
     // MARK: Remediation gate matrix

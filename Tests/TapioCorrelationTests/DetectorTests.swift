@@ -190,6 +190,18 @@ struct DetectorTests {
         #expect(perPod.count < 7, "pods after the systemic insight are folded into it")
     }
 
+    @Test("grouped by node only (the agent), pods of one image spread over nodes are no node's systemic problem")
+    func clusterHealthByNodeOnly() throws {
+        let (scenario, _) = try Scenarios.replay("cluster-health")
+        var config = scenario.config
+        config.clusterHealthByNodeOnly = true
+        let updates = ScenarioReplay.run(scenario, config: config)
+        // Seven pods over three nodes: at most three on one node, below the five a group needs.
+        #expect(!updates.contains { $0.identity.type == .clusterHealth }, "\(updates.filter { $0.identity.type == .clusterHealth }.map(\.spec.title))")
+        #expect(Set(updates.filter { $0.identity.type == .crashLoop && $0.change == .new }.map(\.identity.subject)).count == 7,
+                "nothing folds the per-pod insights away")
+    }
+
     @Test("a deleted pod's insights resolve immediately")
     func podDeletionResolves() throws {
         var lines = try String(contentsOf: Scenarios.directory.appendingPathComponent("oom-killed-child.jsonl"), encoding: .utf8)

@@ -24,7 +24,11 @@ struct ClusterHealthTracker: Sendable {
     var activeDetails: Set<String> = []
     var touched = false
 
-    static func keys(type: InsightType, pod: PodRef, image: String?, node: String?) -> [Key] {
+    /// Group by node only (see ``CorrelationConfig/clusterHealthByNodeOnly``).
+    var nodeOnly = false
+
+    func keys(type: InsightType, pod: PodRef, image: String?, node: String?) -> [Key] {
+        if nodeOnly { return node.map { [Key(type: type, dimension: .node, value: $0)] } ?? [] }
         var k = [Key(type: type, dimension: .namespace, value: pod.namespace)]
         if let i = image { k.append(Key(type: type, dimension: .image, value: i)) }
         if let n = node { k.append(Key(type: type, dimension: .node, value: n)) }
@@ -32,7 +36,7 @@ struct ClusterHealthTracker: Sendable {
     }
 
     mutating func note(type: InsightType, pod: PodRef, image: String?, node: String?, now: UInt64) {
-        for k in Self.keys(type: type, pod: pod, image: image, node: node) {
+        for k in keys(type: type, pod: pod, image: image, node: node) {
             if groups[k] == nil && groups.count >= Self.maxGroups { continue }
             var g = groups[k] ?? [:]
             if g[pod.uid] == nil { touched = true }
@@ -43,7 +47,7 @@ struct ClusterHealthTracker: Sendable {
 
     func covers(type: InsightType, pod: PodRef?, image: String?, node: String?) -> Bool {
         guard let pod, !activeDetails.isEmpty, Self.tracked.contains(type) else { return false }
-        return Self.keys(type: type, pod: pod, image: image, node: node).contains { activeDetails.contains($0.detail) }
+        return keys(type: type, pod: pod, image: image, node: node).contains { activeDetails.contains($0.detail) }
     }
 
     mutating func deactivate(_ detail: String) { activeDetails.remove(detail) }

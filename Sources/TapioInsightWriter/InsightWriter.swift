@@ -7,8 +7,10 @@ import TapioCorrelation
 import TapioModel
 import TapioNode
 import TapioSinks
+import TapioKube
 
-/// Writes insights as `Insight` custom resources (and, for new or escalated ones, Events) — the agent's sink.
+/// Writes insights as `Insight` custom resources (and, for new or escalated ones, Events) — the agent's sink, and the
+/// operator's for cluster-level findings.
 ///
 /// Writes never block the engine: updates wait in a bounded map keyed by identity (the newest update of an
 /// identity replaces the one waiting, so nothing but stale intermediate states is skipped). When the API server
@@ -16,7 +18,8 @@ import TapioSinks
 /// newest state, and everything is written once it answers again; identities dropped because the map was full
 /// are counted (``dropped``).
 public final class InsightWriter: InsightSink {
-    public static let fieldManager = "tapio-agent"
+    /// The server-side apply field manager: `tapio-agent`, or `tapio-operator` for the operator's findings.
+    let fieldManager: String
     public static let insights = ResourceType(apiVersion: "tapio.io/v1alpha1", kind: "Insight", plural: "insights", namespaced: true)
 
     struct State {
@@ -30,18 +33,24 @@ public final class InsightWriter: InsightSink {
 
     let client: KubeClient
     let recorder: EventRecorder?
-    let nodeName: String
+    /// The node whose findings these are (label `tapio.io/node`); nil for the operator's cluster-level findings.
+    let nodeName: String?
     /// Namespace for insights about subjects without one (nodes, the cluster, local cgroups).
     let ownNamespace: String
+    /// Every insight goes to `ownNamespace`, whatever its subject (the operator's cluster-level findings).
+    let alwaysOwnNamespace: Bool
     let capacity: Int
     let logger: Logger
     private let state = Mutex(State())
     private let wake: AsyncStream<Void>.Continuation
     private let wakes: AsyncStream<Void>
 
-    public init(client: KubeClient, recorder: EventRecorder?, nodeName: String, ownNamespace: String,
-                capacity: Int = 10_000, logger: Logger = Logger(label: "tapio.insights")) {
+    public init(client: KubeClient, recorder: EventRecorder?, nodeName: String?, ownNamespace: String,
+                alwaysOwnNamespace: Bool = false, fieldManager: String = "tapio-agent", capacity: Int = 10_000,
+                logger: Logger = Logger(label: "tapio.insights")) {
         self.client = client
+        self.alwaysOwnNamespace = alwaysOwnNamespace
+        self.fieldManager = fieldManager
         self.recorder = recorder
         self.nodeName = nodeName
         self.ownNamespace = ownNamespace
@@ -134,7 +143,7 @@ public final class InsightWriter: InsightSink {
         }
     }
 
-    func namespace(for u: InsightUpdate) -> String { u.spec.subject.namespace ?? ownNamespace }
+    func namespace(for u: InsightUpdate) -> String { alwaysOwnNamespace ? ownNamespace : u.spec.subject.namespace ?? ownNamespace }
 
     /// Server-side apply of the spec and labels, then of the status through the status subresource.
     func write(_ u: InsightUpdate) async throws {
@@ -142,13 +151,17 @@ public final class InsightWriter: InsightSink {
         let name = u.identity.name
         let object = InsightDocument.object(u, namespace: ns, nodeName: nodeName)
         _ = try await client.patchRaw(Self.insights, namespace: ns, name: name, patch: object, patchType: .apply,
-                                      options: WriteOptions(fieldManager: Self.fieldManager), force: true)
+                                      options: WriteOptions(fieldManager: fieldManager), force: true)
         let status = InsightDocument.status(u, namespace: ns)
         _ = try await client.patchRaw(Self.insights, namespace: ns, name: name, subresource: "status", patch: status,
-                                      patchType: .apply, options: WriteOptions(fieldManager: Self.fieldManager), force: true)
-        if u.change == .new || u.change == .escalated, let recorder, let pod = u.spec.subject.namespace.map({ _ in u.spec.subject }) {
-            recorder.record(regarding: ObjectReference(apiVersion: "v1", kind: pod.kind, name: pod.name,
-                                                       namespace: pod.namespace, uid: pod.uid),
+                                      patchType: .apply, options: WriteOptions(fieldManager: fieldManager), force: true)
+        if u.change == .new || u.change == .escalated, let recorder {
+            // About the pod when there is one; a node's or the cluster's finding is told about the Insight itself.
+            let s = u.spec.subject
+            let regarding = s.namespace != nil && s.kind == "Pod"
+                ? ObjectReference(apiVersion: "v1", kind: s.kind, name: s.name, namespace: s.namespace, uid: s.uid)
+                : ObjectReference(apiVersion: InsightObject.apiVersion, kind: InsightObject.kind, name: name, namespace: ns)
+            recorder.record(regarding: regarding,
                             type: u.spec.severity == .info ? .normal : .warning,
                             reason: u.spec.type.rawValue, action: u.change == .new ? "Detected" : "Escalated",
                             note: InsightDocument.note(u), annotations: InsightDocument.eventAnnotations(u))
@@ -157,8 +170,8 @@ public final class InsightWriter: InsightSink {
 }
 
 /// The JSON documents the writer sends.
-enum InsightDocument {
-    static func object(_ u: InsightUpdate, namespace: String, nodeName: String) -> Data {
+public enum InsightDocument {
+    static func object(_ u: InsightUpdate, namespace: String, nodeName: String?) -> Data {
         struct Meta: Encodable {
             let name: String
             let namespace: String
@@ -173,11 +186,11 @@ enum InsightDocument {
         var labels = [
             "tapio.io/type": u.spec.type.rawValue,
             "tapio.io/severity": u.spec.severity.rawValue,
-            "tapio.io/node": labelValue(nodeName),
             "tapio.io/subject-kind": labelValue(u.spec.subject.kind),
             "tapio.io/subject-name": labelValue(u.spec.subject.name),
         ]
         if let c = u.spec.subject.container { labels["tapio.io/container"] = labelValue(c) }
+        if let nodeName { labels["tapio.io/node"] = labelValue(nodeName) }
         return encode(Doc(metadata: Meta(name: u.identity.name, namespace: namespace, labels: labels), spec: bounded(u.spec)))
     }
 
@@ -238,7 +251,7 @@ enum InsightDocument {
     }
 
     /// Label values: ≤ 63 characters of `[A-Za-z0-9._-]`, starting and ending alphanumeric.
-    static func labelValue(_ s: String) -> String {
+    public static func labelValue(_ s: String) -> String {
         var v = String(s.map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "." || $0 == "_" || $0 == "-") ? $0 : "_" }.prefix(63))
         while let f = v.first, !(f.isLetter || f.isNumber) { v.removeFirst() }
         while let l = v.last, !(l.isLetter || l.isNumber) { v.removeLast() }

@@ -6,19 +6,27 @@ import TapioCorrelation
 import TapioKube
 import TapioModel
 
-/// Deletes this node's Resolved Insights once they have been resolved for longer than the policy's `ttl`
-/// (`insights.ttl`, default 24h). Only Insights labelled with this node are touched.
+/// Deletes Resolved Insights once they have been resolved for longer than the policy's `ttl` (`insights.ttl`,
+/// default 24h). Only the writer's own Insights are touched: an agent's are labelled with its node, the operator's
+/// cluster-level ones carry no node label.
 public final class InsightJanitor: Sendable {
     let client: KubeClient
-    let nodeName: String
+    /// Which Insights are this writer's.
+    let labelSelector: String
     let period: Duration
     let logger: Logger
     private let ttl = Mutex<Duration>(.seconds(86_400))
     private let deletedCount = Mutex<Int>(0)
 
-    public init(client: KubeClient, nodeName: String, period: Duration = .seconds(60), logger: Logger) {
+    /// An agent's janitor: the Insights labelled with its node.
+    public convenience init(client: KubeClient, nodeName: String, period: Duration = .seconds(60), logger: Logger) {
+        self.init(client: client, labelSelector: "tapio.io/node=\(InsightDocument.labelValue(nodeName))", period: period,
+                  logger: logger)
+    }
+
+    public init(client: KubeClient, labelSelector: String, period: Duration = .seconds(60), logger: Logger) {
         self.client = client
-        self.nodeName = nodeName
+        self.labelSelector = labelSelector
         self.period = period
         self.logger = logger
     }
@@ -33,12 +41,12 @@ public final class InsightJanitor: Sendable {
         }
     }
 
-    /// One pass: every Resolved Insight of this node whose `lastSeen` is older than the TTL is deleted.
+    /// One pass: every Resolved Insight of this writer whose `lastSeen` is older than the TTL is deleted.
     public func sweep(now: Date) async {
         let limit = ttl.withLock { $0 }
         let seconds = Double(limit.components.seconds) + Double(limit.components.attoseconds) / 1e18
         var options = ListOptions()
-        options.labelSelector = "tapio.io/node=\(InsightDocument.labelValue(nodeName))"
+        options.labelSelector = labelSelector
         guard let all = try? await client.listAll(InsightObject.self, options: options).items else { return }
         for i in all where i.status?.phase == .resolved {
             guard let seen = i.status?.lastSeen.flatMap(Formatting.parseRFC3339) else { continue }

@@ -1,0 +1,141 @@
+import Foundation
+import KubeClient
+import KubeRuntime
+import Logging
+import TapioCorrelation
+import TapioInsightWriter
+import TapioKube
+import TapioModel
+
+/// Leader-only: runs ``ClusterDetectors`` over the Nodes and the agents' Insights every `period` and writes what
+/// they find as Insights in the operator's namespace (no node label), with Events; resolves them when they stop
+/// holding and deletes resolved ones after the policies' longest `insights.ttl`.
+final class ClusterWatch: Sendable {
+    /// The operator's own Insights: cluster-level types, no node label.
+    static let ownSelector = "tapio.io/type in (ClusterHealth,NodePressure),!tapio.io/node"
+
+    let client: KubeClient
+    let namespace: String
+    let insights: ReflectorStore<InsightObject>
+    let policies: ReflectorStore<PolicyObject>
+    let period: Duration
+    let config: ClusterDetectors.Config
+    let logger: Logger
+    let nodes = ReflectorStore<Node>()
+    let recorder: EventRecorder
+    let writer: InsightWriter
+    let janitor: InsightJanitor
+
+    init(client: KubeClient, namespace: String, insights: ReflectorStore<InsightObject>, policies: ReflectorStore<PolicyObject>,
+         period: Duration, config: ClusterDetectors.Config = .init(), logger: Logger) {
+        self.client = client
+        self.namespace = namespace
+        self.insights = insights
+        self.policies = policies
+        self.period = period
+        self.config = config
+        self.logger = logger
+        recorder = EventRecorder(client: client, reportingController: "tapio.io/operator",
+                                 reportingInstance: ProcessInfo.processInfo.hostName, logger: logger)
+        writer = InsightWriter(client: client, recorder: recorder, nodeName: nil, ownNamespace: namespace,
+                               alwaysOwnNamespace: true, fieldManager: "tapio-operator", logger: logger)
+        janitor = InsightJanitor(client: client, labelSelector: Self.ownSelector, logger: logger)
+    }
+
+    func run() async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.writer.run() }
+            group.addTask { await self.recorder.run() }
+            group.addTask { await self.janitor.run() }
+            group.addTask {
+                do {
+                    try await self.nodes.run(Watcher(client: self.client, Node.self, logger: self.logger))
+                } catch is CancellationError {
+                } catch { self.logger.warning("watching Nodes ended: \(error)") }
+            }
+            group.addTask { await self.detect() }
+            await group.waitForAll()
+        }
+        // Leadership ended (or shutdown): what is pending gets one more chance.
+        await writer.flush()
+        await recorder.drain()
+    }
+
+    private func detect() async {
+        await nodes.waitUntilReady()
+        await insights.waitUntilReady()
+        var tracker = ClusterFindingTracker(config: config)
+        // Findings a previous leader left Active: adopted when they still hold, resolved when they stay absent.
+        var orphans: [String: (object: InsightObject, missingSince: Date)] = [:]
+        for o in insights.list() where Self.isOwn(o) && o.status?.phase != .resolved {
+            if let name = o.metadata.name { orphans[name] = (o, Date()) }
+        }
+        while !Task.isCancelled {
+            let now = Date()
+            let findings = ClusterDetectors.all(nodes: nodeViews(), pods: podFindings(), now: now, config: config)
+            let nanos = UInt64(now.timeIntervalSince1970 * 1e9)
+            for f in findings {
+                guard let (o, _) = orphans.removeValue(forKey: f.identity.name) else { continue }
+                let first = o.status?.firstSeen.flatMap(Formatting.parseRFC3339) ?? nanos
+                tracker.adopt(f.identity, spec: o.spec, firstSeen: first, lastSeen: nanos, occurrences: o.status?.occurrences ?? 1)
+            }
+            let updates = tracker.evaluate(findings, now: nanos)
+            if !updates.isEmpty { await writer.emit(updates) }
+            for (name, orphan) in orphans where now.timeIntervalSince(orphan.missingSince) >= Double(tracker.resolveAfter) / 1e9 {
+                orphans[name] = nil
+                await resolve(orphan.object, now: now)
+            }
+            janitor.setTTL(ttl())
+            try? await Task.sleep(for: period)
+        }
+    }
+
+    static func isOwn(_ o: InsightObject) -> Bool {
+        let labels = o.metadata.labels ?? [:]
+        return labels["tapio.io/node"] == nil && [InsightType.clusterHealth, .nodePressure].contains(o.spec.type)
+    }
+
+    func nodeViews() -> [ClusterDetectors.NodeView] {
+        nodes.list().map { n in
+            var c: [String: String] = [:]
+            for x in n.status?.conditions ?? [] { c[x.type] = x.status }
+            return ClusterDetectors.NodeView(name: n.metadata.name ?? "", conditions: c)
+        }
+    }
+
+    /// The agents' active per-pod findings (labelled with their node).
+    func podFindings() -> [ClusterDetectors.PodFinding] {
+        insights.list().compactMap { o in
+            guard o.status?.phase != .resolved, let node = o.metadata.labels?["tapio.io/node"],
+                  o.spec.subject.kind == "Pod", let ns = o.spec.subject.namespace else { return nil }
+            let seen = o.status?.lastSeen.flatMap(Formatting.parseRFC3339).map { Date(timeIntervalSince1970: Double($0) / 1e9) }
+            let owner = o.spec.resources.first { ClusterDetectors.workloadKinds.contains($0.kind) }
+            return ClusterDetectors.PodFinding(
+                type: o.spec.type, pod: ResourceRef(kind: "Pod", namespace: ns, name: o.spec.subject.name, uid: o.spec.subject.uid),
+                node: node, owner: owner, lastSeen: seen ?? Date())
+        }
+    }
+
+    /// The longest `insights.ttl` of the valid policies (default 24h).
+    func ttl() -> Duration {
+        policies.list().map(\.policy)
+            .filter { TapioPolicyValidation.validate($0).allSatisfy { $0.level != .error } }
+            .compactMap { try? $0.spec.insights.ttlDuration() }.max() ?? .seconds(86_400)
+    }
+
+    /// Marks a finding left by a previous leader Resolved (status only: the spec stays as it was written).
+    func resolve(_ o: InsightObject, now: Date) async {
+        struct Doc: Encodable {
+            struct Status: Encodable { let phase: String; let lastSeen: String }
+            let status: Status
+        }
+        guard let body = try? JSONEncoder().encode(Doc(status: .init(phase: InsightPhase.resolved.rawValue,
+                                                                      lastSeen: now.formatted(.iso8601)))) else { return }
+        do {
+            _ = try await client.patchRaw(ResourceType(InsightObject.self), namespace: o.metadata.namespace,
+                                          name: o.metadata.name ?? "", subresource: "status", patch: body, patchType: .merge)
+        } catch {
+            logger.warning("resolving Insight \(o.metadata.name ?? "") failed: \(error)")
+        }
+    }
+}
