@@ -89,20 +89,23 @@ public struct RemediationHistoryEntry: Sendable, Hashable, Codable {
     /// A `RemediationActionName` raw value.
     public var action: String
     public var outcome: RemediationOutcome
-    /// The gate that decided a `Blocked` outcome: `Mode`, `AllowedActions`, `Namespace`, `RateLimit`, `Approval`,
-    /// `MemoryCeiling`.
+    /// The gate that decided a `Blocked` outcome: `Mode`, `Target`, `PolicyNotAccepted`, `AllowedActions`,
+    /// `Namespace`, `Approval`, `MemoryCeiling`, `RateLimit`.
     public var gate: String?
+    /// For `Applied`: the policies whose hourly budget it counts against (the budget is rebuilt from these).
+    public var policies: [String]?
     /// CamelCase machine-readable reason.
     public var reason: String?
     /// What happened, for a person.
     public var message: String
 
-    public init(time: String, action: String, outcome: RemediationOutcome, gate: String? = nil, reason: String? = nil,
-                message: String) {
+    public init(time: String, action: String, outcome: RemediationOutcome, gate: String? = nil, policies: [String]? = nil,
+                reason: String? = nil, message: String) {
         self.time = time
         self.action = action
         self.outcome = outcome
         self.gate = gate
+        self.policies = policies
         self.reason = reason
         self.message = message
     }

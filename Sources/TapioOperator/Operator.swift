@@ -104,8 +104,8 @@ public struct Operator: Sendable {
     /// Leader-only: the policy status controller, the remediation controller and the cluster-level detectors.
     func lead() async {
         let policies = ReflectorStore<PolicyObject>()
-        let remediation = Remediator(client: client, policies: policies, metrics: metrics, logger: logger)
         let insights = Controller<InsightObject>(logger: logger)
+        let remediation = Remediator(client: client, policies: policies, insights: insights.store, metrics: metrics, logger: logger)
         // Which policies (name → generation and acceptance) the Insights were last judged under: when that changes,
         // every Insight is judged again, or an Insight seen before its Apply policy existed (or was accepted) would
         // never be acted on.

@@ -3,6 +3,7 @@ import KubeClient
 import KubeRuntime
 import Logging
 import Synchronization
+import TapioCorrelation
 import TapioKube
 import TapioModel
 import TapioSinks
@@ -19,28 +20,44 @@ final class Remediator: Sendable {
     let metrics: TapioMetrics
     let logger: Logger
     let recorder: EventRecorder
-    /// Applied actions per policy (times), for `maxActionsPerHour`. Kept in memory by the leader: after a
-    /// fail-over the new leader starts with an empty ledger (noted in the README's limits).
-    private let ledger = Mutex<[String: [Date]]>([:])
+    /// The Insights (the remediation controller's store): their status history records every applied action with
+    /// the policies it counted against, so the hourly budget survives a fail-over — a new leader reads it there.
+    let insights: ReflectorStore<InsightObject>
+    /// Actions applied by this leader whose status write may not have come back through the watch yet.
+    private let recent = Mutex<[(key: String, policies: [String], at: Date)]>([])
 
-    init(client: KubeClient, policies: ReflectorStore<PolicyObject>, metrics: TapioMetrics, logger: Logger) {
+    init(client: KubeClient, policies: ReflectorStore<PolicyObject>, insights: ReflectorStore<InsightObject>,
+         metrics: TapioMetrics, logger: Logger) {
         self.client = client
         self.policies = policies
+        self.insights = insights
         self.metrics = metrics
         self.logger = logger
         self.recorder = EventRecorder(client: client, reportingController: "tapio.io/operator",
                                       reportingInstance: ProcessInfo.processInfo.hostName, logger: logger)
     }
 
+    /// Actions applied in the last hour, per policy: from the Insights' history, plus this leader's own writes
+    /// not yet seen there (each counted once).
     func appliedLastHour(now: Date) -> [String: Int] {
-        ledger.withLock { l in
-            var out: [String: Int] = [:]
-            for (k, v) in l {
-                l[k] = v.filter { now.timeIntervalSince($0) < 3600 }
-                out[k] = l[k]?.count ?? 0
-            }
-            return out
+        var seen = Set<String>()
+        var out: [String: Int] = [:]
+        func count(_ key: String, _ policies: [String]) {
+            guard seen.insert(key).inserted else { return }
+            for p in policies { out[p, default: 0] += 1 }
         }
+        for o in insights.list() {
+            for e in o.status?.remediation?.history ?? [] where e.outcome == .applied {
+                guard let t = Formatting.parseRFC3339(e.time), now.timeIntervalSince1970 - Double(t) / 1e9 < 3600 else { continue }
+                count("\(o.metadata.namespace ?? "")/\(o.metadata.name ?? "")@\(e.time)", e.policies ?? [])
+            }
+        }
+        let mine = recent.withLock { r in
+            r.removeAll { now.timeIntervalSince($0.at) >= 3600 }
+            return r
+        }
+        for m in mine { count(m.key, m.policies) }
+        return out
     }
 
     func reconcile(_ object: InsightObject) async throws -> ReconcileAction {
@@ -117,10 +134,11 @@ final class Remediator: Sendable {
                                                                   message: problem + " " + patchDigest(patch)), state: .failed)
                 return .requeue(after: .seconds(300))
             }
-            ledger.withLock { l in for n in names { l[n, default: []].append(now) } }
+            let time = stamp(now)
+            recent.withLock { $0.append(("\(object.metadata.namespace ?? "")/\(object.metadata.name ?? "")@\(time)", names, now)) }
             metrics.remediationAttempt(outcome: "applied")
             try await record(object, RemediationHistoryEntry(
-                time: stamp(now), action: action.name, outcome: .applied,
+                time: time, action: action.name, outcome: .applied, policies: names,
                 message: "patched \(patch.target.kind) \(patch.target.namespace)/\(patch.target.name) " + patchDigest(patch)),
                 state: .applied)
             return .awaitChange

@@ -199,6 +199,9 @@ struct OperatorTests {
         var state: RemediationState?
         /// Pods (name, memory request) in the case's namespace, created before its policy.
         var pods: [(String, String)] = []
+        /// An Insight whose history shows an action applied under the case's policy 10 minutes ago (by an earlier
+        /// leader), created before the policy.
+        var appliedEarlier = false
     }
 
     static func apply(_ change: (inout RemediationSettings) -> Void = { _ in }) -> RemediationSettings {
@@ -225,6 +228,9 @@ struct OperatorTests {
              gate: .memoryCeiling, state: .blocked),
         Case(id: "budget", remediation: apply { $0.maxActionsPerHour = 0 }, expectPatched: false, outcome: .blocked,
              gate: .rateLimit, state: .blocked),
+        // The budget is spent by an action an earlier leader applied: this operator has never seen it happen.
+        Case(id: "budgetspent", remediation: apply { $0.maxActionsPerHour = 1 }, expectPatched: false, outcome: .blocked,
+             gate: .rateLimit, state: .blocked, appliedEarlier: true),
     ]
 
     /// Creates the case's namespace (labelled so only its own policy selects it), policy, Deployment and Insight.
@@ -236,6 +242,19 @@ struct OperatorTests {
                 Container(name: "app", image: "example/app:1",
                           resources: ResourceRequirements(limits: ["memory": "1Gi"], requests: ["memory": request])),
             ])))
+        }
+        if c.appliedEarlier {
+            let spec = InsightSpec(type: .oomKilled, severity: .critical, title: "web-0 was OOM-killed", summary: "test",
+                                   subject: ResourceRef(kind: "Pod", namespace: ns, name: "web-0"))
+            var earlier = try await client.create(InsightObject(metadata: KubeObjectMeta(name: "oomkilled-web-0", namespace: ns), spec: spec))
+            var remediation = RemediationStatus()
+            remediation.state = .applied
+            remediation.record(RemediationHistoryEntry(time: Date().addingTimeInterval(-600).formatted(.iso8601),
+                                                       action: "IncreaseMemoryLimit", outcome: .applied, policies: [ns],
+                                                       message: "patched Deployment \(ns)/web"))
+            earlier.status = InsightStatus(phase: .active, occurrences: 1, remediation: remediation)
+            _ = try await client.updateStatus(earlier)
+            try await Task.sleep(for: .seconds(1))
         }
         var policy: String?
         if let rem = c.remediation {

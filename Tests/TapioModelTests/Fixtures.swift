@@ -54,5 +54,5 @@ enum Fixtures {
                               occurrences: 4,
                               remediation: RemediationStatus(state: .blocked, history: [RemediationHistoryEntry(
                                   time: "2026-11-29T10:01:00Z", action: "IncreaseMemoryLimit", outcome: .blocked,
-                                  gate: "Approval", reason: "NotApproved", message: "waiting for approval")])))
+                                  gate: "Approval", policies: ["production"], reason: "NotApproved", message: "waiting for approval")])))
 }
