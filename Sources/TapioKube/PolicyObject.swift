@@ -47,8 +47,7 @@ public struct InsightObject: KubeResource, Hashable {
 
     /// The model's view (for the remediation gates).
     public var resource: InsightResource {
-        var r = InsightResource(spec: spec, namespace: metadata.namespace ?? "", status: status)
-        r.metadata.name = metadata.name
+        var r = InsightResource(name: metadata.name, spec: spec, namespace: metadata.namespace ?? "", status: status)
         r.metadata.uid = metadata.uid
         r.metadata.annotations = metadata.annotations
         r.metadata.labels = metadata.labels

@@ -1,5 +1,5 @@
 /// The `Insight` custom resource (group `tapio.io`, `v1alpha1`, namespaced) wrapping `InsightSpec`.
-/// Its name comes from `InsightNaming.name(type:subject:)` so the same problem updates one object.
+/// Its name comes from `InsightIdentity.name` (TapioCorrelation) so the same problem updates one object.
 public struct InsightResource: Sendable, Hashable, Codable {
     public static let apiVersion = "tapio.io/v1alpha1"
     public static let kind = "Insight"
@@ -21,12 +21,9 @@ public struct InsightResource: Sendable, Hashable, Codable {
         self.status = status
     }
 
-    /// An Insight named deterministically for its type and subject, in `namespace` (the subject's namespace, or
-    /// Tapio's own for cluster-wide subjects).
-    public init(spec: InsightSpec, namespace: String, status: InsightStatus? = nil) {
-        self.init(metadata: ResourceMeta(name: InsightNaming.name(type: spec.type, subject: spec.subject),
-                                       namespace: namespace),
-                  spec: spec, status: status)
+    /// An Insight named `name` in `namespace` (the subject's namespace, or Tapio's own for cluster-wide subjects).
+    public init(name: String? = nil, spec: InsightSpec, namespace: String, status: InsightStatus? = nil) {
+        self.init(metadata: ResourceMeta(name: name, namespace: namespace), spec: spec, status: status)
     }
 
     /// True when a person approved remediation (`tapio.io/approve: "true"`).
