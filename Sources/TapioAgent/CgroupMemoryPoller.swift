@@ -26,18 +26,16 @@ public final class CgroupMemoryPoller: EventSource, Sendable {
     public let name = "cgroup"
     public let limited = LimitedCgroups()
     public let mount: CgroupMount?
-    let interval: Duration
     let maxCgroups: Int
-    let queue: BoundedQueue<TapioEvent>
-    private let counters = Mutex<(events: UInt64, errors: UInt64, last: UInt64, rate: Double)>((0, 0, 0, 0))
-    private let task = Mutex<Task<Void, Never>?>(nil)
+    let loop: PollingLoop
 
     public init(interval: Duration, mount: CgroupMount? = CgroupMount.discover(), maxCgroups: Int = 20_000) {
-        self.interval = interval
         self.maxCgroups = maxCgroups
         self.mount = mount
-        self.queue = BoundedQueue(capacity: 16_384, policy: .dropOldest)
+        self.loop = PollingLoop(interval: interval, capacity: 16_384)
     }
+
+    var queue: BoundedQueue<TapioEvent> { loop.queue }
 
     public func describeHierarchy() -> String {
         guard let m = mount else { return "no memory controller found" }
@@ -45,33 +43,20 @@ public final class CgroupMemoryPoller: EventSource, Sendable {
     }
 
     public func events() -> BoundedQueue<TapioEvent> {
-        task.withLock { t in
-            if t == nil { t = Task.detached { [self] in await self.loop() } }
-        }
-        return queue
+        guard mount != nil else { return loop.queue }
+        return loop.start { [self] in pollPass() }
     }
 
     public func health() -> SourceHealth {
-        let c = counters.withLock { $0 }
-        let state: SourceHealth.State = mount == nil ? .failed("no memory cgroup controller mounted") : .running
-        return SourceHealth(state: state, lastEventNanos: c.last, events: c.events, errors: c.errors, shed: queue.shed,
-                            eventsPerSecond: c.rate)
-    }
-
-    private func loop() async {
-        guard mount != nil else { return }
-        while !Task.isCancelled && !queue.isFinished {
-            let started = ContinuousClock.now
-            let n = pollOnce()
-            counters.withLock { $0.rate = Double(n) }
-            try? await Task.sleep(until: started + interval)
-        }
+        loop.health(failure: mount == nil ? "no memory cgroup controller mounted" : nil)
     }
 
     /// Walks the hierarchy once; returns the number of cgroups reported.
     @discardableResult
-    public func pollOnce() -> Int {
-        guard let mount else { return 0 }
+    public func pollOnce() -> Int { pollPass().events }
+
+    private func pollPass() -> (events: Int, errors: UInt64) {
+        guard let mount else { return (0, 0) }
         var found: [UInt64: LimitedCgroups.Entry] = [:]
         var stack = [""]
         var visited = 0
@@ -106,11 +91,6 @@ public final class CgroupMemoryPoller: EventSource, Sendable {
             }
         }
         limited.replace(found)
-        counters.withLock {
-            $0.events &+= UInt64(found.count)
-            $0.errors &+= errors
-            $0.last = now
-        }
-        return found.count
+        return (found.count, errors)
     }
 }

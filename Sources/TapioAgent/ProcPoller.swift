@@ -8,54 +8,28 @@ import TapioNode
 /// the cgroup poller still reports OOM kill counters). The poller's own pid is skipped.
 public final class ProcPoller: EventSource, Sendable {
     public let name = "proc"
-    let interval: Duration
-    let queue: BoundedQueue<TapioEvent>
     let procRoot: String
-    private let counters = Mutex<(events: UInt64, errors: UInt64, last: UInt64, rate: Double, state: SourceHealth.State)>(
-        (0, 0, 0, 0, .starting))
-    private let task = Mutex<Task<Void, Never>?>(nil)
+    let loop: PollingLoop
     static let pageSize = UInt64(sysconf(Int32(_SC_PAGESIZE)))
 
     public init(interval: Duration, procRoot: String = "/proc", capacity: Int = 16_384) {
-        self.interval = interval
         self.procRoot = procRoot
-        self.queue = BoundedQueue(capacity: capacity, policy: .dropOldest)
+        self.loop = PollingLoop(interval: interval, capacity: capacity)
     }
+
+    var queue: BoundedQueue<TapioEvent> { loop.queue }
 
     public func events() -> BoundedQueue<TapioEvent> {
-        task.withLock { t in
-            if t == nil { t = Task.detached { [self] in await self.loop() } }
-        }
-        return queue
-    }
-
-    public func health() -> SourceHealth {
-        let c = counters.withLock { $0 }
-        return SourceHealth(state: c.state, lastEventNanos: c.last, events: c.events, errors: c.errors,
-                            shed: queue.shed, eventsPerSecond: c.rate)
-    }
-
-    private func loop() async {
-        counters.withLock { $0.state = .running }
         let me = getpid()
-        while !Task.isCancelled {
-            let started = ContinuousClock.now
-            let n = scanOnce(skipping: me)
-            let seconds = Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18
-            counters.withLock { $0.rate = Double(n) / max(seconds, 0.001) }
-            if queue.isFinished { break }
-            try? await Task.sleep(until: started + interval)
-        }
-        counters.withLock { $0.state = .stopped }
+        return loop.start { [self] in scanOnce(skipping: me) }
     }
 
-    /// Reads every process once; returns how many samples it queued.
+    public func health() -> SourceHealth { loop.health() }
+
+    /// Reads every process once; returns how many samples it queued (and 1 error when /proc cannot be listed).
     @discardableResult
-    func scanOnce(skipping me: Int32) -> Int {
-        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: procRoot) else {
-            counters.withLock { $0.errors &+= 1 }
-            return 0
-        }
+    func scanOnce(skipping me: Int32) -> (events: Int, errors: UInt64) {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: procRoot) else { return (0, 1) }
         let now = MonotonicClock.wallNanos()
         var n = 0
         for entry in entries {
@@ -72,11 +46,7 @@ public final class ProcPoller: EventSource, Sendable {
             queue.push(.node(NodeEvent(timestampNanos: now, pid: pid, cgroupID: 0, comm: comm, kind: .memorySample(sample))))
             n += 1
         }
-        counters.withLock {
-            $0.events &+= UInt64(n)
-            $0.last = now
-        }
-        return n
+        return (n, 0)
     }
 }
 
