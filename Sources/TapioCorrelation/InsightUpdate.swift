@@ -90,26 +90,4 @@ public struct InsightUpdate: Sendable, Hashable {
         self.firstSeenAt = firstSeenAt
         self.occurrences = occurrences
     }
-
-    private struct Line: Encodable {
-        let schema = "tapio.io/replay/v1"
-        let name: String
-        let change: InsightChange
-        let observedAt: String
-        let firstSeen: String
-        let occurrences: Int
-        let spec: InsightSpec
-    }
-
-    /// This update as one JSON line (no trailing newline), keys sorted:
-    /// `{"change","firstSeen","name","observedAt","occurrences","schema":"tapio.io/replay/v1","spec":{…}}`, where
-    /// `spec` has exactly the Insight CR's spec fields.
-    public func jsonLine() -> String {
-        let e = JSONEncoder()
-        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let line = Line(name: identity.name, change: change, observedAt: Formatting.rfc3339(nanos: observedAt),
-                        firstSeen: Formatting.rfc3339(nanos: firstSeenAt), occurrences: occurrences, spec: spec)
-        // Encoding plain strings, numbers and arrays cannot fail.
-        return String(decoding: (try? e.encode(line)) ?? Data("{}".utf8), as: UTF8.self)
-    }
 }

@@ -10,11 +10,15 @@ import TapioModel
 /// where `spec` has exactly the Insight CR's `spec` fields; a status record is
 /// `{"schema", "record": "status", "time", "events", "insights", "correlations", "subjects", "shed", "sources": [{name, state, reason?, events, errors, shed, eventsPerSecond}]}`.
 /// Fields are only ever added within a schema version.
+///
+/// `tapio replay` prints the same insight records under `"schema": "tapio.io/replay/v1"`, with `observedAt` (the
+/// scenario's virtual time of the update, equal to `lastSeen`) added.
 public enum JSONLines {
     public static let schema = "tapio.io/sniff/v1"
+    public static let replaySchema = "tapio.io/replay/v1"
 
     struct InsightLine: Encodable {
-        let schema = JSONLines.schema
+        let schema: String
         let record = "insight"
         let name: String
         let change: InsightChange
@@ -23,6 +27,8 @@ public enum JSONLines {
         let lastSeen: String
         let occurrences: Int
         let spec: InsightSpec
+        /// Replay only.
+        let observedAt: String?
     }
 
     struct SourceLine: Encodable {
@@ -47,10 +53,13 @@ public enum JSONLines {
         let sources: [SourceLine]
     }
 
-    public static func encode(_ u: InsightUpdate) -> String {
-        line(InsightLine(name: u.identity.name, change: u.change, phase: u.change == .resolved ? "Resolved" : "Active",
-                         firstSeen: Formatting.rfc3339(nanos: u.firstSeenAt),
-                         lastSeen: Formatting.rfc3339(nanos: u.observedAt), occurrences: u.occurrences, spec: u.spec))
+    /// One insight record (no trailing newline); `replay` selects the replay schema and adds `observedAt`.
+    public static func encode(_ u: InsightUpdate, replay: Bool = false) -> String {
+        let observed = Formatting.rfc3339(nanos: u.observedAt)
+        return line(InsightLine(schema: replay ? replaySchema : schema, name: u.identity.name, change: u.change,
+                                phase: u.change == .resolved ? "Resolved" : "Active",
+                                firstSeen: Formatting.rfc3339(nanos: u.firstSeenAt), lastSeen: observed,
+                                occurrences: u.occurrences, spec: u.spec, observedAt: replay ? observed : nil))
     }
 
     public static func encode(_ s: PipelineStatus, at time: Date) -> String {

@@ -1,6 +1,7 @@
 import Foundation
 import TapioAgent
 import TapioCorrelation
+import TapioSinks
 
 /// `tapio replay FILE`: a scenario through the engine at full speed, each insight update as one JSON line.
 struct ReplayRunner {
@@ -25,7 +26,7 @@ struct ReplayRunner {
             throw ExitMessage("\(command.file): \(error)")
         }
         var out = ""
-        for u in updates { out += u.jsonLine() + "\n" }
+        for u in updates { out += JSONLines.encode(u, replay: true) + "\n" }
         FileHandle.standardOutput.write(Data(out.utf8))
     }
 }

@@ -7,12 +7,21 @@ import Testing
         let file = CommandRunner.repositoryRoot.appendingPathComponent("Tests/Scenarios/oom-prediction-steady-leak.jsonl").path
         let r = try await CommandRunner.run(CommandRunner.tapioExecutable, ["replay", file])
         #expect(r.status == 0, "stderr: \(r.stderr)")
-        let types = try r.stdout.split(separator: "\n").map { line -> String? in
-            let o = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
-            #expect(o?["schema"] as? String == "tapio.io/replay/v1")
-            return (o?["spec"] as? [String: Any])?["type"] as? String
+        let records = try r.stdout.split(separator: "\n").map { line -> [String: Any] in
+            try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
         }
-        #expect(types.contains("OOMPrediction"))
+        for o in records {
+            // The sniff insight record, under the replay schema, plus the virtual time.
+            #expect(o["schema"] as? String == "tapio.io/replay/v1")
+            #expect(o["record"] as? String == "insight")
+            for key in ["name", "change", "phase", "firstSeen", "lastSeen", "occurrences", "spec"] {
+                #expect(o[key] != nil, "missing \(key)")
+            }
+            #expect(o["observedAt"] as? String == o["lastSeen"] as? String)
+        }
+        let prediction = try #require(records.first { ($0["spec"] as? [String: Any])?["type"] as? String == "OOMPrediction" })
+        #expect(prediction["change"] as? String == "new")
+        #expect(((prediction["spec"] as? [String: Any])?["prediction"] as? [String: Any])?["timeToEvent"] is String)
     }
 
     @Test func aSilentScenarioPrintsNothing() async throws {

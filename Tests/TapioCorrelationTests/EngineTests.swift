@@ -122,19 +122,4 @@ struct EngineTests {
         #expect(updates.isEmpty, "UnboundedMemoryGrowth is Info")
         #expect(try !ScenarioReplay.run(text: text).isEmpty)
     }
-
-    @Test("an update encodes as one JSON line with the CR spec fields")
-    func jsonLine() throws {
-        let (_, updates) = try Scenarios.replay("oom-prediction-steady-leak")
-        let u = try #require(updates.first { $0.identity.type == .oomPrediction })
-        let line = u.jsonLine()
-        #expect(!line.contains("\n"))
-        let obj = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
-        #expect(obj["name"] as? String == u.identity.name)
-        #expect(obj["change"] as? String == "new")
-        let spec = try #require(obj["spec"] as? [String: Any])
-        #expect(spec["type"] as? String == "OOMPrediction")
-        let prediction = try #require(spec["prediction"] as? [String: Any])
-        #expect(prediction["timeToEvent"] is String)
-    }
 }
