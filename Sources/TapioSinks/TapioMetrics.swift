@@ -34,19 +34,19 @@ public final class TapioMetrics: Sendable {
     }
 
     public func eventsProcessed(source: String, count: Int) {
-        registry.makeCounter(name: "tapio_events_processed_total", labels: [("source", source)],
+        registry.tapioCounter(name: "tapio_events_processed_total", labels: [("source", source)],
                              help: "Events taken from a source into the correlation engine.").increment(by: Int64(count))
     }
 
     /// Sets the shed total of a stage to the stage's own running count (sources and queues keep their counters).
     public func shedTotal(stage: String, total: UInt64) {
-        registry.makeGauge(name: "tapio_events_shed", labels: [("stage", stage)],
+        registry.tapioGauge(name: "tapio_events_shed", labels: [("stage", stage)],
                            help: "Events dropped so far at this stage (full bounded queue or open circuit breaker).")
             .set(Double(total))
     }
 
     public func attributionRetries(outcome: String, total: UInt64) {
-        registry.makeGauge(name: "tapio_attribution_retries", labels: [("outcome", outcome)],
+        registry.tapioGauge(name: "tapio_attribution_retries", labels: [("outcome", outcome)],
                            help: "OOM kills and their victims' exits held for a fresh pod attribution so far, by outcome: held, resolved (a pod's container), unresolved (released as known when the retries ran out), overflow (the hold was full; passed on at once).")
             .set(Double(total))
     }
@@ -57,26 +57,26 @@ public final class TapioMetrics: Sendable {
         case .degraded: 0.5
         case .failed, .stopped: 0
         }
-        registry.makeGauge(name: "tapio_source_up", labels: [("source", name)],
+        registry.tapioGauge(name: "tapio_source_up", labels: [("source", name)],
                            help: "1 running, 0.5 degraded, 0 failed or stopped.").set(value)
     }
 
     public func apiRequest(verb: String, failed: Bool) {
-        registry.makeCounter(name: "tapio_api_requests_total", labels: [("verb", verb)],
+        registry.tapioCounter(name: "tapio_api_requests_total", labels: [("verb", verb)],
                              help: "Kubernetes API requests.").increment()
         if failed {
-            registry.makeCounter(name: "tapio_api_errors_total", labels: [("verb", verb)],
+            registry.tapioCounter(name: "tapio_api_errors_total", labels: [("verb", verb)],
                                  help: "Kubernetes API requests that failed.").increment()
         }
     }
 
     public func remediationAttempt(outcome: String) {
-        registry.makeCounter(name: "tapio_remediation_attempts_total", labels: [("outcome", outcome)],
+        registry.tapioCounter(name: "tapio_remediation_attempts_total", labels: [("outcome", outcome)],
                              help: "Remediation attempts by outcome (applied, dry-run, refused, failed).").increment()
     }
 
     public func leader(_ isLeader: Bool) {
-        registry.makeGauge(name: "tapio_leader", help: "1 while this replica is the elected leader.").set(isLeader ? 1.0 : 0.0)
+        registry.tapioGauge(name: "tapio_leader", help: "1 while this replica is the elected leader.").set(isLeader ? 1.0 : 0.0)
     }
 
     /// Updates the per-type/severity counts and the per-subject prediction gauges from the set of active insights.
@@ -87,7 +87,7 @@ public final class TapioMetrics: Sendable {
         insightCounts.withLock { $0 = counts }
         for (key, n) in counts {
             let parts = key.split(separator: "|")
-            registry.makeGauge(name: "tapio_insights", labels: [("type", String(parts[0])), ("severity", String(parts[1]))],
+            registry.tapioGauge(name: "tapio_insights", labels: [("type", String(parts[0])), ("severity", String(parts[1]))],
                                help: "Active insights by type and severity.").set(Double(n))
         }
 
@@ -95,9 +95,9 @@ public final class TapioMetrics: Sendable {
         for r in active where r.spec.type == .oomPrediction {
             let labels = subjectLabels(r.spec.subject)
             let key = labels.map { "\($0.0)=\($0.1)" }.joined(separator: ",")
-            let ttl = registry.makeGauge(name: "tapio_predicted_time_to_oom_seconds", labels: labels,
+            let ttl = registry.tapioGauge(name: "tapio_predicted_time_to_oom_seconds", labels: labels,
                                          help: "Predicted seconds until the container is OOM-killed.")
-            let growth = registry.makeGauge(name: "tapio_memory_growth_bytes_per_second", labels: labels,
+            let growth = registry.tapioGauge(name: "tapio_memory_growth_bytes_per_second", labels: labels,
                                             help: "Fitted memory growth rate of the container.")
             if let s = r.spec.prediction?.timeToEvent.flatMap({ try? GoDuration.parse($0) }) {
                 ttl.set(Double(s.components.seconds) + Double(s.components.attoseconds) / 1e18)
@@ -120,5 +120,17 @@ public final class TapioMetrics: Sendable {
             return [("namespace", ns), ("pod", r.name), ("container", r.container ?? "")]
         }
         return [("subject", "\(r.kind)/\(r.name)"), ("container", r.container ?? "")]
+    }
+}
+
+extension PrometheusCollectorRegistry {
+    /// A counter named exactly `name` (swift-prometheus builds names from descriptors; ours are already whole).
+    func tapioCounter(name: String, labels: [(String, String)] = [], help: String) -> Counter {
+        makeCounter(descriptor: MetricNameDescriptor(metricName: name, unitName: "", helpText: help), labels: labels)
+    }
+
+    /// A gauge named exactly `name`.
+    func tapioGauge(name: String, labels: [(String, String)] = [], help: String) -> Gauge {
+        makeGauge(descriptor: MetricNameDescriptor(metricName: name, unitName: "", helpText: help), labels: labels)
     }
 }
