@@ -6,6 +6,7 @@ import TapioCorrelation
 import TapioInsightWriter
 import TapioKube
 import TapioModel
+import TapioSinks
 
 /// Leader-only: runs ``ClusterDetectors`` over the Nodes and the agents' Insights every `period` and writes what
 /// they find as Insights in the operator's namespace (no node label), with Events; resolves them when they stop
@@ -20,6 +21,7 @@ final class ClusterWatch: Sendable {
     let policies: ReflectorStore<PolicyObject>
     let period: Duration
     let config: ClusterDetectors.Config
+    let metrics: TapioMetrics
     let logger: Logger
     let nodes = ReflectorStore<Node>()
     let recorder: EventRecorder
@@ -27,8 +29,9 @@ final class ClusterWatch: Sendable {
     let janitor: InsightJanitor
 
     init(client: KubeClient, namespace: String, insights: ReflectorStore<InsightObject>, policies: ReflectorStore<PolicyObject>,
-         period: Duration, config: ClusterDetectors.Config = .init(), logger: Logger) {
+         period: Duration, config: ClusterDetectors.Config = .init(), metrics: TapioMetrics, logger: Logger) {
         self.client = client
+        self.metrics = metrics
         self.namespace = namespace
         self.insights = insights
         self.policies = policies
@@ -86,6 +89,8 @@ final class ClusterWatch: Sendable {
                 await resolve(orphan.object, now: now)
             }
             janitor.setTTL(ttl())
+            // The cluster's active Insights by type and severity, every writer's (`tapio_insights`).
+            metrics.setInsightCounts(insights.list().filter { $0.status?.phase != .resolved }.map { ($0.spec.type, $0.spec.severity) })
             try? await Task.sleep(for: period)
         }
     }

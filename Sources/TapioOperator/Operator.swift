@@ -116,12 +116,13 @@ public struct Operator: Sendable {
             group.addTask {
                 await ClusterWatch(client: self.client, namespace: self.options.namespace, insights: insights.store,
                                    policies: policies, period: self.options.clusterCheck,
-                                   config: self.options.clusterDetectors, logger: self.logger).run()
+                                   config: self.options.clusterDetectors, metrics: self.metrics, logger: self.logger).run()
             }
             group.addTask {
                 let controller = Controller<PolicyObject>(store: policies, logger: self.logger)
                 do {
                     try await controller.run(events: Watcher(client: self.client, PolicyObject.self, logger: self.logger)) { p in
+                        self.metrics.eventsProcessed(source: "tapiopolicies", count: 1)
                         let action = try await self.reconcilePolicy(p)
                         let current = Dictionary(policies.list().map { ($0.metadata.name ?? "", PolicyGenerations.verdict($0)) },
                                                  uniquingKeysWith: { a, _ in a })
@@ -140,7 +141,8 @@ public struct Operator: Sendable {
                 let controller = insights
                 do {
                     try await controller.run(events: Watcher(client: self.client, InsightObject.self, logger: self.logger)) { i in
-                        try await remediation.reconcile(i)
+                        self.metrics.eventsProcessed(source: "insights", count: 1)
+                        return try await remediation.reconcile(i)
                     }
                 } catch where !(error is CancellationError) { self.logger.warning("remediation controller ended: \(error)") } catch {}
             }

@@ -80,16 +80,21 @@ public final class TapioMetrics: Sendable {
     }
 
     /// Updates the per-type/severity counts and the per-subject prediction gauges from the set of active insights.
-    public func insights(active: [InsightUpdate]) {
+    /// `tapio_insights` from (type, severity) pairs: the operator counts the cluster's active Insight objects.
+    public func setInsightCounts(_ active: [(InsightType, Severity)]) {
         var counts: [String: Int] = [:]
         for t in InsightType.allCases { for s in Severity.allCases { counts["\(t.rawValue)|\(s.rawValue)"] = 0 } }
-        for r in active { counts["\(r.spec.type.rawValue)|\(r.spec.severity.rawValue)", default: 0] += 1 }
+        for (t, s) in active { counts["\(t.rawValue)|\(s.rawValue)", default: 0] += 1 }
         insightCounts.withLock { $0 = counts }
         for (key, n) in counts {
             let parts = key.split(separator: "|")
             registry.tapioGauge(name: "tapio_insights", labels: [("type", String(parts[0])), ("severity", String(parts[1]))],
                                help: "Active insights by type and severity.").set(Double(n))
         }
+    }
+
+    public func insights(active: [InsightUpdate]) {
+        setInsightCounts(active.map { ($0.spec.type, $0.spec.severity) })
 
         var live: [String: (Gauge, Gauge)] = [:]
         for r in active where r.spec.type == .oomPrediction {

@@ -39,16 +39,16 @@ import Testing
               lastSeen: now.addingTimeInterval(-age))
     }
 
-    @Test func theSameFailureInOneWorkloadOnSeveralNodesIsOneFinding() {
+    @Test func theSameFailureInOneWorkloadOnSeveralNodesIsOneFinding() throws {
         let pods = (0..<5).map { finding("api-\($0)", node: "node-\($0 % 2)") }
         let found = ClusterDetectors.clusterHealth(pods, now: now)
         #expect(found.count == 1)
-        let f = try? #require(found.first)
-        #expect(f?.spec.type == .clusterHealth)
-        #expect(f?.spec.subject == ResourceRef(kind: "Deployment", namespace: "shop", name: "api"))
-        #expect(f?.spec.title == "OOM kills in 5 pods of deployment shop/api on 2 nodes")
-        #expect(f?.spec.resources.filter { $0.kind == "Pod" }.count == 5)
-        #expect(f?.spec.remediation?.actions.first?.commands.contains("kubectl -n shop rollout history deployment/api") == true)
+        let f = try #require(found.first)
+        #expect(f.spec.type == .clusterHealth)
+        #expect(f.spec.subject == ResourceRef(kind: "Deployment", namespace: "shop", name: "api"))
+        #expect(f.spec.title == "OOM kills in 5 pods of deployment shop/api on 2 nodes")
+        #expect(f.spec.resources.filter { $0.kind == "Pod" }.count == 5)
+        #expect(f.spec.remediation?.actions.first?.commands.contains("kubectl -n shop rollout history deployment/api") == true)
     }
 
     @Test func oneNodesFailuresOldOnesAndSmallGroupsAreNot() {

@@ -5,6 +5,7 @@ import TapioCorrelation
 import TapioKube
 import TapioModel
 import TapioOperator
+import TapioSinks
 import TapioTestSupport
 import Testing
 
@@ -21,6 +22,7 @@ struct OperatorTests {
         let client: KubeClient
         let operatorClient: KubeClient
         let task: Task<Void, any Error>
+        let metrics: TapioMetrics
 
         func stop() async {
             task.cancel()
@@ -41,7 +43,7 @@ struct OperatorTests {
         if let detectors { options.clusterDetectors = detectors }
         let op = Operator(options: options, client: operatorClient)
         let task = Task { try await op.run(signals: []) }
-        return Running(cluster: cluster, client: client, operatorClient: operatorClient, task: task)
+        return Running(cluster: cluster, client: client, operatorClient: operatorClient, task: task, metrics: op.metrics)
     }
 
     func deletePolicy(_ client: KubeClient, _ name: String) async {
@@ -162,6 +164,14 @@ struct OperatorTests {
         let events = await eventually {
             (try? await r.client.list(Event.self, namespace: "tapio-system", options: options).items).flatMap { $0.isEmpty ? nil : $0 }
         }
+        // The operator's /metrics counts the cluster's active Insights, every writer's.
+        let scrape = await eventually { () -> String? in
+            let text = String(decoding: r.metrics.render(), as: UTF8.self)
+            let oom = Self.sample(text, #"tapio_insights{type="OOMKilled",severity="Critical"}"#) ?? 0
+            let pressure = (Self.sample(text, #"tapio_insights{type="NodePressure",severity="Warning"}"#) ?? 0)
+                + (Self.sample(text, #"tapio_insights{type="NodePressure",severity="Critical"}"#) ?? 0)
+            return oom >= 5 && pressure >= 1 ? text : nil
+        }
         for n in nodes { try await setPressure(n, false) }
         let resolved = await eventually { await get(pressureName).flatMap { $0.status?.phase == .resolved ? $0 : nil } }
         for n in nodes { try? await r.client.deleteRaw(ResourceType(Node.self), namespace: nil, name: n) }
@@ -181,6 +191,13 @@ struct OperatorTests {
         #expect(h.spec.resources.filter { $0.kind == "Pod" }.count == 5)
         #expect(events?.first?.reportingController == "tapio.io/operator")
         #expect(resolved != nil, "the NodePressure Insight was not resolved once the pressure was gone")
+        let text = try #require(scrape, "tapio_insights never counted the five OOMKilled and the NodePressure Insights")
+        #expect((Self.sample(text, #"tapio_events_processed_total{source="insights"}"#) ?? 0) >= 5)
+    }
+
+    /// The value of one sample line (`name{labels} value`) in Prometheus text.
+    static func sample(_ text: String, _ series: String) -> Double? {
+        text.split(separator: "\n").first { $0.hasPrefix(series + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") }
     }
 
     // MARK: Remediation gate matrix
