@@ -13,6 +13,7 @@ let package = Package(
     products: [
         .executable(name: "tapio", targets: ["tapio"]),
         .executable(name: "tapio-bench", targets: ["tapio-bench"]),
+        .executable(name: "tapio-emulator", targets: ["tapio-emulator"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -162,6 +163,13 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Yams", package: "Yams"),
             ],
+            swiftSettings: strict
+        ),
+
+        // The test API server on its own, for the README's walkthrough with kubectl (test support, not shipped).
+        .executableTarget(
+            name: "tapio-emulator",
+            dependencies: ["KubeEmulator"],
             swiftSettings: strict
         ),
 

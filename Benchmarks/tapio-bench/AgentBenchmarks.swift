@@ -12,6 +12,10 @@ let agentBenchmarks: [Benchmark] = [
               summary: "kernel OOM kill (injected at the probes' hand-off) → Insight CR and Event visible through a watch; emulator over HTTPS, real cgroups (root)") {
         try await AgentBench.oomToInsight(rounds: 5, podsPerRound: 4)
     },
+    Benchmark(name: "agent.at-rest-100-pods",
+              summary: "the tapio binary as an agent at rest: 100 idle pods with real memory-limited cgroups on its node, default policy (19 Hz, all probes); CPU and RSS over 60 s after 20 s of warm-up (root; build the tapio product too)") {
+        try await AgentBench.atRest(pods: 100, warmUp: .seconds(20), measure: .seconds(60))
+    },
 ]
 
 enum AgentBench {
@@ -135,6 +139,90 @@ enum AgentBench {
             Measurement(metric: "fresh_insight_max", value: freshToInsight.max() ?? .nan, unit: "ms"),
             Measurement(metric: "samples", value: Double(toInsight.count + freshToInsight.count), unit: "kills"),
         ]
+    }
+
+    /// Runs `tapio agent` (the binary next to this one) against the emulator with `pods` idle pods on its node, each
+    /// a real cgroup with a 64 MiB limit holding one sleeping process, and reads the agent's CPU time and RSS from
+    /// /proc. The emulator runs in this process, so its own work is not charged to the agent.
+    static func atRest(pods: Int, warmUp: Duration, measure: Duration) async throws -> [Measurement] {
+        guard TestCgroup.isAvailable else {
+            FileHandle.standardError.write(Data("agent.at-rest-100-pods skipped: \(TestCgroup.unavailableReason ?? "")\n".utf8))
+            return []
+        }
+        let tapio = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("tapio").path
+        guard FileManager.default.isExecutableFile(atPath: tapio) else {
+            FileHandle.standardError.write(Data("agent.at-rest-100-pods skipped: no tapio binary at \(tapio); build it with the same configuration (swift build -c release --product tapio)\n".utf8))
+            return []
+        }
+        let cluster = try await TestCluster.start()
+        let client = try KubeClient(kubeconfigPath: cluster.kubeconfigPath)
+        _ = try? await client.create(Namespace(metadata: KubeObjectMeta(name: "tapio-system")))
+        _ = try? await client.create(Namespace(metadata: KubeObjectMeta(name: cluster.namespace)))
+        let node = "bench-rest-" + String(UUID().uuidString.lowercased().prefix(6))
+        var cgroups: [TestCgroup] = []
+        var sleepers: [TestProcess] = []
+        defer {
+            for p in sleepers { p.kill() }
+            for c in cgroups { c.destroy() }
+        }
+        for i in 0..<pods {
+            let cg = try TestCgroup.create(layout: .cgroupfs(qos: "burstable"), memoryLimit: 64 << 20)
+            cgroups.append(cg)
+            let p = try TestProcess.sleep(seconds: 3600)
+            try cg.add(pid: p.pid)
+            sleepers.append(p)
+            try await createPod(client, namespace: cluster.namespace, name: "idle-\(i)", node: node, containerID: cg.containerID)
+        }
+        let agent = Process()
+        agent.executableURL = URL(fileURLWithPath: tapio)
+        agent.arguments = ["agent", "--kubeconfig", cluster.kubeconfigPath, "--node-name", node,
+                           "--metrics-addr", "127.0.0.1:\(Int.random(in: 20_000..<30_000))", "--log-level", "warning"]
+        agent.standardOutput = FileHandle.nullDevice
+        try agent.run()
+        defer { if agent.isRunning { agent.terminate(); agent.waitUntilExit() } }
+        try await Task.sleep(for: warmUp)
+        guard agent.isRunning else { throw BenchError("the agent exited during warm-up (status \(agent.terminationStatus))") }
+        let pid = agent.processIdentifier
+        let cpu0 = cpuTicks(pid), wall0 = ContinuousClock.now
+        try await Task.sleep(for: measure)
+        let cpu1 = cpuTicks(pid), wall1 = ContinuousClock.now
+        let rss = statusKiB(pid, "VmRSS"), hwm = statusKiB(pid, "VmHWM")
+        agent.terminate()
+        agent.waitUntilExit()
+        try? await client.deleteRaw(ResourceType(Namespace.self), namespace: nil, name: cluster.namespace)
+        try? await client.shutdown()
+        await cluster.stop()
+        let seconds = (wall1 - wall0).seconds
+        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+        return [
+            Measurement(metric: "cpu", value: Double(cpu1 - cpu0) / ticks / seconds * 1000, unit: "millicores"),
+            Measurement(metric: "rss", value: Double(rss) / 1024, unit: "MiB"),
+            Measurement(metric: "rss_peak", value: Double(hwm) / 1024, unit: "MiB"),
+            Measurement(metric: "pods", value: Double(pods), unit: "pods"),
+        ]
+    }
+
+    struct BenchError: Error, CustomStringConvertible {
+        let description: String
+        init(_ d: String) { description = d }
+    }
+
+    /// utime + stime of `pid`, in clock ticks (/proc/<pid>/stat fields 14 and 15).
+    static func cpuTicks(_ pid: Int32) -> UInt64 {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return 0 }
+        let f = stat[stat.index(close, offsetBy: 2)...].split(separator: " ")
+        guard f.count > 13, let u = UInt64(f[11]), let s = UInt64(f[12]) else { return 0 }
+        return u + s
+    }
+
+    /// A `kB` field of /proc/<pid>/status.
+    static func statusKiB(_ pid: Int32, _ field: String) -> UInt64 {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return 0 }
+        for line in text.split(separator: "\n") where line.hasPrefix(field + ":") {
+            return UInt64(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") ?? 0
+        }
+        return 0
     }
 
     /// First time each pod's Insight / Event was seen.
