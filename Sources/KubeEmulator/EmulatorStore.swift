@@ -51,6 +51,8 @@ final class EmulatorStore: Sendable {
         var fields: FieldSelectorQuery?
         var bookmarks: Bool
         var continuation: AsyncStream<WatchChunk>.Continuation
+        /// Converts event objects into the negotiated form (Table rows for `kubectl get -w`); nil sends them as stored.
+        var transform: WatchTransform? = nil
     }
     struct State {
         var rv: Int64 = 1
@@ -144,8 +146,9 @@ final class EmulatorStore: Sendable {
 
     func handleSync(_ req: EmulatorRequest) -> EmulatorResponse {
         if req.path == "/version" {
-            return .json(status: 200, body: .object(["major": "1", "minor": "33", "gitVersion": "v1.33.0-tapio-emulator"]), headers: [])
+            return .json(status: 200, body: Self.versionInfo, headers: [])
         }
+        if let d = discovery(req) { return d }
         guard let r = route(req.path) else {
             return Self.status(404, reason: "NotFound", message: "the server could not find the requested resource")
         }
@@ -155,18 +158,69 @@ final class EmulatorStore: Sendable {
         if r.kind.namespaced && r.namespace == nil && (r.name != nil || req.method != "GET") {
             return Self.status(404, reason: "NotFound", message: "the server could not find the requested resource")
         }
+        // Content negotiation first, as the real server does before acting: `kubectl get` asks for Tables.
+        guard let target = Negotiation.negotiate(req.headers["accept"], transforms: true) else { return Negotiation.notAcceptable() }
+        if case .table = target, let bad = TablePrinter.validateIncludeObject(req.query["includeObject"]) { return bad }
+        let response: EmulatorResponse
         switch (req.method, r.name) {
         case ("GET", nil):
-            if let w = req.query["watch"], w == "true" || w == "1" { return watch(r, req) }
-            return list(r, req)
-        case ("GET", let name?): return get(r, name)
-        case ("POST", nil): return create(r, req)
-        case ("PUT", let name?): return update(r, name, req)
-        case ("PATCH", let name?): return patch(r, name, req)
-        case ("DELETE", let name?): return delete(r, name, req)
+            if let w = req.query["watch"], w == "true" || w == "1" { return watch(r, req, target: target) }
+            response = list(r, req)
+        case ("GET", let name?): response = get(r, name)
+        case ("POST", nil): response = create(r, req)
+        case ("PUT", let name?): response = update(r, name, req)
+        case ("PATCH", let name?): response = patch(r, name, req)
+        case ("DELETE", let name?): response = delete(r, name, req)
         default:
             return Self.status(405, reason: "MethodNotAllowed", message: "the server does not allow this method on the requested resource")
         }
+        return Self.transform(response, to: target, kind: r.kind, req: req)
+    }
+
+    /// What `GET /version` answers (version.Info).
+    static let versionInfo: JSONValue = .object([
+        "major": "1", "minor": "33", "gitVersion": "v1.33.0-tapio-emulator", "gitCommit": "0000000000000000000000000000000000000000",
+        "gitTreeState": "clean", "buildDate": "2025-04-23T00:00:00Z", "goVersion": "go1.24.2", "compiler": "gc",
+        "platform": "linux/amd64",
+    ])
+
+    /// Turns a successful response into the negotiated form (Table, PartialObjectMetadata…); errors pass unchanged.
+    static func transform(_ response: EmulatorResponse, to target: OutputTarget, kind: EmulatedKind, req: EmulatorRequest) -> EmulatorResponse {
+        guard case .json(let status, let body, let headers) = response, (200..<300).contains(status),
+              body["kind"]?.stringValue != "Status" else { return response }
+        let isList = body["items"] != nil && body["kind"]?.stringValue?.hasSuffix("List") == true
+        switch target {
+        case .object:
+            return response
+        case .table(let version):
+            let objects = isList ? (body["items"]?.arrayValue ?? []) : [body]
+            return .json(status: status, body: TablePrinter.table(kind, objects: objects, listMeta: isList ? body["metadata"] : nil,
+                                                                  version: version, include: req.query["includeObject"] ?? ""),
+                         headers: headers)
+        case .partialObjectMetadata(let version):
+            guard !isList else {
+                return Self.status(406, reason: "NotAcceptable",
+                                   message: "you requested PartialObjectMetadata, but the requested object is a list (\(Self.goTypeName(kind, list: true)))")
+            }
+            return .json(status: status, body: TablePrinter.partial(body, version: version), headers: headers)
+        case .partialObjectMetadataList(let version):
+            guard isList else {
+                return Self.status(406, reason: "NotAcceptable",
+                                   message: "you requested PartialObjectMetadataList, but the requested object is not a list (\(Self.goTypeName(kind, list: false)))")
+            }
+            var meta: [String: JSONValue] = [:]
+            for key in ["resourceVersion", "continue", "remainingItemCount"] { if let v = body["metadata"]?[key] { meta[key] = v } }
+            let items = (body["items"]?.arrayValue ?? []).map { TablePrinter.partial($0, version: version) }
+            return .json(status: status, body: .object(["kind": "PartialObjectMetadataList", "apiVersion": .string("meta.k8s.io/\(version)"),
+                                                        "metadata": .object(meta), "items": .array(items)]), headers: headers)
+        }
+    }
+
+    /// The Go type name the real server puts in some messages.
+    static func goTypeName(_ k: EmulatedKind, list: Bool) -> String {
+        if k.crd != nil { return list ? "*unstructured.UnstructuredList" : "*unstructured.Unstructured" }
+        let pkg = k.group.isEmpty ? "core" : String(k.group.split(separator: ".")[0])
+        return "*\(pkg).\(k.kind)\(list ? "List" : "")"
     }
 
     // MARK: Helpers
@@ -286,13 +340,15 @@ final class EmulatorStore: Sendable {
         return .object(d)
     }
 
-    static func eventLine(_ type: String, _ object: JSONValue) -> WatchChunk {
-        var d = JSONValue.object(["type": .string(type), "object": object]).jsonData()
+    static func eventLine(_ type: String, _ object: JSONValue, _ t: WatchTransform? = nil) -> WatchChunk {
+        let out = type == "ERROR" ? object : (t?.apply(object) ?? object)
+        var d = JSONValue.object(["type": .string(type), "object": out]).jsonData()
         d.append(UInt8(ascii: "\n"))
         return .data(d)
     }
 
-    func watch(_ r: Route, _ req: EmulatorRequest) -> EmulatorResponse {
+    func watch(_ r: Route, _ req: EmulatorRequest, target: OutputTarget = .object) -> EmulatorResponse {
+        let transform = WatchTransform(target: target, kind: r.kind, include: req.query["includeObject"] ?? "")
         let l: LabelSelectorQuery?, f: FieldSelectorQuery?
         do { (l, f) = try selectors(r, req) } catch { return Self.status(400, reason: "BadRequest", message: "\(error)") }
         let rvText = req.query["resourceVersion"] ?? ""
@@ -302,7 +358,7 @@ final class EmulatorStore: Sendable {
             if rvText.isEmpty || rvText == "0" {
                 for (_, o) in (s.objects[r.kind.typeKey] ?? [:]).sorted(by: { $0.key < $1.key })
                 where Self.matches(o, ns: r.namespace, l, f) {
-                    cont.yield(Self.eventLine("ADDED", o))
+                    cont.yield(Self.eventLine("ADDED", o, transform))
                 }
             } else {
                 guard let from = Int64(rvText) else { return nil }
@@ -313,12 +369,13 @@ final class EmulatorStore: Sendable {
                     return -1
                 }
                 for e in s.history where e.rv > from && e.typeKey == r.kind.typeKey {
-                    if let chunk = Self.chunk(for: e, ns: r.namespace, l, f) { cont.yield(chunk) }
+                    if let chunk = Self.chunk(for: e, ns: r.namespace, l, f, transform) { cont.yield(chunk) }
                 }
             }
             let id = s.nextWatchID
             s.nextWatchID += 1
-            s.watchers[id] = Watcher(kind: r.kind, namespace: r.namespace, labels: l, fields: f, bookmarks: bookmarks, continuation: cont)
+            s.watchers[id] = Watcher(kind: r.kind, namespace: r.namespace, labels: l, fields: f, bookmarks: bookmarks, continuation: cont,
+                                     transform: transform)
             return id
         }
         guard let id else { return Self.status(400, reason: "BadRequest", message: "invalid resourceVersion \(rvText)") }
@@ -327,17 +384,18 @@ final class EmulatorStore: Sendable {
 
     /// The line a watch sees for a history entry, taking selectors into account: an object moving into the
     /// selection is ADDED, one moving out is DELETED.
-    static func chunk(for e: HistoryEntry, ns: String?, _ l: LabelSelectorQuery?, _ f: FieldSelectorQuery?) -> WatchChunk? {
+    static func chunk(for e: HistoryEntry, ns: String?, _ l: LabelSelectorQuery?, _ f: FieldSelectorQuery?,
+                      _ t: WatchTransform? = nil) -> WatchChunk? {
         let now = matches(e.object, ns: ns, l, f)
         let before = e.old.map { matches($0, ns: ns, l, f) } ?? false
         switch e.type {
         case "MODIFIED":
-            if now && before { return eventLine("MODIFIED", e.object) }
-            if now { return eventLine("ADDED", e.object) }
-            if before { return eventLine("DELETED", e.object) }
+            if now && before { return eventLine("MODIFIED", e.object, t) }
+            if now { return eventLine("ADDED", e.object, t) }
+            if before { return eventLine("DELETED", e.object, t) }
             return nil
         default:
-            return now ? eventLine(e.type, e.object) : nil
+            return now ? eventLine(e.type, e.object, t) : nil
         }
     }
 
@@ -348,7 +406,7 @@ final class EmulatorStore: Sendable {
             w.continuation.yield(Self.eventLine("BOOKMARK", .object([
                 "kind": .string(w.kind.kind), "apiVersion": .string(w.kind.apiVersion),
                 "metadata": .object(["resourceVersion": .string(String(s.rv))]),
-            ])))
+            ]), w.transform))
         }
     }
 
@@ -388,7 +446,7 @@ final class EmulatorStore: Sendable {
             s.history.removeFirst(drop)
         }
         for w in s.watchers.values where w.kind.typeKey == kind.typeKey {
-            if let c = chunk(for: e, ns: w.namespace, w.labels, w.fields) { w.continuation.yield(c) }
+            if let c = chunk(for: e, ns: w.namespace, w.labels, w.fields, w.transform) { w.continuation.yield(c) }
         }
     }
 
@@ -421,6 +479,8 @@ final class EmulatorStore: Sendable {
         }
         obj["metadata"] = .object(meta)
         if r.kind.hasStatus && r.kind.crd != nil { obj["status"] = nil }
+        // The namespace registry starts every namespace Active (what `kubectl get ns` shows as STATUS).
+        if r.kind.group.isEmpty && r.kind.kind == "Namespace" { obj["status"] = .object(["phase": "Active"]) }
         return commit(r, name: name, new: obj, old: nil, req: req, subresource: nil)
     }
 

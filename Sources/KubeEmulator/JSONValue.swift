@@ -24,6 +24,12 @@ public enum JSONValue: Sendable, Hashable {
         }
     }
 
+    /// The element at `index` of an array (nil for other values or out of range).
+    public subscript(index: Int) -> JSONValue? {
+        guard case .array(let a) = self, index >= 0, index < a.count else { return nil }
+        return a[index]
+    }
+
     public var stringValue: String? {
         if case .string(let s) = self { return s }
         return nil

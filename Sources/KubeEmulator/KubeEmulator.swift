@@ -14,6 +14,14 @@ import Synchronization
 /// field selectors, the status subresource kept apart, `generation` bumped on spec changes, CRDs validated, pruned
 /// and defaulted from their schema, merge patch and server-side apply. Fault hooks (`injectFaults`, `dropWatches`,
 /// `compact`) let tests provoke what real clusters do occasionally. Call `stop()` when done.
+///
+/// kubectl works against it (`kubectl --kubeconfig <kubeconfigPath> get insights`, `describe`, `get -w`, `-o json`):
+/// `/version` and legacy discovery (`/api`, `/apis`, `/api/v1`, `/apis/{group}[/{version}]`, with the CRDs' short
+/// names and categories; kubectl's request for aggregated discovery falls back to it), `Accept` negotiation like
+/// kube-apiserver's (`meta.k8s.io` `Table` for lists, objects and watches, with CRD printer columns or the built-in
+/// printers' columns and `includeObject`; `PartialObjectMetadata[List]`; 406 when nothing acceptable is offered).
+/// Not served: aggregated discovery, OpenAPI (`kubectl explain`, client-side validation of `kubectl apply`), YAML or
+/// protobuf bodies, `deletecollection`, and subresources other than `/status` (logs, exec, scale…).
 public final class KubeEmulator: Sendable {
     public let port: Int
     public let useTLS: Bool

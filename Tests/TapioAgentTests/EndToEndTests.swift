@@ -3,13 +3,16 @@ import KubeClient
 import TapioAgent
 import TapioKube
 import TapioModel
+import TapioOperator
 import TapioTestSupport
 import Testing
 
 /// The issue's end-to-end run on this machine, as a person could follow it in the README: an API server (the
 /// emulator, or TAPIO_TEST_KUBECONFIG), a Pod object bound to this test's node, a kubelet-style memory cgroup for
-/// the pod's container with a real process leaking memory in it, and `tapio agent` with its real probes. The agent
-/// must predict the OOM kill while the process still runs, then report the kill.
+/// the pod's container with a real process leaking memory in it, `tapio agent` with its real probes and `tapio operator`
+/// (leader-elected) against the same server. The agent must predict the OOM kill while the process still runs, then
+/// report the kill; each Insight must show in `kubectl get insights` (when kubectl is installed; reached through the
+/// same kubeconfig, so against TAPIO_TEST_KUBECONFIG too).
 @Suite(.serialized, .enabled(if: TestCgroup.isAvailable, "\(TestCgroup.unavailableReason ?? "")"))
 struct EndToEndTests {
     /// 300 MiB limit and 2 MiB/s: the kill comes ~145 s after the start. The engine predicts only after 90 s of
@@ -40,6 +43,23 @@ struct EndToEndTests {
         let agent = Agent(options: .init(nodeName: node, metricsHost: "127.0.0.1", metricsPort: 0, heartbeatPeriod: .seconds(2)),
                           client: agentClient)
         let agentTask = Task { try await agent.run(signals: []) }
+        // The operator runs beside the agent, as in a cluster: leader-elected, so on a real cluster whose own operator
+        // holds the Lease it only follows.
+        let operatorClient = try KubeClient(kubeconfigPath: cluster.kubeconfigPath)
+        let operatorIdentity = "e2e-\(cluster.namespace)"
+        let op = Operator(options: .init(leaderElect: true, identity: operatorIdentity, metricsHost: "127.0.0.1", metricsPort: 0),
+                          client: operatorClient)
+        let operatorTask = Task { try await op.run(signals: []) }
+        let usesEmulator = cluster.emulator != nil
+        if !Kubectl.isAvailable {
+            FileHandle.standardError.write(Data("[e2e] kubectl checks skipped: \(Kubectl.unavailableReason)\n".utf8))
+        }
+        /// `kubectl get insights -n <ns>` as a user would run it, as rows keyed by column (nil without kubectl).
+        func kubectlInsights() async -> (rows: [[String: String]], output: String)? {
+            guard Kubectl.isAvailable,
+                  let r = try? await Kubectl.run(kubeconfig: cluster.kubeconfigPath, ["get", "insights", "-n", cluster.namespace]) else { return nil }
+            return (Kubectl.table(r.stdout), r.stdout + r.stderr)
+        }
 
         // Give the agent time to list the pod and index the cgroup before the leak starts.
         try await Task.sleep(for: .seconds(3))
@@ -54,6 +74,8 @@ struct EndToEndTests {
         }
 
         var prediction: InsightObject?
+        var predictionInKubectl: (rows: [[String: String]], output: String)?
+        var killedInKubectl: (rows: [[String: String]], output: String)?
         var predictedWhileRunning = false
         var killed: InsightObject?
         var processDiedAt: Duration?
@@ -69,17 +91,31 @@ struct EndToEndTests {
                 prediction = p
                 predictedWhileRunning = alive
                 log("OOMPrediction \(p.metadata.name ?? "") (process running: \(alive)): \(p.spec.title)")
+                predictionInKubectl = await kubectlInsights()
+                if let k = predictionInKubectl { log("kubectl get insights:\n\(k.output)") }
             }
             if let k = insights.first(where: { $0.spec.type == .oomKilled }) {
                 killed = k
                 if processDiedAt == nil, !Self.running(process.pid) { processDiedAt = ContinuousClock.now - started }
                 log("OOMKilled \(k.metadata.name ?? ""): \(k.spec.title)")
+                killedInKubectl = await kubectlInsights()
+                if let k = killedInKubectl { log("kubectl get insights:\n\(k.output)") }
             }
             try await Task.sleep(for: .seconds(1))
         }
 
+        // The operator's leader Lease, as `kubectl get leases -n tapio-system` shows it, while it still runs.
+        var leases: [[String: String]]?
+        if Kubectl.isAvailable, let r = try? await Kubectl.run(kubeconfig: cluster.kubeconfigPath, ["get", "leases", "-n", "tapio-system"]) {
+            leases = Kubectl.table(r.stdout)
+            log("kubectl get leases -n tapio-system:\n\(r.stdout)\(r.stderr)")
+        }
+
         agentTask.cancel()
         _ = await agentTask.result
+        operatorTask.cancel()
+        _ = await operatorTask.result
+        try? await operatorClient.shutdown()
         try? await client.deleteRaw(ResourceType(Namespace.self), namespace: nil, name: cluster.namespace)
         try? await agentClient.shutdown()
         try? await client.shutdown()
@@ -95,5 +131,19 @@ struct EndToEndTests {
         #expect(processDiedAt != nil, "the OOMKilled Insight appeared while the process still ran")
         #expect(k.spec.subject.name == "leaky-0")
         #expect(k.spec.subject.container == "app")
+
+        // What a user sees: each Insight in `kubectl get insights`, with its type.
+        guard Kubectl.isAvailable else { return }
+        let predicted = try #require(predictionInKubectl, "kubectl get insights failed when the OOMPrediction was found")
+        #expect(predicted.rows.contains { $0["NAME"] == p.metadata.name && $0["TYPE"] == "OOMPrediction" },
+                "the OOMPrediction is not in kubectl's table:\n\(predicted.output)")
+        let killedRows = try #require(killedInKubectl, "kubectl get insights failed when the OOMKilled Insight was found")
+        #expect(killedRows.rows.contains { $0["NAME"] == k.metadata.name && $0["TYPE"] == "OOMKilled" },
+                "the OOMKilled Insight is not in kubectl's table:\n\(killedRows.output)")
+        if usesEmulator {
+            // Against the emulator this run's operator is the only candidate, so it leads.
+            #expect(leases?.contains { $0["NAME"] == Operator.leaseName && $0["HOLDER"] == operatorIdentity } == true,
+                    "kubectl get leases -n tapio-system: \(String(describing: leases))")
+        }
     }
 }
