@@ -456,7 +456,17 @@ final class EmulatorStore: Sendable {
         return nil
     }
 
+    /// A body in a media type the emulator does not decode (protobuf, CBOR): 415 like a server without that codec,
+    /// which makes client-go fall back to JSON. nil when the type is JSON or YAML (or absent).
+    static func unsupportedBody(_ req: EmulatorRequest) -> EmulatorResponse? {
+        guard let type = req.headers["content-type"]?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased(),
+              !type.isEmpty, type != "application/json", type != "application/yaml", type != "*/*" else { return nil }
+        return status(415, reason: "UnsupportedMediaType",
+                      message: "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml")
+    }
+
     func create(_ r: Route, _ req: EmulatorRequest) -> EmulatorResponse {
+        if let unsupported = Self.unsupportedBody(req) { return unsupported }
         guard var obj = Self.parseBody(req), obj.objectValue != nil else {
             return Self.status(400, reason: "BadRequest", message: "the body of the request was in an unknown format")
         }
@@ -485,6 +495,7 @@ final class EmulatorStore: Sendable {
     }
 
     func update(_ r: Route, _ name: String, _ req: EmulatorRequest) -> EmulatorResponse {
+        if let unsupported = Self.unsupportedBody(req) { return unsupported }
         guard let obj = Self.parseBody(req), obj.objectValue != nil else {
             return Self.status(400, reason: "BadRequest", message: "the body of the request was in an unknown format")
         }

@@ -174,6 +174,27 @@ struct KubectlSupportTests {
         }
     }
 
+    /// kubectl 1.33 sends protobuf bodies for some built-in writes (`kubectl create namespace`). The emulator has
+    /// no protobuf codec, so it answers like a server without one — 415 — rather than a misleading 400.
+    @Test func aBodyInAMediaTypeTheEmulatorCannotDecodeIs415() async throws {
+        try await withCluster { cluster, client, ns in
+            guard cluster.requireEmulator() != nil else { return }
+            let body = Data([0x6b, 0x38, 0x73, 0x00, 0x0a, 0x0f])
+            for path in ["/api/v1/namespaces", "/apis/coordination.k8s.io/v1/namespaces/\(ns)/leases"] {
+                await #expect {
+                    _ = try await client.send(method: .POST, path: path, body: body, contentType: "application/vnd.kubernetes.protobuf")
+                } throws: { e in
+                    "\(e)".contains("415") || "\(e)".contains("UnsupportedMediaType")
+                }
+            }
+            // JSON still works.
+            let ok = try await client.send(method: .POST, path: "/apis/coordination.k8s.io/v1/namespaces/\(ns)/leases",
+                                           body: Data(#"{"apiVersion":"coordination.k8s.io/v1","kind":"Lease","metadata":{"name":"c"}}"#.utf8),
+                                           contentType: "application/json")
+            #expect(ok.status == 201)
+        }
+    }
+
     // MARK: Tables
 
     @Test func anInsightListAsATableHasTheCRDsPrinterColumnsInOrder() async throws {
