@@ -36,15 +36,28 @@ final class AttributionRetry: Sendable {
 
     let capacity: Int
     private let state = Mutex<(held: [Held], counters: Counters)>(([], Counters()))
+    /// Yields when an event is held, so the retry loop can sleep while nothing is.
+    let wakes: AsyncStream<Void>
+    private let wake: AsyncStream<Void>.Continuation
 
-    init(capacity: Int = 1024) { self.capacity = capacity }
+    init(capacity: Int = 1024) {
+        self.capacity = capacity
+        (wakes, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// Nanoseconds until the earliest held event is due (0: now); nil when nothing is held.
+    func nanosUntilNextDue(now: UInt64) -> UInt64? {
+        state.withLock { s in
+            s.held.map(\.due).min().map { $0 > now ? $0 - now : 0 }
+        }
+    }
 
     var counters: Counters { state.withLock { $0.counters } }
     var count: Int { state.withLock { $0.held.count } }
 
     /// Holds `event` for a fresh attribution later; false when full (the caller passes it on as it is).
     func hold(_ event: NodeEvent, now: UInt64) -> Bool {
-        state.withLock { s in
+        let kept = state.withLock { s in
             guard s.held.count < capacity else {
                 s.counters.overflow &+= 1
                 return false
@@ -53,6 +66,8 @@ final class AttributionRetry: Sendable {
             s.held.append(Held(event: event, attempt: 0, since: now, due: now &+ Self.schedule[0]))
             return true
         }
+        if kept { wake.yield() }
+        return kept
     }
 
     /// Removes and returns the events due at `now`, in arrival order.

@@ -21,7 +21,8 @@ public final class LimitedCgroups: Sendable {
 
 /// Polls the memory controller of every cgroup that has a memory limit (v1 or v2, through TapioNode's readers):
 /// usage, working set and limit as `cgroupMemory` events — the series OOM predictions are made from. Walks the
-/// hierarchy each time, so new containers are picked up within one interval, and keeps ``limited`` current.
+/// hierarchy every `rewalk` (10 s), so new containers are picked up within that, reads the known limited ones every
+/// `interval`, and keeps ``limited`` current.
 public final class CgroupMemoryPoller: EventSource, Sendable {
     public let name = "cgroup"
     public let limited = LimitedCgroups()
@@ -29,7 +30,13 @@ public final class CgroupMemoryPoller: EventSource, Sendable {
     let maxCgroups: Int
     let loop: PollingLoop
 
-    public init(interval: Duration, mount: CgroupMount? = CgroupMount.discover(), maxCgroups: Int = 20_000) {
+    /// How often the whole hierarchy is walked for new limited cgroups (in between, only the known ones are read).
+    let rewalk: Duration
+    private let state = Mutex<(known: [UInt64: LimitedCgroups.Entry], lastWalk: ContinuousClock.Instant?)>(([:], nil))
+
+    public init(interval: Duration, rewalk: Duration = .seconds(10), mount: CgroupMount? = CgroupMount.discover(),
+                maxCgroups: Int = 20_000) {
+        self.rewalk = rewalk
         self.maxCgroups = maxCgroups
         self.mount = mount
         self.loop = PollingLoop(interval: interval, capacity: 16_384)
@@ -55,40 +62,77 @@ public final class CgroupMemoryPoller: EventSource, Sendable {
     @discardableResult
     public func pollOnce() -> Int { pollPass().events }
 
+    /// Reads the limited cgroups the last walk found, and walks the whole hierarchy again every `rewalk` (and on
+    /// the first pass): most cgroups have no limit, and a walk stats and lists every one of them.
     private func pollPass() -> (events: Int, errors: UInt64) {
         guard let mount else { return (0, 0) }
+        let now = ContinuousClock.now
+        let walkDue = state.withLock { s in s.lastWalk.map { now - $0 >= rewalk } ?? true }
+        if walkDue { return walk(mount, at: now) }
+        let known = state.withLock { $0.known }
+        var found: [UInt64: LimitedCgroups.Entry] = [:]
+        var errors: UInt64 = 0
+        let stamp = MonotonicClock.wallNanos()
+        for (id, entry) in known {
+            do {
+                // Its limit was lifted: no longer ours to watch (the next walk agrees).
+                guard let s = try CgroupMemoryReader(directory: mount.mountPoint + entry.path, version: mount.version).sample()
+                else { continue }
+                found[id] = LimitedCgroups.Entry(path: entry.path, limitBytes: s.limitBytes)
+                push(id: id, s, at: stamp)
+            } catch {
+                errors += 1  // removed since the walk
+            }
+        }
+        state.withLock { $0.known = found }
+        limited.replace(found)
+        return (found.count, errors)
+    }
+
+    private func push(id: UInt64, _ s: (usageBytes: UInt64, workingSetBytes: UInt64, limitBytes: UInt64), at stamp: UInt64) {
+        queue.push(.node(NodeEvent(timestampNanos: stamp, pid: 0, cgroupID: id, comm: "", kind: .cgroupMemory(
+            .init(usageBytes: s.usageBytes, workingSetBytes: s.workingSetBytes, limitBytes: s.limitBytes)))))
+    }
+
+    /// Every cgroup of the hierarchy (up to `maxCgroups`): the limited ones are sampled and remembered.
+    private func walk(_ mount: CgroupMount, at now: ContinuousClock.Instant) -> (events: Int, errors: UInt64) {
         var found: [UInt64: LimitedCgroups.Entry] = [:]
         var stack = [""]
         var visited = 0
         var errors: UInt64 = 0
-        let now = MonotonicClock.wallNanos()
+        let stamp = MonotonicClock.wallNanos()
         while let rel = stack.popLast(), visited < maxCgroups {
             visited += 1
             let dir = mount.mountPoint + rel
-            var st = stat()
-            guard stat(dir, &st) == 0 else { continue }
+            guard let handle = opendir(dir) else { continue }
+            defer { closedir(handle) }
             if !rel.isEmpty {
-                let reader = CgroupMemoryReader(directory: dir, version: mount.version)
-                do {
-                    let stats = try reader.read()
-                    if let limit = stats.limitBytes {
-                        let id = UInt64(st.st_ino)
-                        found[id] = LimitedCgroups.Entry(path: rel, limitBytes: limit)
-                        queue.push(.node(NodeEvent(timestampNanos: now, pid: 0, cgroupID: id, comm: "", kind: .cgroupMemory(
-                            .init(usageBytes: stats.usageBytes, workingSetBytes: stats.workingSetBytes, limitBytes: limit)))))
+                var st = stat()
+                if fstat(dirfd(handle), &st) == 0 {
+                    do {
+                        if let s = try CgroupMemoryReader(directory: dir, version: mount.version).sample() {
+                            let id = UInt64(st.st_ino)
+                            found[id] = LimitedCgroups.Entry(path: rel, limitBytes: s.limitBytes)
+                            push(id: id, s, at: stamp)
+                        }
+                    } catch {
+                        errors += 1  // removed between listing and reading
                     }
-                } catch {
-                    errors += 1  // removed between listing and reading
                 }
             }
-            guard let children = try? FileManager.default.contentsOfDirectory(atPath: dir) else { continue }
-            for c in children where !c.hasPrefix("memory.") && !c.hasPrefix("cgroup.") && !c.hasPrefix("tasks")
-                && !c.hasPrefix("notify_on_release") && !c.hasPrefix("release_agent") && !c.hasPrefix("cpu")
-                && !c.hasPrefix("io.") && !c.hasPrefix("pids.") && !c.hasPrefix("hugetlb.") && !c.hasPrefix("rdma.")
-                && !c.hasPrefix("misc.") {
-                var cst = stat()
-                if stat(dir + "/" + c, &cst) == 0, (cst.st_mode & S_IFMT) == S_IFDIR { stack.append(rel + "/" + c) }
+            // Child cgroups are the subdirectories; the control files are regular files (d_type says which).
+            while let entry = readdir(handle) {
+                guard entry.pointee.d_type == UInt8(DT_DIR) else { continue }
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                    String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+                }
+                if name == "." || name == ".." { continue }
+                stack.append(rel + "/" + name)
             }
+        }
+        state.withLock { s in
+            s.known = found
+            s.lastWalk = now
         }
         limited.replace(found)
         return (found.count, errors)

@@ -28,13 +28,13 @@ extension Attributor {
 /// Sources → attribution → correlation engine → sinks, with bounded queues between the stages.
 ///
 /// Each source is drained by its own task that attributes node events (so attribution runs beside the engine)
-/// and pushes into one bounded merge queue; one task owns the engine and feeds it batches, plus a tick every
-/// `batchTimeout` so partial batches and resolutions happen without new events. Everything a full queue drops is
+/// and pushes into one bounded merge queue; one task owns the engine and feeds it batches, waiting for events only
+/// until the engine has timed work (a partial batch's timeout, housekeeping), so partial batches and resolutions
+/// happen without new events and an idle pipeline does not wake up needlessly. Everything a full queue drops is
 /// counted in ``PipelineStatus/shedByStage``.
 public final class Pipeline: Sendable {
     enum Item: Sendable {
         case event(AttributedEvent)
-        case tick
     }
 
     public let config: CorrelationConfig
@@ -76,7 +76,6 @@ public final class Pipeline: Sendable {
             for source in sources {
                 group.addTask { await self.drain(source) }
             }
-            group.addTask { await self.ticker() }
             group.addTask { await self.retryLoop() }
             group.addTask { await self.statusLoop() }
             await self.correlate()
@@ -107,19 +106,16 @@ public final class Pipeline: Sendable {
         }
     }
 
-    /// A tick every quarter of the batch timeout: a partial batch waits at most 1¼ timeouts, not two.
-    private func ticker() async {
-        let period = max(config.batchTimeout / 4, .milliseconds(10))
-        while !Task.isCancelled {
-            try? await Task.sleep(for: period)
-            merged.push(.tick)
-        }
-    }
-
     /// Releases held events once they name a pod's container or their schedule runs out (``AttributionRetry``).
+    /// Sleeps until the earliest held event is due, or until one is held (no periodic wakeups at rest).
     private func retryLoop() async {
+        var wakes = retry.wakes.makeAsyncIterator()
         while !Task.isCancelled {
-            try? await Task.sleep(for: .milliseconds(50))
+            guard let wait = retry.nanosUntilNextDue(now: MonotonicClock.coarseNanos()) else {
+                guard await wakes.next() != nil else { return }
+                continue
+            }
+            if wait > 0 { try? await Task.sleep(for: .nanoseconds(Int64(wait))) }
             let due = retry.takeDue(now: MonotonicClock.coarseNanos())
             guard !due.isEmpty else { continue }
             let fresh = attributor.reattribute(due.map(\.event))
@@ -161,7 +157,11 @@ public final class Pipeline: Sendable {
         var lastSnapshot: UInt64 = 0
         let onCancel = merged
         await withTaskCancellationHandler {
-            while let batch = await merged.nextBatch(max: max(config.batchSize, 1)) {
+            // Waits for events only as long as the engine has nothing due: a partial batch's timeout or the
+            // once-a-second housekeeping (an empty batch means the wait ran out: tick).
+            while let batch = await merged.nextBatch(
+                max: max(config.batchSize, 1),
+                timeout: .nanoseconds(Int64(min(engine.nanosUntilDue(now: MonotonicClock.wallNanos()), 1_000_000_000)))) {
                 let now = MonotonicClock.wallNanos()
                 if let new = nextConfig.withLock({ c -> CorrelationConfig? in defer { c = nil }; return c }),
                    new != engine.config {
@@ -169,13 +169,12 @@ public final class Pipeline: Sendable {
                     engine = CorrelationEngine(config: new)
                     logger.info("correlation engine reconfigured")
                 }
+                if batch.isEmpty { engine.tick(now: now, into: &updates) }
                 for item in batch {
                     switch item {
                     case .event(let e):
                         events &+= 1
                         engine.ingest(e, now: now, into: &updates)
-                    case .tick:
-                        engine.tick(now: now, into: &updates)
                     }
                 }
                 engine.flushIfUrgent(now: now, into: &updates)

@@ -129,6 +129,13 @@ public struct CorrelationEngine: Sendable {
         }
     }
 
+    /// Nanoseconds from `now` until ``tick(now:into:)`` has work: the partial batch's timeout, else the next
+    /// once-a-second housekeeping. A consumer can wait this long for events instead of ticking periodically.
+    public func nanosUntilDue(now: UInt64) -> UInt64 {
+        let due = batchCount > 0 ? batchStart &+ batchTimeoutNanos : lastHousekeeping &+ 1_000_000_000
+        return due > now ? due - now : 0
+    }
+
     /// Runs the pending batch now if it holds an OOM kill: a kill is news that should not wait for the batch to
     /// fill or time out. Call after feeding a group of events (the pipeline does, after each batch it dequeues), so
     /// the kill's companions (the victim's exit) are evaluated with it.

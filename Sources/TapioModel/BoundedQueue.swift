@@ -14,25 +14,52 @@ public final class BoundedQueue<Element: Sendable>: Sendable {
         case dropNewest
     }
 
-    private struct State {
-        var ring: [Element?]
-        var head = 0
-        var count = 0
-        var finished = false
-        var waiter: CheckedContinuation<Void, Never>?
-        var shed: UInt64 = 0
-        var pushed: UInt64 = 0
+    // The hot paths (push, push(contentsOf:), takeBatch) are @inlinable so callers in other modules get them
+    // specialised for their element type: unspecialised generic code went through value witnesses for every
+    // element copy, which was most of the BPF ring buffer → pipeline cost.
+    @usableFromInline
+    struct State {
+        @usableFromInline var ring: [Element?]
+        @usableFromInline var head = 0
+        @usableFromInline var count = 0
+        @usableFromInline var finished = false
+        @usableFromInline var waiter: CheckedContinuation<Void, Never>?
+        @usableFromInline var shed: UInt64 = 0
+        @usableFromInline var pushed: UInt64 = 0
+        /// A timed wait's deadline passed before its waiter was registered: the next wait returns at once.
+        @usableFromInline var pendingWake = false
+        @usableFromInline init(ring: [Element?]) { self.ring = ring }
     }
 
     public let capacity: Int
     public let policy: OverflowPolicy
-    private let state: Mutex<State>
+    @usableFromInline let state: Mutex<State>
 
     public init(capacity: Int, policy: OverflowPolicy = .dropOldest) {
         precondition(capacity > 0, "a BoundedQueue needs room for at least one element")
         self.capacity = capacity
         self.policy = policy
-        self.state = Mutex(State(ring: Array(repeating: nil, count: capacity)))
+        // The ring grows by doubling as elements wait, up to `capacity`: an idle queue of 65,536 slots would
+        // otherwise hold megabytes it never uses.
+        self.state = Mutex(State(ring: Array(repeating: nil, count: Swift.min(capacity, Self.initialRing))))
+    }
+
+    @usableFromInline static var initialRing: Int { 256 }
+
+    /// Makes room for `needed` waiting elements (at most `capacity`), keeping their order; head moves to 0.
+    @inlinable
+    static func grow(_ s: inout State, toHold needed: Int, capacity: Int) {
+        let size = s.ring.count
+        guard needed > size, size < capacity else { return }
+        var newSize = size
+        while newSize < needed && newSize < capacity { newSize *= 2 }
+        newSize = Swift.min(newSize, capacity)
+        var ring = [Element?](repeating: nil, count: newSize)
+        s.ring.withUnsafeMutableBufferPointer { old in
+            for i in 0..<s.count { ring[i] = old[(s.head + i) % size].take() }
+        }
+        s.ring = ring
+        s.head = 0
     }
 
     /// Elements dropped because the queue was full.
@@ -45,7 +72,7 @@ public final class BoundedQueue<Element: Sendable>: Sendable {
 
     /// Adds an element; returns false if it (or, with `.dropOldest`, an older one) had to be shed,
     /// or the queue is finished.
-    @discardableResult
+    @inlinable @discardableResult
     public func push(_ element: Element) -> Bool {
         let (kept, waiter): (Bool, CheckedContinuation<Void, Never>?) = state.withLock { s in
             if s.finished { return (false, nil) }
@@ -58,11 +85,13 @@ public final class BoundedQueue<Element: Sendable>: Sendable {
                     return (false, nil)
                 case .dropOldest:
                     s.ring[s.head] = nil
-                    s.head = (s.head + 1) % capacity
+                    s.head = (s.head + 1) % s.ring.count
                     s.count -= 1
                 }
+            } else {
+                Self.grow(&s, toHold: s.count + 1, capacity: capacity)
             }
-            s.ring[(s.head + s.count) % capacity] = element
+            s.ring[(s.head + s.count) % s.ring.count] = element
             s.count += 1
             s.pushed &+= 1
             let w = s.waiter
@@ -75,25 +104,27 @@ public final class BoundedQueue<Element: Sendable>: Sendable {
 
     /// Adds several elements under one lock (a producer draining a batch, e.g. a ring buffer reader);
     /// sheds like ``push(_:)`` per element. Returns how many elements were shed (0 when all were kept).
-    @discardableResult
+    @inlinable @discardableResult
     public func push(contentsOf elements: [Element]) -> Int {
         guard !elements.isEmpty else { return 0 }
         let (shedNow, waiter): (Int, CheckedContinuation<Void, Never>?) = state.withLock { s in
             if s.finished { return (elements.count, nil) }
             var shedNow = 0
-            var head = s.head, count = s.count
             let capacity = self.capacity, dropNewest = policy == .dropNewest
-            // One buffer access for the whole batch: unspecialised generic code pays per ring access otherwise.
+            Self.grow(&s, toHold: s.count + elements.count, capacity: capacity)
+            var head = s.head, count = s.count
+            let size = s.ring.count
+            // One buffer access for the whole batch.
             s.ring.withUnsafeMutableBufferPointer { ring in
                 for element in elements {
                     if count == capacity {
                         shedNow += 1
                         if dropNewest { continue }
                         ring[head] = nil
-                        head = (head + 1) % capacity
+                        head = (head + 1) % size
                         count -= 1
                     }
-                    ring[(head + count) % capacity] = element
+                    ring[(head + count) % size] = element
                     count += 1
                 }
             }
@@ -138,19 +169,65 @@ public final class BoundedQueue<Element: Sendable>: Sendable {
         }
     }
 
+    /// Like ``nextBatch(max:)``, but waits at most `timeout`: an empty array when nothing arrived in time (a
+    /// consumer with timed work to do — a partial batch to flush — waits exactly as long as it may, instead of
+    /// being woken by a periodic tick). One consumer only.
+    public func nextBatch(max: Int, timeout: Duration) async -> [Element]? {
+        if let batch = takeBatch(max: max) { return batch }
+        if isFinishedAndEmpty { return nil }
+        if timeout <= .zero { return [] }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.waitForElements() }
+            group.addTask {
+                // Cancelled when the elements come first: then nothing is to be woken.
+                do {
+                    try await Task.sleep(for: timeout)
+                    self.wakeConsumer()
+                } catch {}
+            }
+            _ = await group.next()
+            group.cancelAll()
+        }
+        if let batch = takeBatch(max: max) { return batch }
+        return isFinishedAndEmpty ? nil : []
+    }
+
+    /// Resumes the waiting consumer, or makes its next wait return at once.
+    private func wakeConsumer() {
+        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            if let w = s.waiter {
+                s.waiter = nil
+                return w
+            }
+            s.pendingWake = true
+            return nil
+        }
+        waiter?.resume()
+    }
+
     /// Up to `max` queued elements without waiting; nil when none are queued.
+    @inlinable
     public func takeBatch(max: Int) -> [Element]? {
         state.withLock { s -> [Element]? in
             guard s.count > 0 else { return nil }
             let n = Swift.min(max, s.count)
             var out: [Element] = []
             out.reserveCapacity(n)
-            for _ in 0..<n {
-                out.append(s.ring[s.head]!)
-                s.ring[s.head] = nil
-                s.head = (s.head + 1) % capacity
+            var head = s.head
+            let size = s.ring.count
+            s.ring.withUnsafeMutableBufferPointer { ring in
+                for _ in 0..<n {
+                    out.append(ring[head].take()!)
+                    head = (head + 1) % size
+                }
             }
+            s.head = head
             s.count -= n
+            // Drained after a burst: give the grown ring back.
+            if s.count == 0 && size > 4 * Self.initialRing {
+                s.ring = Array(repeating: nil, count: Swift.min(capacity, Self.initialRing))
+                s.head = 0
+            }
             return out
         }
     }
@@ -160,7 +237,10 @@ public final class BoundedQueue<Element: Sendable>: Sendable {
     private func waitForElements() async {
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
             let resumeNow = state.withLock { s -> Bool in
-                if s.count > 0 || s.finished { return true }
+                if s.count > 0 || s.finished || s.pendingWake {
+                    s.pendingWake = false
+                    return true
+                }
                 s.waiter = c
                 return false
             }

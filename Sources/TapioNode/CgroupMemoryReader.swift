@@ -65,6 +65,64 @@ public struct CgroupMemoryReader: Sendable, Hashable {
             oomEvents: events["oom"] ?? 0, oomKills: events["oom_kill"] ?? 0, pressure: pressure())
     }
 
+    /// What a poller needs every second, in as few reads as it can: the limit first — an unlimited cgroup costs
+    /// that one small read and gives nil — then usage, and the inactive file pages scanned out of `memory.stat`
+    /// without building a dictionary. Agrees with ``read()`` on usage, working set and limit.
+    public func sample() throws(CgroupReadError) -> (usageBytes: UInt64, workingSetBytes: UInt64, limitBytes: UInt64)? {
+        let limit: UInt64
+        let usage: UInt64
+        let inactive: UInt64
+        switch version {
+        case .v1:
+            let raw = try number("memory.limit_in_bytes")
+            guard raw < Self.v1UnlimitedThreshold else { return nil }
+            limit = raw
+            usage = try number("memory.usage_in_bytes")
+            let stat = try text("memory.stat")
+            inactive = Self.statValue(stat, "total_inactive_file") ?? Self.statValue(stat, "inactive_file") ?? 0
+        case .v2:
+            let text = try self.text("memory.max").trimmingCharacters(in: " \n")
+            if text == "max" { return nil }
+            guard let v = UInt64(text) else { throw .malformed(file: path("memory.max"), content: text) }
+            limit = v
+            usage = try number("memory.current")
+            inactive = Self.statValue(try self.text("memory.stat"), "inactive_file") ?? 0
+        }
+        return (usage, usage > inactive ? usage - inactive : 0, limit)
+    }
+
+    /// The value of `key` in `key value` lines, scanning bytes (the poller's hot path; `keyed` allocates per line).
+    static func statValue(_ text: String, _ key: String) -> UInt64? {
+        var text = text
+        return text.withUTF8 { bytes -> UInt64? in
+            let k = Array(key.utf8)
+            var i = 0
+            let n = bytes.count
+            while i < n {
+                // At a line start: does the line begin with "key "?
+                var j = 0
+                while j < k.count, i + j < n, bytes[i + j] == k[j] { j += 1 }
+                if j == k.count, i + j < n, bytes[i + j] == UInt8(ascii: " ") {
+                    var v: UInt64 = 0
+                    var p = i + j + 1
+                    var digits = 0
+                    while p < n, bytes[p] >= UInt8(ascii: "0"), bytes[p] <= UInt8(ascii: "9") {
+                        let (m, o1) = v.multipliedReportingOverflow(by: 10)
+                        let (a, o2) = m.addingReportingOverflow(UInt64(bytes[p] - UInt8(ascii: "0")))
+                        if o1 || o2 { return nil }
+                        v = a
+                        p += 1
+                        digits += 1
+                    }
+                    return digits > 0 ? v : nil
+                }
+                while i < n, bytes[i] != UInt8(ascii: "\n") { i += 1 }
+                i += 1
+            }
+            return nil
+        }
+    }
+
     /// The pipeline's event for this cgroup: usage, working set and limit.
     public func event(cgroupID: UInt64, timestampNanos: UInt64 = MonotonicClock.wallNanos()) throws(CgroupReadError) -> NodeEvent {
         let s = try read()

@@ -89,6 +89,41 @@ import Testing
         }
     }
 
+    @Test func thePollersSampleAgreesWithTheFullReadAndSkipsUnlimitedCgroups() throws {
+        var limited = v2Files
+        limited["memory.max"] = "268435456\n"
+        let v1 = [
+            "memory.usage_in_bytes": "5000\n", "memory.limit_in_bytes": "67108864\n",
+            "memory.stat": "cache 100\nrss 200\ninactive_file 50\ntotal_cache 300\ntotal_rss 400\ntotal_inactive_file 1000\n",
+            "memory.failcnt": "7\n", "memory.oom_control": "oom_kill_disable 0\nunder_oom 0\noom_kill 4\n",
+        ]
+        for (files, version) in [(limited, CgroupVersion.v2), (v1, .v1)] {
+            let dir = try directory(files)
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let reader = CgroupMemoryReader(directory: dir, version: version)
+            let full = try reader.read()
+            let sample = try #require(try reader.sample())
+            #expect(sample.usageBytes == full.usageBytes)
+            #expect(sample.workingSetBytes == full.workingSetBytes, "\(version)")
+            #expect(sample.limitBytes == full.limitBytes)
+        }
+        // Unlimited: nil, after reading the limit alone (the other files may as well be missing).
+        for (files, version) in [(["memory.max": "max\n"], CgroupVersion.v2),
+                                 (["memory.limit_in_bytes": "9223372036854771712\n"], .v1)] {
+            let dir = try directory(files)
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            #expect(try CgroupMemoryReader(directory: dir, version: version).sample() == nil)
+        }
+    }
+
+    @Test func statValueFindsWholeKeysOnly() {
+        let text = "inactive_file_x 9\ntotal_inactive_file 1000\ninactive_file 50\n"
+        #expect(CgroupMemoryReader.statValue(text, "inactive_file") == 50)
+        #expect(CgroupMemoryReader.statValue(text, "total_inactive_file") == 1000)
+        #expect(CgroupMemoryReader.statValue(text, "active_file") == nil)
+        #expect(CgroupMemoryReader.statValue("inactive_file 18446744073709551616\n", "inactive_file") == nil, "overflow")
+    }
+
     @Test func aRemovedCgroupIsAnErrorNotACrash() {
         let reader = CgroupMemoryReader(directory: "/nonexistent/tapio/\(UUID().uuidString)", version: .v1)
         #expect(throws: CgroupReadError.self) { try reader.read() }
