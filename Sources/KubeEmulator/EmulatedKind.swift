@@ -19,6 +19,22 @@ public struct EmulatedKind: Sendable {
     /// How the API server names the resource in messages (`pods`, `deployments.apps`).
     var qualifiedResource: String { group.isEmpty ? plural : "\(plural).\(group)" }
 
+    /// Core `v1` or `events.k8s.io/v1` Event: two APIs over one stored object, as in kube-apiserver.
+    var isEvent: Bool { crd == nil && kind == "Event" && version == "v1" && (group.isEmpty || group == "events.k8s.io") }
+    /// Where objects of this kind are kept, in history and watches too. Kinds served by several APIs share one
+    /// store (Events are stored once, in the core `v1` form, and each API is a view of them); others use `typeKey`.
+    var storageKey: String { isEvent ? EventStorage.storageKey : typeKey }
+    /// A stored object as this kind's API shows it.
+    func view(_ stored: JSONValue) -> JSONValue { isEvent ? EventStorage.view(stored, as: self) : stored }
+    /// Stored objects are converted to this API's field names before field selectors run; a few selectable fields
+    /// are not the object's own path. Each entry lists paths tried in order, the first non-empty value winning
+    /// (an Event's `source` is `source.component`, or the reporting controller when that is empty).
+    var fieldSelectorFallbacks: [String: [String]] {
+        guard isEvent else { return [:] }
+        return group.isEmpty ? ["source": ["source.component", "reportingComponent"]]
+                             : ["source": ["deprecatedSource.component", "reportingController"]]
+    }
+
     public init(group: String, version: String, kind: String, plural: String, namespaced: Bool, hasStatus: Bool,
                 fieldSelectors: Set<String> = [], crd: CustomResourceDefinition? = nil) {
         self.group = group; self.version = version; self.kind = kind; self.plural = plural
@@ -37,7 +53,7 @@ public struct EmulatedKind: Sendable {
         EmulatedKind(group: "events.k8s.io", version: "v1", kind: "Event", plural: "events", namespaced: true, hasStatus: false,
                      fieldSelectors: ["regarding.kind", "regarding.namespace", "regarding.name", "regarding.uid",
                                       "regarding.apiVersion", "regarding.resourceVersion", "regarding.fieldPath",
-                                      "reason", "reportingController", "type"]),
+                                      "reason", "reportingController", "source", "type"]),
         EmulatedKind(group: "", version: "v1", kind: "Event", plural: "events", namespaced: true, hasStatus: false,
                      fieldSelectors: ["involvedObject.kind", "involvedObject.namespace", "involvedObject.name",
                                       "involvedObject.uid", "involvedObject.apiVersion", "involvedObject.resourceVersion",

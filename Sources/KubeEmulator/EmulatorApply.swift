@@ -94,7 +94,7 @@ extension EmulatorStore {
     }
 }
 
-/// The few checks the real server makes on built-in kinds that tests can trip over.
+/// The few checks the real server makes on built-in kinds that tests can trip over (Events: `EventValidation`).
 enum BuiltinValidation {
     static func validate(_ kind: EmulatedKind, _ o: JSONValue, old: JSONValue?) -> [FieldError] {
         var errs: [FieldError] = []
@@ -108,22 +108,6 @@ enum BuiltinValidation {
             }
             if let old, old["spec"]?["containers"]?.arrayValue?.map({ $0["name"] }) != containers.map({ $0["name"] }) {
                 errs.append(.forbidden("spec", "pod updates may not change fields other than `spec.containers[*].image`, `spec.initContainers[*].image`, `spec.activeDeadlineSeconds`, `spec.tolerations` (only additions to existing tolerations), `spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)"))
-            }
-        case ("events.k8s.io", "Event"):
-            if o["eventTime"] == nil || o["eventTime"] == .null { errs.append(.required("eventTime", "")) }
-            for f in ["reportingController", "reportingInstance", "action", "reason"] {
-                let v = o[f]?.stringValue ?? ""
-                if v.isEmpty { errs.append(.required(f, "")) }
-                if v.utf8.count > 128 { errs.append(FieldError(path: f, type: .tooLong, detail: "must have at most 128 bytes")) }
-            }
-            if (o["note"]?.stringValue?.utf8.count ?? 0) > 1024 {
-                errs.append(FieldError(path: "note", type: .tooLong, detail: "must have at most 1024 bytes"))
-            }
-            if let t = o["type"]?.stringValue, t != "Normal" && t != "Warning" {
-                errs.append(.unsupported("type", FieldError.quoted(t), supported: ["Normal", "Warning"]))
-            }
-            if o["series"] != nil, let c = o["series"]?["count"]?.intValue, c < 2 {
-                errs.append(.invalid("series.count", String(c), "should be at least 2"))
             }
         case ("apps", "Deployment"), ("apps", "StatefulSet"):
             if o["spec"]?["selector"] == nil { errs.append(.required("spec.selector", "")) }

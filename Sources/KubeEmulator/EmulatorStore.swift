@@ -39,7 +39,8 @@ struct FaultPlan: Sendable {
 final class EmulatorStore: Sendable {
     struct HistoryEntry {
         var rv: Int64
-        var typeKey: String
+        /// The kind's `storageKey`: one history for all the APIs serving the same objects.
+        var storageKey: String
         var type: String
         var object: JSONValue
         var old: JSONValue?
@@ -264,15 +265,20 @@ final class EmulatorStore: Sendable {
     // MARK: Reads
 
     func get(_ r: Route, _ name: String) -> EmulatorResponse {
-        let obj = state.withLock { $0.objects[r.kind.typeKey]?[Self.key(r.namespace, name)] }
-        guard let obj else { return Self.notFound(r.kind, name) }
+        guard let obj = current(r, name) else { return Self.notFound(r.kind, name) }
         return .json(status: 200, body: obj, headers: [])
+    }
+
+    /// The stored object as the route's API shows it.
+    func current(_ r: Route, _ name: String) -> JSONValue? {
+        state.withLock { $0.objects[r.kind.storageKey]?[Self.key(r.namespace, name)] }.map(r.kind.view)
     }
 
     func selectors(_ r: Route, _ req: EmulatorRequest) throws -> (LabelSelectorQuery?, FieldSelectorQuery?) {
         let l = try req.query["labelSelector"].flatMap { $0.isEmpty ? nil : try LabelSelectorQuery($0) }
         let f = try req.query["fieldSelector"].flatMap {
-            $0.isEmpty ? nil : try FieldSelectorQuery($0, supported: r.kind.fieldSelectors, kind: r.kind.kind)
+            $0.isEmpty ? nil : try FieldSelectorQuery($0, supported: r.kind.fieldSelectors, kind: r.kind.kind,
+                                                      fallbacks: r.kind.fieldSelectorFallbacks)
         }
         return (l, f)
     }
@@ -308,12 +314,13 @@ final class EmulatorStore: Sendable {
                 return Self.status(410, reason: "Expired",
                                    message: "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.")
             }
-            let all = (s.objects[r.kind.typeKey] ?? [:]).sorted { $0.key < $1.key }
+            let all = (s.objects[r.kind.storageKey] ?? [:]).sorted { $0.key < $1.key }
             var items: [JSONValue] = []
             var next: String?
             var remaining: Int64 = 0
-            for (k, o) in all {
+            for (k, stored) in all {
                 if let startAfter, k <= startAfter { continue }
+                let o = r.kind.view(stored)
                 guard Self.matches(o, ns: r.namespace, l, f) else { continue }
                 if let limit, items.count >= limit {
                     remaining += 1
@@ -356,9 +363,9 @@ final class EmulatorStore: Sendable {
         let bookmarks = req.query["allowWatchBookmarks"] == "true"
         let id: Int? = state.withLock { s -> Int? in
             if rvText.isEmpty || rvText == "0" {
-                for (_, o) in (s.objects[r.kind.typeKey] ?? [:]).sorted(by: { $0.key < $1.key })
-                where Self.matches(o, ns: r.namespace, l, f) {
-                    cont.yield(Self.eventLine("ADDED", o, transform))
+                for (_, stored) in (s.objects[r.kind.storageKey] ?? [:]).sorted(by: { $0.key < $1.key }) {
+                    let o = r.kind.view(stored)
+                    if Self.matches(o, ns: r.namespace, l, f) { cont.yield(Self.eventLine("ADDED", o, transform)) }
                 }
             } else {
                 guard let from = Int64(rvText) else { return nil }
@@ -368,8 +375,8 @@ final class EmulatorStore: Sendable {
                     cont.finish()
                     return -1
                 }
-                for e in s.history where e.rv > from && e.typeKey == r.kind.typeKey {
-                    if let chunk = Self.chunk(for: e, ns: r.namespace, l, f, transform) { cont.yield(chunk) }
+                for e in s.history where e.rv > from && e.storageKey == r.kind.storageKey {
+                    if let chunk = Self.chunk(for: e, kind: r.kind, ns: r.namespace, l, f, transform) { cont.yield(chunk) }
                 }
             }
             let id = s.nextWatchID
@@ -382,20 +389,21 @@ final class EmulatorStore: Sendable {
         return .watch(id: id, stream: stream)
     }
 
-    /// The line a watch sees for a history entry, taking selectors into account: an object moving into the
-    /// selection is ADDED, one moving out is DELETED.
-    static func chunk(for e: HistoryEntry, ns: String?, _ l: LabelSelectorQuery?, _ f: FieldSelectorQuery?,
+    /// The line a watch on `kind` sees for a history entry, taking selectors into account: an object moving into
+    /// the selection is ADDED, one moving out is DELETED. Objects are shown (and selected) as `kind`'s API shows them.
+    static func chunk(for e: HistoryEntry, kind: EmulatedKind, ns: String?, _ l: LabelSelectorQuery?, _ f: FieldSelectorQuery?,
                       _ t: WatchTransform? = nil) -> WatchChunk? {
-        let now = matches(e.object, ns: ns, l, f)
-        let before = e.old.map { matches($0, ns: ns, l, f) } ?? false
+        let object = kind.view(e.object)
+        let now = matches(object, ns: ns, l, f)
+        let before = e.old.map { matches(kind.view($0), ns: ns, l, f) } ?? false
         switch e.type {
         case "MODIFIED":
-            if now && before { return eventLine("MODIFIED", e.object, t) }
-            if now { return eventLine("ADDED", e.object, t) }
-            if before { return eventLine("DELETED", e.object, t) }
+            if now && before { return eventLine("MODIFIED", object, t) }
+            if now { return eventLine("ADDED", object, t) }
+            if before { return eventLine("DELETED", object, t) }
             return nil
         default:
-            return now ? eventLine(e.type, e.object, t) : nil
+            return now ? eventLine(e.type, object, t) : nil
         }
     }
 
@@ -436,17 +444,18 @@ final class EmulatorStore: Sendable {
 
     // MARK: Writes
 
-    /// Records a stored change: bumps nothing (the caller set rv), appends history, feeds watches. Lock held.
+    /// Records a stored change: bumps nothing (the caller set rv), appends history, feeds watches (of every API
+    /// serving the kind's store). `object` and `old` are in stored form. Lock held.
     static func record(_ s: inout State, kind: EmulatedKind, type: String, object: JSONValue, old: JSONValue?) {
-        let e = HistoryEntry(rv: s.rv, typeKey: kind.typeKey, type: type, object: object, old: old)
+        let e = HistoryEntry(rv: s.rv, storageKey: kind.storageKey, type: type, object: object, old: old)
         s.history.append(e)
         if s.history.count > s.historyLimit + s.historyLimit / 4 {
             let drop = s.history.count - s.historyLimit
             s.compactedThrough = s.history[drop - 1].rv
             s.history.removeFirst(drop)
         }
-        for w in s.watchers.values where w.kind.typeKey == kind.typeKey {
-            if let c = chunk(for: e, ns: w.namespace, w.labels, w.fields, w.transform) { w.continuation.yield(c) }
+        for w in s.watchers.values where w.kind.storageKey == kind.storageKey {
+            if let c = chunk(for: e, kind: w.kind, ns: w.namespace, w.labels, w.fields, w.transform) { w.continuation.yield(c) }
         }
     }
 
@@ -504,11 +513,18 @@ final class EmulatorStore: Sendable {
         guard bodyName == name else {
             return Self.status(400, reason: "BadRequest", message: "the name of the object (\(bodyName ?? "")) does not match the name on the URL (\(name))")
         }
-        guard let rv = obj["metadata"]?["resourceVersion"]?.stringValue, !rv.isEmpty else {
+        let rv = obj["metadata"]?["resourceVersion"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
+        // Events allow unconditional updates (no resourceVersion) and create on update, as their registry strategy says.
+        if rv == nil && !r.kind.isEvent {
             return Self.invalid(r.kind, name, [.invalid("metadata.resourceVersion", "0x0", "must be specified for an update")])
         }
-        let old = state.withLock { $0.objects[r.kind.typeKey]?[Self.key(r.namespace, name)] }
-        guard let old else { return Self.notFound(r.kind, name) }
+        guard let old = current(r, name) else {
+            guard r.kind.isEvent, r.subresource == nil else { return Self.notFound(r.kind, name) }
+            var created = obj
+            created["metadata"]?["namespace"] = .string(r.namespace ?? "")
+            created["metadata"]?["resourceVersion"] = nil
+            return commit(r, name: name, new: created, old: nil, req: req, subresource: nil)
+        }
         return commit(r, name: name, new: obj, old: old, req: req, subresource: r.subresource, expectedRV: rv)
     }
 
@@ -527,7 +543,7 @@ final class EmulatorStore: Sendable {
 
     func patchOnce(_ r: Route, _ name: String, _ req: EmulatorRequest) -> EmulatorResponse {
         let ct = (req.headers["content-type"] ?? "").split(separator: ";").first.map(String.init) ?? ""
-        let old = state.withLock { $0.objects[r.kind.typeKey]?[Self.key(r.namespace, name)] }
+        let old = current(r, name)
         switch ct {
         case "application/merge-patch+json":
             guard let p = Self.parseBody(req), p.objectValue != nil else {
@@ -554,25 +570,26 @@ final class EmulatorStore: Sendable {
         let dry = req.query["dryRun"] == "All"
         return state.withLock { s -> EmulatorResponse in
             let k = Self.key(r.namespace, name)
-            guard var obj = s.objects[r.kind.typeKey]?[k] else { return Self.notFound(r.kind, name) }
-            if dry { return .json(status: 200, body: obj, headers: []) }
-            s.objects[r.kind.typeKey]?[k] = nil
+            guard var obj = s.objects[r.kind.storageKey]?[k] else { return Self.notFound(r.kind, name) }
+            if dry { return .json(status: 200, body: r.kind.view(obj), headers: []) }
+            s.objects[r.kind.storageKey]?[k] = nil
             s.rv += 1
             obj["metadata"]?["resourceVersion"] = .string(String(s.rv))
             Self.record(&s, kind: r.kind, type: "DELETED", object: obj, old: nil)
             if r.kind.plural == "namespaces" && r.kind.group.isEmpty {
                 // Namespace deletion takes its contents with it (the real server finalizes asynchronously).
-                for (typeKey, objs) in s.objects {
-                    guard let kind = s.kinds[typeKey], kind.namespaced else { continue }
+                // Stores are keyed by storageKey, which is always the typeKey of one of the kinds they hold.
+                for (storageKey, objs) in s.objects {
+                    guard let kind = s.kinds[storageKey], kind.namespaced else { continue }
                     for (ok, var o) in objs where ok.hasPrefix(name + "/") {
-                        s.objects[typeKey]?[ok] = nil
+                        s.objects[storageKey]?[ok] = nil
                         s.rv += 1
                         o["metadata"]?["resourceVersion"] = .string(String(s.rv))
                         Self.record(&s, kind: kind, type: "DELETED", object: o, old: nil)
                     }
                 }
             }
-            return .json(status: 200, body: obj, headers: [])
+            return .json(status: 200, body: r.kind.view(obj), headers: [])
         }
     }
 
@@ -632,13 +649,35 @@ final class EmulatorStore: Sendable {
             let errors = SchemaValidator.validate(new, against: crd, version: kind.version).filter { $0.level == .error }
             if !errors.isEmpty { return Self.invalid(kind, name, errors) }
         }
+        // What goes into the store: the body itself, except for kinds stored in another API's form (Events, whose
+        // body is decoded as the server's Go types would decode it, then validated in the stored terms).
+        var storedNew = new
         var metaErrors = Self.validateMeta(kind, new, isNamespace: kind.plural == "namespaces" && kind.group.isEmpty)
+        if kind.isEvent {
+            let decoded: (stored: JSONValue, fields: EventStorage.Fields, unknown: [String])
+            let cannot = "\(kind.kind) in version \"\(kind.version)\" cannot be handled as a \(kind.kind): "
+            do { decoded = try EventStorage.toStorage(new, as: kind) } catch {
+                return Self.status(400, reason: "BadRequest", message: cannot + error.message)
+            }
+            if !decoded.unknown.isEmpty {
+                switch req.query["fieldValidation"] {
+                case "Strict":
+                    return Self.status(400, reason: "BadRequest",
+                                       message: cannot + "strict decoding error: " + decoded.unknown.map { "unknown field \"\($0)\"" }.joined(separator: ", "))
+                case "Ignore": break
+                default: warnings += decoded.unknown.map { ("Warning", "299 - \"unknown field \\\"\($0)\\\"\"") }
+                }
+            }
+            let oldFields = old.flatMap { try? EventStorage.toStorage($0, as: kind).fields }
+            metaErrors += EventValidation.validate(decoded.fields, old: oldFields, namespace: r.namespace ?? "", viaEventsAPI: !kind.group.isEmpty)
+            storedNew = decoded.stored
+        }
         metaErrors += BuiltinValidation.validate(kind, new, old: old)
         if !metaErrors.isEmpty { return Self.invalid(kind, name, metaErrors) }
         let dry = req.query["dryRun"] == "All"
         return state.withLock { s -> EmulatorResponse in
             let k = Self.key(r.namespace, name)
-            let current = s.objects[kind.typeKey]?[k]
+            let current = s.objects[kind.storageKey]?[k]
             if old == nil {
                 if current != nil {
                     return Self.status(409, reason: "AlreadyExists", message: "\(kind.qualifiedResource) \"\(name)\" already exists",
@@ -656,33 +695,35 @@ final class EmulatorStore: Sendable {
                                        message: "Operation cannot be fulfilled on \(kind.qualifiedResource) \"\(name)\": the object has been modified; please apply your changes to the latest version and try again",
                                        details: ["name": .string(name), "group": .string(kind.group), "kind": .string(kind.plural)])
                 }
-                if current != old {
+                if kind.view(current) != old {
                     // Changed between our read and this write (a patch raced another writer): retry on the latest.
                     return Self.status(409, reason: "Conflict", message: "Operation cannot be fulfilled on \(kind.qualifiedResource) \"\(name)\": the object has been modified; please apply your changes to the latest version and try again")
                 }
             }
-            var stored = new
-            if let old {
-                var a = old, b = new
+            var stored = storedNew
+            // Events have no generation: their registry strategy never sets one.
+            let generation = !kind.isEvent
+            if let old, let current {
+                var a = current, b = storedNew
                 a["metadata"]?["resourceVersion"] = nil; b["metadata"]?["resourceVersion"] = nil
                 if a == b { return .json(status: 200, body: old, headers: warnings) }  // no-op: no new version
-                if Self.specPart(old, hasStatus: kind.hasStatus) != Self.specPart(new, hasStatus: kind.hasStatus) {
+                if generation, Self.specPart(old, hasStatus: kind.hasStatus) != Self.specPart(new, hasStatus: kind.hasStatus) {
                     stored["metadata"]?["generation"] = .int((old["metadata"]?["generation"]?.intValue ?? 1) + 1)
                 }
             } else {
                 stored["metadata"]?["uid"] = .string(UUID().uuidString.lowercased())
                 stored["metadata"]?["creationTimestamp"] = .string(Self.timestamp())
-                stored["metadata"]?["generation"] = .int(1)
+                if generation { stored["metadata"]?["generation"] = .int(1) }
             }
             if dry {
                 stored["metadata"]?["resourceVersion"] = old?["metadata"]?["resourceVersion"]
-                return .json(status: old == nil ? 201 : 200, body: stored, headers: warnings)
+                return .json(status: old == nil ? 201 : 200, body: kind.view(stored), headers: warnings)
             }
             s.rv += 1
             stored["metadata"]?["resourceVersion"] = .string(String(s.rv))
-            s.objects[kind.typeKey, default: [:]][k] = stored
-            Self.record(&s, kind: kind, type: old == nil ? "ADDED" : "MODIFIED", object: stored, old: old)
-            return .json(status: old == nil ? 201 : 200, body: stored, headers: warnings)
+            s.objects[kind.storageKey, default: [:]][k] = stored
+            Self.record(&s, kind: kind, type: old == nil ? "ADDED" : "MODIFIED", object: stored, old: current)
+            return .json(status: old == nil ? 201 : 200, body: kind.view(stored), headers: warnings)
         }
     }
 

@@ -12,7 +12,9 @@ import Synchronization
 /// Semantics follow kube-apiserver where tests can observe them: one global resourceVersion counter, 409 on stale
 /// updates, 410 `Expired` for watches from compacted versions, bookmarks, chunked watch streams, pagination, label and
 /// field selectors, the status subresource kept apart, `generation` bumped on spec changes, CRDs validated, pruned
-/// and defaulted from their schema, merge patch and server-side apply. Fault hooks (`injectFaults`, `dropWatches`,
+/// and defaulted from their schema, merge patch and server-side apply. Events are stored once and served by both
+/// core `v1` and `events.k8s.io/v1`, converted field by field (see `EventStorage`), so `kubectl get events` and
+/// `kubectl describe` list what the events.k8s.io recorder wrote. Fault hooks (`injectFaults`, `dropWatches`,
 /// `compact`) let tests provoke what real clusters do occasionally. Call `stop()` when done.
 ///
 /// kubectl works against it (`kubectl --kubeconfig <kubeconfigPath> get insights`, `describe`, `get -w`, `-o json`):
@@ -151,11 +153,15 @@ public final class KubeEmulator: Sendable {
     /// The number of open watches.
     public var openWatchCount: Int { store.state.withLock { $0.watchers.count } }
 
-    /// The stored objects of one kind (for assertions), as JSON.
+    /// The stored objects of one kind (for assertions), as JSON, as that kind's API shows them (core v1 and
+    /// events.k8s.io/v1 Events are the same objects in two forms).
     public func objects(apiVersion: String, plural: String) -> [JSONValue] {
         let (g, v) = apiVersion.contains("/") ? (String(apiVersion.split(separator: "/")[0]), String(apiVersion.split(separator: "/")[1]))
                                               : ("", apiVersion)
-        return store.state.withLock { s in (s.objects["\(g)/\(v)/\(plural)"] ?? [:]).sorted { $0.key < $1.key }.map(\.value) }
+        return store.state.withLock { s in
+            guard let kind = s.kinds["\(g)/\(v)/\(plural)"] else { return [] }
+            return (s.objects[kind.storageKey] ?? [:]).sorted { $0.key < $1.key }.map { kind.view($0.value) }
+        }
     }
 
     // MARK: Serving

@@ -94,8 +94,11 @@ struct LabelSelectorQuery: Sendable {
 /// A parsed field selector (`metadata.name=x,spec.nodeName!=y`); only the fields the API server supports per kind.
 struct FieldSelectorQuery: Sendable {
     var requirements: [(path: String, value: String, equal: Bool)] = []
+    /// Labels whose value is not at their own path: the paths to try, first non-empty value wins.
+    var fallbacks: [String: [String]] = [:]
 
-    init(_ text: String, supported: Set<String>, kind: String) throws {
+    init(_ text: String, supported: Set<String>, kind: String, fallbacks: [String: [String]] = [:]) throws {
+        self.fallbacks = fallbacks
         for part in text.split(separator: ",") where !part.trimmingCharacters(in: .whitespaces).isEmpty {
             let s = String(part)
             let (key, value, equal): (String, String, Bool)
@@ -118,16 +121,19 @@ struct FieldSelectorQuery: Sendable {
 
     func matches(_ object: JSONValue) -> Bool {
         requirements.allSatisfy { r in
-            var cur: JSONValue? = object
-            for seg in r.path.split(separator: ".") { cur = cur?[String(seg)] }
-            let v: String
-            switch cur {
-            case .string(let s)?: v = s
-            case .int(let i)?: v = String(i)
-            case .bool(let b)?: v = String(b)
-            default: v = ""
-            }
+            let v = (fallbacks[r.path] ?? [r.path]).lazy.map { Self.value(at: $0, in: object) }.first { !$0.isEmpty } ?? ""
             return (v == r.value) == r.equal
+        }
+    }
+
+    static func value(at path: String, in object: JSONValue) -> String {
+        var cur: JSONValue? = object
+        for seg in path.split(separator: ".") { cur = cur?[String(seg)] }
+        switch cur {
+        case .string(let s)?: return s
+        case .int(let i)?: return String(i)
+        case .bool(let b)?: return String(b)
+        default: return ""
         }
     }
 }
