@@ -32,7 +32,13 @@ public final class CgroupMemoryPoller: EventSource, Sendable {
 
     /// How often the whole hierarchy is walked for new limited cgroups (in between, only the known ones are read).
     let rewalk: Duration
-    private let state = Mutex<(known: [UInt64: LimitedCgroups.Entry], lastWalk: ContinuousClock.Instant?)>(([:], nil))
+    /// The limited cgroups of the last walk, each with its files kept open (``CgroupMemoryHandle``).
+    private let state = Mutex<(known: [UInt64: Known], lastWalk: ContinuousClock.Instant?)>(([:], nil))
+
+    struct Known: Sendable {
+        var entry: LimitedCgroups.Entry
+        var handle: CgroupMemoryHandle
+    }
 
     public init(interval: Duration, rewalk: Duration = .seconds(10), mount: CgroupMount? = CgroupMount.discover(),
                 maxCgroups: Int = 20_000) {
@@ -43,6 +49,10 @@ public final class CgroupMemoryPoller: EventSource, Sendable {
     }
 
     var queue: BoundedQueue<TapioEvent> { loop.queue }
+
+    deinit {
+        for (_, k) in state.withLock({ $0.known }) { k.handle.close() }
+    }
 
     public func describeHierarchy() -> String {
         guard let m = mount else { return "no memory controller found" }
@@ -70,23 +80,21 @@ public final class CgroupMemoryPoller: EventSource, Sendable {
         let walkDue = state.withLock { s in s.lastWalk.map { now - $0 >= rewalk } ?? true }
         if walkDue { return walk(mount, at: now) }
         let known = state.withLock { $0.known }
-        var found: [UInt64: LimitedCgroups.Entry] = [:]
+        var kept: [UInt64: Known] = [:]
         var errors: UInt64 = 0
         let stamp = MonotonicClock.wallNanos()
-        for (id, entry) in known {
-            do {
-                // Its limit was lifted: no longer ours to watch (the next walk agrees).
-                guard let s = try CgroupMemoryReader(directory: mount.mountPoint + entry.path, version: mount.version).sample()
-                else { continue }
-                found[id] = LimitedCgroups.Entry(path: entry.path, limitBytes: s.limitBytes)
-                push(id: id, s, at: stamp)
-            } catch {
-                errors += 1  // removed since the walk
+        for (id, k) in known {
+            guard let s = k.handle.sample() else {
+                k.handle.close()  // removed since the walk
+                errors += 1
+                continue
             }
+            kept[id] = k
+            push(id: id, s, at: stamp)
         }
-        state.withLock { $0.known = found }
-        limited.replace(found)
-        return (found.count, errors)
+        state.withLock { $0.known = kept }
+        limited.replace(kept.mapValues(\.entry))
+        return (kept.count, errors)
     }
 
     private func push(id: UInt64, _ s: (usageBytes: UInt64, workingSetBytes: UInt64, limitBytes: UInt64), at stamp: UInt64) {
@@ -94,9 +102,11 @@ public final class CgroupMemoryPoller: EventSource, Sendable {
             .init(usageBytes: s.usageBytes, workingSetBytes: s.workingSetBytes, limitBytes: s.limitBytes)))))
     }
 
-    /// Every cgroup of the hierarchy (up to `maxCgroups`): the limited ones are sampled and remembered.
+    /// Every cgroup of the hierarchy (up to `maxCgroups`): the limited ones are sampled and their files kept open
+    /// (reused when the id, path and limit are unchanged).
     private func walk(_ mount: CgroupMount, at now: ContinuousClock.Instant) -> (events: Int, errors: UInt64) {
-        var found: [UInt64: LimitedCgroups.Entry] = [:]
+        var previous = state.withLock { $0.known }
+        var found: [UInt64: Known] = [:]
         var stack = [""]
         var visited = 0
         var errors: UInt64 = 0
@@ -109,10 +119,19 @@ public final class CgroupMemoryPoller: EventSource, Sendable {
             if !rel.isEmpty {
                 var st = stat()
                 if fstat(dirfd(handle), &st) == 0 {
+                    let id = UInt64(st.st_ino)
                     do {
                         if let s = try CgroupMemoryReader(directory: dir, version: mount.version).sample() {
-                            let id = UInt64(st.st_ino)
-                            found[id] = LimitedCgroups.Entry(path: rel, limitBytes: s.limitBytes)
+                            let entry = LimitedCgroups.Entry(path: rel, limitBytes: s.limitBytes)
+                            let old = previous.removeValue(forKey: id)
+                            if let old, old.entry == entry {
+                                found[id] = old
+                            } else {
+                                old?.handle.close()  // its limit changed: reopen
+                                if let files = CgroupMemoryHandle.open(directory: dir, version: mount.version) {
+                                    found[id] = Known(entry: entry, handle: files)
+                                }
+                            }
                             push(id: id, s, at: stamp)
                         }
                     } catch {
@@ -130,11 +149,12 @@ public final class CgroupMemoryPoller: EventSource, Sendable {
                 stack.append(rel + "/" + name)
             }
         }
+        for (_, gone) in previous { gone.handle.close() }
         state.withLock { s in
             s.known = found
             s.lastWalk = now
         }
-        limited.replace(found)
+        limited.replace(found.mapValues(\.entry))
         return (found.count, errors)
     }
 }

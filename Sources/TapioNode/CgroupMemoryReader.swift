@@ -94,7 +94,11 @@ public struct CgroupMemoryReader: Sendable, Hashable {
     /// The value of `key` in `key value` lines, scanning bytes (the poller's hot path; `keyed` allocates per line).
     static func statValue(_ text: String, _ key: String) -> UInt64? {
         var text = text
-        return text.withUTF8 { bytes -> UInt64? in
+        return text.withUTF8 { statValue(bytes: $0, key) }
+    }
+
+    static func statValue(bytes: UnsafeBufferPointer<UInt8>, _ key: String) -> UInt64? {
+        do {
             let k = Array(key.utf8)
             var i = 0
             let n = bytes.count

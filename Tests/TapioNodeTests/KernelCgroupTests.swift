@@ -48,6 +48,36 @@ struct KernelCgroupTests {
         }
     }
 
+    /// The poller's open handle sees the allocation through its re-read files, agrees with a fresh full read,
+    /// refuses an unlimited cgroup, and reports nothing once the cgroup is gone.
+    @Test func anOpenHandleFollowsTheCgroupAndEndsWithIt() throws {
+        let cg = try TestCgroup.create(memoryLimit: 256 << 20)
+        var removed = false
+        defer { if !removed { cg.destroy() } }
+        let handle = try #require(CgroupMemoryHandle.open(directory: cg.directory, version: mount.version))
+        defer { handle.close() }
+        #expect(handle.limitBytes == 256 << 20)
+        let p = try TestProcess.allocating(bytes: 48 << 20)
+        try cg.add(pid: p.pid)
+        let before = try #require(handle.sample())
+        try p.release()
+        var after = before
+        for _ in 0..<250 where after.usageBytes < before.usageBytes + (40 << 20) {
+            usleep(20_000)
+            after = try #require(handle.sample())
+        }
+        #expect(after.usageBytes >= before.usageBytes + (40 << 20), "the handle kept showing the old value")
+        let full = try reader(cg).read()
+        #expect(abs(Int64(full.usageBytes) - Int64(after.usageBytes)) < 8 << 20)
+        #expect(after.workingSetBytes <= after.usageBytes)
+        p.kill()
+        try cg.setMemoryLimit(nil)
+        #expect(CgroupMemoryHandle.open(directory: cg.directory, version: mount.version) == nil, "unlimited has no handle")
+        cg.destroy()
+        removed = true
+        #expect(handle.sample() == nil, "a removed cgroup still sampled")
+    }
+
     @Test func aProcessInAKubeletCgroupfsCgroupResolvesToItsPodAndContainerThroughProc() throws {
         try TestCgroup.with(layout: .cgroupfs(qos: "burstable")) { cg in
             let p = try TestProcess.sleep()
