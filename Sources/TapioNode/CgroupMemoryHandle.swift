@@ -4,13 +4,29 @@ import Glibc
 /// regenerates a control file on every read from its start — so a once-a-second sample costs two reads, no path
 /// lookups and no allocation. The limit is read once, when the handle is opened (a poller re-opens on its walks).
 ///
+/// `memory.stat` is the expensive file (the kernel formats ~35 counters, on v1 with hierarchical totals): it is
+/// re-read when usage moved by more than 1 % since it was last read, or after 10 s; in between the working set
+/// uses the last inactive-file figure with the fresh usage.
+///
 /// Not thread-safe: one owner samples and closes it.
-public struct CgroupMemoryHandle: Sendable {
+public final class CgroupMemoryHandle: @unchecked Sendable {
     public let directory: String
     public let version: CgroupVersion
     public let limitBytes: UInt64
     let usageFD: Int32
     let statFD: Int32
+    private var statUsage: UInt64 = 0
+    private var statInactive: UInt64 = 0
+    private var statAt: UInt64 = 0
+    static let statMaxAgeNanos: UInt64 = 10_000_000_000
+
+    init(directory: String, version: CgroupVersion, limitBytes: UInt64, usageFD: Int32, statFD: Int32) {
+        self.directory = directory
+        self.version = version
+        self.limitBytes = limitBytes
+        self.usageFD = usageFD
+        self.statFD = statFD
+    }
 
     /// Opens the files of a cgroup that has a memory limit; nil when it has none (or cannot be read).
     public static func open(directory: String, version: CgroupVersion) -> CgroupMemoryHandle? {
@@ -44,13 +60,19 @@ public struct CgroupMemoryHandle: Sendable {
                 digits += 1
             }
             guard digits > 0 else { return nil }
-            let m = pread(statFD, base, buffer.count, 0)
-            guard m > 0 else { return nil }
-            let stat = UnsafeBufferPointer(start: base, count: m)
-            let inactive = version == .v1
-                ? CgroupMemoryReader.statValue(bytes: stat, "total_inactive_file") ?? CgroupMemoryReader.statValue(bytes: stat, "inactive_file") ?? 0
-                : CgroupMemoryReader.statValue(bytes: stat, "inactive_file") ?? 0
-            return (usage, usage > inactive ? usage - inactive : 0, limitBytes)
+            let now = MonotonicClock.coarseNanos()
+            let moved = usage > statUsage ? usage - statUsage : statUsage - usage
+            if statAt == 0 || now &- statAt >= Self.statMaxAgeNanos || moved > usage / 100 {
+                let m = pread(statFD, base, buffer.count, 0)
+                guard m > 0 else { return nil }
+                let stat = UnsafeBufferPointer(start: base, count: m)
+                statInactive = version == .v1
+                    ? CgroupMemoryReader.statValue(bytes: stat, "total_inactive_file") ?? CgroupMemoryReader.statValue(bytes: stat, "inactive_file") ?? 0
+                    : CgroupMemoryReader.statValue(bytes: stat, "inactive_file") ?? 0
+                statUsage = usage
+                statAt = now
+            }
+            return (usage, usage > statInactive ? usage - statInactive : 0, limitBytes)
         }.map { (usageBytes: $0.0, workingSetBytes: $0.1, limitBytes: $0.2) }
     }
 
