@@ -240,7 +240,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TapioCLITests",
-            dependencies: ["TapioTestSupport", .product(name: "Yams", package: "Yams")],
+            dependencies: ["TapioTestSupport", "KubeClient", .product(name: "Yams", package: "Yams")],
             swiftSettings: strict
         ),
     ]

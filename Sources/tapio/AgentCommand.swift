@@ -53,7 +53,7 @@ struct OperatorCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Namespace of Tapio's own objects (election Lease, agents' heartbeats, cluster-wide Insights).", valueName: "name"))
     var namespace = "tapio-system"
 
-    @Flag(inversion: .prefixedEnableDisable, help: "Elect one active replica through the Lease `tapio-operator` (on in the Deployment).")
+    @Flag(inversion: .prefixedNo, help: "Elect one active replica through the Lease `tapio-operator` (on in the Deployment).")
     var leaderElect = false
 
     @Option(help: ArgumentHelp("Leader lease duration.", valueName: "duration"))

@@ -1,0 +1,95 @@
+import Foundation
+import KubeClient
+import TapioTestSupport
+import Testing
+import Yams
+
+/// The real `tapio operator` and `tapio agent` binaries, started with the command and arguments of the shipped
+/// manifests (so a flag the binary does not know fails here, not in a cluster), against the API server through a
+/// kubeconfig: they run, and on SIGTERM they finish, release the election Lease, and exit 0 within the 30 s a pod
+/// is given.
+@Suite(.serialized)
+struct AgentOperatorLifecycleTests {
+    /// `command` + `args` of the first container in a manifest, with `$(VAR)` references replaced.
+    func manifestArguments(_ file: String, _ vars: [String: String]) throws -> [String] {
+        let text = try String(contentsOf: CommandRunner.repositoryRoot.appendingPathComponent(file), encoding: .utf8)
+        let doc = try #require(try Yams.load(yaml: text) as? [String: Any])
+        let spec = ((doc["spec"] as? [String: Any])?["template"] as? [String: Any])?["spec"] as? [String: Any]
+        let container = try #require((spec?["containers"] as? [[String: Any]])?.first, "no container in \(file)")
+        let words = ((container["command"] as? [String]) ?? []) + ((container["args"] as? [String]) ?? [])
+        #expect(words.first == "tapio", "\(file) does not run tapio: \(words)")
+        return words.dropFirst().map { w in vars.reduce(w) { $0.replacingOccurrences(of: "$(\($1.key))", with: $1.value) } }
+    }
+
+    func launch(_ arguments: [String]) throws -> Process {
+        let p = Process()
+        p.executableURL = CommandRunner.tapioExecutable
+        p.arguments = arguments
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        return p
+    }
+
+    func stop(_ p: Process, signal: Int32 = SIGTERM) async throws -> (exited: Bool, seconds: Double) {
+        let start = ContinuousClock.now
+        kill(p.processIdentifier, signal)
+        for _ in 0..<300 where p.isRunning { try await Task.sleep(for: .milliseconds(100)) }
+        let elapsed = ContinuousClock.now - start
+        return (!p.isRunning, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+    }
+
+    func eventually<T>(_ seconds: Int = 20, _ body: () async -> T?) async -> T? {
+        for _ in 0..<(seconds * 10) {
+            if let v = await body() { return v }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        return await body()
+    }
+
+    @Test func theOperatorReleasesItsElectionLeaseAndExitsZeroOnSIGTERM() async throws {
+        let cluster = try await TestCluster.start()
+        let client = try KubeClient(kubeconfigPath: cluster.kubeconfigPath)
+        // Its own namespace for the Lease, so a real cluster's operator is never disturbed.
+        _ = try await client.create(Namespace(metadata: ObjectMeta(name: cluster.namespace)))
+        let id = "op-\(cluster.namespace)"
+        let args = try manifestArguments("config/operator/deployment.yaml", ["POD_NAMESPACE": cluster.namespace, "POD_NAME": id])
+        #expect(args.contains("--leader-elect"), "the Deployment runs more than one replica: it must elect")
+        let p = try launch(args + ["--kubeconfig", cluster.kubeconfigPath, "--metrics-addr", "127.0.0.1:0"])
+        defer { if p.isRunning { p.terminate() } }
+        func holder() async -> String? {
+            (try? await client.get(Lease.self, namespace: cluster.namespace, name: "tapio-operator"))?.spec?.holderIdentity
+        }
+        let held = await eventually { await holder() == id ? true : nil }
+        let (exited, seconds) = try await stop(p)
+        let after = await holder()
+        try? await client.deleteRaw(ResourceType(Namespace.self), namespace: nil, name: cluster.namespace)
+        try? await client.shutdown()
+        await cluster.stop()
+        #expect(held == true, "the operator never took the Lease")
+        #expect(exited, "the operator did not exit within 30 s of SIGTERM")
+        if exited { #expect(p.terminationStatus == 0, "exit status \(p.terminationStatus) after \(seconds) s") }
+        #expect(after == nil || after == "", "the Lease is still held by \(after ?? "")")
+    }
+
+    @Test func theAgentExitsZeroOnSIGTERM() async throws {
+        let cluster = try await TestCluster.start()
+        let client = try KubeClient(kubeconfigPath: cluster.kubeconfigPath)
+        _ = try? await client.create(Namespace(metadata: ObjectMeta(name: "tapio-system")))
+        let node = "lifecycle-" + String(UUID().uuidString.lowercased().prefix(8))
+        let args = try manifestArguments("config/agent/daemonset.yaml", ["POD_NAMESPACE": "tapio-system", "NODE_NAME": node])
+        let p = try launch(args + ["--kubeconfig", cluster.kubeconfigPath, "--metrics-addr", "127.0.0.1:0"])
+        defer { if p.isRunning { p.terminate() } }
+        // Running for real once its heartbeat Lease exists.
+        let beating = await eventually {
+            (try? await client.get(Lease.self, namespace: "tapio-system", name: "tapio-agent-\(node)")) != nil ? true : nil
+        }
+        let (exited, seconds) = try await stop(p)
+        try? await client.deleteRaw(ResourceType(Lease.self), namespace: "tapio-system", name: "tapio-agent-\(node)")
+        try? await client.shutdown()
+        await cluster.stop()
+        #expect(beating == true, "the agent never wrote its heartbeat Lease")
+        #expect(exited, "the agent did not exit within 30 s of SIGTERM")
+        if exited { #expect(p.terminationStatus == 0, "exit status \(p.terminationStatus) after \(seconds) s") }
+    }
+}
