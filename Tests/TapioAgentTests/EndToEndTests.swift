@@ -104,6 +104,13 @@ struct EndToEndTests {
             try await Task.sleep(for: .seconds(1))
         }
 
+        // The kernel announces the victim (mark_victim) before the victim has finished dying — freeing 300 MiB takes
+        // a moment — and the Insight can now be written within milliseconds: the kill must be real, within seconds.
+        if killed != nil, processDiedAt == nil {
+            for _ in 0..<50 where Self.running(process.pid) { try await Task.sleep(for: .milliseconds(100)) }
+            if !Self.running(process.pid) { processDiedAt = ContinuousClock.now - started }
+        }
+
         // The operator's leader Lease, as `kubectl get leases -n tapio-system` shows it, while it still runs.
         var leases: [[String: String]]?
         if Kubectl.isAvailable, let r = try? await Kubectl.run(kubeconfig: cluster.kubeconfigPath, ["get", "leases", "-n", "tapio-system"]) {
@@ -128,7 +135,7 @@ struct EndToEndTests {
         #expect(p.spec.subject.container == "app")
         #expect(p.metadata.labels?["tapio.io/node"] == node)
         let k = try #require(killed, "no OOMKilled Insight after the kill (process died at \(String(describing: processDiedAt)))")
-        #expect(processDiedAt != nil, "the OOMKilled Insight appeared while the process still ran")
+        #expect(processDiedAt != nil, "an OOMKilled Insight appeared but the process was not killed within 5 s")
         #expect(k.spec.subject.name == "leaky-0")
         #expect(k.spec.subject.container == "app")
 
