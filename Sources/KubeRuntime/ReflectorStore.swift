@@ -14,7 +14,8 @@ public final class ReflectorStore<K: KubeResource>: Sendable {
         var indexes: [String: [String: Set<String>]] = [:]
         var buffer: [String: K]?
         var ready = false
-        var waiters: [CheckedContinuation<Void, Never>] = []
+        var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
+        var nextWaiter = 0
     }
     let state = Mutex(State())
     let indexers: [String: IndexFunction]
@@ -44,15 +45,24 @@ public final class ReflectorStore<K: KubeResource>: Sendable {
         state.withLock { s in (s.indexes[index]?[value] ?? []).compactMap { s.objects[$0] } }
     }
 
-    /// Waits until the first complete list is in the store.
+    /// Waits until the first complete list is in the store, or until the task is cancelled (a shutting-down
+    /// controller must not hang on a list that will never come).
     public func waitUntilReady() async {
-        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-            let resumeNow = state.withLock { s -> Bool in
-                if s.ready { return true }
-                s.waiters.append(c)
-                return false
+        let id = state.withLock { s -> Int in
+            s.nextWaiter += 1
+            return s.nextWaiter
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                let resumeNow = state.withLock { s -> Bool in
+                    if s.ready || Task.isCancelled { return true }
+                    s.waiters[id] = c
+                    return false
+                }
+                if resumeNow { c.resume() }
             }
-            if resumeNow { c.resume() }
+        } onCancel: {
+            state.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
         }
     }
 
@@ -75,8 +85,8 @@ public final class ReflectorStore<K: KubeResource>: Sendable {
                 for (k, o) in s.objects { index(&s, key: k, object: o, add: true) }
                 if !s.ready {
                     s.ready = true
-                    wake = s.waiters
-                    s.waiters = []
+                    wake = Array(s.waiters.values)
+                    s.waiters = [:]
                 }
             case .apply(let o):
                 let k = o.key
