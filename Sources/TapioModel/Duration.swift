@@ -17,9 +17,15 @@ public enum GoDuration {
 
     static let allowed = "a sequence of numbers with units ns, us, ms, s, m, h, e.g. \"100ms\", \"5m\", \"1h30m\""
 
-    /// Parses like Go's `time.ParseDuration` (a leading sign is allowed; `"0"` needs no unit).
+    /// The largest duration a parse returns: Go's `time.Duration` range, `2562047h47m16.854775807s`.
+    public static let maximum = Duration.nanoseconds(Int64.max)
+
+    /// Parses like Go's `time.ParseDuration` (a leading sign is allowed; `"0"` needs no unit). Every step is
+    /// checked integer arithmetic: a value beyond ±`2562047h47m16.854775807s` is an error, never a trap; fraction
+    /// digits past nanosecond precision are dropped, as Go does.
     public static func parse(_ text: String) throws -> Duration {
         func fail(_ r: String) -> ParseError { ParseError(input: text, reason: r) }
+        let tooLarge = "too large; at most 2562047h47m16.854775807s (about 106751 days)"
         var s = Substring(text)
         var negative = false
         if s.first == "-" || s.first == "+" {
@@ -28,19 +34,20 @@ public enum GoDuration {
         }
         if s == "0" { return .zero }
         guard !s.isEmpty else { throw fail("empty; expected \(allowed)") }
-        var totalNanos: Double = 0
-        var exact: Int64 = 0
+        // The magnitude in nanoseconds; Int64.min's magnitude (2^63) is allowed for a negative value, as in Go.
+        let limit = UInt64(Int64.max) + (negative ? 1 : 0)
+        var total: UInt64 = 0
         while !s.isEmpty {
             let numEnd = s.firstIndex { !($0.isASCII && ($0.isNumber || $0 == ".")) } ?? s.endIndex
             let num = s[..<numEnd]
-            guard !num.isEmpty, num != ".", num.filter({ $0 == "." }).count <= 1 else {
-                throw fail("expected a number at \(FieldError.quoted(String(s))); \(allowed)")
+            guard !num.isEmpty, num != ".", num.utf8.lazy.filter({ $0 == UInt8(ascii: ".") }).count <= 1 else {
+                throw fail("expected a number at \(FieldError.quoted(String(s.prefix(40)))); \(allowed)")
             }
             s = s[numEnd...]
             let unitEnd = s.firstIndex { $0.isASCII && ($0.isNumber || $0 == ".") } ?? s.endIndex
-            let unit = String(s[..<unitEnd])
+            let unit = s[..<unitEnd]
             s = s[unitEnd...]
-            let scale: Int64
+            let scale: UInt64
             switch unit {
             case "ns": scale = 1
             case "us", "µs", "μs": scale = 1_000
@@ -48,29 +55,44 @@ public enum GoDuration {
             case "s": scale = 1_000_000_000
             case "m": scale = 60_000_000_000
             case "h": scale = 3_600_000_000_000
-            case "": throw fail("missing unit after \(num); expected \(allowed)")
-            default: throw fail("unknown unit \(FieldError.quoted(unit)); expected \(allowed)")
+            case "": throw fail("missing unit after \(num.prefix(40)); expected \(allowed)")
+            default: throw fail("unknown unit \(FieldError.quoted(String(unit.prefix(40)))); expected \(allowed)")
             }
-            let parts = num.split(separator: ".", omittingEmptySubsequences: false)
-            let whole = parts[0].isEmpty ? 0 : Int64(parts[0])
-            guard let whole else { throw fail("number too large") }
-            let (m, o1) = whole.multipliedReportingOverflow(by: scale)
-            let (sum, o2) = exact.addingReportingOverflow(m)
-            if o1 || o2 { throw fail("too large; at most about 2562047h") }
-            exact = sum
-            if parts.count == 2, !parts[1].isEmpty {
-                // Fractions accumulate separately so 1.5h + 0.5h sums exactly before truncation to whole nanoseconds.
-                let fracDigits = parts[1].prefix(18)
-                guard let f = Int64(fracDigits) else { throw fail("bad fraction") }
-                var denom: Int64 = 1
-                for _ in 0..<fracDigits.count { denom *= 10 }
-                let part = Double(f) / Double(denom) * Double(scale)
-                exact += Int64(part.rounded(.down))
-                totalNanos += part - part.rounded(.down)
+            let dot = num.firstIndex(of: ".")
+            let wholeDigits = num[..<(dot ?? num.endIndex)]
+            // Whole part: digit by digit, stopping at the first overflow of the limit.
+            var whole: UInt64 = 0
+            for d in wholeDigits.utf8 {
+                let (w10, o1) = whole.multipliedReportingOverflow(by: 10)
+                let (w, o2) = w10.addingReportingOverflow(UInt64(d - UInt8(ascii: "0")))
+                guard !o1, !o2, w <= limit else { throw fail(tooLarge) }
+                whole = w
             }
+            let (wholeNanos, o3) = whole.multipliedReportingOverflow(by: scale)
+            guard !o3, wholeNanos <= limit else { throw fail(tooLarge) }
+            // Fraction: scale × 0.ddd, exact to the nanosecond (digits beyond what the scale can resolve change
+            // nothing, so at most 19 are read; Go likewise drops what would overflow).
+            var fracNanos: UInt64 = 0
+            if let dot {
+                var numerator: UInt64 = 0
+                var denominator: UInt64 = 1
+                for d in num[num.index(after: dot)...].utf8.prefix(18) {
+                    numerator = numerator * 10 + UInt64(d - UInt8(ascii: "0"))
+                    denominator *= 10
+                }
+                // scale ≤ 3.6e12 and numerator < 1e18: the product needs 128 bits.
+                let (hi, lo) = scale.multipliedFullWidth(by: numerator)
+                fracNanos = denominator.dividingFullWidth((hi, lo)).quotient
+            }
+            let (part, o4) = wholeNanos.addingReportingOverflow(fracNanos)
+            let (sum, o5) = total.addingReportingOverflow(part)
+            guard !o4, !o5, sum <= limit else { throw fail(tooLarge) }
+            total = sum
         }
-        let nanos = exact + Int64(totalNanos.rounded(.down))
-        return .nanoseconds(negative ? -nanos : nanos)
+        if negative {
+            return total == UInt64(Int64.max) + 1 ? .nanoseconds(Int64.min) : .nanoseconds(-Int64(total))
+        }
+        return .nanoseconds(Int64(total))
     }
 
     /// True if `text` parses and is not negative.

@@ -40,6 +40,10 @@ struct QuantityDurationTests {
         ("100ms", Duration.milliseconds(100)), ("5m", .seconds(300)), ("1h30m", .seconds(5400)), ("1.5h", .seconds(5400)),
         ("0", .zero), ("300us", .microseconds(300)), ("300µs", .microseconds(300)), ("2h45m30.5s", .milliseconds(9_930_500)),
         ("-1s", .seconds(-1)), ("10ns", .nanoseconds(10)),
+        // Go's range, exactly: the largest and the smallest time.Duration.
+        ("2562047h47m16.854775807s", .nanoseconds(Int64.max)), ("-2562047h47m16.854775808s", .nanoseconds(Int64.min)),
+        // Fraction digits beyond nanosecond precision are dropped, not rounded and not overflowed.
+        ("1.0000000009s", .seconds(1)), ("0.123456789012345678901234567890h", .nanoseconds(444_444_440_444)),
     ])
     func durations(text: String, value: Duration) throws {
         #expect(try GoDuration.parse(text) == value)
@@ -48,6 +52,10 @@ struct QuantityDurationTests {
     @Test("bad durations fail with the input and what is allowed", arguments: [
         ("", "empty"), ("5", "missing unit"), ("5 m", "unknown unit"), ("5d", "unknown unit"), ("m", "expected a number"),
         ("9999999999h", "too large"),
+        // Issue 16: these match the CRD pattern and used to trap in the parser (every agent and the operator died).
+        ("2562047.9h", "too large"), ("2562047h47m16.854775808s", "too large"), ("2562048h", "too large"),
+        ("99999999999999999999999ns", "too large"), ("1h2562047h", "too large"), ("-2562047h47m16.854775809s", "too large"),
+        (".", "expected a number"), ("1..2s", "expected a number"),
     ])
     func badDurations(text: String, says: String) {
         do {
