@@ -155,7 +155,7 @@ let package = Package(
             name: "tapio",
             dependencies: [
                 "TapioModel", "TapioCorrelation", "TapioNode", "TapioBPF", "KubeClient", "KubeRuntime",
-                "TapioSinks", "TapioAgent", "TapioOperator",
+                "TapioSinks", "TapioKube", "TapioAgent", "TapioOperator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -207,7 +207,8 @@ let package = Package(
         // MARK: Tests (Swift Testing).
         .testTarget(
             name: "TapioModelTests",
-            dependencies: ["TapioModel", "KubeEmulator", "TapioTestSupport", .product(name: "Yams", package: "Yams")],
+            dependencies: ["TapioModel", "TapioKube", "KubeClient", "KubeEmulator", "TapioTestSupport",
+                           .product(name: "Yams", package: "Yams")],
             swiftSettings: strict
         ),
         .testTarget(

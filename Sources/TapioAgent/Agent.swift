@@ -124,7 +124,7 @@ public final class PolicyFollower: Sendable {
     let logger: Logger
     let store = ReflectorStore<PolicyObject>()
     let apply: @Sendable (EffectiveConfig, [String: String]) -> Void
-    private let last = Mutex<[String: Int64]?>(nil)
+    private let last = Mutex<(applied: [String: Int64], errors: [String: String])?>(nil)
 
     public init(client: KubeClient, nodeName: String, logger: Logger,
                 apply: @escaping @Sendable (EffectiveConfig, [String: String]) -> Void) {
@@ -165,15 +165,23 @@ public final class PolicyFollower: Sendable {
             guard EffectiveConfig.selects(p, nodeLabels: labels) else { continue }
             let problems = TapioPolicyValidation.validate(p).filter { $0.level == .error }
             if problems.isEmpty { selected.append(p) } else {
-                errors[p.metadata.name ?? "?"] = problems.map(\.description).joined(separator: "; ")
+                // Bounded: the heartbeat Lease carries these in one annotation (the API server caps all of an
+                // object's annotations at 256 KiB), and a policy can have thousands of problems.
+                var why = problems.prefix(5).map(\.description).joined(separator: "; ")
+                if problems.count > 5 { why += "; and \(problems.count - 5) more" }
+                if why.count > 600 { why = String(why.prefix(600)) + "…" }
+                errors[p.metadata.name ?? "?"] = why
             }
         }
         let effective = EffectiveConfig.merge(selected)
         let changed = last.withLock { l -> Bool in
-            defer { l = effective.appliedPolicies }
-            return l != effective.appliedPolicies
+            defer { l = (effective.appliedPolicies, errors) }
+            return l?.applied != effective.appliedPolicies || l?.errors != errors
         }
         if changed || force {
+            for (name, why) in errors.sorted(by: { $0.key < $1.key }) {
+                logger.warning("not applying TapioPolicy \(name): \(why)")
+            }
             logger.info("applying policies", metadata: ["policies": "\(HeartbeatAnnotations.encodeApplied(effective.appliedPolicies))"])
             apply(effective, errors)
         }

@@ -36,22 +36,27 @@ public struct EffectiveConfig: Sendable, Hashable {
         c.oomProbe = specs.contains { $0.probes.oom.enabled }
         c.processProbe = specs.contains { $0.probes.process.enabled }
         c.networkProbe = specs.contains { $0.probes.network.enabled }
-        c.samplingHz = specs.map(\.probes.memory.samplingHz).max() ?? c.samplingHz
+        // Every value is clamped to its schema range as well: callers pass validated policies, but a value out of
+        // range must never reach the probes or the engine's arithmetic, whatever the caller did.
+        c.samplingHz = (specs.map(\.probes.memory.samplingHz).max() ?? c.samplingHz).clamped(to: MemoryProbe.samplingHzRange)
         c.emitEvents = specs.contains { $0.insights.emitEvents }
 
         var e = agentDefaults
-        e.batchSize = specs.map(\.correlation.batchSize).min() ?? e.batchSize
-        e.batchTimeout = specs.compactMap { try? $0.correlation.batchTimeoutDuration() }.min() ?? e.batchTimeout
-        e.window = specs.compactMap { try? $0.correlation.windowDuration() }.max() ?? e.window
+        e.batchSize = (specs.map(\.correlation.batchSize).min() ?? e.batchSize).clamped(to: CorrelationSettings.batchSizeRange)
+        e.batchTimeout = (specs.compactMap { try? $0.correlation.batchTimeoutDuration() }.min() ?? e.batchTimeout)
+            .clamped(to: CorrelationSettings.batchTimeoutRange)
+        e.window = (specs.compactMap { try? $0.correlation.windowDuration() }.max() ?? e.window).clamped(to: CorrelationSettings.windowRange)
         e.minSeverity = specs.map(\.correlation.minSeverity).min() ?? e.minSeverity
         if let leak = specs.compactMap({ try? $0.probes.memory.leakThresholdBytesPerHour() }).min() {
-            e.leakThresholdBytesPerHour = Double(leak)
+            e.leakThresholdBytesPerHour = Double(leak.clamped(to: MemoryProbe.leakThresholdRange))
         }
-        e.resolveAfter = specs.compactMap { try? $0.insights.resolveAfterDuration() }.max() ?? e.resolveAfter
+        e.resolveAfter = (specs.compactMap { try? $0.insights.resolveAfterDuration() }.max() ?? e.resolveAfter)
+            .clamped(to: InsightSettings.resolveAfterRange)
         // The lowest ceiling is the safe one to suggest.
-        e.memoryCeilingBytes = specs.compactMap { try? $0.remediation.memoryCeilingBytes() }.min()
+        e.memoryCeilingBytes = specs.compactMap { try? $0.remediation.memoryCeilingBytes() }.min()?
+            .clamped(to: RemediationSettings.memoryCeilingRange)
         c.correlation = e
-        c.insightTTL = specs.compactMap { try? $0.insights.ttlDuration() }.max() ?? c.insightTTL
+        c.insightTTL = (specs.compactMap { try? $0.insights.ttlDuration() }.max() ?? c.insightTTL).clamped(to: InsightSettings.ttlRange)
         for p in policies { c.appliedPolicies[p.metadata.name ?? ""] = p.metadata.generation ?? 0 }
         c.policies = policies
         return c
@@ -67,4 +72,8 @@ public struct EffectiveConfig: Sendable, Hashable {
     public static func selects(_ policy: TapioPolicy, nodeLabels: [String: String]) -> Bool {
         policy.spec.nodeSelector?.matches(nodeLabels) ?? true
     }
+}
+
+extension Comparable {
+    func clamped(to range: ClosedRange<Self>) -> Self { min(max(self, range.lowerBound), range.upperBound) }
 }

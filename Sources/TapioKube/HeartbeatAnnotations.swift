@@ -23,10 +23,24 @@ public enum HeartbeatAnnotations {
         return out
     }
 
-    /// Policy names are DNS subdomains, so they contain neither ": " nor "; ".
+    /// Longest `policy-errors` value written: an object's annotations may total 256 KiB, and a Lease written every
+    /// heartbeat should stay small.
+    public static let maxErrorsLength = 16 * 1024
+
+    /// Policy names are DNS subdomains, so they contain neither ": " nor "; ". Past `maxErrorsLength` the rest are
+    /// counted, not listed.
     public static func encodeErrors(_ errors: [String: String]) -> String {
-        errors.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value.replacingOccurrences(of: "; ", with: ", "))" }
-            .joined(separator: "; ")
+        var out = ""
+        let sorted = errors.sorted { $0.key < $1.key }
+        for (i, e) in sorted.enumerated() {
+            let part = "\(e.key): \(e.value.replacingOccurrences(of: "; ", with: ", "))"
+            if out.utf8.count + part.utf8.count + 2 > maxErrorsLength {
+                out += "\(out.isEmpty ? "" : "; ")…: and \(sorted.count - i) more policies"
+                break
+            }
+            out += (out.isEmpty ? "" : "; ") + part
+        }
+        return out
     }
 
     public static func decodeErrors(_ s: String) -> [String: String] {

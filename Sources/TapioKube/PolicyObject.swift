@@ -18,6 +18,18 @@ public struct PolicyObject: KubeResource, Hashable {
         self.status = status
     }
 
+    enum CodingKeys: String, CodingKey { case metadata, spec, status }
+
+    /// Never fails on the spec or status: a policy the API server stored but this version cannot read (a wrong type,
+    /// a number beyond 64 bits) must not make the whole list, and so every other policy, unreadable. Its spec
+    /// carries the problems (`decodingProblems`) and validation refuses it by name.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        metadata = try c.decode(KubeObjectMeta.self, forKey: .metadata)
+        spec = TapioPolicySpec.decodeLeniently(c, forKey: .spec)
+        status = try? c.decodeIfPresent(TapioPolicyStatus.self, forKey: .status)
+    }
+
     /// The model's view (for validation and merging).
     public var policy: TapioPolicy {
         var p = TapioPolicy(name: metadata.name ?? "", spec: spec, status: status)

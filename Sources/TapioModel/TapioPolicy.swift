@@ -33,8 +33,9 @@ public struct TapioPolicy: Sendable, Hashable, Codable {
         apiVersion = try c.decodeIfPresent(String.self, forKey: .apiVersion) ?? Self.apiVersion
         kind = try c.decodeIfPresent(String.self, forKey: .kind) ?? Self.kind
         metadata = try c.decodeIfPresent(ResourceMeta.self, forKey: .metadata) ?? ResourceMeta()
-        spec = try c.decodeIfPresent(TapioPolicySpec.self, forKey: .spec) ?? TapioPolicySpec()
-        status = try c.decodeIfPresent(TapioPolicyStatus.self, forKey: .status)
+        spec = TapioPolicySpec.decodeLeniently(c, forKey: .spec)
+        // The status is the operator's; one it cannot read is one it rewrites.
+        status = try? c.decodeIfPresent(TapioPolicyStatus.self, forKey: .status)
     }
 }
 
@@ -47,6 +48,14 @@ public struct TapioPolicySpec: Sendable, Hashable, Codable {
     public var correlation: CorrelationSettings
     public var insights: InsightSettings
     public var remediation: RemediationSettings
+    /// What could not be decoded (a value of the wrong type, a number out of its type's range), each at its field
+    /// path; that section keeps its defaults. Validation reports these as errors, so such a policy is refused with
+    /// a message instead of making a whole list of policies unreadable. Never encoded.
+    public var decodingProblems: [FieldError] = []
+
+    enum CodingKeys: String, CodingKey {
+        case selector, nodeSelector, probes, correlation, insights, remediation
+    }
 
     public init(selector: PolicySelector = PolicySelector(), nodeSelector: PolicyLabelSelector? = nil,
                 probes: Probes = Probes(), correlation: CorrelationSettings = CorrelationSettings(),
@@ -61,12 +70,30 @@ public struct TapioPolicySpec: Sendable, Hashable, Codable {
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        selector = try c.decodeIfPresent(PolicySelector.self, forKey: .selector) ?? PolicySelector()
-        nodeSelector = try c.decodeIfPresent(PolicyLabelSelector.self, forKey: .nodeSelector)
-        probes = try c.decodeIfPresent(Probes.self, forKey: .probes) ?? Probes()
-        correlation = try c.decodeIfPresent(CorrelationSettings.self, forKey: .correlation) ?? CorrelationSettings()
-        insights = try c.decodeIfPresent(InsightSettings.self, forKey: .insights) ?? InsightSettings()
-        remediation = try c.decodeIfPresent(RemediationSettings.self, forKey: .remediation) ?? RemediationSettings()
+        var problems: [FieldError] = []
+        func section<T: Decodable>(_ key: CodingKeys, _ fallback: T) -> T {
+            do { return try c.decodeIfPresent(T.self, forKey: key) ?? fallback } catch {
+                problems.append(FieldError(decoding: error))
+                return fallback
+            }
+        }
+        selector = section(.selector, PolicySelector())
+        nodeSelector = section(.nodeSelector, Optional<PolicyLabelSelector>.none)
+        probes = section(.probes, Probes())
+        correlation = section(.correlation, CorrelationSettings())
+        insights = section(.insights, InsightSettings())
+        remediation = section(.remediation, RemediationSettings())
+        decodingProblems = problems
+    }
+
+    /// The spec under `key`, never throwing: a `spec` that is not an object at all becomes the default spec
+    /// carrying that problem.
+    public static func decodeLeniently<Key: CodingKey>(_ c: KeyedDecodingContainer<Key>, forKey key: Key) -> TapioPolicySpec {
+        do { return try c.decodeIfPresent(TapioPolicySpec.self, forKey: key) ?? TapioPolicySpec() } catch {
+            var spec = TapioPolicySpec()
+            spec.decodingProblems = [FieldError(decoding: error)]
+            return spec
+        }
     }
 }
 
@@ -107,6 +134,8 @@ public struct MemoryProbe: Sendable, Hashable, Codable {
     public static let defaultSamplingHz = 19
     public static let samplingHzRange = 1...1000
     public static let defaultLeakThreshold = "10Mi"
+    /// Growth per hour: at least a byte, at most 1Pi.
+    public static let leakThresholdRange: ClosedRange<UInt64> = 1...TapioPolicySchema.maxBytes
 
     public var enabled: Bool
     /// Memory samples per second per CPU (1–1000; 19 keeps clear of timer harmonics).
@@ -124,7 +153,7 @@ public struct MemoryProbe: Sendable, Hashable, Codable {
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         enabled = try c.decodeIfPresent(Bool.self, forKey: .enabled) ?? true
-        samplingHz = try c.decodeIfPresent(Int.self, forKey: .samplingHz) ?? Self.defaultSamplingHz
+        samplingHz = try c.decodeInteger(forKey: .samplingHz) ?? Self.defaultSamplingHz
         leakThreshold = try c.decodeIfPresent(IntOrString.self, forKey: .leakThreshold)?.text ?? Self.defaultLeakThreshold
     }
 
@@ -143,6 +172,12 @@ public struct ProbeToggle: Sendable, Hashable, Codable {
 
 public struct CorrelationSettings: Sendable, Hashable, Codable {
     public static let batchSizeRange = 1...100_000
+    /// A batch waits at least a millisecond (the engine's clock resolution) and at most a minute (longer would
+    /// hold an OOM warning back for longer than it is worth).
+    public static let batchTimeoutRange: ClosedRange<Duration> = .milliseconds(1) ... .seconds(60)
+    /// At least a minute of history (a prediction needs 90 s of growth; shorter windows see none), at most a day
+    /// (the window is 30 buckets: a day's buckets are 48 minutes wide).
+    public static let windowRange: ClosedRange<Duration> = .seconds(60) ... .seconds(86_400)
 
     /// Detectors run after this many events (1–100000)…
     public var batchSize: Int
@@ -163,7 +198,7 @@ public struct CorrelationSettings: Sendable, Hashable, Codable {
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? 100
+        batchSize = try c.decodeInteger(forKey: .batchSize) ?? 100
         batchTimeout = try c.decodeIfPresent(String.self, forKey: .batchTimeout) ?? "100ms"
         window = try c.decodeIfPresent(String.self, forKey: .window) ?? "5m"
         minSeverity = try c.decodeIfPresent(Severity.self, forKey: .minSeverity) ?? .info
@@ -180,6 +215,11 @@ public struct InsightSettings: Sendable, Hashable, Codable {
     public var resolveAfter: String
     /// A resolved Insight is deleted this long after it resolved (a Go duration).
     public var ttl: String
+
+    /// A second to a week.
+    public static let resolveAfterRange: ClosedRange<Duration> = .seconds(1) ... .seconds(7 * 86_400)
+    /// A minute to a year.
+    public static let ttlRange: ClosedRange<Duration> = .seconds(60) ... .seconds(365 * 86_400)
 
     public init(emitEvents: Bool = true, resolveAfter: String = "5m", ttl: String = "24h") {
         self.emitEvents = emitEvents
@@ -236,6 +276,10 @@ public enum RemediationActionName: String, Sendable, Hashable, Codable, CaseIter
 
 public struct RemediationSettings: Sendable, Hashable, Codable {
     public static let maxActionsPerHourRange = 0...1000
+    public static let maxAllowedActions = 16
+    public static let maxNamespaces = 256
+    /// A byte to 1Pi.
+    public static let memoryCeilingRange: ClosedRange<UInt64> = 1...TapioPolicySchema.maxBytes
 
     public var mode: RemediationMode
     /// In `Apply` mode, act only on Insights annotated `tapio.io/approve: "true"`.
@@ -265,7 +309,7 @@ public struct RemediationSettings: Sendable, Hashable, Codable {
         requireApproval = try c.decodeIfPresent(Bool.self, forKey: .requireApproval) ?? true
         allowedActions = try c.decodeIfPresent([String].self, forKey: .allowedActions) ?? []
         namespaces = try c.decodeIfPresent([String].self, forKey: .namespaces) ?? []
-        maxActionsPerHour = try c.decodeIfPresent(Int.self, forKey: .maxActionsPerHour) ?? 10
+        maxActionsPerHour = try c.decodeInteger(forKey: .maxActionsPerHour) ?? 10
         memoryCeiling = try c.decodeIfPresent(IntOrString.self, forKey: .memoryCeiling)?.text
     }
 
@@ -281,8 +325,28 @@ struct IntOrString: Decodable {
         let c = try decoder.singleValueContainer()
         if let i = try? c.decode(Int64.self) {
             text = String(i)
+        } else if let s = try? c.decode(String.self) {
+            text = s
         } else {
-            text = try c.decode(String.self)
+            throw DecodingError.typeMismatch(String.self, .init(
+                codingPath: decoder.codingPath,
+                debugDescription: "must be an integer or a quantity string such as \"10Mi\" (a number that does not fit in 64 bits is neither)"))
+        }
+    }
+}
+
+extension KeyedDecodingContainer {
+    /// An integer field. JSONDecoder reports a number no `Int` holds (`1e300`, `2^64`) with an error that has no
+    /// coding path; this turns it into a `DecodingError` at the field, so the message can name it.
+    func decodeInteger(forKey key: Key) throws -> Int? {
+        do {
+            return try decodeIfPresent(Int.self, forKey: key)
+        } catch let e as DecodingError {
+            throw e
+        } catch {
+            throw DecodingError.dataCorrupted(.init(
+                codingPath: codingPath + [key],
+                debugDescription: "must be a whole number between \(Int.min) and \(Int.max)"))
         }
     }
 }

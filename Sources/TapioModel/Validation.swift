@@ -33,7 +33,7 @@ public enum TapioPolicyValidation {
 
     /// Every problem with a spec; `path` prefixes the field paths.
     public static func validate(_ spec: TapioPolicySpec, path: String = "spec") -> [FieldError] {
-        var errs: [FieldError] = []
+        var errs: [FieldError] = spec.decodingProblems
         if let s = spec.selector.namespaceSelector { errs += validate(s, path: "\(path).selector.namespaceSelector") }
         if let s = spec.selector.podSelector { errs += validate(s, path: "\(path).selector.podSelector") }
         if let s = spec.nodeSelector { errs += validate(s, path: "\(path).nodeSelector") }
@@ -45,7 +45,8 @@ public enum TapioPolicyValidation {
             errs.append(.invalid("\(path).probes.memory.samplingHz", String(m.samplingHz),
                                  "must be between \(hz.lowerBound) and \(hz.upperBound) samples per second (default \(MemoryProbe.defaultSamplingHz))"))
         }
-        errs += quantity(m.leakThreshold, path: "\(path).probes.memory.leakThreshold", what: "growth per hour")
+        errs += quantity(m.leakThreshold, path: "\(path).probes.memory.leakThreshold", what: "growth per hour",
+                         range: MemoryProbe.leakThresholdRange)
         let p = spec.probes
         if !p.memory.enabled && !p.oom.enabled && !p.process.enabled && !p.network.enabled {
             errs.append(FieldError(path: "\(path).probes", type: .invalid, value: "all disabled",
@@ -60,22 +61,23 @@ public enum TapioPolicyValidation {
             errs.append(.invalid("\(path).correlation.batchSize", String(c.batchSize),
                                  "must be between \(bs.lowerBound) and \(bs.upperBound) events (default 100)"))
         }
-        let bt = duration(c.batchTimeout, path: "\(path).correlation.batchTimeout", into: &errs)
-        let win = duration(c.window, path: "\(path).correlation.window", into: &errs)
-        if let bt, let win, bt > win {
-            errs.append(.invalid("\(path).correlation.batchTimeout", FieldError.quoted(c.batchTimeout),
-                                 "must not exceed correlation.window (\(FieldError.quoted(c.window))): a batch would outlive the window it feeds"))
-        }
+        _ = duration(c.batchTimeout, path: "\(path).correlation.batchTimeout", range: CorrelationSettings.batchTimeoutRange,
+                          into: &errs)
+        // No cross-check is needed: the longest batch timeout (1m) is the shortest window, so no batch outlives one.
+        _ = duration(c.window, path: "\(path).correlation.window", range: CorrelationSettings.windowRange, into: &errs)
 
         // Insights.
-        _ = duration(spec.insights.resolveAfter, path: "\(path).insights.resolveAfter", into: &errs)
-        _ = duration(spec.insights.ttl, path: "\(path).insights.ttl", into: &errs)
+        _ = duration(spec.insights.resolveAfter, path: "\(path).insights.resolveAfter", range: InsightSettings.resolveAfterRange,
+                     into: &errs)
+        _ = duration(spec.insights.ttl, path: "\(path).insights.ttl", range: InsightSettings.ttlRange, into: &errs)
 
         // Remediation.
         let r = spec.remediation
         let rp = "\(path).remediation"
+        errs += tooMany("\(rp).allowedActions", r.allowedActions.count, max: RemediationSettings.maxAllowedActions)
+        errs += tooMany("\(rp).namespaces", r.namespaces.count, max: RemediationSettings.maxNamespaces)
         var seenActions = Set<String>()
-        for (i, a) in r.allowedActions.enumerated() {
+        for (i, a) in r.allowedActions.prefix(RemediationSettings.maxAllowedActions).enumerated() {
             if !RemediationActionName.known.contains(a) {
                 errs.append(.unsupported("\(rp).allowedActions[\(i)]", FieldError.quoted(a), supported: RemediationActionName.known))
             } else if !seenActions.insert(a).inserted {
@@ -83,7 +85,7 @@ public enum TapioPolicyValidation {
             }
         }
         var seenNS = Set<String>()
-        for (i, ns) in r.namespaces.enumerated() {
+        for (i, ns) in r.namespaces.prefix(RemediationSettings.maxNamespaces).enumerated() {
             if let why = NameRules.dns1123LabelProblem(ns) {
                 errs.append(.invalid("\(rp).namespaces[\(i)]", FieldError.quoted(ns), "not a namespace name: \(why)"))
             } else if !seenNS.insert(ns).inserted {
@@ -96,7 +98,7 @@ public enum TapioPolicyValidation {
                                  "must be between \(mr.lowerBound) and \(mr.upperBound) (default 10)"))
         }
         if let ceiling = r.memoryCeiling {
-            errs += quantity(ceiling, path: "\(rp).memoryCeiling", what: "memory limit")
+            errs += quantity(ceiling, path: "\(rp).memoryCeiling", what: "memory limit", range: RemediationSettings.memoryCeilingRange)
         }
         if r.mode == .apply {
             if r.allowedActions.isEmpty {
@@ -121,7 +123,15 @@ public enum TapioPolicyValidation {
     /// Problems with a label selector: label key/value syntax and operator rules.
     public static func validate(_ s: PolicyLabelSelector, path: String) -> [FieldError] {
         var errs: [FieldError] = []
-        for k in (s.matchLabels ?? [:]).keys.sorted() {
+        // Sizes first: past them the entries are not looked at one by one (a 20,000-key selector gets one error).
+        let labels = s.matchLabels ?? [:], expressions = s.matchExpressions ?? []
+        errs += tooMany("\(path).matchLabels", labels.count, max: TapioPolicySchema.maxMatchLabels)
+        errs += tooMany("\(path).matchExpressions", expressions.count, max: TapioPolicySchema.maxMatchExpressions)
+        for (i, e) in expressions.prefix(TapioPolicySchema.maxMatchExpressions).enumerated() {
+            errs += tooMany("\(path).matchExpressions[\(i)].values", e.values?.count ?? 0, max: TapioPolicySchema.maxSelectorValues)
+        }
+        guard errs.isEmpty else { return errs }
+        for k in labels.keys.sorted() {
             if let why = NameRules.labelKeyProblem(k) {
                 errs.append(.invalid("\(path).matchLabels", FieldError.quoted(k), why))
             }
@@ -159,10 +169,26 @@ public enum TapioPolicyValidation {
         return errs
     }
 
-    static func quantity(_ q: String, path: String, what: String) -> [FieldError] {
+    static func tooMany(_ path: String, _ count: Int, max: Int) -> [FieldError] {
+        count > max ? [FieldError(path: path, type: .tooMany, value: String(count), detail: "must have at most \(max) items")] : []
+    }
+
+    static func tooLong(_ text: String, path: String) -> FieldError? {
+        let max = TapioPolicySchema.maxScalarLength
+        // Characters (Unicode scalars), as the API server counts maxLength.
+        guard text.unicodeScalars.count > max else { return nil }
+        return FieldError(path: path, type: .tooLong, value: FieldError.quoted(String(text.prefix(20)) + "…"),
+                          detail: "may not be more than \(max) characters")
+    }
+
+    static func quantity(_ q: String, path: String, what: String, range: ClosedRange<UInt64>) -> [FieldError] {
+        if let e = tooLong(q, path: path) { return [e] }
         do {
             let b = try Quantity.parseBytes(q)
             if b == 0 { return [.invalid(path, FieldError.quoted(q), "must be greater than zero (a \(what))")] }
+            if !range.contains(b) {
+                return [.invalid(path, FieldError.quoted(q), "must be between \(TapioPolicySchema.describe(range)) (a \(what))")]
+            }
             return []
         } catch let e as Quantity.ParseError {
             return [.invalid(path, FieldError.quoted(q), e.reason)]
@@ -171,11 +197,19 @@ public enum TapioPolicyValidation {
         }
     }
 
-    static func duration(_ d: String, path: String, into errs: inout [FieldError]) -> Duration? {
+    static func duration(_ d: String, path: String, range: ClosedRange<Duration>, into errs: inout [FieldError]) -> Duration? {
+        if let e = tooLong(d, path: path) {
+            errs.append(e)
+            return nil
+        }
         do {
             let v = try GoDuration.parse(d)
             if v <= .zero {
                 errs.append(.invalid(path, FieldError.quoted(d), "must be a positive duration, e.g. \"100ms\", \"5m\", \"1h30m\""))
+                return nil
+            }
+            if !range.contains(v) {
+                errs.append(.invalid(path, FieldError.quoted(d), "must be between \(TapioPolicySchema.describe(range))"))
                 return nil
             }
             return v
@@ -213,8 +247,9 @@ extension FieldError {
         case .keyNotFound(let key, let ctx):
             self.init(path: Self.path(ctx.codingPath + [key]), type: .required)
         case .typeMismatch(let t, let ctx):
+            // Our own decoders phrase the whole rule ("must be an integer or a quantity string …").
             self.init(path: Self.path(ctx.codingPath), type: .invalid,
-                      detail: "must be of type \(Self.jsonTypeName(t))")
+                      detail: ctx.debugDescription.hasPrefix("must be") ? ctx.debugDescription : "must be of type \(Self.jsonTypeName(t))")
         case .valueNotFound(let t, let ctx):
             self.init(path: Self.path(ctx.codingPath), type: .invalid,
                       detail: "must be of type \(Self.jsonTypeName(t)), not null")
@@ -230,7 +265,10 @@ extension FieldError {
                     return
                 }
             }
-            self.init(path: p, type: .invalid, detail: ctx.debugDescription)
+            // A wrapped cause (the YAML parser's "line 3, column 7: …") says more than the wrapper.
+            var detail = ctx.debugDescription
+            if let cause = ctx.underlyingError { detail += ": \(cause)" }
+            self.init(path: p, type: .invalid, detail: detail)
         @unknown default:
             self.init(path: "", type: .invalid, detail: "\(d)")
         }

@@ -1,6 +1,9 @@
 /// Kubernetes name and label syntax (k8s.io/apimachinery/pkg/util/validation), each returning nil when valid or a
 /// sentence saying what is allowed.
 public enum NameRules {
+    /// The CRD pattern of an RFC 1123 label (namespace names).
+    public static let dns1123LabelPattern = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+
     static func isAlnum(_ u: Unicode.Scalar) -> Bool { (u >= "a" && u <= "z") || (u >= "0" && u <= "9") }
     static func isAlnumMixed(_ u: Unicode.Scalar) -> Bool { isAlnum(u) || (u >= "A" && u <= "Z") }
 

@@ -56,13 +56,16 @@ struct OperatorCommand: AsyncParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Elect one active replica through the Lease `tapio-operator` (on in the Deployment).")
     var leaderElect = false
 
-    @Option(help: ArgumentHelp("Leader lease duration.", valueName: "duration"))
+    @Option(help: ArgumentHelp("Leader lease duration, 1s–1h.", valueName: "duration"),
+            transform: DurationArgument.parser(DurationArgument.leaseRange))
     var leaseDuration = DurationArgument(.seconds(15))
 
-    @Option(help: ArgumentHelp("How long the leader keeps trying to renew before it gives up leadership.", valueName: "duration"))
+    @Option(help: ArgumentHelp("How long the leader keeps trying to renew before it gives up leadership, 1s–1h.", valueName: "duration"),
+            transform: DurationArgument.parser(DurationArgument.leaseRange))
     var renewDeadline = DurationArgument(.seconds(10))
 
-    @Option(help: ArgumentHelp("Interval between attempts to acquire or renew the lease.", valueName: "duration"))
+    @Option(help: ArgumentHelp("Interval between attempts to acquire or renew the lease, 100ms–10m.", valueName: "duration"),
+            transform: DurationArgument.parser(DurationArgument.retryRange))
     var retryPeriod = DurationArgument(.seconds(2))
 
     @Option(help: "Where /metrics, /healthz and /readyz are served.")

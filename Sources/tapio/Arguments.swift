@@ -1,16 +1,34 @@
 import ArgumentParser
 import TapioModel
 
-/// A Go-style duration flag value ("100ms", "5m", "1h30m").
-struct DurationArgument: ExpressibleByArgument, Sendable, CustomStringConvertible {
+/// A Go-style duration flag value ("100ms", "5m", "1h30m"). Every duration flag has its own range, checked while
+/// parsing (`@Option(transform: DurationArgument.parser(…))`), so the error names the flag, the value and the range:
+/// `The value '2562047.9h' is invalid for '--window <duration>': must be between 1m and 24h`.
+struct DurationArgument: Sendable, CustomStringConvertible {
     var duration: Duration
     init(_ duration: Duration) { self.duration = duration }
-    init?(argument: String) {
-        guard let d = try? GoDuration.parse(argument), d > .zero else { return nil }
-        duration = d
-    }
     var description: String { GoDuration.format(duration) }
-    var defaultValueDescription: String { description }
+
+    /// Longest `--duration`: a year (a sleep far beyond it would overflow the clock's arithmetic).
+    static let runRange: ClosedRange<Duration> = .milliseconds(1) ... .seconds(365 * 86_400)
+    /// Leader-election timings: a lease of a second to an hour, retries of 100 ms to 10 minutes.
+    static let leaseRange: ClosedRange<Duration> = .seconds(1) ... .seconds(3_600)
+    static let retryRange: ClosedRange<Duration> = .milliseconds(100) ... .seconds(600)
+
+    static func parser(_ range: ClosedRange<Duration>) -> @Sendable (String) throws -> DurationArgument {
+        { text in
+            let d: Duration
+            do { d = try GoDuration.parse(text) } catch let e as GoDuration.ParseError { throw ArgumentProblem(e.reason) }
+            guard range.contains(d) else { throw ArgumentProblem("must be between \(TapioPolicySchema.describe(range))") }
+            return DurationArgument(d)
+        }
+    }
+}
+
+/// Why a flag's value was refused (ArgumentParser prints it after "The value 'x' is invalid for '--flag'").
+struct ArgumentProblem: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }
 
 /// `host:port` to listen on.

@@ -1,28 +1,40 @@
 import Foundation
+import TapioKube
 import TapioModel
-import Yams
 
-/// Loads a TapioPolicy manifest (YAML or JSON) for `--policy`, refusing it with every problem listed.
+/// Loads a TapioPolicy manifest (YAML or JSON) for `--policy`: refused with every problem listed (file, line,
+/// column, field path), accepted with its warnings (unknown fields, settings that do nothing) printed on stderr.
 enum PolicyFile {
     static func load(_ path: String) throws -> TapioPolicy {
-        let text: String
-        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
             throw ExitMessage("--policy \(path): cannot read it: \(error.localizedDescription)")
         }
-        let policy: TapioPolicy
-        do {
-            // YAMLDecoder reads JSON too (JSON is YAML's flow style).
-            policy = try YAMLDecoder().decode(TapioPolicy.self, from: text)
-        } catch {
-            throw ExitMessage("--policy \(path): \(FieldError(decoding: error))")
+        guard let text = String(validating: data, as: UTF8.self) else {
+            let bytes = [UInt8](data)
+            let offset = Self.firstInvalidUTF8(bytes)
+            let line = bytes[..<offset].reduce(1) { $0 + ($1 == UInt8(ascii: "\n") ? 1 : 0) }
+            throw ExitMessage("--policy \(path):\(line): not UTF-8 text (byte \(offset) starts no valid UTF-8 sequence)")
         }
-        guard policy.kind == TapioPolicy.kind else {
-            throw ExitMessage("--policy \(path): kind is \(policy.kind), expected \(TapioPolicy.kind)")
+        let loaded: PolicyManifest.Loaded
+        do { loaded = try PolicyManifest.load(text: text, file: path) } catch {
+            throw ExitMessage("--policy \(path) is not valid:\n" + error.problems.map { "  " + $0 }.joined(separator: "\n"))
         }
-        let problems = TapioPolicyValidation.validate(policy).filter { $0.level == .error }
-        guard problems.isEmpty else {
-            throw ExitMessage("--policy \(path) is not valid: " + problems.map(\.description).joined(separator: "; "))
+        for w in loaded.warnings { FileHandle.standardError.write(Data((w + "\n").utf8)) }
+        return loaded.policy
+    }
+
+    /// The offset of the first byte that starts no valid UTF-8 sequence (for the message; overlong forms are left to
+    /// the standard library's check, which already failed).
+    static func firstInvalidUTF8(_ bytes: [UInt8]) -> Int {
+        var i = 0
+        while i < bytes.count {
+            let b = bytes[i]
+            let n = b < 0x80 ? 1 : (0xC2...0xDF).contains(b) ? 2 : (0xE0...0xEF).contains(b) ? 3 : (0xF0...0xF4).contains(b) ? 4 : 0
+            if n == 0 || i + n > bytes.count { return i }
+            for j in 1..<n where bytes[i + j] & 0xC0 != 0x80 { return i }
+            i += n
         }
-        return policy
+        return bytes.count
     }
 }

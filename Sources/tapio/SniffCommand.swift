@@ -27,13 +27,15 @@ struct SniffCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Events per correlation batch, 1–100000 (default: the policy's, else 100).", valueName: "n"))
     var batchSize: Int?
 
-    @Option(help: ArgumentHelp("Longest wait before a partial batch is correlated (default: the policy's, else 100ms).", valueName: "duration"))
+    @Option(help: ArgumentHelp("Longest wait before a partial batch is correlated, 1ms–1m (default: the policy's, else 100ms).", valueName: "duration"),
+            transform: DurationArgument.parser(CorrelationSettings.batchTimeoutRange))
     var batchTimeout: DurationArgument?
 
     @Option(help: ArgumentHelp("Memory sampling rate per CPU in Hz, 1–1000 (default: the policy's, else 19).", valueName: "hz"))
     var samplingRate: Int?
 
-    @Option(help: ArgumentHelp("Sliding window each subject's history covers (default: the policy's, else 5m).", valueName: "duration"))
+    @Option(help: ArgumentHelp("Sliding window each subject's history covers, 1m–24h (default: the policy's, else 5m).", valueName: "duration"),
+            transform: DurationArgument.parser(CorrelationSettings.windowRange))
     var window: DurationArgument?
 
     @Option(help: ArgumentHelp("Only show insights about pods in this namespace.", valueName: "name"))
@@ -42,7 +44,8 @@ struct SniffCommand: AsyncParsableCommand {
     @Option(help: "Hide insights below this severity: info, warning or critical.")
     var minSeverity: Severity = .info
 
-    @Option(help: ArgumentHelp("Stop after this long (for scripts), e.g. 30s. Default: run until Ctrl-C.", valueName: "duration"))
+    @Option(help: ArgumentHelp("Stop after this long (for scripts), e.g. 30s, at most 8760h. Default: run until Ctrl-C.", valueName: "duration"),
+            transform: DurationArgument.parser(DurationArgument.runRange))
     var duration: DurationArgument?
 
     @Option(help: ArgumentHelp("A TapioPolicy manifest (YAML or JSON) applied locally.", valueName: "file"))

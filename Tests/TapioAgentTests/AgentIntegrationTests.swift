@@ -159,6 +159,39 @@ struct AgentIntegrationTests {
         #expect(lease == 1, "the heartbeat Lease should name generation 1 of \(name)")
     }
 
+    /// Issue 16: a policy the API server accepts (the durations match the CRD's pattern) but whose values are beyond
+    /// any duration used to crash every agent. Now it is refused by name in the heartbeat, and a good policy created
+    /// beside it is applied as usual by the same, still running, agent.
+    @Test func aPoisonPolicyIsRefusedByNameAndTheAgentKeepsApplyingTheOthers() async throws {
+        let r = try await start()
+        let poison = "poison-\(r.cluster.namespace)", good = "good-\(r.cluster.namespace)"
+        var bad = TapioPolicySpec()
+        bad.correlation.batchTimeout = "2562047.9h"
+        bad.correlation.window = "2562047h47m16.854775808s"
+        bad.insights.resolveAfter = "9999999999h"
+        bad.insights.ttl = "2562047h"
+        _ = try await r.client.create(PolicyObject(metadata: KubeObjectMeta(name: poison), spec: bad))
+        let refused = await eventually {
+            let l = try? await r.client.get(Lease.self, namespace: "tapio-system", name: HeartbeatAnnotations.leaseName(node: r.node))
+            return l.flatMap { HeartbeatAnnotations.decodeErrors($0.metadata.annotations?[HeartbeatAnnotations.errors] ?? "")[poison] }
+        }
+        var spec = TapioPolicySpec()
+        spec.probes.memory.samplingHz = 47
+        _ = try await r.client.create(PolicyObject(metadata: KubeObjectMeta(name: good), spec: spec))
+        let config = await eventually { r.applied.configs.withLock { $0.last { $0.appliedPolicies[good] != nil } } }
+        let stillRunning = !r.task.isCancelled
+        for n in [poison, good] { try? await r.client.deleteRaw(ResourceType(PolicyObject.self), namespace: nil, name: n) }
+        await r.stop()
+        let why = try #require(refused, "the heartbeat never named the poison policy")
+        #expect(why.contains("spec.correlation.batchTimeout") && why.contains("too large"), "\(why)")
+        #expect(why.contains("spec.insights.ttl") && why.contains("must be between 1m and 8760h"), "\(why)")
+        let c = try #require(config, "the good policy was never applied")
+        #expect(c.appliedPolicies[poison] == nil)
+        #expect(c.samplingHz == 47)
+        #expect(c.correlation.batchTimeout <= CorrelationSettings.batchTimeoutRange.upperBound)
+        #expect(stillRunning)
+    }
+
     @Test func theAgentKeepsInsightsThroughAnAPIOutageAndWritesThemAfterwards() async throws {
         let r = try await start()
         guard let emulator = r.cluster.requireEmulator() else { await r.stop(); return }

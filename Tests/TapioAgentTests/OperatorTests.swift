@@ -72,6 +72,37 @@ struct OperatorTests {
         #expect(status?.nodesApplied == 0)
     }
 
+    /// Issue 16: durations the CRD's pattern lets through but no clock can hold used to crash the operator (and every
+    /// agent). Now the policy is not accepted, the message names each field and its range, and the operator goes on
+    /// judging other policies.
+    @Test func aPolicyWithDurationsBeyondAnyClockIsRefusedAndTheOperatorGoesOn() async throws {
+        let r = try await startOperator()
+        let poison = "poison-\(r.cluster.namespace)", good = "good-\(r.cluster.namespace)"
+        var bad = TapioPolicySpec()
+        bad.correlation.batchTimeout = "2562047.9h"
+        bad.correlation.window = "2562047h47m16.854775808s"
+        bad.insights.resolveAfter = "169h"
+        _ = try await r.client.create(PolicyObject(metadata: KubeObjectMeta(name: poison), spec: bad))
+        _ = try await r.client.create(PolicyObject(metadata: KubeObjectMeta(name: good), spec: TapioPolicySpec()))
+        func accepted(_ name: String) async -> StatusCondition? {
+            await eventually { (try? await r.client.get(PolicyObject.self, name: name))?.status?.condition("Accepted") }
+        }
+        let refused = await accepted(poison)
+        let fine = await accepted(good)
+        await deletePolicy(r.client, poison)
+        await deletePolicy(r.client, good)
+        let operatorRunning = !r.task.isCancelled
+        await r.stop()
+        let a = try #require(refused, "the operator wrote no Accepted condition for the poison policy")
+        #expect(a.status == .false)
+        #expect(a.reason == "InvalidSpec")
+        #expect(a.message.contains("spec.correlation.batchTimeout") && a.message.contains("too large"), "\(a.message)")
+        #expect(a.message.contains("spec.correlation.window"), "\(a.message)")
+        #expect(a.message.contains("spec.insights.resolveAfter") && a.message.contains("must be between 1s and 168h"), "\(a.message)")
+        #expect(fine?.status == .true, "a valid policy next to the poison one must still be accepted")
+        #expect(operatorRunning)
+    }
+
     @Test func aValidPolicyIsAcceptedAndCountsTargetedAndAppliedNodesFromHeartbeats() async throws {
         let r = try await startOperator()
         let name = "valid-\(r.cluster.namespace)"
