@@ -61,9 +61,13 @@ public enum Quantity {
         case "P": multiplier = Decimal(sign: .plus, exponent: 15, significand: 1)
         case "E": multiplier = Decimal(sign: .plus, exponent: 18, significand: 1)
         default:
+            // A range check rather than abs(): abs(Int.min) traps (found by PolicyFuzzTests).
             if let first = suffix.first, first == "e" || first == "E", let exp = Int(suffix.dropFirst()),
-               abs(exp) <= 30 {
+               (-30...30).contains(exp) {
                 multiplier = Decimal(sign: .plus, exponent: exp, significand: 1)
+            } else if let first = suffix.first, first == "e" || first == "E", suffix.count > 1,
+                      suffix.dropFirst().drop(while: { $0 == "+" || $0 == "-" }).allSatisfy({ $0.isASCII && $0.isNumber }) {
+                throw fail("exponent \(FieldError.quoted(String(suffix.prefix(24)))) out of range; at most e30")
             } else if ["KB", "MB", "GB", "K", "kb", "mb", "gb", "ki", "mi", "gi", "KiB", "MiB", "GiB"].contains(suffix) {
                 throw fail("unknown suffix \(FieldError.quoted(suffix)); Kubernetes spells it Ki/Mi/Gi (1024) or k/M/G (1000)")
             } else {

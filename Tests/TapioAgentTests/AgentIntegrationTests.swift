@@ -11,7 +11,7 @@ import Testing
 /// with a real kubelet-style memory cgroup on this machine standing for the pod's container.
 final class Applied: Sendable { let configs = Mutex<[EffectiveConfig]>([]) }
 
-@Suite(.serialized, .enabled(if: TestCgroup.isAvailable, "\(TestCgroup.unavailableReason ?? "")"))
+@Suite(.serialized, .enabled(if: TestCgroup.isAvailable, "\(TestCgroup.unavailableReason ?? "")"), .timeLimit(.minutes(5)))
 struct AgentIntegrationTests {
     struct Running {
         let cluster: TestCluster

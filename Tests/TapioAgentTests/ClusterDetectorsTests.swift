@@ -4,7 +4,7 @@ import TapioModel
 @testable import TapioOperator
 import Testing
 
-@Suite struct ClusterDetectorsTests {
+@Suite(.timeLimit(.minutes(2))) struct ClusterDetectorsTests {
     let now = Date(timeIntervalSince1970: 1_795_000_000)
 
     func nodes(_ total: Int, _ condition: String = "MemoryPressure", affected: Int) -> [ClusterDetectors.NodeView] {

@@ -2,7 +2,7 @@ import TapioAgent
 import TapioModel
 import Testing
 
-@Suite struct EffectiveConfigTests {
+@Suite(.timeLimit(.minutes(2))) struct EffectiveConfigTests {
     @Test func noPolicyMeansDefaults() {
         let c = EffectiveConfig.merge([])
         #expect(c.samplingHz == 19 && c.memoryProbe && c.networkProbe)

@@ -13,7 +13,7 @@ import Testing
 /// (leader-elected) against the same server. The agent must predict the OOM kill while the process still runs, then
 /// report the kill; each Insight must show in `kubectl get insights` (when kubectl is installed; reached through the
 /// same kubeconfig, so against TAPIO_TEST_KUBECONFIG too).
-@Suite(.serialized, .enabled(if: TestCgroup.isAvailable, "\(TestCgroup.unavailableReason ?? "")"))
+@Suite(.serialized, .enabled(if: TestCgroup.isAvailable, "\(TestCgroup.unavailableReason ?? "")"), .timeLimit(.minutes(10)))
 struct EndToEndTests {
     /// 300 MiB limit and 2 MiB/s: the kill comes ~145 s after the start. The engine predicts only after 90 s of
     /// sustained growth, so the prediction lands ~50 s before the kill.

@@ -10,7 +10,7 @@ import Testing
 
 /// Resolved Insights of a node are deleted once they have been resolved for longer than the policy's TTL — and
 /// nothing else is: not active ones, not recent ones, not other nodes'.
-@Suite struct InsightJanitorTests {
+@Suite(.timeLimit(.minutes(5))) struct InsightJanitorTests {
     func insight(_ client: KubeClient, namespace: String, name: String, node: String, phase: InsightPhase,
                  lastSeen: Date) async throws {
         let spec = InsightSpec(type: .oomKilled, severity: .warning, title: "t", summary: "s",

@@ -14,7 +14,7 @@ import Testing
 ///
 /// Serialized: against a real server every operator here acts on the whole cluster's policies and Insights, so two
 /// at once would race each other.
-@Suite(.serialized)
+@Suite(.serialized, .timeLimit(.minutes(5)))
 struct OperatorTests {
     /// A running operator (no leader election) and the client the test drives the cluster with.
     struct Running {

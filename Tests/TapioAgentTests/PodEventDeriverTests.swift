@@ -2,7 +2,7 @@ import TapioAgent
 import TapioModel
 import Testing
 
-@Suite struct PodEventDeriverTests {
+@Suite(.timeLimit(.minutes(2))) struct PodEventDeriverTests {
     static let pod = PodRef(namespace: "shop", name: "api-1", uid: "u1")
     static let oom = Termination(reason: "OOMKilled", exitCode: 137, signal: 0, finishedAtNanos: 1_000)
 

@@ -6,7 +6,7 @@ import TapioKube
 import TapioModel
 import Testing
 
-@Suite struct PolicyScopeTests {
+@Suite(.timeLimit(.minutes(2))) struct PolicyScopeTests {
     static func update(namespace: String, pod: String) -> InsightUpdate {
         let subject = Subject.podContainer(PodRef(namespace: namespace, name: pod, uid: "u-\(pod)"), container: "app")
         let spec = InsightSpec(type: .oomKilled, severity: .critical, title: "t", summary: "s", subject: subject.resourceRef)

@@ -3,7 +3,7 @@ import TapioModel
 import TapioOperator
 import Testing
 
-@Suite struct RemediationGateTests {
+@Suite(.timeLimit(.minutes(2))) struct RemediationGateTests {
     static let patch = Patch(
         target: PatchTarget(apiVersion: "apps/v1", kind: "Deployment", namespace: "shop", name: "api"),
         type: .strategicMerge,

@@ -3,7 +3,7 @@ import Testing
 import TapioModel
 @testable import TapioBPF
 
-@Suite("Decoding ring buffer records")
+@Suite("Decoding ring buffer records", .timeLimit(.minutes(2)))
 struct EventDecodingTests {
     @Test("a memory record decodes into a memory sample with the header's pid, cgroup and comm")
     func memoryRecordDecodes() {
@@ -78,7 +78,7 @@ struct EventDecodingTests {
     }
 }
 
-@Suite("Batched hand-off to the bounded queue")
+@Suite("Batched hand-off to the bounded queue", .timeLimit(.minutes(2)))
 struct BatchHandOffTests {
     @Test("pushing a batch into a full queue sheds and counts like single pushes, by policy")
     func batchPushSheds() async {

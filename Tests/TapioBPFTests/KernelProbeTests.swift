@@ -7,7 +7,7 @@ import TapioModel
 
 /// The real programs on this machine's kernel, against real processes, cgroups and sockets. Serialized:
 /// each test loads its own copy of the probes and reads global kernel activity.
-@Suite("BPF probes on the running kernel", .serialized, .enabled(if: canLoadBPF, "\(kernelSkipReason ?? "")"))
+@Suite("BPF probes on the running kernel", .serialized, .enabled(if: canLoadBPF, "\(kernelSkipReason ?? "")"), .timeLimit(.minutes(5)))
 struct KernelProbeTests {
     @Test("an OOM kill in a kubelet-shaped memory cgroup is reported for the victim, after its rising RSS",
           .enabled(if: KubeletCgroup.available,
@@ -311,7 +311,7 @@ struct KernelProbeTests {
     }
 }
 
-@Suite("BPF without privileges")
+@Suite("BPF without privileges", .timeLimit(.minutes(5)))
 struct UnprivilegedTests {
     @Test("without the privileges BPF needs, loading fails with a typed error naming what is missing",
           .enabled(if: !canLoadBPF, "running with BPF privileges: the kernel suite covers loading"))

@@ -2,7 +2,7 @@ import Foundation
 import TapioModel
 import Testing
 
-@Suite("BoundedQueue timed waits")
+@Suite("BoundedQueue timed waits", .timeLimit(.minutes(2)))
 struct BoundedQueueTests {
     @Test("a timed wait with nothing queued returns an empty batch after about its timeout")
     func timesOut() async {

@@ -5,7 +5,7 @@ import Testing
 
 /// The Swift API types and the CRD schemas must describe the same fields with compatible types, in both
 /// directions, so neither can drift from the other.
-@Suite("Swift API types and CRD schemas agree field by field")
+@Suite("Swift API types and CRD schemas agree field by field", .timeLimit(.minutes(2)))
 struct CRDAgreementTests {
     static func encoded<T: Encodable>(_ v: T) throws -> JSONValue {
         try JSONValue.parse(JSONEncoder().encode(v))

@@ -3,7 +3,7 @@ import KubeEmulator
 import TapioModel
 import Testing
 
-@Suite("CRD schemas as kube-apiserver enforces them")
+@Suite("CRD schemas as kube-apiserver enforces them", .timeLimit(.minutes(2)))
 struct CRDSchemaTests {
     static func policyCRD() throws -> CustomResourceDefinition {
         try CustomResourceDefinition.load(yamlFile: RepoFiles.path(RepoFiles.policyCRD))

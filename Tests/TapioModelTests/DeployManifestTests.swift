@@ -6,7 +6,7 @@ import Testing
 
 /// The kustomize manifests in config/, checked without kubectl (CI machines have none): structure, least-privilege
 /// RBAC, the agent's security posture and the operator's election setup.
-@Suite("Deployment manifests")
+@Suite("Deployment manifests", .timeLimit(.minutes(2)))
 struct DeployManifestTests {
     struct Kustomization {
         var dir: String

@@ -2,7 +2,7 @@ import Foundation
 import TapioModel
 import Testing
 
-@Suite("TapioPolicy and Insight types")
+@Suite("TapioPolicy and Insight types", .timeLimit(.minutes(2)))
 struct TapioPolicyTests {
     @Test("decoding a policy with an empty spec fills every default")
     func emptySpecGetsDefaults() throws {
@@ -74,7 +74,7 @@ struct TapioPolicyTests {
     }
 }
 
-@Suite("Insight naming")
+@Suite("Insight naming", .timeLimit(.minutes(2)))
 struct InsightNamingTests {
     @Test("the hash behind names is the same in every process: fixed FNV-1a values, not a seeded hash")
     func hashIsStable() {

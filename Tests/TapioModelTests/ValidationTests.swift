@@ -2,7 +2,7 @@ import Foundation
 import TapioModel
 import Testing
 
-@Suite("TapioPolicy validation")
+@Suite("TapioPolicy validation", .timeLimit(.minutes(2)))
 struct ValidationTests {
     @Test("a default policy and the full fixture have no errors")
     func validPolicies() {

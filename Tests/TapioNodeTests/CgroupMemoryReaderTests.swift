@@ -3,7 +3,7 @@ import Testing
 @testable import TapioNode
 
 /// Readers against files written in a temporary directory: formats and edge cases the kernel tests cannot force.
-@Suite struct CgroupMemoryReaderFileTests {
+@Suite(.timeLimit(.minutes(2))) struct CgroupMemoryReaderFileTests {
     func directory(_ files: [String: String]) throws -> String {
         let dir = NSTemporaryDirectory() + "tapio-memfiles-\(getpid())-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)

@@ -86,7 +86,7 @@ let layoutCases: [LayoutCase] = [
           expected: .init(qos: .burstable)),
 ]
 
-@Suite struct CgroupPathParserTests {
+@Suite(.timeLimit(.minutes(2))) struct CgroupPathParserTests {
     @Test("every kubelet layout and lookalike parses to its expected identity", arguments: layoutCases)
     func layout(_ c: LayoutCase) {
         #expect(CgroupPathParser.identity(of: c.path) == c.expected)
@@ -101,7 +101,7 @@ let layoutCases: [LayoutCase] = [
     }
 }
 
-@Suite struct ProcCgroupFileTests {
+@Suite(.timeLimit(.minutes(2))) struct ProcCgroupFileTests {
     @Test("the byte parser agrees with the string parser", arguments: [
         "12:pids:/x\n4:memory:/kubepods/pod1/abc\n0::/\n", "5:cpu,memory:/a/b\n", "5:memoryx:/no\n0::/v2/path\n",
         "0::/a:b:c\n", "3:cpu:/x\n", "", "4:memory:/no-trailing-newline", "garbage\n1:name=systemd:/s\n", "0::\n",
@@ -141,7 +141,7 @@ let layoutCases: [LayoutCase] = [
     }
 }
 
-@Suite struct CgroupMountTests {
+@Suite(.timeLimit(.minutes(2))) struct CgroupMountTests {
     let hybrid = """
     31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
     41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw

@@ -5,7 +5,7 @@ import TapioTestSupport
 @testable import TapioNode
 
 /// Real cgroups (v1 memory here) with real processes. Needs root; skips with the reason otherwise.
-@Suite(.serialized, .enabled(if: TestCgroup.isAvailable, "\(TestCgroup.unavailableReason ?? "")"))
+@Suite(.serialized, .enabled(if: TestCgroup.isAvailable, "\(TestCgroup.unavailableReason ?? "")"), .timeLimit(.minutes(5)))
 struct KernelCgroupTests {
     let mount: CgroupMount
 

@@ -11,7 +11,7 @@ func podInfo(uid: String, name: String, containers: [(String, String?)], owner: 
             })
 }
 
-@Suite struct PodDirectoryTests {
+@Suite(.timeLimit(.minutes(2))) struct PodDirectoryTests {
     let cid = String(repeating: "ab", count: 32)
 
     @Test func aContainerIDWithARuntimePrefixJoinsToItsPod() {

@@ -3,7 +3,7 @@ import Testing
 import TapioModel
 @testable import TapioNode
 
-@Suite struct PodTranslatorTests {
+@Suite(.timeLimit(.minutes(2))) struct PodTranslatorTests {
     let clock = ManualClock()
 
     @Test func aPidResolvesThroughProcToItsCgroupPodAndContainerAndTheSecondLookupIsAHit() throws {
@@ -180,7 +180,7 @@ import TapioModel
     }
 }
 
-@Suite struct LRUTableTests {
+@Suite(.timeLimit(.minutes(2))) struct LRUTableTests {
     @Test func recencyOrderFollowsTouchesAndInsertsAndRemovedSlotsAreReused() {
         var lru = LRUTable<Int>(maximumEntries: 3, maximumBytes: .max)
         lru.insert(1, 10, stamp: 0, tag: 0, cost: 1)
