@@ -179,6 +179,7 @@ let package = Package(
             dependencies: [
                 "TapioModel", "TapioCorrelation", "TapioNode", "TapioBPF", "KubeClient", "KubeRuntime",
                 "KubeEmulator", "TapioAgent", "TapioKube", "TapioTestSupport",
+                .product(name: "Yams", package: "Yams"),
             ],
             path: "Benchmarks/tapio-bench",
             swiftSettings: strict
