@@ -126,7 +126,8 @@ public final class LeaderElector: Sendable {
             var spec = lease.spec ?? Lease.Spec()
             if holder != identity {
                 spec.acquireTime = now
-                spec.leaseTransitions = (spec.leaseTransitions ?? 0) + (holder.isEmpty && spec.leaseTransitions == nil ? 0 : 1)
+                // Wrapping, as client-go's int32 does: anyone who may update the Lease could set it to Int32.max.
+                spec.leaseTransitions = (spec.leaseTransitions ?? 0) &+ (holder.isEmpty && spec.leaseTransitions == nil ? 0 : 1)
             }
             spec.holderIdentity = identity
             spec.leaseDurationSeconds = seconds

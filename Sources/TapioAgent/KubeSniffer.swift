@@ -172,8 +172,9 @@ public enum PodConversion {
             return ContainerInfo(
                 name: c.name, containerID: s?.containerID.map(bareContainerID), image: c.image ?? s?.image ?? "",
                 restartCount: Int(s?.restartCount ?? 0), ready: s?.ready ?? false,
-                memoryRequestBytes: c.resources?.requests?["memory"].flatMap { try? Quantity.parseBytes($0) },
-                memoryLimitBytes: c.resources?.limits?["memory"].flatMap { try? Quantity.parseBytes($0) },
+                // Capped at 1Pi: a pod spec may say 15Ei, and the advice's arithmetic (× 1.2, + 100Mi) must not overflow.
+                memoryRequestBytes: c.resources?.requests?["memory"].flatMap { try? Quantity.parseBytes($0) }.map { min($0, TapioPolicySchema.maxBytes) },
+                memoryLimitBytes: c.resources?.limits?["memory"].flatMap { try? Quantity.parseBytes($0) }.map { min($0, TapioPolicySchema.maxBytes) },
                 lastTermination: s?.lastState?.terminated.map(termination),
                 currentTermination: s?.state?.terminated.map(termination),
                 waitingReason: s?.state?.waiting?.reason)

@@ -431,7 +431,8 @@ public final class BPFProbes: EventSource {
         guard h.settings.enabled.contains(.memorySampler), h.settings.samplingHz > 0 else { return }
         var failures: [String] = []
         for cpu in onlineCPUs() {
-            let fd = ctapio_perf_event_open_cpu_clock(Int32(cpu), h.settings.samplingHz)
+            guard let cpuNumber = Int32(exactly: cpu) else { continue }
+            let fd = ctapio_perf_event_open_cpu_clock(cpuNumber, h.settings.samplingHz)
             if fd < 0 {
                 failures.append("perf_event_open cpu-clock cpu \(cpu): \(errnoName(-fd))")
                 continue
@@ -465,10 +466,22 @@ public final class BPFProbes: EventSource {
         guard let text = readSmallFile("/sys/devices/system/cpu/online") else {
             return Array(0..<max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))))
         }
+        return parseCPUList(text)
+    }
+
+    /// A kernel CPU list ("0-3,5") as CPU numbers.
+    static func parseCPUList(_ text: String) -> [Int] {
+        // The kernel writes this file well; a bind-mounted or fake /sys might not, so ranges are checked rather than
+        // trusted (a reversed "5-3" would trap, "0-999999999999" would allocate without bound).
+        let maxCPU = 65_535
         var cpus: [Int] = []
         for part in text.split(whereSeparator: { $0 == "," || $0 == "\n" }) {
             let bounds = part.split(separator: "-").compactMap { Int($0) }
-            if bounds.count == 2 { cpus += Array(bounds[0]...bounds[1]) } else if let one = bounds.first { cpus.append(one) }
+            if bounds.count == 2, bounds[0] >= 0, bounds[0] <= bounds[1], bounds[1] <= maxCPU {
+                cpus += Array(bounds[0]...bounds[1])
+            } else if bounds.count == 1, let one = bounds.first, (0...maxCPU).contains(one) {
+                cpus.append(one)
+            }
         }
         return cpus
     }

@@ -198,8 +198,9 @@ struct ClusterFindingTracker: Sendable {
     /// Remembers findings a previous leader wrote and left Active, so they are neither announced again nor
     /// forgotten if they no longer hold.
     mutating func adopt(_ identity: InsightIdentity, spec: InsightSpec, firstSeen: UInt64, lastSeen: UInt64, occurrences: Int) {
+        // The count comes from an object in the API: bounded, so a hostile value cannot overflow the increments below.
         active[identity] = Active(spec: spec, emitted: spec, firstSeen: firstSeen, lastSeen: lastSeen, lastEmitted: lastSeen,
-                                  occurrences: occurrences)
+                                  occurrences: min(max(occurrences, 1), Int(Int32.max)))
     }
 
     mutating func evaluate(_ findings: [ClusterDetectors.Finding], now: UInt64) -> [InsightUpdate] {
@@ -209,7 +210,7 @@ struct ClusterFindingTracker: Sendable {
             seen.insert(f.identity)
             if var a = active[f.identity] {
                 a.lastSeen = now
-                a.occurrences += 1
+                a.occurrences = min(a.occurrences + 1, Int(Int32.max))
                 a.spec = f.spec
                 var change: InsightChange?
                 if f.spec.severity > a.emitted.severity {

@@ -74,6 +74,20 @@ import Testing
         #expect(ClusterDetectors.clusterHealth(one + [finding("x-0", node: "node-0", owner: "x")], now: now).count == 1)
     }
 
+    /// Found by the trap audit of issue 16: a new leader adopts its cluster Insights with the count in their status,
+    /// which anyone who may write Insights (or a hostile server) could set to Int.max; the next increment trapped.
+    @Test func anAdoptedInsightWithAnAbsurdCountDoesNotOverflow() throws {
+        var tracker = ClusterFindingTracker(config: ClusterDetectors.Config())
+        let s: UInt64 = 1_000_000_000
+        let t0: UInt64 = 1_795_000_000 * s
+        let pressure = ClusterDetectors.nodePressure(nodes(10, affected: 3), now: now)
+        let f = try #require(pressure.first)
+        tracker.adopt(f.identity, spec: f.spec, firstSeen: t0, lastSeen: t0, occurrences: Int.max)
+        _ = tracker.evaluate(pressure, now: t0 + 15 * s)
+        let resolved = tracker.evaluate([], now: t0 + 10_000 * s)
+        #expect(resolved.first?.occurrences == Int(Int32.max))
+    }
+
     @Test func theTrackerAnnouncesOnceUpdatesSparinglyAndResolvesAfterAbsence() {
         var config = ClusterDetectors.Config()
         config.updateInterval = 60
