@@ -126,8 +126,11 @@ public final class LeaderElector: Sendable {
             var spec = lease.spec ?? Lease.Spec()
             if holder != identity {
                 spec.acquireTime = now
-                // Wrapping, as client-go's int32 does: anyone who may update the Lease could set it to Int32.max.
-                spec.leaseTransitions = (spec.leaseTransitions ?? 0) &+ (holder.isEmpty && spec.leaseTransitions == nil ? 0 : 1)
+                // Anyone who may update the Lease could set this to Int32.max: start again at 0 rather than trap, or wrap
+                // to a negative count the API server's validation refuses (which would leave the Lease untakeable).
+                let (next, overflow) = (spec.leaseTransitions ?? 0)
+                    .addingReportingOverflow(holder.isEmpty && spec.leaseTransitions == nil ? 0 : 1)
+                spec.leaseTransitions = overflow ? 0 : next
             }
             spec.holderIdentity = identity
             spec.leaseDurationSeconds = seconds

@@ -1,0 +1,30 @@
+import Foundation
+import KubeClient
+import KubeRuntime
+import Testing
+
+/// Objects whose fields anyone with write access (or a hostile server) can set to the edge of their type: the runtime
+/// must keep running. Found by the trap audit of issue 16.
+@Suite("Hostile field values in API objects", .timeLimit(.minutes(3)))
+struct HostileObjectTests {
+    /// A free Lease whose `leaseTransitions` is Int32.max: taking it used to overflow (every operator replica trapped
+    /// on its next attempt). It starts again at 0: a wrapped, negative count would be refused by the API server.
+    @Test func aLeaseWithTransitionsAtInt32MaxIsTakenAndTheCountStartsAgain() async throws {
+        try await withCluster { _, client, ns in
+            var spec = Lease.Spec()
+            spec.holderIdentity = ""
+            spec.leaseTransitions = Int32.max
+            _ = try await client.create(Lease(metadata: ObjectMeta(name: "lock", namespace: ns), spec: spec))
+            let cfg = LeaderElectionConfig(leaseDuration: .seconds(1), renewDeadline: .milliseconds(700), retryPeriod: .milliseconds(100))
+            let e = LeaderElector(client: client, namespace: ns, name: "lock", identity: "heir", config: cfg)
+            let gained = Box(false)
+            let t = Task { await e.run { c in if c == .gained { gained.with { $0 = true } } } }
+            #expect(await eventually { gained.get })
+            let l = try await client.get(Lease.self, namespace: ns, name: "lock")
+            t.cancel()
+            await t.value
+            #expect(l.spec?.holderIdentity == "heir")
+            #expect(l.spec?.leaseTransitions == 0)
+        }
+    }
+}
