@@ -25,6 +25,21 @@ public struct InsightSpec: Sendable, Hashable, Codable {
         self.prediction = prediction
         self.remediation = remediation
     }
+
+    /// `resources` and `evidence` are optional in the CRD: an Insight without them (written by hand, or by another
+    /// version) must decode, or it would make every list of Insights undecodable.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        type = try c.decode(InsightType.self, forKey: .type)
+        severity = try c.decode(Severity.self, forKey: .severity)
+        title = try c.decode(String.self, forKey: .title)
+        summary = try c.decode(String.self, forKey: .summary)
+        subject = try c.decode(ResourceRef.self, forKey: .subject)
+        resources = try c.decodeIfPresent([ResourceRef].self, forKey: .resources) ?? []
+        evidence = try c.decodeIfPresent([Evidence].self, forKey: .evidence) ?? []
+        prediction = try c.decodeIfPresent(Prediction.self, forKey: .prediction)
+        remediation = try c.decodeIfPresent(Remediation.self, forKey: .remediation)
+    }
 }
 
 public enum InsightType: String, Sendable, Hashable, Codable, CaseIterable {

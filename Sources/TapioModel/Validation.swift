@@ -175,10 +175,9 @@ public enum TapioPolicyValidation {
 
     static func tooLong(_ text: String, path: String) -> FieldError? {
         let max = TapioPolicySchema.maxScalarLength
-        // Characters (Unicode scalars), as the API server counts maxLength.
+        // Counted in characters (runes) but worded in bytes, exactly as the API server does for maxLength.
         guard text.unicodeScalars.count > max else { return nil }
-        return FieldError(path: path, type: .tooLong, value: FieldError.quoted(String(text.prefix(20)) + "…"),
-                          detail: "may not be more than \(max) characters")
+        return FieldError(path: path, type: .tooLong, detail: "may not be more than \(max) bytes")
     }
 
     static func quantity(_ q: String, path: String, what: String, range: ClosedRange<UInt64>) -> [FieldError] {
