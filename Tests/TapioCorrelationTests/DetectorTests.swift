@@ -4,7 +4,10 @@ import TapioModel
 @testable import TapioCorrelation
 
 /// Seconds from a Go-style duration ("3m15s").
-func seconds(_ s: String?) -> Double? { s.flatMap { Fields.parseDuration($0) } }
+func seconds(_ s: String?) -> Double? {
+    guard let s, let d = try? GoDuration.parse(s) else { return nil }
+    return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+}
 
 @Suite("Detectors on their scenarios")
 struct DetectorTests {
