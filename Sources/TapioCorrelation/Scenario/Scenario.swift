@@ -57,8 +57,7 @@ public enum ScenarioReplay {
     public static func run(text: String, config: CorrelationConfig? = nil) throws -> [InsightUpdate] {
         var replay = ScenarioReplayer(config: config)
         var out: [InsightUpdate] = []
-        var bytes = Array(text.utf8)
-        try bytes.withUnsafeMutableBufferPointer { try replay.feed(UnsafeBufferPointer($0)) { out.append($0) } }
+        try Array(text.utf8).withUnsafeBufferPointer { try replay.feed($0) { out.append($0) } }
         try replay.finish { out.append($0) }
         return out
     }

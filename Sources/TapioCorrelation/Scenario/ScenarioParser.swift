@@ -32,7 +32,7 @@ struct ScenarioParser {
     }
 
     /// Reads one line that is neither blank nor a comment: the header first, then one event per line.
-    mutating func consume(_ line: String, number: Int) throws -> (at: UInt64, event: AttributedEvent)? {
+    mutating func consume(_ line: some StringProtocol, number: Int) throws -> (at: UInt64, event: AttributedEvent)? {
         let object: Any
         do {
             object = try JSONSerialization.jsonObject(with: Data(line.utf8))

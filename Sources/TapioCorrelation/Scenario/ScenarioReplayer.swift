@@ -57,7 +57,10 @@ public struct ScenarioReplayer {
         if number == 1, bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF {
             bytes = UnsafeBufferPointer(rebasing: bytes[3...])
         }
-        guard let text = String(validating: bytes, as: UTF8.self) else {
+        // Decoding repairs what is not UTF-8; comparing tells whether it had to. (`String(validating:)` took the
+        // standard library's slow generic path here.)
+        let text = String(decoding: bytes, as: UTF8.self)
+        guard text.utf8.elementsEqual(bytes) else {
             throw ScenarioError(line: number, field: nil, message: "not valid UTF-8")
         }
         try consume(line: text, number: number, emit: emit)
@@ -66,7 +69,7 @@ public struct ScenarioReplayer {
     /// One line of the scenario (blank lines and lines starting with `//` or `#` are skipped).
     public mutating func consume(line raw: String, number: Int, emit: (InsightUpdate) throws -> Void) throws {
         lastLine = max(lastLine, number)
-        let line = raw.trimmingCharacters(in: .whitespaces)
+        let line = Self.trimmed(raw)
         if line.isEmpty || line.hasPrefix("//") || line.hasPrefix("#") { return }
         if let e = try parser.consume(line, number: number) {
             try replay(e.event, at: e.at, emit: emit)
@@ -87,6 +90,18 @@ public struct ScenarioReplayer {
         let scenario = try parser.finish(lastLine: lastLine)
         try end(at: scenario.endNanos, emit: emit)
         return scenario
+    }
+
+    /// The line without surrounding spaces and tabs (the whitespace JSON allows within a line), found on its
+    /// UTF-8 bytes: Foundation's `trimmingCharacters` goes through UTF-16 and cost over a quarter of a replay's
+    /// time.
+    static func trimmed(_ s: String) -> Substring {
+        let u = s.utf8
+        guard let first = u.firstIndex(where: { $0 != 0x20 && $0 != 0x09 }),
+              let last = u.lastIndex(where: { $0 != 0x20 && $0 != 0x09 })
+        else { return "" }
+        // Both ends fall on ASCII bytes or the string's ends, so they are character boundaries.
+        return s[first..<u.index(after: last)]
     }
 
     // MARK: Virtual time
