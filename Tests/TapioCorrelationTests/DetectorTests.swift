@@ -9,7 +9,7 @@ func seconds(_ s: String?) -> Double? {
     return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
 }
 
-@Suite("Detectors on their scenarios")
+@Suite("Detectors on their scenarios", .timeLimit(.minutes(2)))
 struct DetectorTests {
     @Test("steady leak: first warning at least 60 s before the limit, time-to-OOM within 20 % of the truth")
     func steadyLeakPrediction() throws {
