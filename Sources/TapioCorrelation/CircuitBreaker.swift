@@ -85,7 +85,7 @@ public struct CircuitBreaker: Sendable, Hashable {
     }
 
     private mutating func trip(_ now: UInt64) {
-        state = .open(until: now &+ coolDownNanos)
+        state = .open(until: now.adding(saturating: coolDownNanos))
         trips &+= 1
         trialSuccesses = 0
         consecutiveFailures = 0

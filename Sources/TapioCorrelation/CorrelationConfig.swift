@@ -47,12 +47,3 @@ public struct CorrelationConfig: Sendable, Hashable {
     @inline(__always) var windowNanos: UInt64 { window.nanos }
     @inline(__always) var batchTimeoutNanos: UInt64 { batchTimeout.nanos }
 }
-
-extension Duration {
-    /// Whole nanoseconds (negative durations are 0).
-    @inline(__always) var nanos: UInt64 {
-        let c = components
-        if c.seconds < 0 { return 0 }
-        return UInt64(c.seconds) &* 1_000_000_000 &+ UInt64(c.attoseconds / 1_000_000_000)
-    }
-}

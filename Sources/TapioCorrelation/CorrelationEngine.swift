@@ -57,6 +57,11 @@ public struct CorrelationEngine: Sendable {
     var eventsThisSecond: Double = 0
     var lastHousekeeping: UInt64 = 0
     var startedAt: UInt64?
+    /// The latest `now` an event was ingested at (see ``settledAt``).
+    var lastIngestAt: UInt64 = 0
+    /// The result of ``nextTimedWork(notAfter:)``'s scan over the subjects, kept until something could bring it
+    /// forward (nil: out of date; `UInt64.max`: nothing scheduled).
+    var timedWorkCache: UInt64?
     var cluster = ClusterHealthTracker()
     var ownerImages: [String: OwnerImages] = [:]
     /// Updates produced while applying an event (a pod deletion resolves its insights), handed out right after.
@@ -67,6 +72,8 @@ public struct CorrelationEngine: Sendable {
     let batchTimeoutNanos: UInt64
     let resolveAfterNanos: UInt64
     let updateIntervalNanos: UInt64
+    /// How often housekeeping re-evaluates an active insight.
+    let recheckNanos: UInt64
 
     public init(config: CorrelationConfig = CorrelationConfig()) {
         self.config = config
@@ -75,9 +82,10 @@ public struct CorrelationEngine: Sendable {
         self.batchTimeoutNanos = config.batchTimeoutNanos
         self.resolveAfterNanos = config.resolveAfter.nanos
         self.updateIntervalNanos = config.updateInterval.nanos
+        self.recheckNanos = min(updateIntervalNanos, max(resolveAfterNanos / 2, 1_000_000_000))
         self.breaker = CircuitBreaker(failureThreshold: max(1, config.breakerFailureThreshold),
                                       coolDown: config.breakerCoolDown)
-        states.reserveCapacity(min(config.maxSubjects, 4096))
+        states.reserveCapacity(min(max(0, config.maxSubjects), 4096))
         cluster.nodeOnly = config.clusterHealthByNodeOnly
     }
 
@@ -111,6 +119,7 @@ public struct CorrelationEngine: Sendable {
             batchStart = now
         }
         stats.events &+= 1
+        if now > lastIngestAt { lastIngestAt = now }
         account(now: now)
         if event.isSheddable, !breaker.allow(now: now) {
             stats.shed &+= 1
@@ -132,7 +141,8 @@ public struct CorrelationEngine: Sendable {
     /// Nanoseconds from `now` until ``tick(now:into:)`` has work: the partial batch's timeout, else the next
     /// once-a-second housekeeping. A consumer can wait this long for events instead of ticking periodically.
     public func nanosUntilDue(now: UInt64) -> UInt64 {
-        let due = batchCount > 0 ? batchStart &+ batchTimeoutNanos : lastHousekeeping &+ 1_000_000_000
+        let due = batchCount > 0 ? batchStart.adding(saturating: batchTimeoutNanos)
+            : lastHousekeeping.adding(saturating: 1_000_000_000)
         return due > now ? due - now : 0
     }
 
@@ -192,6 +202,7 @@ public struct CorrelationEngine: Sendable {
 
     mutating func flush(now: UInt64, into out: inout [InsightUpdate]) {
         stats.batches &+= 1
+        timedWorkCache = nil
         batchCount = 0
         urgent = false
         var i = 0
@@ -234,6 +245,7 @@ public struct CorrelationEngine: Sendable {
             return nil
         }
         evictIfFull()
+        timedWorkCache = nil
         let i = states.count
         let g = nextGeneration
         nextGeneration &+= 1
@@ -284,15 +296,29 @@ public struct CorrelationEngine: Sendable {
 
     mutating func housekeeping(now: UInt64, into out: inout [InsightUpdate]) {
         lastHousekeeping = now
-        let recheck = min(updateIntervalNanos, max(resolveAfterNanos / 2, 1_000_000_000))
+        timedWorkCache = nil
+        // Expired bookkeeping goes first, so the evaluations below see the window as of `now`.
+        let cutoff = now.subtracting(saturating: windowNanos)
+        while let t = tombstoneOrder.first, t.at < cutoff {
+            tombstoneOrder.removeFirst()
+            if tombstones[t.uid] == t.at { tombstones[t.uid] = nil }
+        }
+        cluster.prune(before: cutoff)
+        if ownerImages.count > 0 {
+            let old = now.subtracting(saturating: windowNanos.multiplied(saturating: 2))
+            ownerImages = ownerImages.filter { $0.value.lastSeen >= old }
+        }
+        let quiet = windowNanos.adding(saturating: resolveAfterNanos)
         var doomed: [Int] = []
         for i in states.indices {
             if !states[i].active.isEmpty {
-                if now &- states[i].lastEvaluated >= recheck { evaluate(i, now: now, forceMemory: true, into: &out) }
+                if now &- states[i].lastEvaluated >= recheckNanos {
+                    evaluate(i, now: now, forceMemory: true, into: &out)
+                }
                 resolveStale(i, now: now, into: &out)
             }
             if states[i].active.isEmpty, states[i].subject != .cluster,
-               now > states[i].lastSeen, now - states[i].lastSeen >= windowNanos &+ resolveAfterNanos {
+               now > states[i].lastSeen, now - states[i].lastSeen >= quiet {
                 doomed.append(i)
             }
         }
@@ -300,16 +326,14 @@ public struct CorrelationEngine: Sendable {
             remove(i)
             stats.forgottenSubjects &+= 1
         }
-        let cutoff = now > windowNanos ? now - windowNanos : 0
-        while let t = tombstoneOrder.first, t.at < cutoff {
-            tombstoneOrder.removeFirst()
-            if tombstones[t.uid] == t.at { tombstones[t.uid] = nil }
-        }
-        cluster.prune(before: cutoff)
-        if ownerImages.count > 0 {
-            let old = now > 2 * windowNanos ? now - 2 * windowNanos : 0
-            ownerImages = ownerImages.filter { $0.value.lastSeen >= old }
-        }
+        compactArrival()
+    }
+
+    /// Drops queue entries of subjects that are gone: without this, a stream of short-lived subjects would grow
+    /// the eviction queue by one entry per subject ever seen.
+    private mutating func compactArrival() {
+        guard arrival.count > 2 * states.count + 1024 else { return }
+        arrival = Deque(arrival.filter { e in index[e.subject].map { states[$0].generation == e.generation } ?? false })
     }
 
     private mutating func resolveStale(_ i: Int, now: UInt64, into out: inout [InsightUpdate]) {

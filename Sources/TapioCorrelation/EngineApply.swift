@@ -28,7 +28,7 @@ extension CorrelationEngine {
         case .memorySample(let m):
             if !states[i].hasCgroupSeries { addMemory(i, t: t, value: m.rssBytes) }
         case .oomKill(let k):
-            let rss = k.anonRSSBytes &+ k.fileRSSBytes &+ k.shmemRSSBytes
+            let rss = k.anonRSSBytes.adding(saturating: k.fileRSSBytes).adding(saturating: k.shmemRSSBytes)
             states[i].lastKernelOOM = KernelExit(at: t, pid: k.victimPID, comm: n.comm, exitCode: 137, signal: 9,
                                                  oom: true, rssBytes: rss)
             if rss > states[i].peakWorkingSet { states[i].peakWorkingSet = rss }
@@ -39,6 +39,7 @@ extension CorrelationEngine {
             // The predicted kill happened: the prediction is settled, and the OOMKilled insight takes over.
             if let k = states[i].active.firstIndex(where: { $0.identity.type == .oomPrediction }) {
                 let settled = states[i].active.remove(at: k)
+                timedWorkCache = nil  // with no active insight left, the subject's clean-up may come sooner
                 var out: [InsightUpdate] = []
                 resolved(settled, now: now, into: &out)
                 pending.append(contentsOf: out)
@@ -173,22 +174,38 @@ extension CorrelationEngine {
             termination(c.currentTermination, at: i, now: t)
             if let o = info.owner {
                 let key = "\(info.pod.namespace)/\(o.kind)/\(o.name)/\(c.name)"
-                var e = ownerImages[key] ?? OwnerImages(images: [], lastSeen: t)
-                if !e.images.contains(c.image) {
-                    if e.images.count >= 4 { e.images.removeFirst() }
-                    e.images.append(c.image)
+                // Bounded like the subjects: past the cap a new owner's images are not tracked (its crash loops
+                // just cannot be blamed on a rollout).
+                let known = ownerImages[key] != nil
+                if known || ownerImages.count < max(1, config.maxSubjects) {
+                    noteImage(key: key, image: c.image, at: t)
                 }
-                e.lastSeen = t
-                ownerImages[key] = e
             }
             if before != (states[i].waitingReason, states[i].restartCount, states[i].memoryLimit) { markDirty(i) }
         }
+    }
+
+    private mutating func noteImage(key: String, image: String, at t: UInt64) {
+        var e = ownerImages[key] ?? OwnerImages(images: [], lastSeen: t)
+        if !e.images.contains(image) {
+            if e.images.count >= 4 { e.images.removeFirst() }
+            e.images.append(image)
+        }
+        e.lastSeen = t
+        ownerImages[key] = e
+        timedWorkCache = nil  // its expiry may now come sooner than the cached next due instant
     }
 
     /// A deleted pod's insights resolve now and its state goes; late node events about it are ignored for a window.
     private mutating func podDeleted(_ pod: PodRef, now: UInt64) {
         tombstones[pod.uid] = now
         tombstoneOrder.append((pod.uid, now))
+        // Bounded like the subjects: past the cap the oldest tombstone goes (a very late event about that pod may
+        // then recreate a subject, which is forgotten again once quiet).
+        while tombstoneOrder.count > max(1, config.maxSubjects), let t = tombstoneOrder.popFirst() {
+            if tombstones[t.uid] == t.at { tombstones[t.uid] = nil }
+        }
+        timedWorkCache = nil
         for s in podSubjects[pod.uid] ?? [] {
             guard let i = index[s] else { continue }
             var out: [InsightUpdate] = []

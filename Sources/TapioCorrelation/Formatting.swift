@@ -5,7 +5,7 @@ public enum Formatting {
     /// "3m15s", "45s", "1h2m", "2h" — Go/Kubernetes style, rounded to whole seconds (sub-second: "0s").
     public static func duration(seconds: Double) -> String {
         guard seconds.isFinite, seconds > 0 else { return "0s" }
-        var s = Int(seconds.rounded())
+        var s = Int.rounding(clamping: seconds)
         let h = s / 3600
         s %= 3600
         let m = s / 60
@@ -18,24 +18,25 @@ public enum Formatting {
     /// Binary units as Kubernetes writes them: "512Mi", "1.5Gi", "300Ki", "12B".
     public static func bytes(_ v: Double) -> String {
         let units: [(Double, String)] = [(1_099_511_627_776, "Ti"), (1_073_741_824, "Gi"), (1_048_576, "Mi"), (1024, "Ki")]
+        guard v.isFinite else { return "\(v)B" }
         for (size, unit) in units where abs(v) >= size {
             let x = v / size
             let rounded = (x * 10).rounded() / 10
-            return rounded == rounded.rounded() ? "\(Int(rounded))\(unit)" : "\(rounded)\(unit)"
+            return rounded == rounded.rounded() ? "\(Int.rounding(clamping: rounded))\(unit)" : "\(rounded)\(unit)"
         }
-        return "\(Int(v.rounded()))B"
+        return "\(Int.rounding(clamping: v))B"
     }
 
     public static func bytes(_ v: UInt64) -> String { bytes(Double(v)) }
 
     /// A limit as a Kubernetes quantity with no fraction: whole Mi (rounded up), e.g. "614Mi".
     public static func quantityMi(_ v: UInt64) -> String {
-        let mi = (v + (1 << 20) - 1) >> 20
+        let mi = (v >> 20) + (v & ((1 << 20) - 1) == 0 ? 0 : 1)
         return "\(mi)Mi"
     }
 
     /// "45%" from 0.45.
-    public static func percent(_ p: Double) -> String { "\(Int((p * 100).rounded()))%" }
+    public static func percent(_ p: Double) -> String { "\(Int.rounding(clamping: p * 100))%" }
 
     /// RFC 3339 UTC with second precision (milliseconds when not whole).
     public static func rfc3339(nanos: UInt64) -> String {
@@ -49,13 +50,23 @@ public enum Formatting {
         return ms == 0 ? base + "Z" : base + String(format: ".%03dZ", Int(ms))
     }
 
-    /// Parses RFC 3339 (`2026-11-29T10:00:00Z`, optional fraction, `Z` or `±hh:mm`) to nanoseconds.
+    /// The last instant the engine's clock can name: `UInt64.max` nanoseconds after the Unix epoch.
+    public static let lastInstant = "2554-07-21T23:34:33Z"
+
+    /// Parses RFC 3339 (`2026-11-29T10:00:00Z`, optional fraction, `Z` or `±hh:mm`) to nanoseconds since the Unix
+    /// epoch. Times before 1970 read as 0; nil for text that is not RFC 3339 and for times after ``lastInstant``.
     public static func parseRFC3339(_ s: String) -> UInt64? {
+        guard let seconds = rfc3339Seconds(s) else { return nil }
+        return UInt64.rounding(exactly: max(0, seconds * 1e9))
+    }
+
+    /// Seconds since the Unix epoch (negative before 1970), or nil when `s` is not RFC 3339.
+    static func rfc3339Seconds(_ s: String) -> Double? {
         let f = ISO8601DateFormatter()
         f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let d = f.date(from: s) { return UInt64(max(0, d.timeIntervalSince1970 * 1e9)) }
+        if let d = f.date(from: s) { return d.timeIntervalSince1970 }
         f.formatOptions = [.withInternetDateTime]
-        if let d = f.date(from: s) { return UInt64(max(0, d.timeIntervalSince1970) * 1e9) }
+        if let d = f.date(from: s) { return d.timeIntervalSince1970 }
         return nil
     }
 }

@@ -8,9 +8,11 @@ enum RemediationAdvice {
     /// the ceiling, rounded up to whole Mi.
     static func bumpedLimit(request: UInt64?, peak: UInt64, ceiling: UInt64?) -> UInt64 {
         let used = max(request ?? 0, peak)
-        var v = max(used &+ 100 * mi, UInt64((Double(used) * 1.2).rounded(.up)))
+        // Saturating: a peak near 16Ei (a scenario can say so) caps at the largest whole Mi instead of trapping.
+        var v = max(used.adding(saturating: 100 * mi), UInt64.rounding(clamping: (Double(used) * 1.2).rounded(.up)))
         if let c = ceiling { v = min(v, c) }
-        return (v + mi - 1) / mi * mi
+        let whole = v / mi * mi
+        return whole == v ? v : (whole.addingReportingOverflow(mi).overflow ? whole : whole + mi)
     }
 
     /// Kinds whose pod template a strategic-merge patch can change.

@@ -1,7 +1,7 @@
 import Testing
 @testable import TapioCorrelation
 
-@Suite("Circuit breaker on a manual clock")
+@Suite("Circuit breaker on a manual clock", .timeLimit(.minutes(2)))
 struct CircuitBreakerTests {
     let s: UInt64 = 1_000_000_000
 

@@ -4,9 +4,12 @@ import TapioModel
 @testable import TapioCorrelation
 
 /// Seconds from a Go-style duration ("3m15s").
-func seconds(_ s: String?) -> Double? { s.flatMap { Fields.parseDuration($0) } }
+func seconds(_ s: String?) -> Double? {
+    guard let s, let d = try? GoDuration.parse(s) else { return nil }
+    return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+}
 
-@Suite("Detectors on their scenarios")
+@Suite("Detectors on their scenarios", .timeLimit(.minutes(2)))
 struct DetectorTests {
     @Test("steady leak: first warning at least 60 s before the limit, time-to-OOM within 20 % of the truth")
     func steadyLeakPrediction() throws {

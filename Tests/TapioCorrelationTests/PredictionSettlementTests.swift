@@ -5,7 +5,7 @@ import Testing
 
 /// When the predicted kill happens, the prediction is settled (resolved) and the OOMKilled insight takes over, so
 /// a person never sees "OOM in 19s" next to the kill that already happened.
-@Suite struct PredictionSettlementTests {
+@Suite(.timeLimit(.minutes(2))) struct PredictionSettlementTests {
     @Test func theKernelKillResolvesTheOOMPredictionAndOOMKilledTakesOver() throws {
         let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("Scenarios/oom-prediction-steady-leak.jsonl")

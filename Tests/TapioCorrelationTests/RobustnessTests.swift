@@ -4,7 +4,7 @@ import TapioModel
 
 /// The silent cases again, over many noise draws: detectors re-test every bucket, so a rule that lets noise
 /// through one time in fifty would fire in production every day.
-@Suite("Memory detectors under noise")
+@Suite("Memory detectors under noise", .timeLimit(.minutes(5)))
 struct RobustnessTests {
     struct RNG {
         var state: UInt64

@@ -1,7 +1,7 @@
 import Testing
 @testable import TapioCorrelation
 
-@Suite("Scenario format")
+@Suite("Scenario format", .timeLimit(.minutes(2)))
 struct ScenarioParserTests {
     let header = #"{"tapioScenario": 1, "name": "t"}"#
 

@@ -24,7 +24,7 @@ enum Scenarios {
     }
 }
 
-@Suite("Scenario replays")
+@Suite("Scenario replays", .timeLimit(.minutes(2)))
 struct ScenarioTests {
     @Test("the scenario directory holds scenarios for every detector and the silent cases")
     func directoryIsComplete() {

@@ -73,7 +73,8 @@ extension CorrelationEngine {
             if !others.isEmpty { return "the image changed from \(others.joined(separator: ", ")) to \(img)" }
         }
         let recent: UInt64 = 10 * 60 * 1_000_000_000
-        if let start = startedAt, s.firstSeen > start, s.firstSeen - start >= recent, now - s.firstSeen <= recent {
+        if let start = startedAt, s.firstSeen > start, s.firstSeen - start >= recent, now >= s.firstSeen,
+           now - s.firstSeen <= recent {
             return "the pod was created \(Formatting.duration(seconds: Double(now - s.firstSeen) / 1e9)) ago"
         }
         return nil

@@ -66,7 +66,7 @@ extension CorrelationEngine {
         confidence = (min(0.99, max(0.01, confidence)) * 100).rounded() / 100
         let severity: Severity = tto <= 600 ? .critical : .warning
         let ttoText = Formatting.duration(seconds: tto)
-        let expected = now &+ UInt64(tto * 1e9)
+        let expected = now.adding(saturating: UInt64.rounding(clamping: tto * 1e9))
         let at = Formatting.rfc3339(nanos: now)
         var evidence = [
             Evidence(source: s.hasCgroupSeries ? "cgroup" : "ebpf",

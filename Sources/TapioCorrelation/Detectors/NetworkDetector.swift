@@ -14,7 +14,7 @@ extension CorrelationEngine {
             retransmits &+= b.retransmits
             errors &+= b.errors
         }
-        let weighted = Double(refused + resets + errors) + Double(retransmits) / 10
+        let weighted = Double(refused) + Double(resets) + Double(errors) + Double(retransmits) / 10
         let restarts = s.restartTimes.count
         let probes = s.probeFailures.count
         guard weighted >= Double(config.networkFailureThreshold), restarts + probes > 0 else { return nil }
@@ -48,7 +48,7 @@ extension CorrelationEngine {
             type: .networkIssue, severity: restarts > 0 ? .critical : .warning,
             title: "\(s.subject.displayName): TCP failures to \(remotes.first.map { "\($0.address):\($0.port)" } ?? "remote peers") "
                 + "with \(restarts > 0 ? "restarts" : "probe failures")",
-            summary: "\(Int(weighted.rounded())) TCP failures in the window (\(refused) refused, \(resets) reset) to \(remoteText), "
+            summary: "\(Int.rounding(clamping: weighted)) TCP failures in the window (\(refused) refused, \(resets) reset) to \(remoteText), "
                 + "while the pod had \(restarts) restart\(restarts == 1 ? "" : "s") and \(probes) probe failure\(probes == 1 ? "" : "s").",
             subject: s.subject.resourceRef, resources: resources(s), evidence: evidence,
             remediation: Remediation(actions: [RemediationAction(

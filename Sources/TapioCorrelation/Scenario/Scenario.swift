@@ -34,56 +34,65 @@ public struct ScenarioError: Error, CustomStringConvertible, Sendable, Hashable 
     }
 }
 
-/// Runs scenarios through the engine at full speed on their virtual time.
+/// Runs scenarios through the engine at full speed on their virtual time, collecting the updates (for tests and
+/// small files; ``ScenarioReplayer`` streams).
 public enum ScenarioReplay {
     /// Parses and replays a scenario file. With `config` nil the header's settings apply; a given `config` (e.g.
     /// from a TapioPolicy) wins over the header.
     public static func run(fileURL: URL, config: CorrelationConfig? = nil) throws -> [InsightUpdate] {
-        let text = try String(contentsOf: fileURL, encoding: .utf8)
-        return try run(text: text, config: config)
+        let file = try FileHandle(forReadingFrom: fileURL)
+        defer { try? file.close() }
+        var replay = ScenarioReplayer(config: config)
+        var out: [InsightUpdate] = []
+        while let chunk = try file.read(upToCount: 1 << 16), !chunk.isEmpty {
+            try chunk.withUnsafeBytes { raw in
+                try replay.feed(raw.bindMemory(to: UInt8.self)) { out.append($0) }
+            }
+        }
+        try replay.finish { out.append($0) }
+        return out
     }
 
     /// Replays scenario text (JSON lines).
     public static func run(text: String, config: CorrelationConfig? = nil) throws -> [InsightUpdate] {
-        try run(lines: text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init), config: config)
-    }
-
-    public static func run(lines: [String], config: CorrelationConfig? = nil) throws -> [InsightUpdate] {
-        let scenario = try parse(lines: lines)
-        return run(scenario, config: config)
-    }
-
-    /// Replays a parsed scenario: ticks the engine once per virtual second between events, feeds each event at its
-    /// time, and keeps ticking until the scenario's end so resolutions show.
-    public static func run(_ scenario: Scenario, config: CorrelationConfig? = nil) -> [InsightUpdate] {
-        var engine = CorrelationEngine(config: config ?? scenario.config)
+        var replay = ScenarioReplayer(config: config)
         var out: [InsightUpdate] = []
-        let second: UInt64 = 1_000_000_000
-        var clock = scenario.startNanos
-        for (at, e) in scenario.events {
-            while clock &+ second <= at {
-                clock &+= second
-                engine.tick(now: clock, into: &out)
-            }
-            if at > clock { clock = at }
-            engine.ingest(e, now: at, into: &out)
-        }
-        while clock &+ second <= scenario.endNanos {
-            clock &+= second
-            engine.tick(now: clock, into: &out)
-        }
-        engine.flush(now: clock, into: &out)
+        try Array(text.utf8).withUnsafeBufferPointer { try replay.feed($0) { out.append($0) } }
+        try replay.finish { out.append($0) }
         return out
     }
 
-    /// Parses scenario lines (blank lines and lines starting with `//` or `#` are ignored).
+    public static func run(lines: [String], config: CorrelationConfig? = nil) throws -> [InsightUpdate] {
+        var replay = ScenarioReplayer(config: config)
+        var out: [InsightUpdate] = []
+        for (n, line) in lines.enumerated() { try replay.consume(line: line, number: n + 1) { out.append($0) } }
+        try replay.finish { out.append($0) }
+        return out
+    }
+
+    /// Replays a parsed scenario, as ``ScenarioReplayer`` does while it reads one.
+    public static func run(_ scenario: Scenario, config: CorrelationConfig? = nil) -> [InsightUpdate] {
+        var replay = ScenarioReplayer(config: config)
+        var out: [InsightUpdate] = []
+        replay.start(scenario)
+        // Collecting into an array cannot fail.
+        for (at, e) in scenario.events { try? replay.replay(e, at: at) { out.append($0) } }
+        try? replay.end(at: scenario.endNanos) { out.append($0) }
+        return out
+    }
+
+    /// Parses scenario lines (blank lines and lines starting with `//` or `#` are ignored) into one `Scenario`
+    /// with all its events.
     public static func parse(lines: [String]) throws -> Scenario {
         var parser = ScenarioParser()
+        var events: [(at: UInt64, event: AttributedEvent)] = []
         for (n, raw) in lines.enumerated() {
             let line = raw.trimmingCharacters(in: .whitespaces)
             if line.isEmpty || line.hasPrefix("//") || line.hasPrefix("#") { continue }
-            try parser.consume(line, number: n + 1)
+            if let e = try parser.consume(line, number: n + 1) { events.append(e) }
         }
-        return try parser.finish(lastLine: lines.count)
+        var s = try parser.finish(lastLine: lines.count)
+        s.events = events
+        return s
     }
 }

@@ -1,15 +1,38 @@
 import Foundation
 import TapioModel
 
-/// Line-by-line reader of the scenario format (Tests/Scenarios/FORMAT.md). JSON is decoded into a local
-/// dictionary only here, at the edge; what comes out is typed events.
+/// Line-by-line reader of the scenario format (Tests/Scenarios/FORMAT.md): one line in, at most one event out, so
+/// a replay can stream. JSON is decoded into a local dictionary only here, at the edge; what comes out is typed
+/// events.
 struct ScenarioParser {
-    private var header: Scenario?
-    private var events: [(at: UInt64, event: AttributedEvent)] = []
-    private var pods: [String: PodInfo] = [:]
-    private var lastT: UInt64 = 0
+    /// The header (with no events), once its line has been read.
+    private(set) var header: Scenario?
+    /// The latest event's instant.
+    private(set) var lastT: UInt64 = 0
+    private var pods = ScenarioPods(capacity: CorrelationConfig().maxSubjects)
 
-    mutating func consume(_ line: String, number: Int) throws {
+    // The ranges of integer fields (FORMAT.md lists them).
+    /// Process ids: Linux's are positive 32-bit numbers (0: unknown).
+    static let pids: ClosedRange<Int32> = 0...Int32.max
+    /// A process's exit status as the kernel reports it.
+    static let kernelExitCodes: ClosedRange<Int32> = 0...255
+    /// A container's exit code as pod status reports it (an int32 there).
+    static let exitCodes: ClosedRange<Int32> = Int32.min...Int32.max
+    /// Linux signal numbers, real-time ones included (0: none).
+    static let signals: ClosedRange<Int32> = 0...64
+    /// Linux errno values (the kernel's MAX_ERRNO).
+    static let errnos: ClosedRange<Int32> = 0...4095
+    /// A container's restart count (an int32 in pod status).
+    static let restartCounts: ClosedRange<Int> = 0...Int(Int32.max)
+
+    /// At most this many pods' latest `pod` lines are remembered (the replay sets the engine's `maxSubjects`).
+    var podCapacity: Int {
+        get { pods.capacity }
+        set { pods.capacity = newValue }
+    }
+
+    /// Reads one line that is neither blank nor a comment: the header first, then one event per line.
+    mutating func consume(_ line: some StringProtocol, number: Int) throws -> (at: UInt64, event: AttributedEvent)? {
         let object: Any
         do {
             object = try JSONSerialization.jsonObject(with: Data(line.utf8))
@@ -22,22 +45,36 @@ struct ScenarioParser {
         var f = Fields(dict: dict, line: number)
         if header == nil {
             try readHeader(&f)
-            return
+            return nil
         }
-        try readEvent(&f)
+        return try readEvent(&f)
     }
 
+    /// The header, or the error for a scenario without one (`lastLine`: the number of lines read).
     func finish(lastLine: Int) throws -> Scenario {
-        guard var s = header else { throw ScenarioError(line: max(1, lastLine), field: "tapioScenario", message: "no header line") }
-        s.events = events
-        s.endNanos = max(s.endNanos, events.last?.at ?? s.startNanos)
+        guard var s = header else {
+            throw ScenarioError(line: max(1, lastLine), field: "tapioScenario", message: "no header line")
+        }
+        s.endNanos = max(s.endNanos, lastT)
         return s
+    }
+
+    /// What `t` (and other times) may be: from `start` to the end of the engine's clock.
+    private func timeRange(_ start: UInt64) -> String {
+        "expected 0 to \((UInt64.max - start) / 1_000_000_000) seconds after the start "
+            + "(the clock ends at \(Formatting.lastInstant))"
+    }
+
+    /// An instant given as seconds after the scenario's start.
+    private func instant(_ f: Fields, _ key: String) throws -> UInt64? {
+        let start = header?.startNanos ?? 0
+        return try f.optNanos(key, max: UInt64.max - start, range: timeRange(start)).map { start + $0 }
     }
 
     // MARK: Header
 
     private mutating func readHeader(_ f: inout Fields) throws {
-        guard let v = try f.optInt("tapioScenario") else {
+        guard let v = try f.optInt("tapioScenario", in: Int64.min...Int64.max) else {
             throw ScenarioError(line: f.line, field: "tapioScenario", message: "the first line must be the header {\"tapioScenario\": 1, …}")
         }
         guard v == Scenario.formatVersion else {
@@ -45,29 +82,19 @@ struct ScenarioParser {
         }
         var start: UInt64 = 1_795_000_000 * 1_000_000_000  // a fixed default instant, so replays are reproducible
         if let s = try f.optString("start") {
-            guard let n = Formatting.parseRFC3339(s) else { throw f.error("start", "expected an RFC 3339 time such as 2026-11-29T10:00:00Z") }
+            let range = "an RFC 3339 time from 1970-01-01T00:00:00Z to \(Formatting.lastInstant)"
+            guard let seconds = Formatting.rfc3339Seconds(s) else {
+                throw f.error("start", "expected \(range), such as 2026-11-29T10:00:00Z")
+            }
+            guard seconds >= 0, let n = Formatting.parseRFC3339(s) else {
+                throw f.error("start", "\(s) is out of range; expected \(range)")
+            }
             start = n
         }
         var config = CorrelationConfig()
         if let c = f.dict["config"] {
             guard let cd = c as? [String: Any] else { throw f.error("config", "expected an object") }
-            let cf = Fields(dict: cd, line: f.line, prefix: "config.")
-            if let x = try cf.optInt("batchSize") { config.batchSize = x }
-            if let x = try cf.optDuration("batchTimeout") { config.batchTimeout = x }
-            if let x = try cf.optDuration("window") { config.window = x }
-            if let x = try cf.optDuration("resolveAfter") { config.resolveAfter = x }
-            if let x = try cf.optDuration("updateInterval") { config.updateInterval = x }
-            if let x = try cf.optDuration("predictionHorizon") { config.predictionHorizon = x }
-            if let x = try cf.optBytes("leakThresholdPerHour") { config.leakThresholdBytesPerHour = Double(x) }
-            if let x = try cf.optBytes("memoryCeiling") { config.memoryCeilingBytes = x }
-            if let x = try cf.optInt("maxSubjects") { config.maxSubjects = x }
-            if let x = try cf.optInt("clusterHealthMinPods") { config.clusterHealthMinPods = x }
-            if let x = try cf.optInt("crashLoopRestarts") { config.crashLoopRestarts = x }
-            if let x = try cf.optInt("networkFailureThreshold") { config.networkFailureThreshold = x }
-            if let x = try cf.optString("minSeverity") {
-                guard let s = Severity(rawValue: x) else { throw cf.error("minSeverity", "expected Info, Warning or Critical") }
-                config.minSeverity = s
-            }
+            config = try ScenarioConfig.read(Fields(dict: cd, line: f.line, prefix: "config."))
         }
         var expected: [InsightType] = []
         if let e = f.dict["expect"] {
@@ -79,24 +106,25 @@ struct ScenarioParser {
                 expected.append(t)
             }
         }
-        let duration = try f.optSeconds("duration") ?? 0
+        let duration = try f.optNanos("duration", max: UInt64.max - start, range: timeRange(start)) ?? 0
         header = Scenario(name: try f.optString("name") ?? "", description: try f.optString("description") ?? "",
-                          startNanos: start, endNanos: start + UInt64(duration * 1e9), config: config,
+                          startNanos: start, endNanos: start + duration, config: config,
                           expectedTypes: expected, events: [])
+        pods.capacity = config.maxSubjects
         lastT = start
     }
 
     // MARK: Events
 
-    private mutating func readEvent(_ f: inout Fields) throws {
-        let start = header!.startNanos
-        let t = try f.seconds("t")
-        guard t >= 0 else { throw f.error("t", "must not be negative") }
-        let at = start + UInt64((t * 1e9).rounded())
-        guard at >= lastT else { throw f.error("t", "time goes backwards (\(t)s is before the previous event)") }
-        lastT = at
+    private mutating func readEvent(_ f: inout Fields) throws -> (at: UInt64, event: AttributedEvent) {
+        guard let at = try instant(f, "t") else { throw f.error("t", "missing (seconds, e.g. 12.5 or \"1m30s\")") }
+        guard at >= lastT else {
+            let t = Self.seconds(at - (header?.startNanos ?? 0))
+            throw f.error("t", "time goes backwards (\(t) s is before the previous event)")
+        }
         let type = try f.string("type")
-        func add(_ e: AttributedEvent) { events.append((at, e)) }
+        var event: AttributedEvent?
+        func add(_ e: AttributedEvent) { event = e }
         func cluster(_ k: ClusterEvent.Kind) { add(.cluster(ClusterEvent(timestampNanos: at, kind: k))) }
 
         switch type {
@@ -127,13 +155,14 @@ struct ScenarioParser {
         case "exit":
             let (subject, ctx, pid, comm, cg) = try nodeSubject(&f)
             add(.node(NodeEvent(timestampNanos: at, pid: pid, cgroupID: cg, comm: comm,
-                                kind: .processExit(.init(exitCode: Int32(try f.optInt("exitCode") ?? 0),
-                                                         signal: Int32(try f.optInt("signal") ?? 0),
+                                kind: .processExit(.init(exitCode: try f.optInt("exitCode", in: Self.kernelExitCodes) ?? 0,
+                                                         signal: try f.optInt("signal", in: Self.signals) ?? 0,
                                                          peakRSSBytes: try f.optBytes("peakRSS") ?? 0))),
                       subject: subject, context: ctx))
         case "exec", "fork":
             let (subject, ctx, pid, comm, cg) = try nodeSubject(&f)
-            let kind: NodeEvent.Kind = type == "exec" ? .processExec : .processFork(childPID: Int32(try f.optInt("child") ?? 0))
+            let kind: NodeEvent.Kind = type == "exec"
+                ? .processExec : .processFork(childPID: try f.optInt("child", in: Self.pids) ?? 0)
             add(.node(NodeEvent(timestampNanos: at, pid: pid, cgroupID: cg, comm: comm, kind: kind), subject: subject, context: ctx))
         case "tcp":
             let (subject, ctx, pid, comm, cg) = try nodeSubject(&f)
@@ -145,26 +174,27 @@ struct ScenarioParser {
             let (da, dp) = try f.endpoint("dst", default: nil)
             add(.node(NodeEvent(timestampNanos: at, pid: pid, cgroupID: cg, comm: comm,
                                 kind: .tcp(.init(kind: kind, sourceAddress: sa, sourcePort: sp, destinationAddress: da,
-                                                 destinationPort: dp, errno: Int32(try f.optInt("errno") ?? 0)))),
+                                                 destinationPort: dp, errno: try f.optInt("errno", in: Self.errnos) ?? 0))),
                       subject: subject, context: ctx))
         case "pod":
             let info = try podInfo(&f, at: at)
-            pods["\(info.pod.namespace)/\(info.pod.name)"] = info
+            pods.set("\(info.pod.namespace)/\(info.pod.name)", info)
             cluster(.podUpdated(info))
         case "podDeleted":
             let ref = try podRef(&f)
-            pods["\(ref.namespace)/\(ref.name)"] = nil
+            pods.remove("\(ref.namespace)/\(ref.name)")
             cluster(.podDeleted(ref))
         case "restart", "crashLoop":
             let ref = try podRef(&f)
             let container = try f.string("container")
             var term: Termination?
             if let reason = try f.optString("reason") {
-                term = Termination(reason: reason, exitCode: Int32(try f.optInt("exitCode") ?? 0),
-                                   signal: Int32(try f.optInt("signal") ?? 0),
-                                   finishedAtNanos: try f.optSeconds("finishedAt").map { start + UInt64($0 * 1e9) } ?? at)
+                term = Termination(reason: reason, exitCode: try f.optInt("exitCode", in: Self.exitCodes) ?? 0,
+                                   signal: try f.optInt("signal", in: Self.signals) ?? 0,
+                                   finishedAtNanos: try instant(f, "finishedAt") ?? at)
             }
-            let ct = ContainerTermination(pod: ref, container: container, restartCount: try f.int("restarts"), termination: term)
+            let ct = ContainerTermination(pod: ref, container: container,
+                                          restartCount: try f.int("restarts", in: Self.restartCounts), termination: term)
             cluster(type == "restart" ? .containerRestarted(ct) : .crashLoopBackOff(ct))
         case "probeFailed":
             cluster(.probeFailed(pod: try podRef(&f), container: try f.optString("container"),
@@ -177,6 +207,18 @@ struct ScenarioParser {
         default:
             throw f.error("type", "unknown event type \(type) (memory, rss, oomKill, exit, exec, fork, tcp, pod, podDeleted, restart, crashLoop, probeFailed, evicted, nodeCondition)")
         }
+        lastT = at
+        return (at, event!)
+    }
+
+    /// Whole and fractional seconds of a nanosecond count, exactly ("12.5").
+    static func seconds(_ ns: UInt64) -> String {
+        let frac = ns % 1_000_000_000
+        guard frac > 0 else { return "\(ns / 1_000_000_000)" }
+        var f = String(frac)
+        f = String(repeating: "0", count: 9 - f.count) + f
+        while f.hasSuffix("0") { f.removeLast() }
+        return "\(ns / 1_000_000_000).\(f)"
     }
 
     private func podRef(_ f: inout Fields) throws -> PodRef {
@@ -190,9 +232,9 @@ struct ScenarioParser {
 
     /// The subject of a node event, as the attributor would give it, plus pid, comm and cgroup id.
     private func nodeSubject(_ f: inout Fields) throws -> (Subject?, SubjectContext?, Int32, String, UInt64) {
-        let pid = Int32(try f.optInt("pid") ?? 0)
+        let pid = try f.optInt("pid", in: Self.pids) ?? 0
         let comm = try f.optString("comm") ?? "app"
-        let cg = UInt64(try f.optInt("cgroupId") ?? 0)
+        let cg = try f.optInt("cgroupId", in: UInt64.min...UInt64.max) ?? 0
         if f.dict["pod"] != nil {
             let ref = try podRef(&f)
             let container = try f.string("container")
@@ -228,13 +270,15 @@ struct ScenarioParser {
                 guard let d = c[key] else { return nil }
                 guard let td = d as? [String: Any] else { throw cf.error(key, "expected an object") }
                 let tf = Fields(dict: td, line: f.line, prefix: "containers[\(k)].\(key).")
-                return Termination(reason: try tf.string("reason"), exitCode: Int32(try tf.optInt("exitCode") ?? 0),
-                                   signal: Int32(try tf.optInt("signal") ?? 0),
-                                   finishedAtNanos: try tf.optSeconds("at").map { header!.startNanos + UInt64($0 * 1e9) } ?? at)
+                return Termination(reason: try tf.string("reason"),
+                                   exitCode: try tf.optInt("exitCode", in: Self.exitCodes) ?? 0,
+                                   signal: try tf.optInt("signal", in: Self.signals) ?? 0,
+                                   finishedAtNanos: try instant(tf, "at") ?? at)
             }
             containers.append(ContainerInfo(
                 name: try cf.string("name"), containerID: try cf.optString("containerId"),
-                image: try cf.optString("image") ?? "unknown", restartCount: try cf.optInt("restarts") ?? 0,
+                image: try cf.optString("image") ?? "unknown",
+                restartCount: try cf.optInt("restarts", in: Self.restartCounts) ?? 0,
                 ready: try cf.optBool("ready") ?? true, memoryRequestBytes: try cf.optBytes("request"),
                 memoryLimitBytes: try cf.optBytes("limit"), lastTermination: try term("lastTermination"),
                 currentTermination: try term("terminated"), waitingReason: try cf.optString("waiting")))
@@ -242,122 +286,5 @@ struct ScenarioParser {
         return PodInfo(pod: ref, node: try f.optString("node") ?? "node-1", owner: owner,
                        labels: (f.dict["labels"] as? [String: String]) ?? [:], phase: try f.optString("phase") ?? "Running",
                        containers: containers)
-    }
-}
-
-/// Typed access to one JSON object's fields, with errors that name the line and the field.
-struct Fields {
-    let dict: [String: Any]
-    let line: Int
-    var prefix = ""
-
-    func error(_ key: String, _ message: String) -> ScenarioError {
-        ScenarioError(line: line, field: prefix + key, message: message)
-    }
-
-    func string(_ k: String) throws -> String {
-        guard let v = try optString(k) else { throw error(k, "missing (a string)") }
-        return v
-    }
-    func optString(_ k: String) throws -> String? {
-        guard let v = dict[k], !(v is NSNull) else { return nil }
-        guard let s = v as? String else { throw error(k, "expected a string") }
-        return s
-    }
-    func int(_ k: String) throws -> Int {
-        guard let v = try optInt(k) else { throw error(k, "missing (an integer)") }
-        return v
-    }
-    func optInt(_ k: String) throws -> Int? {
-        guard let v = dict[k], !(v is NSNull) else { return nil }
-        if let d = v as? Double, !Self.isBool(v), d == d.rounded(), abs(d) < 9e15 { return Int(d) }
-        if let i = v as? Int, !Self.isBool(v) { return i }
-        throw error(k, "expected an integer")
-    }
-    func bool(_ k: String) throws -> Bool {
-        guard let v = try optBool(k) else { throw error(k, "missing (true or false)") }
-        return v
-    }
-    func optBool(_ k: String) throws -> Bool? {
-        guard let v = dict[k], !(v is NSNull) else { return nil }
-        if Self.isBool(v), let b = v as? Bool { return b }
-        throw error(k, "expected true or false")
-    }
-    func seconds(_ k: String) throws -> Double {
-        guard let v = try optSeconds(k) else { throw error(k, "missing (seconds, e.g. 12.5 or \"1m30s\")") }
-        return v
-    }
-    /// A number of seconds, or a duration string ("1m30s", "250ms").
-    func optSeconds(_ k: String) throws -> Double? {
-        guard let v = dict[k], !(v is NSNull) else { return nil }
-        if let d = v as? Double, !Self.isBool(v) { return d }
-        if let s = v as? String, let d = Self.parseDuration(s) { return d }
-        throw error(k, "expected seconds (a number) or a duration such as \"1m30s\"")
-    }
-    func optDuration(_ k: String) throws -> Duration? {
-        try optSeconds(k).map { .nanoseconds(Int64(($0 * 1e9).rounded())) }
-    }
-    func bytes(_ k: String) throws -> UInt64 {
-        guard let v = try optBytes(k) else { throw error(k, "missing (bytes, e.g. 268435456 or \"256Mi\")") }
-        return v
-    }
-    /// Bytes as a number or a Kubernetes quantity ("256Mi", "1.5Gi", "100M", "64Ki").
-    func optBytes(_ k: String) throws -> UInt64? {
-        guard let v = dict[k], !(v is NSNull) else { return nil }
-        if let d = v as? Double, !Self.isBool(v), d >= 0 { return UInt64(d) }
-        if let s = v as? String, let b = Self.parseBytes(s) { return b }
-        throw error(k, "expected bytes: a number or a quantity such as \"256Mi\"")
-    }
-    func endpoint(_ k: String, default d: (String, UInt16)?) throws -> (String, UInt16) {
-        guard let s = try optString(k) else {
-            if let d { return d }
-            throw error(k, "missing (address:port, e.g. \"10.0.0.7:5432\" or \"[::1]:80\")")
-        }
-        guard let colon = s.lastIndex(of: ":"), let port = UInt16(s[s.index(after: colon)...]) else {
-            throw error(k, "expected address:port, e.g. \"10.0.0.7:5432\"")
-        }
-        var addr = String(s[..<colon])
-        if addr.hasPrefix("["), addr.hasSuffix("]") { addr = String(addr.dropFirst().dropLast()) }
-        return (addr, port)
-    }
-
-    /// JSON true/false (Foundation hands numbers and booleans over as NSNumber; only booleans have type "c").
-    static func isBool(_ v: Any) -> Bool {
-        if let n = v as? NSNumber { return String(cString: n.objCType) == "c" }
-        return v is Bool
-    }
-
-    static func parseBytes(_ s: String) -> UInt64? {
-        let units: [(String, Double)] = [("Ki", 1024), ("Mi", 1_048_576), ("Gi", 1_073_741_824), ("Ti", 1_099_511_627_776),
-                                         ("k", 1e3), ("K", 1e3), ("M", 1e6), ("G", 1e9), ("T", 1e12)]
-        for (u, m) in units where s.hasSuffix(u) {
-            guard let x = Double(s.dropLast(u.count)), x >= 0 else { return nil }
-            return UInt64((x * m).rounded())
-        }
-        guard let x = Double(s), x >= 0 else { return nil }
-        return UInt64(x)
-    }
-
-    /// Go-style durations: "1h2m3.5s", "250ms", "90s"; a bare number is seconds.
-    static func parseDuration(_ s: String) -> Double? {
-        if let x = Double(s) { return x }
-        var total = 0.0
-        var rest = Substring(s)
-        guard !rest.isEmpty else { return nil }
-        while !rest.isEmpty {
-            let num = rest.prefix { $0.isNumber || $0 == "." }
-            guard let x = Double(num) else { return nil }
-            rest = rest.dropFirst(num.count)
-            let unit = rest.prefix { $0.isLetter }
-            rest = rest.dropFirst(unit.count)
-            switch unit {
-            case "h": total += x * 3600
-            case "m": total += x * 60
-            case "s": total += x
-            case "ms": total += x / 1000
-            default: return nil
-            }
-        }
-        return total
     }
 }
