@@ -79,7 +79,7 @@ public enum Quantity {
         var rounded = Decimal()
         NSDecimalRound(&rounded, &value, 0, .up)
         guard rounded <= Decimal(UInt64.max), let bytes = UInt64(rounded.description) else {
-            throw fail("too large; at most \(UInt64.max) bytes (16Ei)")
+            throw fail("too large; at most \(UInt64.max) bytes (just under 16Ei)")
         }
         return bytes
     }

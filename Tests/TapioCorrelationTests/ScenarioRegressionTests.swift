@@ -25,7 +25,7 @@ struct ScenarioRegressionTests {
         ),
         (
             header, #"{"t": 1, "type": "memory", \#(pod), "workingSet": "20000000000Gi"}"#,
-            #"line 2: field "workingSet": expected bytes: a number or a quantity such as "256Mi"; quantity "20000000000Gi": too large; at most 18446744073709551615 bytes (16Ei)"#
+            #"line 2: field "workingSet": expected bytes: a number or a quantity such as "256Mi"; quantity "20000000000Gi": too large; at most 18446744073709551615 bytes (just under 16Ei)"#
         ),
         (
             header, #"{"t": 1, "type": "memory", \#(pod), "workingSet": -1}"#,
