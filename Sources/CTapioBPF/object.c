@@ -12,9 +12,14 @@ const void *ctapio_bpf_object_bytes(size_t *size)
 	return tapio_bpf__elf_bytes(size);
 }
 
-struct tapio_bpf *ctapio_skel_open(void)
+struct tapio_bpf *ctapio_skel_open(const char *btf_custom_path)
 {
-	return tapio_bpf__open();
+	/* Naming the kernel's own BTF as a custom path makes libbpf treat it as an override: when a CO-RE
+	 * relocation names a type vmlinux lacks (our mm_rss_stat___old existence check on 6.2+ kernels), libbpf
+	 * 1.1 then stops there instead of walking kernel-module BTF, which needs CAP_SYS_ADMIN
+	 * (BPF_BTF_GET_NEXT_ID). Tapio's programs touch no module types, so nothing is lost. */
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .btf_custom_path = btf_custom_path);
+	return tapio_bpf__open_opts(&opts);
 }
 
 struct bpf_object *ctapio_skel_object(struct tapio_bpf *skel)

@@ -30,7 +30,40 @@ int ctapio_perf_event_open_cpu_clock(int cpu, uint64_t freq)
 static _Thread_local char failed_prog[128];
 static _Thread_local int failed_err;
 static _Thread_local char last_warning[512];
+/* What libbpf printed during open/load, for the loader to log at debug level (bounded; the newest lines kept). */
+static _Thread_local char log_buf[16384];
+static _Thread_local size_t log_len;
 static int print_verbose;
+
+static void log_append(const char *line)
+{
+	size_t n = strlen(line);
+	if (n >= sizeof(log_buf))
+		n = sizeof(log_buf) - 1;
+	if (log_len + n >= sizeof(log_buf)) {
+		/* Drop the oldest half: the lines just before a failure are the ones that explain it. */
+		size_t keep = log_len / 2;
+		memmove(log_buf, log_buf + (log_len - keep), keep);
+		log_len = keep;
+		if (log_len + n >= sizeof(log_buf))
+			log_len = 0;
+	}
+	memcpy(log_buf + log_len, line, n);
+	log_len += n;
+	log_buf[log_len] = 0;
+}
+
+size_t ctapio_libbpf_take_log(char *buf, size_t len)
+{
+	size_t n = log_len < len ? log_len : (len ? len - 1 : 0);
+	if (len) {
+		memcpy(buf, log_buf + (log_len - n), n);
+		buf[n] = 0;
+	}
+	log_len = 0;
+	log_buf[0] = 0;
+	return n;
+}
 
 static int ctapio_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
@@ -38,6 +71,7 @@ static int ctapio_print(enum libbpf_print_level level, const char *fmt, va_list 
 	int n = vsnprintf(line, sizeof(line), fmt, ap);
 	if (n < 0)
 		return n;
+	log_append(line);
 	char name[128];
 	int err;
 	/* libbpf 1.x: "libbpf: prog 'NAME': failed to load: -13" */

@@ -38,7 +38,9 @@ public struct NodeSide: Sendable {
                                                                                                  mount: cgroups.mount),
                             snapshots: nil)
         do {
-            let probes = try BPFProbes(configuration: BPFConfiguration(settings: bpfSettings(c)))
+            var configuration = BPFConfiguration(settings: bpfSettings(c))
+            configuration.logger = logger
+            let probes = try BPFProbes(configuration: configuration)
             side.probes = probes
             side.sources.append(probes)
             // The sampler sees only tasks on a CPU: a periodic snapshot covers the sleeping ones.

@@ -1,5 +1,6 @@
 import CTapioBPF
 import Foundation
+import Logging
 import Synchronization
 import TapioModel
 
@@ -340,7 +341,13 @@ public final class BPFProbes: EventSource {
         let pageShift = UInt32(sysconf(Int32(_SC_PAGESIZE)).trailingZeroBitCount)
         let ringBytes = ringSize(configuration.ringBufferBytes)
         while true {
-            guard let skel = ctapio_skel_open() else { throw .open(errno: errno, detail: lastWarning()) }
+            let btfPath = configuration.kernelBTFPath.flatMap { access($0, R_OK) == 0 ? $0 : nil }
+            let opened = btfPath.map { path in path.withCString { ctapio_skel_open($0) } } ?? ctapio_skel_open(nil)
+            guard let skel = opened else {
+                let e = errno
+                forwardLibbpfLog(configuration.logger)
+                throw .open(errno: e, detail: lastWarning())
+            }
             let object = ctapio_skel_object(skel)!
             ctapio_skel_set_page_shift(skel, pageShift)
             if let ringMap = bpf_object__find_map_by_name(object, "tapio_events") {
@@ -362,6 +369,7 @@ public final class BPFProbes: EventSource {
                 prog = bpf_object__next_program(object, p)
             }
             let err = ctapio_skel_load(skel)
+            forwardLibbpfLog(configuration.logger)
             if err == 0 {
                 return Loaded(skeleton: OpaquePointerBox(skel), object: object, statuses: statuses)
             }
@@ -375,6 +383,17 @@ public final class BPFProbes: EventSource {
                 continue
             }
             throw .load(program: failed.isEmpty ? nil : failed, errno: err, detail: detail)
+        }
+    }
+
+    /// libbpf's own lines from the last open or load, at debug level.
+    private static func forwardLibbpfLog(_ logger: Logger?) {
+        var buffer = [CChar](repeating: 0, count: 16_384)
+        _ = ctapio_libbpf_take_log(&buffer, buffer.count)
+        guard let logger else { return }
+        let text = buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        for line in text.split(separator: "\n") where !line.isEmpty {
+            logger.debug("\(line)", metadata: ["source": "libbpf"])
         }
     }
 

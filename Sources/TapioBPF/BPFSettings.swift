@@ -1,4 +1,5 @@
 import CTapioBPF
+import Logging
 import TapioModel
 
 /// The probe families, each switchable at run time (bits of the BPF `config` map).
@@ -75,6 +76,11 @@ public struct BPFConfiguration: Sendable {
     public var pollIntervalMilliseconds: Int32
     /// Forward libbpf warnings to stderr.
     public var verboseLibbpf: Bool
+    /// Where libbpf's own messages from open and load go, at debug level (a failure to load explains itself).
+    public var logger: Logger?
+    /// The kernel BTF that CO-RE relocations resolve against; nil: libbpf's search. The default names the kernel's
+    /// own, which keeps libbpf 1.1 from walking module BTF (CAP_SYS_ADMIN) when a type is missing from vmlinux.
+    public var kernelBTFPath: String? = "/sys/kernel/btf/vmlinux"
     /// Programs whose autoload is off in the object (`SEC("?…")`) to load too — the benchmark's producer, the
     /// tests' deliberately invalid program.
     package var extraPrograms: Set<String> = []

@@ -16,7 +16,8 @@ const void *ctapio_bpf_object_bytes(size_t *size);
 /* The generated skeleton, opaque to Swift: open (NULL + errno on failure), set the .rodata tunables, load
  * (negative errno), destroy. Programs and maps are reached through the generic libbpf API on the object. */
 struct tapio_bpf;
-struct tapio_bpf *ctapio_skel_open(void);
+/* btf_custom_path: the kernel BTF file to relocate against (NULL: libbpf's default search). */
+struct tapio_bpf *ctapio_skel_open(const char *btf_custom_path);
 struct bpf_object *ctapio_skel_object(struct tapio_bpf *skel);
 void ctapio_skel_set_page_shift(struct tapio_bpf *skel, uint32_t shift);
 int ctapio_skel_load(struct tapio_bpf *skel);
@@ -36,6 +37,8 @@ int ctapio_libbpf_take_failed_program(char *name, size_t len);
 
 /* The last libbpf warning printed on this thread (for error messages); empty when none. */
 void ctapio_libbpf_last_warning(char *buf, size_t len);
+/* Everything libbpf printed on this thread since the last call (newest kept when over the buffer), then cleared. */
+size_t ctapio_libbpf_take_log(char *buf, size_t len);
 
 /* Returns freed heap to the system (malloc_trim): loading parses the kernel BTF, megabytes freed after. */
 void ctapio_release_free_heap(void);
