@@ -49,6 +49,9 @@ public struct WatchStream<K: KubeResource>: AsyncSequence {
                     if let chunk {
                         inner = body
                         lines.append(chunk.readableBytesView)
+                        // A server that always has more bytes ready never makes `next()` suspend: give the other
+                        // tasks (the shutdown among them) their turn on the cooperative threads.
+                        await Task.yield()
                     } else {
                         inner = nil
                     }

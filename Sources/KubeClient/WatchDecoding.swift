@@ -24,6 +24,12 @@ public struct WatchLineSplitter: Sendable {
             scanned -= start
             start = 0
         }
+        // Grow geometrically, but never beyond what the limit can need: an endless line then costs the limit and
+        // one chunk, not the doubled capacity an array would otherwise reach.
+        let needed = buffer.count + bytes.underestimatedCount
+        if needed > buffer.capacity {
+            buffer.reserveCapacity(max(needed, min(buffer.capacity * 2, maxLineBytes + bytes.underestimatedCount + 1)))
+        }
         buffer.append(contentsOf: bytes)
     }
 
