@@ -214,3 +214,26 @@ struct HostileServerTests {
         }
     }
 }
+
+/// Numbers a client sends the emulator are checked too (issue 16): it serves kubectl and the tests.
+@Suite("Emulator input numbers")
+struct EmulatorInputNumberTests {
+    @Test(.timeLimit(.minutes(2))) func anEventWithASeriesCountBeyondInt64IsRejectedWithTheNumberNotATrap() async throws {
+        try await withCluster { cluster, client, ns in
+            guard cluster.requireEmulator() != nil else { return }
+            for count in ["1e19", "1e20", "-9.5e18", "1e300"] {
+                let body = """
+                    {"apiVersion":"events.k8s.io/v1","kind":"Event","metadata":{"name":"huge","namespace":"\(ns)"},
+                     "eventTime":"2025-01-01T00:00:00.000000Z","reportingController":"t","reportingInstance":"t","action":"A",
+                     "reason":"R","type":"Normal","regarding":{"kind":"Pod","name":"p","namespace":"\(ns)"},
+                     "series":{"count":\(count),"lastObservedTime":"2025-01-01T00:00:00.000000Z"}}
+                    """
+                await #expect(throws: KubeError.self, "count \(count)") {
+                    _ = try await client.createRaw(ResourceType(Event.self), namespace: ns, body: Data(body.utf8))
+                }
+            }
+            let events = try await client.list(Event.self, namespace: ns)
+            #expect(events.items.isEmpty, "the emulator is still up and stored none of them")
+        }
+    }
+}
