@@ -120,6 +120,7 @@ public struct Agent: Sendable {
         let flushed = await withDeadline(options.shutdownFlushLimit) {
             await writer.flush()
             await recorder.drain()
+            return true
         }
         if flushed == nil { logger.warning("pending Insights and Events not written within \(options.shutdownFlushLimit) of shutdown") }
         await endpoint.shutdown()

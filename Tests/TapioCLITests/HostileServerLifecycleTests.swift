@@ -22,7 +22,7 @@ struct HostileServerLifecycleTests {
         init(_ arguments: [String]) throws {
             directory = FileManager.default.temporaryDirectory.appendingPathComponent("tapio-hostile-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            FileManager.default.createFile(atPath: directory.appendingPathComponent("stderr").path, contents: nil)
+            _ = FileManager.default.createFile(atPath: directory.appendingPathComponent("stderr").path, contents: nil)
             process = Process()
             process.executableURL = CommandRunner.tapioExecutable
             process.arguments = arguments
