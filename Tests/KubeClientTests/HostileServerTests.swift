@@ -237,3 +237,41 @@ struct EmulatorInputNumberTests {
         }
     }
 }
+
+/// Lease numbers from flags and from the server saturate instead of trapping (issue 16).
+@Suite("Lease numbers")
+struct LeaseNumberTests {
+    @Test(.timeLimit(.minutes(2))) func aHugeLeaseDurationAndAServersMaximalTransitionCountDoNotTrapTheElector() async throws {
+        try await withCluster { _, client, ns in
+            // Someone else's lease, expired long ago, whose transition count is already Int32.max.
+            var spec = Lease.Spec()
+            spec.holderIdentity = "ghost"
+            spec.leaseDurationSeconds = 1
+            spec.leaseTransitions = Int32.max
+            spec.renewTime = "2000-01-01T00:00:00.000000Z"
+            _ = try await client.create(Lease(metadata: ObjectMeta(name: "lock", namespace: ns), spec: spec))
+            // 2562047h is the longest Go duration the flags take: more seconds than an Int32 holds. The elector
+            // waits a lease duration from when it first sees the lease, so give it a short one to take over.
+            let heir = LeaderElector(client: client, namespace: ns, name: "lock", identity: "heir",
+                                     config: LeaderElectionConfig(leaseDuration: .milliseconds(300), renewDeadline: .milliseconds(200),
+                                                                  retryPeriod: .milliseconds(50)))
+            let gained = Box(false)
+            let t = Task { await heir.run { if $0 == .gained { gained.with { $0 = true } } } }
+            #expect(await eventually { gained.get })
+            let taken = try await client.get(Lease.self, namespace: ns, name: "lock")
+            #expect(taken.spec?.leaseTransitions == Int32.max, "saturated, not overflowed")
+            t.cancel()
+            await t.value
+            // A fresh lease written by an elector whose duration does not fit the field.
+            let long = LeaderElector(client: client, namespace: ns, name: "long", identity: "a",
+                                     config: LeaderElectionConfig(leaseDuration: .seconds(2_562_047 * 3600)))
+            let gainedLong = Box(false)
+            let t2 = Task { await long.run { if $0 == .gained { gainedLong.with { $0 = true } } } }
+            #expect(await eventually { gainedLong.get })
+            let written = try await client.get(Lease.self, namespace: ns, name: "long")
+            #expect(written.spec?.leaseDurationSeconds == Int32.max)
+            t2.cancel()
+            await t2.value
+        }
+    }
+}
