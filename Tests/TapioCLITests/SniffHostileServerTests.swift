@@ -58,7 +58,8 @@ struct SniffHostileServerTests {
         await emu.stop()
         #expect(!r.timedOut && r.status == 0, "status \(r.status) after \(took); stderr: \(r.stderr)")
         #expect(r.stderr.contains("no cluster reachable"), "stderr: \(r.stderr)")
-        #expect(took < .seconds(3) + Self.grace, "took \(took)")
+        // Twice the grace: this run also loads and closes the kernel probes, which a loaded machine makes slow.
+        #expect(took < .seconds(3) + Self.grace * 2, "took \(took)")
     }
 
     @Test(.timeLimit(.minutes(2)), arguments: [Misbehaviour.neverAnswer, .endlessWatchLine, .expireWatchesInStream, .status(500)])
