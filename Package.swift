@@ -214,7 +214,10 @@ let package = Package(
         ),
         .testTarget(
             name: "KubeClientTests",
-            dependencies: ["KubeClient", "KubeRuntime", "KubeEmulator", "TapioTestSupport", "TapioModel"],
+            dependencies: [
+                "KubeClient", "KubeRuntime", "KubeEmulator", "TapioTestSupport", "TapioModel",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(
@@ -242,7 +245,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TapioCLITests",
-            dependencies: ["TapioTestSupport", "KubeClient", .product(name: "Yams", package: "Yams")],
+            dependencies: ["TapioTestSupport", "KubeClient", "KubeEmulator", .product(name: "Yams", package: "Yams")],
             swiftSettings: strict
         ),
     ]

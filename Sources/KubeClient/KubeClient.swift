@@ -8,40 +8,73 @@ import NIOSSL
 /// A client for one API server. All kinds go through the same generic calls; `KubeResource` supplies the URL.
 ///
 /// Reads (`get`, `list`) are retried on 429/5xx/transport failures with jittered backoff; writes are retried only
-/// on 429 (the server did not act on them), always honouring `Retry-After`. Call `shutdown()` before dropping it.
+/// on 429 (the server did not act on them), always honouring `Retry-After`. Every retry is logged (at info, at
+/// most one line per request path per 30 s) and reported to the observer. Bodies, watch lines and redirects are
+/// bounded by `limits`. Call `shutdown()` before dropping it.
 public final class KubeClient: Sendable {
     public let config: KubeConfig
     public let retryPolicy: RetryPolicy
     /// Deadline for one non-watch request.
     public let requestTimeout: Duration
+    public let limits: ResponseLimits
     let http: HTTPClient
     let tokens: TokenSource
     let logger: Logger
+    /// Rate limit of the retry and watch-failure log lines.
+    public let logLimiter: LogLimiter
 
-    /// Called after every request (not watch streams) with its HTTP method and whether it failed — for metrics.
-    public typealias RequestObserver = @Sendable (_ method: String, _ failed: Bool) -> Void
+    /// What became of one API call, for metrics (`tapio_api_requests_total` / `tapio_api_errors_total`).
+    public enum RequestOutcome: Sendable, Equatable {
+        case succeeded
+        /// The request failed (no answer, or a non-2xx one). Each retry is a request of its own.
+        case failed
+        /// An open watch failed after it was answered: an `ERROR` event (410 included), a cut connection, a line
+        /// past the limit, an undecodable event. Not a new request, but an error.
+        case streamFailed
+    }
+    /// Called after every request with its verb (`GET`, `POST`, …, `WATCH`) and outcome — for metrics.
+    public typealias RequestObserver = @Sendable (_ verb: String, _ outcome: RequestOutcome) -> Void
     let observer: RequestObserver?
 
     public init(config: KubeConfig, retryPolicy: RetryPolicy = RetryPolicy(), requestTimeout: Duration = .seconds(30),
-                logger: Logger = Logger(label: "tapio.kube"), observer: RequestObserver? = nil) throws {
+                limits: ResponseLimits = ResponseLimits(), logger: Logger = Logger(label: "tapio.kube"),
+                observer: RequestObserver? = nil) throws {
+        var config = config
+        if let lower = URL(string: ServerURL.normalized(config.server.absoluteString)) { config.server = lower }
         self.config = config
         self.observer = observer
         self.retryPolicy = retryPolicy
         self.requestTimeout = requestTimeout
+        self.limits = limits
         self.logger = logger
+        logLimiter = LogLimiter()
+        // A configuration built in code skips the kubeconfig's checks: an out-of-range port would trap deep in the
+        // HTTP client, so check it here too.
+        if let why = ServerURL.problem(config.server.absoluteString) {
+            throw KubeError.configuration("\(config.source.isEmpty ? "server" : config.source): server: \(why)")
+        }
         tokens = TokenSource(token: config.token, file: config.tokenFile)
         var tls = TLSConfiguration.makeClientConfiguration()
-        do {
-            if let ca = config.certificateAuthorityPEM {
-                tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(ca))
+        let source = config.source.isEmpty ? "configuration" : config.source
+        if let ca = config.certificateAuthorityPEM {
+            guard let certs = PEM.certificates(ca) else {
+                throw KubeError.configuration("\(source): certificate authority: not a PEM certificate")
             }
-            if config.insecureSkipTLSVerify { tls.certificateVerification = .none }
-            if let cert = config.clientCertificatePEM, let key = config.clientKeyPEM {
-                tls.certificateChain = try NIOSSLCertificate.fromPEMBytes(cert).map { .certificate($0) }
-                tls.privateKey = .privateKey(try NIOSSLPrivateKey(bytes: key, format: .pem))
+            tls.trustRoots = .certificates(certs)
+        }
+        if config.insecureSkipTLSVerify { tls.certificateVerification = .none }
+        // Closing a connection waits for the server's close_notify, 5 s by default: a server that stopped reading
+        // would hold every shutdown that long.
+        tls.shutdownTimeout = .milliseconds(500)
+        if let cert = config.clientCertificatePEM, let key = config.clientKeyPEM {
+            guard let chain = PEM.certificates(cert) else {
+                throw KubeError.configuration("\(source): client certificate: not a PEM certificate")
             }
-        } catch {
-            throw KubeError.configuration("\(config.source): TLS material: \(error)")
+            guard let privateKey = PEM.privateKey(key) else {
+                throw KubeError.configuration("\(source): client key: not a PEM private key")
+            }
+            tls.certificateChain = chain.map { .certificate($0) }
+            tls.privateKey = .privateKey(privateKey)
         }
         var hc = HTTPClient.Configuration(tlsConfiguration: tls)
         hc.timeout.connect = .seconds(10)
@@ -49,6 +82,12 @@ public final class KubeClient: Sendable {
         hc.timeout.read = nil
         hc.httpVersion = .http1Only
         hc.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 64
+        // A refused or failed connection fails the request at once, with its reason, and the retry policy (or the
+        // watcher's backoff) decides when to try again — as Go's client does. Left on, the pool retries the
+        // connection silently until the request's deadline: a server that is down looks like one that is slow.
+        hc.connectionPool.retryConnectionEstablishment = false
+        // Go's net/http follows 10 redirects and client-go keeps that; a cycle is cut at its first repeat.
+        hc.redirectConfiguration = limits.maxRedirects == 0 ? .disallow : .follow(max: limits.maxRedirects, allowCycles: false)
         http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: hc)
     }
 
@@ -96,10 +135,11 @@ public final class KubeClient: Sendable {
         return req
     }
 
-    /// Sends one request with the retry policy; throws `KubeError` for any non-2xx answer.
-    /// `idempotent` requests are retried on every retryable failure, others only on 429.
+    /// Sends one request with the retry policy (the client's, unless `retryPolicy` overrides it); throws `KubeError`
+    /// for any non-2xx answer. `idempotent` requests are retried on every retryable failure, others only on 429.
     public func send(method: HTTPMethod, path: String, query: [(String, String)] = [], body: Data? = nil,
-                     contentType: String? = nil, idempotent: Bool? = nil) async throws -> RawResponse {
+                     contentType: String? = nil, idempotent: Bool? = nil, retryPolicy: RetryPolicy? = nil) async throws -> RawResponse {
+        let retryPolicy = retryPolicy ?? self.retryPolicy
         let safe = idempotent ?? (method == .GET || method == .HEAD)
         var attempt = 0
         while true {
@@ -118,23 +158,36 @@ public final class KubeClient: Sendable {
                     guard ra <= retryPolicy.maxRetryAfter else { throw error }
                     delay = max(ra, .milliseconds(1))
                 }
-                logger.debug("retrying \(method) \(path) after \(delay): \(error)")
+                logLimiter.log(logger, .info, key: "retry \(method) \(path)",
+                               "retrying \(method) \(path) in \(Self.describe(delay)) (attempt \(attempt + 1) of \(retryPolicy.maxAttempts)): \(error)")
                 try await Task.sleep(for: delay)
             }
         }
+    }
+
+    /// `1.25s`, `800ms`: durations in log lines.
+    public static func describe(_ d: Duration) -> String {
+        let s = d.inSeconds
+        return s >= 1 ? String(format: "%.2fs", s) : "\(Int(s * 1000))ms"
     }
 
     func sendOnce(method: HTTPMethod, path: String, query: [(String, String)], body: Data?,
                   contentType: String?) async throws -> RawResponse {
         do {
             let r = try await sendUnobserved(method: method, path: path, query: query, body: body, contentType: contentType)
-            observer?(method.rawValue, false)
+            observer?(method.rawValue, .succeeded)
             return r
         } catch {
-            if !(error is CancellationError) { observer?(method.rawValue, true) }
+            if !(error is CancellationError) { observer?(method.rawValue, .failed) }
             throw error
         }
     }
+
+    /// Reports a failure of an open watch stream (see `RequestOutcome.streamFailed`).
+    func observeStreamFailure() { observer?("WATCH", .streamFailed) }
+
+    /// Reports an outcome to the observer, for failures only a caller can see (a watch that ends too soon).
+    public func record(_ verb: String, _ outcome: RequestOutcome) { observer?(verb, outcome) }
 
     func sendUnobserved(method: HTTPMethod, path: String, query: [(String, String)], body: Data?,
                         contentType: String?) async throws -> RawResponse {
@@ -142,16 +195,10 @@ public final class KubeClient: Sendable {
         let response: HTTPClientResponse
         let bytes: ByteBuffer
         do {
-            response = try await http.execute(req, timeout: .nanoseconds(Int64(requestTimeout.components.seconds) * 1_000_000_000
-                                                                          + requestTimeout.components.attoseconds / 1_000_000_000))
-            bytes = try await response.body.collect(upTo: 256 * 1024 * 1024)
-        } catch let e as HTTPClientError where e == .deadlineExceeded || e == .readTimeout || e == .connectTimeout {
-            throw KubeError.timeout(message: "\(method) \(path): \(e)")
-        } catch is CancellationError {
-            throw CancellationError()
+            response = try await http.execute(req, timeout: TimeAmount.clamped(requestTimeout))
+            bytes = try await response.body.collect(upTo: limits.maxBodyBytes)
         } catch {
-            if Task.isCancelled { throw CancellationError() }
-            throw KubeError.transport("\(method) \(path): \(error)")
+            throw mapTransportError(error, "\(method) \(path)")
         }
         let data = Data(bytes.readableBytesView)
         let code = Int(response.status.code)
@@ -159,6 +206,27 @@ public final class KubeClient: Sendable {
             throw KubeError.from(statusCode: code, body: data, retryAfterHeader: response.headers.first(name: "Retry-After"))
         }
         return RawResponse(status: code, headers: response.headers.map { ($0.name, $0.value) }, body: data)
+    }
+
+    /// The `KubeError` (or `CancellationError`) for a failure below HTTP: timeouts, limits, redirects, transport.
+    func mapTransportError(_ error: any Error, _ what: String) -> any Error {
+        if error is CancellationError || Task.isCancelled { return CancellationError() }
+        if let e = error as? HTTPClientError {
+            if e == .deadlineExceeded || e == .readTimeout || e == .connectTimeout {
+                return KubeError.timeout(message: "\(what): \(e)")
+            }
+            if e == .redirectLimitReached {
+                return KubeError.tooManyRedirects("\(what): more than \(limits.maxRedirects) redirects")
+            }
+            if e == .redirectCycleDetected { return KubeError.tooManyRedirects("\(what): a redirect cycle") }
+            if e == .cancelled { return CancellationError() }
+        }
+        if error is NIOTooManyBytesError {
+            return KubeError.responseTooLarge(limit: limits.maxBodyBytes,
+                                              message: "\(what): the body exceeded \(ResponseLimits.describe(limits.maxBodyBytes))")
+        }
+        if let e = error as? KubeError { return e }
+        return KubeError.transport("\(what): \(error)")
     }
 
     // MARK: Untyped API (JSON bytes in and out), for kinds without a Swift type and for hand-built patches.
@@ -230,10 +298,13 @@ public final class KubeClient: Sendable {
         try decode(K.self, try await getRaw(ResourceType(K.self), namespace: namespace, name: name))
     }
 
-    /// Reads one page. `namespace` nil on a namespaced kind lists all namespaces.
-    public func list<K: KubeResource>(_ type: K.Type, namespace: String? = nil, options: ListOptions = .init()) async throws -> ObjectList<K> {
+    /// Reads one page. `namespace` nil on a namespaced kind lists all namespaces. `retryPolicy` overrides the
+    /// client's (a watcher, which backs off itself, lists without retries).
+    public func list<K: KubeResource>(_ type: K.Type, namespace: String? = nil, options: ListOptions = .init(),
+                                      retryPolicy: RetryPolicy? = nil) async throws -> ObjectList<K> {
         let t = ResourceType(K.self)
-        let data = try await send(method: .GET, path: t.path(namespace: K.namespaced ? namespace : nil), query: options.query).body
+        let data = try await send(method: .GET, path: t.path(namespace: K.namespaced ? namespace : nil), query: options.query,
+                                  retryPolicy: retryPolicy).body
         return try decode(ObjectList<K>.self, data)
     }
 
@@ -295,5 +366,15 @@ public final class KubeClient: Sendable {
     func name<K: KubeResource>(_ o: K) throws -> String {
         guard let n = o.metadata.name, !n.isEmpty else { throw KubeError.configuration("\(K.kind) without metadata.name") }
         return n
+    }
+}
+
+extension TimeAmount {
+    /// A NIO time amount (Int64 nanoseconds) from a `Duration`, saturating instead of trapping: deadlines come
+    /// from configuration and must never overflow a timer.
+    static func clamped(_ d: Duration) -> TimeAmount {
+        let s = d.inSeconds
+        guard s.isFinite, s > 0 else { return .zero }
+        return .nanoseconds(s >= 9.2e9 ? Int64.max : Int64(s * 1e9))
     }
 }

@@ -1,5 +1,4 @@
 import Foundation
-import Yams
 
 /// A failure reading a kubeconfig: names the file and the field at fault, e.g.
 /// `/home/me/.kube/config: users[name=alice].user.client-certificate-data: not valid base64`.
@@ -57,10 +56,7 @@ public struct KubeConfig: Sendable {
 
     /// Parses kubeconfig text; `file` is used in errors and to resolve relative paths.
     public static func parse(yaml: String, file: String, context: String? = nil) throws -> KubeConfig {
-        let root: Any?
-        do { root = try Yams.load(yaml: yaml) } catch {
-            throw KubeConfigError(file: file, field: "", message: "not valid YAML: \(error)")
-        }
+        let root = try KubeConfigYAML.load(yaml, file: file)
         guard let doc = root as? [String: Any] else {
             throw KubeConfigError(file: file, field: "", message: "not a kubeconfig (expected a mapping)")
         }
@@ -93,8 +89,8 @@ public struct KubeConfig: Sendable {
         guard let serverText = cluster["server"] as? String, !serverText.isEmpty else {
             throw fail(clField + ".server", "missing")
         }
-        guard let server = URL(string: serverText), let scheme = server.scheme, ["https", "http"].contains(scheme),
-              server.host != nil else {
+        if let why = ServerURL.problem(serverText) { throw fail(clField + ".server", why) }
+        guard let server = URL(string: ServerURL.normalized(serverText)) else {
             throw fail(clField + ".server", "not an http(s) URL: \(serverText)")
         }
         var cfg = KubeConfig(server: server, source: file)
@@ -119,8 +115,19 @@ public struct KubeConfig: Sendable {
             }
             return nil
         }
-        cfg.certificateAuthorityPEM = try dataOrFile(cluster, clField, dataKey: "certificate-authority-data",
-                                                     fileKey: "certificate-authority")
+        /// The PEM check happens here, where the field is known, rather than when the client builds its TLS setup.
+        func pem(_ section: [String: Any], _ prefix: String, dataKey: String, fileKey: String, key: Bool = false) throws -> [UInt8]? {
+            guard let bytes = try dataOrFile(section, prefix, dataKey: dataKey, fileKey: fileKey) else { return nil }
+            let field = "\(prefix).\(section[dataKey] != nil ? dataKey : fileKey)"
+            if key {
+                guard PEM.privateKey(bytes) != nil else { throw fail(field, "not a PEM private key") }
+            } else {
+                guard PEM.certificates(bytes) != nil else { throw fail(field, "not a PEM certificate") }
+            }
+            return bytes
+        }
+        cfg.certificateAuthorityPEM = try pem(cluster, clField, dataKey: "certificate-authority-data",
+                                              fileKey: "certificate-authority")
         if let userName = ctx["user"] as? String, !userName.isEmpty {
             let user = try named("users", userName, "user")
             let uField = "users[name=\(userName)].user"
@@ -131,9 +138,8 @@ public struct KubeConfig: Sendable {
             if let tf = user["tokenFile"] as? String {
                 cfg.tokenFile = tf.hasPrefix("/") ? tf : baseDir.appendingPathComponent(tf).path
             }
-            cfg.clientCertificatePEM = try dataOrFile(user, uField, dataKey: "client-certificate-data",
-                                                      fileKey: "client-certificate")
-            cfg.clientKeyPEM = try dataOrFile(user, uField, dataKey: "client-key-data", fileKey: "client-key")
+            cfg.clientCertificatePEM = try pem(user, uField, dataKey: "client-certificate-data", fileKey: "client-certificate")
+            cfg.clientKeyPEM = try pem(user, uField, dataKey: "client-key-data", fileKey: "client-key", key: true)
             if (cfg.clientCertificatePEM == nil) != (cfg.clientKeyPEM == nil) {
                 throw fail(uField + (cfg.clientKeyPEM == nil ? ".client-key-data" : ".client-certificate-data"),
                            "a client certificate needs both a certificate and a key")
@@ -157,9 +163,13 @@ public struct KubeConfig: Sendable {
         guard let port = environment["KUBERNETES_SERVICE_PORT"], !port.isEmpty else {
             throw KubeConfigError(file: source, field: "KUBERNETES_SERVICE_PORT", message: "not set")
         }
+        guard port.utf8.count <= 5, port.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let portNumber = Int(port),
+              (1...65535).contains(portNumber) else {
+            throw KubeConfigError(file: source, field: "KUBERNETES_SERVICE_PORT", message: "not a port (1–65535): \(port.prefix(32))")
+        }
         let hostPart = host.contains(":") ? "[\(host)]" : host
-        guard let url = URL(string: "https://\(hostPart):\(port)") else {
-            throw KubeConfigError(file: source, field: "KUBERNETES_SERVICE_HOST", message: "not a host: \(host)")
+        guard ServerURL.problem("https://\(hostPart):\(port)") == nil, let url = URL(string: "https://\(hostPart):\(port)") else {
+            throw KubeConfigError(file: source, field: "KUBERNETES_SERVICE_HOST", message: "not a host: \(host.prefix(256))")
         }
         let tokenPath = serviceAccountDirectory + "/token"
         guard FileManager.default.isReadableFile(atPath: tokenPath) else {
@@ -168,6 +178,9 @@ public struct KubeConfig: Sendable {
         let caPath = serviceAccountDirectory + "/ca.crt"
         guard let ca = FileManager.default.contents(atPath: caPath) else {
             throw KubeConfigError(file: caPath, field: "", message: "cannot read service account CA")
+        }
+        guard PEM.certificates(Array(ca)) != nil else {
+            throw KubeConfigError(file: caPath, field: "", message: "not a PEM certificate")
         }
         let ns = (try? String(contentsOfFile: serviceAccountDirectory + "/namespace", encoding: .utf8))?
             .trimmingCharacters(in: .whitespacesAndNewlines)

@@ -55,6 +55,11 @@ public enum KubeError: Error, Sendable, CustomStringConvertible {
     case decoding(type: String, message: String)
     /// The client was misconfigured (bad kubeconfig, missing namespace).
     case configuration(String)
+    /// The server sent more than the client accepts (`ResponseLimits`): a body or a watch line past its limit.
+    /// The connection was dropped.
+    case responseTooLarge(limit: Int, message: String)
+    /// The server redirected more often than `ResponseLimits.maxRedirects`, or in a cycle.
+    case tooManyRedirects(String)
 
     public var description: String {
         switch self {
@@ -72,6 +77,8 @@ public enum KubeError: Error, Sendable, CustomStringConvertible {
         case .transport(let m): "transport: \(m)"
         case .decoding(let t, let m): "decoding \(t): \(m)"
         case .configuration(let m): "configuration: \(m)"
+        case .responseTooLarge(_, let m): "response too large: \(m)"
+        case .tooManyRedirects(let m): "too many redirects: \(m)"
         }
     }
 
@@ -114,13 +121,26 @@ public enum KubeError: Error, Sendable, CustomStringConvertible {
         case (422, _): return .invalid(message: message, causes: status.details?.causes ?? [])
         case (400, _): return .badRequest(message: message)
         case (429, _):
-            let seconds = retryAfterHeader.flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-                ?? status.details?.retryAfterSeconds
+            let seconds = retryAfterHeader.flatMap(parseRetryAfter) ?? status.details?.retryAfterSeconds.map(clampRetryAfter)
             return .tooManyRequests(retryAfter: seconds.map { .seconds($0) }, message: message)
         case (504, _), (_, "Timeout"): return .timeout(message: message)
         default: return .server(code: code, reason: status.reason, message: message)
         }
     }
+
+    /// The longest Retry-After taken at its word (one hour); larger values, from a confused or hostile server, are
+    /// read as this, and callers give up at their own, smaller `RetryPolicy.maxRetryAfter`.
+    public static let maxRetryAfterSeconds = 3600
+
+    /// `Retry-After` in its delay-seconds form (RFC 9110); an HTTP date or anything unparsable is nil.
+    static func parseRetryAfter(_ header: String) -> Int? {
+        let t = header.trimmingCharacters(in: .whitespaces)
+        guard !t.isEmpty, t.utf8.count <= 32, t.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
+        // All digits: only too many of them fails to convert, and that is "very long".
+        return clampRetryAfter(Int(t) ?? Int.max)
+    }
+
+    static func clampRetryAfter(_ seconds: Int) -> Int { min(max(seconds, 0), maxRetryAfterSeconds) }
 
     /// The API server words RBAC denials as
     /// `pods "x" is forbidden: User "u" cannot get resource "pods" in API group "" in the namespace "n"`.

@@ -43,8 +43,11 @@ public struct WatchOptions: Sendable, Hashable {
         self.allowWatchBookmarks = allowWatchBookmarks; self.timeoutSeconds = timeoutSeconds
     }
 
+    /// `timeoutSeconds` within 1 s … 1 day, so the client's own deadline (this plus a margin) always fits a timer.
+    var clampedTimeoutSeconds: Int { min(max(timeoutSeconds, 1), 86_400) }
+
     var query: [(String, String)] {
-        var q: [(String, String)] = [("watch", "true"), ("timeoutSeconds", String(timeoutSeconds))]
+        var q: [(String, String)] = [("watch", "true"), ("timeoutSeconds", String(clampedTimeoutSeconds))]
         if allowWatchBookmarks { q.append(("allowWatchBookmarks", "true")) }
         if let labelSelector, !labelSelector.isEmpty { q.append(("labelSelector", labelSelector)) }
         if let fieldSelector, !fieldSelector.isEmpty { q.append(("fieldSelector", fieldSelector)) }
@@ -87,10 +90,33 @@ public struct RetryPolicy: Sendable, Hashable {
 
     /// Full jitter: a random delay in [backoff/2, backoff], backoff doubling per attempt (attempt counts from 1).
     public func backoff(attempt: Int) -> Duration {
-        let base = Double(initialBackoff.components.seconds) + Double(initialBackoff.components.attoseconds) / 1e18
-        let cap = Double(maxBackoff.components.seconds) + Double(maxBackoff.components.attoseconds) / 1e18
-        let d = min(cap, base * pow(2, Double(max(0, attempt - 1))))
-        return .milliseconds(Int64((d * Double.random(in: 0.5...1.0)) * 1000))
+        let d = min(maxBackoff.inSeconds, initialBackoff.inSeconds * pow(2, Double(min(max(0, attempt - 1), 64))))
+        return .clamped(seconds: d * Double.random(in: 0.5...1.0))
+    }
+}
+
+/// What the client accepts from a server, so a broken or hostile one cannot make it hold unbounded memory or
+/// follow redirects forever.
+public struct ResponseLimits: Sendable, Hashable {
+    /// The largest body of an ordinary (non-watch) response. 64 MiB: a page of the 500 objects the client asks
+    /// for at most, at a generous 100 KiB each (pods with long managedFields), is ~50 MiB.
+    public var maxBodyBytes: Int
+    /// The longest line of a watch stream (one event). 16 MiB: etcd stores objects up to 1.5 MiB, and the
+    /// JSON of one object (with escaping) stays far below ten times that.
+    public var maxWatchLineBytes: Int
+    /// Redirects followed per request: 10, as Go's net/http (and so client-go and kubectl) follows.
+    public var maxRedirects: Int
+
+    public init(maxBodyBytes: Int = 64 << 20, maxWatchLineBytes: Int = 16 << 20, maxRedirects: Int = 10) {
+        self.maxBodyBytes = max(1, maxBodyBytes); self.maxWatchLineBytes = max(1, maxWatchLineBytes)
+        self.maxRedirects = max(0, maxRedirects)
+    }
+
+    /// `16 MiB`, `512 KiB`, `100 bytes`.
+    static func describe(_ bytes: Int) -> String {
+        if bytes >= 1 << 20 && bytes % (1 << 20) == 0 { return "\(bytes >> 20) MiB" }
+        if bytes >= 1 << 10 && bytes % (1 << 10) == 0 { return "\(bytes >> 10) KiB" }
+        return "\(bytes) bytes"
     }
 }
 

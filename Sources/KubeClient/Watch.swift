@@ -14,80 +14,67 @@ public enum WatchEvent<K: KubeResource>: Sendable {
     case error(KubeError)
 }
 
-private struct EnvelopeType: Decodable { var type: String }
-private struct Envelope<T: Decodable>: Decodable { var object: T }
-private struct BookmarkObject: Decodable { var metadata: ListMeta }
-
-/// The chunked body of one watch request, decoded line by line. It ends when the server closes the stream
-/// (timeout or dropped connection: throws `KubeError.transport` for the latter when the transfer was cut).
+/// The chunked body of one watch request, decoded line by line (`WatchLineSplitter`, `WatchEvent.decode`). It ends
+/// when the server closes the stream; a cut transfer throws `KubeError.transport`, a line longer than
+/// `ResponseLimits.maxWatchLineBytes` throws `.responseTooLarge`, and either way the connection is dropped (the
+/// iterator is finished). Each such failure, and each `ERROR` event, is reported to the client's observer.
 public struct WatchStream<K: KubeResource>: AsyncSequence {
     public typealias Element = WatchEvent<K>
     let body: HTTPClientResponse.Body
+    let client: KubeClient
+    let what: String
 
     public struct AsyncIterator: AsyncIteratorProtocol {
-        var inner: HTTPClientResponse.Body.AsyncIterator
-        /// Bytes received but not yet decoded; `start` skips consumed lines without copying the rest each time.
-        var buffer: [UInt8] = []
-        var start = 0
-        var finished = false
+        var inner: HTTPClientResponse.Body.AsyncIterator?
+        var lines: WatchLineSplitter
+        let client: KubeClient
+        let what: String
 
         public mutating func next() async throws -> WatchEvent<K>? {
-            while true {
-                if let nl = buffer[start...].firstIndex(of: UInt8(ascii: "\n")) {
-                    let line = buffer[start..<nl]
-                    start = nl + 1
-                    if line.allSatisfy({ $0 == 32 || $0 == 13 }) { continue }
-                    return try Self.decode(Data(line))
-                }
-                if finished {
-                    guard start < buffer.count else { return nil }
-                    let rest = Data(buffer[start...])
-                    start = buffer.count
-                    return try Self.decode(rest)
-                }
-                do {
-                    if let chunk = try await inner.next() {
-                        if start > 0 {
-                            buffer.removeFirst(start)
-                            start = 0
-                        }
-                        buffer.append(contentsOf: chunk.readableBytesView)
-                    } else {
-                        finished = true
+            do {
+                while true {
+                    if let line = try lines.nextLine() { return try decode(line) }
+                    guard var body = inner else {
+                        guard let rest = try lines.finish() else { return nil }
+                        return try decode(rest)
                     }
-                } catch is CancellationError {
-                    throw CancellationError()
-                } catch {
-                    if Task.isCancelled { throw CancellationError() }
-                    throw KubeError.transport("watch stream: \(error)")
+                    let chunk: ByteBuffer?
+                    do {
+                        chunk = try await body.next()
+                    } catch {
+                        throw client.mapTransportError(error, "\(what) stream")
+                    }
+                    // A body iterator can end quietly when the task is cancelled: that is not the server's end.
+                    try Task.checkCancellation()
+                    if let chunk {
+                        inner = body
+                        lines.append(chunk.readableBytesView)
+                        // A server that always has more bytes ready never makes `next()` suspend: give the other
+                        // tasks (the shutdown among them) their turn on the cooperative threads.
+                        await Task.yield()
+                    } else {
+                        inner = nil
+                    }
                 }
+            } catch let e as KubeError {
+                // Dropping the body iterator cancels the request, which closes the connection.
+                inner = nil
+                client.observeStreamFailure()
+                throw e
             }
         }
 
-        static func decode(_ line: Data) throws -> WatchEvent<K> {
-            let d = KubeClient.decoder
-            do {
-                let t = try d.decode(EnvelopeType.self, from: line).type
-                switch t {
-                case "ADDED": return .added(try d.decode(Envelope<K>.self, from: line).object)
-                case "MODIFIED": return .modified(try d.decode(Envelope<K>.self, from: line).object)
-                case "DELETED": return .deleted(try d.decode(Envelope<K>.self, from: line).object)
-                case "BOOKMARK":
-                    return .bookmark(resourceVersion: try d.decode(Envelope<BookmarkObject>.self, from: line).object.metadata.resourceVersion ?? "")
-                case "ERROR":
-                    return .error(KubeError.from(status: try d.decode(Envelope<KubeStatus>.self, from: line).object))
-                default:
-                    throw KubeError.decoding(type: "WatchEvent", message: "unknown event type \(t)")
-                }
-            } catch let e as KubeError {
-                throw e
-            } catch {
-                throw KubeError.decoding(type: "WatchEvent<\(K.kind)>", message: "\(error)")
-            }
+        mutating func decode(_ line: ArraySlice<UInt8>) throws(KubeError) -> WatchEvent<K> {
+            let event = try WatchEvent<K>.decode(line: line)
+            if case .error = event { client.observeStreamFailure() }
+            return event
         }
     }
 
-    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(inner: body.makeAsyncIterator()) }
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(inner: body.makeAsyncIterator(), lines: WatchLineSplitter(maxLineBytes: client.limits.maxWatchLineBytes),
+                      client: client, what: what)
+    }
 }
 
 extension KubeClient {
@@ -99,18 +86,20 @@ extension KubeClient {
                               body: nil, contentType: nil)
         let response: HTTPClientResponse
         do {
-            response = try await http.execute(req, timeout: .seconds(Int64(options.timeoutSeconds) + 30))
-        } catch is CancellationError {
-            throw CancellationError()
+            // The server ends the watch after timeoutSeconds; the deadline is a margin beyond, for a silent server.
+            response = try await http.execute(req, timeout: .seconds(Int64(options.clampedTimeoutSeconds) + 30))
         } catch {
-            if Task.isCancelled { throw CancellationError() }
-            throw KubeError.transport("watch \(t.plural): \(error)")
+            let mapped = mapTransportError(error, "watch \(t.plural)")
+            if !(mapped is CancellationError) { record("WATCH", .failed) }
+            throw mapped
         }
         let code = Int(response.status.code)
         guard (200..<300).contains(code) else {
+            record("WATCH", .failed)
             let body = (try? await response.body.collect(upTo: 1 << 20)).map { Data($0.readableBytesView) } ?? Data()
             throw KubeError.from(statusCode: code, body: body, retryAfterHeader: response.headers.first(name: "Retry-After"))
         }
-        return WatchStream(body: response.body)
+        record("WATCH", .succeeded)
+        return WatchStream(body: response.body, client: self, what: "watch \(t.plural)")
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import Synchronization
 import TapioModel
 
@@ -22,6 +23,10 @@ enum WatchChunk: Sendable {
 enum EmulatorResponse: Sendable {
     case json(status: Int, body: JSONValue, headers: [(String, String)])
     case watch(id: Int, stream: AsyncStream<WatchChunk>)
+    /// `Misbehaviour.endlessWatchLine`: a watch whose first line never ends.
+    case endlessLine
+    /// `Misbehaviour.neverAnswer`.
+    case noAnswer
 }
 
 /// Faults the next requests suffer (test hooks).
@@ -67,7 +72,14 @@ final class EmulatorStore: Sendable {
         var nextWatchID = 1
         var faults: [FaultPlan] = []
         var requestCount = 0
+        /// Arrival of recent requests (test hooks count and time them), oldest first, at most `requestLogLimit`.
+        var requestLog: [(uri: String, at: ContinuousClock.Instant)] = []
+        var misbehaviours: [ActiveMisbehaviour] = []
+        /// Connections a misbehaviour holds open, closed by `behave()` and `stop()`.
+        var hostileChannels: [Int: any Channel] = [:]
+        var nextHostileID = 0
     }
+    static let requestLogLimit = 100_000
 
     let state: Mutex<State>
     let token: String
@@ -125,12 +137,15 @@ final class EmulatorStore: Sendable {
         }
         let fault: FaultPlan? = state.withLock { s in
             s.requestCount += 1
+            if s.requestLog.count >= Self.requestLogLimit { s.requestLog.removeFirst(s.requestLog.count / 2) }
+            s.requestLog.append((req.uri, .now))
             guard let i = s.faults.firstIndex(where: { f in f.pathContains.map { req.uri.contains($0) } ?? true }) else { return nil }
             let f = s.faults[i]
             s.faults[i].remaining -= 1
             if s.faults[i].remaining <= 0 { s.faults.remove(at: i) }
             return f
         }
+        if let hostile = misbehaviour(for: req) { return hostile }
         if let fault {
             if let d = fault.delay { try? await Task.sleep(for: d) }
             if fault.status == 429 {

@@ -208,7 +208,9 @@ enum TablePrinter {
     }
 
     static func goFloat(_ d: Double) -> String {
-        if d == d.rounded(), abs(d) < 1e21 { return String(Int64(d)) }
+        // Go prints whole floats below 1e21 in full; Int64 holds only up to ~9.2e18 (a CR's 1e19 trapped here).
+        if d == d.rounded(), abs(d) < 9e18 { return String(Int64(d)) }
+        if d == d.rounded(), abs(d) < 1e21 { return String(format: "%.0f", d) }
         return "\(d)"
     }
 

@@ -15,7 +15,9 @@ import Synchronization
 /// and defaulted from their schema, merge patch and server-side apply. Events are stored once and served by both
 /// core `v1` and `events.k8s.io/v1`, converted field by field (see `EventStorage`), so `kubectl get events` and
 /// `kubectl describe` list what the events.k8s.io recorder wrote. Fault hooks (`injectFaults`, `dropWatches`,
-/// `compact`) let tests provoke what real clusters do occasionally. Call `stop()` when done.
+/// `compact`) let tests provoke what real clusters do occasionally, and `misbehave` what broken or hostile ones do
+/// persistently (ERROR 410 in every watch, persistent 5xx, endless redirects, a watch line that never ends, no answer
+/// at all). Call `stop()` when done.
 ///
 /// kubectl works against it (`kubectl --kubeconfig <kubeconfigPath> get insights`, `describe`, `get -w`, `-o json`):
 /// `/version` and legacy discovery (`/api`, `/apis`, `/api/v1`, `/apis/{group}[/{version}]`, with the CRDs' short
@@ -119,6 +121,7 @@ public final class KubeEmulator: Sendable {
     /// Stops listening, ends all watches and removes the temporary directory.
     public func stop() async {
         store.dropAllWatches()
+        store.closeHostileChannels()
         try? await serverChannel.close()
         let t = acceptTask.withLock { $0 }
         t?.cancel()
@@ -204,10 +207,17 @@ public final class KubeEmulator: Sendable {
                         try await outbound.write(.end(nil))
                         if !h.isKeepAlive { return }
                     case .watch(let id, let stream):
-                        let timeout = Int(req.query["timeoutSeconds"] ?? "") ?? 1800
-                        try await serveWatch(id: id, stream: stream, timeout: .seconds(max(1, timeout)), version: h.version,
+                        // kube-apiserver takes any int64; a day is plenty for tests and keeps timers in range.
+                        let timeout = min(max(Int(req.query["timeoutSeconds"] ?? "") ?? 1800, 1), 86_400)
+                        try await serveWatch(id: id, stream: stream, timeout: .seconds(timeout), version: h.version,
                                              channel: channel, outbound: outbound)
                         return  // one watch per connection; the client opens a new one to resume
+                    case .endlessLine:
+                        try await serveEndlessLine(version: h.version, channel: channel, outbound: outbound)
+                        return
+                    case .noAnswer:
+                        await serveNothing(channel: channel)
+                        return
                     }
                 }
             }

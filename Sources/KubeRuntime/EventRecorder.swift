@@ -166,7 +166,7 @@ public final class EventRecorder: Sendable {
 
     func create(_ p: Pending, key: SeriesKey) async {
         var ev = Event(metadata: ObjectMeta(
-            name: "\(p.regarding.name ?? "event").\(String(UInt64(p.at.timeIntervalSince1970 * 1e9), radix: 16))",
+            name: "\(p.regarding.name ?? "event").\(String(Self.nameSuffix(p.at), radix: 16))",
             namespace: (p.regarding.namespace?.isEmpty ?? true) ? "default" : p.regarding.namespace,
             annotations: p.annotations.isEmpty ? nil : p.annotations))
         ev.eventTime = MicroTime.string(p.at)
@@ -229,10 +229,20 @@ public final class EventRecorder: Sendable {
         for (k, _) in oldest { s.cache[k] = nil }
     }
 
+    /// client-go's event name suffix: the time in nanoseconds (a clock before 1970 or past 2554 is clamped, not a trap).
+    static func nameSuffix(_ at: Date) -> UInt64 {
+        let n = at.timeIntervalSince1970 * 1e9
+        guard n.isFinite, n > 0 else { return 0 }
+        return n >= 1.8e19 ? UInt64.max : UInt64(n)
+    }
+
     /// The client already honours Retry-After within its retry budget; when that is exhausted, wait once more.
     func withRetryAfter<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
         do { return try await body() } catch KubeError.tooManyRequests(let ra, _) {
-            try await Task.sleep(for: ra ?? .seconds(1))
+            // Retry-After is clamped to an hour when parsed; wait at most a minute here.
+            let wait = min(ra ?? .seconds(1), .seconds(60))
+            client.logLimiter.log(logger, .info, key: "events 429", "the API server throttles Events; retrying once in \(KubeClient.describe(wait))")
+            try await Task.sleep(for: wait)
             return try await body()
         }
     }

@@ -89,8 +89,15 @@ public final class LeaderElector: Sendable {
                 // Stop leader work first, then hand over. The caller's task is cancelled, which would abort the
                 // release request: run it on its own.
                 await onChange(.lost)
-                await Task.detached { [self] in await self.release() }.value
-                logger.info("\(identity) released lease \(namespace)/\(name)")
+                // A server that does not answer must not hold the shutdown past the pod's grace period: without
+                // the release, the next leader waits out the lease instead.
+                let limit = min(config.renewDeadline, .seconds(5))
+                let released = await Task.detached { [self] in await withDeadline(limit) { await self.release() } }.value
+                if released == true {
+                    logger.info("\(identity) released lease \(namespace)/\(name)")
+                } else {
+                    logger.warning("\(identity) could not release lease \(namespace)/\(name) within \(limit); the next leader takes over when it expires")
+                }
                 return
             }
             logger.warning("\(identity) lost lease \(namespace)/\(name): no renewal within \(config.renewDeadline)")
@@ -101,7 +108,8 @@ public final class LeaderElector: Sendable {
     /// One try to acquire or renew. True when we hold the lease afterwards.
     func attempt(_ observed: inout Observed, clock: ContinuousClock) async -> Bool {
         let now = MicroTime.string()
-        let seconds = Int32(config.leaseDuration.components.seconds == 0 ? 1 : config.leaseDuration.components.seconds)
+        // The flag's duration may exceed what the field holds (Int32 seconds): saturate rather than trap.
+        let seconds = Int32(clamping: max(1, config.leaseDuration.components.seconds))
         do {
             let lease: Lease
             do {
@@ -126,11 +134,12 @@ public final class LeaderElector: Sendable {
             var spec = lease.spec ?? Lease.Spec()
             if holder != identity {
                 spec.acquireTime = now
-                // Anyone who may update the Lease could set this to Int32.max: start again at 0 rather than trap, or wrap
-                // to a negative count the API server's validation refuses (which would leave the Lease untakeable).
-                let (next, overflow) = (spec.leaseTransitions ?? 0)
-                    .addingReportingOverflow(holder.isEmpty && spec.leaseTransitions == nil ? 0 : 1)
-                spec.leaseTransitions = overflow ? 0 : next
+                // The count comes from the server, and anyone who may update the Lease could set it to Int32.max: it
+                // saturates there rather than trap, or wrap to a negative count the API server's validation refuses
+                // (which would leave the Lease untakeable).
+                let bump: Int32 = holder.isEmpty && spec.leaseTransitions == nil ? 0 : 1
+                let (sum, overflow) = (spec.leaseTransitions ?? 0).addingReportingOverflow(bump)
+                spec.leaseTransitions = overflow ? Int32.max : sum
             }
             spec.holderIdentity = identity
             spec.leaseDurationSeconds = seconds
@@ -140,22 +149,29 @@ public final class LeaderElector: Sendable {
             observed = Observed(spec: written.spec, at: clock.now)
             return true
         } catch {
-            logger.debug("\(identity): lease \(namespace)/\(name) attempt failed: \(error)")
+            if !(error is CancellationError) {
+                client.logLimiter.log(logger, .info, key: "lease \(namespace)/\(name)",
+                                      "\(identity): lease \(namespace)/\(name): \(error); trying again every \(config.retryPeriod)")
+            }
             return false
         }
     }
 
-    /// Gives the lease up if we hold it: empty holder, 1 s duration (client-go's ReleaseOnCancel).
-    func release() async {
+    /// Gives the lease up if we hold it: empty holder, 1 s duration (client-go's ReleaseOnCancel). True when the
+    /// lease is not ours afterwards.
+    @discardableResult
+    func release() async -> Bool {
         do {
             var lease = try await client.get(Lease.self, namespace: namespace, name: name)
-            guard lease.spec?.holderIdentity == identity else { return }
+            guard lease.spec?.holderIdentity == identity else { return true }
             lease.spec?.holderIdentity = nil
             lease.spec?.leaseDurationSeconds = 1
             lease.spec?.renewTime = MicroTime.string()
             _ = try await client.update(lease)
+            return true
         } catch {
             logger.debug("\(identity): releasing lease failed: \(error)")
+            return false
         }
     }
 }

@@ -22,19 +22,35 @@ public struct WatcherConfig: Sendable {
     public var pageSize: Int
     /// Server-side timeout of each watch request (the watcher resumes after it).
     public var watchTimeoutSeconds: Int
-    /// Backoff after failures: starts at `initialBackoff`, doubles to `maxBackoff`, with jitter; reset after success.
-    public var initialBackoff: Duration
-    public var maxBackoff: Duration
+    /// Waits after failures — of a list, of opening a watch, of a watch stream (an `ERROR` event, 410 included, a cut
+    /// connection, a line past the limit): client-go's reflector schedule by default (`BackoffSchedule.reflector`).
+    public var backoff: BackoffSchedule
+    /// A watch that the server ends cleanly sooner than this, with nothing received, counts as a failure (client-go's
+    /// "very short watch"): a server that closes every watch at once must not be re-watched in a tight loop.
+    public var minimumWatchDuration: Duration
+    public var initialBackoff: Duration {
+        get { backoff.initial }
+        set { backoff.initial = newValue }
+    }
+    public var maxBackoff: Duration {
+        get { backoff.cap }
+        set { backoff.cap = newValue }
+    }
     public init(labelSelector: String? = nil, fieldSelector: String? = nil, pageSize: Int = 500, watchTimeoutSeconds: Int = 290,
-                initialBackoff: Duration = .milliseconds(200), maxBackoff: Duration = .seconds(30)) {
+                initialBackoff: Duration = BackoffSchedule.reflector.initial, maxBackoff: Duration = BackoffSchedule.reflector.cap,
+                resetBackoffAfter: Duration = BackoffSchedule.reflector.resetAfter, minimumWatchDuration: Duration = .seconds(1)) {
         self.labelSelector = labelSelector; self.fieldSelector = fieldSelector; self.pageSize = pageSize
-        self.watchTimeoutSeconds = watchTimeoutSeconds; self.initialBackoff = initialBackoff; self.maxBackoff = maxBackoff
+        self.watchTimeoutSeconds = watchTimeoutSeconds
+        backoff = BackoffSchedule(initial: initialBackoff, cap: maxBackoff, resetAfter: resetBackoffAfter)
+        self.minimumWatchDuration = minimumWatchDuration
     }
 }
 
 /// List-then-watch as one `AsyncSequence` of `WatcherEvent`s. Dropped connections resume from the last seen
 /// resourceVersion (bookmarks keep it fresh), a 410 `Gone` relists, other failures back off and retry — all inside;
-/// the sequence only ends when the task is cancelled. Usage:
+/// the sequence only ends when the task is cancelled. Repeated failures of any kind wait longer each time
+/// (`WatcherConfig.backoff`), are logged at info (the first) or warning (repeats), at most one line per watch and
+/// kind of failure per 30 s, and are counted by the client's observer. Usage:
 ///
 ///     for try await event in Watcher(client: client, Pod.self, namespace: "default") { … }
 public struct Watcher<K: KubeResource>: AsyncSequence, Sendable {
@@ -60,7 +76,8 @@ public struct Watcher<K: KubeResource>: AsyncSequence, Sendable {
             case empty
             case listing(pending: [K], continueToken: String?, resourceVersion: String)
             case listDone(resourceVersion: String)
-            case watching(resourceVersion: String, stream: WatchStream<K>.AsyncIterator)
+            case watching(resourceVersion: String, stream: WatchStream<K>.AsyncIterator, opened: ContinuousClock.Instant,
+                          received: Bool)
             case resume(resourceVersion: String)
         }
         let client: KubeClient
@@ -68,10 +85,17 @@ public struct Watcher<K: KubeResource>: AsyncSequence, Sendable {
         let config: WatcherConfig
         let logger: Logger
         var state: State = .empty
-        var failures = 0
+        var backoff: Backoff
 
         init(client: KubeClient, namespace: String?, config: WatcherConfig, logger: Logger) {
             self.client = client; self.namespace = namespace; self.config = config; self.logger = logger
+            backoff = Backoff(config.backoff)
+        }
+
+        /// `pods`, `pods spec.nodeName=n1`: the watch in log lines.
+        var what: String {
+            ([K.plural] + [config.labelSelector, config.fieldSelector].compactMap { $0.flatMap { $0.isEmpty ? nil : $0 } })
+                .joined(separator: " ")
         }
 
         public mutating func next() async throws -> WatcherEvent<K>? {
@@ -92,10 +116,11 @@ public struct Watcher<K: KubeResource>: AsyncSequence, Sendable {
                         continue
                     }
                     do {
+                        // No retries inside: this loop's own backoff decides when to ask again, as client-go's
+                        // reflector does (retries at both levels would multiply the requests a failing server gets).
                         let page = try await client.list(K.self, namespace: namespace, options: ListOptions(
                             labelSelector: config.labelSelector, fieldSelector: config.fieldSelector, limit: config.pageSize,
-                            continueToken: token))
-                        failures = 0
+                            continueToken: token), retryPolicy: RetryPolicy.none)
                         let next = page.metadata.continue.flatMap { $0.isEmpty ? nil : $0 }
                         // The first page's version is the list's snapshot version.
                         let listRV = rv.isEmpty ? (page.metadata.resourceVersion ?? "0") : rv
@@ -105,7 +130,7 @@ public struct Watcher<K: KubeResource>: AsyncSequence, Sendable {
                             // The continue token expired: start the list over (still inside this init frame).
                             state = .listing(pending: [], continueToken: nil, resourceVersion: "")
                         }
-                        try await backoff(e)
+                        try await pause(after: e, "list")
                     }
                 case .listDone(let rv):
                     state = .resume(resourceVersion: rv)
@@ -115,59 +140,72 @@ public struct Watcher<K: KubeResource>: AsyncSequence, Sendable {
                         let stream = try await client.watch(K.self, namespace: namespace, options: WatchOptions(
                             labelSelector: config.labelSelector, fieldSelector: config.fieldSelector, resourceVersion: rv,
                             allowWatchBookmarks: true, timeoutSeconds: config.watchTimeoutSeconds))
-                        state = .watching(resourceVersion: rv, stream: stream.makeAsyncIterator())
+                        state = .watching(resourceVersion: rv, stream: stream.makeAsyncIterator(), opened: .now, received: false)
                     } catch let e as KubeError {
-                        if case .gone = e { state = .empty; continue }
-                        try await backoff(e)
+                        if case .gone = e {
+                            state = .empty
+                            try await pause(after: e, "relist")
+                        } else {
+                            try await pause(after: e, "watch")
+                        }
                     }
-                case .watching(let rv, var stream):
+                case .watching(let rv, var stream, let opened, let received):
                     do {
                         guard let event = try await stream.next() else {
-                            // The server ended the watch (timeout): resume where we were.
+                            // The server ended the watch (its timeout): resume where we were — unless it ended at
+                            // once with nothing in it, which a healthy server does not do.
                             state = .resume(resourceVersion: rv)
+                            let lasted = ContinuousClock.now - opened
+                            if !received && lasted < config.minimumWatchDuration {
+                                client.record("WATCH", .streamFailed)
+                                try await pause(after: .transport("the server ended the watch after \(KubeClient.describe(lasted)) without an event"),
+                                                "watch")
+                            }
                             continue
                         }
-                        failures = 0
                         switch event {
                         case .added(let o), .modified(let o):
-                            state = .watching(resourceVersion: o.metadata.resourceVersion ?? rv, stream: stream)
+                            state = .watching(resourceVersion: o.metadata.resourceVersion ?? rv, stream: stream, opened: opened,
+                                              received: true)
                             return .apply(o)
                         case .deleted(let o):
-                            state = .watching(resourceVersion: o.metadata.resourceVersion ?? rv, stream: stream)
+                            state = .watching(resourceVersion: o.metadata.resourceVersion ?? rv, stream: stream, opened: opened,
+                                              received: true)
                             return .delete(o)
                         case .bookmark(let newRV):
-                            state = .watching(resourceVersion: newRV.isEmpty ? rv : newRV, stream: stream)
+                            state = .watching(resourceVersion: newRV.isEmpty ? rv : newRV, stream: stream, opened: opened,
+                                              received: true)
                         case .error(let e):
                             if case .gone = e {
-                                logger.debug("watch \(K.plural): resourceVersion \(rv) expired, relisting")
                                 state = .empty
+                                try await pause(after: e, "relist")
                             } else {
                                 state = .resume(resourceVersion: rv)
-                                try await backoff(e)
+                                try await pause(after: e, "watch")
                             }
                         }
                     } catch let e as KubeError {
                         // Connection cut mid-stream: resume from the last version we delivered.
                         state = .resume(resourceVersion: rv)
-                        try await backoff(e)
+                        try await pause(after: e, "watch")
                     }
                 }
             }
         }
 
-        mutating func backoff(_ error: KubeError) async throws {
-            failures += 1
-            var delay = Self.jittered(config.initialBackoff, doublings: failures - 1, cap: config.maxBackoff)
+        /// Records a failure, says so (rate-limited), and waits as the backoff says.
+        mutating func pause(after error: KubeError, _ step: String) async throws {
+            var delay = backoff.failure()
             if case .tooManyRequests(let ra?, _) = error { delay = Swift.max(delay, ra) }
-            logger.debug("watcher \(K.plural): \(error); retrying in \(delay)")
-            try await Task.sleep(for: delay)
-        }
-
-        static func jittered(_ base: Duration, doublings: Int, cap: Duration) -> Duration {
-            var d = base
-            for _ in 0..<Swift.min(Swift.max(0, doublings), 30) where d < cap { d = d * 2 }
-            d = Swift.min(d, cap)
-            return d * Double.random(in: 0.5...1.0)
+            let n = backoff.failures
+            let then = delay == .zero ? "at once" : "in \(KubeClient.describe(delay))"
+            let message = step == "relist"
+                ? "watch \(what): \(error); relisting \(then)"
+                : "watch \(what): \(step) failed: \(error); retrying \(then)"
+            // The first failure after a healthy period at info, repeats at warning; each at most once per 30 s.
+            client.logLimiter.log(logger, n <= 1 ? .info : .warning, key: "watch \(what) \(step) \(n <= 1)",
+                                  message + (n > 1 ? " (\(n) failures in a row)" : ""))
+            if delay > .zero { try await Task.sleep(for: delay) }
         }
     }
 }

@@ -21,6 +21,8 @@ public struct Agent: Sendable {
         public var metricsPort: Int
         public var heartbeatPeriod: Duration
         public var cgroupRoot: String
+        /// How long, after SIGTERM, pending Insights and Events may take to be written (the pod has 30 s in all).
+        public var shutdownFlushLimit: Duration = .seconds(10)
         public init(nodeName: String, namespace: String = "tapio-system", metricsHost: String = "0.0.0.0",
                     metricsPort: Int = 9464, heartbeatPeriod: Duration = .seconds(10), cgroupRoot: String = "/sys/fs/cgroup") {
             self.nodeName = nodeName
@@ -90,6 +92,7 @@ public struct Agent: Sendable {
             },
         ])
         let port = try await endpoint.start()
+        logger.info("serving /metrics, /healthz and /readyz on port \(port)")
         defer { node.close() }
 
         let services: [any Service] = [
@@ -102,17 +105,26 @@ public struct Agent: Sendable {
                     try? await Task.sleep(for: .seconds(30))
                 }
             },
+            // Services stop in reverse order: this one, last, stops first and ends the Kubernetes watches, which
+            // would otherwise go on reading (and, from a hostile server, burning CPU) until everything else stopped.
+            StopOnShutdown { sniffer.stop() },
         ]
         let group = ServiceGroup(configuration: .init(
             services: services.map { .init(service: $0) }, gracefulShutdownSignals: signals, logger: logger))
         ready.withLock { $0 = true }
         onReady?(port)
         try await group.run()
-        // Graceful shutdown: what is still pending gets one more chance, within the 30 s a pod is given.
-        await writer.flush()
-        await recorder.drain()
+        // Graceful shutdown: what is still pending gets one more chance, bounded so that a server that does not
+        // answer cannot keep the agent past the 30 s a pod is given.
+        logger.debug("shutting down: writing pending Insights and Events (at most \(options.shutdownFlushLimit))")
+        let flushed = await withDeadline(options.shutdownFlushLimit) {
+            await writer.flush()
+            await recorder.drain()
+            return true
+        }
+        if flushed == nil { logger.warning("pending Insights and Events not written within \(options.shutdownFlushLimit) of shutdown") }
         await endpoint.shutdown()
-        sniffer.stop()
+        logger.debug("shut down")
     }
 }
 

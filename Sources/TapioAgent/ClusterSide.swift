@@ -24,21 +24,40 @@ public final class ClusterSide: Sendable {
     }
 
     /// Connects when a configuration is usable and the API server answers within `timeout` (a list of this
-    /// node's pods, which is also what the agent's RBAC allows).
+    /// node's pods, which is also what the agent's RBAC allows). `timeout` bounds the whole attempt, retries
+    /// included, whatever the server does (refuses, never answers, redirects, fails).
     public static func connect(kubeconfig: String?, context: String?, nodeName: String,
                                timeout: Duration = .seconds(5), logger: Logger) async -> Result<ClusterSide, ClusterUnavailable> {
         let client: KubeClient
         do {
-            client = try KubeClient(config: config(kubeconfig: kubeconfig, context: context), requestTimeout: timeout)
+            client = try KubeClient(config: config(kubeconfig: kubeconfig, context: context), requestTimeout: max(timeout, .seconds(5)),
+                                    logger: logger)
         } catch {
             return .failure(ClusterUnavailable(reason: "\(error)"))
         }
-        do {
-            var options = ListOptions()
-            options.limit = 1
-            options.fieldSelector = "spec.nodeName=\(nodeName)"
-            _ = try await client.list(Pod.self, options: options)
-        } catch {
+        var options = ListOptions()
+        options.limit = 1
+        options.fieldSelector = "spec.nodeName=\(nodeName)"
+        let probe = options
+        let outcome: Result<Void, any Error> = await withTaskGroup(of: Result<Void, any Error>?.self) { group in
+            group.addTask {
+                do {
+                    _ = try await client.list(Pod.self, options: probe)
+                    return .success(())
+                } catch { return .failure(error) }
+            }
+            group.addTask {
+                // Cancelled as soon as the probe finishes; nil when it was.
+                do { try await Task.sleep(for: timeout) } catch { return nil }
+                return .failure(ClusterUnavailable(reason: "no answer within \(timeout)"))
+            }
+            defer { group.cancelAll() }
+            while let next = await group.next() {
+                if let next { return next }
+            }
+            return .failure(CancellationError())
+        }
+        if case .failure(let error) = outcome {
             try? await client.shutdown()
             return .failure(ClusterUnavailable(reason: "\(client.config.server.absoluteString): \(error)"))
         }

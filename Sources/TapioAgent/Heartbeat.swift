@@ -66,7 +66,9 @@ public final class Heartbeat: Service, Sendable {
         do {
             _ = try await client.apply(lease, fieldManager: "tapio-agent", force: true)
         } catch {
-            logger.warning("heartbeat Lease \(namespace)/\(HeartbeatAnnotations.leaseName(node: node)): \(error)")
+            if error is CancellationError { return }
+            client.logLimiter.log(logger, .warning, key: "heartbeat",
+                                  "heartbeat Lease \(namespace)/\(HeartbeatAnnotations.leaseName(node: node)): \(error)")
         }
     }
 }

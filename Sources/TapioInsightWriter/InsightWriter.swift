@@ -120,7 +120,9 @@ public final class InsightWriter: InsightSink {
                         s.order.insert(key, at: 0)
                     }
                 }
-                logger.warning("writing Insight \(key) failed\(retry ? " (will retry)" : ""): \(error)")
+                // Rate-limited: against a failing server the breaker retries every few seconds.
+                client.logLimiter.log(logger, .warning, key: "insight write \(retry)",
+                                      "writing Insight \(key) failed\(retry ? " (will retry)" : ""): \(error)")
                 if retry { return }
             }
         }

@@ -70,7 +70,8 @@ public struct Operator: Sendable {
             "/healthz": { .init(body: Array("ok\n".utf8)) },
             "/readyz": { .init(body: Array("ok\n".utf8)) },
         ])
-        try await endpoint.start()
+        let port = try await endpoint.start()
+        logger.info("serving /metrics, /healthz and /readyz on port \(port)")
         let work = LeaderWork { await self.lead() }
         let service: any Service
         if options.leaderElect {

@@ -66,8 +66,15 @@ public final class TapioMetrics: Sendable {
                              help: "Kubernetes API requests.").increment()
         if failed {
             registry.tapioCounter(name: "tapio_api_errors_total", labels: [("verb", verb)],
-                                 help: "Kubernetes API requests that failed.").increment()
+                                 help: "Kubernetes API requests that failed, and watch streams that broke (ERROR events, cut connections, oversized lines).").increment()
         }
+    }
+
+    /// A failure that is not a request of its own: an open watch stream that broke (an `ERROR` event such as 410,
+    /// a cut connection, a line past the limit).
+    public func apiError(verb: String) {
+        registry.tapioCounter(name: "tapio_api_errors_total", labels: [("verb", verb)],
+                             help: "Kubernetes API requests that failed, and watch streams that broke (ERROR events, cut connections, oversized lines).").increment()
     }
 
     public func remediationAttempt(outcome: String) {

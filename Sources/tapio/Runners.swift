@@ -42,7 +42,13 @@ struct OperatorRunner {
 func makeClient(_ global: GlobalOptions, metrics: TapioMetrics? = nil) throws -> KubeClient {
     var observer: KubeClient.RequestObserver?
     if let metrics {
-        observer = { verb, failed in metrics.apiRequest(verb: verb, failed: failed) }
+        observer = { verb, outcome in
+            switch outcome {
+            case .succeeded: metrics.apiRequest(verb: verb, failed: false)
+            case .failed: metrics.apiRequest(verb: verb, failed: true)
+            case .streamFailed: metrics.apiError(verb: verb)
+            }
+        }
     }
     do {
         return try KubeClient(config: ClusterSide.config(kubeconfig: global.kubeconfig, context: global.context),

@@ -12,6 +12,9 @@ struct SniffRunner {
     let command: SniffCommand
 
     func run() async throws {
+        // --duration counts from the start, connecting included: sniff must end on time whatever the server does.
+        let clock = ContinuousClock()
+        let deadline = command.duration.map { clock.now + $0.duration }
         let logger = Logger(label: "tapio.sniff")
         var config = try effectiveConfig()
         let c = command
@@ -32,9 +35,10 @@ struct SniffRunner {
         // Cluster side.
         var cluster: ClusterSide?
         if !c.ebpfOnly {
+            let connectTimeout = deadline.map { min(.seconds(5), max(.milliseconds(100), $0 - clock.now)) } ?? .seconds(5)
             switch await ClusterSide.connect(kubeconfig: c.global.kubeconfig, context: c.global.context,
                                              nodeName: c.nodeName ?? ProcessInfo.processInfo.hostName,
-                                             logger: logger) {
+                                             timeout: connectTimeout, logger: logger) {
             case .success(let side): cluster = side
             case .failure(let why):
                 if c.k8sOnly { throw ExitMessage("--k8s-only, but no cluster is reachable: \(why)") }
@@ -74,12 +78,13 @@ struct SniffRunner {
             say("serving /metrics on http://\(ListenAddress(host: c.metricsAddr.host, port: port))/metrics")
             endpoint = e
         }
+        let remaining = deadline.map { max(.zero, $0 - clock.now) }
         if c.once {
             // One scrape after the first correlation window has had a chance to see something.
-            services.append(.init(service: StopAfter(c.duration?.duration ?? .seconds(10)),
+            services.append(.init(service: StopAfter(remaining ?? .seconds(10)),
                                   successTerminationBehavior: .gracefullyShutdownGroup))
-        } else if let d = c.duration {
-            services.append(.init(service: StopAfter(d.duration), successTerminationBehavior: .gracefullyShutdownGroup))
+        } else if let remaining {
+            services.append(.init(service: StopAfter(remaining), successTerminationBehavior: .gracefullyShutdownGroup))
         }
         let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint],
                                                       logger: logger))

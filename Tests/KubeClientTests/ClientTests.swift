@@ -6,7 +6,7 @@ import Testing
 
 @Suite("KubeClient against an API server")
 struct ClientTests {
-    @Test func aWrongBearerTokenIsRejectedWith401() async throws {
+    @Test(.timeLimit(.minutes(2))) func aWrongBearerTokenIsRejectedWith401() async throws {
         try await withCluster { cluster, client, ns in
             var config = try KubeConfig.load(path: cluster.kubeconfigPath)
             config.token = "wrong-token"
@@ -25,7 +25,7 @@ struct ClientTests {
         }
     }
 
-    @Test func aRotatedInClusterTokenIsPickedUpWithoutARestart() async throws {
+    @Test(.timeLimit(.minutes(2))) func aRotatedInClusterTokenIsPickedUpWithoutARestart() async throws {
         let cluster = try await TestCluster.start()
         defer { Task { await cluster.stop() } }
         guard let emu = cluster.requireEmulator() else { return }
@@ -47,7 +47,7 @@ struct ClientTests {
         await cluster.stop()
     }
 
-    @Test func plainHTTPWorksToo() async throws {
+    @Test(.timeLimit(.minutes(2))) func plainHTTPWorksToo() async throws {
         try await withCluster(tls: false) { cluster, client, ns in
             if cluster.emulator != nil { #expect(client.config.server.scheme == "http") }
             let created = try await client.create(lease("plain", ns))
@@ -55,7 +55,7 @@ struct ClientTests {
         }
     }
 
-    @Test func createGetUpdateDeleteWithOptimisticConcurrency() async throws {
+    @Test(.timeLimit(.minutes(2))) func createGetUpdateDeleteWithOptimisticConcurrency() async throws {
         try await withCluster { _, client, ns in
             let created = try await client.create(lease("crud", ns, holder: "a"))
             let rv1 = try #require(created.metadata.resourceVersion)
@@ -90,7 +90,7 @@ struct ClientTests {
         }
     }
 
-    @Test func anUpdateWithoutResourceVersionIsInvalid() async throws {
+    @Test(.timeLimit(.minutes(2))) func anUpdateWithoutResourceVersionIsInvalid() async throws {
         try await withCluster { _, client, ns in
             var l = try await client.create(lease("norv", ns))
             l.metadata.resourceVersion = nil
@@ -103,7 +103,7 @@ struct ClientTests {
         }
     }
 
-    @Test func invalidNamesAreRejected() async throws {
+    @Test(.timeLimit(.minutes(2))) func invalidNamesAreRejected() async throws {
         try await withCluster { _, client, ns in
             await #expect {
                 _ = try await client.create(lease("Not_A_DNS_Name", ns))
@@ -114,7 +114,7 @@ struct ClientTests {
         }
     }
 
-    @Test func dryRunValidatesButStoresNothing() async throws {
+    @Test(.timeLimit(.minutes(2))) func dryRunValidatesButStoresNothing() async throws {
         try await withCluster { _, client, ns in
             let answer = try await client.create(lease("dry", ns), options: WriteOptions(dryRun: true))
             #expect(answer.metadata.name == "dry")
@@ -122,7 +122,7 @@ struct ClientTests {
         }
     }
 
-    @Test func theStatusSubresourceIsKeptApartAndGenerationFollowsSpecOnly() async throws {
+    @Test(.timeLimit(.minutes(2))) func theStatusSubresourceIsKeptApartAndGenerationFollowsSpecOnly() async throws {
         try await withCluster { cluster, client, ns in
             let name = "\(ns)-status"
             defer { Task { try? await client.delete(TestPolicy.self, name: name) } }
@@ -158,7 +158,7 @@ struct ClientTests {
         }
     }
 
-    @Test func anInvalidTapioPolicyIsRejectedWith422NamingTheFields() async throws {
+    @Test(.timeLimit(.minutes(2))) func anInvalidTapioPolicyIsRejectedWith422NamingTheFields() async throws {
         try await withCluster { _, client, ns in
             let p = TestPolicy(metadata: ObjectMeta(name: "\(ns)-bad"),
                                spec: .init(probes: .init(memory: .init(enabled: true, samplingHz: 0)), remediation: .init(mode: "Sometimes")))
@@ -172,7 +172,7 @@ struct ClientTests {
         }
     }
 
-    @Test func crDefaultsAreAppliedByTheServer() async throws {
+    @Test(.timeLimit(.minutes(2))) func crDefaultsAreAppliedByTheServer() async throws {
         try await withCluster { _, client, ns in
             let name = "\(ns)-defaults"
             let created = try await client.create(TestPolicy(metadata: ObjectMeta(name: name), spec: .init()))
@@ -183,7 +183,7 @@ struct ClientTests {
         }
     }
 
-    @Test func listsArePaginatedWithContinueTokens() async throws {
+    @Test(.timeLimit(.minutes(2))) func listsArePaginatedWithContinueTokens() async throws {
         try await withCluster { _, client, ns in
             for i in 0..<7 { _ = try await client.create(lease("page-\(i)", ns)) }
             var names: [String] = []
@@ -205,7 +205,7 @@ struct ClientTests {
         }
     }
 
-    @Test func labelAndFieldSelectorsFilterLists() async throws {
+    @Test(.timeLimit(.minutes(2))) func labelAndFieldSelectorsFilterLists() async throws {
         try await withCluster { _, client, ns in
             _ = try await client.create(pod("a", ns, node: "n1", labels: ["app": "web", "tier": "front"]))
             _ = try await client.create(pod("b", ns, node: "n2", labels: ["app": "web", "tier": "back"]))
@@ -226,7 +226,7 @@ struct ClientTests {
         }
     }
 
-    @Test func aMergePatchChangesOnlyWhatItNames() async throws {
+    @Test(.timeLimit(.minutes(2))) func aMergePatchChangesOnlyWhatItNames() async throws {
         try await withCluster { _, client, ns in
             _ = try await client.create(lease("mp", ns, labels: ["keep": "yes", "drop": "yes"], holder: "a"))
             let patched = try await client.mergePatch(Lease.self, namespace: ns, name: "mp",
@@ -237,7 +237,7 @@ struct ClientTests {
         }
     }
 
-    @Test func serverSideApplyCreatesMergesAndDetectsConflicts() async throws {
+    @Test(.timeLimit(.minutes(2))) func serverSideApplyCreatesMergesAndDetectsConflicts() async throws {
         try await withCluster { _, client, ns in
             var l = lease("ssa", ns, labels: ["owner": "one"], holder: "one")
             let first = try await client.apply(l, fieldManager: "one")
@@ -267,7 +267,7 @@ struct ClientTests {
         }
     }
 
-    @Test func a429WithRetryAfterIsWaitedOutAndRetried() async throws {
+    @Test(.timeLimit(.minutes(2))) func a429WithRetryAfterIsWaitedOutAndRetried() async throws {
         try await withCluster { cluster, client, ns in
             guard let emu = cluster.requireEmulator() else { return }
             _ = try await client.create(lease("busy", ns))
@@ -292,7 +292,7 @@ struct ClientTests {
         }
     }
 
-    @Test func serverErrorsAreRetriedForReadsButNotForCreates() async throws {
+    @Test(.timeLimit(.minutes(2))) func serverErrorsAreRetriedForReadsButNotForCreates() async throws {
         try await withCluster { cluster, client, ns in
             guard let emu = cluster.requireEmulator() else { return }
             emu.injectFaults(status: 500, count: 2, pathContains: "/namespaces/\(ns)/leases")

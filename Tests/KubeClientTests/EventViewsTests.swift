@@ -65,7 +65,7 @@ struct EventViewsTests {
         return (ev, core)
     }
 
-    @Test func anEventWrittenThroughEventsK8sIOIsReadThroughCoreV1() async throws {
+    @Test(.timeLimit(.minutes(2))) func anEventWrittenThroughEventsK8sIOIsReadThroughCoreV1() async throws {
         try await withCluster { _, client, ns in
             let rec = Self.recorder(client)
             let (ev, core) = try await Self.recorded(client, ns, recorder: rec)
@@ -104,7 +104,7 @@ struct EventViewsTests {
         }
     }
 
-    @Test func aCoreEventIsReadThroughEventsK8sIOWithDeprecatedFields() async throws {
+    @Test(.timeLimit(.minutes(2))) func aCoreEventIsReadThroughEventsK8sIOWithDeprecatedFields() async throws {
         try await withCluster { _, client, ns in
             let body = JSONValue.object([
                 "apiVersion": "v1", "kind": "Event", "metadata": .object(["name": "web-1.pulled"]),
@@ -139,7 +139,7 @@ struct EventViewsTests {
         }
     }
 
-    @Test func anUpdateThroughOneAPIShowsInTheOther() async throws {
+    @Test(.timeLimit(.minutes(2))) func anUpdateThroughOneAPIShowsInTheOther() async throws {
         try await withCluster { _, client, ns in
             let (ev, core) = try await Self.recorded(client, ns)
             let name = ev.metadata.name ?? ""
@@ -185,7 +185,7 @@ struct EventViewsTests {
         }
     }
 
-    @Test func watchesOnEitherAPISeeWritesThroughTheOther() async throws {
+    @Test(.timeLimit(.minutes(2))) func watchesOnEitherAPISeeWritesThroughTheOther() async throws {
         try await withCluster { _, client, ns in
             let core = try await client.watch(CoreEvent.self, namespace: ns, options: WatchOptions(timeoutSeconds: 10))
             let events = try await client.watch(Event.self, namespace: ns, options: WatchOptions(timeoutSeconds: 10))
@@ -229,7 +229,7 @@ struct EventViewsTests {
         }
     }
 
-    @Test func fieldSelectorsWorkInEachAPIsOwnNames() async throws {
+    @Test(.timeLimit(.minutes(2))) func fieldSelectorsWorkInEachAPIsOwnNames() async throws {
         try await withCluster { _, client, ns in
             _ = try await Self.recorded(client, ns, reason: "OOMKilled", regarding: Self.podRef(ns, "web-1", uid: "uid-1"))
             _ = try await Self.recorded(client, ns, reason: "MemoryLeak", regarding: Self.podRef(ns, "web-2", uid: "uid-2"))
@@ -277,7 +277,7 @@ struct EventViewsTests {
         }
     }
 
-    @Test func validationFollowsTheAPIThatWasUsed() async throws {
+    @Test(.timeLimit(.minutes(2))) func validationFollowsTheAPIThatWasUsed() async throws {
         try await withCluster { _, client, ns in
             func fields(_ type: ResourceType, _ body: JSONValue) async throws -> [String] {
                 do {
@@ -335,7 +335,7 @@ struct EventViewsTests {
         }
     }
 
-    @Test(.enabled(if: Kubectl.isAvailable, Comment(rawValue: Kubectl.unavailableReason)))
+    @Test(.timeLimit(.minutes(2)), .enabled(if: Kubectl.isAvailable, Comment(rawValue: Kubectl.unavailableReason)))
     func kubectlGetEventsAndDescribeShowEventsK8sIOEvents() async throws {
         try await withCluster { cluster, client, ns in
             let p = try await client.create(pod("web-1", ns, node: "node-a"))

@@ -1,5 +1,6 @@
 import Foundation
 import KubeClient
+import TapioTestSupport
 import Testing
 
 @Suite("Kubeconfig parsing")
@@ -25,7 +26,7 @@ struct KubeConfigTests {
       user: {tokenFile: tok}
     """
 
-    @Test func theCurrentContextSuppliesServerTokenAndNamespace() throws {
+    @Test(.timeLimit(.minutes(2))) func theCurrentContextSuppliesServerTokenAndNamespace() throws {
         let c = try KubeConfig.parse(yaml: Self.good, file: "/tmp/kc")
         #expect(c.server.absoluteString == "https://10.0.0.1:6443")
         #expect(c.token == "abc")
@@ -33,13 +34,13 @@ struct KubeConfigTests {
         #expect(c.insecureSkipTLSVerify)
     }
 
-    @Test func anExplicitContextWinsAndRelativeTokenFilesResolveAgainstTheKubeconfigDirectory() throws {
+    @Test(.timeLimit(.minutes(2))) func anExplicitContextWinsAndRelativeTokenFilesResolveAgainstTheKubeconfigDirectory() throws {
         let c = try KubeConfig.parse(yaml: Self.good, file: "/etc/kube/kc", context: "two")
         #expect(c.tokenFile == "/etc/kube/tok")
         #expect(c.namespace == "default")
     }
 
-    @Test func aMissingServerIsReportedWithFileAndField() throws {
+    @Test(.timeLimit(.minutes(2))) func aMissingServerIsReportedWithFileAndField() throws {
         let yaml = Self.good.replacingOccurrences(of: "    server: https://10.0.0.1:6443\n", with: "")
         let e = try #require(throws: KubeConfigError.self) { try KubeConfig.parse(yaml: yaml, file: "/tmp/bad") }
         #expect(e.file == "/tmp/bad")
@@ -47,20 +48,141 @@ struct KubeConfigTests {
         #expect(e.description.hasPrefix("/tmp/bad: clusters[name=c1].cluster.server"))
     }
 
-    @Test func invalidBase64CertificateDataNamesTheField() throws {
+    @Test(.timeLimit(.minutes(2))) func invalidBase64CertificateDataNamesTheField() throws {
         let yaml = Self.good.replacingOccurrences(of: "insecure-skip-tls-verify: true", with: "certificate-authority-data: '%%%not base64'")
         let e = try #require(throws: KubeConfigError.self) { try KubeConfig.parse(yaml: yaml, file: "/tmp/bad") }
         #expect(e.field == "clusters[name=c1].cluster.certificate-authority-data")
     }
 
-    @Test func anUnknownContextIsReported() throws {
+    @Test(.timeLimit(.minutes(2))) func anUnknownContextIsReported() throws {
         let e = try #require(throws: KubeConfigError.self) { try KubeConfig.parse(yaml: Self.good, file: "/tmp/kc", context: "nope") }
         #expect(e.field == "contexts")
         #expect(e.message.contains("nope"))
     }
 
-    @Test func inClusterConfigNeedsTheServiceEnvironment() throws {
+    @Test(.timeLimit(.minutes(2))) func inClusterConfigNeedsTheServiceEnvironment() throws {
         let e = try #require(throws: KubeConfigError.self) { try KubeConfig.inCluster(environment: [:]) }
+        #expect(e.field == "KUBERNETES_SERVICE_HOST")
+    }
+}
+
+/// Hostile values in a kubeconfig: every one is an error naming its field, never a trap or a hang (issue 16).
+@Suite("Kubeconfig regressions")
+struct KubeConfigRegressionTests {
+    static func replacing(_ old: String, _ new: String) -> String { KubeConfigTests.good.replacingOccurrences(of: old, with: new) }
+
+    static func error(_ yaml: String, context: String? = nil) throws -> KubeConfigError {
+        try #require(throws: KubeConfigError.self) { try KubeConfig.parse(yaml: yaml, file: "/tmp/kc", context: context) }
+    }
+
+    /// A self-signed certificate and its key, made with the openssl CLI.
+    static func certificateAndKey() async throws -> (cert: String, key: String) {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tapio-kc-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let r = try await CommandRunner.run(URL(fileURLWithPath: "/usr/bin/env"), [
+            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
+            "-subj", "/CN=tapio-test", "-keyout", dir.appendingPathComponent("key").path, "-out", dir.appendingPathComponent("cert").path,
+        ], timeout: .seconds(30))
+        try #require(r.status == 0, "openssl failed: \(r.stderr)")
+        return (try String(contentsOf: dir.appendingPathComponent("cert"), encoding: .utf8),
+                try String(contentsOf: dir.appendingPathComponent("key"), encoding: .utf8))
+    }
+
+    @Test(.timeLimit(.minutes(2))) func aPortOutOfRangeOrTooLongNamesTheServerField() throws {
+        for port in ["99999", "65536", "0", "12345678901234567890", "99999999999999999999999999", "-1", "8a", "6443.5"] {
+            let e = try Self.error(Self.replacing("https://10.0.0.1:6443", "https://127.0.0.1:\(port)"))
+            #expect(e.field == "clusters[name=c1].cluster.server", "port \(port): \(e)")
+            #expect(e.message.contains("port") || e.message.contains("URL"), "port \(port): \(e)")
+        }
+        let ok = try KubeConfig.parse(yaml: Self.replacing("https://10.0.0.1:6443", "https://[::1]:65535"), file: "/tmp/kc")
+        #expect(ok.server.port == 65535)
+        // Found by the fuzzer: a scheme in mixed case passed the check but not the HTTP client; Go lowercases it.
+        let upper = try KubeConfig.parse(yaml: Self.replacing("https://10.0.0.1:6443", "HttPS://10.0.0.1:6443"), file: "/tmp/kc")
+        #expect(upper.server.absoluteString == "https://10.0.0.1:6443")
+    }
+
+    @Test(.timeLimit(.minutes(2))) func aClientBuiltForAnOutOfRangePortFailsWithAnErrorInsteadOfATrap() throws {
+        for text in ["https://127.0.0.1:99999", "https://127.0.0.1:12345678901234567890"] {
+            guard let url = URL(string: text) else { continue }  // Foundation may refuse it first, which is fine too
+            #expect(throws: KubeError.self, "\(text)") { _ = try KubeClient(config: KubeConfig(server: url)) }
+        }
+    }
+
+    @Test(.timeLimit(.minutes(2))) func certificatesAndKeysThatAreNotPEMNameTheirField() async throws {
+        let junk = Data("not a certificate".utf8).base64EncodedString()
+        let fakePEM = Data("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n".utf8).base64EncodedString()
+        for data in [junk, fakePEM] {
+            let e = try Self.error(Self.replacing("insecure-skip-tls-verify: true", "certificate-authority-data: \(data)"))
+            #expect(e.description == "/tmp/kc: clusters[name=c1].cluster.certificate-authority-data: not a PEM certificate")
+        }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tapio-kc-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try "junk".write(to: dir.appendingPathComponent("ca.crt"), atomically: true, encoding: .utf8)
+        let fromFile = try #require(throws: KubeConfigError.self) {
+            try KubeConfig.parse(yaml: Self.replacing("insecure-skip-tls-verify: true", "certificate-authority: ca.crt"),
+                                 file: dir.appendingPathComponent("kc").path)
+        }
+        #expect(fromFile.field == "clusters[name=c1].cluster.certificate-authority")
+        #expect(fromFile.message == "not a PEM certificate")
+
+        let (cert, key) = try await Self.certificateAndKey()
+        let b64 = { (s: String) in Data(s.utf8).base64EncodedString() }
+        let good = Self.replacing("user: {token: abc}", "user: {client-certificate-data: \(b64(cert)), client-key-data: \(b64(key))}")
+        #expect(try KubeConfig.parse(yaml: good, file: "/tmp/kc").clientKeyPEM != nil)
+        let badKey = try Self.error(Self.replacing("user: {token: abc}", "user: {client-certificate-data: \(b64(cert)), client-key-data: \(junk)}"))
+        #expect(badKey.description == "/tmp/kc: users[name=u1].user.client-key-data: not a PEM private key")
+        let badCert = try Self.error(Self.replacing("user: {token: abc}", "user: {client-certificate-data: \(junk), client-key-data: \(b64(key))}"))
+        #expect(badCert.field == "users[name=u1].user.client-certificate-data")
+    }
+
+    @Test(.timeLimit(.minutes(2))) func anAliasBombIsRefusedQuicklyInsteadOfExpanded() throws {
+        // Each line multiplies the one before by ten: fully expanded this is 10⁸ strings.
+        var yaml = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+        for i in 1...7 { yaml += "a\(i): &a\(i) [" + Array(repeating: "*a\(i - 1)", count: 10).joined(separator: ", ") + "]\n" }
+        let start = ContinuousClock.now
+        let e = try Self.error(yaml)
+        #expect(e.message.contains("expands to more than"))
+        #expect(ContinuousClock.now - start < .seconds(10))
+    }
+
+    @Test(.timeLimit(.minutes(2))) func aMappingKeyThatIsNotAStringIsAnErrorNotATrap() throws {
+        // Found by the fuzzer: Yams's constructor force-unwraps mapping keys as strings.
+        for yaml in ["{[a]: b}", "? [x]\n: y\n", "clusters:\n- {name: c1, {cluster: x}: 1}\n", "a: &m {x: 1}\nb: {<<: [*m, 3]}\n"] {
+            let e = try Self.error(yaml)
+            #expect(e.message.hasPrefix("not a kubeconfig"), "\(yaml): \(e)")
+        }
+        // Merge keys still work as kubectl reads them.
+        let merged = """
+            base: &base {server: "https://10.0.0.2:6443", insecure-skip-tls-verify: true}
+            current-context: one
+            clusters: [{name: c1, cluster: {<<: *base, server: "https://10.0.0.3:443"}}]
+            contexts: [{name: one, context: {cluster: c1}}]
+            """
+        let c = try KubeConfig.parse(yaml: merged, file: "/tmp/kc")
+        #expect(c.server.absoluteString == "https://10.0.0.3:443", "an explicit key wins over the merged one")
+        #expect(c.insecureSkipTLSVerify)
+    }
+
+    @Test(.timeLimit(.minutes(2))) func nestingBeyondLibyamlsLimitIsAnErrorNotAStackOverflow() throws {
+        for deep in [String(repeating: "[", count: 100_000), String(repeating: "- ", count: 50_000) + "x",
+                     String(repeating: "{a: ", count: 50_000)] {
+            let e = try Self.error(deep)
+            #expect(e.field == "")
+        }
+    }
+
+    @Test(.timeLimit(.minutes(2))) func inClusterPortsAndHostsAreChecked() throws {
+        for port in ["99999", "0", "12345678901234567890", "https"] {
+            let e = try #require(throws: KubeConfigError.self) {
+                try KubeConfig.inCluster(environment: ["KUBERNETES_SERVICE_HOST": "10.0.0.1", "KUBERNETES_SERVICE_PORT": port])
+            }
+            #expect(e.field == "KUBERNETES_SERVICE_PORT")
+        }
+        let e = try #require(throws: KubeConfigError.self) {
+            try KubeConfig.inCluster(environment: ["KUBERNETES_SERVICE_HOST": "a b/c", "KUBERNETES_SERVICE_PORT": "443"])
+        }
         #expect(e.field == "KUBERNETES_SERVICE_HOST")
     }
 }

@@ -13,7 +13,7 @@ struct KubectlCommandTests {
         try await Kubectl.run(kubeconfig: kubeconfig, args)
     }
 
-    @Test(.enabled(if: Kubectl.isAvailable, Comment(rawValue: Kubectl.unavailableReason)))
+    @Test(.timeLimit(.minutes(2)), .enabled(if: Kubectl.isAvailable, Comment(rawValue: Kubectl.unavailableReason)))
     func kubectlGetAndDescribeWork() async throws {
         try await withCluster { cluster, client, ns in
             try await KubectlSupportTests.createInsight(client, "oom-leaky", ns)

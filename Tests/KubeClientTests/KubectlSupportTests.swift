@@ -64,7 +64,7 @@ struct KubectlSupportTests {
 
     // MARK: Discovery
 
-    @Test func discoveryListsEveryEmulatedKindWithTheCRDsNames() async throws {
+    @Test(.timeLimit(.minutes(2))) func discoveryListsEveryEmulatedKindWithTheCRDsNames() async throws {
         try await withCluster { _, client, _ in
             let version = try await Self.json(client, "/version")
             #expect(version["major"]?.stringValue == "1")
@@ -137,7 +137,7 @@ struct KubectlSupportTests {
 
     /// kubectl asks for aggregated discovery first; a legacy document sent as plain `application/json` is what makes
     /// client-go fall back (a real 1.33 server answers the aggregated form instead, so this is emulator-only).
-    @Test func aRequestForAggregatedDiscoveryGetsTheLegacyDocumentAsPlainJSON() async throws {
+    @Test(.timeLimit(.minutes(2))) func aRequestForAggregatedDiscoveryGetsTheLegacyDocumentAsPlainJSON() async throws {
         try await withCluster { cluster, client, _ in
             guard cluster.requireEmulator() != nil else { return }
             for path in ["/api", "/apis"] {
@@ -154,7 +154,7 @@ struct KubectlSupportTests {
         }
     }
 
-    @Test func unknownPathsAre404WithAStatusBody() async throws {
+    @Test(.timeLimit(.minutes(2))) func unknownPathsAre404WithAStatusBody() async throws {
         try await withCluster { _, client, ns in
             for path in ["/apis/nope.example.com", "/apis/nope.example.com/v1", "/apis/tapio.io/v9", "/api/v2",
                          "/apis/tapio.io/v1alpha1/widgets", "/apis/tapio.io/v1alpha1/namespaces/\(ns)/widgets",
@@ -176,7 +176,7 @@ struct KubectlSupportTests {
 
     /// kubectl 1.33 sends protobuf bodies for some built-in writes (`kubectl create namespace`). The emulator has
     /// no protobuf codec, so it answers like a server without one — 415 — rather than a misleading 400.
-    @Test func aBodyInAMediaTypeTheEmulatorCannotDecodeIs415() async throws {
+    @Test(.timeLimit(.minutes(2))) func aBodyInAMediaTypeTheEmulatorCannotDecodeIs415() async throws {
         try await withCluster { cluster, client, ns in
             guard cluster.requireEmulator() != nil else { return }
             let body = Data([0x6b, 0x38, 0x73, 0x00, 0x0a, 0x0f])
@@ -197,7 +197,7 @@ struct KubectlSupportTests {
 
     // MARK: Tables
 
-    @Test func anInsightListAsATableHasTheCRDsPrinterColumnsInOrder() async throws {
+    @Test(.timeLimit(.minutes(2))) func anInsightListAsATableHasTheCRDsPrinterColumnsInOrder() async throws {
         try await withCluster { _, client, ns in
             try await Self.createInsight(client, "oom-leaky", ns)
             let crd = try #require(try Self.crds().first { $0.names.kind == "Insight" })
@@ -260,7 +260,7 @@ struct KubectlSupportTests {
         }
     }
 
-    @Test func builtInKindsPrintLikeKubeAPIServer() async throws {
+    @Test(.timeLimit(.minutes(2))) func builtInKindsPrintLikeKubeAPIServer() async throws {
         try await withCluster { _, client, ns in
             _ = try await client.create(pod("leaky", ns, node: "node-a"))
             _ = try await client.create(lease("tapio-operator", ns, holder: "operator-0"))
@@ -282,7 +282,7 @@ struct KubectlSupportTests {
         }
     }
 
-    @Test func aTableForAnUnknownGroupIsRefusedOrFallsBackToThePlainList() async throws {
+    @Test(.timeLimit(.minutes(2))) func aTableForAnUnknownGroupIsRefusedOrFallsBackToThePlainList() async throws {
         try await withCluster { _, client, ns in
             try await Self.createInsight(client, "oom-leaky", ns)
             let path = Self.insightType.path(namespace: ns)
@@ -305,7 +305,7 @@ struct KubectlSupportTests {
         }
     }
 
-    @Test func metadataOnlyFormsForListsAndObjects() async throws {
+    @Test(.timeLimit(.minutes(2))) func metadataOnlyFormsForListsAndObjects() async throws {
         try await withCluster { _, client, ns in
             try await Self.createInsight(client, "oom-leaky", ns)
             let path = Self.insightType.path(namespace: ns)
@@ -323,7 +323,7 @@ struct KubectlSupportTests {
     }
 
     /// `kubectl get -w`: a Table watch sends column definitions with its first event only.
-    @Test func aTableWatchSendsHeadersOnce() async throws {
+    @Test(.timeLimit(.minutes(2))) func aTableWatchSendsHeadersOnce() async throws {
         try await withCluster { _, client, ns in
             let before = try JSONValue.parse(try await client.send(method: .GET, path: Self.insightType.path(namespace: ns)).body)
             let rv = try #require(before["metadata"]?["resourceVersion"]?.stringValue)

@@ -32,7 +32,7 @@ func runWatcher(_ client: KubeClient, _ ns: String, into box: Box<Seen>, store: 
 
 @Suite("KubeRuntime watcher and store")
 struct WatcherTests {
-    @Test func aWatchSurvivesADroppedConnectionWithoutLosingOrRepeatingAnEvent() async throws {
+    @Test(.timeLimit(.minutes(2))) func aWatchSurvivesADroppedConnectionWithoutLosingOrRepeatingAnEvent() async throws {
         try await withCluster { cluster, client, ns in
             guard let emu = cluster.requireEmulator() else { return }
             let box = Box(Seen())
@@ -57,7 +57,7 @@ struct WatcherTests {
         }
     }
 
-    @Test func a410LeadsToARelistWhoseResultMatchesTheServer() async throws {
+    @Test(.timeLimit(.minutes(2))) func a410LeadsToARelistWhoseResultMatchesTheServer() async throws {
         try await withCluster { cluster, client, ns in
             guard let emu = cluster.requireEmulator() else { return }
             for i in 0..<4 { _ = try await client.create(lease("r\(i)", ns)) }
@@ -90,7 +90,7 @@ struct WatcherTests {
         }
     }
 
-    @Test func theStoreIndexesByACustomKey() async throws {
+    @Test(.timeLimit(.minutes(2))) func theStoreIndexesByACustomKey() async throws {
         try await withCluster { _, client, ns in
             _ = try await client.create(pod("p1", ns, node: "n1"))
             _ = try await client.create(pod("p2", ns, node: "n2"))
@@ -111,7 +111,7 @@ struct WatcherTests {
 
 @Suite("Leader election")
 struct LeaderElectionTests {
-    @Test func twoElectorsNeverBothLeadAndLeadershipMovesWhenTheLeaderStops() async throws {
+    @Test(.timeLimit(.minutes(2))) func twoElectorsNeverBothLeadAndLeadershipMovesWhenTheLeaderStops() async throws {
         try await withCluster { _, client, ns in
             let cfg = LeaderElectionConfig(leaseDuration: .milliseconds(1500), renewDeadline: .seconds(1), retryPeriod: .milliseconds(100))
             let leaders = Box<Set<String>>([])
@@ -153,7 +153,7 @@ struct LeaderElectionTests {
         }
     }
 
-    @Test func aCrashedLeaderIsReplacedAfterTheLeaseExpires() async throws {
+    @Test(.timeLimit(.minutes(2))) func aCrashedLeaderIsReplacedAfterTheLeaseExpires() async throws {
         try await withCluster { _, client, ns in
             // A lease held by someone who never renews it.
             var spec = Lease.Spec()
@@ -187,7 +187,7 @@ struct EventRecorderTests {
         ObjectReference(apiVersion: "v1", kind: "Pod", name: "web-1", namespace: ns, uid: "uid-1")
     }
 
-    @Test func aHundredIdenticalEventsBecomeOneEventWithASeries() async throws {
+    @Test(.timeLimit(.minutes(2))) func aHundredIdenticalEventsBecomeOneEventWithASeries() async throws {
         try await withCluster { _, client, ns in
             let rec = EventRecorder(client: client, reportingController: "tapio.io/agent", reportingInstance: "node-1")
             for _ in 0..<100 {
@@ -202,7 +202,7 @@ struct EventRecorderTests {
         }
     }
 
-    @Test func withAZeroIntervalTheSeriesCountsEveryOccurrence() async throws {
+    @Test(.timeLimit(.minutes(2))) func withAZeroIntervalTheSeriesCountsEveryOccurrence() async throws {
         try await withCluster { _, client, ns in
             let rec = EventRecorder(client: client, reportingController: "tapio.io/agent", reportingInstance: "node-1",
                                     config: EventRecorderConfig(seriesUpdateInterval: .zero))
@@ -218,7 +218,7 @@ struct EventRecorderTests {
         }
     }
 
-    @Test func longFieldsAreCutToTheAPILimitsAndAFullQueueSheds() async throws {
+    @Test(.timeLimit(.minutes(2))) func longFieldsAreCutToTheAPILimitsAndAFullQueueSheds() async throws {
         try await withCluster { _, client, ns in
             let rec = EventRecorder(client: client, reportingController: "tapio.io/agent", reportingInstance: "node-1",
                                     config: EventRecorderConfig(queueCapacity: 10))
@@ -238,7 +238,7 @@ struct EventRecorderTests {
 
 @Suite("Work queue and controller")
 struct ControllerTests {
-    @Test func theQueueDeduplicatesAndHoldsBackAKeyBeingProcessed() async {
+    @Test(.timeLimit(.minutes(2))) func theQueueDeduplicatesAndHoldsBackAKeyBeingProcessed() async {
         let q = WorkQueue()
         await q.add("a"); await q.add("a"); await q.add("b")
         #expect(await q.count == 2)
@@ -251,7 +251,7 @@ struct ControllerTests {
         #expect(await q.get() == "a")
     }
 
-    @Test func backoffDoublesPerKeyFrom5msAndIsCapped() async {
+    @Test(.timeLimit(.minutes(2))) func backoffDoublesPerKeyFrom5msAndIsCapped() async {
         let q = WorkQueue()
         #expect(await q.backoff(for: "k") == .milliseconds(5))
         #expect(await q.backoff(for: "k") == .milliseconds(10))
@@ -263,7 +263,7 @@ struct ControllerTests {
         #expect(await q.backoff(for: "k") == .milliseconds(5))
     }
 
-    @Test func aKeyIsNeverReconciledTwiceAtOnceAndFailuresAreRetried() async throws {
+    @Test(.timeLimit(.minutes(2))) func aKeyIsNeverReconciledTwiceAtOnceAndFailuresAreRetried() async throws {
         let (events, input) = AsyncStream<WatcherEvent<Lease>>.makeStream()
         let inFlight = Box<Set<String>>([])
         let overlap = Box(false)
@@ -302,7 +302,7 @@ struct ControllerTests {
         }
     }
 
-    @Test func requeueAfterReconcilesAgainWithoutAChange() async throws {
+    @Test(.timeLimit(.minutes(2))) func requeueAfterReconcilesAgainWithoutAChange() async throws {
         let (events, input) = AsyncStream<WatcherEvent<Lease>>.makeStream()
         let calls = Box(0)
         let controller = Controller<Lease>()

@@ -1,6 +1,7 @@
 import Foundation
 import KubeClient
 import KubeEmulator
+import Logging
 import Synchronization
 import TapioTestSupport
 import Testing
@@ -72,4 +73,48 @@ final class Box<T: Sendable>: Sendable {
     init(_ v: T) { value = Mutex(v) }
     func with<R: Sendable>(_ f: (inout T) -> R) -> R { value.withLock { f(&$0) } }
     var get: T { value.withLock { $0 } }
+}
+
+/// A log handler that keeps every line (level and message), for tests that assert what was logged and how loudly.
+struct CapturingLogHandler: LogHandler {
+    let lines: Box<[(level: Logger.Level, message: String)]>
+    var logLevel: Logger.Level = .trace
+    var metadata: Logger.Metadata = [:]
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        lines.with { $0.append((event.level, "\(event.message)")) }
+    }
+
+    /// A logger whose lines land in `lines`.
+    static func logger(_ lines: Box<[(level: Logger.Level, message: String)]>) -> Logger {
+        Logger(label: "test") { _ in CapturingLogHandler(lines: lines) }
+    }
+}
+
+/// What a client's observer saw, per outcome.
+struct Outcomes: Sendable {
+    var succeeded = 0, failed = 0, streamFailed = 0
+    var byVerb: [String: Int] = [:]
+}
+
+/// A client of `cluster` whose observer counts into `box`.
+func observedClient(_ cluster: TestCluster, _ box: Box<Outcomes>, retry: RetryPolicy = RetryPolicy(initialBackoff: .milliseconds(20)),
+                    requestTimeout: Duration = .seconds(30), limits: ResponseLimits = ResponseLimits(),
+                    logger: Logger = Logger(label: "test")) throws -> KubeClient {
+    try KubeClient(config: KubeConfig.load(path: cluster.kubeconfigPath), retryPolicy: retry, requestTimeout: requestTimeout,
+                   limits: limits, logger: logger) { verb, outcome in
+        box.with { o in
+            switch outcome {
+            case .succeeded: o.succeeded += 1
+            case .failed: o.failed += 1
+            case .streamFailed: o.streamFailed += 1
+            }
+            o.byVerb[verb, default: 0] += 1
+        }
+    }
 }

@@ -6,7 +6,7 @@ import Testing
 
 @Suite("Raw watch streams")
 struct WatchStreamTests {
-    @Test func aWatchFromACompactedVersionEndsWith410Gone() async throws {
+    @Test(.timeLimit(.minutes(2))) func aWatchFromACompactedVersionEndsWith410Gone() async throws {
         try await withCluster { cluster, client, ns in
             guard let emu = cluster.requireEmulator() else { return }
             let first = try await client.create(lease("old", ns))
@@ -22,7 +22,7 @@ struct WatchStreamTests {
         }
     }
 
-    @Test func bookmarksCarryTheCurrentResourceVersionAndSelectorsTurnMovesIntoAddsAndDeletes() async throws {
+    @Test(.timeLimit(.minutes(2))) func bookmarksCarryTheCurrentResourceVersionAndSelectorsTurnMovesIntoAddsAndDeletes() async throws {
         try await withCluster { cluster, client, ns in
             guard cluster.requireEmulator() != nil else { return }  // real servers send bookmarks about once a minute
             let start = try await client.create(lease("sel", ns, labels: ["role": "a"]))

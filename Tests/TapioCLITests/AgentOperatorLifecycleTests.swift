@@ -47,7 +47,7 @@ struct AgentOperatorLifecycleTests {
         return await body()
     }
 
-    @Test func theOperatorReleasesItsElectionLeaseAndExitsZeroOnSIGTERM() async throws {
+    @Test(.timeLimit(.minutes(3))) func theOperatorReleasesItsElectionLeaseAndExitsZeroOnSIGTERM() async throws {
         let cluster = try await TestCluster.start()
         let client = try KubeClient(kubeconfigPath: cluster.kubeconfigPath)
         // Its own namespace for the Lease, so a real cluster's operator is never disturbed.
@@ -72,7 +72,7 @@ struct AgentOperatorLifecycleTests {
         #expect(after == nil || after == "", "the Lease is still held by \(after ?? "")")
     }
 
-    @Test func theAgentExitsZeroOnSIGTERM() async throws {
+    @Test(.timeLimit(.minutes(3))) func theAgentExitsZeroOnSIGTERM() async throws {
         let cluster = try await TestCluster.start()
         let client = try KubeClient(kubeconfigPath: cluster.kubeconfigPath)
         _ = try? await client.create(Namespace(metadata: ObjectMeta(name: "tapio-system")))

@@ -8,7 +8,7 @@ import Testing
         try await CommandRunner.run(CommandRunner.tapioExecutable, args, timeout: .seconds(30))
     }
 
-    @Test func versionPrintsTheVersionAndTheAPIVersion() async throws {
+    @Test(.timeLimit(.minutes(2))) func versionPrintsTheVersionAndTheAPIVersion() async throws {
         let r = try await tapio("version")
         #expect(r.status == 0)
         #expect(r.stdout.contains("tapio.io/v1alpha1"))
@@ -17,7 +17,7 @@ import Testing
         #expect(object?["apiVersion"] == "tapio.io/v1alpha1")
     }
 
-    @Test(arguments: [
+    @Test(.timeLimit(.minutes(2)), arguments: [
         (["sniff", "--no-such-flag"], "Unknown option"),
         (["sniff", "--batch-size", "0"], "--batch-size must be between 1 and 100000"),
         (["sniff", "--batch-size", "many"], "batch-size"),
@@ -43,7 +43,7 @@ import Testing
         #expect(!r.stderr.contains("Fatal error"), "\(args) crashed: \(r.stderr)")
     }
 
-    @Test func agentWithoutANodeNameSaysHowToGiveOne() async throws {
+    @Test(.timeLimit(.minutes(2))) func agentWithoutANodeNameSaysHowToGiveOne() async throws {
         var env = ProcessInfo.processInfo.environment
         env["NODE_NAME"] = nil
         let r = try await CommandRunner.run(CommandRunner.tapioExecutable, ["agent"], environment: env, timeout: .seconds(30))
@@ -51,7 +51,7 @@ import Testing
         #expect(r.stderr.contains("--node-name"))
     }
 
-    @Test(arguments: ["sniff", "agent", "operator", "replay", "version"])
+    @Test(.timeLimit(.minutes(2)), arguments: ["sniff", "agent", "operator", "replay", "version"])
     func everySubcommandDocumentsItsFlags(subcommand: String) async throws {
         let r = try await tapio("help", subcommand)
         #expect(r.status == 0)

@@ -24,14 +24,14 @@ import Testing
         #expect(((prediction["spec"] as? [String: Any])?["prediction"] as? [String: Any])?["timeToEvent"] is String)
     }
 
-    @Test func aSilentScenarioPrintsNothing() async throws {
+    @Test(.timeLimit(.minutes(2))) func aSilentScenarioPrintsNothing() async throws {
         let file = CommandRunner.repositoryRoot.appendingPathComponent("Tests/Scenarios/silent-sawtooth-gc.jsonl").path
         let r = try await CommandRunner.run(CommandRunner.tapioExecutable, ["replay", file])
         #expect(r.status == 0)
         #expect(r.stdout.isEmpty, "a GC sawtooth must stay silent, got: \(r.stdout)")
     }
 
-    @Test func aMalformedScenarioNamesTheLineAndExitsNonZero() async throws {
+    @Test(.timeLimit(.minutes(2))) func aMalformedScenarioNamesTheLineAndExitsNonZero() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tapio-replay-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }

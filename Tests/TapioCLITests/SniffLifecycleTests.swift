@@ -7,7 +7,7 @@ import Testing
 
 /// `tapio sniff -o prometheus` keeps serving /metrics until Ctrl-C, then stops cleanly with exit status 0.
 @Suite struct SniffLifecycleTests {
-    @Test func prometheusServesMetricsUntilInterruptedAndExitsZero() async throws {
+    @Test(.timeLimit(.minutes(2))) func prometheusServesMetricsUntilInterruptedAndExitsZero() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tapio-sniff-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -45,7 +45,7 @@ struct SniffTests {
                               environment: Self.noClusterEnvironment, timeout: .seconds(200))
     }
 
-    @Test func jsonLinesCarryTheOOMPredictionAndParseAgainstTheSchema() async throws {
+    @Test(.timeLimit(.minutes(5))) func jsonLinesCarryTheOOMPredictionAndParseAgainstTheSchema() async throws {
         let leak = try Leak()
         defer { leak.stop() }
         let r = try await sniff(["-o", "json", "--duration", "130s"])
@@ -84,7 +84,7 @@ struct SniffTests {
         #expect((p["remediation"] as? [String: Any])?["actions"] is [Any])
     }
 
-    @Test func prometheusOnceIsAValidScrapeWithTheTimeToOOM() async throws {
+    @Test(.timeLimit(.minutes(5))) func prometheusOnceIsAValidScrapeWithTheTimeToOOM() async throws {
         let leak = try Leak()
         defer { leak.stop() }
         let r = try await sniff(["-o", "prometheus", "--once", "--duration", "130s"])
@@ -97,7 +97,7 @@ struct SniffTests {
         #expect(samples.contains { $0.name == "tapio_source_up" })
     }
 
-    @Test func theTerminalViewShowsThePredictionAsAPersonSeesIt() async throws {
+    @Test(.timeLimit(.minutes(5))) func theTerminalViewShowsThePredictionAsAPersonSeesIt() async throws {
         guard let tmux = ["/usr/bin/tmux", "/bin/tmux"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
             print("skipped theTerminalViewShowsThePredictionAsAPersonSeesIt: tmux is not installed (scripts/setup.sh installs it)")
             return

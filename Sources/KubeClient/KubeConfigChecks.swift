@@ -1,0 +1,67 @@
+import Foundation
+import NIOSSL
+
+/// Checks of a server URL that Foundation's parser lets through but the HTTP client cannot take: a port outside
+/// 1–65535 traps in the socket layer, and a port of many digits made connections hang.
+enum ServerURL {
+    /// Why `text` is not a usable API server URL, or nil when it is.
+    static func problem(_ text: String) -> String? {
+        guard let schemeEnd = text.range(of: "://") else { return "not an http(s) URL: \(text.prefix(256))" }
+        let scheme = text[..<schemeEnd.lowerBound].lowercased()
+        guard scheme == "https" || scheme == "http" else { return "not an http(s) URL: \(text.prefix(256))" }
+        let rest = text[schemeEnd.upperBound...]
+        var authority = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+        if let at = authority.lastIndex(of: "@") { authority = authority[authority.index(after: at)...] }
+        let host: Substring
+        var port: Substring?
+        if authority.hasPrefix("[") {
+            guard let close = authority.firstIndex(of: "]") else { return "unterminated IPv6 address: \(authority.prefix(256))" }
+            host = authority[authority.index(after: authority.startIndex)..<close]
+            let after = authority[authority.index(after: close)...]
+            if after.hasPrefix(":") { port = after.dropFirst() } else if !after.isEmpty {
+                return "unexpected text after the IPv6 address: \(after.prefix(256))"
+            }
+        } else if let colon = authority.lastIndex(of: ":") {
+            host = authority[..<colon]
+            port = authority[authority.index(after: colon)...]
+        } else {
+            host = authority
+        }
+        guard !host.isEmpty else { return "no host in \(text.prefix(256))" }
+        if let port, !port.isEmpty {
+            guard port.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return "port \(port.prefix(32)) is not a number" }
+            // At most 5 digits converts without overflow; anything longer is out of range anyway.
+            guard port.utf8.count <= 5, let n = Int(port), (1...65535).contains(n) else {
+                return "port \(port.prefix(32)) is out of range (1–65535)"
+            }
+        }
+        guard let url = URL(string: normalized(text)), url.host != nil else { return "not an http(s) URL: \(text.prefix(256))" }
+        return nil
+    }
+
+    /// `text` with its scheme in lower case (`HTTPS://` → `https://`), as Go's URL parser reads it.
+    static func normalized(_ text: String) -> String {
+        guard let schemeEnd = text.range(of: "://") else { return text }
+        return text[..<schemeEnd.lowerBound].lowercased() + text[schemeEnd.lowerBound...]
+    }
+}
+
+/// PEM material as the TLS layer takes it; nil when the bytes hold no certificate (or key).
+enum PEM {
+    static func certificates(_ bytes: [UInt8]) -> [NIOSSLCertificate]? {
+        // Only text with a PEM header reaches the parser: it is the one that must fail, not crash, on the rest.
+        guard looksLikePEM(bytes), let certs = try? NIOSSLCertificate.fromPEMBytes(bytes), !certs.isEmpty else { return nil }
+        return certs
+    }
+
+    static func privateKey(_ bytes: [UInt8]) -> NIOSSLPrivateKey? {
+        guard looksLikePEM(bytes) else { return nil }
+        return try? NIOSSLPrivateKey(bytes: bytes, format: .pem)
+    }
+
+    static func looksLikePEM(_ bytes: [UInt8]) -> Bool {
+        let marker = Array("-----BEGIN ".utf8)
+        guard bytes.count >= marker.count else { return false }
+        return (0...(bytes.count - marker.count)).contains { i in bytes[i..<(i + marker.count)].elementsEqual(marker) }
+    }
+}

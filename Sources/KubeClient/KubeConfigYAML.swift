@@ -1,0 +1,70 @@
+import Foundation
+import Yams
+
+/// Loads a kubeconfig's YAML into plain values (`[String: Any]`, `[Any]`, `String`, `Bool`, `NSNull`) without
+/// Yams's constructor, which traps on a mapping key that is not a scalar (`? [a]: b`) and builds ints, floats
+/// and dates the kubeconfig never needs. The tree is bounded too: libyaml stops nesting at 1,000 levels, and
+/// aliases — the way a small file becomes a huge value (`a: &a [x, x]`, `b: &b [*a, *a]`, … doubles per line) —
+/// are expanded against a budget of nodes.
+enum KubeConfigYAML {
+    /// Nodes a kubeconfig may expand to. A kubeconfig with a thousand clusters, users and contexts has ~20,000.
+    static let maxNodes = 200_000
+
+    struct Failure: Error { var message: String }
+
+    static func load(_ text: String, file: String) throws -> Any? {
+        let node: Yams.Node?
+        do { node = try Yams.compose(yaml: text) } catch {
+            throw KubeConfigError(file: file, field: "", message: "not valid YAML: \(String(describing: error).prefix(1024))")
+        }
+        guard let node else { return nil }
+        var budget = maxNodes
+        do { return try value(node, &budget) } catch let f as Failure {
+            throw KubeConfigError(file: file, field: "", message: f.message)
+        }
+    }
+
+    private static func value(_ node: Yams.Node, _ budget: inout Int) throws -> Any {
+        budget -= 1
+        guard budget >= 0 else { throw Failure(message: "the document expands to more than \(maxNodes) YAML nodes (aliases included)") }
+        switch node {
+        case .scalar(let s):
+            switch Tag.Name(rawValue: node.tag.rawValue) {
+            case .null where s.style == .plain || s.style == .any: return NSNull()
+            case .bool:
+                switch s.string.lowercased() {
+                case "true", "yes", "on": return true
+                case "false", "no", "off": return false
+                default: return s.string
+                }
+            default: return s.string
+            }
+        case .alias:
+            // Yams resolves aliases while composing; an unresolved one has no value.
+            return NSNull()
+        case .sequence(let seq):
+            var out: [Any] = []
+            for child in seq { out.append(try value(child, &budget)) }
+            return out
+        case .mapping(let map):
+            var out: [String: Any] = [:]
+            var merged: [String: Any] = [:]
+            for (k, v) in map {
+                guard case .scalar(let key) = k else {
+                    throw Failure(message: "not a kubeconfig: a mapping key is not a string\(k.mark.map { " (line \($0.line), column \($0.column))" } ?? "")")
+                }
+                let inner = try value(v, &budget)
+                if Tag.Name(rawValue: k.tag.rawValue) == .merge {
+                    // `<<: *base` or `<<: [*a, *b]`: keys of the merged mappings, unless given explicitly.
+                    for m in (inner as? [Any] ?? [inner]) {
+                        guard let dict = m as? [String: Any] else { throw Failure(message: "not a kubeconfig: a merge key (<<) must name mappings") }
+                        merged.merge(dict) { first, _ in first }
+                    }
+                } else {
+                    out[key.string] = inner
+                }
+            }
+            return out.merging(merged) { explicit, _ in explicit }
+        }
+    }
+}

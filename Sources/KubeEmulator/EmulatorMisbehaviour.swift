@@ -1,0 +1,143 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// Ways the emulator can misbehave for as long as a test wants, as broken or hostile API servers and proxies do.
+/// Unlike `injectFaults` (the next N requests), a misbehaviour lasts until `behave()`.
+public enum Misbehaviour: Sendable, Equatable {
+    /// Every watch is answered 200 with one `ERROR` event (410 `Expired`) and ends: whatever version the client
+    /// resumes from, it is told to relist.
+    case expireWatchesInStream
+    /// Every watch is answered 200 with an empty body: it ends before it delivered anything.
+    case closeWatchesAtOnce
+    /// Every request is answered with this status (e.g. 500: an API server that lost its etcd).
+    case status(Int)
+    /// Every request is redirected (302) to the same path with one more hop in its query: a chain that never ends
+    /// and never repeats a URL.
+    case redirectLoop
+    /// Watches are answered 200 and then stream bytes forever without a newline.
+    case endlessWatchLine
+    /// Requests are read and never answered (the connection stays open).
+    case neverAnswer
+}
+
+extension Misbehaviour {
+    var watchesOnly: Bool {
+        switch self {
+        case .expireWatchesInStream, .closeWatchesAtOnce, .endlessWatchLine: true
+        case .status, .redirectLoop, .neverAnswer: false
+        }
+    }
+}
+
+struct ActiveMisbehaviour: Sendable {
+    var kind: Misbehaviour
+    var pathContains: String?
+}
+
+extension KubeEmulator {
+    /// Misbehaves on every request whose path and query contain `pathContains` (all requests when nil) until
+    /// `behave()`. The latest call wins where several match.
+    public func misbehave(_ m: Misbehaviour, pathContains: String? = nil) {
+        store.state.withLock { $0.misbehaviours.insert(ActiveMisbehaviour(kind: m, pathContains: pathContains), at: 0) }
+    }
+
+    /// Stops every misbehaviour and closes the connections held open by `endlessWatchLine` and `neverAnswer`.
+    public func behave() {
+        let channels = store.state.withLock { s -> [any Channel] in
+            s.misbehaviours = []
+            defer { s.hostileChannels = [:] }
+            return Array(s.hostileChannels.values)
+        }
+        for c in channels { c.close(promise: nil) }
+    }
+
+    /// When each request whose path and query contain `substring` arrived (the last 100,000 requests are kept).
+    public func requestTimes(containing substring: String) -> [ContinuousClock.Instant] {
+        store.state.withLock { s in s.requestLog.filter { $0.uri.contains(substring) }.map(\.at) }
+    }
+
+    /// Streams the start of an event and then filler bytes, never a newline, until the client hangs up or the
+    /// emulator stops (`behave()` or `stop()` close the connection).
+    func serveEndlessLine(version: HTTPVersion, channel: any Channel,
+                          outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>) async throws {
+        let id = store.holdOpen(channel)
+        defer { store.release(id) }
+        let headers = HTTPHeaders([("Content-Type", "application/json"), ("Transfer-Encoding", "chunked")])
+        try await outbound.write(.head(HTTPResponseHead(version: version, status: .ok, headers: headers)))
+        try await outbound.write(.body(.byteBuffer(ByteBuffer(string: #"{"type":"ADDED","object":{"metadata":{"name":""#))))
+        let filler = ByteBuffer(repeating: UInt8(ascii: "a"), count: 64 << 10)
+        // The writer waits while the client is not reading, so this costs the emulator one buffer, not memory;
+        // paced at ~3 MiB/s (16 MiB in ~5 s), as over a real network, so a test can act while a line grows.
+        while !Task.isCancelled && channel.isActive {
+            try await outbound.write(.body(.byteBuffer(filler)))
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    /// Holds the request without an answer until the client hangs up or the emulator stops.
+    func serveNothing(channel: any Channel) async {
+        let id = store.holdOpen(channel)
+        defer { store.release(id) }
+        while !Task.isCancelled && channel.isActive {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+    }
+}
+
+extension EmulatorStore {
+    /// The misbehaviour for this request, if any, as the response to give (`nil`: behave).
+    func misbehaviour(for req: EmulatorRequest) -> EmulatorResponse? {
+        let isWatch = req.query["watch"] == "true" || req.query["watch"] == "1"
+        let m = state.withLock { s in
+            s.misbehaviours.first { m in
+                (m.pathContains.map { req.uri.contains($0) } ?? true)
+                    && (isWatch || !m.kind.watchesOnly)
+            }
+        }
+        guard let m else { return nil }
+        switch m.kind {
+        case .expireWatchesInStream:
+            let (stream, cont) = AsyncStream<WatchChunk>.makeStream()
+            cont.yield(Self.eventLine("ERROR", Self.statusObject(410, reason: "Expired",
+                                                                 message: "too old resource version: \(req.query["resourceVersion"] ?? "")")))
+            cont.finish()
+            return .watch(id: -1, stream: stream)
+        case .closeWatchesAtOnce:
+            let (stream, cont) = AsyncStream<WatchChunk>.makeStream()
+            cont.finish()
+            return .watch(id: -1, stream: stream)
+        case .status(let code):
+            return Self.status(code, reason: code >= 500 ? "InternalError" : "BadRequest",
+                               message: "Internal error occurred: the emulator is misbehaving")
+        case .redirectLoop:
+            let hop = Int(req.query["hop"] ?? "0").map { $0 &+ 1 } ?? 1
+            var comps = URLComponents(string: req.uri) ?? URLComponents()
+            comps.queryItems = (comps.queryItems ?? []).filter { $0.name != "hop" } + [URLQueryItem(name: "hop", value: String(hop))]
+            let location = comps.string ?? req.path
+            return .json(status: 302, body: Self.statusObject(302, reason: "Found", message: "see \(location)"),
+                         headers: [("Location", location)])
+        case .endlessWatchLine: return .endlessLine
+        case .neverAnswer: return .noAnswer
+        }
+    }
+
+    func holdOpen(_ channel: any Channel) -> Int {
+        state.withLock { s in
+            s.nextHostileID += 1
+            s.hostileChannels[s.nextHostileID] = channel
+            return s.nextHostileID
+        }
+    }
+
+    func release(_ id: Int) { _ = state.withLock { $0.hostileChannels.removeValue(forKey: id) } }
+
+    /// Closes every connection a misbehaviour holds open (on `stop()`).
+    func closeHostileChannels() {
+        let channels = state.withLock { s -> [any Channel] in
+            defer { s.hostileChannels = [:] }
+            return Array(s.hostileChannels.values)
+        }
+        for c in channels { c.close(promise: nil) }
+    }
+}
