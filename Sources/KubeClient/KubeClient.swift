@@ -31,6 +31,8 @@ public final class KubeClient: Sendable {
         /// An open watch failed after it was answered: an `ERROR` event (410 included), a cut connection, a line
         /// past the limit, an undecodable event. Not a new request, but an error.
         case streamFailed
+        /// An object in a list page or watch event that did not decode, skipped (one per object and occurrence).
+        case undecodableObject(resource: String)
     }
     /// Called after every request with its verb (`GET`, `POST`, …, `WATCH`) and outcome — for metrics.
     public typealias RequestObserver = @Sendable (_ verb: String, _ outcome: RequestOutcome) -> Void
@@ -305,7 +307,17 @@ public final class KubeClient: Sendable {
         let t = ResourceType(K.self)
         let data = try await send(method: .GET, path: t.path(namespace: K.namespaced ? namespace : nil), query: options.query,
                                   retryPolicy: retryPolicy).body
-        return try decode(ObjectList<K>.self, data)
+        let page = try decode(ObjectList<K>.self, data)
+        if page.undecodableCount > 0 { reportUndecodable(page.undecodable, count: page.undecodableCount, in: "list \(t.plural)", resource: t.plural) }
+        return page
+    }
+
+    /// Counts skipped objects for the observer and says so in the log, at most once per 30 s per list or watch.
+    func reportUndecodable(_ objects: [UndecodableObject], count: Int, in what: String, resource: String) {
+        for _ in 0..<count { observer?(what.hasPrefix("watch") ? "WATCH" : "GET", .undecodableObject(resource: resource)) }
+        let shown = objects.prefix(3).map(\.description).joined(separator: "; ")
+        logLimiter.log(logger, .warning, key: "undecodable \(what)",
+                       "\(what): skipped \(count) object\(count == 1 ? "" : "s") that could not be decoded (\(shown)); the rest are used")
     }
 
     /// Reads every page (following `continue`) and returns the items and the list's resourceVersion.

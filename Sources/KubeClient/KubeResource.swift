@@ -97,10 +97,51 @@ public struct ListMeta: Codable, Sendable, Hashable {
     public var remainingItemCount: Int64?
 }
 
-/// One page of a list.
+/// One page of a list. Items that do not decode as `K` are skipped (`undecodable`), so one bad object does not fail
+/// the list of every other.
 public struct ObjectList<K: KubeResource>: Codable, Sendable {
     public var metadata: ListMeta
     public var items: [K]
+    /// The items skipped because they did not decode: the first `maxUndecodableKept`, all counted in
+    /// `undecodableCount`. Never encoded.
+    public var undecodable: [UndecodableObject] = []
+    public var undecodableCount = 0
+    public static var maxUndecodableKept: Int { 16 }
+
+    public init(metadata: ListMeta, items: [K]) {
+        self.metadata = metadata
+        self.items = items
+    }
+
+    private enum CodingKeys: String, CodingKey { case metadata, items }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        metadata = try c.decodeIfPresent(ListMeta.self, forKey: .metadata) ?? ListMeta()
+        items = []
+        // `items` is null or absent in some servers' empty lists.
+        guard c.contains(.items), !(try c.decodeNil(forKey: .items)) else { return }
+        var list = try c.nestedUnkeyedContainer(forKey: .items)
+        if let n = list.count { items.reserveCapacity(n) }
+        while !list.isAtEnd {
+            do {
+                items.append(try list.decode(K.self))
+            } catch {
+                // A failed decode leaves the container on the same element; this one always succeeds and moves on.
+                let identity = try list.decode(UndecodableObject.Identity.self)
+                undecodableCount += 1
+                if undecodable.count < Self.maxUndecodableKept {
+                    undecodable.append(UndecodableObject(identity: identity, error: error))
+                }
+            }
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(metadata, forKey: .metadata)
+        try c.encode(items, forKey: .items)
+    }
 }
 
 /// A core `ObjectReference` (`regarding`, `involvedObject`).

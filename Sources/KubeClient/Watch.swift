@@ -12,6 +12,9 @@ public enum WatchEvent<K: KubeResource>: Sendable {
     case bookmark(resourceVersion: String)
     /// An `ERROR` event (410 `Expired` is the usual one); the stream ends after it.
     case error(KubeError)
+    /// An ADDED, MODIFIED or DELETED event whose object did not decode as `K` (already counted and logged by the
+    /// client). The stream goes on; its resourceVersion, if readable, is where to resume after it.
+    case undecodable(type: String, UndecodableObject)
 }
 
 /// The chunked body of one watch request, decoded line by line (`WatchLineSplitter`, `WatchEvent.decode`). It ends
@@ -23,12 +26,14 @@ public struct WatchStream<K: KubeResource>: AsyncSequence {
     let body: HTTPClientResponse.Body
     let client: KubeClient
     let what: String
+    let resource: String
 
     public struct AsyncIterator: AsyncIteratorProtocol {
         var inner: HTTPClientResponse.Body.AsyncIterator?
         var lines: WatchLineSplitter
         let client: KubeClient
         let what: String
+        let resource: String
 
         public mutating func next() async throws -> WatchEvent<K>? {
             do {
@@ -66,14 +71,19 @@ public struct WatchStream<K: KubeResource>: AsyncSequence {
 
         mutating func decode(_ line: ArraySlice<UInt8>) throws(KubeError) -> WatchEvent<K> {
             let event = try WatchEvent<K>.decode(line: line)
-            if case .error = event { client.observeStreamFailure() }
+            switch event {
+            case .error: client.observeStreamFailure()
+            case .undecodable(let type, let object):
+                client.reportUndecodable([object], count: 1, in: "\(what) (\(type))", resource: resource)
+            default: break
+            }
             return event
         }
     }
 
     public func makeAsyncIterator() -> AsyncIterator {
         AsyncIterator(inner: body.makeAsyncIterator(), lines: WatchLineSplitter(maxLineBytes: client.limits.maxWatchLineBytes),
-                      client: client, what: what)
+                      client: client, what: what, resource: resource)
     }
 }
 
@@ -100,6 +110,6 @@ extension KubeClient {
             throw KubeError.from(statusCode: code, body: body, retryAfterHeader: response.headers.first(name: "Retry-After"))
         }
         record("WATCH", .succeeded)
-        return WatchStream(body: response.body, client: self, what: "watch \(t.plural)")
+        return WatchStream(body: response.body, client: self, what: "watch \(t.plural)", resource: t.plural)
     }
 }

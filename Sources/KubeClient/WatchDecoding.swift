@@ -80,9 +80,14 @@ extension WatchEvent {
         do {
             let t = try d.decode(EnvelopeType.self, from: data).type
             switch t {
-            case "ADDED": return .added(try d.decode(Envelope<K>.self, from: data).object)
-            case "MODIFIED": return .modified(try d.decode(Envelope<K>.self, from: data).object)
-            case "DELETED": return .deleted(try d.decode(Envelope<K>.self, from: data).object)
+            case "ADDED", "MODIFIED", "DELETED":
+                let object: K
+                do { object = try d.decode(Envelope<K>.self, from: data).object } catch {
+                    // The line is a watch event; only its object is not a K. Skip it, not the stream.
+                    guard let identity = try? d.decode(Envelope<UndecodableObject.Identity>.self, from: data).object else { throw error }
+                    return .undecodable(type: t, UndecodableObject(identity: identity, error: error))
+                }
+                return t == "ADDED" ? .added(object) : t == "MODIFIED" ? .modified(object) : .deleted(object)
             case "BOOKMARK":
                 return .bookmark(resourceVersion: try d.decode(Envelope<BookmarkObject>.self, from: data).object.metadata.resourceVersion ?? "")
             case "ERROR":

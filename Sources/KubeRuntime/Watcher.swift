@@ -172,6 +172,11 @@ public struct Watcher<K: KubeResource>: AsyncSequence, Sendable {
                             state = .watching(resourceVersion: o.metadata.resourceVersion ?? rv, stream: stream, opened: opened,
                                               received: true)
                             return .delete(o)
+                        case .undecodable(_, let object):
+                            // Counted and logged by the client. Consumers keep the object's last readable state (or
+                            // never see it); the next relist leaves it out, so it is then gone for them.
+                            state = .watching(resourceVersion: object.resourceVersion ?? rv, stream: stream, opened: opened,
+                                              received: true)
                         case .bookmark(let newRV):
                             state = .watching(resourceVersion: newRV.isEmpty ? rv : newRV, stream: stream, opened: opened,
                                               received: true)

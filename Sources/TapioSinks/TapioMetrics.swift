@@ -77,6 +77,12 @@ public final class TapioMetrics: Sendable {
                              help: "Kubernetes API requests that failed, and watch streams that broke (ERROR events, cut connections, oversized lines).").increment()
     }
 
+    /// An object in a list or watch that did not decode and was skipped.
+    public func undecodableObject(resource: String) {
+        registry.tapioCounter(name: "tapio_api_undecodable_objects_total", labels: [("resource", resource)],
+                             help: "Objects in lists and watch events that could not be decoded and were skipped (the log names them).").increment()
+    }
+
     public func remediationAttempt(outcome: String) {
         registry.tapioCounter(name: "tapio_remediation_attempts_total", labels: [("outcome", outcome)],
                              help: "Remediation attempts by outcome (applied, dry-run, refused, failed).").increment()

@@ -47,6 +47,7 @@ func makeClient(_ global: GlobalOptions, metrics: TapioMetrics? = nil) throws ->
             case .succeeded: metrics.apiRequest(verb: verb, failed: false)
             case .failed: metrics.apiRequest(verb: verb, failed: true)
             case .streamFailed: metrics.apiError(verb: verb)
+            case .undecodableObject(let resource): metrics.undecodableObject(resource: resource)
             }
         }
     }

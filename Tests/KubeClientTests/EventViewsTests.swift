@@ -201,6 +201,7 @@ struct EventViewsTests {
                 case .deleted(let o): coreSeen.append(("DELETED", o))
                 case .bookmark: break
                 case .error(let err): Issue.record("core watch: \(err)")
+                case .undecodable(_, let u): Issue.record("core watch: \(u)")
                 }
                 if coreSeen.count >= 2 { break }
             }
@@ -219,6 +220,7 @@ struct EventViewsTests {
                 case .deleted(let o): eventsSeen.append(("DELETED", o))
                 case .bookmark: break
                 case .error(let err): Issue.record("events watch: \(err)")
+                case .undecodable(_, let u): Issue.record("events watch: \(u)")
                 }
                 if eventsSeen.count >= 2 { break }
             }

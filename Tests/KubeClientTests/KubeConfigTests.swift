@@ -173,6 +173,18 @@ struct KubeConfigRegressionTests {
         }
     }
 
+    /// Yams's constructor turns a YAML 1.1 sexagesimal int (`1:2:3:…`) into an Int by multiplying without a check
+    /// and trapped: a kubeconfig's unused `preferences` once crashed `tapio sniff`. Scalars stay text now.
+    @Test(.timeLimit(.minutes(2))) func numbersTheKubeconfigNeverUsesAreNotConstructed() throws {
+        let yaml = KubeConfigTests.good + """
+
+            preferences: {colors: 1:2:3:4:5:6:7:8:9:10:11:12:13, n: 99999999999999999999999, f: 1e999, d: 2001-13-45}
+            extensions: [{name: x, extension: {big: -0x8000000000000000000}}]
+            """
+        let c = try KubeConfig.parse(yaml: yaml, file: "/tmp/kc")
+        #expect(c.server.absoluteString == "https://10.0.0.1:6443")
+    }
+
     @Test(.timeLimit(.minutes(2))) func inClusterPortsAndHostsAreChecked() throws {
         for port in ["99999", "0", "12345678901234567890", "https"] {
             let e = try #require(throws: KubeConfigError.self) {

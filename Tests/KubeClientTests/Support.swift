@@ -99,6 +99,7 @@ struct CapturingLogHandler: LogHandler {
 /// What a client's observer saw, per outcome.
 struct Outcomes: Sendable {
     var succeeded = 0, failed = 0, streamFailed = 0
+    var undecodable: [String: Int] = [:]
     var byVerb: [String: Int] = [:]
 }
 
@@ -113,6 +114,7 @@ func observedClient(_ cluster: TestCluster, _ box: Box<Outcomes>, retry: RetryPo
             case .succeeded: o.succeeded += 1
             case .failed: o.failed += 1
             case .streamFailed: o.streamFailed += 1
+            case .undecodableObject(let resource): o.undecodable[resource, default: 0] += 1
             }
             o.byVerb[verb, default: 0] += 1
         }

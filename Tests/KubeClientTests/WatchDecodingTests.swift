@@ -95,8 +95,7 @@ struct WatchDecodingTests {
     }
 
     @Test func undecodableLinesAreDecodingErrorsNamingTheKind() {
-        for text in ["", "{", "[]", #"{"type":"ADDED"}"#, #"{"type":"WHAT","object":{}}"#, #"{"type":7}"#,
-                     #"{"type":"ADDED","object":{"metadata":{"resourceVersion":5}}}"#] {
+        for text in ["", "{", "[]", #"{"type":"ADDED"}"#, #"{"type":"WHAT","object":{}}"#, #"{"type":7}"#] {
             #expect {
                 _ = try WatchEvent<Lease>.decode(line: Array(text.utf8))
             } throws: { e in
@@ -104,5 +103,9 @@ struct WatchDecodingTests {
                 return type.contains("Lease")
             }
         }
+        // A well-formed event whose object is not a Lease is not a broken line: it is reported and skipped.
+        let odd = try? WatchEvent<Lease>.decode(line: Array(#"{"type":"ADDED","object":{"metadata":{"name":"x","resourceVersion":5}}}"#.utf8))
+        guard case .undecodable("ADDED", let object) = odd else { Issue.record("got \(String(describing: odd))"); return }
+        #expect(object.name == "x" && object.resourceVersion == nil && object.message.contains("resourceVersion"))
     }
 }

@@ -42,6 +42,7 @@ struct WatchStreamTests {
                 case .deleted: kinds.append("deleted")
                 case .bookmark(let rv): bookmarkRV = rv
                 case .error(let err): Issue.record("unexpected \(err)")
+                case .undecodable(_, let u): Issue.record("unexpected \(u)")
                 }
                 if bookmarkRV != nil && kinds.count >= 2 { break }
             }
