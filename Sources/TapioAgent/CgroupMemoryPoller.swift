@@ -116,7 +116,9 @@ public final class CgroupMemoryPoller: EventSource, Sendable {
             let dir = mount.mountPoint + rel
             guard let handle = opendir(dir) else { continue }
             defer { closedir(handle) }
-            if !rel.isEmpty {
+            // The kubelet's pod, QoS and kubepods cgroups are limited too, but only sum up containers that are
+            // sampled themselves.
+            if !rel.isEmpty && !CgroupPathParser.isKubeletAggregate(rel) {
                 var st = stat()
                 if fstat(dirfd(handle), &st) == 0 {
                     let id = UInt64(st.st_ino)

@@ -54,6 +54,19 @@ public enum CgroupPathParser {
         return result
     }
 
+    /// True for the cgroups the kubelet makes above its containers: `kubepods` itself, a QoS class and a pod
+    /// (cgroupfs or systemd names). The kubelet puts memory limits on them too (node allocatable, the sum of a pod's
+    /// container limits), but whatever they hold is in the containers below, which have their own limits: sampling
+    /// them would predict each container's OOM twice, once about a cgroup no Insight can name.
+    public static func isKubeletAggregate(_ path: String) -> Bool {
+        let components = path.split(separator: "/")
+        guard let leaf = components.last, identity(of: path).containerID == nil else { return false }
+        if leaf == "kubepods" || leaf.hasSuffix("kubepods.slice") { return true }
+        if systemdPod(leaf) != nil || systemdQoSSlice(leaf) != nil { return true }
+        let underKubepods = components.dropLast().contains { $0 == "kubepods" || $0.hasSuffix("kubepods.slice") }
+        return underKubepods && (cgroupfsQoS(leaf) != nil || cgroupfsPod(leaf) != nil)
+    }
+
     /// The pod UID of a cgroupfs pod directory `pod<uid>`.
     static func cgroupfsPod(_ name: Substring) -> String? {
         guard name.hasPrefix("pod") else { return nil }

@@ -92,6 +92,19 @@ let layoutCases: [LayoutCase] = [
         #expect(CgroupPathParser.identity(of: c.path) == c.expected)
     }
 
+    @Test func theKubeletsAggregateCgroupsAreToldFromContainersAndEverythingElse() {
+        let aggregates = ["/kubepods", "/kubepods/burstable", "/kubepods/besteffort/pod\(uid)", "/kubepods/pod\(uid)",
+                          "/kubepods.slice", "/kubepods.slice/kubepods-burstable.slice",
+                          "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod\(uidSystemd).slice",
+                          "/kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-pod\(uidSystemd).slice",
+                          "/docker/\(cid)/kubepods/burstable/pod\(uid)"]
+        for path in aggregates { #expect(CgroupPathParser.isKubeletAggregate(path), "\(path)") }
+        let others = ["/", "", "/kubepods/burstable/pod\(uid)/\(cid)", "/system.slice/kubelet.service", "/user.slice/pod\(uid)",
+                      "/kubepods.slice/kubepods-pod\(uidSystemd).slice/cri-containerd-\(cid).scope", "/docker/\(cid)",
+                      "/kubepods/burstable/pod\(uid)/crio-conmon-\(cid)", "/pod\(uid)", "/burstable"]
+        for path in others { #expect(!CgroupPathParser.isKubeletAggregate(path), "\(path)") }
+    }
+
     @Test func containerIDsAreExactlySixtyFourLowercaseHexDigits() {
         #expect(CgroupPathParser.isContainerID(cid))
         #expect(!CgroupPathParser.isContainerID(cid.dropLast()))

@@ -1,0 +1,42 @@
+import Foundation
+import TapioModel
+import TapioNode
+import TapioTestSupport
+import Testing
+
+@testable import TapioAgent
+
+/// Which limited cgroups the poller samples, on real cgroups in the kubelet's layouts.
+@Suite(.serialized, .enabled(if: TestCgroup.isAvailable, "\(TestCgroup.unavailableReason ?? "")"), .timeLimit(.minutes(5)))
+struct CgroupMemoryPollerTests {
+    static func inode(_ directory: String) -> UInt64? {
+        var st = stat()
+        return stat(directory, &st) == 0 ? UInt64(st.st_ino) : nil
+    }
+
+    /// The real kubelet limits `/kubepods/burstable/pod<uid>` as well as each container: sampling both predicted
+    /// every OOM twice, once about an unattributed Cgroup in tapio-system (issue 17, item 4).
+    @Test func aContainerIsSampledAndTheKubeletsPodLevelCgroupAboveItIsNot() throws {
+        try TestCgroup.with(layout: .cgroupfs(qos: "burstable"), memoryLimit: 64 << 20) { container in
+            try TestCgroup.with(layout: .podOnly(qos: "burstable"), memoryLimit: 128 << 20) { pod in
+                try TestCgroup.with(layout: .custom(["tapio-test.service"]), memoryLimit: 32 << 20) { service in
+                    let poller = CgroupMemoryPoller(interval: .seconds(1))
+                    poller.pollOnce()
+                    let containerID = try #require(Self.inode(container.directory))
+                    let podID = try #require(Self.inode(pod.directory))
+                    let serviceID = try #require(Self.inode(service.directory))
+                    #expect(poller.limited.lookup(containerID)?.path == container.cgroupPath)
+                    #expect(poller.limited.lookup(serviceID)?.path == service.cgroupPath, "limited cgroups outside Kubernetes stay subjects")
+                    #expect(poller.limited.lookup(podID) == nil, "\(pod.cgroupPath) is the kubelet's pod-level cgroup")
+                    // Each sampled cgroup is one event in the poller's queue; the pod-level one is not among them.
+                    let batch = poller.queue.takeBatch(max: 100_000) ?? []
+                    let ids = Set(batch.compactMap { e -> UInt64? in
+                        if case .node(let n) = e, case .cgroupMemory = n.kind { return n.cgroupID }
+                        return nil
+                    })
+                    #expect(ids.contains(containerID) && ids.contains(serviceID) && !ids.contains(podID))
+                }
+            }
+        }
+    }
+}
