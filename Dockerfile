@@ -40,7 +40,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/tapio /usr/local/bin/tapio
 # Non-root by default: the operator runs as 65532 (config/operator). The agent's DaemonSet overrides this with
-# runAsUser 0 plus only CAP_BPF, CAP_PERFMON, CAP_SYS_RESOURCE, CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH, because
+# runAsUser 0 plus only CAP_BPF, CAP_PERFMON, CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH, because
 # Kubernetes grants added capabilities to uid 0 only (no ambient capabilities).
 USER 65532:65532
 EXPOSE 9464

@@ -29,10 +29,13 @@ struct KubectlSupportTests {
     }
 
     /// Creates an Insight and sets its status phase (through /status, as the agent does).
+    /// Creates an Insight and then writes its status, as the agent does: two changes (ADDED, MODIFIED) to a watcher.
+    /// The CRD defaults `status.phase` to Active, so the status write sets `lastSeen` too: a patch that changes
+    /// nothing is no event on either server.
     static func createInsight(_ client: KubeClient, _ name: String, _ ns: String, type: String = "OOMPrediction") async throws {
         _ = try await client.createRaw(insightType, namespace: ns, body: insight(name, ns, type: type).jsonData())
         _ = try await client.patchRaw(insightType, namespace: ns, name: name, subresource: "status",
-                                      patch: Data(#"{"status":{"phase":"Active"}}"#.utf8), patchType: .merge)
+                                      patch: Data(#"{"status":{"phase":"Active","lastSeen":"2026-01-01T00:00:00Z"}}"#.utf8), patchType: .merge)
     }
 
     struct Answer {
