@@ -22,6 +22,8 @@ public final class KubeClient: Sendable {
     let logger: Logger
     /// Rate limit of the retry and watch-failure log lines.
     public let logLimiter: LogLimiter
+    /// Calls the server refused (401/403) and that have not succeeded since: for `/readyz` and status reports.
+    public let accessDenials = AccessDenials()
 
     /// What became of one API call, for metrics (`tapio_api_requests_total` / `tapio_api_errors_total`).
     public enum RequestOutcome: Sendable, Equatable {
@@ -178,9 +180,11 @@ public final class KubeClient: Sendable {
         do {
             let r = try await sendUnobserved(method: method, path: path, query: query, body: body, contentType: contentType)
             observer?(method.rawValue, .succeeded)
+            noteAccess(verb: method.rawValue, path: path, error: nil)
             return r
         } catch {
             if !(error is CancellationError) { observer?(method.rawValue, .failed) }
+            noteAccess(verb: method.rawValue, path: path, error: error)
             throw error
         }
     }

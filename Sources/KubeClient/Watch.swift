@@ -104,12 +104,16 @@ extension KubeClient {
             throw mapped
         }
         let code = Int(response.status.code)
+        let path = t.path(namespace: K.namespaced ? namespace : nil)
         guard (200..<300).contains(code) else {
             record("WATCH", .failed)
             let body = (try? await response.body.collect(upTo: 1 << 20)).map { Data($0.readableBytesView) } ?? Data()
-            throw KubeError.from(statusCode: code, body: body, retryAfterHeader: response.headers.first(name: "Retry-After"))
+            let error = KubeError.from(statusCode: code, body: body, retryAfterHeader: response.headers.first(name: "Retry-After"))
+            noteAccess(verb: "WATCH", path: path, error: error)
+            throw error
         }
         record("WATCH", .succeeded)
+        noteAccess(verb: "WATCH", path: path, error: nil)
         return WatchStream(body: response.body, client: self, what: "watch \(t.plural)", resource: t.plural)
     }
 }

@@ -68,8 +68,13 @@ public struct Agent: Sendable {
         let pipeline = Pipeline(config: initial.correlation, sources: node.sources + [sniffer] + extraSources,
                                 attributor: attributor, sinks: [MetricsSink(metrics: metrics), writer], logger: logger,
                                 filter: { scope.allows($0) })
+        let client = self.client
+        let problems: @Sendable () -> [String] = {
+            (node.bpfFailure.map { ["eBPF probes did not load, the agent polls /proc instead (no memory sampling per process, no TCP or OOM probes): \($0)"] } ?? [])
+                + client.accessDenials.current.map { "the API server refused \($0)" }
+        }
         let heartbeat = Heartbeat(client: client, namespace: options.namespace, node: options.nodeName,
-                                  period: options.heartbeatPeriod, logger: logger)
+                                  period: options.heartbeatPeriod, logger: logger, problems: problems)
         let policies = PolicyFollower(client: client, nodeName: options.nodeName, logger: logger) { effective, errors in
             if let probes = node.probes {
                 do { try probes.apply(NodeSide.bpfSettings(effective)) } catch {
@@ -84,11 +89,19 @@ public struct Agent: Sendable {
         }
         let ready = Mutex(false)
         let endpoint = HTTPEndpoint(host: options.metricsHost, port: options.metricsPort, routes: [
-            "/metrics": { .init(contentType: "text/plain; version=0.0.4; charset=utf-8", body: metrics.render()) },
+            "/metrics": {
+                Self.exportSourceHealth(metrics, node: node, sniffer: sniffer)
+                return .init(contentType: "text/plain; version=0.0.4; charset=utf-8", body: metrics.render())
+            },
             "/healthz": { .init(body: Array("ok\n".utf8)) },
             "/readyz": {
-                ready.withLock { $0 } && sniffer.pods.isReady
-                    ? .init(body: Array("ok\n".utf8)) : .init(status: 503, body: Array("starting\n".utf8))
+                guard ready.withLock({ $0 }) && sniffer.pods.isReady else { return .init(status: 503, body: Array("starting\n".utf8)) }
+                // A role that lacks a rule the agent uses: not ready, so that it shows in `kubectl get pods`.
+                let denied = client.accessDenials.current
+                guard denied.isEmpty else {
+                    return .init(status: 503, body: Array(denied.map { "the API server refused \($0)\n" }.joined().utf8))
+                }
+                return .init(body: Array("ok\n".utf8))
             },
         ])
         let port = try await endpoint.start()
@@ -111,6 +124,11 @@ public struct Agent: Sendable {
         ]
         let group = ServiceGroup(configuration: .init(
             services: services.map { .init(service: $0) }, gracefulShutdownSignals: signals, logger: logger))
+        if let failure = node.bpfFailure {
+            recorder.record(regarding: ObjectReference(apiVersion: "v1", kind: "Node", name: options.nodeName), type: .warning,
+                            reason: "ProbesUnavailable", action: "LoadProbes",
+                            note: "Tapio's eBPF probes did not load on this node; the agent polls /proc instead: \(failure)")
+        }
         ready.withLock { $0 = true }
         onReady?(port)
         try await group.run()
@@ -125,6 +143,15 @@ public struct Agent: Sendable {
         if flushed == nil { logger.warning("pending Insights and Events not written within \(options.shutdownFlushLimit) of shutdown") }
         await endpoint.shutdown()
         logger.debug("shut down")
+    }
+}
+
+extension Agent {
+    /// `tapio_source_up` for each source, and for the BPF probes when they did not load (then 0: no source runs).
+    static func exportSourceHealth(_ metrics: TapioMetrics, node: NodeSide, sniffer: KubeSniffer) {
+        for source in node.sources { metrics.sourceHealth(source.name, source.health()) }
+        metrics.sourceHealth(sniffer.name, sniffer.health())
+        if let failure = node.bpfFailure { metrics.sourceHealth("ebpf", SourceHealth(state: .failed(failure))) }
     }
 }
 

@@ -15,10 +15,14 @@ public final class Heartbeat: Service, Sendable {
     let period: Duration
     let logger: Logger
     private let applied = Mutex<(policies: [String: Int64], errors: [String: String])>(([:], [:]))
+    /// What keeps this node's agent from working fully, read at each renewal (``HeartbeatAnnotations/problems``).
+    let problems: @Sendable () -> [String]
     private let wake: AsyncStream<Void>.Continuation
     private let wakes: AsyncStream<Void>
 
-    public init(client: KubeClient, namespace: String, node: String, period: Duration = .seconds(10), logger: Logger) {
+    public init(client: KubeClient, namespace: String, node: String, period: Duration = .seconds(10), logger: Logger,
+                problems: @escaping @Sendable () -> [String] = { [] }) {
+        self.problems = problems
         self.client = client
         self.namespace = namespace
         self.node = node
@@ -57,7 +61,8 @@ public final class Heartbeat: Service, Sendable {
         var lease = Lease(metadata: ObjectMeta(name: H.leaseName(node: node), namespace: namespace,
                                                labels: [H.appLabel: "tapio", H.nodeLabel: node],
                                                annotations: [H.applied: H.encodeApplied(policies),
-                                                             H.errors: H.encodeErrors(errors)]))
+                                                             H.errors: H.encodeErrors(errors),
+                                                             H.problems: H.encodeProblems(problems())]))
         var spec = Lease.Spec()
         spec.holderIdentity = node
         spec.leaseDurationSeconds = Int32(period.components.seconds * 3)

@@ -13,6 +13,8 @@ public struct NodeSide: Sendable {
     public var checklist: [(name: String, state: SourceHealth.State)]
     /// Joins kernel events to pods, containers, cgroups and processes.
     public var attributor: NodeAttributor
+    /// Why the BPF probes did not load (the agent then polls /proc), nil when they did.
+    public var bpfFailure: String?
     /// The periodic BPF memory snapshot, cancelled by ``close()``.
     var snapshots: Task<Void, Never>?
 
@@ -55,7 +57,10 @@ public struct NodeSide: Sendable {
                 "eBPF probes (\(probes.probeStatus.filter { $0.state == .up }.count) programs, \(c.samplingHz) Hz)",
                 down.isEmpty ? .running : .degraded(down.map(\.description).joined(separator: "; "))))
         } catch {
-            logger.notice("eBPF probes unavailable, polling /proc instead", metadata: ["reason": "\(error)"])
+            // Loud: without the probes the agent sees no per-process memory samples and no TCP trouble. The agent
+            // also says so in a Warning Event on its Node, in tapio_source_up{source="ebpf"}, and in the policy status.
+            logger.warning("eBPF probes unavailable, polling /proc instead", metadata: ["reason": "\(error)"])
+            side.bpfFailure = "\(error)"
             side.checklist.append(("eBPF probes", .failed("\(error); polling /proc and cgroup files instead")))
             let poller = ProcPoller(interval: .seconds(1))
             side.sources.append(poller)

@@ -2,10 +2,12 @@
 ///
 /// The Lease is `tapio-agent-<node>` in Tapio's namespace, labelled `app.kubernetes.io/name=tapio` and
 /// `tapio.io/node=<node>`; `tapio.io/applied-policies` holds `name=generation,…` and `tapio.io/policy-errors`
-/// holds `name: why; …` for policies the agent could not apply.
+/// holds `name: why; …` for policies the agent could not apply; `tapio.io/node-problems` lists, one per line, what
+/// keeps the agent from working fully whatever the policy (probes that did not load, calls the API server refused).
 public enum HeartbeatAnnotations {
     public static let applied = "tapio.io/applied-policies"
     public static let errors = "tapio.io/policy-errors"
+    public static let problems = "tapio.io/node-problems"
     public static let nodeLabel = "tapio.io/node"
     public static let appLabel = "app.kubernetes.io/name"
     public static func leaseName(node: String) -> String { "tapio-agent-\(node)" }
@@ -50,5 +52,23 @@ public enum HeartbeatAnnotations {
             out[String(part[..<r.lowerBound])] = String(part[r.upperBound...])
         }
         return out
+    }
+
+    /// One problem per line (newlines inside one become spaces), each cut to 1 KiB, `maxErrorsLength` in all.
+    public static func encodeProblems(_ problems: [String]) -> String {
+        var out = ""
+        for (i, p) in problems.enumerated() {
+            let line = String(p.replacingOccurrences(of: "\n", with: " ").prefix(1024))
+            if out.utf8.count + line.utf8.count + 1 > maxErrorsLength {
+                out += "\nand \(problems.count - i) more"
+                break
+            }
+            out += (out.isEmpty ? "" : "\n") + line
+        }
+        return out
+    }
+
+    public static func decodeProblems(_ s: String) -> [String] {
+        s.split(separator: "\n").map(String.init).filter { !$0.isEmpty }
     }
 }

@@ -2,7 +2,8 @@
 public struct TapioPolicyStatus: Sendable, Hashable, Codable {
     /// The `metadata.generation` this status describes.
     public var observedGeneration: Int64?
-    /// `Accepted` (the spec is valid) and `Ready` (the targeted agents applied it).
+    /// `Accepted` (the spec is valid), `Ready` (the targeted agents applied it) and `Degraded` (a targeted agent runs
+    /// with less than it should).
     public var conditions: [StatusCondition]
     /// Nodes whose agents this policy selects.
     public var nodesTargeted: Int
@@ -50,6 +51,7 @@ public struct StatusCondition: Sendable, Hashable, Codable {
     /// Condition types TapioPolicy status uses.
     public static let accepted = "Accepted"
     public static let ready = "Ready"
+    public static let degraded = "Degraded"
 
     public enum Status: String, Sendable, Hashable, Codable, CaseIterable {
         case `true` = "True"

@@ -68,7 +68,12 @@ public struct Operator: Sendable {
         let endpoint = HTTPEndpoint(host: options.metricsHost, port: options.metricsPort, routes: [
             "/metrics": { [metrics] in .init(contentType: "text/plain; version=0.0.4; charset=utf-8", body: metrics.render()) },
             "/healthz": { .init(body: Array("ok\n".utf8)) },
-            "/readyz": { .init(body: Array("ok\n".utf8)) },
+            "/readyz": { [client] in
+                // A role that lacks a rule the operator uses: not ready, so that it shows in `kubectl get pods`.
+                let denied = client.accessDenials.current
+                return denied.isEmpty ? .init(body: Array("ok\n".utf8))
+                    : .init(status: 503, body: Array(denied.map { "the API server refused \($0)\n" }.joined().utf8))
+            },
         ])
         let port = try await endpoint.start()
         logger.info("serving /metrics, /healthz and /readyz on port \(port)")
@@ -164,7 +169,8 @@ public struct Operator: Sendable {
             return PolicyStatusComputer.HeartbeatView(
                 node: node, applied: HeartbeatAnnotations.decodeApplied(a[HeartbeatAnnotations.applied] ?? ""),
                 errors: HeartbeatAnnotations.decodeErrors(a[HeartbeatAnnotations.errors] ?? ""),
-                renewed: l.spec?.renewTime.flatMap(Formatting.parseRFC3339).map { Date(timeIntervalSince1970: Double($0) / 1e9) })
+                renewed: l.spec?.renewTime.flatMap(Formatting.parseRFC3339).map { Date(timeIntervalSince1970: Double($0) / 1e9) },
+                problems: HeartbeatAnnotations.decodeProblems(a[HeartbeatAnnotations.problems] ?? ""))
         }
         var conflict: String?
         if let ceiling = CeilingCheck.ceiling(of: object.policy) {

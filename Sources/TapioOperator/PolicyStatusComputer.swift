@@ -7,7 +7,9 @@ import TapioModel
 /// `CeilingBelowRequest` when it could never raise the limits it is meant to);
 /// `Ready` whether every targeted node's agent runs this generation (`AllNodesApplied`, `Progressing` with
 /// counts, `NoNodesTargeted`, or `NotAccepted`). Nodes whose agent reported an error for the policy, or that
-/// sent no heartbeat within `staleAfter`, are listed (at most 10) with why.
+/// sent no heartbeat within `staleAfter`, are listed (at most 10) with why. `Degraded` says whether a targeted
+/// node's agent runs with less than it should (`NodeProblems`: its probes did not load, the API server refused it
+/// a call its role should allow), naming the nodes and problems; `AsConfigured` otherwise.
 public enum PolicyStatusComputer {
     public struct NodeView: Sendable, Hashable {
         public var name: String
@@ -25,11 +27,14 @@ public enum PolicyStatusComputer {
         /// policy name → why it could not be applied.
         public var errors: [String: String]
         public var renewed: Date?
-        public init(node: String, applied: [String: Int64], errors: [String: String], renewed: Date?) {
+        /// What keeps the node's agent from working fully, whatever the policy (``HeartbeatAnnotations/problems``).
+        public var problems: [String]
+        public init(node: String, applied: [String: Int64], errors: [String: String], renewed: Date?, problems: [String] = []) {
             self.node = node
             self.applied = applied
             self.errors = errors
             self.renewed = renewed
+            self.problems = problems
         }
     }
 
@@ -77,6 +82,10 @@ public enum PolicyStatusComputer {
         }
 
         var conditions: [StatusCondition] = []
+        var degraded: [String] = []
+        for n in targeted.sorted(by: { $0.name < $1.name }) {
+            for p in beats[n.name]?.problems ?? [] { degraded.append("\(n.name): \(p)") }
+        }
         if problems.isEmpty {
             if let conflict {
                 conditions.append(condition("Accepted", false, "CeilingBelowRequest", String(conflict.prefix(32_000))))
@@ -95,6 +104,11 @@ public enum PolicyStatusComputer {
             let message = problems.map(\.description).joined(separator: "; ")
             conditions.append(condition("Accepted", false, "InvalidSpec", String(message.prefix(32_000))))
             conditions.append(condition("Ready", false, "NotAccepted", "The policy is not valid; agents ignore it."))
+        }
+        if degraded.isEmpty {
+            conditions.append(condition("Degraded", false, "AsConfigured", "Every targeted node's agent runs as configured."))
+        } else {
+            conditions.append(condition("Degraded", true, "NodeProblems", String(degraded.joined(separator: "; ").prefix(32_000))))
         }
         return TapioPolicyStatus(observedGeneration: generation, conditions: conditions, nodesTargeted: targeted.count,
                                  nodesApplied: problems.isEmpty ? applied : 0, failedNodes: Array(failed.prefix(10)))
