@@ -95,7 +95,8 @@ public struct Agent: Sendable {
             },
             "/healthz": { .init(body: Array("ok\n".utf8)) },
             "/readyz": {
-                guard ready.withLock({ $0 }) && sniffer.pods.isReady else { return .init(status: 503, body: Array("starting\n".utf8)) }
+                // Ready once every watch has listed: a role that refuses one of them keeps the agent unready.
+                guard ready.withLock({ $0 }) && sniffer.isSynced else { return .init(status: 503, body: Array("starting\n".utf8)) }
                 // A role that lacks a rule the agent uses: not ready, so that it shows in `kubectl get pods`.
                 let denied = client.accessDenials.current
                 guard denied.isEmpty else {

@@ -23,6 +23,14 @@ public final class KubeSniffer: EventSource, Sendable {
     private let counters = Mutex<(events: UInt64, errors: UInt64, last: UInt64, state: SourceHealth.State)>((0, 0, 0, .starting))
     private let known = Mutex<[String: PodInfo]>([:])
     private let conditions = Mutex<[NodeConditionDeriver.Condition]?>(nil)
+    /// The watches that have listed at least once (`pods`, `node`, `events reason=…`).
+    private let synced = Mutex<Set<String>>([])
+    static let watches: Set<String> = ["pods", "node", "events reason=Unhealthy", "events reason=Evicted"]
+
+    /// True once every watch has listed: the agent has seen everything it reads at least once (and was allowed to).
+    public var isSynced: Bool { synced.withLock { $0.isSuperset(of: Self.watches) } }
+
+    private func markSynced(_ what: String) { synced.withLock { _ = $0.insert(what) } }
 
     public init(client: KubeClient, nodeName: String, capacity: Int = 16_384, logger: Logger) {
         self.client = client
@@ -88,11 +96,13 @@ public final class KubeSniffer: EventSource, Sendable {
                         return k[info.pod.uid]
                     }
                     push(PodEventDeriver.derive(old: old, new: info, at: MonotonicClock.wallNanos()))
+                case .initDone:
+                    markSynced("pods")
                 case .delete(let pod):
                     let info = PodConversion.podInfo(pod)
                     known.withLock { _ = $0.removeValue(forKey: info.pod.uid) }
                     push([ClusterEvent(timestampNanos: MonotonicClock.wallNanos(), kind: .podDeleted(info.pod))])
-                case .initStart, .initDone:
+                case .initStart:
                     break
                 }
             }
@@ -103,6 +113,7 @@ public final class KubeSniffer: EventSource, Sendable {
         let config = WatcherConfig(fieldSelector: "metadata.name=\(nodeName)")
         do {
             for try await event in Watcher(client: client, Node.self, config: config, logger: logger) {
+                if case .initDone = event { markSynced("node") }
                 guard case .apply(let node) = event.normalized else { continue }
                 let new = (node.status?.conditions ?? []).map {
                     NodeConditionDeriver.Condition(type: $0.type, status: $0.status == "True", reason: $0.reason ?? "",
@@ -122,6 +133,7 @@ public final class KubeSniffer: EventSource, Sendable {
         var seen = Set<String>()
         do {
             for try await event in Watcher(client: client, Event.self, config: config, logger: logger) {
+                if case .initDone = event { markSynced("events reason=\(reason)") }
                 guard case .apply(let e) = event.normalized, let r = e.regarding, r.kind == "Pod",
                       let ns = r.namespace, let name = r.name else { continue }
                 // Only pods on this node; each Event object (and each series update) once.
