@@ -56,8 +56,24 @@ public enum Formatting {
     /// Parses RFC 3339 (`2026-11-29T10:00:00Z`, optional fraction, `Z` or `±hh:mm`) to nanoseconds since the Unix
     /// epoch. Times before 1970 read as 0; nil for text that is not RFC 3339 and for times after ``lastInstant``.
     public static func parseRFC3339(_ s: String) -> UInt64? {
-        guard let seconds = rfc3339Seconds(s) else { return nil }
-        return UInt64.rounding(exactly: max(0, seconds * 1e9))
+        // Whole seconds through the formatter, the fraction by its digits: through a Double, .593 came back as
+        // .592999999 and was written as .592 (a stored firstSeen moved back a millisecond on every round trip).
+        var whole = s
+        var fractionNanos: UInt64 = 0
+        if let dot = s.firstIndex(of: ".") {
+            let digits = s[s.index(after: dot)...].prefix { $0.isASCII && $0.isNumber }
+            guard !digits.isEmpty else { return nil }
+            for (i, d) in digits.prefix(9).enumerated() {
+                fractionNanos += UInt64(d.asciiValue! - 48) * [100_000_000, 10_000_000, 1_000_000, 100_000, 10_000, 1_000, 100, 10, 1][i]
+            }
+            whole = String(s[..<dot]) + String(s[digits.endIndex...])
+        }
+        guard let seconds = rfc3339Seconds(whole) else { return nil }
+        guard seconds >= 0 else { return 0 }
+        guard let secs = UInt64(exactly: seconds.rounded(.down)) else { return nil }
+        let (n, overflow) = secs.multipliedReportingOverflow(by: 1_000_000_000)
+        let (total, overflow2) = n.addingReportingOverflow(fractionNanos)
+        return overflow || overflow2 ? nil : total
     }
 
     /// Seconds since the Unix epoch (negative before 1970), or nil when `s` is not RFC 3339.

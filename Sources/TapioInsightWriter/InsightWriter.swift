@@ -148,9 +148,10 @@ public final class InsightWriter: InsightSink {
     func namespace(for u: InsightUpdate) -> String { alwaysOwnNamespace ? ownNamespace : u.spec.subject.namespace ?? ownNamespace }
 
     /// Server-side apply of the spec and labels, then of the status through the status subresource.
-    func write(_ u: InsightUpdate) async throws {
-        let ns = namespace(for: u)
-        let name = u.identity.name
+    func write(_ update: InsightUpdate) async throws {
+        let ns = namespace(for: update)
+        let name = update.identity.name
+        let u = await carriedOver(update, namespace: ns)
         let object = InsightDocument.object(u, namespace: ns, nodeName: nodeName)
         _ = try await client.patchRaw(Self.insights, namespace: ns, name: name, patch: object, patchType: .apply,
                                       options: WriteOptions(fieldManager: fieldManager), force: true)
@@ -168,6 +169,23 @@ public final class InsightWriter: InsightSink {
                             reason: u.spec.type.rawValue, action: u.change == .new ? "Detected" : "Escalated",
                             note: InsightDocument.note(u), annotations: InsightDocument.eventAnnotations(u))
         }
+    }
+}
+
+extension InsightWriter {
+    /// A finding the engine calls new may already be Active in the cluster: written before this process restarted
+    /// (the engine starts empty, and the kubelet still reports the last OOM kill in the pod's status), or by the
+    /// agent this one replaced. Then it was announced already: it is written as an update — no second Event —, keeping
+    /// the stored first sighting and never lowering the count.
+    func carriedOver(_ u: InsightUpdate, namespace: String) async -> InsightUpdate {
+        guard u.change == .new,
+              let existing = try? await client.get(InsightObject.self, namespace: namespace, name: u.identity.name),
+              let status = existing.status, status.phase == .active else { return u }
+        var u = u
+        u.change = .updated
+        if let first = status.firstSeen.flatMap(Formatting.parseRFC3339), first < u.firstSeenAt { u.firstSeenAt = first }
+        u.occurrences = max(u.occurrences, status.occurrences)
+        return u
     }
 }
 

@@ -113,6 +113,42 @@ struct AgentIntegrationTests {
         #expect(elsewhere.isEmpty, "the kill was also reported about a local subject: \(elsewhere.map { $0.spec.subject.name })")
     }
 
+    /// Issue 17, item 5: each restart of the agent on the real node announced the last OOM kill again (the kubelet
+    /// keeps reporting it in the pod's status, and a fresh engine calls it new). The Insight is still Active, so the
+    /// new agent updates it and sends no second Event.
+    @Test func aRestartedAgentDoesNotAnnounceAnActiveFindingAgain() async throws {
+        let r = try await start()
+        try await Task.sleep(for: .seconds(2))
+        r.oomKill(pid: 300)
+        let first = try await eventually { try await r.insights().first { $0.spec.type == .oomKilled } }
+        r.task.cancel()
+        _ = await r.task.result
+        // The same node's next agent, seeing the same kill.
+        let source = ScriptedSource()
+        let agent = Agent(options: Agent.Options(nodeName: r.node, metricsHost: "127.0.0.1", metricsPort: 0, heartbeatPeriod: .seconds(1)),
+                          client: r.client)
+        let second = Task { try await agent.run(extraSources: [source], signals: []) }
+        try await Task.sleep(for: .seconds(2))
+        let restarted = Running(cluster: r.cluster, client: r.client, node: r.node, cgroup: r.cgroup, pod: r.pod, source: source,
+                                task: second, applied: r.applied)
+        restarted.oomKill(pid: 300)
+        let rewritten = try await eventually {
+            try await r.insights().first { $0.spec.type == .oomKilled && $0.status?.lastSeen != first?.status?.lastSeen }
+        }
+        second.cancel()
+        _ = await second.result  // the shutdown flush writes pending Events
+        var options = ListOptions()
+        options.fieldSelector = "regarding.name=api-0"
+        let events = try await r.client.list(Event.self, namespace: r.cluster.namespace, options: options).items
+            .filter { $0.reason == "OOMKilled" && $0.reportingController == "tapio.io/agent" }
+        await r.stop()
+        #expect(first != nil && rewritten != nil, "the restarted agent did not write the Insight")
+        #expect(rewritten?.status?.firstSeen == first?.status?.firstSeen, "the first sighting is kept")
+        #expect(rewritten?.status?.phase == .active)
+        #expect(events.count == 1 && (events.first?.series?.count ?? 1) == 1,
+                "one Event for one kill: \(events.map { "\($0.metadata.name ?? "") series \($0.series?.count ?? 1)" })")
+    }
+
     @Test func repeatedDetectionsUpdateOneInsightAndEmitAnEvent() async throws {
         let r = try await start()
         try await Task.sleep(for: .seconds(2))

@@ -124,6 +124,20 @@ struct EngineExtremesTests {
         #expect(Formatting.parseRFC3339("2554-07-21T23:34:34Z") == nil)
         #expect(Formatting.parseRFC3339("9999-12-31T23:59:59Z") == nil)
         #expect(Formatting.parseRFC3339("1960-01-01T00:00:00Z") == 0)
+        #expect(Formatting.parseRFC3339("2554-07-21T23:34:33.709551615Z") == UInt64.max)
+        #expect(Formatting.parseRFC3339("2554-07-21T23:34:33.709551616Z") == nil)
+        #expect(Formatting.parseRFC3339("2026-01-01T00:00:00.Z") == nil)
+        #expect(Formatting.parseRFC3339("2026-01-01T02:00:00.5+02:00") == 1_767_225_600_500_000_000)
+    }
+
+    /// A stored time read and written again is the same text: a Double in between turned .593 into .592.
+    @Test func rfc3339MillisecondsSurviveARoundTrip() {
+        let base: UInt64 = 1_764_638_930_000_000_000
+        for ms: UInt64 in 0..<1000 {
+            let text = Formatting.rfc3339(nanos: base + ms * 1_000_000)
+            #expect(Formatting.parseRFC3339(text).map(Formatting.rfc3339(nanos:)) == text)
+        }
+        #expect(Formatting.parseRFC3339("2025-12-02T01:28:50.123456789Z") == 1_764_638_930_123_456_789)
     }
 
     @Test("a breaker's cool-down that runs past the end of the clock stays open")
