@@ -29,6 +29,10 @@ public struct Operator: Sendable {
         public var clusterCheck: Duration
         /// Thresholds of the cluster-level detectors.
         public var clusterDetectors = ClusterDetectors.Config()
+        /// Wait before retrying a remediation attempt that failed (a dry run or a patch the API server refused):
+        /// doubled after each consecutive failure of the same action and patch, at most `remediationRetryCap`.
+        public var remediationRetry: Duration = .seconds(30)
+        public var remediationRetryCap: Duration = .seconds(3600)
         public init(namespace: String = "tapio-system", leaderElect: Bool = false, identity: String,
                     leaseDuration: Duration = .seconds(15), renewDeadline: Duration = .seconds(10),
                     retryPeriod: Duration = .seconds(2), metricsHost: String = "0.0.0.0", metricsPort: Int = 9464,
@@ -111,7 +115,8 @@ public struct Operator: Sendable {
     func lead() async {
         let policies = ReflectorStore<PolicyObject>()
         let insights = Controller<InsightObject>(logger: logger)
-        let remediation = Remediator(client: client, policies: policies, insights: insights.store, metrics: metrics, logger: logger)
+        let remediation = Remediator(client: client, policies: policies, insights: insights.store, metrics: metrics, logger: logger,
+                                     retry: options.remediationRetry, retryCap: options.remediationRetryCap)
         // Which policies (name → generation and acceptance) the Insights were last judged under: when that changes,
         // every Insight is judged again, or an Insight seen before its Apply policy existed (or was accepted) would
         // never be acted on.

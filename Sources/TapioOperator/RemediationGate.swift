@@ -94,7 +94,15 @@ public enum RemediationGate {
             return .refused(action, gate: .notAccepted,
                             message: "policy \(name) selects this subject but is not accepted: \(context.notAccepted[name] ?? "")")
         }
-        if mode == .dryRun { return .dryRun(action, patch) }
+        if mode == .dryRun {
+            // A dry run is still a request in the target's namespace, made with the operator's patch rights: it
+            // stays inside the namespaces the policies allow, as an applied patch would.
+            for p in policies where !p.spec.remediation.namespaces.isEmpty && !p.spec.remediation.namespaces.contains(patch.target.namespace) {
+                return .refused(action, gate: .namespace,
+                                message: "policy \(p.metadata.name ?? "?") does not allow namespace \(patch.target.namespace) (namespaces: \(p.spec.remediation.namespaces))")
+            }
+            return .dryRun(action, patch)
+        }
 
         for p in policies {
             let name = p.metadata.name ?? "?"

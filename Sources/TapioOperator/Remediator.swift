@@ -11,8 +11,10 @@ import TapioSinks
 /// Carries out Insights' remediation as the policies allow (``RemediationGate``), and records every attempt,
 /// refusal and result in the Insight's status and as an Event regarding the Insight.
 ///
-/// Idempotent per Insight: an action already applied with the same patch is not applied again, and a refusal
-/// by the same gate is recorded once, not on every resync.
+/// Idempotent per Insight: an action already applied (or dry-run) with the same patch is not applied again, and a
+/// refusal by the same gate is recorded once, not on every resync. A failed attempt — the API server refused the dry
+/// run or the patch: missing RBAC, a target not there yet, a webhook — is retried with backoff (`retry`, doubling to
+/// `retryCap`), each attempt recorded, until it succeeds or the patch or the policies change.
 final class Remediator: Sendable {
     static let fieldManager = "tapio-operator"
     let client: KubeClient
@@ -26,8 +28,13 @@ final class Remediator: Sendable {
     /// Actions applied by this leader whose status write may not have come back through the watch yet.
     private let recent = Mutex<[(key: String, policies: [String], at: Date)]>([])
 
+    let retry: Duration
+    let retryCap: Duration
+
     init(client: KubeClient, policies: ReflectorStore<PolicyObject>, insights: ReflectorStore<InsightObject>,
-         metrics: TapioMetrics, logger: Logger) {
+         metrics: TapioMetrics, logger: Logger, retry: Duration = .seconds(30), retryCap: Duration = .seconds(3600)) {
+        self.retry = retry
+        self.retryCap = retryCap
         self.client = client
         self.policies = policies
         self.insights = insights
@@ -107,32 +114,39 @@ final class Remediator: Sendable {
                              state: gate == .approval ? .awaitingApproval : .blocked)
             return .requeue(after: .seconds(60))
         case .dryRun(let action, let patch):
-            if let last = history.last, last.action == action.name, last.outcome == .dryRunSucceeded || last.outcome == .dryRunFailed,
+            if let last = history.last, last.action == action.name, last.outcome == .dryRunSucceeded,
                last.message.hasSuffix(patchDigest(patch)) {
                 return .awaitChange
             }
+            let failures = consecutiveFailures(history, action: action.name, patch: patch)
+            if let wait = retryWait(failures, now: now) { return .requeue(after: wait) }
             let verdict = await send(patch, dryRun: true)
             metrics.remediationAttempt(outcome: verdict == nil ? "dry-run" : "dry-run-failed")
             try await record(object, RemediationHistoryEntry(
                 time: stamp(now), action: action.name, outcome: verdict == nil ? .dryRunSucceeded : .dryRunFailed,
-                message: (verdict ?? "the API server accepted the patch (dryRun=All)") + " " + patchDigest(patch)),
+                message: (verdict.map { $0 + retryNote(failures.count + 1) } ?? "the API server accepted the patch (dryRun=All)")
+                    + " " + patchDigest(patch)),
                 state: verdict == nil ? .dryRunSucceeded : .failed)
-            return .awaitChange
+            return verdict == nil ? .awaitChange : .requeue(after: retryDelay(afterFailures: failures.count + 1))
         case .apply(let action, let patch, let names):
             if let last = history.last, last.action == action.name, last.outcome == .applied, last.message.hasSuffix(patchDigest(patch)) {
                 return .awaitChange
             }
+            let failures = consecutiveFailures(history, action: action.name, patch: patch)
+            if let wait = retryWait(failures, now: now) { return .requeue(after: wait) }
             if let problem = await send(patch, dryRun: true) {
                 metrics.remediationAttempt(outcome: "failed")
                 try await record(object, RemediationHistoryEntry(time: stamp(now), action: action.name, outcome: .dryRunFailed,
-                                                                  message: problem + " " + patchDigest(patch)), state: .failed)
-                return .requeue(after: .seconds(300))
+                                                                  message: problem + retryNote(failures.count + 1) + " " + patchDigest(patch)),
+                                 state: .failed)
+                return .requeue(after: retryDelay(afterFailures: failures.count + 1))
             }
             if let problem = await send(patch, dryRun: false) {
                 metrics.remediationAttempt(outcome: "failed")
                 try await record(object, RemediationHistoryEntry(time: stamp(now), action: action.name, outcome: .failed,
-                                                                  message: problem + " " + patchDigest(patch)), state: .failed)
-                return .requeue(after: .seconds(300))
+                                                                  message: problem + retryNote(failures.count + 1) + " " + patchDigest(patch)),
+                                 state: .failed)
+                return .requeue(after: retryDelay(afterFailures: failures.count + 1))
             }
             let time = stamp(now)
             recent.withLock { $0.append(("\(object.metadata.namespace ?? "")/\(object.metadata.name ?? "")@\(time)", names, now)) }
@@ -176,6 +190,40 @@ final class Remediator: Sendable {
                         type: entry.outcome == .applied || entry.outcome == .dryRunSucceeded ? .normal : .warning,
                         reason: "Remediation\(entry.outcome.rawValue)", action: entry.action, note: entry.message)
         logger.info("remediation \(entry.outcome.rawValue) for Insight \(object.metadata.namespace ?? "")/\(object.metadata.name ?? ""): \(entry.message)")
+    }
+
+    /// The failed attempts of `action` with this patch at the end of the history, and when the last one was.
+    func consecutiveFailures(_ history: [RemediationHistoryEntry], action: String, patch: Patch) -> (count: Int, last: Date?) {
+        let digest = patchDigest(patch)
+        var count = 0
+        var last: Date?
+        for e in history.reversed() {
+            guard e.action == action, e.outcome == .failed || e.outcome == .dryRunFailed, e.message.hasSuffix(digest) else { break }
+            if last == nil { last = try? Date(e.time, strategy: .iso8601) }
+            count += 1
+        }
+        return (count, last)
+    }
+
+    /// `retry` after the first failure, doubling with each one after it, at most `retryCap`.
+    func retryDelay(afterFailures n: Int) -> Duration {
+        guard n > 1 else { return retry }
+        var d = retry
+        for _ in 1..<min(n, 32) where d < retryCap { d = d * 2 }
+        return min(d, retryCap)
+    }
+
+    /// How long to wait yet before the next attempt after `failures`; nil when it is due (or nothing failed).
+    func retryWait(_ failures: (count: Int, last: Date?), now: Date) -> Duration? {
+        guard failures.count > 0, let last = failures.last else { return nil }
+        let due = last.addingTimeInterval(retryDelay(afterFailures: failures.count).inSeconds)
+        let wait = due.timeIntervalSince(now)
+        return wait > 0 ? .milliseconds(Int64(min(wait, 86_400) * 1000) + 1) : nil
+    }
+
+    /// `(attempt 3; retrying in 2m0s)`: a person reading the history sees that it goes on.
+    func retryNote(_ attempt: Int) -> String {
+        " (attempt \(attempt); retrying in \(KubeClient.describe(retryDelay(afterFailures: attempt))))"
     }
 
     /// A short fingerprint of the patch, so a changed patch is acted on again and an unchanged one is not.

@@ -33,7 +33,8 @@ struct OperatorTests {
         }
     }
 
-    func startOperator(statusRefresh: Duration = .seconds(1), cluster detectors: ClusterDetectors.Config? = nil) async throws -> Running {
+    func startOperator(statusRefresh: Duration = .seconds(1), cluster detectors: ClusterDetectors.Config? = nil,
+                       remediationRetry: Duration = .seconds(30)) async throws -> Running {
         let cluster = try await TestCluster.start()
         let client = try KubeClient(kubeconfigPath: cluster.kubeconfigPath)
         _ = try? await client.create(Namespace(metadata: KubeObjectMeta(name: "tapio-system")))
@@ -41,6 +42,7 @@ struct OperatorTests {
         var options = Operator.Options(identity: "op-\(cluster.namespace)", metricsHost: "127.0.0.1", metricsPort: 0,
                                        statusRefresh: statusRefresh, clusterCheck: .seconds(1))
         if let detectors { options.clusterDetectors = detectors }
+        options.remediationRetry = remediationRetry
         let op = Operator(options: options, client: operatorClient)
         let task = Task { try await op.run(signals: []) }
         return Running(cluster: cluster, client: client, operatorClient: operatorClient, task: task, metrics: op.metrics)
@@ -442,6 +444,30 @@ struct OperatorTests {
         try? await r.client.deleteRaw(ResourceType(Namespace.self), namespace: nil, name: ns)
         await r.stop()
         #expect(patched == true, "an Apply policy created after the Insight was never acted on")
+    }
+
+    /// Issue 17, item 6: on the real cluster the operator's dry run was Forbidden (the remediation component was not
+    /// installed); once the rights were granted it never tried again. Now a failed attempt is retried with backoff,
+    /// each attempt recorded, until it goes through.
+    @Test func aFailedDryRunIsRetriedWithBackoffUntilTheServerAllowsIt() async throws {
+        let r = try await startOperator(remediationRetry: .milliseconds(500))
+        guard let emu = r.cluster.requireEmulator() else { await r.stop(); return }
+        let run = r.cluster.namespace
+        let c = Case(id: "retry", remediation: .init(mode: .dryRun), expectPatched: false)
+        // The first two dry runs are refused as a missing RBAC rule would refuse them.
+        emu.injectFaults(status: 403, count: 2, pathContains: "/namespaces/\(run)-retry/deployments/api")
+        let (ns, p) = try await setUp(c, r.client, run: run)
+        let history = await eventually(timeout: .seconds(60)) {
+            (try? await r.client.get(InsightObject.self, namespace: ns, name: "oomprediction-api-0"))?.status?.remediation
+                .flatMap { $0.history.last?.outcome == .dryRunSucceeded ? $0 : nil }
+        }
+        if let p { await deletePolicy(r.client, p) }
+        try? await r.client.deleteRaw(ResourceType(Namespace.self), namespace: nil, name: ns)
+        await r.stop()
+        let h = try #require(history, "the dry run was not retried until it succeeded")
+        #expect(h.history.map(\.outcome) == [.dryRunFailed, .dryRunFailed, .dryRunSucceeded])
+        #expect(h.history.first?.message.contains("attempt 1; retrying in") == true, "\(h.history.first?.message ?? "")")
+        #expect(h.state == .dryRunSucceeded)
     }
 
     @Test func strategicMergeToACustomResourceIsRefusedLikeTheRealServerDoes() async throws {

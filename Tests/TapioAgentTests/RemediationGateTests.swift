@@ -60,6 +60,16 @@ import Testing
         #expect(p == Self.patch)
     }
 
+    /// Issue 17, item 6: on the real cluster a DryRun policy dry-ran a patch in a namespace outside its list.
+    @Test func dryRunStaysInsideThePolicysNamespaces() {
+        #expect(refusedGate(decide([Self.policy(mode: .dryRun, namespaces: ["payments"])])) == .namespace)
+        guard case .dryRun = decide([Self.policy(mode: .dryRun, namespaces: [])]) else { Issue.record("an empty list allows all"); return }
+        // Approval, budget and ceiling are for applying; a dry run needs none of them.
+        guard case .dryRun = decide([Self.policy(mode: .dryRun, perHour: 0, ceiling: "1Mi")], insight: Self.insight(approved: false)) else {
+            Issue.record("a dry run was refused by an apply-only gate"); return
+        }
+    }
+
     @Test func applyPassesWhenEveryGateAllows() {
         guard case .apply(_, let p, let names) = decide([Self.policy(mode: .apply)]) else { Issue.record("refused"); return }
         #expect(p.target.name == "api")
