@@ -64,12 +64,9 @@ struct RBACTests {
     }
 
     /// A kubeconfig for `serviceAccount` in `ns`: the admin's server and CA, a token from the TokenRequest API.
-    func kubeconfig(_ admin: KubeClient, serviceAccount: String, in dir: URL) async throws -> String {
-        let request = #"{"apiVersion":"authentication.k8s.io/v1","kind":"TokenRequest","spec":{"expirationSeconds":3600}}"#
-        let answer = try await admin.send(method: .POST, path: "/api/v1/namespaces/\(ns)/serviceaccounts/\(serviceAccount)/token",
-                                          body: Data(request.utf8))
-        let json = try #require(try JSONSerialization.jsonObject(with: answer.body) as? [String: Any])
-        let token = try #require((json["status"] as? [String: Any])?["token"] as? String)
+    func kubeconfig(_ admin: KubeClient, serviceAccount: String, in dir: URL, token given: String? = nil) async throws -> String {
+        let token: String
+        if let given { token = given } else { token = try await tokenWithoutNode(admin, serviceAccount: serviceAccount) }
         let ca = admin.config.certificateAuthorityPEM.map { Data($0).base64EncodedString() }
         let yaml = """
             apiVersion: v1
@@ -127,6 +124,7 @@ struct RBACTests {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tapio-rbac-\(suffix)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let objects = try manifests()
+        let policy = try nodeRestriction()
         let node = "rbac-node-\(suffix)"
         var processes: [HostileServerLifecycleTests.Tapio] = []
         do {
@@ -135,7 +133,13 @@ struct RBACTests {
                 _ = try await admin.createRaw(type, namespace: type.namespaced ? ns : nil,
                                               body: try JSONSerialization.data(withJSONObject: object))
             }
-            let agentConfig = try await kubeconfig(admin, serviceAccount: "tapio-agent", in: dir)
+            // Pod-bound, as in the DaemonSet: where the shipped admission policy is installed, only such a token,
+            // naming the agent's node, may write.
+            _ = try await admin.create(Node(metadata: ObjectMeta(name: node)))
+            let agentToken = try await podBoundToken(admin, node: node)
+            let agentConfig = try await kubeconfig(admin, serviceAccount: "tapio-agent", in: dir, token: agentToken)
+            // And under the shipped admission policy, as deployed.
+            try await installNodeRestriction(admin, policy, agentToken: agentToken)
             let operatorConfig = try await kubeconfig(admin, serviceAccount: "tapio-operator", in: dir)
             let agent = try HostileServerLifecycleTests.Tapio(["agent", "--node-name", node, "--namespace", ns,
                                                                "--kubeconfig", agentConfig, "--metrics-addr", "127.0.0.1:0"])
@@ -177,13 +181,201 @@ struct RBACTests {
             Issue.record(error)
         }
         for p in processes { _ = await p.terminate(grace: .seconds(20)); p.cleanUp() }
-        for (type, object) in objects.reversed() where !type.namespaced {
+        for (type, object) in policy.reversed() + objects.reversed() where !type.namespaced {
             if let name = (object["metadata"] as? [String: Any])?["name"] as? String {
                 try? await admin.deleteRaw(type, namespace: nil, name: name)
             }
         }
+        try? await admin.delete(Node.self, name: node)
         try? await admin.delete(Namespace.self, name: ns)
         try? await admin.shutdown()
         try? FileManager.default.removeItem(at: dir)
+    }
+
+    // MARK: A node speaks only for itself
+
+    /// The shipped admission policy, renamed with the suffix so it never collides with an installed one.
+    func nodeRestriction() throws -> [(ResourceType, [String: Any])] {
+        let text = try String(contentsOf: CommandRunner.repositoryRoot.appendingPathComponent("config/rbac/agent_node_restriction.yaml"),
+                              encoding: .utf8)
+        var out: [(ResourceType, [String: Any])] = []
+        for case var object as [String: Any] in try Yams.load_all(yaml: text) {
+            let kind = object["kind"] as? String ?? ""
+            var meta = object["metadata"] as? [String: Any] ?? [:]
+            meta["name"] = "\(meta["name"] ?? "")-\(suffix)"
+            object["metadata"] = meta
+            if kind == "ValidatingAdmissionPolicyBinding", var spec = object["spec"] as? [String: Any] {
+                spec["policyName"] = "\(spec["policyName"] ?? "")-\(suffix)"
+                object["spec"] = spec
+            }
+            let plural = kind == "ValidatingAdmissionPolicy" ? "validatingadmissionpolicies" : "validatingadmissionpolicybindings"
+            out.append((ResourceType(apiVersion: "admissionregistration.k8s.io/v1", kind: kind, plural: plural, namespaced: false), object))
+        }
+        return out
+    }
+
+    /// A pod-bound token for `tapio-agent`: the pod (never started: no kubelet needed) runs on `node`.
+    func podBoundToken(_ admin: KubeClient, node: String) async throws -> String {
+        let podDoc: [String: Any] = ["apiVersion": "v1", "kind": "Pod", "metadata": ["name": "agent-\(suffix)", "namespace": ns],
+                                     "spec": ["nodeName": node, "serviceAccountName": "tapio-agent",
+                                              "containers": [["name": "agent", "image": "registry.k8s.io/pause:3.9"]]]]
+        let created = try await admin.createRaw(ResourceType(Pod.self), namespace: ns, body: try JSONSerialization.data(withJSONObject: podDoc))
+        let pod = try JSONDecoder().decode(Pod.self, from: created)
+        let request: [String: Any] = ["apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": [
+            "expirationSeconds": 3600,
+            "boundObjectRef": ["kind": "Pod", "apiVersion": "v1", "name": pod.metadata.name ?? "", "uid": pod.metadata.uid ?? ""]]]
+        let answer = try await admin.send(method: .POST, path: "/api/v1/namespaces/\(ns)/serviceaccounts/tapio-agent/token",
+                                          body: try JSONSerialization.data(withJSONObject: request))
+        let json = try JSONSerialization.jsonObject(with: answer.body) as? [String: Any]
+        return try #require((json?["status"] as? [String: Any])?["token"] as? String)
+    }
+
+    func client(token: String, _ admin: KubeClient) throws -> KubeClient {
+        var config = admin.config
+        config.token = token
+        config.tokenFile = nil
+        config.clientCertificatePEM = nil
+        config.clientKeyPEM = nil
+        return try KubeClient(config: config, retryPolicy: RetryPolicy(maxAttempts: 1))
+    }
+
+    /// Issue 13 item 6, issue 17 item 8: with the shipped admission policy, an agent's pod-bound token writes its
+    /// own node's heartbeat Lease, Insights and Events, and is refused — with a message saying why — another node's,
+    /// the operator's election Lease and the approve annotation; a token without a node is refused everything.
+    @Test func anAgentsTokenWritesOnlyForItsOwnNode() async throws {
+        let admin = try KubeClient(kubeconfigPath: try #require(ProcessInfo.processInfo.environment["TAPIO_TEST_KUBECONFIG"]))
+        let rbac = try manifests()
+        let policy = try nodeRestriction()
+        let node = "vap-node-\(suffix)"
+        do {
+            _ = try await admin.create(Namespace(metadata: ObjectMeta(name: ns)))
+            for (type, object) in rbac {
+                _ = try await admin.createRaw(type, namespace: type.namespaced ? ns : nil, body: try JSONSerialization.data(withJSONObject: object))
+            }
+            _ = try await admin.create(Node(metadata: ObjectMeta(name: node)))
+            var election = Lease.Spec()
+            election.holderIdentity = "operator-0"
+            _ = try await admin.create(Lease(metadata: ObjectMeta(name: "tapio-operator", namespace: ns), spec: election))
+            let token = try await podBoundToken(admin, node: node)
+            try await installNodeRestriction(admin, policy, agentToken: token)
+            let agent = try client(token: token, admin)
+            defer { Task { try? await agent.shutdown() } }
+            func lease(_ name: String) -> Lease { Self.lease(name, ns, holder: node) }
+            func refusal(_ body: () async throws -> Void) async -> String? { await Self.refusal(body) }
+            let foreign = await refusal { _ = try await agent.create(lease("tapio-agent-other-node")) }
+            #expect(foreign?.contains("may write only its own heartbeat Lease tapio-agent-\(node)") == true, "\(foreign ?? "allowed")")
+            var taken = try await admin.get(Lease.self, namespace: ns, name: "tapio-operator")
+            taken.spec?.holderIdentity = node
+            let takeover = await refusal { _ = try await agent.update(taken) }
+            #expect(takeover != nil, "an agent took over the operator's election Lease")
+            #expect(await refusal { _ = try await agent.create(lease("tapio-agent-\(node)")) } == nil, "its own heartbeat was refused")
+
+            func insight(_ name: String, node: String, approve: Bool = false) -> InsightDoc {
+                InsightDoc(name: name, namespace: ns, node: node, approve: approve)
+            }
+            let own = await refusal { _ = try await agent.createRaw(InsightDoc.type, namespace: ns, body: insight("own", node: node).json) }
+            #expect(own == nil, "its own node's Insight was refused: \(own ?? "")")
+            let forged = await refusal { _ = try await agent.createRaw(InsightDoc.type, namespace: ns, body: insight("forged", node: "someone-else").json) }
+            #expect(forged?.contains("may write only Insights labelled tapio.io/node=\(node)") == true, "\(forged ?? "allowed")")
+            let approved = await refusal { _ = try await agent.createRaw(InsightDoc.type, namespace: ns, body: insight("approved", node: node, approve: true).json) }
+            #expect(approved?.contains("approving a remediation is for people") == true, "\(approved ?? "allowed")")
+            let patched = await refusal {
+                _ = try await agent.patchRaw(InsightDoc.type, namespace: ns, name: "own",
+                                             patch: Data(#"{"metadata":{"annotations":{"tapio.io/approve":"true"}}}"#.utf8), patchType: .merge)
+            }
+            #expect(patched?.contains("approving a remediation is for people") == true, "\(patched ?? "allowed")")
+            // A person (here the admin) approves.
+            _ = try await admin.patchRaw(InsightDoc.type, namespace: ns, name: "own",
+                                         patch: Data(#"{"metadata":{"annotations":{"tapio.io/approve":"true"}}}"#.utf8), patchType: .merge)
+            // The agent's own later writes keep the person's approval (they do not touch it).
+            let rewrite = await refusal {
+                _ = try await agent.patchRaw(InsightDoc.type, namespace: ns, name: "own",
+                                             patch: Data(#"{"spec":{"title":"rewritten"}}"#.utf8), patchType: .merge)
+            }
+            #expect(rewrite == nil, "\(rewrite ?? "")")
+
+            func event(_ instance: String) -> Data {
+                let e: [String: Any] = ["apiVersion": "events.k8s.io/v1", "kind": "Event",
+                                        "metadata": ["generateName": "tapio-", "namespace": ns],
+                                        "eventTime": "2026-12-02T00:00:00.000000Z", "reportingController": "tapio.io/agent",
+                                        "reportingInstance": instance, "action": "Detected", "reason": "OOMKilled", "type": "Warning",
+                                        "regarding": ["kind": "Pod", "namespace": ns, "name": "p"], "note": "test"]
+                return (try? JSONSerialization.data(withJSONObject: e)) ?? Data()
+            }
+            let events = ResourceType(apiVersion: "events.k8s.io/v1", kind: "Event", plural: "events", namespaced: true)
+            #expect(await refusal { _ = try await agent.createRaw(events, namespace: ns, body: event(node)) } == nil)
+            let spoofed = await refusal { _ = try await agent.createRaw(events, namespace: ns, body: event("someone-else")) }
+            #expect(spoofed?.contains("may write only Events it reports as itself") == true, "\(spoofed ?? "allowed")")
+
+            // A token that names no node (not bound to a pod) may write nothing.
+            let unbound = try client(token: try await tokenWithoutNode(admin), admin)
+            let nameless = await refusal { _ = try await unbound.create(lease("tapio-agent-\(node)")) }
+            #expect(nameless?.contains("must authenticate with its pod's ServiceAccount token") == true, "\(nameless ?? "allowed")")
+            try? await unbound.shutdown()
+        } catch {
+            Issue.record(error)
+        }
+        for (type, object) in policy.reversed() {
+            if let name = (object["metadata"] as? [String: Any])?["name"] as? String { try? await admin.deleteRaw(type, namespace: nil, name: name) }
+        }
+        for (type, object) in rbac.reversed() where !type.namespaced {
+            if let name = (object["metadata"] as? [String: Any])?["name"] as? String { try? await admin.deleteRaw(type, namespace: nil, name: name) }
+        }
+        try? await admin.delete(Node.self, name: node)
+        try? await admin.delete(Namespace.self, name: ns)
+        try? await admin.shutdown()
+    }
+
+    static func lease(_ name: String, _ ns: String, holder: String) -> Lease {
+        var spec = Lease.Spec()
+        spec.holderIdentity = holder
+        return Lease(metadata: ObjectMeta(name: name, namespace: ns), spec: spec)
+    }
+
+    /// What the server said when `body` failed; nil when it succeeded.
+    static func refusal(_ body: () async throws -> Void) async -> String? {
+        do { try await body(); return nil } catch { return "\(error)" }
+    }
+
+    /// Creates the renamed admission policy and waits until the server enforces it (it compiles the policy
+    /// asynchronously): until the agent's token is refused a Lease that is not its own.
+    func installNodeRestriction(_ admin: KubeClient, _ policy: [(ResourceType, [String: Any])], agentToken: String) async throws {
+        for (type, object) in policy {
+            _ = try await admin.createRaw(type, namespace: nil, body: try JSONSerialization.data(withJSONObject: object))
+        }
+        let agent = try client(token: agentToken, admin)
+        var attempt = 0
+        let active = await HostileServerLifecycleTests().eventually(.seconds(60)) {
+            attempt += 1
+            return await Self.refusal { _ = try await agent.create(Self.lease("tapio-agent-elsewhere-\(attempt)", ns, holder: "x")) } != nil
+        }
+        try? await agent.shutdown()
+        try #require(active, "the admission policy never took effect")
+    }
+
+    /// A token of the TokenRequest API bound to nothing (so naming no node).
+    func tokenWithoutNode(_ admin: KubeClient, serviceAccount: String = "tapio-agent") async throws -> String {
+        let request = #"{"apiVersion":"authentication.k8s.io/v1","kind":"TokenRequest","spec":{"expirationSeconds":3600}}"#
+        let answer = try await admin.send(method: .POST, path: "/api/v1/namespaces/\(ns)/serviceaccounts/\(serviceAccount)/token",
+                                          body: Data(request.utf8))
+        let json = try JSONSerialization.jsonObject(with: answer.body) as? [String: Any]
+        return try #require((json?["status"] as? [String: Any])?["token"] as? String)
+    }
+}
+
+/// A minimal Insight as JSON, labelled with a node.
+struct InsightDoc {
+    static let type = ResourceType(apiVersion: "tapio.io/v1alpha1", kind: "Insight", plural: "insights", namespaced: true)
+    var name: String
+    var namespace: String
+    var node: String
+    var approve: Bool
+    var json: Data {
+        var meta: [String: Any] = ["name": name, "namespace": namespace, "labels": ["tapio.io/node": node]]
+        if approve { meta["annotations"] = ["tapio.io/approve": "true"] }
+        let doc: [String: Any] = ["apiVersion": "tapio.io/v1alpha1", "kind": "Insight", "metadata": meta, "spec": [
+            "type": "OOMKilled", "severity": "Critical", "title": "t", "summary": "s",
+            "subject": ["kind": "Pod", "namespace": namespace, "name": "p"]]]
+        return (try? JSONSerialization.data(withJSONObject: doc)) ?? Data()
     }
 }
