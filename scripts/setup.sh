@@ -3,11 +3,12 @@
 # BPF skeletons, and the Swift build. Idempotent: a second run only rebuilds what changed.
 #   scripts/setup.sh            debug build (what the tests use)
 #   scripts/setup.sh release    release build (what `tapio sniff` and the benchmarks use)
+#   scripts/setup.sh none       packages and BPF skeletons only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 config="${1:-debug}"
-case "$config" in debug|release) ;; *) echo "setup.sh: unknown configuration '$config' (debug|release)" >&2; exit 2;; esac
+case "$config" in debug|release|none) ;; *) echo "setup.sh: unknown configuration '$config' (debug|release|none)" >&2; exit 2;; esac
 
 # libbpf/libelf/zlib: the BPF loader; bpftool: vmlinux.h and skeletons; pkg-config: SwiftPM finds libbpf;
 # openssl: the test API server's certificates; python3: the tests' memory-leaking workloads; tmux: the terminal test.
@@ -29,7 +30,9 @@ command -v swift >/dev/null || { echo "setup: swift is not on PATH (expected the
 
 bash scripts/gen-bpf.sh
 
-if [[ $config == release ]]; then
+if [[ $config == none ]]; then
+  :  # packages and skeletons only (scripts/image.sh builds its own way)
+elif [[ $config == release ]]; then
   swift build -c release --product tapio
 else
   swift build --build-tests
