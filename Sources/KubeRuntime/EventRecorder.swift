@@ -9,10 +9,16 @@ public struct EventRecorderConfig: Sendable {
     public var queueCapacity: Int
     /// After the second occurrence, a series is written at most this often (client-go: 30 minutes).
     public var seriesUpdateInterval: Duration
-    /// Distinct series remembered; the oldest are forgotten beyond this.
+    /// Distinct series remembered; the least recently used are forgotten beyond this.
     public var cacheCapacity: Int
-    public init(queueCapacity: Int = 1000, seriesUpdateInterval: Duration = .seconds(30 * 60), cacheCapacity: Int = 4096) {
+    /// A series with nothing left to write and no new occurrence for this long is forgotten (a later occurrence
+    /// starts a new Event): most notes carry figures that change, so most series never repeat, and keeping each
+    /// until the capacity pushed it out made the cache a slow, steady growth of the agent's memory.
+    public var seriesIdleExpiry: Duration
+    public init(queueCapacity: Int = 1000, seriesUpdateInterval: Duration = .seconds(30 * 60), cacheCapacity: Int = 1024,
+                seriesIdleExpiry: Duration = .seconds(60 * 60)) {
         self.queueCapacity = queueCapacity; self.seriesUpdateInterval = seriesUpdateInterval; self.cacheCapacity = cacheCapacity
+        self.seriesIdleExpiry = seriesIdleExpiry
     }
 }
 
@@ -212,8 +218,15 @@ public final class EventRecorder: Sendable {
         }
     }
 
+    /// Series kept for later occurrences (for tests and metrics).
+    public var cachedSeries: Int { state.withLock { $0.cache.count } }
+
     func flushDueSeries() async {
         let clock = ContinuousClock()
+        let expiry = config.seriesIdleExpiry
+        state.withLock { s in
+            s.cache = s.cache.filter { $0.value.count > $0.value.sentCount || clock.now - $0.value.lastSent < expiry }
+        }
         let due = state.withLock { s in
             s.cache.filter { $0.value.count > $0.value.sentCount && clock.now - $0.value.lastSent >= config.seriesUpdateInterval }
         }
@@ -225,7 +238,9 @@ public final class EventRecorder: Sendable {
 
     func evictIfNeeded(_ s: inout State) {
         guard s.cache.count > config.cacheCapacity else { return }
-        let oldest = s.cache.sorted { $0.value.touched < $1.value.touched }.prefix(s.cache.count - config.cacheCapacity)
+        // Down to seven eighths at once, so the sort is paid once per capacity/8 new series, not on each.
+        let keep = config.cacheCapacity - config.cacheCapacity / 8
+        let oldest = s.cache.sorted { $0.value.touched < $1.value.touched }.prefix(s.cache.count - keep)
         for (k, _) in oldest { s.cache[k] = nil }
     }
 

@@ -98,6 +98,16 @@ public final class KubeSniffer: EventSource, Sendable {
                     push(PodEventDeriver.derive(old: old, new: info, at: MonotonicClock.wallNanos()))
                 case .initDone:
                     markSynced("pods")
+                    // A relist (after a 410, or a watch that could not resume) sends no deletions: pods that went
+                    // away meanwhile are those not in the new list. Forget them here, or they would be kept forever.
+                    let present = Set(pods.list().compactMap(\.metadata.uid))
+                    let gone = known.withLock { k -> [PodInfo] in
+                        let missing = k.filter { !present.contains($0.key) }
+                        for uid in missing.keys { k[uid] = nil }
+                        return Array(missing.values)
+                    }
+                    let now = MonotonicClock.wallNanos()
+                    push(gone.map { ClusterEvent(timestampNanos: now, kind: .podDeleted($0.pod)) })
                 case .delete(let pod):
                     let info = PodConversion.podInfo(pod)
                     known.withLock { _ = $0.removeValue(forKey: info.pod.uid) }

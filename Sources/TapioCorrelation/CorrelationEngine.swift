@@ -308,7 +308,6 @@ public struct CorrelationEngine: Sendable {
             let old = now.subtracting(saturating: windowNanos.multiplied(saturating: 2))
             ownerImages = ownerImages.filter { $0.value.lastSeen >= old }
         }
-        let quiet = windowNanos.adding(saturating: resolveAfterNanos)
         var doomed: [Int] = []
         for i in states.indices {
             if !states[i].active.isEmpty {
@@ -318,7 +317,7 @@ public struct CorrelationEngine: Sendable {
                 resolveStale(i, now: now, into: &out)
             }
             if states[i].active.isEmpty, states[i].subject != .cluster,
-               now > states[i].lastSeen, now - states[i].lastSeen >= quiet {
+               now > states[i].lastSeen, now - states[i].lastSeen >= quietPeriod(of: states[i]) {
                 doomed.append(i)
             }
         }

@@ -6,6 +6,12 @@ extension CorrelationEngine {
     mutating func apply(_ e: AttributedEvent, now: UInt64) {
         switch e.event {
         case .node(let n):
+            // Exec and fork change nothing the detectors read: they must not make a subject (every short-lived host
+            // process would be kept for the quiet period — the agent's memory grew with them on a busy node).
+            switch n.kind {
+            case .processExec, .processFork: return
+            default: break
+            }
             let subject = e.subject ?? (n.cgroupID != 0 ? .localCgroup(id: n.cgroupID, path: "")
                                                          : .localProcess(pid: n.pid, comm: n.comm))
             guard let i = slot(for: subject, now: now) else { return }

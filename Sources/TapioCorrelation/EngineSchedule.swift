@@ -18,6 +18,15 @@ extension CorrelationEngine {
         return due <= limit && due != .max ? due : nil
     }
 
+    /// How long a subject with no active insight is kept after its last event: a window and a resolution period,
+    /// so that what comes back finds its history — except a bare process outside any limited cgroup that has exited,
+    /// which cannot come back (a new process is a new subject): kept one re-check period, long enough for its exit
+    /// to be evaluated.
+    func quietPeriod(of s: SubjectState) -> UInt64 {
+        if case .localProcess = s.subject, s.lastExit != nil { return max(recheckNanos, 1) }
+        return max(windowNanos.adding(saturating: resolveAfterNanos), 1)
+    }
+
     /// After this instant, with no new events, timed work can only re-state insights whose condition no longer
     /// changes with time (a container still waiting in CrashLoopBackOff, a node still under pressure): every window
     /// has emptied — twice over for what is kept two windows (owners' images, a ClusterHealth group fed by pods'
@@ -35,13 +44,12 @@ extension CorrelationEngine {
     private mutating func housekeepingDue() -> UInt64 {
         if let cached = timedWorkCache { return cached }
         var due = UInt64.max
-        let quiet = max(windowNanos.adding(saturating: resolveAfterNanos), 1)
         for s in states {
             if !s.active.isEmpty {
                 due = min(due, s.lastEvaluated.adding(saturating: recheckNanos))
                 for a in s.active { due = min(due, a.lastDetected.adding(saturating: resolveAfterNanos)) }
             } else if s.subject != .cluster {
-                due = min(due, s.lastSeen.adding(saturating: quiet))
+                due = min(due, s.lastSeen.adding(saturating: quietPeriod(of: s)))
             }
         }
         // Pruned once strictly older than the cutoff, hence the extra nanosecond.

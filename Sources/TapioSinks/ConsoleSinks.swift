@@ -135,6 +135,7 @@ public final class MetricsSink: InsightSink {
 
     public func status(_ status: PipelineStatus) async {
         metrics.insights(active: status.activeInsights)
+        metrics.subjects(status.subjects)
         for (stage, n) in status.shedByStage { metrics.shedTotal(stage: stage, total: n) }
         for s in status.sources { metrics.sourceHealth(s.name, s.health) }
         for (outcome, n) in status.attributionRetries { metrics.attributionRetries(outcome: outcome, total: n) }

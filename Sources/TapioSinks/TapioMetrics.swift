@@ -77,6 +77,12 @@ public final class TapioMetrics: Sendable {
                              help: "Kubernetes API requests that failed, and watch streams that broke (ERROR events, cut connections, oversized lines).").increment()
     }
 
+    /// Subjects the engine keeps state for (containers, pods, cgroups, processes): what its memory grows with.
+    public func subjects(_ n: Int) {
+        registry.tapioGauge(name: "tapio_engine_subjects", help: "Subjects (containers, pods, cgroups, processes) the correlation engine keeps state for.")
+            .set(Double(n))
+    }
+
     /// An object in a list or watch that did not decode and was skipped.
     public func undecodableObject(resource: String) {
         registry.tapioCounter(name: "tapio_api_undecodable_objects_total", labels: [("resource", resource)],

@@ -218,6 +218,29 @@ struct EventRecorderTests {
         }
     }
 
+    /// Issue 17, item 7: most notes carry changing figures, so most series never repeat; the cache that remembers
+    /// them is bounded by a count and forgets a series that has been idle for `seriesIdleExpiry`.
+    @Test(.timeLimit(.minutes(2))) func theSeriesCacheIsBoundedAndForgetsIdleSeries() async throws {
+        try await withCluster { _, client, ns in
+            let rec = EventRecorder(client: client, reportingController: "tapio.io/agent", reportingInstance: "node-1",
+                                    config: EventRecorderConfig(cacheCapacity: 16, seriesIdleExpiry: .milliseconds(300)))
+            for i in 0..<40 {
+                rec.record(regarding: regarding(ns), type: .warning, reason: "OOMPrediction", action: "Detected", note: "in \(i)m")
+            }
+            await rec.drain()
+            #expect(rec.cachedSeries <= 16)
+            #expect(try await client.list(Event.self, namespace: ns).items.count == 40)
+            var forgotten = false
+            let end = ContinuousClock.now + .seconds(20)
+            while !forgotten && ContinuousClock.now < end {
+                try await Task.sleep(for: .milliseconds(100))
+                await rec.drain()
+                forgotten = rec.cachedSeries == 0
+            }
+            #expect(forgotten, "idle series were kept: \(rec.cachedSeries)")
+        }
+    }
+
     @Test(.timeLimit(.minutes(2))) func longFieldsAreCutToTheAPILimitsAndAFullQueueSheds() async throws {
         try await withCluster { _, client, ns in
             let rec = EventRecorder(client: client, reportingController: "tapio.io/agent", reportingInstance: "node-1",

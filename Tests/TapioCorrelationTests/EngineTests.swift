@@ -101,6 +101,29 @@ struct EngineTests {
         #expect(engine.states[0].memory.buckets.count <= 31)
     }
 
+    /// Issue 17, item 7: on a busy host every short-lived process became a subject kept for the quiet period.
+    @Test("exec and fork make no subject, and an exited bare process is forgotten after one re-check period")
+    func shortLivedProcessesAreNotKept() {
+        var engine = CorrelationEngine()
+        var out: [InsightUpdate] = []
+        for pid in Int32(100)..<Int32(1100) {
+            let at = t0 + UInt64(pid) * 1_000_000
+            engine.ingest(.node(NodeEvent(timestampNanos: at, pid: pid, cgroupID: 0, comm: "sh", kind: .processFork(childPID: pid + 1)), subject: nil),
+                          now: at, into: &out)
+            engine.ingest(.node(NodeEvent(timestampNanos: at, pid: pid, cgroupID: 0, comm: "sh", kind: .processExec), subject: nil), now: at, into: &out)
+        }
+        #expect(engine.trackedSubjects == 0)
+        let exited = t0 + 2 * s
+        engine.ingest(.node(NodeEvent(timestampNanos: exited, pid: 42, cgroupID: 0, comm: "job",
+                                      kind: .processExit(.init(exitCode: 0, signal: 0, peakRSSBytes: 1 << 20))), subject: nil),
+                      now: exited, into: &out)
+        #expect(engine.trackedSubjects == 1)
+        let recheck = engine.recheckNanos / s
+        for k in 1...(recheck + 2) { engine.tick(now: exited + k * s, into: &out) }
+        #expect(engine.trackedSubjects == 0, "kept \(engine.trackedSubjects) after \(recheck + 2) s")
+        #expect(recheck < 600, "well before the window and resolveAfter")
+    }
+
     @Test("subjects that go quiet are forgotten after the window and resolveAfter")
     func quietSubjectsForgotten() {
         var config = CorrelationConfig()
