@@ -95,13 +95,14 @@ public struct Agent: Sendable {
             },
             "/healthz": { .init(body: Array("ok\n".utf8)) },
             "/readyz": {
-                // Ready once every watch has listed: a role that refuses one of them keeps the agent unready.
-                guard ready.withLock({ $0 }) && sniffer.isSynced else { return .init(status: 503, body: Array("starting\n".utf8)) }
-                // A role that lacks a rule the agent uses: not ready, so that it shows in `kubectl get pods`.
+                // A role that lacks a rule the agent uses: not ready, saying which, so that it shows in `kubectl get pods`
+                // and `kubectl describe pod` (said first: such a watch also never finishes its first list).
                 let denied = client.accessDenials.current
                 guard denied.isEmpty else {
                     return .init(status: 503, body: Array(denied.map { "the API server refused \($0)\n" }.joined().utf8))
                 }
+                // Ready once every watch has listed.
+                guard ready.withLock({ $0 }) && sniffer.isSynced else { return .init(status: 503, body: Array("starting\n".utf8)) }
                 return .init(body: Array("ok\n".utf8))
             },
         ])
