@@ -4,6 +4,8 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOSSL
+import NIOPosix
+import Synchronization
 
 /// A client for one API server. All kinds go through the same generic calls; `KubeResource` supplies the URL.
 ///
@@ -101,7 +103,20 @@ public final class KubeClient: Sendable {
     }
 
     /// Closes connections. Required before the client is released.
-    public func shutdown() async throws { try await http.shutdown() }
+    public func shutdown() async throws {
+        guard isShutDown.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged else { return }
+        try await http.shutdown()
+    }
+
+    private let isShutDown = Atomic<Bool>(false)
+
+    /// A client dropped without `shutdown()` (a caller's early exit on an error) closes its connections here instead
+    /// of leaking them — AsyncHTTPClient traps in debug builds on an HTTPClient released while still running. Off an
+    /// event loop only: shutting down blocks until the connections are closed, which an event loop thread cannot wait for.
+    deinit {
+        guard !isShutDown.load(ordering: .relaxed), MultiThreadedEventLoopGroup.currentEventLoop == nil else { return }
+        try? http.syncShutdown()
+    }
 
     /// The namespace of the configuration (used when a call passes none for a namespaced kind).
     public var defaultNamespace: String { config.namespace }

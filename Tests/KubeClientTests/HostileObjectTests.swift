@@ -1,6 +1,7 @@
 import Foundation
 import KubeClient
 import KubeRuntime
+import TapioTestSupport
 import Testing
 
 /// Objects whose fields anyone with write access (or a hostile server) can set to the edge of their type: the runtime
@@ -26,5 +27,24 @@ struct HostileObjectTests {
             #expect(l.spec?.holderIdentity == "heir")
             #expect(l.spec?.leaseTransitions == Int32.max)
         }
+    }
+}
+
+@Suite("A client's lifetime", .timeLimit(.minutes(2)))
+struct ClientLifetimeTests {
+    /// A test that threw before its clean-up used to crash the whole test process (AsyncHTTPClient traps in debug
+    /// builds on an HTTPClient released while running), and a process that drops a client leaked its connections.
+    @Test func aClientDroppedWithoutShutdownClosesItselfInsteadOfTrapping() async throws {
+        let cluster = try await TestCluster.start()
+        do {
+            let dropped = try KubeClient(config: KubeConfig.load(path: cluster.kubeconfigPath))
+            _ = try await dropped.list(Namespace.self)
+        }
+        // Reaching this line is the assertion; the client after it still works, and shutting down twice is harmless.
+        let client = try KubeClient(config: KubeConfig.load(path: cluster.kubeconfigPath))
+        #expect(try await client.list(Namespace.self).metadata.resourceVersion != nil)
+        try await client.shutdown()
+        try await client.shutdown()
+        await cluster.stop()
     }
 }
