@@ -28,11 +28,11 @@ public struct EmulatedKind: Sendable {
     func view(_ stored: JSONValue) -> JSONValue { isEvent ? EventStorage.view(stored, as: self) : stored }
     /// Stored objects are converted to this API's field names before field selectors run; a few selectable fields
     /// are not the object's own path. Each entry lists paths tried in order, the first non-empty value winning
-    /// (an Event's `source` is `source.component`, or the reporting controller when that is empty).
+    /// (a core Event's `source` is `source.component`, or the reporting component when that is empty).
     var fieldSelectorFallbacks: [String: [String]] {
         guard isEvent else { return [:] }
-        return group.isEmpty ? ["source": ["source.component", "reportingComponent"]]
-                             : ["source": ["deprecatedSource.component", "reportingController"]]
+        // events.k8s.io/v1 has no `source` field label (kube-apiserver 1.36: "field label not supported: source").
+        return group.isEmpty ? ["source": ["source.component", "reportingComponent"]] : [:]
     }
 
     public init(group: String, version: String, kind: String, plural: String, namespaced: Bool, hasStatus: Bool,
@@ -53,7 +53,7 @@ public struct EmulatedKind: Sendable {
         EmulatedKind(group: "events.k8s.io", version: "v1", kind: "Event", plural: "events", namespaced: true, hasStatus: false,
                      fieldSelectors: ["regarding.kind", "regarding.namespace", "regarding.name", "regarding.uid",
                                       "regarding.apiVersion", "regarding.resourceVersion", "regarding.fieldPath",
-                                      "reason", "reportingController", "source", "type"]),
+                                      "reason", "reportingController", "type"]),
         EmulatedKind(group: "", version: "v1", kind: "Event", plural: "events", namespaced: true, hasStatus: false,
                      fieldSelectors: ["involvedObject.kind", "involvedObject.namespace", "involvedObject.name",
                                       "involvedObject.uid", "involvedObject.apiVersion", "involvedObject.resourceVersion",

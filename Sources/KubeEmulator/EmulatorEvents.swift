@@ -255,7 +255,7 @@ enum EventStorage {
 /// Field paths use the internal (core) names, as the real server's messages do.
 enum EventValidation {
     static func validate(_ e: EventStorage.Fields, old: EventStorage.Fields?, namespace: String, viaEventsAPI: Bool) -> [FieldError] {
-        var errs = legacy(e, namespace: namespace)
+        var errs = legacy(e, namespace: namespace, viaEventsAPI: viaEventsAPI)
         guard viaEventsAPI else { return errs }
         if let old {
             if e.series != old.series { errs += series(e) }
@@ -296,8 +296,10 @@ enum EventValidation {
     }
 
     /// What every Event must satisfy, whichever API wrote it.
-    static func legacy(_ e: EventStorage.Fields, namespace: String) -> [FieldError] {
+    static func legacy(_ e: EventStorage.Fields, namespace: String, viaEventsAPI: Bool) -> [FieldError] {
         var errs: [FieldError] = []
+        // One field, named as the API that was used names it (core v1 says reportingComponent, as kube-apiserver does).
+        let controller = viaEventsAPI ? "reportingController" : "reportingComponent"
         let involvedNS = e.involvedObject["namespace"] ?? ""
         if e.eventTime == nil {
             // Old-style events: the event's namespace follows the object's (empty or "default" for cluster objects).
@@ -308,9 +310,9 @@ enum EventValidation {
             if involvedNS.isEmpty && namespace != "default" && namespace != "kube-system" {
                 errs.append(.invalid("involvedObject.namespace", FieldError.quoted(involvedNS), "does not match event.namespace"))
             }
-            if e.reportingController.isEmpty { errs.append(.required("reportingController")) }
+            if e.reportingController.isEmpty { errs.append(.required(controller)) }
             for msg in qualifiedNameErrors(e.reportingController) {
-                errs.append(.invalid("reportingController", FieldError.quoted(e.reportingController), msg))
+                errs.append(.invalid(controller, FieldError.quoted(e.reportingController), msg))
             }
             if e.reportingInstance.isEmpty { errs.append(.required("reportingInstance")) }
             if e.reportingInstance.utf8.count > 128 { errs.append(.invalid("reportingInstance", "\"\"", "can have at most 128 characters")) }

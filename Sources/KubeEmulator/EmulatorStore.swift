@@ -687,6 +687,18 @@ final class EmulatorStore: Sendable {
             metaErrors += EventValidation.validate(decoded.fields, old: oldFields, namespace: r.namespace ?? "", viaEventsAPI: !kind.group.isEmpty)
             storedNew = decoded.stored
         }
+        // A Lease's times are metav1.MicroTime, which the real server decodes only with exactly six fractional digits.
+        if kind.kind == "Lease" && kind.group == "coordination.k8s.io" {
+            for key in ["acquireTime", "renewTime"] {
+                guard let v = new["spec"]?[key], v != .null else { continue }
+                guard let text = v.stringValue, KubeTime.parse(text, exactMicroseconds: true) != nil else {
+                    let detail = v.stringValue.map { KubeTime.parseError($0, micro: true) }
+                        ?? "json: cannot unmarshal \(v.goRendered) into Go struct field LeaseSpec.spec.\(key) of type v1.MicroTime"
+                    return Self.status(400, reason: "BadRequest",
+                                       message: "Lease in version \"\(kind.version)\" cannot be handled as a Lease: " + detail)
+                }
+            }
+        }
         metaErrors += BuiltinValidation.validate(kind, new, old: old)
         if !metaErrors.isEmpty { return Self.invalid(kind, name, metaErrors) }
         let dry = req.query["dryRun"] == "All"

@@ -48,3 +48,22 @@ struct ClientLifetimeTests {
         await cluster.stop()
     }
 }
+
+@Suite("Lease times", .timeLimit(.minutes(2)))
+struct LeaseTimeTests {
+    /// The real server decodes a Lease's renewTime and acquireTime as metav1.MicroTime — exactly six fractional
+    /// digits — and refuses anything else with 400; the emulator accepted it, and a test passed there only.
+    @Test func aLeaseTimeWithoutMicrosecondsIsRefusedAsTheRealServerRefusesIt() async throws {
+        try await withCluster { _, client, ns in
+            var spec = Lease.Spec()
+            spec.renewTime = "2026-12-02T01:55:21Z"
+            let refused = await #expect(throws: KubeError.self) {
+                _ = try await client.create(Lease(metadata: ObjectMeta(name: "seconds", namespace: ns), spec: spec))
+            }
+            let message = "\(refused.map { "\($0)" } ?? "")"
+            #expect(message.contains(#"cannot be handled as a Lease: parsing time "2026-12-02T01:55:21Z""#), "\(message)")
+            spec.renewTime = "2026-12-02T01:55:21.000000Z"
+            _ = try await client.create(Lease(metadata: ObjectMeta(name: "micro", namespace: ns), spec: spec))
+        }
+    }
+}

@@ -1,5 +1,6 @@
 import Foundation
 import KubeClient
+import KubeRuntime
 import Synchronization
 import TapioCorrelation
 import TapioKube
@@ -127,7 +128,7 @@ struct OperatorTests {
                 annotations: [HeartbeatAnnotations.applied: HeartbeatAnnotations.encodeApplied(applied)]))
             var s = Lease.Spec()
             s.holderIdentity = node
-            s.renewTime = Date().formatted(.iso8601)
+            s.renewTime = MicroTime.string()
             lease.spec = s
             _ = try await r.client.create(lease)
         }
