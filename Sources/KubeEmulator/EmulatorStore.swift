@@ -22,6 +22,8 @@ enum WatchChunk: Sendable {
 
 enum EmulatorResponse: Sendable {
     case json(status: Int, body: JSONValue, headers: [(String, String)])
+    /// Plain text, as kube-apiserver's catch-all handler answers a path under `/apis` that no group serves.
+    case text(status: Int, body: String)
     case watch(id: Int, stream: AsyncStream<WatchChunk>)
     /// `Misbehaviour.endlessWatchLine`: a watch whose first line never ends.
     case endlessLine
@@ -160,20 +162,23 @@ final class EmulatorStore: Sendable {
         return handleSync(req)
     }
 
+    /// kube-apiserver 1.36 answers a path nobody serves with a Status under `/api` (the legacy group's handler) and
+    /// with plain "404 page not found" under `/apis` and elsewhere (the catch-all handler).
+    static func notFound(_ path: String) -> EmulatorResponse {
+        if path == "/api" || path.hasPrefix("/api/") {
+            return status(404, reason: "NotFound", message: "the server could not find the requested resource")
+        }
+        return .text(status: 404, body: "404 page not found\n")
+    }
+
     func handleSync(_ req: EmulatorRequest) -> EmulatorResponse {
         if req.path == "/version" {
             return .json(status: 200, body: Self.versionInfo, headers: [])
         }
         if let d = discovery(req) { return d }
-        guard let r = route(req.path) else {
-            return Self.status(404, reason: "NotFound", message: "the server could not find the requested resource")
-        }
-        if let sub = r.subresource, !(sub == "status" && r.kind.hasStatus) {
-            return Self.status(404, reason: "NotFound", message: "the server could not find the requested resource")
-        }
-        if r.kind.namespaced && r.namespace == nil && (r.name != nil || req.method != "GET") {
-            return Self.status(404, reason: "NotFound", message: "the server could not find the requested resource")
-        }
+        guard let r = route(req.path) else { return Self.notFound(req.path) }
+        if let sub = r.subresource, !(sub == "status" && r.kind.hasStatus) { return Self.notFound(req.path) }
+        if r.kind.namespaced && r.namespace == nil && (r.name != nil || req.method != "GET") { return Self.notFound(req.path) }
         // Content negotiation first, as the real server does before acting: `kubectl get` asks for Tables.
         guard let target = Negotiation.negotiate(req.headers["accept"], transforms: true) else { return Negotiation.notAcceptable() }
         if case .table = target, let bad = TablePrinter.validateIncludeObject(req.query["includeObject"]) { return bad }

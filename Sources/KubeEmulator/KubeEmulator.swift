@@ -206,6 +206,14 @@ public final class KubeEmulator: Sendable {
                         try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: data))))
                         try await outbound.write(.end(nil))
                         if !h.isKeepAlive { return }
+                    case .text(let status, let text):
+                        var headers = HTTPHeaders([("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", String(text.utf8.count)),
+                                                   ("X-Content-Type-Options", "nosniff")])
+                        if !h.isKeepAlive { headers.add(name: "Connection", value: "close") }
+                        try await outbound.write(.head(HTTPResponseHead(version: h.version, status: .init(statusCode: status), headers: headers)))
+                        try await outbound.write(.body(.byteBuffer(ByteBuffer(string: text))))
+                        try await outbound.write(.end(nil))
+                        if !h.isKeepAlive { return }
                     case .watch(let id, let stream):
                         // kube-apiserver takes any int64; a day is plenty for tests and keeps timers in range.
                         let timeout = min(max(Int(req.query["timeoutSeconds"] ?? "") ?? 1800, 1), 86_400)
