@@ -62,13 +62,17 @@ public struct WriteOptions: Sendable, Hashable {
     public var dryRun: Bool
     /// Names the writer in `managedFields`.
     public var fieldManager: String?
-    public init(dryRun: Bool = false, fieldManager: String? = nil) {
-        self.dryRun = dryRun; self.fieldManager = fieldManager
+    /// DELETE only: how long the object may take to terminate; 0 deletes at once. A pod bound to a node is
+    /// otherwise kept, terminating, until its kubelet confirms it stopped.
+    public var gracePeriodSeconds: Int64?
+    public init(dryRun: Bool = false, fieldManager: String? = nil, gracePeriodSeconds: Int64? = nil) {
+        self.dryRun = dryRun; self.fieldManager = fieldManager; self.gracePeriodSeconds = gracePeriodSeconds
     }
     var query: [(String, String)] {
         var q: [(String, String)] = []
         if dryRun { q.append(("dryRun", "All")) }
         if let fieldManager { q.append(("fieldManager", fieldManager)) }
+        if let gracePeriodSeconds { q.append(("gracePeriodSeconds", String(gracePeriodSeconds))) }
         return q
     }
 }

@@ -592,6 +592,25 @@ final class EmulatorStore: Sendable {
             let k = Self.key(r.namespace, name)
             guard var obj = s.objects[r.kind.storageKey]?[k] else { return Self.notFound(r.kind, name) }
             if dry { return .json(status: 200, body: r.kind.view(obj), headers: []) }
+            // Graceful deletion, as kube-apiserver does it: a pod bound to a node is only marked (deletionTimestamp,
+            // a MODIFIED event) and stays, terminating, until its kubelet deletes it with a grace period of 0.
+            if r.kind.kind == "Pod" && r.kind.group.isEmpty, let node = obj["spec"]?["nodeName"]?.stringValue, !node.isEmpty {
+                let requested = req.query["gracePeriodSeconds"].flatMap { Int64($0) }
+                    ?? (try? JSONValue.parse(req.body))?["gracePeriodSeconds"]?.intValue
+                let grace = requested ?? obj["spec"]?["terminationGracePeriodSeconds"]?.intValue ?? 30
+                if grace > 0 {
+                    if obj["metadata"]?["deletionTimestamp"] == nil {
+                        let until = Date().addingTimeInterval(TimeInterval(min(grace, 86_400 * 365)))
+                        obj["metadata"]?["deletionTimestamp"] = .string(until.formatted(.iso8601))
+                        obj["metadata"]?["deletionGracePeriodSeconds"] = .int(grace)
+                        s.rv += 1
+                        obj["metadata"]?["resourceVersion"] = .string(String(s.rv))
+                        s.objects[r.kind.storageKey]?[k] = obj
+                        Self.record(&s, kind: r.kind, type: "MODIFIED", object: obj, old: nil)
+                    }
+                    return .json(status: 200, body: r.kind.view(obj), headers: [])
+                }
+            }
             s.objects[r.kind.storageKey]?[k] = nil
             s.rv += 1
             obj["metadata"]?["resourceVersion"] = .string(String(s.rv))

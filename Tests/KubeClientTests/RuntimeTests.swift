@@ -100,7 +100,12 @@ struct WatcherTests {
                 await store.waitUntilReady()
                 #expect(store.byIndex("node", "n1").map(\.key) == ["\(ns)/p1"])
                 _ = try await client.create(pod("p3", ns, node: "n1"))
+                // A pod bound to a node is only marked for deletion until its kubelet confirms (there is none for
+                // n1): it stays indexed, terminating. Deleting it with no grace period removes it.
                 try await client.delete(Pod.self, namespace: ns, name: "p1")
+                #expect(await eventually { store.get(namespace: ns, name: "p1")?.metadata.deletionTimestamp != nil })
+                #expect(Set(store.byIndex("node", "n1").map(\.key)) == ["\(ns)/p1", "\(ns)/p3"])
+                try await client.delete(Pod.self, namespace: ns, name: "p1", options: WriteOptions(gracePeriodSeconds: 0))
                 #expect(await eventually { store.byIndex("node", "n1").map(\.key) == ["\(ns)/p3"] })
                 #expect(store.byIndex("node", "n2").count == 1)
                 g.cancelAll()
