@@ -43,10 +43,26 @@ images:
     newName: ${image%:*}
     newTag: ${image##*:}
 YAML
+# What was there before stays: deleting the CRDs would delete every Insight in the cluster with them.
+keep_kinds="^$"
+kubectl get crd insights.tapio.io >/dev/null 2>&1 && keep_kinds="^CustomResourceDefinition$"
+kubectl get namespace tapio-system >/dev/null 2>&1 && keep_kinds="$keep_kinds|^Namespace$"
 cleanup() {
   kubectl delete namespace "$ns" --ignore-not-found --wait=false >/dev/null 2>&1 || true
   kubectl delete tapiopolicy "$ns" --ignore-not-found >/dev/null 2>&1 || true
-  if [[ -z ${KEEP:-} ]]; then kubectl delete -k "$overlay" --ignore-not-found --wait=false >/dev/null 2>&1 || true; fi
+  if [[ -z ${KEEP:-} ]]; then
+    kubectl kustomize "$overlay" | KEEP_KINDS="$keep_kinds" python3 -c '
+import os, re, sys
+keep = re.compile(os.environ["KEEP_KINDS"])
+docs = re.split(r"(?m)^---\s*$", sys.stdin.read())
+out = []
+for d in docs:
+    m = re.search(r"(?m)^kind: *(\S+)", d)
+    if m and not keep.search(m.group(1)):
+        out.append(d)
+print("\n---\n".join(out))
+' | kubectl delete -f - --ignore-not-found --wait=false >/dev/null 2>&1 || true
+  fi
 }
 trap cleanup EXIT
 kubectl apply -k "$overlay" >&2
