@@ -81,6 +81,17 @@ struct LRUTable<Value> {
         return true
     }
 
+    /// Removes entries from the least recently used end while their stamp is before `cutoff`, at most `limit`;
+    /// returns how many. Entries nobody looked up for a while sit there, so old ones go without a full walk.
+    @discardableResult mutating func removeStaleFromTail(before cutoff: UInt64, limit: Int) -> Int {
+        var removed = 0
+        while removed < limit, tail >= 0, stamps[Int(tail)] < cutoff {
+            remove(keys[Int(tail)])
+            removed += 1
+        }
+        return removed
+    }
+
     mutating func removeAll() {
         while tail >= 0 { remove(keys[Int(tail)]) }
     }

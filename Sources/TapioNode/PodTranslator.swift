@@ -34,6 +34,8 @@ public final class PodTranslator: Sendable {
         public var misses: UInt64 = 0
         public var evictions: UInt64 = 0
         public var negativeHits: UInt64 = 0
+        /// Entries dropped because they outlived the TTL unused.
+        public var swept: UInt64 = 0
         public var expirations: UInt64 = 0
         public var invalidations: UInt64 = 0
         public var scans: UInt64 = 0
@@ -60,6 +62,7 @@ public final class PodTranslator: Sendable {
         var lru: LRUTable<Attribution>
         var negative: [UInt64: UInt64] = [:]
         var stats = Stats()
+        var lastSweep: UInt64 = 0
     }
     let state: Mutex<State>
 
@@ -267,6 +270,13 @@ public final class PodTranslator: Sendable {
         let cost = Self.cost(of: value)
         state.withLock { s in
             s.lru.insert(key, value, stamp: now, tag: generation, cost: cost)
+            // Expired entries are otherwise only replaced when their key is looked up again: on a host that starts
+            // and ends thousands of processes, dead pids' entries piled up towards the bound (100,000) — a slow,
+            // steady growth of the agent's memory. Once per TTL, the stale end of the LRU goes.
+            if now &- s.lastSweep >= ttlNanos {
+                s.lastSweep = now
+                s.stats.swept &+= UInt64(s.lru.removeStaleFromTail(before: now &- ttlNanos, limit: 100_000))
+            }
         }
     }
 

@@ -40,6 +40,21 @@ import TapioModel
         #expect(t.stats.expirations == 1)
     }
 
+    /// Issue 17, item 7: entries of pids nobody looks up again (the process ended, its exit missed or never
+    /// probed) stayed until the 100,000-entry bound pushed them out: the agent's memory grew with a host's churn.
+    @Test func entriesNobodyLooksUpAgainAreSweptOnceTheyOutliveTheTTL() throws {
+        let host = try FakeHost()
+        for pid in Int32(100)..<Int32(150) { try host.setProcess(pid, cgroup: "/system.slice/job\(pid).service") }
+        let t = host.translator(clock: clock, withMount: false) { $0.ttl = .seconds(30) }
+        for pid in Int32(100)..<Int32(150) { #expect(t.attribution(pid: pid) != nil) }
+        #expect(t.stats.entries == 50)
+        clock.advance(.seconds(31))
+        try host.setProcess(7, cgroup: "/system.slice/new.service")
+        #expect(t.attribution(pid: 7) != nil)  // a store: the sweep runs once per TTL
+        #expect(t.stats.entries == 1, "stale entries left: \(t.stats.entries)")
+        #expect(t.stats.swept == 50)
+    }
+
     @Test func invalidatingAnExitedPidForcesAFreshRead() throws {
         let host = try FakeHost()
         try host.setProcess(9, cgroup: "/a")
