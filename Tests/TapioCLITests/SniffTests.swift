@@ -7,12 +7,15 @@ import Testing
 @Suite(.enabled(if: TestCgroup.isAvailable, "\(TestCgroup.unavailableReason ?? "")"))
 struct SniffTests {
     /// A leak of 2 MiB/s in a cgroup limited to 400 MiB: the kill is ~200 s away. Tapio reports growth only once
-    /// it has been sustained for 90 s (a GC sawtooth's first ramp looks like a leak), so the runs last 130 s.
+    /// it has been sustained for 90 s (a GC sawtooth's first ramp looks like a leak), so the runs last 200 s (a loaded machine delays the first samples).
     final class Leak: Sendable {
         let cgroup: TestCgroup
         let process: TestProcess
         init() throws {
-            cgroup = try TestCgroup.create(layout: .custom(["leaky.service"]), memoryLimit: 400 << 20)
+            // 2 MiB/s into 640 MiB: killed after about 320 s, long after each run of sniff below ends (200 s), while a
+            // prediction needs 90 s of growth and the cgroup poller's next walk (10 s) — ample room on a loaded machine,
+            // where 130 s runs once missed the prediction.
+            cgroup = try TestCgroup.create(layout: .custom(["leaky.service"]), memoryLimit: 640 << 20)
             let script = CommandRunner.repositoryRoot.appendingPathComponent("Tests/Fixtures/leak.py").path
             process = try TestProcess.gated(shell: "exec python3 \(script) 2")
             do {
@@ -42,13 +45,13 @@ struct SniffTests {
 
     func sniff(_ args: [String]) async throws -> CommandResult {
         try await CommandRunner.run(CommandRunner.tapioExecutable, ["sniff", "--window", "3m"] + args,
-                              environment: Self.noClusterEnvironment, timeout: .seconds(200))
+                              environment: Self.noClusterEnvironment, timeout: .seconds(300))
     }
 
-    @Test(.timeLimit(.minutes(5))) func jsonLinesCarryTheOOMPredictionAndParseAgainstTheSchema() async throws {
+    @Test(.timeLimit(.minutes(7))) func jsonLinesCarryTheOOMPredictionAndParseAgainstTheSchema() async throws {
         let leak = try Leak()
         defer { leak.stop() }
-        let r = try await sniff(["-o", "json", "--duration", "130s"])
+        let r = try await sniff(["-o", "json", "--duration", "200s"])
         #expect(r.status == 0, "stderr: \(r.stderr)")
         #expect(r.stderr.contains("no cluster reachable"), "the fallback must be said in one line: \(r.stderr)")
         var predictions: [[String: Any]] = []
@@ -84,10 +87,10 @@ struct SniffTests {
         #expect((p["remediation"] as? [String: Any])?["actions"] is [Any])
     }
 
-    @Test(.timeLimit(.minutes(5))) func prometheusOnceIsAValidScrapeWithTheTimeToOOM() async throws {
+    @Test(.timeLimit(.minutes(7))) func prometheusOnceIsAValidScrapeWithTheTimeToOOM() async throws {
         let leak = try Leak()
         defer { leak.stop() }
-        let r = try await sniff(["-o", "prometheus", "--once", "--duration", "130s"])
+        let r = try await sniff(["-o", "prometheus", "--once", "--duration", "200s"])
         #expect(r.status == 0, "stderr: \(r.stderr)")
         let samples = try PrometheusText.parse(r.stdout)
         let ttl = samples.filter { $0.name == "tapio_predicted_time_to_oom_seconds" && ($0.labels["subject"] ?? "").contains(leak.path) }
@@ -97,7 +100,7 @@ struct SniffTests {
         #expect(samples.contains { $0.name == "tapio_source_up" })
     }
 
-    @Test(.timeLimit(.minutes(5))) func theTerminalViewShowsThePredictionAsAPersonSeesIt() async throws {
+    @Test(.timeLimit(.minutes(7))) func theTerminalViewShowsThePredictionAsAPersonSeesIt() async throws {
         guard let tmux = ["/usr/bin/tmux", "/bin/tmux"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
             print("skipped theTerminalViewShowsThePredictionAsAPersonSeesIt: tmux is not installed (scripts/setup.sh installs it)")
             return
@@ -105,13 +108,13 @@ struct SniffTests {
         let leak = try Leak()
         defer { leak.stop() }
         let session = "tapio-test-\(getpid())-\(Int.random(in: 0..<1_000_000))"
-        let command = "KUBECONFIG=/nonexistent \(CommandRunner.tapioExecutable.path) sniff --window 3m --duration 130s; sleep 60"
+        let command = "KUBECONFIG=/nonexistent \(CommandRunner.tapioExecutable.path) sniff --window 3m --duration 200s; sleep 60"
         // One shell drives tmux (a server of its own, -L, so nobody else's tmux is touched): start the session,
-        // capture the pane every 2 s until the final summary is on screen (or 170 s pass), print the last capture.
+        // capture the pane every 2 s until the final summary is on screen (or 260 s pass), print the last capture.
         let script = """
             tmux -L \(session) new-session -d -s \(session) -x 200 -y 100 '\(command)' || exit 3
             i=0
-            while [ $i -lt 85 ]; do
+            while [ $i -lt 130 ]; do
               sleep 2; i=$((i+1))
               tmux -L \(session) capture-pane -p -S -3000 -t \(session) > "$0.screen" 2>&1
               grep -q 'summary:' "$0.screen" && break
@@ -124,7 +127,7 @@ struct SniffTests {
         env["TMUX"] = nil
         env["PATH"] = (env["PATH"] ?? "") + ":" + URL(fileURLWithPath: tmux).deletingLastPathComponent().path
         let run = try await CommandRunner.run(URL(fileURLWithPath: "/bin/sh"), ["-c", script, scratch], environment: env,
-                                        timeout: .seconds(240))
+                                        timeout: .seconds(330))
         defer { try? FileManager.default.removeItem(atPath: scratch + ".screen") }
         #expect(run.status == 0, "tmux failed: \(run.stderr)")
         let screen = run.stdout
