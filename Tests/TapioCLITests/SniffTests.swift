@@ -6,8 +6,8 @@ import Testing
 /// that leaks steadily inside a real memory cgroup with a limit. Each output mode must show the OOM prediction.
 @Suite(.enabled(if: TestCgroup.isAvailable, "\(TestCgroup.unavailableReason ?? "")"))
 struct SniffTests {
-    /// A leak of 2 MiB/s in a cgroup limited to 400 MiB: the kill is ~200 s away. Tapio reports growth only once
-    /// it has been sustained for 90 s (a GC sawtooth's first ramp looks like a leak), so the runs last 200 s (a loaded machine delays the first samples).
+    /// A leak of 2 MiB/s in a cgroup limited to 640 MiB: the kill is ~320 s away. Tapio reports growth only once
+    /// it has been sustained for 90 s (a GC sawtooth's first ramp looks like a leak), so the runs last 200 s.
     final class Leak: Sendable {
         let cgroup: TestCgroup
         let process: TestProcess
