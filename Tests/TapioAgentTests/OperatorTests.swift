@@ -167,10 +167,19 @@ struct OperatorTests {
         let ns = r.cluster.namespace
         let nodes = ["a", "b", "c"].map { "\(ns)-\($0)" }
         func setPressure(_ node: String, _ on: Bool) async throws {
-            var n = try await r.client.get(Node.self, name: node)
-            n.status = NodeStatus(conditions: [Condition(type: "Ready", status: "True"),
-                                               Condition(type: "MemoryPressure", status: on ? "True" : "False")])
-            _ = try await r.client.updateStatus(n)
+            // On a real cluster the node controller writes these Nodes too (they have no kubelet): re-read and
+            // write again on a conflict, as any controller does.
+            for attempt in 1...10 {
+                var n = try await r.client.get(Node.self, name: node)
+                n.status = NodeStatus(conditions: [Condition(type: "Ready", status: "True"),
+                                                   Condition(type: "MemoryPressure", status: on ? "True" : "False")])
+                do {
+                    _ = try await r.client.updateStatus(n)
+                    return
+                } catch KubeError.conflict(_, _) where attempt < 10 {
+                    continue
+                }
+            }
         }
         for (i, n) in nodes.enumerated() {
             _ = try await r.client.create(Node(metadata: KubeObjectMeta(name: n)))
