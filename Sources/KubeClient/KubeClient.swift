@@ -327,13 +327,13 @@ public final class KubeClient: Sendable {
         let data = try await send(method: .GET, path: t.path(namespace: K.namespaced ? namespace : nil), query: options.query,
                                   retryPolicy: retryPolicy).body
         let page = try decode(ObjectList<K>.self, data)
-        if page.undecodableCount > 0 { reportUndecodable(page.undecodable, count: page.undecodableCount, in: "list \(t.plural)", resource: t.plural) }
+        if page.undecodableCount > 0 { reportUndecodable(page.undecodable, count: page.undecodableCount, verb: "GET", in: "list \(t.plural)", resource: t.plural) }
         return page
     }
 
     /// Counts skipped objects for the observer and says so in the log, at most once per 30 s per list or watch.
-    func reportUndecodable(_ objects: [UndecodableObject], count: Int, in what: String, resource: String) {
-        for _ in 0..<count { observer?(what.hasPrefix("watch") ? "WATCH" : "GET", .undecodableObject(resource: resource)) }
+    func reportUndecodable(_ objects: [UndecodableObject], count: Int, verb: String, in what: String, resource: String) {
+        for _ in 0..<count { observer?(verb, .undecodableObject(resource: resource)) }
         let shown = objects.prefix(3).map(\.description).joined(separator: "; ")
         logLimiter.log(logger, .warning, key: "undecodable \(what)",
                        "\(what): skipped \(count) object\(count == 1 ? "" : "s") that could not be decoded (\(shown)); the rest are used")

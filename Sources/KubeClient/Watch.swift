@@ -74,7 +74,7 @@ public struct WatchStream<K: KubeResource>: AsyncSequence {
             switch event {
             case .error: client.observeStreamFailure()
             case .undecodable(let type, let object):
-                client.reportUndecodable([object], count: 1, in: "\(what) (\(type))", resource: resource)
+                client.reportUndecodable([object], count: 1, verb: "WATCH", in: "\(what) (\(type))", resource: resource)
             default: break
             }
             return event

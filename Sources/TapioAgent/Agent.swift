@@ -89,10 +89,7 @@ public struct Agent: Sendable {
         }
         let ready = Mutex(false)
         let endpoint = HTTPEndpoint(host: options.metricsHost, port: options.metricsPort, routes: [
-            "/metrics": {
-                Self.exportSourceHealth(metrics, node: node, sniffer: sniffer)
-                return .init(contentType: "text/plain; version=0.0.4; charset=utf-8", body: metrics.render())
-            },
+            "/metrics": { .init(contentType: "text/plain; version=0.0.4; charset=utf-8", body: metrics.render()) },
             "/healthz": { .init(body: Array("ok\n".utf8)) },
             "/readyz": {
                 // A role that lacks a rule the agent uses: not ready, saying which, so that it shows in `kubectl get pods`
@@ -127,6 +124,9 @@ public struct Agent: Sendable {
         let group = ServiceGroup(configuration: .init(
             services: services.map { .init(service: $0) }, gracefulShutdownSignals: signals, logger: logger))
         if let failure = node.bpfFailure {
+            // The running sources' health reaches /metrics through the pipeline's status; probes that never loaded
+            // are no source there, so their 0 is set here, once.
+            metrics.sourceHealth("ebpf", SourceHealth(state: .failed(failure)))
             recorder.record(regarding: ObjectReference(apiVersion: "v1", kind: "Node", name: options.nodeName), type: .warning,
                             reason: "ProbesUnavailable", action: "LoadProbes",
                             note: "Tapio's eBPF probes did not load on this node; the agent polls /proc instead: \(failure)")
@@ -145,15 +145,6 @@ public struct Agent: Sendable {
         if flushed == nil { logger.warning("pending Insights and Events not written within \(options.shutdownFlushLimit) of shutdown") }
         await endpoint.shutdown()
         logger.debug("shut down")
-    }
-}
-
-extension Agent {
-    /// `tapio_source_up` for each source, and for the BPF probes when they did not load (then 0: no source runs).
-    static func exportSourceHealth(_ metrics: TapioMetrics, node: NodeSide, sniffer: KubeSniffer) {
-        for source in node.sources { metrics.sourceHealth(source.name, source.health()) }
-        metrics.sourceHealth(sniffer.name, sniffer.health())
-        if let failure = node.bpfFailure { metrics.sourceHealth("ebpf", SourceHealth(state: .failed(failure))) }
     }
 }
 

@@ -27,13 +27,11 @@ struct AccessDenialsTests {
     }
 
     @Test func aForbiddenAnswerIsLoggedAtWarningKeptAndClearedByTheNextSuccess() async throws {
-        let cluster = try await TestCluster.start()
-        guard let emu = cluster.requireEmulator() else { await cluster.stop(); return }
-        let lines = Box<[(level: Logger.Level, message: String)]>([])
-        let client = try KubeClient(config: KubeConfig.load(path: cluster.kubeconfigPath), logger: CapturingLogHandler.logger(lines))
-        let ns = cluster.namespace
-        do {
-            _ = try await client.create(Namespace(metadata: ObjectMeta(name: ns)))
+        try await withCluster { cluster, _, ns in
+            guard let emu = cluster.requireEmulator() else { return }
+            let lines = Box<[(level: Logger.Level, message: String)]>([])
+            let client = try observedClient(cluster, Box(Outcomes()), logger: CapturingLogHandler.logger(lines))
+            defer { emu.behave() }
             let path = "/namespaces/\(ns)/leases"
             emu.misbehave(.status(403), pathContains: path)
             await #expect(throws: KubeError.self) { _ = try await client.list(Lease.self, namespace: ns) }
@@ -47,15 +45,7 @@ struct AccessDenialsTests {
             #expect(client.accessDenials.current.map(\.verb) == ["WATCH"], "a list that succeeds clears the list's denial only")
             _ = try await client.watch(Lease.self, namespace: ns, options: WatchOptions(timeoutSeconds: 1))
             #expect(client.accessDenials.current.isEmpty)
-        } catch {
-            emu.behave()
-            try? await client.delete(Namespace.self, name: ns)
-            try? await client.shutdown()
-            await cluster.stop()
-            throw error
+            try await client.shutdown()
         }
-        try? await client.delete(Namespace.self, name: ns)
-        try await client.shutdown()
-        await cluster.stop()
     }
 }
