@@ -13,46 +13,6 @@ import Testing
 struct HostileServerLifecycleTests {
     static let modes: [Misbehaviour] = [.expireWatchesInStream, .status(500), .redirectLoop, .endlessWatchLine, .neverAnswer]
 
-    /// A running `tapio` with its stderr captured in a file.
-    final class Tapio {
-        let process: Process
-        let directory: URL
-        var stderrURL: URL { directory.appendingPathComponent("stderr") }
-
-        init(_ arguments: [String]) throws {
-            directory = FileManager.default.temporaryDirectory.appendingPathComponent("tapio-hostile-\(UUID().uuidString)")
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            _ = FileManager.default.createFile(atPath: directory.appendingPathComponent("stderr").path, contents: nil)
-            process = Process()
-            process.executableURL = CommandRunner.tapioExecutable
-            process.arguments = arguments
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = try FileHandle(forWritingTo: directory.appendingPathComponent("stderr"))
-            try process.run()
-        }
-
-        var stderr: String { (try? String(contentsOf: stderrURL, encoding: .utf8)) ?? "" }
-
-        /// The port it serves /metrics on, from its log.
-        var metricsPort: Int? {
-            guard let r = stderr.range(of: #"/readyz on port [0-9]+"#, options: .regularExpression) else { return nil }
-            return Int(stderr[r].split(separator: " ").last ?? "")
-        }
-
-        /// SIGTERM, then up to `grace` for it to exit: whether it did, and how long it took.
-        func terminate(grace: Duration = .seconds(30)) async -> (exited: Bool, after: Duration) {
-            let start = ContinuousClock.now
-            kill(process.processIdentifier, SIGTERM)
-            while process.isRunning && ContinuousClock.now - start < grace { try? await Task.sleep(for: .milliseconds(50)) }
-            return (!process.isRunning, ContinuousClock.now - start)
-        }
-
-        func cleanUp() {
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-            try? FileManager.default.removeItem(at: directory)
-        }
-    }
-
     func eventually(_ timeout: Duration = .seconds(30), _ condition: () async -> Bool) async -> Bool {
         let end = ContinuousClock.now + timeout
         while ContinuousClock.now < end {
@@ -78,7 +38,7 @@ struct HostileServerLifecycleTests {
         let client = try KubeClient(kubeconfigPath: cluster.kubeconfigPath)
         _ = try? await client.create(Namespace(metadata: ObjectMeta(name: "tapio-system")))
         let node = "hostile-" + String(UUID().uuidString.lowercased().prefix(8))
-        let agent = try Tapio(["agent", "--node-name", node, "--kubeconfig", cluster.kubeconfigPath, "--metrics-addr", "127.0.0.1:0"])
+        let agent = try BackgroundCommand(tapio: ["agent", "--node-name", node, "--kubeconfig", cluster.kubeconfigPath, "--metrics-addr", "127.0.0.1:0"])
         defer { agent.cleanUp() }
         let beating = await eventually {
             (try? await client.get(Lease.self, namespace: "tapio-system", name: "tapio-agent-\(node)")) != nil
@@ -101,7 +61,7 @@ struct HostileServerLifecycleTests {
         let client = try KubeClient(kubeconfigPath: cluster.kubeconfigPath)
         _ = try await client.create(Namespace(metadata: ObjectMeta(name: cluster.namespace)))
         let id = "op-\(cluster.namespace)"
-        let op = try Tapio(["operator", "--leader-elect", "--namespace", cluster.namespace, "--identity", id,
+        let op = try BackgroundCommand(tapio: ["operator", "--leader-elect", "--namespace", cluster.namespace, "--identity", id,
                             "--kubeconfig", cluster.kubeconfigPath, "--metrics-addr", "127.0.0.1:0"])
         defer { op.cleanUp() }
         let leading = await eventually {
@@ -127,7 +87,7 @@ struct HostileServerLifecycleTests {
         let podWatches = "/api/v1/pods?watch=true"
         emu.misbehave(.expireWatchesInStream, pathContains: podWatches)
         let node = "relist-" + String(UUID().uuidString.lowercased().prefix(8))
-        let agent = try Tapio(["agent", "--node-name", node, "--kubeconfig", cluster.kubeconfigPath, "--metrics-addr", "127.0.0.1:0"])
+        let agent = try BackgroundCommand(tapio: ["agent", "--node-name", node, "--kubeconfig", cluster.kubeconfigPath, "--metrics-addr", "127.0.0.1:0"])
         defer { agent.cleanUp() }
         // Five watches of its pods: four failures in between, which the reflector schedule spaces by at least
         // 0 + 0.8 + 1.6 + 3.2 s (before: ~44 relists a second).

@@ -90,7 +90,7 @@ struct RBACTests {
     }
 
     /// `/readyz` of a running process, polled until 200 (true) or `timeout` (false); the last answer for the message.
-    static func waitReady(_ process: HostileServerLifecycleTests.Tapio, timeout: Duration) async -> (Bool, String) {
+    static func waitReady(_ process: BackgroundCommand, timeout: Duration) async -> (Bool, String) {
         let end = ContinuousClock.now + timeout
         var last = "no /readyz answer"
         while ContinuousClock.now < end {
@@ -126,7 +126,7 @@ struct RBACTests {
         let objects = try manifests()
         let policy = try nodeRestriction()
         let node = "rbac-node-\(suffix)"
-        var processes: [HostileServerLifecycleTests.Tapio] = []
+        var processes: [BackgroundCommand] = []
         do {
             _ = try await admin.create(Namespace(metadata: ObjectMeta(name: ns)))
             for (type, object) in objects {
@@ -141,10 +141,10 @@ struct RBACTests {
             // And under the shipped admission policy, as deployed.
             try await installNodeRestriction(admin, policy, agentToken: agentToken)
             let operatorConfig = try await kubeconfig(admin, serviceAccount: "tapio-operator", in: dir)
-            let agent = try HostileServerLifecycleTests.Tapio(["agent", "--node-name", node, "--namespace", ns,
+            let agent = try BackgroundCommand(tapio: ["agent", "--node-name", node, "--namespace", ns,
                                                                "--kubeconfig", agentConfig, "--metrics-addr", "127.0.0.1:0"])
             processes.append(agent)
-            let op = try HostileServerLifecycleTests.Tapio(["operator", "--leader-elect", "--namespace", ns, "--identity", "rbac-\(suffix)",
+            let op = try BackgroundCommand(tapio: ["operator", "--leader-elect", "--namespace", ns, "--identity", "rbac-\(suffix)",
                                                             "--kubeconfig", operatorConfig, "--metrics-addr", "127.0.0.1:0"])
             processes.append(op)
             let (agentReady, agentSays) = await Self.waitReady(agent, timeout: .seconds(90))
