@@ -245,7 +245,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TapioCLITests",
-            dependencies: ["TapioTestSupport", "KubeClient", "KubeEmulator", .product(name: "Yams", package: "Yams")],
+            dependencies: ["TapioTestSupport", "KubeClient", "TapioKube", "KubeEmulator", .product(name: "Yams", package: "Yams")],
             swiftSettings: strict
         ),
     ]

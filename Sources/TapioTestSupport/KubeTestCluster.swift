@@ -11,6 +11,7 @@ public final class TestCluster: Sendable {
     public let emulator: KubeEmulator?
     /// A namespace name unique to this test (created by the test through its client).
     public let namespace: String
+    private let cleanups = CleanupActions()
 
     /// True when `TAPIO_TEST_KUBECONFIG` points the tests at a real server.
     public static var usesRealServer: Bool { ProcessInfo.processInfo.environment["TAPIO_TEST_KUBECONFIG"].map { !$0.isEmpty } ?? false }
@@ -38,8 +39,38 @@ public final class TestCluster: Sendable {
         return nil
     }
 
-    /// Stops the emulator (nothing to do for a real server; the test removes its namespace).
+    /// Registers something to undo when the test ends (deleting a cluster-scoped object it created, say), so a
+    /// shared real cluster is left as it was found even when the test fails half-way — provided the test reaches
+    /// `stop()` or `runCleanups()`, which the suites' `with…` helpers guarantee by running the body in `do/catch`.
+    public func atCleanup(_ action: @escaping @Sendable () async -> Void) {
+        cleanups.add(action)
+    }
+
+    /// Runs what `atCleanup` registered, newest first, once. Call while the clients the actions use still work.
+    public func runCleanups() async {
+        for action in cleanups.takeAll().reversed() { await action() }
+    }
+
+    /// Runs the registered clean-ups and stops the emulator (for a real server, nothing more).
     public func stop() async {
+        await runCleanups()
         await emulator?.stop()
+    }
+}
+
+/// The clean-up actions a test registered, guarded by a lock (tests register them from any task).
+final class CleanupActions: @unchecked Sendable {
+    private let lock = NSLock()
+    private var actions: [@Sendable () async -> Void] = []
+
+    func add(_ action: @escaping @Sendable () async -> Void) {
+        lock.withLock { actions.append(action) }
+    }
+
+    func takeAll() -> [@Sendable () async -> Void] {
+        lock.withLock {
+            defer { actions = [] }
+            return actions
+        }
     }
 }

@@ -47,3 +47,16 @@ func createPod(_ client: KubeClient, namespace: String, name: String, node: Stri
 }
 
 func randomNodeName() -> String { "node-" + String(UUID().uuidString.lowercased().prefix(8)) }
+
+/// Registers the removal of what an agent for `node` leaves behind in tapio-system — its heartbeat Lease and the
+/// Insights about this machine's own processes it writes there — so a shared real cluster is left as it was found.
+/// `client` must still work when the cluster's clean-ups run.
+func removeAgentLeftovers(at cluster: TestCluster, client: KubeClient, node: String) {
+    cluster.atCleanup {
+        try? await client.deleteRaw(ResourceType(Lease.self), namespace: "tapio-system", name: HeartbeatAnnotations.leaseName(node: node))
+        let mine = ListOptions(labelSelector: "\(HeartbeatAnnotations.nodeLabel)=\(node)")
+        for insight in (try? await client.list(InsightObject.self, namespace: "tapio-system", options: mine).items) ?? [] {
+            try? await client.deleteRaw(ResourceType(InsightObject.self), namespace: "tapio-system", name: insight.metadata.name ?? "")
+        }
+    }
+}

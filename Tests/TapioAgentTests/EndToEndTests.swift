@@ -34,6 +34,7 @@ struct EndToEndTests {
         let client = try KubeClient(kubeconfigPath: cluster.kubeconfigPath)
         let agentClient = try KubeClient(kubeconfigPath: cluster.kubeconfigPath)
         let node = randomNodeName()
+        removeAgentLeftovers(at: cluster, client: client, node: node)
         let cgroup = try TestCgroup.create(layout: .cgroupfs(qos: "burstable"), memoryLimit: Self.limit)
         defer { cgroup.destroy() }
         _ = try? await client.create(Namespace(metadata: KubeObjectMeta(name: "tapio-system")))
@@ -124,6 +125,7 @@ struct EndToEndTests {
         _ = await operatorTask.result
         try? await operatorClient.shutdown()
         try? await client.deleteRaw(ResourceType(Namespace.self), namespace: nil, name: cluster.namespace)
+        await cluster.runCleanups()
         try? await agentClient.shutdown()
         try? await client.shutdown()
         await cluster.stop()

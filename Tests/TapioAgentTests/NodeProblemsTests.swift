@@ -57,6 +57,7 @@ struct NodeProblemsAgentTests {
         guard let emu = cluster.requireEmulator() else { await cluster.stop(); return }
         let client = try KubeClient(kubeconfigPath: cluster.kubeconfigPath)
         let node = randomNodeName()
+        removeAgentLeftovers(at: cluster, client: client, node: node)
         _ = try? await client.create(Namespace(metadata: KubeObjectMeta(name: "tapio-system")))
         emu.misbehave(.status(403), pathContains: "/apis/events.k8s.io/v1/events?")
         let port = Mutex<Int?>(nil)
@@ -96,7 +97,7 @@ struct NodeProblemsAgentTests {
         emu.behave()
         task.cancel()
         _ = await task.result
-        try? await client.deleteRaw(ResourceType(Lease.self), namespace: "tapio-system", name: HeartbeatAnnotations.leaseName(node: node))
+        await cluster.runCleanups()
         try? await client.shutdown()
         await cluster.stop()
     }

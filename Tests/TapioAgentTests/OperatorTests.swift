@@ -28,6 +28,7 @@ struct OperatorTests {
         func stop() async {
             task.cancel()
             _ = await task.result
+            await cluster.runCleanups()
             try? await operatorClient.shutdown()
             try? await client.shutdown()
             await cluster.stop()
@@ -49,6 +50,29 @@ struct OperatorTests {
         return Running(cluster: cluster, client: client, operatorClient: operatorClient, task: task, metrics: op.metrics)
     }
 
+    /// Runs `body` against a running operator and stops it (running the cluster's clean-ups) whatever the outcome.
+    func withOperator(statusRefresh: Duration = .seconds(1), cluster detectors: ClusterDetectors.Config? = nil,
+                      remediationRetry: Duration = .seconds(30), _ body: (Running) async throws -> Void) async throws {
+        let r = try await startOperator(statusRefresh: statusRefresh, cluster: detectors, remediationRetry: remediationRetry)
+        do {
+            try await body(r)
+        } catch {
+            await r.stop()
+            throw error
+        }
+        await r.stop()
+    }
+
+    /// Creates a Node for the test, to be deleted with its heartbeat Lease when the test ends, whatever the outcome.
+    func createNode(_ r: Running, _ node: Node) async throws {
+        let name = node.metadata.name ?? ""
+        r.cluster.atCleanup { [client = r.client] in
+            try? await client.deleteRaw(ResourceType(Node.self), namespace: nil, name: name)
+            try? await client.deleteRaw(ResourceType(Lease.self), namespace: "tapio-system", name: HeartbeatAnnotations.leaseName(node: name))
+        }
+        _ = try await r.client.create(node)
+    }
+
     func deletePolicy(_ client: KubeClient, _ name: String) async {
         try? await client.deleteRaw(ResourceType(PolicyObject.self), namespace: nil, name: name)
     }
@@ -56,102 +80,98 @@ struct OperatorTests {
     // MARK: Policy status
 
     @Test func aSemanticallyInvalidPolicyIsNotAcceptedAndTheMessageNamesTheField() async throws {
-        let r = try await startOperator()
-        let name = "invalid-\(r.cluster.namespace)"
-        var spec = TapioPolicySpec()
-        // Valid for the CRD schema, which does not require values; `In` without values selects nothing.
-        spec.selector.podSelector = PolicyLabelSelector(matchExpressions: [.init(key: "app", operator: "In", values: [])])
-        _ = try await r.client.create(PolicyObject(metadata: KubeObjectMeta(name: name), spec: spec))
-        let status = await eventually {
-            (try? await r.client.get(PolicyObject.self, name: name))?.status.flatMap { $0.condition("Accepted") == nil ? nil : $0 }
+        try await withOperator() { r in
+            let name = "invalid-\(r.cluster.namespace)"
+            var spec = TapioPolicySpec()
+            // Valid for the CRD schema, which does not require values; `In` without values selects nothing.
+            spec.selector.podSelector = PolicyLabelSelector(matchExpressions: [.init(key: "app", operator: "In", values: [])])
+            _ = try await r.client.create(PolicyObject(metadata: KubeObjectMeta(name: name), spec: spec))
+            let status = await eventually {
+                (try? await r.client.get(PolicyObject.self, name: name))?.status.flatMap { $0.condition("Accepted") == nil ? nil : $0 }
+            }
+            await deletePolicy(r.client, name)
+            let accepted = try #require(status?.condition("Accepted"), "the operator wrote no Accepted condition")
+            #expect(accepted.status == .false)
+            #expect(accepted.reason == "InvalidSpec")
+            #expect(accepted.message.contains("spec.selector.podSelector.matchExpressions[0].values"), "message: \(accepted.message)")
+            #expect(status?.condition("Ready")?.status == .false)
+            #expect(status?.nodesApplied == 0)
         }
-        await deletePolicy(r.client, name)
-        await r.stop()
-        let accepted = try #require(status?.condition("Accepted"), "the operator wrote no Accepted condition")
-        #expect(accepted.status == .false)
-        #expect(accepted.reason == "InvalidSpec")
-        #expect(accepted.message.contains("spec.selector.podSelector.matchExpressions[0].values"), "message: \(accepted.message)")
-        #expect(status?.condition("Ready")?.status == .false)
-        #expect(status?.nodesApplied == 0)
     }
 
     /// Issue 16: durations the CRD's pattern lets through but no clock can hold used to crash the operator (and every
     /// agent). Now the policy is not accepted, the message names each field and its range, and the operator goes on
     /// judging other policies.
     @Test func aPolicyWithDurationsBeyondAnyClockIsRefusedAndTheOperatorGoesOn() async throws {
-        let r = try await startOperator()
-        let poison = "poison-\(r.cluster.namespace)", good = "good-\(r.cluster.namespace)"
-        var bad = TapioPolicySpec()
-        bad.correlation.batchTimeout = "2562047.9h"
-        bad.correlation.window = "2562047h47m16.854775808s"
-        bad.insights.resolveAfter = "169h"
-        _ = try await r.client.create(PolicyObject(metadata: KubeObjectMeta(name: poison), spec: bad))
-        _ = try await r.client.create(PolicyObject(metadata: KubeObjectMeta(name: good), spec: TapioPolicySpec()))
-        func accepted(_ name: String) async -> StatusCondition? {
-            await eventually { (try? await r.client.get(PolicyObject.self, name: name))?.status?.condition("Accepted") }
+        try await withOperator() { r in
+            let poison = "poison-\(r.cluster.namespace)", good = "good-\(r.cluster.namespace)"
+            var bad = TapioPolicySpec()
+            bad.correlation.batchTimeout = "2562047.9h"
+            bad.correlation.window = "2562047h47m16.854775808s"
+            bad.insights.resolveAfter = "169h"
+            _ = try await r.client.create(PolicyObject(metadata: KubeObjectMeta(name: poison), spec: bad))
+            _ = try await r.client.create(PolicyObject(metadata: KubeObjectMeta(name: good), spec: TapioPolicySpec()))
+            func accepted(_ name: String) async -> StatusCondition? {
+                await eventually { (try? await r.client.get(PolicyObject.self, name: name))?.status?.condition("Accepted") }
+            }
+            let refused = await accepted(poison)
+            let fine = await accepted(good)
+            await deletePolicy(r.client, poison)
+            await deletePolicy(r.client, good)
+            let operatorRunning = !r.task.isCancelled
+            let a = try #require(refused, "the operator wrote no Accepted condition for the poison policy")
+            #expect(a.status == .false)
+            #expect(a.reason == "InvalidSpec")
+            #expect(a.message.contains("spec.correlation.batchTimeout") && a.message.contains("too large"), "\(a.message)")
+            #expect(a.message.contains("spec.correlation.window"), "\(a.message)")
+            #expect(a.message.contains("spec.insights.resolveAfter") && a.message.contains("must be between 1s and 168h"), "\(a.message)")
+            #expect(fine?.status == .true, "a valid policy next to the poison one must still be accepted")
+            #expect(operatorRunning)
         }
-        let refused = await accepted(poison)
-        let fine = await accepted(good)
-        await deletePolicy(r.client, poison)
-        await deletePolicy(r.client, good)
-        let operatorRunning = !r.task.isCancelled
-        await r.stop()
-        let a = try #require(refused, "the operator wrote no Accepted condition for the poison policy")
-        #expect(a.status == .false)
-        #expect(a.reason == "InvalidSpec")
-        #expect(a.message.contains("spec.correlation.batchTimeout") && a.message.contains("too large"), "\(a.message)")
-        #expect(a.message.contains("spec.correlation.window"), "\(a.message)")
-        #expect(a.message.contains("spec.insights.resolveAfter") && a.message.contains("must be between 1s and 168h"), "\(a.message)")
-        #expect(fine?.status == .true, "a valid policy next to the poison one must still be accepted")
-        #expect(operatorRunning)
     }
 
     @Test func aValidPolicyIsAcceptedAndCountsTargetedAndAppliedNodesFromHeartbeats() async throws {
-        let r = try await startOperator()
-        let name = "valid-\(r.cluster.namespace)"
-        let pool = r.cluster.namespace
-        // Three nodes in this test's pool (one outside it): one agent runs the policy, one an old generation,
-        // one sent no heartbeat at all.
-        let nodes = ["a", "b", "c"].map { "\(pool)-\($0)" }
-        for n in nodes {
-            _ = try await r.client.create(Node(metadata: KubeObjectMeta(name: n, labels: ["tapio-test-pool": pool])))
+        try await withOperator() { r in
+            let name = "valid-\(r.cluster.namespace)"
+            let pool = r.cluster.namespace
+            // Three nodes in this test's pool (one outside it): one agent runs the policy, one an old generation,
+            // one sent no heartbeat at all.
+            let nodes = ["a", "b", "c"].map { "\(pool)-\($0)" }
+            for n in nodes {
+                try await createNode(r, Node(metadata: KubeObjectMeta(name: n, labels: ["tapio-test-pool": pool])))
+            }
+            try await createNode(r, Node(metadata: KubeObjectMeta(name: "\(pool)-other", labels: ["tapio-test-pool": "elsewhere"])))
+            var spec = TapioPolicySpec()
+            spec.nodeSelector = PolicyLabelSelector(matchLabels: ["tapio-test-pool": pool])
+            r.cluster.atCleanup { [client = r.client] in try? await client.deleteRaw(ResourceType(PolicyObject.self), namespace: nil, name: name) }
+            let created = try await r.client.create(PolicyObject(metadata: KubeObjectMeta(name: name), spec: spec))
+            let generation = try #require(created.metadata.generation)
+            func heartbeat(_ node: String, applied: [String: Int64]) async throws {
+                var lease = Lease(metadata: KubeObjectMeta(
+                    name: HeartbeatAnnotations.leaseName(node: node), namespace: "tapio-system",
+                    labels: [HeartbeatAnnotations.appLabel: "tapio", HeartbeatAnnotations.nodeLabel: node],
+                    annotations: [HeartbeatAnnotations.applied: HeartbeatAnnotations.encodeApplied(applied)]))
+                var s = Lease.Spec()
+                s.holderIdentity = node
+                s.renewTime = MicroTime.string()
+                lease.spec = s
+                _ = try await r.client.create(lease)
+            }
+            try await heartbeat(nodes[0], applied: [name: generation])
+            try await heartbeat(nodes[1], applied: [name: generation + 1])  // another generation
+            let status = await eventually {
+                (try? await r.client.get(PolicyObject.self, name: name))?.status.flatMap { $0.nodesApplied == 1 ? $0 : nil }
+            }
+            let s = try #require(status, "the status never counted the one node that runs the policy")
+            #expect(s.condition("Accepted")?.status == .true)
+            #expect(s.condition("Accepted")?.reason == "Valid")
+            #expect(s.observedGeneration == generation)
+            #expect(s.nodesTargeted == 3)
+            #expect(s.nodesApplied == 1)
+            #expect(s.condition("Ready")?.reason == "Progressing")
+            #expect(Set(s.failedNodes.map(\.name)) == [nodes[1], nodes[2]])
+            #expect(s.failedNodes.first { $0.name == nodes[2] }?.reason.contains("no heartbeat") == true)
         }
-        _ = try await r.client.create(Node(metadata: KubeObjectMeta(name: "\(pool)-other", labels: ["tapio-test-pool": "elsewhere"])))
-        var spec = TapioPolicySpec()
-        spec.nodeSelector = PolicyLabelSelector(matchLabels: ["tapio-test-pool": pool])
-        let created = try await r.client.create(PolicyObject(metadata: KubeObjectMeta(name: name), spec: spec))
-        let generation = try #require(created.metadata.generation)
-        func heartbeat(_ node: String, applied: [String: Int64]) async throws {
-            var lease = Lease(metadata: KubeObjectMeta(
-                name: HeartbeatAnnotations.leaseName(node: node), namespace: "tapio-system",
-                labels: [HeartbeatAnnotations.appLabel: "tapio", HeartbeatAnnotations.nodeLabel: node],
-                annotations: [HeartbeatAnnotations.applied: HeartbeatAnnotations.encodeApplied(applied)]))
-            var s = Lease.Spec()
-            s.holderIdentity = node
-            s.renewTime = MicroTime.string()
-            lease.spec = s
-            _ = try await r.client.create(lease)
-        }
-        try await heartbeat(nodes[0], applied: [name: generation])
-        try await heartbeat(nodes[1], applied: [name: generation + 1])  // another generation
-        let status = await eventually {
-            (try? await r.client.get(PolicyObject.self, name: name))?.status.flatMap { $0.nodesApplied == 1 ? $0 : nil }
-        }
-        for n in nodes + ["\(pool)-other"] {
-            try? await r.client.deleteRaw(ResourceType(Node.self), namespace: nil, name: n)
-            try? await r.client.deleteRaw(ResourceType(Lease.self), namespace: "tapio-system", name: HeartbeatAnnotations.leaseName(node: n))
-        }
-        await deletePolicy(r.client, name)
-        await r.stop()
-        let s = try #require(status, "the status never counted the one node that runs the policy")
-        #expect(s.condition("Accepted")?.status == .true)
-        #expect(s.condition("Accepted")?.reason == "Valid")
-        #expect(s.observedGeneration == generation)
-        #expect(s.nodesTargeted == 3)
-        #expect(s.nodesApplied == 1)
-        #expect(s.condition("Ready")?.reason == "Progressing")
-        #expect(Set(s.failedNodes.map(\.name)) == [nodes[1], nodes[2]])
-        #expect(s.failedNodes.first { $0.name == nodes[2] }?.reason.contains("no heartbeat") == true)
     }
 
     // MARK: Cluster-level detectors
@@ -163,79 +183,85 @@ struct OperatorTests {
         var detectors = ClusterDetectors.Config()
         detectors.pressureMinFraction = 0  // a real cluster's other nodes must not dilute the test's three
         detectors.resolveAfter = 2
-        let r = try await startOperator(cluster: detectors)
-        let ns = r.cluster.namespace
-        let nodes = ["a", "b", "c"].map { "\(ns)-\($0)" }
-        func setPressure(_ node: String, _ on: Bool) async throws {
-            // On a real cluster the node controller writes these Nodes too (they have no kubelet): re-read and
-            // write again on a conflict, as any controller does.
-            for attempt in 1...10 {
-                var n = try await r.client.get(Node.self, name: node)
-                n.status = NodeStatus(conditions: [Condition(type: "Ready", status: "True"),
-                                                   Condition(type: "MemoryPressure", status: on ? "True" : "False")])
-                do {
-                    _ = try await r.client.updateStatus(n)
-                    return
-                } catch KubeError.conflict(_, _) where attempt < 10 {
-                    continue
+        try await withOperator(cluster: detectors) { r in
+            let ns = r.cluster.namespace
+            let nodes = ["a", "b", "c"].map { "\(ns)-\($0)" }
+            func setPressure(_ node: String, _ on: Bool) async throws {
+                // On a real cluster the node controller writes these Nodes too (they have no kubelet): re-read and
+                // write again on a conflict, as any controller does.
+                for attempt in 1...10 {
+                    var n = try await r.client.get(Node.self, name: node)
+                    n.status = NodeStatus(conditions: [Condition(type: "Ready", status: "True"),
+                                                       Condition(type: "MemoryPressure", status: on ? "True" : "False")])
+                    do {
+                        _ = try await r.client.updateStatus(n)
+                        return
+                    } catch KubeError.conflict(_, _) where attempt < 10 {
+                        continue
+                    }
                 }
             }
-        }
-        for (i, n) in nodes.enumerated() {
-            _ = try await r.client.create(Node(metadata: KubeObjectMeta(name: n)))
-            try await setPressure(n, i < 2)
-        }
-        _ = try await r.client.create(Namespace(metadata: KubeObjectMeta(name: ns)))
-        let stamp = Date().formatted(.iso8601)
-        for i in 0..<5 {
-            let spec = InsightSpec(type: .oomKilled, severity: .critical, title: "api-\(i) was OOM-killed", summary: "test",
-                                   subject: ResourceRef(kind: "Pod", namespace: ns, name: "api-\(i)", uid: "uid-\(i)", container: "app"),
-                                   resources: [ResourceRef(kind: "Deployment", namespace: ns, name: "api")])
-            var o = try await r.client.create(InsightObject(
-                metadata: KubeObjectMeta(name: "oomkilled-api-\(i)", namespace: ns,
-                                         labels: ["tapio.io/node": nodes[i % 2], "tapio.io/type": "OOMKilled"]), spec: spec))
-            o.status = InsightStatus(phase: .active, firstSeen: stamp, lastSeen: stamp, occurrences: 1)
-            _ = try await r.client.updateStatus(o)
-        }
-        let pressureName = InsightIdentity(type: .nodePressure, subject: .cluster, detail: "MemoryPressure").name
-        let healthName = InsightIdentity(type: .clusterHealth, subject: .cluster, detail: "OOMKilled Deployment \(ns)/api").name
-        func get(_ name: String) async -> InsightObject? { try? await r.client.get(InsightObject.self, namespace: "tapio-system", name: name) }
-        let pressure = await eventually { await get(pressureName) }
-        let health = await eventually { await get(healthName) }
-        var options = ListOptions()
-        options.fieldSelector = "regarding.name=\(pressureName)"
-        let events = await eventually {
-            (try? await r.client.list(Event.self, namespace: "tapio-system", options: options).items).flatMap { $0.isEmpty ? nil : $0 }
-        }
-        // The operator's /metrics counts the cluster's active Insights, every writer's.
-        let scrape = await eventually { () -> String? in
-            let text = String(decoding: r.metrics.render(), as: UTF8.self)
-            let oom = Self.sample(text, #"tapio_insights{type="OOMKilled",severity="Critical"}"#) ?? 0
-            let pressure = (Self.sample(text, #"tapio_insights{type="NodePressure",severity="Warning"}"#) ?? 0)
-                + (Self.sample(text, #"tapio_insights{type="NodePressure",severity="Critical"}"#) ?? 0)
-            return oom >= 5 && pressure >= 1 ? text : nil
-        }
-        for n in nodes { try await setPressure(n, false) }
-        let resolved = await eventually { await get(pressureName).flatMap { $0.status?.phase == .resolved ? $0 : nil } }
-        for n in nodes { try? await r.client.deleteRaw(ResourceType(Node.self), namespace: nil, name: n) }
-        for n in [pressureName, healthName] { try? await r.client.deleteRaw(ResourceType(InsightObject.self), namespace: "tapio-system", name: n) }
-        try? await r.client.deleteRaw(ResourceType(Namespace.self), namespace: nil, name: ns)
-        await r.stop()
+            for (i, n) in nodes.enumerated() {
+                try await createNode(r, Node(metadata: KubeObjectMeta(name: n)))
+                try await setPressure(n, i < 2)
+            }
+            let pressureName = InsightIdentity(type: .nodePressure, subject: .cluster, detail: "MemoryPressure").name
+            let healthName = InsightIdentity(type: .clusterHealth, subject: .cluster, detail: "OOMKilled Deployment \(ns)/api").name
+            r.cluster.atCleanup { [client = r.client] in
+                // The OOMKilled Insights first: while they exist (a namespace takes a while to go) the next test's
+                // operator would write the ClusterHealth finding again.
+                for o in (try? await client.list(InsightObject.self, namespace: ns).items) ?? [] {
+                    try? await client.deleteRaw(ResourceType(InsightObject.self), namespace: ns, name: o.metadata.name ?? "")
+                }
+                for n in [pressureName, healthName] { try? await client.deleteRaw(ResourceType(InsightObject.self), namespace: "tapio-system", name: n) }
+                try? await client.deleteRaw(ResourceType(Namespace.self), namespace: nil, name: ns)
+            }
+            _ = try await r.client.create(Namespace(metadata: KubeObjectMeta(name: ns)))
+            let stamp = Date().formatted(.iso8601)
+            for i in 0..<5 {
+                let spec = InsightSpec(type: .oomKilled, severity: .critical, title: "api-\(i) was OOM-killed", summary: "test",
+                                       subject: ResourceRef(kind: "Pod", namespace: ns, name: "api-\(i)", uid: "uid-\(i)", container: "app"),
+                                       resources: [ResourceRef(kind: "Deployment", namespace: ns, name: "api")])
+                var o = try await r.client.create(InsightObject(
+                    metadata: KubeObjectMeta(name: "oomkilled-api-\(i)", namespace: ns,
+                                             labels: ["tapio.io/node": nodes[i % 2], "tapio.io/type": "OOMKilled"]), spec: spec))
+                o.status = InsightStatus(phase: .active, firstSeen: stamp, lastSeen: stamp, occurrences: 1)
+                _ = try await r.client.updateStatus(o)
+            }
+            func get(_ name: String) async -> InsightObject? { try? await r.client.get(InsightObject.self, namespace: "tapio-system", name: name) }
+            let pressure = await eventually { await get(pressureName) }
+            let health = await eventually { await get(healthName) }
+            var options = ListOptions()
+            options.fieldSelector = "regarding.name=\(pressureName)"
+            let events = await eventually {
+                (try? await r.client.list(Event.self, namespace: "tapio-system", options: options).items).flatMap { $0.isEmpty ? nil : $0 }
+            }
+            // The operator's /metrics counts the cluster's active Insights, every writer's.
+            let scrape = await eventually { () -> String? in
+                let text = String(decoding: r.metrics.render(), as: UTF8.self)
+                let oom = Self.sample(text, #"tapio_insights{type="OOMKilled",severity="Critical"}"#) ?? 0
+                let pressure = (Self.sample(text, #"tapio_insights{type="NodePressure",severity="Warning"}"#) ?? 0)
+                    + (Self.sample(text, #"tapio_insights{type="NodePressure",severity="Critical"}"#) ?? 0)
+                return oom >= 5 && pressure >= 1 ? text : nil
+            }
+            for n in nodes { try await setPressure(n, false) }
+            let resolved = await eventually { await get(pressureName).flatMap { $0.status?.phase == .resolved ? $0 : nil } }
 
-        let p = try #require(pressure, "no cluster NodePressure Insight")
-        #expect(p.spec.title.hasPrefix("2 of "), "\(p.spec.title)")
-        #expect(Set(p.spec.resources.map(\.name)).isSuperset(of: [nodes[0], nodes[1]]))
-        #expect(!p.spec.resources.map(\.name).contains(nodes[2]))
-        #expect(p.metadata.labels?["tapio.io/node"] == nil, "a cluster finding is no node's")
-        #expect(p.metadata.labels?["tapio.io/type"] == "NodePressure")
-        #expect(p.status?.phase == .active)
-        let h = try #require(health, "no cluster ClusterHealth Insight")
-        #expect(h.spec.subject == ResourceRef(kind: "Deployment", namespace: ns, name: "api"))
-        #expect(h.spec.resources.filter { $0.kind == "Pod" }.count == 5)
-        #expect(events?.first?.reportingController == "tapio.io/operator")
-        #expect(resolved != nil, "the NodePressure Insight was not resolved once the pressure was gone")
-        let text = try #require(scrape, "tapio_insights never counted the five OOMKilled and the NodePressure Insights")
-        #expect((Self.sample(text, #"tapio_events_processed_total{source="insights"}"#) ?? 0) >= 5)
+            let p = try #require(pressure, "no cluster NodePressure Insight")
+            #expect(p.spec.title.hasPrefix("2 of "), "\(p.spec.title)")
+            #expect(Set(p.spec.resources.map(\.name)).isSuperset(of: [nodes[0], nodes[1]]))
+            #expect(!p.spec.resources.map(\.name).contains(nodes[2]))
+            #expect(p.metadata.labels?["tapio.io/node"] == nil, "a cluster finding is no node's")
+            #expect(p.metadata.labels?["tapio.io/type"] == "NodePressure")
+            #expect(p.status?.phase == .active)
+            let h = try #require(health, "no cluster ClusterHealth Insight")
+            #expect(h.spec.subject == ResourceRef(kind: "Deployment", namespace: ns, name: "api"))
+            #expect(h.spec.resources.filter { $0.kind == "Pod" }.count == 5)
+            #expect(events?.first?.reportingController == "tapio.io/operator")
+            #expect(resolved != nil, "the NodePressure Insight was not resolved once the pressure was gone")
+            let text = try #require(scrape, "tapio_insights never counted the five OOMKilled and the NodePressure Insights")
+            #expect((Self.sample(text, #"tapio_events_processed_total{source="insights"}"#) ?? 0) >= 5)
+        }
     }
 
     /// The value of one sample line (`name{labels} value`) in Prometheus text.
@@ -358,52 +384,52 @@ struct OperatorTests {
     }
 
     @Test func theRemediationGateMatrixPatchesExactlyWhenEveryGateAllowsIt() async throws {
-        let r = try await startOperator()
-        let run = r.cluster.namespace
-        var created: [(Case, String, String?)] = []
-        for c in Self.matrix {
-            let (ns, p) = try await setUp(c, r.client, run: run)
-            created.append((c, ns, p))
-        }
-        // Rows with an outcome are done when it is recorded; the rest show nothing, so they are checked once
-        // every recorded row is done (the operator has seen all Insights by then) and a little later.
-        var histories: [String: RemediationStatus] = [:]
-        for (c, ns, _) in created where c.outcome != nil {
-            histories[c.id] = await eventually {
-                (try? await r.client.get(InsightObject.self, namespace: ns, name: "oomprediction-api-0"))?.status?.remediation
-                    .flatMap { $0.history.isEmpty ? nil : $0 }
+        try await withOperator() { r in
+            let run = r.cluster.namespace
+            var created: [(Case, String, String?)] = []
+            for c in Self.matrix {
+                let (ns, p) = try await setUp(c, r.client, run: run)
+                created.append((c, ns, p))
             }
-        }
-        try await Task.sleep(for: .seconds(2))
-        var results: [String: ([String: String], RemediationStatus?)] = [:]
-        for (c, ns, _) in created {
-            let insight = try await r.client.get(InsightObject.self, namespace: ns, name: "oomprediction-api-0")
-            results[c.id] = (try await limits(r.client, ns), insight.status?.remediation)
-        }
-        for (_, ns, p) in created {
-            if let p { await deletePolicy(r.client, p) }
-            try? await r.client.deleteRaw(ResourceType(Namespace.self), namespace: nil, name: ns)
-        }
-        await r.stop()
+            // Rows with an outcome are done when it is recorded; the rest show nothing, so they are checked once
+            // every recorded row is done (the operator has seen all Insights by then) and a little later.
+            var histories: [String: RemediationStatus] = [:]
+            for (c, ns, _) in created where c.outcome != nil {
+                histories[c.id] = await eventually {
+                    (try? await r.client.get(InsightObject.self, namespace: ns, name: "oomprediction-api-0"))?.status?.remediation
+                        .flatMap { $0.history.isEmpty ? nil : $0 }
+                }
+            }
+            try await Task.sleep(for: .seconds(2))
+            var results: [String: ([String: String], RemediationStatus?)] = [:]
+            for (c, ns, _) in created {
+                let insight = try await r.client.get(InsightObject.self, namespace: ns, name: "oomprediction-api-0")
+                results[c.id] = (try await limits(r.client, ns), insight.status?.remediation)
+            }
+            for (_, ns, p) in created {
+                if let p { await deletePolicy(r.client, p) }
+                try? await r.client.deleteRaw(ResourceType(Namespace.self), namespace: nil, name: ns)
+            }
 
-        for (c, _, _) in created {
-            let (limits, remediation) = try #require(results[c.id])
-            let expected = c.expectPatched ? c.newLimit : "128Mi"
-            #expect(limits["app"] == expected, "case \(c.id): app limit \(limits["app"] ?? "-"), expected \(expected)")
-            // Strategic merge by container name: the other container is untouched.
-            #expect(limits["sidecar"] == "32Mi", "case \(c.id): the sidecar's limit changed")
-            let history = remediation?.history ?? []
-            guard let outcome = c.outcome else {
-                #expect(history.isEmpty, "case \(c.id): nothing should be recorded, got \(history)")
-                continue
+            for (c, _, _) in created {
+                let (limits, remediation) = try #require(results[c.id])
+                let expected = c.expectPatched ? c.newLimit : "128Mi"
+                #expect(limits["app"] == expected, "case \(c.id): app limit \(limits["app"] ?? "-"), expected \(expected)")
+                // Strategic merge by container name: the other container is untouched.
+                #expect(limits["sidecar"] == "32Mi", "case \(c.id): the sidecar's limit changed")
+                let history = remediation?.history ?? []
+                guard let outcome = c.outcome else {
+                    #expect(history.isEmpty, "case \(c.id): nothing should be recorded, got \(history)")
+                    continue
+                }
+                #expect(history.count == 1, "case \(c.id): one entry, not one per resync: \(history)")
+                let last = try #require(history.last, "case \(c.id): no history recorded")
+                #expect(last.outcome == outcome, "case \(c.id): \(last)")
+                #expect(last.action == "IncreaseMemoryLimit")
+                #expect(last.gate == c.gate?.rawValue, "case \(c.id): gate \(last.gate ?? "-")")
+                if c.gate != nil { #expect(!last.message.isEmpty) }
+                #expect(remediation?.state == c.state, "case \(c.id): state \(remediation?.state.rawValue ?? "-")")
             }
-            #expect(history.count == 1, "case \(c.id): one entry, not one per resync: \(history)")
-            let last = try #require(history.last, "case \(c.id): no history recorded")
-            #expect(last.outcome == outcome, "case \(c.id): \(last)")
-            #expect(last.action == "IncreaseMemoryLimit")
-            #expect(last.gate == c.gate?.rawValue, "case \(c.id): gate \(last.gate ?? "-")")
-            if c.gate != nil { #expect(!last.message.isEmpty) }
-            #expect(remediation?.state == c.state, "case \(c.id): state \(remediation?.state.rawValue ?? "-")")
         }
     }
 
@@ -411,73 +437,73 @@ struct OperatorTests {
     /// says which container, and the operator patches nothing it selects — not even the Insight whose patch
     /// (200Mi) every other gate would allow.
     @Test func aCeilingBelowASelectedContainersRequestIsNotAcceptedAndNothingIsPatched() async throws {
-        let r = try await startOperator()
-        let c = Case(id: "lowceiling", remediation: Self.apply { $0.memoryCeiling = "256Mi" }, newLimit: "200Mi",
-                     expectPatched: false, pods: [("api-0", "64Mi"), ("big-0", "512Mi")])
-        let (ns, policy) = try await setUp(c, r.client, run: r.cluster.namespace)
-        let name = try #require(policy)
-        let accepted = await eventually {
-            (try? await r.client.get(PolicyObject.self, name: name))?.status?.condition("Accepted").flatMap { $0.status == .false ? $0 : nil }
+        try await withOperator() { r in
+            let c = Case(id: "lowceiling", remediation: Self.apply { $0.memoryCeiling = "256Mi" }, newLimit: "200Mi",
+                         expectPatched: false, pods: [("api-0", "64Mi"), ("big-0", "512Mi")])
+            let (ns, policy) = try await setUp(c, r.client, run: r.cluster.namespace)
+            let name = try #require(policy)
+            let accepted = await eventually {
+                (try? await r.client.get(PolicyObject.self, name: name))?.status?.condition("Accepted").flatMap { $0.status == .false ? $0 : nil }
+            }
+            let history = await eventually {
+                (try? await r.client.get(InsightObject.self, namespace: ns, name: "oomprediction-api-0"))?.status?.remediation
+                    .flatMap { $0.history.isEmpty ? nil : $0.history }
+            }
+            try await Task.sleep(for: .seconds(2))
+            let limit = try await limits(r.client, ns)["app"]
+            await deletePolicy(r.client, name)
+            try? await r.client.deleteRaw(ResourceType(Namespace.self), namespace: nil, name: ns)
+            let condition = try #require(accepted, "the policy was never marked Accepted=False")
+            #expect(condition.reason == "CeilingBelowRequest")
+            #expect(condition.message.contains("big-0") && condition.message.contains("512Mi"), "\(condition.message)")
+            #expect(!condition.message.contains("api-0"), "api-0 requests less than the ceiling: \(condition.message)")
+            #expect(limit == "128Mi", "the Deployment was patched to \(limit ?? "-")")
+            #expect(history?.count == 1, "\(history ?? [])")
+            #expect(history?.last?.gate == RemediationGate.Gate.notAccepted.rawValue, "\(history ?? [])")
         }
-        let history = await eventually {
-            (try? await r.client.get(InsightObject.self, namespace: ns, name: "oomprediction-api-0"))?.status?.remediation
-                .flatMap { $0.history.isEmpty ? nil : $0.history }
-        }
-        try await Task.sleep(for: .seconds(2))
-        let limit = try await limits(r.client, ns)["app"]
-        await deletePolicy(r.client, name)
-        try? await r.client.deleteRaw(ResourceType(Namespace.self), namespace: nil, name: ns)
-        await r.stop()
-        let condition = try #require(accepted, "the policy was never marked Accepted=False")
-        #expect(condition.reason == "CeilingBelowRequest")
-        #expect(condition.message.contains("big-0") && condition.message.contains("512Mi"), "\(condition.message)")
-        #expect(!condition.message.contains("api-0"), "api-0 requests less than the ceiling: \(condition.message)")
-        #expect(limit == "128Mi", "the Deployment was patched to \(limit ?? "-")")
-        #expect(history?.count == 1, "\(history ?? [])")
-        #expect(history?.last?.gate == RemediationGate.Gate.notAccepted.rawValue, "\(history ?? [])")
     }
 
     @Test func aPolicyCreatedAfterTheInsightStillGetsItRemediated() async throws {
-        let r = try await startOperator()
-        let ns = "\(r.cluster.namespace)-late"
-        let c = Case(id: "late", remediation: nil, expectPatched: true)
-        _ = try await setUp(c, r.client, run: r.cluster.namespace)
-        try await Task.sleep(for: .seconds(1))
-        var spec = TapioPolicySpec()
-        spec.selector.namespaceSelector = PolicyLabelSelector(matchLabels: ["tapio-test-case": ns])
-        spec.remediation = Self.apply()
-        _ = try await r.client.create(PolicyObject(metadata: KubeObjectMeta(name: ns), spec: spec))
-        let patched = try await eventually(timeout: .seconds(20)) {
-            try await limits(r.client, ns)["app"] == "256Mi" ? true : nil
+        try await withOperator() { r in
+            let ns = "\(r.cluster.namespace)-late"
+            let c = Case(id: "late", remediation: nil, expectPatched: true)
+            _ = try await setUp(c, r.client, run: r.cluster.namespace)
+            try await Task.sleep(for: .seconds(1))
+            var spec = TapioPolicySpec()
+            spec.selector.namespaceSelector = PolicyLabelSelector(matchLabels: ["tapio-test-case": ns])
+            spec.remediation = Self.apply()
+            _ = try await r.client.create(PolicyObject(metadata: KubeObjectMeta(name: ns), spec: spec))
+            let patched = try await eventually(timeout: .seconds(20)) {
+                try await limits(r.client, ns)["app"] == "256Mi" ? true : nil
+            }
+            await deletePolicy(r.client, ns)
+            try? await r.client.deleteRaw(ResourceType(Namespace.self), namespace: nil, name: ns)
+            #expect(patched == true, "an Apply policy created after the Insight was never acted on")
         }
-        await deletePolicy(r.client, ns)
-        try? await r.client.deleteRaw(ResourceType(Namespace.self), namespace: nil, name: ns)
-        await r.stop()
-        #expect(patched == true, "an Apply policy created after the Insight was never acted on")
     }
 
     /// Issue 17, item 6: on the real cluster the operator's dry run was Forbidden (the remediation component was not
     /// installed); once the rights were granted it never tried again. Now a failed attempt is retried with backoff,
     /// each attempt recorded, until it goes through.
     @Test func aFailedDryRunIsRetriedWithBackoffUntilTheServerAllowsIt() async throws {
-        let r = try await startOperator(remediationRetry: .milliseconds(500))
-        guard let emu = r.cluster.requireEmulator() else { await r.stop(); return }
-        let run = r.cluster.namespace
-        let c = Case(id: "retry", remediation: .init(mode: .dryRun), expectPatched: false)
-        // The first two dry runs are refused as a missing RBAC rule would refuse them.
-        emu.injectFaults(status: 403, count: 2, pathContains: "/namespaces/\(run)-retry/deployments/api")
-        let (ns, p) = try await setUp(c, r.client, run: run)
-        let history = await eventually(timeout: .seconds(60)) {
-            (try? await r.client.get(InsightObject.self, namespace: ns, name: "oomprediction-api-0"))?.status?.remediation
-                .flatMap { $0.history.last?.outcome == .dryRunSucceeded ? $0 : nil }
+        try await withOperator(remediationRetry: .milliseconds(500)) { r in
+            guard let emu = r.cluster.requireEmulator() else { return }
+            let run = r.cluster.namespace
+            let c = Case(id: "retry", remediation: .init(mode: .dryRun), expectPatched: false)
+            // The first two dry runs are refused as a missing RBAC rule would refuse them.
+            emu.injectFaults(status: 403, count: 2, pathContains: "/namespaces/\(run)-retry/deployments/api")
+            let (ns, p) = try await setUp(c, r.client, run: run)
+            let history = await eventually(timeout: .seconds(60)) {
+                (try? await r.client.get(InsightObject.self, namespace: ns, name: "oomprediction-api-0"))?.status?.remediation
+                    .flatMap { $0.history.last?.outcome == .dryRunSucceeded ? $0 : nil }
+            }
+            if let p { await deletePolicy(r.client, p) }
+            try? await r.client.deleteRaw(ResourceType(Namespace.self), namespace: nil, name: ns)
+            let h = try #require(history, "the dry run was not retried until it succeeded")
+            #expect(h.history.map(\.outcome) == [.dryRunFailed, .dryRunFailed, .dryRunSucceeded])
+            #expect(h.history.first?.message.contains("attempt 1; retrying in") == true, "\(h.history.first?.message ?? "")")
+            #expect(h.state == .dryRunSucceeded)
         }
-        if let p { await deletePolicy(r.client, p) }
-        try? await r.client.deleteRaw(ResourceType(Namespace.self), namespace: nil, name: ns)
-        await r.stop()
-        let h = try #require(history, "the dry run was not retried until it succeeded")
-        #expect(h.history.map(\.outcome) == [.dryRunFailed, .dryRunFailed, .dryRunSucceeded])
-        #expect(h.history.first?.message.contains("attempt 1; retrying in") == true, "\(h.history.first?.message ?? "")")
-        #expect(h.state == .dryRunSucceeded)
     }
 
     @Test func strategicMergeToACustomResourceIsRefusedLikeTheRealServerDoes() async throws {

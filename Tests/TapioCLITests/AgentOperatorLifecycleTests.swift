@@ -1,5 +1,6 @@
 import Foundation
 import KubeClient
+import TapioKube
 import TapioTestSupport
 import Testing
 import Yams
@@ -85,7 +86,12 @@ struct AgentOperatorLifecycleTests {
             (try? await client.get(Lease.self, namespace: "tapio-system", name: "tapio-agent-\(node)")) != nil ? true : nil
         }
         let (exited, seconds) = try await stop(p)
+        // What it leaves in tapio-system: its heartbeat and the Insights about this machine's own processes.
         try? await client.deleteRaw(ResourceType(Lease.self), namespace: "tapio-system", name: "tapio-agent-\(node)")
+        for insight in (try? await client.list(InsightObject.self, namespace: "tapio-system",
+                                                options: ListOptions(labelSelector: "tapio.io/node=\(node)")).items) ?? [] {
+            try? await client.deleteRaw(ResourceType(InsightObject.self), namespace: "tapio-system", name: insight.metadata.name ?? "")
+        }
         try? await client.shutdown()
         await cluster.stop()
         #expect(beating == true, "the agent never wrote its heartbeat Lease")
