@@ -54,7 +54,7 @@ struct AgentIntegrationTests {
         let cluster = try await TestCluster.start()
         let client = try KubeClient(kubeconfigPath: cluster.kubeconfigPath)
         let node = randomNodeName()
-        removeAgentLeftovers(at: cluster, client: client, node: node)
+        try await registerTestNode(at: cluster, client: client, node: node)
         let cgroup = try TestCgroup.create(layout: .cgroupfs(qos: "burstable"), memoryLimit: 64 << 20)
         _ = try? await client.create(Namespace(metadata: KubeObjectMeta(name: "tapio-system")))
         let pod = try await createPod(client, namespace: cluster.namespace, name: "api-0", node: node,

@@ -48,15 +48,19 @@ func createPod(_ client: KubeClient, namespace: String, name: String, node: Stri
 
 func randomNodeName() -> String { "node-" + String(UUID().uuidString.lowercased().prefix(8)) }
 
-/// Registers the removal of what an agent for `node` leaves behind in tapio-system — its heartbeat Lease and the
-/// Insights about this machine's own processes it writes there — so a shared real cluster is left as it was found.
-/// `client` must still work when the cluster's clean-ups run.
-func removeAgentLeftovers(at cluster: TestCluster, client: KubeClient, node: String) {
+/// Makes `node` a Node of the test's cluster and registers its removal, with what an agent for it leaves behind in
+/// tapio-system (its heartbeat Lease, the Insights about this machine's own processes it writes there), so a shared
+/// real cluster is left as it was found. The Node object matters on a real cluster: its pod garbage collector
+/// deletes pods bound to a node that does not exist about 40 s after they appear, and with them what the agent
+/// knows about them. `client` must still work when the cluster's clean-ups run.
+func registerTestNode(at cluster: TestCluster, client: KubeClient, node: String) async throws {
     cluster.atCleanup {
+        try? await client.deleteRaw(ResourceType(Node.self), namespace: nil, name: node)
         try? await client.deleteRaw(ResourceType(Lease.self), namespace: "tapio-system", name: HeartbeatAnnotations.leaseName(node: node))
         let mine = ListOptions(labelSelector: "\(HeartbeatAnnotations.nodeLabel)=\(node)")
         for insight in (try? await client.list(InsightObject.self, namespace: "tapio-system", options: mine).items) ?? [] {
             try? await client.deleteRaw(ResourceType(InsightObject.self), namespace: "tapio-system", name: insight.metadata.name ?? "")
         }
     }
+    _ = try await client.create(Node(metadata: KubeObjectMeta(name: node)))
 }

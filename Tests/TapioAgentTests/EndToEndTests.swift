@@ -34,7 +34,7 @@ struct EndToEndTests {
         let client = try KubeClient(kubeconfigPath: cluster.kubeconfigPath)
         let agentClient = try KubeClient(kubeconfigPath: cluster.kubeconfigPath)
         let node = randomNodeName()
-        removeAgentLeftovers(at: cluster, client: client, node: node)
+        try await registerTestNode(at: cluster, client: client, node: node)
         let cgroup = try TestCgroup.create(layout: .cgroupfs(qos: "burstable"), memoryLimit: Self.limit)
         defer { cgroup.destroy() }
         _ = try? await client.create(Namespace(metadata: KubeObjectMeta(name: "tapio-system")))

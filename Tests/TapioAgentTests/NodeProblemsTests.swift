@@ -57,7 +57,7 @@ struct NodeProblemsAgentTests {
         guard let emu = cluster.requireEmulator() else { await cluster.stop(); return }
         let client = try KubeClient(kubeconfigPath: cluster.kubeconfigPath)
         let node = randomNodeName()
-        removeAgentLeftovers(at: cluster, client: client, node: node)
+        try await registerTestNode(at: cluster, client: client, node: node)
         _ = try? await client.create(Namespace(metadata: KubeObjectMeta(name: "tapio-system")))
         emu.misbehave(.status(403), pathContains: "/apis/events.k8s.io/v1/events?")
         let port = Mutex<Int?>(nil)
