@@ -21,6 +21,7 @@ final class ClusterWatch: Sendable {
     let policies: ReflectorStore<PolicyObject>
     let period: Duration
     let config: ClusterDetectors.Config
+    let insightSeriesLimit: Int
     let metrics: TapioMetrics
     let logger: Logger
     let nodes = ReflectorStore<Node>()
@@ -29,7 +30,9 @@ final class ClusterWatch: Sendable {
     let janitor: InsightJanitor
 
     init(client: KubeClient, namespace: String, insights: ReflectorStore<InsightObject>, policies: ReflectorStore<PolicyObject>,
-         period: Duration, config: ClusterDetectors.Config = .init(), metrics: TapioMetrics, logger: Logger) {
+         period: Duration, config: ClusterDetectors.Config = .init(), insightSeriesLimit: Int = TapioMetrics.defaultInsightSeriesLimit,
+         metrics: TapioMetrics, logger: Logger) {
+        self.insightSeriesLimit = insightSeriesLimit
         self.client = client
         self.metrics = metrics
         self.namespace = namespace
@@ -59,7 +62,9 @@ final class ClusterWatch: Sendable {
             group.addTask { await self.detect() }
             await group.waitForAll()
         }
-        // Leadership ended (or shutdown): what is pending gets one more chance.
+        // Leadership ended (or shutdown): the new leader exports the per-Insight series; what is pending gets one
+        // more chance.
+        metrics.clearInsightSeries()
         await writer.flush()
         await recorder.drain()
     }
@@ -91,6 +96,8 @@ final class ClusterWatch: Sendable {
             janitor.setTTL(ttl())
             // The cluster's active Insights by type and severity, every writer's (`tapio_insights`).
             metrics.setInsightCounts(insights.list().filter { $0.status?.phase != .resolved }.map { ($0.spec.type, $0.spec.severity) })
+            // One series per active Insight, for alerting on a single finding (`tapio_insight_*`).
+            metrics.setInsightSeries(InsightSeriesExport.series(insights.list()), limit: insightSeriesLimit)
             try? await Task.sleep(for: period)
         }
     }

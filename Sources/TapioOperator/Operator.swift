@@ -33,6 +33,9 @@ public struct Operator: Sendable {
         /// doubled after each consecutive failure of the same action and patch, at most `remediationRetryCap`.
         public var remediationRetry: Duration = .seconds(30)
         public var remediationRetryCap: Duration = .seconds(3600)
+        /// At most this many active Insights get per-Insight series (`tapio_insight_*`); the rest are counted in
+        /// `tapio_insight_series_omitted`.
+        public var insightSeriesLimit = TapioMetrics.defaultInsightSeriesLimit
         public init(namespace: String = "tapio-system", leaderElect: Bool = false, identity: String,
                     leaseDuration: Duration = .seconds(15), renewDeadline: Duration = .seconds(10),
                     retryPeriod: Duration = .seconds(2), metricsHost: String = "0.0.0.0", metricsPort: Int = 9464,
@@ -127,7 +130,8 @@ public struct Operator: Sendable {
             group.addTask {
                 await ClusterWatch(client: self.client, namespace: self.options.namespace, insights: insights.store,
                                    policies: policies, period: self.options.clusterCheck,
-                                   config: self.options.clusterDetectors, metrics: self.metrics, logger: self.logger).run()
+                                   config: self.options.clusterDetectors, insightSeriesLimit: self.options.insightSeriesLimit,
+                                   metrics: self.metrics, logger: self.logger).run()
             }
             group.addTask {
                 let controller = Controller<PolicyObject>(store: policies, logger: self.logger)

@@ -17,9 +17,13 @@ import TapioModel
 /// | `tapio_api_requests_total`, `tapio_api_errors_total` | counter | `verb` |
 /// | `tapio_remediation_attempts_total` | counter | `outcome` |
 /// | `tapio_leader` | gauge | — 1 while this replica leads |
+/// | `tapio_insight_info`, `tapio_insight_probability`, `tapio_insight_time_to_event_seconds`, `tapio_insight_predicted_event_timestamp_seconds` | gauge | one series per active Insight (the leading operator only; see `InsightSeries`) |
+/// | `tapio_insight_series_omitted` | gauge | — active Insights left out by the series cap |
 public final class TapioMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
     private let predictionGauges = Mutex<[String: (Gauge, Gauge)]>([:])
+    /// Per-Insight gauges by series key (see InsightSeriesMetrics.swift).
+    let insightSeriesGauges = Mutex<[String: [Gauge]]>([:])
     private let insightCounts = Mutex<[String: Int]>([:])
 
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {

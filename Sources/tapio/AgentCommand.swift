@@ -74,7 +74,13 @@ struct OperatorCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("This replica's identity in the election (default: $POD_NAME, else the hostname).", valueName: "id"))
     var identity: String?
 
+    @Option(help: ArgumentHelp("At most this many active Insights get per-Insight series (tapio_insight_*) on the leader's /metrics, 0–1000000; the rest are counted in tapio_insight_series_omitted.", valueName: "n"))
+    var insightSeriesLimit = 10_000
+
     func validate() throws {
+        guard (0...1_000_000).contains(insightSeriesLimit) else {
+            throw ValidationError("--insight-series-limit \(insightSeriesLimit) must be between 0 and 1000000.")
+        }
         if !DNSNames.isLabel(namespace) { throw ValidationError("--namespace '\(namespace)' is not a valid namespace name.") }
         guard renewDeadline.duration < leaseDuration.duration else {
             throw ValidationError("--renew-deadline (\(renewDeadline)) must be shorter than --lease-duration (\(leaseDuration)).")

@@ -29,11 +29,12 @@ struct OperatorRunner {
         let metrics = TapioMetrics()
         let client = try makeClient(c.global, metrics: metrics)
         let env = ProcessInfo.processInfo.environment
-        let options = Operator.Options(
+        var options = Operator.Options(
             namespace: c.namespace, leaderElect: c.leaderElect,
             identity: c.identity ?? env["POD_NAME"] ?? ProcessInfo.processInfo.hostName,
             leaseDuration: c.leaseDuration.duration, renewDeadline: c.renewDeadline.duration,
             retryPeriod: c.retryPeriod.duration, metricsHost: c.metricsAddr.host, metricsPort: c.metricsAddr.port)
+        options.insightSeriesLimit = c.insightSeriesLimit
         try await runThenShutDown(client) { try await Operator(options: options, client: client, metrics: metrics).run() }
     }
 }

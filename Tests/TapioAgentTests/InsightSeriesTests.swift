@@ -1,0 +1,103 @@
+import Foundation
+import KubeClient
+import TapioKube
+import TapioModel
+import TapioOperator
+import TapioSinks
+import TapioTestSupport
+import Testing
+
+/// Per-Insight series for alerting (issue 15): one set per active Insight, capped, removed when it resolves.
+struct InsightSeriesTests {
+    static func series(_ name: String, _ severity: Severity, probability: Double? = nil) -> InsightSeries {
+        InsightSeries(namespace: "shop", name: name, type: .oomPrediction, severity: severity, subjectKind: "Pod",
+                      subjectName: "\(name)-pod", container: "app", node: "n1", probability: probability,
+                      timeToEventSeconds: probability == nil ? nil : 240, eventTimestampSeconds: probability == nil ? nil : 1.8e9)
+    }
+
+    static func lines(_ m: TapioMetrics, _ metric: String) -> [Substring] {
+        String(decoding: m.render(), as: UTF8.self).split(separator: "\n").filter { $0.hasPrefix(metric + "{") }
+    }
+
+    @Test func theCapKeepsTheMostSevereAndCountsTheRestAndGoneInsightsLoseTheirSeries() {
+        let m = TapioMetrics()
+        m.setInsightSeries([Self.series("a", .info), Self.series("b", .critical, probability: 0.7),
+                            Self.series("c", .warning, probability: 0.4)], limit: 2)
+        let info = Self.lines(m, "tapio_insight_info")
+        #expect(info.count == 2, "\(info)")
+        #expect(info.contains { $0.contains(#"name="b""#) } && info.contains { $0.contains(#"name="c""#) })
+        #expect(Self.lines(m, "tapio_insight_series_omitted").isEmpty)  // unlabelled: checked below
+        #expect(String(decoding: m.render(), as: UTF8.self).contains("tapio_insight_series_omitted 1"))
+        let p = Self.lines(m, "tapio_insight_probability")
+        #expect(p.contains { $0.contains(#"name="b""#) && $0.contains(#"subject_name="b-pod""#) && $0.hasSuffix(" 0.7") }, "\(p)")
+        #expect(Self.lines(m, "tapio_insight_time_to_event_seconds").count == 2)
+
+        // b resolved, c escalated: b's series go, c's Warning series is replaced by its Critical one.
+        m.setInsightSeries([Self.series("a", .info), Self.series("c", .critical, probability: 0.9)], limit: 2)
+        let after = Self.lines(m, "tapio_insight_info")
+        #expect(after.count == 2, "\(after)")
+        #expect(!after.contains { $0.contains(#"name="b""#) })
+        #expect(after.contains { $0.contains(#"name="c""#) && $0.contains(#"severity="Critical""#) })
+        #expect(!after.contains { $0.contains(#"severity="Warning""#) })
+        #expect(Self.lines(m, "tapio_insight_probability").count == 1)
+        #expect(String(decoding: m.render(), as: UTF8.self).contains("tapio_insight_series_omitted 0"))
+
+        m.clearInsightSeries()
+        #expect(Self.lines(m, "tapio_insight_info").isEmpty)
+        #expect(Self.lines(m, "tapio_insight_time_to_event_seconds").isEmpty)
+    }
+
+    /// The operator exports an agent's active OOMPrediction with its pod, probability and time-to-event, and drops
+    /// the series once the Insight resolves.
+    @Test(.timeLimit(.minutes(3))) func theOperatorExportsAnActiveInsightAndDropsItWhenItResolves() async throws {
+        let cluster = try await TestCluster.start()
+        let client = try KubeClient(kubeconfigPath: cluster.kubeconfigPath)
+        let ns = cluster.namespace
+        cluster.atCleanup { try? await client.deleteRaw(ResourceType(Namespace.self), namespace: nil, name: ns) }
+        _ = try await client.create(Namespace(metadata: KubeObjectMeta(name: ns)))
+        _ = try? await client.create(Namespace(metadata: KubeObjectMeta(name: "tapio-system")))
+        let metrics = TapioMetrics()
+        let op = Operator(options: .init(identity: "series-\(ns)", metricsHost: "127.0.0.1", metricsPort: 0, clusterCheck: .seconds(1)),
+                          client: try KubeClient(kubeconfigPath: cluster.kubeconfigPath), metrics: metrics)
+        let task = Task { try await op.run(signals: []) }
+        let name = "oomprediction-api-0-app-series"
+        let stamp = Date().formatted(.iso8601)
+        var object = try await client.create(InsightObject(
+            metadata: KubeObjectMeta(name: name, namespace: ns, labels: ["tapio.io/node": "node-a", "tapio.io/type": "OOMPrediction"]),
+            spec: InsightSpec(type: .oomPrediction, severity: .critical, title: "api-0 will be OOM-killed", summary: "test",
+                              subject: ResourceRef(kind: "Pod", namespace: ns, name: "api-0", container: "app"),
+                              prediction: Prediction(kind: "OOMKill", probability: 0.85, confidence: 0.9, timeToEvent: "4m",
+                                                     expectedAt: nil))))
+        object.status = InsightStatus(phase: .active, firstSeen: stamp, lastSeen: stamp, occurrences: 1)
+        object = try await client.updateStatus(object)
+        func probabilityLine() -> Substring? {
+            Self.lines(metrics, "tapio_insight_probability").first { $0.contains("name=\"\(name)\"") }
+        }
+        let exported = await eventually(timeout: .seconds(60)) { probabilityLine() }
+        let tte = Self.lines(metrics, "tapio_insight_time_to_event_seconds").first { $0.contains("name=\"\(name)\"") }
+        let at = Self.lines(metrics, "tapio_insight_predicted_event_timestamp_seconds").first { $0.contains("name=\"\(name)\"") }
+
+        object.status?.phase = .resolved
+        _ = try await client.updateStatus(object)
+        let gone = await eventually(timeout: .seconds(60)) {
+            Self.lines(metrics, "tapio_insight_info").contains { $0.contains("name=\"\(name)\"") } ? nil : true
+        }
+        task.cancel()
+        _ = await task.result
+        try? await client.deleteRaw(ResourceType(InsightObject.self), namespace: ns, name: name)
+        await cluster.stop()
+        try? await client.shutdown()
+
+        let line = try #require(exported, "no tapio_insight_probability series for \(name)")
+        for label in ["namespace=\"\(ns)\"", #"type="OOMPrediction""#, #"severity="Critical""#, #"subject_kind="Pod""#,
+                      #"subject_name="api-0""#, #"container="app""#, #"node="node-a""#] {
+            #expect(line.contains(label), "\(label) missing in \(line)")
+        }
+        #expect(line.hasSuffix(" 0.85"), "\(line)")
+        #expect(tte?.hasSuffix(" 240.0") == true || tte?.hasSuffix(" 240") == true, "\(String(describing: tte))")
+        // Expected at: the last write plus four minutes.
+        let expectedAt = try #require(at.flatMap { Double($0.split(separator: " ").last ?? "") })
+        #expect(abs(expectedAt - (Date().timeIntervalSince1970 + 240)) < 240, "\(expectedAt)")
+        #expect(gone == true, "the series stayed after the Insight resolved")
+    }
+}
