@@ -65,6 +65,7 @@ final class ClusterWatch: Sendable {
         // Leadership ended (or shutdown): the new leader exports the per-Insight series; what is pending gets one
         // more chance.
         metrics.clearInsightSeries()
+        metrics.retainPolicies([])
         await writer.flush()
         await recorder.drain()
     }
@@ -98,6 +99,7 @@ final class ClusterWatch: Sendable {
             metrics.setInsightCounts(insights.list().filter { $0.status?.phase != .resolved }.map { ($0.spec.type, $0.spec.severity) })
             // One series per active Insight, for alerting on a single finding (`tapio_insight_*`).
             metrics.setInsightSeries(InsightSeriesExport.series(insights.list()), limit: insightSeriesLimit)
+            metrics.retainPolicies(Set(policies.list().compactMap(\.metadata.name)))
             try? await Task.sleep(for: period)
         }
     }

@@ -188,6 +188,8 @@ public struct Operator: Sendable {
         }
         let status = PolicyStatusComputer.status(for: object.policy, previous: object.status, nodes: nodes,
                                                  heartbeats: beats, now: Date(), conflict: conflict)
+        metrics.policyStatus(object.metadata.name ?? "", accepted: status.condition("Accepted")?.status == .true,
+                             targeted: status.nodesTargeted, applied: status.nodesApplied)
         if status != object.status {
             var updated = object
             updated.status = status

@@ -19,11 +19,14 @@ import TapioModel
 /// | `tapio_leader` | gauge | — 1 while this replica leads |
 /// | `tapio_insight_info`, `tapio_insight_probability`, `tapio_insight_time_to_event_seconds`, `tapio_insight_predicted_event_timestamp_seconds` | gauge | one series per active Insight (the leading operator only; see `InsightSeries`) |
 /// | `tapio_insight_series_omitted` | gauge | — active Insights left out by the series cap |
+/// | `tapio_policy_accepted`, `tapio_policy_nodes_targeted`, `tapio_policy_nodes_applied` | gauge | `policy` (the leading operator) |
 public final class TapioMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
     private let predictionGauges = Mutex<[String: (Gauge, Gauge)]>([:])
     /// Per-Insight gauges by series key (see InsightSeriesMetrics.swift).
     let insightSeriesGauges = Mutex<[String: [Gauge]]>([:])
+    /// Per-policy gauges by policy name.
+    private let policyGauges = Mutex<[String: [Gauge]]>([:])
     private let insightCounts = Mutex<[String: Int]>([:])
 
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
@@ -96,6 +99,30 @@ public final class TapioMetrics: Sendable {
     public func remediationAttempt(outcome: String) {
         registry.tapioCounter(name: "tapio_remediation_attempts_total", labels: [("outcome", outcome)],
                              help: "Remediation attempts by outcome (applied, dry-run, refused, failed).").increment()
+    }
+
+    /// A TapioPolicy's status as numbers, for the "a node's agent does not apply its policy" alert.
+    public func policyStatus(_ policy: String, accepted: Bool, targeted: Int, applied: Int) {
+        let labels = [("policy", policy)]
+        let gauges = [
+            registry.tapioGauge(name: "tapio_policy_accepted", labels: labels, help: "1 when the TapioPolicy is valid (its Accepted condition)."),
+            registry.tapioGauge(name: "tapio_policy_nodes_targeted", labels: labels, help: "Nodes the TapioPolicy selects."),
+            registry.tapioGauge(name: "tapio_policy_nodes_applied", labels: labels, help: "Targeted nodes whose agent runs the policy's current generation."),
+        ]
+        gauges[0].set(accepted ? 1.0 : 0.0)
+        gauges[1].set(Double(targeted))
+        gauges[2].set(Double(applied))
+        policyGauges.withLock { $0[policy] = gauges }
+    }
+
+    /// Removes the gauges of policies that no longer exist (or, with an empty set, of all: leadership ended).
+    public func retainPolicies(_ names: Set<String>) {
+        policyGauges.withLock { all in
+            for (name, gauges) in all where !names.contains(name) {
+                for g in gauges { registry.unregisterGauge(g) }
+                all[name] = nil
+            }
+        }
     }
 
     public func leader(_ isLeader: Bool) {
