@@ -127,14 +127,21 @@ public final class JSONLinesSink: InsightSink {
 /// Keeps `/metrics` current: active insights, predictions, events, shed counts and source health.
 public final class MetricsSink: InsightSink {
     public let metrics: TapioMetrics
+    /// Also export one `tapio_insight_*` series set per active insight (`tapio sniff`, which is its own operator;
+    /// an agent leaves that to the leading operator, which sees every node's Insights).
+    let perInsightSeries: Bool
     private let lastEvents = Mutex<UInt64>(0)
 
-    public init(metrics: TapioMetrics) { self.metrics = metrics }
+    public init(metrics: TapioMetrics, perInsightSeries: Bool = false) {
+        self.metrics = metrics
+        self.perInsightSeries = perInsightSeries
+    }
 
     public func emit(_ updates: [InsightUpdate]) async {}
 
     public func status(_ status: PipelineStatus) async {
         metrics.insights(active: status.activeInsights)
+        if perInsightSeries { metrics.setInsightSeries(status.activeInsights.map(Self.series)) }
         metrics.subjects(status.subjects)
         for (stage, n) in status.shedByStage { metrics.shedTotal(stage: stage, total: n) }
         for s in status.sources { metrics.sourceHealth(s.name, s.health) }
@@ -144,5 +151,19 @@ public final class MetricsSink: InsightSink {
             return status.events &- last
         }
         metrics.eventsProcessed(source: "all", count: Int(delta))
+    }
+}
+
+extension MetricsSink {
+    /// An active insight as its per-Insight series (the same labels the operator gives an Insight object).
+    static func series(_ u: InsightUpdate) -> InsightSeries {
+        let prediction = u.spec.prediction
+        let tte = prediction?.timeToEvent.flatMap { try? GoDuration.parse($0) }
+            .map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 }
+        let probability = prediction.map(\.probability).flatMap { $0.isFinite ? min(1, max(0, $0)) : nil }
+        return InsightSeries(namespace: u.spec.subject.namespace ?? "", name: u.identity.name, type: u.spec.type,
+                             severity: u.spec.severity, subjectKind: u.spec.subject.kind, subjectName: u.spec.subject.name,
+                             container: u.spec.subject.container ?? "", node: "", probability: probability,
+                             timeToEventSeconds: tte, eventTimestampSeconds: tte.map { Double(u.observedAt) / 1e9 + $0 })
     }
 }

@@ -55,7 +55,7 @@ struct SniffRunner {
         config.correlation.minSeverity = min(config.correlation.minSeverity, c.minSeverity)
 
         let metrics = TapioMetrics()
-        var sinks: [any InsightSink] = [MetricsSink(metrics: metrics)]
+        var sinks: [any InsightSink] = [MetricsSink(metrics: metrics, perInsightSeries: true)]
         let json = c.output == .json ? JSONLinesSink(minSeverity: c.minSeverity) : nil
         if let terminal { sinks.append(terminal) }
         if let json { sinks.append(json) }
@@ -94,7 +94,7 @@ struct SniffRunner {
         await cluster?.close()
         await endpoint?.shutdown()
         let status = pipeline.status
-        await MetricsSink(metrics: metrics).status(status)
+        await MetricsSink(metrics: metrics, perInsightSeries: true).status(status)
         switch c.output {
         case .text: terminal?.finish(summary: summary(status, renderer: renderer))
         case .json: json?.writeStatus(status)
