@@ -14,7 +14,8 @@ case "$config" in debug|release|none) ;; *) echo "setup.sh: unknown configuratio
 # openssl: the test API server's certificates; python3: the tests' memory-leaking workloads; tmux: the terminal test.
 # libcap2-bin (capsh): the test that loads the probes with only the DaemonSet's capabilities.
 # prometheus (promtool), prometheus-alertmanager: the alert rules' unit tests and their end-to-end test.
-packages=(libbpf-dev libelf-dev zlib1g-dev bpftool pkg-config openssl python3 tmux procps iproute2 libcap2-bin prometheus prometheus-alertmanager)
+# lua5.4: the Argo CD health checks' tests (config/argocd).
+packages=(libbpf-dev libelf-dev zlib1g-dev bpftool pkg-config openssl python3 tmux procps iproute2 libcap2-bin prometheus prometheus-alertmanager lua5.4)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -174,6 +174,40 @@ struct OperatorTests {
         }
     }
 
+    /// GitOps: a policy applied from Git twice is unchanged the second time and `kubectl diff` is clean even after
+    /// the operator wrote its status (it writes only the status subresource, never the spec or metadata).
+    @Test func aPolicyAppliedFromGitTwiceIsUnchangedAndDiffsClean() async throws {
+        guard Kubectl.isAvailable else {
+            print("skipped aPolicyAppliedFromGitTwiceIsUnchangedAndDiffsClean: \(Kubectl.unavailableReason)")
+            return
+        }
+        try await withOperator() { r in
+            let name = "gitops-\(r.cluster.namespace)"
+            let sample = try String(contentsOf: CommandRunner.repositoryRoot.appendingPathComponent("config/samples/tapio.io_v1alpha1_tapiopolicy.yaml"),
+                                    encoding: .utf8)
+            let manifest = try #require(sample.range(of: #"(?m)^  name: .*$"#, options: .regularExpression).map {
+                sample.replacingCharacters(in: $0, with: "  name: \(name)")
+            })
+            let file = FileManager.default.temporaryDirectory.appendingPathComponent("\(name).yaml").path
+            try manifest.write(toFile: file, atomically: true, encoding: .utf8)
+            defer { try? FileManager.default.removeItem(atPath: file) }
+            r.cluster.atCleanup { [client = r.client] in try? await client.deleteRaw(ResourceType(PolicyObject.self), namespace: nil, name: name) }
+            // The emulator serves no OpenAPI documents, which kubectl's client-side validation downloads; the real
+            // server validates with the CRD's schema either way.
+            let validate = r.cluster.emulator == nil ? [] : ["--validate=false"]
+            let first = try await Kubectl.run(kubeconfig: r.cluster.kubeconfigPath, ["apply", "-f", file] + validate)
+            #expect(first.status == 0, "\(first.stdout)\(first.stderr)")
+            let judged = await eventually {
+                (try? await r.client.get(PolicyObject.self, name: name))?.status?.condition("Accepted")
+            }
+            #expect(judged?.status == .true, "the operator never accepted the sample policy")
+            let second = try await Kubectl.run(kubeconfig: r.cluster.kubeconfigPath, ["apply", "-f", file] + validate)
+            #expect(second.status == 0 && second.stdout.contains("unchanged"), "\(second.stdout)\(second.stderr)")
+            let diff = try await Kubectl.run(kubeconfig: r.cluster.kubeconfigPath, ["diff", "-f", file])
+            #expect(diff.status == 0 && diff.stdout.isEmpty, "kubectl diff after apply:\n\(diff.stdout)\(diff.stderr)")
+        }
+    }
+
     // MARK: Cluster-level detectors
 
     /// Two of three nodes under memory pressure, and OOM kills in five pods of one Deployment reported by the agents
