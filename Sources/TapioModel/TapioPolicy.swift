@@ -292,9 +292,14 @@ public struct RemediationSettings: Sendable, Hashable, Codable {
     public var maxActionsPerHour: Int
     /// Highest memory limit an action may set (a quantity); absent means no cap beyond the node's capacity.
     public var memoryCeiling: String?
+    /// In `Apply` mode, also patch workloads that Argo CD or Flux manages (which will revert the patch at their
+    /// next sync unless the change is committed to Git too). Off by default: gate `ManagedByGitOps`.
+    public var allowGitOpsManaged: Bool
 
     public init(mode: RemediationMode = .suggest, requireApproval: Bool = true, allowedActions: [String] = [],
-                namespaces: [String] = [], maxActionsPerHour: Int = 10, memoryCeiling: String? = nil) {
+                namespaces: [String] = [], maxActionsPerHour: Int = 10, memoryCeiling: String? = nil,
+                allowGitOpsManaged: Bool = false) {
+        self.allowGitOpsManaged = allowGitOpsManaged
         self.mode = mode
         self.requireApproval = requireApproval
         self.allowedActions = allowedActions
@@ -311,6 +316,7 @@ public struct RemediationSettings: Sendable, Hashable, Codable {
         namespaces = try c.decodeIfPresent([String].self, forKey: .namespaces) ?? []
         maxActionsPerHour = try c.decodeInteger(forKey: .maxActionsPerHour) ?? 10
         memoryCeiling = try c.decodeIfPresent(IntOrString.self, forKey: .memoryCeiling)?.text
+        allowGitOpsManaged = try c.decodeIfPresent(Bool.self, forKey: .allowGitOpsManaged) ?? false
     }
 
     /// `memoryCeiling` in bytes, nil when unset.

@@ -75,6 +75,7 @@ public enum TapioPolicySchema {
         "remediation": .object([
             "mode": .string(maxLength: 7, enumValues: RemediationMode.allCases.map(\.rawValue)),
             "requireApproval": .boolean,
+            "allowGitOpsManaged": .boolean,
             "allowedActions": .list(.string(maxLength: 32, enumValues: RemediationActionName.known),
                                     maxItems: RemediationSettings.maxAllowedActions),
             "namespaces": .list(.string(maxLength: 63, pattern: NameRules.dns1123LabelPattern),

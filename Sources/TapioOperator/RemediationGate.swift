@@ -10,7 +10,9 @@ import TapioModel
 /// `Apply` (gate `PolicyNotAccepted`), and nothing is decided while a selecting policy's current generation has not
 /// been judged yet (`Accepted` not yet observed at it). Gates, in the order they are checked (the first that refuses is recorded):
 /// `AllowedActions` (the action is named in `allowedActions`), `Namespace` (the target's namespace is in the
-/// `namespaces` allowlist; an empty list means every namespace the policy selects), `Approval` (with `requireApproval`, the Insight carries
+/// `namespaces` allowlist; an empty list means every namespace the policy selects), `ManagedByGitOps` (the target
+/// workload is not managed by Argo CD or Flux, unless the policy sets `allowGitOpsManaged`: their next sync would
+/// revert a live patch), `Approval` (with `requireApproval`, the Insight carries
 /// `tapio.io/approve: "true"`), `MemoryCeiling` (every memory limit the patch sets is at most `memoryCeiling`),
 /// `RateLimit` (fewer than `maxActionsPerHour` applied in the last hour under that policy).
 public enum RemediationGate {
@@ -23,6 +25,7 @@ public enum RemediationGate {
         case rateLimit = "RateLimit"
         case target = "Target"
         case notAccepted = "PolicyNotAccepted"
+        case managedByGitOps = "ManagedByGitOps"
     }
 
     public enum Decision: Sendable, Hashable {
@@ -50,8 +53,11 @@ public enum RemediationGate {
         public var notAccepted: [String: String]
         /// Policies whose current generation the operator has not judged yet.
         public var unjudged: Set<String>
+        /// Which GitOps controller manages the patch's target workload, and by what mark (``gitOpsManager``).
+        public var targetManagedBy: String?
         public init(namespaceLabels: [String: String], podLabels: [String: String], appliedLastHour: [String: Int],
-                    notAccepted: [String: String] = [:], unjudged: Set<String> = []) {
+                    notAccepted: [String: String] = [:], unjudged: Set<String> = [], targetManagedBy: String? = nil) {
+            self.targetManagedBy = targetManagedBy
             self.namespaceLabels = namespaceLabels
             self.podLabels = podLabels
             self.appliedLastHour = appliedLastHour
@@ -115,6 +121,13 @@ public enum RemediationGate {
                 return .refused(action, gate: .namespace,
                                 message: "policy \(name) does not allow namespace \(patch.target.namespace) (namespaces: \(r.namespaces))")
             }
+            if let manager = context.targetManagedBy, !r.allowGitOpsManaged {
+                return .refused(action, gate: .managedByGitOps, message: """
+                    \(t.kind) \(t.namespace)/\(t.name) is managed by \(manager): its next sync would revert a live \
+                    patch, so commit the change to Git instead (policy \(name) does not set allowGitOpsManaged). \
+                    The change, as a kustomize patch of that workload: \(kustomizePatch(patch))
+                    """)
+            }
             if r.requireApproval && !insight.isApproved {
                 return .refused(action, gate: .approval,
                                 message: "policy \(name) requires the annotation \(InsightResource.approveAnnotation): \"true\" on this Insight")
@@ -132,6 +145,37 @@ public enum RemediationGate {
             }
         }
         return .apply(action, patch, policies: policies.compactMap(\.metadata.name))
+    }
+
+    /// The GitOps controller that manages a workload with these labels and annotations, naming the mark, or nil.
+    /// Argo CD marks what it tracks with the annotation `argocd.argoproj.io/tracking-id` (annotation tracking, the
+    /// default since Argo CD 3.0) or, with label tracking, a label — `app.kubernetes.io/instance` by default, which
+    /// Helm sets too, so it counts only beside Argo CD's own `argocd.argoproj.io/instance`. Flux's kustomize- and
+    /// helm-controllers label what they apply with `kustomize.toolkit.fluxcd.io/name` / `helm.toolkit.fluxcd.io/name`.
+    public static func gitOpsManager(labels: [String: String], annotations: [String: String]) -> String? {
+        if let id = annotations["argocd.argoproj.io/tracking-id"] { return "Argo CD (argocd.argoproj.io/tracking-id: \(id))" }
+        if let app = labels["argocd.argoproj.io/instance"] { return "Argo CD (argocd.argoproj.io/instance: \(app))" }
+        if let k = labels["kustomize.toolkit.fluxcd.io/name"] {
+            return "Flux (kustomize.toolkit.fluxcd.io/name: \(k), namespace \(labels["kustomize.toolkit.fluxcd.io/namespace"] ?? "?"))"
+        }
+        if let h = labels["helm.toolkit.fluxcd.io/name"] {
+            return "Flux (helm.toolkit.fluxcd.io/name: \(h), namespace \(labels["helm.toolkit.fluxcd.io/namespace"] ?? "?"))"
+        }
+        return nil
+    }
+
+    /// The patch as a kustomize strategic-merge patch file (JSON is YAML): the target's identity and the change.
+    static func kustomizePatch(_ patch: Patch) -> String {
+        let t = patch.target
+        guard var body = (try? JSONSerialization.jsonObject(with: Data(patch.body.utf8))) as? [String: Any] else { return patch.body }
+        body["apiVersion"] = t.apiVersion
+        body["kind"] = t.kind
+        var meta = body["metadata"] as? [String: Any] ?? [:]
+        meta["name"] = t.name
+        meta["namespace"] = t.namespace
+        body["metadata"] = meta
+        guard let data = try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys]) else { return patch.body }
+        return String(decoding: data, as: UTF8.self)
     }
 
     static func rank(_ m: RemediationMode) -> Int {

@@ -93,10 +93,14 @@ final class Remediator: Sendable {
             podLabels = (try? await client.get(Pod.self, namespace: ns, name: insight.spec.subject.name))?.metadata.labels ?? [:]
         }
         let now = Date()
-        let decision = RemediationGate.decide(
-            insight: insight, policies: objects.map(\.policy),
-            context: .init(namespaceLabels: nsLabels, podLabels: podLabels, appliedLastHour: appliedLastHour(now: now),
-                           notAccepted: notAccepted, unjudged: unjudged))
+        var context = RemediationGate.Context(namespaceLabels: nsLabels, podLabels: podLabels, appliedLastHour: appliedLastHour(now: now),
+                                              notAccepted: notAccepted, unjudged: unjudged)
+        var decision = RemediationGate.decide(insight: insight, policies: objects.map(\.policy), context: context)
+        // Only a patch about to be applied needs the target's GitOps marks: read them then, and decide again.
+        if case .apply = decision, let manager = await gitOpsManager(of: insight) {
+            context.targetManagedBy = manager
+            decision = RemediationGate.decide(insight: insight, policies: objects.map(\.policy), context: context)
+        }
         let history = object.status?.remediation?.history ?? []
         switch decision {
         case .none:
@@ -232,4 +236,20 @@ final class Remediator: Sendable {
     }
 
     func stamp(_ d: Date) -> String { d.formatted(.iso8601) }
+}
+
+extension Remediator {
+    /// Which GitOps controller manages the workload the Insight's patch targets (nil when none, or unreadable:
+    /// the target gate and the patch itself then say what is wrong).
+    func gitOpsManager(of insight: InsightResource) async -> String? {
+        guard let t = insight.spec.remediation?.actions.first(where: { $0.patch != nil })?.patch?.target else { return nil }
+        let meta: KubeObjectMeta?
+        switch t.kind {
+        case "Deployment": meta = (try? await client.get(Deployment.self, namespace: t.namespace, name: t.name))?.metadata
+        case "StatefulSet": meta = (try? await client.get(StatefulSet.self, namespace: t.namespace, name: t.name))?.metadata
+        default: meta = nil
+        }
+        guard let meta else { return nil }
+        return RemediationGate.gitOpsManager(labels: meta.labels ?? [:], annotations: meta.annotations ?? [:])
+    }
 }

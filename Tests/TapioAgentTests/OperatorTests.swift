@@ -322,6 +322,9 @@ struct OperatorTests {
         /// An Insight whose history shows an action applied under the case's policy 10 minutes ago (by an earlier
         /// leader), created before the policy.
         var appliedEarlier = false
+        /// The Deployment's labels and annotations beyond its app label (GitOps controllers' marks).
+        var deploymentLabels: [String: String] = [:]
+        var deploymentAnnotations: [String: String] = [:]
     }
 
     static func apply(_ change: (inout RemediationSettings) -> Void = { _ in }) -> RemediationSettings {
@@ -351,6 +354,12 @@ struct OperatorTests {
         // The budget is spent by an action an earlier leader applied: this operator has never seen it happen.
         Case(id: "budgetspent", remediation: apply { $0.maxActionsPerHour = 1 }, expectPatched: false, outcome: .blocked,
              gate: .rateLimit, state: .blocked, appliedEarlier: true),
+        // Argo CD would revert a live patch: refused, and the change offered as a patch to commit.
+        Case(id: "argocd", remediation: apply(), expectPatched: false, outcome: .blocked, gate: .managedByGitOps,
+             state: .blocked, deploymentAnnotations: ["argocd.argoproj.io/tracking-id": "shop:apps/Deployment:shop/api"]),
+        // A policy that opts in patches a Flux-managed workload all the same.
+        Case(id: "fluxallowed", remediation: apply { $0.allowGitOpsManaged = true }, expectPatched: true, outcome: .applied,
+             state: .applied, deploymentLabels: ["kustomize.toolkit.fluxcd.io/name": "apps", "kustomize.toolkit.fluxcd.io/namespace": "flux-system"]),
     ]
 
     /// Creates the case's namespace (labelled so only its own policy selects it), policy, Deployment and Insight.
@@ -385,7 +394,8 @@ struct OperatorTests {
             policy = p.metadata.name
         }
         let labels = ["app": "api"]
-        let deployment = Deployment(metadata: KubeObjectMeta(name: "api", namespace: ns), spec: .init(
+        let deployment = Deployment(metadata: KubeObjectMeta(name: "api", namespace: ns, labels: c.deploymentLabels.isEmpty ? nil : c.deploymentLabels,
+                                                             annotations: c.deploymentAnnotations.isEmpty ? nil : c.deploymentAnnotations), spec: .init(
             replicas: 1, selector: .init(matchLabels: labels),
             template: PodTemplateSpec(metadata: KubeObjectMeta(labels: labels), spec: PodSpec(containers: [
                 Container(name: "sidecar", image: "example/sidecar:1",

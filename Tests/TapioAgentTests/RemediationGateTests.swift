@@ -44,6 +44,34 @@ import Testing
         return nil
     }
 
+    @Test func gitOpsMarksAreRecognisedAndHelmsInstanceLabelAloneIsNot() {
+        #expect(RemediationGate.gitOpsManager(labels: [:], annotations: ["argocd.argoproj.io/tracking-id": "a:apps/Deployment:shop/api"])?.hasPrefix("Argo CD") == true)
+        #expect(RemediationGate.gitOpsManager(labels: ["argocd.argoproj.io/instance": "shop"], annotations: [:])?.hasPrefix("Argo CD") == true)
+        #expect(RemediationGate.gitOpsManager(labels: ["kustomize.toolkit.fluxcd.io/name": "apps"], annotations: [:])?.hasPrefix("Flux") == true)
+        #expect(RemediationGate.gitOpsManager(labels: ["helm.toolkit.fluxcd.io/name": "api"], annotations: [:])?.hasPrefix("Flux") == true)
+        #expect(RemediationGate.gitOpsManager(labels: ["app.kubernetes.io/instance": "api", "app.kubernetes.io/managed-by": "Helm"], annotations: [:]) == nil)
+    }
+
+    @Test func aGitOpsManagedTargetIsRefusedWithTheChangeToCommitUnlessThePolicyOptsIn() throws {
+        var context = Self.context
+        context.targetManagedBy = "Flux (kustomize.toolkit.fluxcd.io/name: apps, namespace flux-system)"
+        let d = decide([Self.policy(mode: .apply)], context: context)
+        guard case .refused(_, .managedByGitOps, let message) = d else { Issue.record("expected ManagedByGitOps, got \(d)"); return }
+        #expect(message.contains("Flux") && message.contains("commit"), "\(message)")
+        // The change as a kustomize patch: the workload's identity and the new limit, valid JSON.
+        let json = try #require(message.range(of: "{").map { String(message[$0.lowerBound...]) })
+        let patch = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any], "\(json)")
+        #expect(patch["kind"] as? String == "Deployment" && patch["apiVersion"] as? String == "apps/v1")
+        #expect((patch["metadata"] as? [String: String]) == ["name": "api", "namespace": "shop"])
+        #expect(json.contains("640Mi"))
+
+        var optIn = Self.policy(mode: .apply)
+        optIn.spec.remediation.allowGitOpsManaged = true
+        guard case .apply = decide([optIn], context: context) else { Issue.record("allowGitOpsManaged did not apply"); return }
+        // Suggest and DryRun never reach the gate: nothing is patched there anyway.
+        guard case .dryRun = decide([Self.policy(mode: .dryRun)], context: context) else { Issue.record("dry run refused"); return }
+    }
+
     @Test func withoutAnyPolicyNothingIsEverPatched() {
         guard case .none = decide([]) else { Issue.record("expected no action, got \(decide([]))"); return }
     }
