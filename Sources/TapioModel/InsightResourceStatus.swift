@@ -40,18 +40,22 @@ public struct RemediationStatus: Sendable, Hashable, Codable {
     public var state: RemediationState
     /// Oldest first; capped at `maxHistory` entries (oldest dropped).
     public var history: [RemediationHistoryEntry]
+    /// The change to commit to Git, when the operator proposes instead of patching.
+    public var proposal: RemediationProposal?
 
     public static let maxHistory = 20
 
-    public init(state: RemediationState = .none, history: [RemediationHistoryEntry] = []) {
+    public init(state: RemediationState = .none, history: [RemediationHistoryEntry] = [], proposal: RemediationProposal? = nil) {
         self.state = state
         self.history = history
+        self.proposal = proposal
     }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         state = try c.decodeIfPresent(RemediationState.self, forKey: .state) ?? .none
         history = try c.decodeIfPresent([RemediationHistoryEntry].self, forKey: .history) ?? []
+        proposal = try c.decodeIfPresent(RemediationProposal.self, forKey: .proposal)
     }
 
     /// Appends an entry, dropping the oldest beyond `maxHistory`.
@@ -70,6 +74,8 @@ public enum RemediationState: String, Sendable, Hashable, Codable, CaseIterable 
     case blocked = "Blocked"
     /// The dry-run patch was accepted by the API server.
     case dryRunSucceeded = "DryRunSucceeded"
+    /// The change is in `proposal`, to be committed to Git (mode Propose, or gate ManagedByGitOps in Apply).
+    case proposed = "Proposed"
     case applied = "Applied"
     case failed = "Failed"
 }
@@ -78,6 +84,7 @@ public enum RemediationOutcome: String, Sendable, Hashable, Codable, CaseIterabl
     case blocked = "Blocked"
     case dryRunSucceeded = "DryRunSucceeded"
     case dryRunFailed = "DryRunFailed"
+    case proposed = "Proposed"
     case applied = "Applied"
     case failed = "Failed"
 }
@@ -108,5 +115,25 @@ public struct RemediationHistoryEntry: Sendable, Hashable, Codable {
         self.policies = policies
         self.reason = reason
         self.message = message
+    }
+}
+
+/// A remediation as a change to commit to Git: a kustomize patch of the workload, where it might go, and how to
+/// apply it.
+public struct RemediationProposal: Sendable, Hashable, Codable {
+    /// The action it carries out (a `RemediationActionName` raw value).
+    public var action: String
+    /// A suggested path for the patch file in the repository that holds the workload's kustomization.
+    public var path: String
+    /// The patch: the workload's apiVersion, kind, name and namespace with the change (JSON, which is YAML).
+    public var patch: String
+    /// The commands that add it to the kustomization and check the result.
+    public var commands: [String]
+
+    public init(action: String, path: String, patch: String, commands: [String]) {
+        self.action = action
+        self.path = path
+        self.patch = patch
+        self.commands = commands
     }
 }

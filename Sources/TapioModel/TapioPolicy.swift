@@ -244,6 +244,9 @@ public enum RemediationMode: String, Sendable, Hashable, Codable, CaseIterable {
     case off = "Off"
     /// Advice with exact commands in the Insight; nothing is applied (the default).
     case suggest = "Suggest"
+    /// The operator writes each allowed patch into the Insight's status as a change to commit to Git (a kustomize
+    /// patch with a file path and the commands); nothing is sent to the API server. For GitOps-managed clusters.
+    case propose = "Propose"
     /// The operator dry-runs allowed patches against the API server and records the outcome.
     case dryRun = "DryRun"
     /// The operator applies allowed patches behind every gate.

@@ -4,7 +4,7 @@ import TapioModel
 /// Decides whether the operator may act on an Insight's remediation, and how — pure logic, no I/O.
 ///
 /// The policies that select the Insight's subject decide, and the most restrictive wins: the effective mode is the
-/// lowest of their modes (`Off` < `Suggest` < `DryRun` < `Apply`), and for `Apply` every selecting policy's
+/// lowest of their modes (`Off` < `Suggest` < `Propose` < `DryRun` < `Apply`), and for `Apply` every selecting policy's
 /// gates must pass. With no selecting policy the mode is the default, `Suggest`: the operator never patches
 /// anything no policy allows. A selecting policy that is not accepted (`Accepted=False`) stops both `DryRun` and
 /// `Apply` (gate `PolicyNotAccepted`), and nothing is decided while a selecting policy's current generation has not
@@ -33,6 +33,8 @@ public enum RemediationGate {
         case none(reason: String)
         /// Send the patch with `dryRun=All` and record the verdict.
         case dryRun(RemediationAction, Patch)
+        /// Write the change into the Insight's status as a proposal to commit to Git; send nothing.
+        case propose(RemediationAction, Patch)
         /// Dry-run first, then the real patch.
         case apply(RemediationAction, Patch, policies: [String])
         /// A gate refused; record it.
@@ -82,7 +84,7 @@ public enum RemediationGate {
         switch mode {
         case .off: return .none(reason: "remediation is Off")
         case .suggest: return .none(reason: "mode Suggest: commands only")
-        case .dryRun, .apply: break
+        case .propose, .dryRun, .apply: break
         }
         // The patch may only touch the workload the Insight is about: one it names among its resources, in the
         // subject's namespace.
@@ -99,6 +101,10 @@ public enum RemediationGate {
         if let p = policies.first(where: { context.notAccepted[$0.metadata.name ?? ""] != nil }), let name = p.metadata.name {
             return .refused(action, gate: .notAccepted,
                             message: "policy \(name) selects this subject but is not accepted: \(context.notAccepted[name] ?? "")")
+        }
+        if mode == .propose {
+            // Nothing is sent to the API server, so no other gate applies: a person commits it or not.
+            return .propose(action, patch)
         }
         if mode == .dryRun {
             // A dry run is still a request in the target's namespace, made with the operator's patch rights: it
@@ -164,6 +170,17 @@ public enum RemediationGate {
         return nil
     }
 
+    /// The change as a proposal: the kustomize patch, a file path beside the workload's kustomization, and the
+    /// commands that add it there and check it.
+    public static func proposal(_ action: RemediationAction, _ patch: Patch) -> RemediationProposal {
+        let t = patch.target
+        let path = "patches/\(t.kind.lowercased())-\(t.name)-\(action.name.lowercased()).yaml"
+        return RemediationProposal(action: action.name, path: path, patch: kustomizePatch(patch), commands: [
+            "kustomize edit add patch --path \(path)",
+            "kubectl kustomize . | kubectl diff -f -",
+        ])
+    }
+
     /// The patch as a kustomize strategic-merge patch file (JSON is YAML): the target's identity and the change.
     static func kustomizePatch(_ patch: Patch) -> String {
         let t = patch.target
@@ -182,8 +199,9 @@ public enum RemediationGate {
         switch m {
         case .off: 0
         case .suggest: 1
-        case .dryRun: 2
-        case .apply: 3
+        case .propose: 2
+        case .dryRun: 3
+        case .apply: 4
         }
     }
 

@@ -67,9 +67,14 @@ final class Remediator: Sendable {
         return out
     }
 
-    func reconcile(_ object: InsightObject) async throws -> ReconcileAction {
+    func reconcile(_ cached: InsightObject) async throws -> ReconcileAction {
+        guard cached.resource.spec.remediation?.actions.contains(where: { $0.patch != nil }) == true else { return .awaitChange }
+        // Decide on, and rewrite the history of, the Insight as the server has it now: the cache may not have seen
+        // this operator's previous status write yet, and a decision on it would repeat that step or drop its entry.
+        // The work queue runs one reconcile per Insight at a time, so nothing of ours lands in between.
+        let object = (try? await client.get(InsightObject.self, namespace: cached.metadata.namespace,
+                                            name: cached.metadata.name ?? "")) ?? cached
         let insight = object.resource
-        guard insight.spec.remediation?.actions.contains(where: { $0.patch != nil }) == true else { return .awaitChange }
         await policies.waitUntilReady()
         let objects = policies.list()
         var notAccepted: [String: String] = [:]
@@ -113,10 +118,21 @@ final class Remediator: Sendable {
                 return .requeue(after: .seconds(60))
             }
             metrics.remediationAttempt(outcome: "refused")
+            // A workload its GitOps controller would revert: the change goes to Git instead, as a proposal.
+            let proposal = gate == .managedByGitOps ? action.patch.map { RemediationGate.proposal(action, $0) } : nil
             try await record(object, RemediationHistoryEntry(time: stamp(now), action: action.name, outcome: .blocked,
                                                               gate: gate.rawValue, reason: "GateRefused", message: message),
-                             state: gate == .approval ? .awaitingApproval : .blocked)
+                             state: gate == .approval ? .awaitingApproval : .blocked, proposal: proposal)
             return .requeue(after: .seconds(60))
+        case .propose(let action, let patch):
+            let proposal = RemediationGate.proposal(action, patch)
+            if object.status?.remediation?.proposal == proposal { return .awaitChange }
+            metrics.remediationAttempt(outcome: "proposed")
+            try await record(object, RemediationHistoryEntry(
+                time: stamp(now), action: action.name, outcome: .proposed,
+                message: "mode Propose: commit status.remediation.proposal (\(proposal.path)) to the repository of \(patch.target.kind) \(patch.target.namespace)/\(patch.target.name)"),
+                state: .proposed, proposal: proposal)
+            return .awaitChange
         case .dryRun(let action, let patch):
             if let last = history.last, last.action == action.name, last.outcome == .dryRunSucceeded,
                last.message.hasSuffix(patchDigest(patch)) {
@@ -177,9 +193,11 @@ final class Remediator: Sendable {
         }
     }
 
-    func record(_ object: InsightObject, _ entry: RemediationHistoryEntry, state: RemediationState) async throws {
+    func record(_ object: InsightObject, _ entry: RemediationHistoryEntry, state: RemediationState,
+                proposal: RemediationProposal? = nil) async throws {
         var remediation = object.status?.remediation ?? RemediationStatus()
         remediation.state = state
+        if let proposal { remediation.proposal = proposal }
         remediation.record(entry)
         struct Doc: Encodable {
             struct Status: Encodable { let remediation: RemediationStatus }
@@ -191,7 +209,7 @@ final class Remediator: Sendable {
         recorder.record(regarding: ObjectReference(apiVersion: InsightObject.apiVersion, kind: InsightObject.kind,
                                                    name: object.metadata.name, namespace: object.metadata.namespace,
                                                    uid: object.metadata.uid),
-                        type: entry.outcome == .applied || entry.outcome == .dryRunSucceeded ? .normal : .warning,
+                        type: [.applied, .dryRunSucceeded, .proposed].contains(entry.outcome) ? .normal : .warning,
                         reason: "Remediation\(entry.outcome.rawValue)", action: entry.action, note: entry.message)
         logger.info("remediation \(entry.outcome.rawValue) for Insight \(object.metadata.namespace ?? "")/\(object.metadata.name ?? ""): \(entry.message)")
     }

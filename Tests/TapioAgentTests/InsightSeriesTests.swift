@@ -73,7 +73,12 @@ struct InsightSeriesTests {
         func probabilityLine() -> Substring? {
             Self.lines(metrics, "tapio_insight_probability").first { $0.contains("name=\"\(name)\"") }
         }
-        let exported = await eventually(timeout: .seconds(60)) { probabilityLine() }
+        // Until the status write is seen too: the expected time is counted from its lastSeen.
+        let exported = await eventually(timeout: .seconds(60)) { () -> Substring? in
+            guard Self.lines(metrics, "tapio_insight_predicted_event_timestamp_seconds").contains(where: { $0.contains("name=\"\(name)\"") })
+            else { return nil }
+            return probabilityLine()
+        }
         let tte = Self.lines(metrics, "tapio_insight_time_to_event_seconds").first { $0.contains("name=\"\(name)\"") }
         let at = Self.lines(metrics, "tapio_insight_predicted_event_timestamp_seconds").first { $0.contains("name=\"\(name)\"") }
 

@@ -338,6 +338,7 @@ struct OperatorTests {
         Case(id: "nopolicy", remediation: nil, expectPatched: false),
         Case(id: "off", remediation: .init(mode: .off), expectPatched: false),
         Case(id: "suggest", remediation: .init(mode: .suggest), expectPatched: false),
+        Case(id: "propose", remediation: .init(mode: .propose), expectPatched: false, outcome: .proposed, state: .proposed),
         Case(id: "dryrun", remediation: .init(mode: .dryRun), expectPatched: false, outcome: .dryRunSucceeded,
              state: .dryRunSucceeded),
         Case(id: "apply", remediation: apply(), expectPatched: true, outcome: .applied, state: .applied),
@@ -473,6 +474,10 @@ struct OperatorTests {
                 #expect(last.gate == c.gate?.rawValue, "case \(c.id): gate \(last.gate ?? "-")")
                 if c.gate != nil { #expect(!last.message.isEmpty) }
                 #expect(remediation?.state == c.state, "case \(c.id): state \(remediation?.state.rawValue ?? "-")")
+                // A change that goes to Git instead is in the status, ready to commit, with the new limit.
+                let proposes = c.outcome == .proposed || c.gate == .managedByGitOps
+                #expect((remediation?.proposal != nil) == proposes, "case \(c.id): proposal \(String(describing: remediation?.proposal))")
+                if proposes { #expect(remediation?.proposal?.patch.contains(c.newLimit) == true && remediation?.proposal?.path.hasSuffix(".yaml") == true) }
             }
         }
     }

@@ -63,7 +63,7 @@ struct CRDSchemaTests {
     func enumStringsAreQuoted() throws {
         let s = try #require(try Self.policyCRD().storageVersion?.schema)
         let mode = try #require(s.properties["spec"]?.properties["remediation"]?.properties["mode"])
-        #expect(mode.enumValues == [.string("Off"), .string("Suggest"), .string("DryRun"), .string("Apply")])
+        #expect(mode.enumValues == [.string("Off"), .string("Suggest"), .string("Propose"), .string("DryRun"), .string("Apply")])
         #expect(mode.defaultValue == .string("Suggest"))
     }
 
@@ -126,7 +126,7 @@ struct CRDSchemaTests {
         var obj = try Self.samplePolicy(crd)
         obj["spec"]?["remediation"]?["mode"] = .string("Sometimes")
         let errs = SchemaValidator.validate(obj, against: crd).map(\.description)
-        #expect(errs == [#"spec.remediation.mode: Unsupported value: "Sometimes": supported values: "Off", "Suggest", "DryRun", "Apply""#])
+        #expect(errs == [#"spec.remediation.mode: Unsupported value: "Sometimes": supported values: "Off", "Suggest", "Propose", "DryRun", "Apply""#])
     }
 
     @Test("samplingHz 0 and 10000 are rejected as out of bounds", arguments: [

@@ -54,5 +54,7 @@ enum Fixtures {
                               occurrences: 4,
                               remediation: RemediationStatus(state: .blocked, history: [RemediationHistoryEntry(
                                   time: "2026-11-29T10:01:00Z", action: "IncreaseMemoryLimit", outcome: .blocked,
-                                  gate: "Approval", policies: ["production"], reason: "NotApproved", message: "waiting for approval")])))
+                                  gate: "Approval", policies: ["production"], reason: "NotApproved", message: "waiting for approval")],
+                                  proposal: RemediationProposal(action: "IncreaseMemoryLimit", path: "patches/deployment-cart.yaml",
+                                                                patch: "{}", commands: ["kustomize edit add patch --path patches/deployment-cart.yaml"]))))
 }

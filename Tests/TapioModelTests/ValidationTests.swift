@@ -136,7 +136,7 @@ struct ValidationTests {
         (#"{"metadata":{"name":"a"},"spec":{"probes":{"memory":{"samplingHz":"fast"}}}}"#,
          "spec.probes.memory.samplingHz", FieldError.ErrorType.invalid, "must be of type integer"),
         (#"{"metadata":{"name":"a"},"spec":{"remediation":{"mode":"Sometimes"}}}"#,
-         "spec.remediation.mode", .unsupported, #""Off", "Suggest", "DryRun", "Apply""#),
+         "spec.remediation.mode", .unsupported, #""Off", "Suggest", "Propose", "DryRun", "Apply""#),
         (#"{"metadata":{"name":"a"},"spec":{"selector":{"podSelector":{"matchExpressions":[{"operator":"In"}]}}}}"#,
          "spec.selector.podSelector.matchExpressions[0].key", .required, "Required value"),
         (#"{"metadata":{"name":"a"},"spec":{"remediation":{"allowedActions":"RestartPod"}}}"#,
