@@ -84,7 +84,16 @@ extension EmulatorStore {
             e["fieldsV1"] = JSONValue.fieldsV1(o.fields.sorted())
             return e
         }
-        entries.append(entry(manager, appliedFields))
+        // Like the real server, an apply that changes nothing keeps the manager's entry as it was (its time too),
+        // so the object, and its resourceVersion, stay the same.
+        var unchanged = obj, before = old
+        unchanged["metadata"]?["managedFields"] = nil
+        before["metadata"]?["managedFields"] = nil
+        if let mine = owners.first(where: { $0.manager == manager }), mine.fields == appliedFields, unchanged == before {
+            entries.append(mine.raw)
+        } else {
+            entries.append(entry(manager, appliedFields))
+        }
         return commit(r, name: name, new: obj, old: old, req: req, subresource: r.subresource, managedFields: .array(entries))
     }
 
