@@ -61,26 +61,19 @@ extension TapioMetrics {
             for s in kept {
                 let labels = s.labels
                 var gauges: [Gauge] = []
-                let info = registry.tapioGauge(name: "tapio_insight_info", labels: labels,
-                                               help: "1 for each active Insight, labelled with what it is about.")
-                info.set(1.0)
-                gauges.append(info)
-                if let p = s.probability {
-                    let g = registry.tapioGauge(name: "tapio_insight_probability", labels: labels,
-                                                help: "Probability of the predicted event within the prediction horizon.")
-                    g.set(p)
-                    gauges.append(g)
-                }
-                if let t = s.timeToEventSeconds {
-                    let g = registry.tapioGauge(name: "tapio_insight_time_to_event_seconds", labels: labels,
-                                                help: "Predicted seconds to the event when the Insight was last written.")
-                    g.set(t)
-                    gauges.append(g)
-                }
-                if let t = s.eventTimestampSeconds {
-                    let g = registry.tapioGauge(name: "tapio_insight_predicted_event_timestamp_seconds", labels: labels,
-                                                help: "When the predicted event is expected, in Unix seconds.")
-                    g.set(t)
+                // Each present value its own gauge, all with the Insight's labels.
+                let values: [(String, String, Double?)] = [
+                    ("tapio_insight_info", "1 for each active Insight, labelled with what it is about.", 1),
+                    ("tapio_insight_probability", "Probability of the predicted event within the prediction horizon.", s.probability),
+                    ("tapio_insight_time_to_event_seconds", "Predicted seconds to the event when the Insight was last written.",
+                     s.timeToEventSeconds),
+                    ("tapio_insight_predicted_event_timestamp_seconds", "When the predicted event is expected, in Unix seconds.",
+                     s.eventTimestampSeconds),
+                ]
+                for (name, help, value) in values {
+                    guard let value else { continue }
+                    let g = registry.tapioGauge(name: name, labels: labels, help: help)
+                    g.set(value)
                     gauges.append(g)
                 }
                 next[s.key] = gauges
