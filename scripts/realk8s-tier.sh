@@ -32,7 +32,9 @@ mkdir -p "$out"
 t0=$SECONDS
 fail() { echo "realk8s-tier: FAIL [$((SECONDS - t0)) s]: $*" >&2; exit 1; }
 say() { echo "realk8s-tier [$((SECONDS - t0)) s]: $*" >&2; }
-kubectl get nodes -o name | grep -q . || fail "no node registered (node/start-node.sh)"
+# (no `| grep -q`: with pipefail, grep's early exit can fail kubectl with SIGPIPE)
+[[ $(kubectl get nodes -o json | jq '[.items[] | select(.status.conditions[]? | .type == "Ready" and .status == "True")] | length') -ge 1 ]] \
+  || fail "no Ready node registered (node/start-node.sh)"
 [[ $(id -u) -eq 0 ]] || fail "run as root: steps 5 and 6 reach into the node's containers and stop the API server"
 
 if [[ -z ${SKIP_SUITE:-} ]]; then
@@ -97,7 +99,7 @@ printf '%s\n' "$block" > "$out/readme-deploy.sh"
 if [[ -n ${SKIP_IMAGE:-} ]]; then
   grep -q '^bash scripts/image.sh' "$out/readme-deploy.sh" || fail "the README block no longer builds the image with scripts/image.sh"
   sed -i 's|^bash scripts/image.sh|: SKIP_IMAGE bash scripts/image.sh|' "$out/readme-deploy.sh"
-  ctr -n k8s.io images ls -q | grep -qx localhost/tapio:dev || fail "SKIP_IMAGE=1, but containerd has no localhost/tapio:dev"
+  ctr -n k8s.io images ls -q | grep -x localhost/tapio:dev >/dev/null || fail "SKIP_IMAGE=1, but containerd has no localhost/tapio:dev"
 fi
 deploy_start=$SECONDS
 bash -euo pipefail "$out/readme-deploy.sh" > "$out/readme-deploy.out" 2>&1 \
@@ -113,7 +115,7 @@ for _ in $(seq 60); do
 done
 say "   agent $agent_ip: ${ebpf:-no tapio_source_up for ebpf}"
 [[ $ebpf == *" 1"* ]] || fail "the probes did not load in the agent container (${ebpf:-no metric}): $(agent_log | tail -20)"
-agent_log | grep -qi 'polling /proc' && fail "the agent fell back to polling /proc: $(agent_log | grep -i 'polling' | head -3)"
+agent_log | grep -i "polling /proc" >/dev/null && fail "the agent fell back to polling /proc: $(agent_log | grep -i 'polling' | head -3)"
 
 # ---- 4. incidents ----------------------------------------------------------------------------------------------
 say "4. a leak, a crash loop and three held OOMs in namespace $ns, policy $ns in Apply mode"
@@ -272,7 +274,7 @@ pods_pids() {  # POD-UID COMM: the pids of COMM in that pod's containers
   done
   return 0
 }
-pid=$(pods_pids "$leader_uid" tapio | head -1)
+pids=($(pods_pids "$leader_uid" tapio)); pid=${pids[0]:-}
 [[ -n $pid ]] || fail "no tapio process of the leader $leader (pod uid $leader_uid) on this host"
 renewed=$(kubectl -n tapio-system get lease tapio-operator -o jsonpath='{.spec.renewTime}')
 kill -KILL "$pid"
@@ -300,7 +302,7 @@ applied_count=$(insights | jq '[.items[].status.remediation.history[]? | select(
 [[ $(kubectl -n "$ns" get deployment leaky -o jsonpath='{.metadata.generation}') == "$generation" ]] \
   || fail "Deployment leaky was changed again after the fail-over (generation $(kubectl -n "$ns" get deployment leaky -o jsonpath='{.metadata.generation}'), was $generation)"
 holder_ip=$(kubectl -n tapio-system get pod "$holder" -o jsonpath='{.status.podIP}')
-curl -s --max-time 5 "http://$holder_ip:9464/metrics" | grep -q '^tapio_remediation_attempts_total{outcome="applied"}' \
+curl -s --max-time 5 "http://$holder_ip:9464/metrics" | grep '^tapio_remediation_attempts_total{outcome="applied"}' >/dev/null \
   && fail "the new leader $holder applied a remediation too: $(curl -s "http://$holder_ip:9464/metrics" | grep remediation)"
 say "   after the fail-over: still one Applied entry, Deployment generation $generation, the new leader applied nothing"
 kubectl -n "$ns" rollout status deployment/leaky --timeout=120s >&2 || fail "the Deployment did not roll out the raised limit"
@@ -318,7 +320,7 @@ held_cgroups=(); held_uids=()
 for i in 1 2 3; do
   uid=$(kubectl -n "$ns" get pod "held-$i" -o jsonpath='{.metadata.uid}')
   cid=$(kubectl -n "$ns" get pod "held-$i" -o jsonpath='{.status.containerStatuses[0].containerID}')
-  cg=$(find /sys/fs/cgroup/memory/kubepods -maxdepth 3 -type d -name "${cid#containerd://}" | head -1)
+  cg=$(find /sys/fs/cgroup/memory/kubepods -maxdepth 3 -type d -name "${cid#containerd://}" -print -quit)
   [[ -n $cg ]] || fail "no memory cgroup for held-$i ($cid)"
   held_cgroups+=("$cg")
   held_uids[$i]=$uid
@@ -351,7 +353,7 @@ say "   all three became Insights $held_after s after the API server's return (f
 # ---- back to 5: the new pod holds its working set, the Insight resolves ------------------------------------------
 say "5. (cont.) $new_pod must grow past the old limit (128Mi) without an OOM kill"
 new_cid=$(kubectl -n "$ns" get pod "$new_pod" -o jsonpath='{.status.containerStatuses[0].containerID}')
-new_cg=$(find /sys/fs/cgroup/memory/kubepods -maxdepth 3 -type d -name "${new_cid#containerd://}" | head -1)
+new_cg=$(find /sys/fs/cgroup/memory/kubepods -maxdepth 3 -type d -name "${new_cid#containerd://}" -print -quit)
 [[ -n $new_cg ]] || fail "no memory cgroup for $new_pod"
 end=$((SECONDS + 420))
 until (($(cat "$new_cg/memory.max_usage_in_bytes") > 128 * 1024 * 1024)) && [[ $(kubectl -n "$ns" logs "$new_pod" 2>/dev/null) == *holding* ]]; do
