@@ -314,6 +314,12 @@ new_pod=$(kubectl -n "$ns" get pods -l app=leaky -o json | jq -r '[.items[] | se
 [[ -n $new_pod && $new_pod != null && $new_pod != "$old_pod" ]] || fail "no new leaky pod with the limit $new_limit: $(kubectl -n "$ns" get pods -o wide)"
 say "   rolled out $rollout s after the patch ($applied_time → $rolled_time): $new_pod (limit $new_limit) replaces $old_pod"
 
+# Checked before step 6: a kube-apiserver that has just started refuses ServiceAccounts (403) for a few seconds,
+# until its RBAC caches are filled — the agent logged Forbidden for every call then and retried.
+for c in tapio-agent:daemonset tapio-operator:deployment; do
+  kubectl -n tapio-system logs "${c#*:}/${c%:*}" 2>&1 | grep -i 'forbidden' && fail "${c%:*} was refused a call"
+done
+
 # ---- 6. the API server stopped while the agent has Insights to write --------------------------------------------
 say "6. the kube-apiserver stopped while the kernel OOM-kills in held-1..3"
 held_cgroups=(); held_uids=()
@@ -381,8 +387,5 @@ history | jq -e 'any(.[]; .outcome == "Applied") and any(.[]; .gate == "Approval
   || fail "$killed_name's history does not record the wait for approval and the patch: $(history)"
 say "   $killed_name: phase $phase, remediation $(remediation_state), history $(history)"
 
-for c in tapio-agent:daemonset tapio-operator:deployment; do
-  kubectl -n tapio-system logs "${c#*:}/${c%:*}" 2>&1 | grep -i 'forbidden' && fail "${c%:*} was refused a call"
-done
 
 say "timings: prediction ${lead} s before the kill; remediation applied $((applied - approved)) s after approval, rolled out in $rollout s; lease taken over $takeover s after the kill ($lease_gap s after the last renewal); API server down $down s, its held Insights written $held_after s after its return"
