@@ -41,14 +41,14 @@ public final class InsightJanitor: Sendable {
         }
     }
 
-    /// One pass: every Resolved Insight of this writer whose `lastSeen` is older than the TTL is deleted.
+    /// One pass: every Resolved (or Remediated) Insight of this writer whose `lastSeen` is older than the TTL is deleted.
     public func sweep(now: Date) async {
         let limit = ttl.withLock { $0 }
         let seconds = Double(limit.components.seconds) + Double(limit.components.attoseconds) / 1e18
         var options = ListOptions()
         options.labelSelector = labelSelector
         guard let all = try? await client.listAll(InsightObject.self, options: options).items else { return }
-        for i in all where i.status?.phase == .resolved {
+        for i in all where (i.status?.phase ?? .active) != .active {
             guard let seen = i.status?.lastSeen.flatMap(Formatting.parseRFC3339) else { continue }
             let age = now.timeIntervalSince1970 - Double(seen) / 1e9
             guard age > seconds, let name = i.metadata.name else { continue }

@@ -151,11 +151,15 @@ public final class InsightWriter: InsightSink {
     func write(_ update: InsightUpdate) async throws {
         let ns = namespace(for: update)
         let name = update.identity.name
-        let u = await carriedOver(update, namespace: ns)
+        var u = await carriedOver(update, namespace: ns)
+        let phase = await resolvedPhase(u, namespace: ns)
+        if phase == .remediated, u.spec.summary.hasPrefix("Resolved: ") {
+            u.spec.summary = "Remediated: " + u.spec.summary.dropFirst("Resolved: ".count)
+        }
         let object = InsightDocument.object(u, namespace: ns, nodeName: nodeName)
         _ = try await client.patchRaw(Self.insights, namespace: ns, name: name, patch: object, patchType: .apply,
                                       options: WriteOptions(fieldManager: fieldManager), force: true)
-        let status = InsightDocument.status(u, namespace: ns)
+        let status = InsightDocument.status(u, namespace: ns, phase: phase)
         _ = try await client.patchRaw(Self.insights, namespace: ns, name: name, subresource: "status", patch: status,
                                       patchType: .apply, options: WriteOptions(fieldManager: fieldManager), force: true)
         if u.change == .new || u.change == .escalated, let recorder {
@@ -189,6 +193,17 @@ extension InsightWriter {
     }
 }
 
+extension InsightWriter {
+    /// The phase a resolution is written with: `Remediated` when the operator applied the Insight's fix (its status
+    /// says `Applied`) and the condition then cleared — e.g. the patched Deployment replaced the pod —, else
+    /// `Resolved`. Nil for anything but a resolution (the update's own phase, `Active`).
+    func resolvedPhase(_ u: InsightUpdate, namespace: String) async -> InsightPhase? {
+        guard u.change == .resolved else { return nil }
+        let existing = try? await client.get(InsightObject.self, namespace: namespace, name: u.identity.name)
+        return existing?.status?.remediation?.state == .applied ? .remediated : .resolved
+    }
+}
+
 /// The JSON documents the writer sends.
 public enum InsightDocument {
     static func object(_ u: InsightUpdate, namespace: String, nodeName: String?) -> Data {
@@ -214,7 +229,7 @@ public enum InsightDocument {
         return encode(Doc(metadata: Meta(name: u.identity.name, namespace: namespace, labels: labels), spec: bounded(u.spec)))
     }
 
-    static func status(_ u: InsightUpdate, namespace: String) -> Data {
+    static func status(_ u: InsightUpdate, namespace: String, phase: InsightPhase? = nil) -> Data {
         struct Meta: Encodable {
             let name: String
             let namespace: String
@@ -225,7 +240,7 @@ public enum InsightDocument {
             let metadata: Meta
             let status: InsightStatus
         }
-        let status = InsightStatus(phase: u.change == .resolved ? .resolved : .active,
+        let status = InsightStatus(phase: phase ?? (u.change == .resolved ? .resolved : .active),
                                    firstSeen: Formatting.rfc3339(nanos: u.firstSeenAt),
                                    lastSeen: Formatting.rfc3339(nanos: u.observedAt), occurrences: max(1, u.occurrences))
         return encode(Doc(metadata: Meta(name: u.identity.name, namespace: namespace), status: status))
@@ -246,20 +261,23 @@ public enum InsightDocument {
         return s
     }
 
-    /// The Event note: the prediction and the first remediation in words (≤ 1024 characters).
+    /// The Event note: what happened, the prediction and the first remediation in words, each said once (≤ 1024
+    /// characters). The summary usually starts with the subject, like the title, and says more: then the title is
+    /// left out, and a prediction the summary already gives (its probability) is not repeated.
     static func note(_ u: InsightUpdate) -> String {
-        var s = u.spec.title
-        if let p = u.spec.prediction {
-            s += ": \(p.kind)"
-            if let t = p.timeToEvent { s += " in \(t)" }
-            s += " (probability \(Formatting.percent(p.probability)), confidence \(Formatting.percent(p.confidence)))"
+        let spec = u.spec
+        var parts: [String] = []
+        let restated = spec.title.split(separator: " ").first.map { spec.summary.hasPrefix($0) } ?? false
+        if !restated { parts.append(spec.title + ".") }
+        if let p = spec.prediction, !spec.summary.contains("probability") {
+            parts.append("\(p.kind)\(p.timeToEvent.map { " in \($0)" } ?? "") (probability \(Formatting.percent(p.probability)), "
+                         + "confidence \(Formatting.percent(p.confidence))).")
         }
-        s += ". " + u.spec.summary
-        if let a = u.spec.remediation?.actions.first {
-            s += " Suggested: \(a.title)"
-            if let c = a.commands.first { s += ": \(c)" }
+        parts.append(spec.summary)
+        if let a = spec.remediation?.actions.first {
+            parts.append("Suggested: \(a.title)\(a.commands.first.map { ": \($0)" } ?? "")")
         }
-        return String(s.prefix(1024))
+        return String(parts.joined(separator: " ").prefix(1024))
     }
 
     /// `tapio.io/prediction` and `tapio.io/remediation` as JSON, for alerting tools (Event annotations).

@@ -76,7 +76,7 @@ final class ClusterWatch: Sendable {
         var tracker = ClusterFindingTracker(config: config)
         // Findings a previous leader left Active: adopted when they still hold, resolved when they stay absent.
         var orphans: [String: (object: InsightObject, missingSince: Date)] = [:]
-        for o in insights.list() where Self.isOwn(o) && o.status?.phase != .resolved {
+        for o in insights.list() where Self.isOwn(o) && (o.status?.phase ?? .active) == .active {
             if let name = o.metadata.name { orphans[name] = (o, Date()) }
         }
         while !Task.isCancelled {
@@ -96,7 +96,7 @@ final class ClusterWatch: Sendable {
             }
             janitor.setTTL(ttl())
             // The cluster's active Insights by type and severity, every writer's (`tapio_insights`).
-            metrics.setInsightCounts(insights.list().filter { $0.status?.phase != .resolved }.map { ($0.spec.type, $0.spec.severity) })
+            metrics.setInsightCounts(insights.list().filter { ($0.status?.phase ?? .active) == .active }.map { ($0.spec.type, $0.spec.severity) })
             // One series per active Insight, for alerting on a single finding (`tapio_insight_*`).
             metrics.setInsightSeries(InsightSeriesExport.series(insights.list()), limit: insightSeriesLimit)
             metrics.retainPolicies(Set(policies.list().compactMap(\.metadata.name)))
@@ -120,7 +120,7 @@ final class ClusterWatch: Sendable {
     /// The agents' active per-pod findings (labelled with their node).
     func podFindings() -> [ClusterDetectors.PodFinding] {
         insights.list().compactMap { o in
-            guard o.status?.phase != .resolved, let node = o.metadata.labels?["tapio.io/node"],
+            guard (o.status?.phase ?? .active) == .active, let node = o.metadata.labels?["tapio.io/node"],
                   o.spec.subject.kind == "Pod", let ns = o.spec.subject.namespace else { return nil }
             let seen = o.status?.lastSeen.flatMap(Formatting.parseRFC3339).map { Date(timeIntervalSince1970: Double($0) / 1e9) }
             let owner = o.spec.resources.first { ClusterDetectors.workloadKinds.contains($0.kind) }

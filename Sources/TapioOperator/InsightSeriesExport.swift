@@ -9,7 +9,7 @@ import TapioSinks
 enum InsightSeriesExport {
     static func series(_ objects: [InsightObject]) -> [InsightSeries] {
         objects.compactMap { o in
-            guard o.status?.phase != .resolved, let name = o.metadata.name else { return nil }
+            guard (o.status?.phase ?? .active) == .active, let name = o.metadata.name else { return nil }  // not Resolved or Remediated
             let prediction = o.spec.prediction
             let tte = prediction?.timeToEvent.flatMap { try? GoDuration.parse($0) }.map(Self.seconds)
             // When the event is expected: the writer's own estimate, else its last write plus the time-to-event.

@@ -39,7 +39,7 @@ struct CRDSchemaTests {
         #expect(!i.names.shortNames.isEmpty)
         #expect(i.storageVersion?.statusSubresource == true)
         #expect(i.storageVersion?.printerColumns.map(\.name)
-                    == ["Type", "Severity", "Subject", "Probability", "Time-To-Event", "Phase", "Age"])
+                    == ["Type", "Severity", "Subject", "Probability", "Time-To-Event", "Phase", "Remediation", "Age"])
     }
 
     @Test("every schema node in both CRDs has a description (but root metadata, where the server forbids one)")
