@@ -25,6 +25,8 @@ public final class InsightWriter: InsightSink {
     struct State {
         var pending: [String: InsightUpdate] = [:]
         var order: [String] = []
+        /// Refusals (401/403) so far per identity: retried a few times, then given up on.
+        var refusals: [String: Int] = [:]
         var dropped: UInt64 = 0
         var written: UInt64 = 0
         var failures: UInt64 = 0
@@ -106,14 +108,26 @@ public final class InsightWriter: InsightSink {
             do {
                 try await write(update)
                 state.withLock { s in
+                    s.refusals[key] = nil
                     s.written &+= 1
                     s.breaker.recordSuccess(now: MonotonicClock.wallNanos())
                 }
             } catch {
-                let retry = isRetryable(error)
+                var retry = isRetryable(error)
+                let refused = Self.isRefusal(error)
                 state.withLock { s in
                     s.failures &+= 1
                     s.breaker.recordFailure(now: MonotonicClock.wallNanos())
+                    // A kube-apiserver that just started refuses ServiceAccounts for a few seconds while its
+                    // authorization caches fill (seen on the real cluster: a CrashLoop update was lost to one 403).
+                    // A refusal is retried up to `maxRefusals` times (the breaker spaces them); one that lasts is a
+                    // missing permission, and the write is given up (counted in `dropped`).
+                    if refused {
+                        let n = (s.refusals[key] ?? 0) + 1
+                        s.refusals[key] = n
+                        retry = n < Self.maxRefusals
+                        if !retry { s.refusals[key] = nil; s.dropped &+= 1 }
+                    }
                     // Put it back unless something newer for the same identity arrived meanwhile.
                     if retry && s.pending[key] == nil {
                         s.pending[key] = update
@@ -134,6 +148,16 @@ public final class InsightWriter: InsightSink {
             let key = s.order.removeFirst()
             guard let u = s.pending.removeValue(forKey: key) else { return nil }
             return (key, u)
+        }
+    }
+
+    /// How many refusals (401/403) of one identity's write are retried before it is given up.
+    static let maxRefusals = 5
+
+    static func isRefusal(_ error: any Error) -> Bool {
+        switch error as? KubeError {
+        case .forbidden?, .unauthorized?: true
+        default: false
         }
     }
 

@@ -244,4 +244,18 @@ struct AgentIntegrationTests {
         #expect(after != nil, "the Insight held during the outage was never written")
         #expect(requests > 8, "the writer must have retried past the failures")
     }
+
+    /// A kube-apiserver that has just started refuses ServiceAccounts for a few seconds while its authorization
+    /// caches fill (seen on the real cluster after a restart): the writer retries a refused write a few times
+    /// instead of dropping the Insight at the first 403.
+    @Test func anInsightWriteRefusedForAMomentIsRetriedNotLost() async throws {
+        let r = try await start()
+        guard let emulator = r.cluster.requireEmulator() else { await r.stop(); return }
+        try await Task.sleep(for: .seconds(2))
+        emulator.injectFaults(status: 403, count: 2, pathContains: "/insights")
+        r.oomKill()
+        let written = await eventually(timeout: .seconds(60)) { try? await r.insights().first { $0.spec.type == .oomKilled } }
+        await r.stop()
+        #expect(written != nil, "an Insight refused twice with 403 was dropped")
+    }
 }
