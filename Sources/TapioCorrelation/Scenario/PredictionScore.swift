@@ -9,10 +9,11 @@ import TapioModel
 /// - a scenario is *warned* when an OOMPrediction of severity Warning or Critical was visible before its kill;
 ///   *lead time* is the kill minus the first such instant; the *time-to-OOM error* is (predicted − true) / true at it;
 /// - *recall*: warned OOM scenarios over OOM scenarios; a *false positive*: a scenario that never OOMs but was warned;
-/// - *Brier score*: every 10 s of virtual time while a prediction is visible, (probability − outcome)², where the
-///   outcome is 1 when the kill comes within the prediction horizon of that instant; averaged per scenario, then over
-///   the scenarios with a prediction (each scenario weighs the same, however long its prediction stayed up). Silence
-///   is scored by recall and lead time, not here: a scenario without a prediction adds nothing to the Brier score.
+/// - *Brier score*: every 10 s of virtual time while a prediction is visible is a forecast, scored
+///   (probability − outcome)², where the outcome is 1 when the kill comes within the prediction horizon of that
+///   instant; the score is the mean over all forecasts (the standard definition). The mean of the scenarios' own
+///   scores is printed too: there each scenario weighs the same however long its prediction stayed up. Silence is
+///   scored by recall and lead time, not here: a scenario without a prediction adds no forecast.
 public enum PredictionScore {
     /// Seconds between scoring instants for the Brier score.
     public static let brierStep: Double = 10
@@ -31,8 +32,12 @@ public enum PredictionScore {
         public var tteError: Double?
         public var maxProbability: Double = 0
         public var maxSeverity: Severity?
-        /// Mean squared error of the visible probability (nil: no prediction was visible).
+        /// Mean squared error of the visible probability (nil: no prediction was visible), and over how many
+        /// instants.
         public var brier: Double?
+        public var forecasts = 0
+        /// Each scored forecast: the probability and whether the kill came within the horizon.
+        public var outcomes: [(Double, Bool)] = []
         public var isFalsePositive: Bool { oomAt == nil && firstWarning != nil }
     }
 
@@ -51,9 +56,22 @@ public enum PredictionScore {
             return e.count % 2 == 1 ? e[e.count / 2] : (e[e.count / 2 - 1] + e[e.count / 2]) / 2
         }
         public var worstTTEError: Double? { tteErrors.last }
+        /// The Brier score over every forecast (each instant a prediction was visible counts once).
         public var brier: Double? {
+            let n = results.reduce(0) { $0 + $1.forecasts }
+            guard n > 0 else { return nil }
+            return results.reduce(0.0) { $0 + ($1.brier ?? 0) * Double($1.forecasts) } / Double(n)
+        }
+        /// The mean of the scenarios' Brier scores (each scenario with a prediction weighs the same).
+        public var brierPerScenario: Double? {
             let b = results.compactMap(\.brier)
             return b.isEmpty ? nil : b.reduce(0, +) / Double(b.count)
+        }
+        /// Forecasts by probability (tenths): how many, and how many came true (the kill within the horizon).
+        public var reliability: [(bin: Int, forecasts: Int, cameTrue: Int)] {
+            var bins = [(Int, Int)](repeating: (0, 0), count: 10)
+            for r in results { for (p, o) in r.outcomes { let b = min(9, max(0, Int(p * 10))); bins[b].0 += 1; bins[b].1 += o ? 1 : 0 } }
+            return bins.enumerated().filter { $0.element.0 > 0 }.map { ($0.offset, $0.element.0, $0.element.1) }
         }
         /// The highest probability said about a scenario that never OOMs.
         public var maxFalseProbability: Double { results.filter { $0.oomAt == nil }.map(\.maxProbability).max() ?? 0 }
@@ -130,10 +148,12 @@ public enum PredictionScore {
                 let outcome: Double = oomAt.map { $0 - t <= horizon ? 1 : 0 } ?? 0
                 sum += (p - outcome) * (p - outcome)
                 n += 1
+                r.outcomes.append((p, outcome == 1))
             }
             t += brierStep
         }
         r.brier = n > 0 ? sum / Double(n) : nil
+        r.forecasts = n
         return r
     }
 
@@ -164,12 +184,12 @@ public enum PredictionScore {
             return String(format: "%.\(digits)f", x)
         }
         func pct(_ x: Double?) -> String { x.map { String(format: "%+.0f %%", $0 * 100) } ?? "–" }
-        var lines = ["| scenario | shape | OOM at (s) | first prediction (s) | first Warning (s) | lead (s) | TTE error at first Warning | max probability | max severity | Brier |",
-                     "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        var lines = ["| scenario | shape | OOM at (s) | first prediction (s) | first Warning (s) | lead (s) | TTE error at first Warning | max probability | max severity | forecasts | Brier |",
+                     "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         for r in s.results {
             lines.append("| \(r.name) | \(r.shape) | \(r.oomAt.map { f($0) } ?? "never") | \(f(r.firstPrediction)) | "
                 + "\(f(r.firstWarning)) | \(f(r.leadTime)) | \(pct(r.tteError)) | \(f(r.maxProbability, 2)) | "
-                + "\(r.maxSeverity?.rawValue ?? "–") | \(f(r.brier, 3)) |")
+                + "\(r.maxSeverity?.rawValue ?? "–") | \(r.forecasts) | \(f(r.brier, 3)) |")
         }
         let core: Set<String> = ["linear", "accelerating", "staircase"]
         lines.append("")
@@ -179,7 +199,11 @@ public enum PredictionScore {
         lines.append("highest probability on a never-OOM scenario: \(f(s.maxFalseProbability, 2))")
         lines.append("TTE error at first Warning: median \(f(s.medianTTEError.map { $0 * 100 })) %, worst \(f(s.worstTTEError.map { $0 * 100 })) %; "
             + "worst for linear, accelerating, staircase: \(f(s.worstTTEError(shapes: core).map { $0 * 100 })) %")
-        lines.append("Brier score: \(f(s.brier, 3))")
+        lines.append("Brier score: \(f(s.brier, 3)) over \(s.results.reduce(0) { $0 + $1.forecasts }) forecasts; "
+            + "mean of the scenarios' scores \(f(s.brierPerScenario, 3))")
+        lines.append("reliability (probability: forecasts, share that came true): " + s.reliability.map {
+            "\(Double($0.bin) / 10)–\(Double($0.bin + 1) / 10): \($0.forecasts), \(f(Double($0.cameTrue) * 100 / Double($0.forecasts))) %"
+        }.joined(separator: "; "))
         return lines.joined(separator: "\n")
     }
 }
