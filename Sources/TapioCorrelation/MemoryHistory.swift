@@ -58,11 +58,18 @@ struct MemoryHistory: Sendable {
             if gap > Int64(Self.capacity) {
                 minutes.removeAll()
             } else {
-                for _ in 1..<gap { minutes.append(Minute(max: 0, min: .max)) }
+                for _ in 1..<gap {
+                    if minutes.count >= Self.capacity { minutes.removeFirst() }
+                    minutes.append(Minute(max: 0, min: .max))
+                }
             }
+            // Room is made before appending, and the full size reserved once the subject has lived a quarter of
+            // an hour: the deque never grows past 128 entries (an append at 128 would double it to 256), and
+            // short-lived subjects do not pay for two hours.
+            while minutes.count >= Self.capacity { minutes.removeFirst() }
+            if minutes.count == 16 { minutes.reserveCapacity(Self.capacity) }
             minutes.append(Minute(max: v, min: v))
             lastMinute = m
-            while minutes.count > Self.capacity { minutes.removeFirst() }
         } else {
             // A late sample for an earlier minute still in the history.
             let back = lastMinute - m

@@ -106,6 +106,8 @@ extension CorrelationEngine {
 
     func oomPrediction(_ s: SubjectState, _ a: MemoryAnalysis, now: UInt64) -> OOMJudgement {
         guard let limit = s.effectiveLimit else { return .none }
+        // The kill just happened: the series before it predicts nothing new (the restart starts a new one).
+        if let k = s.lastKernelOOM?.at, s.memory.lastAt <= k { return .none }
         let L = Double(limit)
         let horizon = Double(config.predictionHorizon.nanos) / 1e9
         // Memory came back down by a quarter or more from the window's peak: whatever was climbing is over.
