@@ -1,3 +1,4 @@
+import DequeModule
 import TapioModel
 
 /// OOM prediction, memory leak and unbounded growth share one analysis of the memory series per evaluation.
@@ -20,7 +21,18 @@ extension CorrelationEngine {
         guard let a = MemoryAnalysis.analyze(series, now: now) else { return ([], nil) }
         var out: [(InsightIdentity, InsightSpec)] = []
         var settle: String?
-        switch oomPrediction(s, a, now: now) {
+        var judgement = oomPrediction(s, a, now: now)
+        // A climb that began inside the window (a process started in a cgroup that was idle, a leak after a
+        // plateau) is judged on its own too: the flat part before it would otherwise hide it until it has left the
+        // window's older half, far too late for a fast leak.
+        if case .none = judgement, let climb = recentClimb(series, limit: s.effectiveLimit) {
+            var sub = series
+            sub.buckets = climb
+            if let b = MemoryAnalysis.analyze(sub, now: now), case .predict(let id, let spec) = oomPrediction(s, b, now: now) {
+                judgement = .predict(id, spec)
+            }
+        }
+        switch judgement {
         case .predict(let id, let spec): out.append((id, spec))
         case .settle(let why): settle = why
         case .none: break
@@ -251,6 +263,19 @@ extension CorrelationEngine {
                                    expectedAt: Formatting.rfc3339(nanos: expected)),
             remediation: Remediation(actions: actions))
         return .predict(InsightIdentity(type: .oomPrediction, subject: s.subject), spec)
+    }
+
+    /// The buckets of a climb that began inside the window: the longest run at the end whose every bucket's
+    /// maximum is at least 0.5 % of the limit above the one before (a leak due at the limit within ~30 minutes
+    /// climbs that much per 10-s bucket; a flat or noisy stretch does not), plus the bucket just opened. Nil unless
+    /// it holds five buckets or more and is shorter than the window's series.
+    func recentClimb(_ series: MemorySeries, limit: UInt64?) -> Deque<MemorySeries.Bucket>? {
+        guard let l = limit, series.buckets.count > 5 else { return nil }
+        let step = l / 200
+        var k = series.buckets.count - 2
+        while k > 0, series.buckets[k].max >= series.buckets[k - 1].max.adding(saturating: step) { k -= 1 }
+        guard k > 0, series.buckets.count - k >= 5 else { return nil }
+        return Deque(series.buckets[k...])
     }
 
     /// A clean, steep climb toward the limit, too young for ``growing(_:)`` (see ``Forecast``'s early figures).
