@@ -377,7 +377,11 @@ public struct CorrelationEngine: Sendable {
         case .pod:
             if let d = network(i, now: now) { found.append(d) }
         default:
-            if memory { found.append(contentsOf: memoryDetectors(i, now: now)) }
+            if memory {
+                let m = memoryDetectors(i, now: now)
+                found.append(contentsOf: m.found)
+                if let why = m.settle { settleOOMPrediction(i, because: why, now: now, into: &out) }
+            }
             if let d = oomKilled(i, now: now) { found.append(d) }
             if let d = crashLoop(i, now: now) { found.append(d) }
             if let d = network(i, now: now) { found.append(d) }
@@ -426,6 +430,21 @@ public struct CorrelationEngine: Sendable {
                 stats.suppressed &+= 1
             }
         }
+    }
+
+    /// Resolves an active OOM prediction at once when its evidence is gone (memory fell back, or the curve levels off
+    /// below the limit), saying why, instead of leaving a stale prediction up for `resolveAfter`.
+    mutating func settleOOMPrediction(_ i: Int, because why: String, now: UInt64, into out: inout [InsightUpdate]) {
+        guard let k = states[i].active.firstIndex(where: { $0.identity.type == .oomPrediction }) else { return }
+        var a = states[i].active.remove(at: k)
+        timedWorkCache = nil
+        let reason = why.prefix(1).uppercased() + why.dropFirst()
+        a.spec.summary = "\(reason). Before: " + a.spec.summary
+        if a.spec.evidence.count < 64 {
+            a.spec.evidence.append(Evidence(source: states[i].hasCgroupSeries ? "cgroup" : "ebpf", description: reason,
+                                            observedAt: Formatting.rfc3339(nanos: now)))
+        }
+        resolved(a, now: now, into: &out)
     }
 
     static func probabilityCrossed(_ old: Prediction?, _ new: Prediction?) -> Bool {

@@ -42,6 +42,7 @@ extension CorrelationEngine {
             let statusSaw = states[i].oomKilledByStatus && absDiff(states[i].lastCountedOOMFinishedAt, t) <= 60_000_000_000
             let recent = states[i].oomIncidents.last.map { absDiff($0, t) <= 1_000_000_000 } ?? false
             if !statusSaw && !recent { states[i].oomIncidents.append(t) }
+            states[i].history.markOOM(at: t)
             // The predicted kill happened: the prediction is settled, and the OOMKilled insight takes over.
             if let k = states[i].active.firstIndex(where: { $0.identity.type == .oomPrediction }) {
                 let settled = states[i].active.remove(at: k)
@@ -65,6 +66,7 @@ extension CorrelationEngine {
     @inline(__always)
     private mutating func addMemory(_ i: Int, t: UInt64, value: UInt64) {
         if value > states[i].peakWorkingSet { states[i].peakWorkingSet = value }
+        states[i].history.add(at: t, value: value)
         if states[i].memory.add(at: t, value: value, bucketNanos: bucketNanos, windowNanos: windowNanos) {
             markDirty(i, memory: true)
         }

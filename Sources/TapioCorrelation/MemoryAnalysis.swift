@@ -1,3 +1,5 @@
+import Foundation
+
 /// What the memory detectors (OOM prediction, leak, unbounded growth) read from a subject's series, computed once
 /// per evaluation.
 ///
@@ -22,6 +24,19 @@ struct MemoryAnalysis: Sendable {
     /// Peak in the window with one spike rejected (the second-highest bucket maximum when there are ≥ 5 buckets).
     var robustPeak: UInt64
     var lastValue: UInt64
+    /// The older and the recent half of the envelope fitted apart (window mode only), and their mid-times: the
+    /// curve's bend is read from how the two slopes differ.
+    var older: TrendFit?
+    var recent: TrendFit?
+    var olderMid: Double = 0
+    var recentMid: Double = 0
+    /// Now, in seconds since `originNanos`.
+    var nowSec: Double = 0
+    /// Reclaim drops inside the window (0 for a clean climb).
+    var dropBuckets: Int = 0
+    /// The slope over the last third of the envelope (at least four points; window mode only): a step that has
+    /// become a plateau still tilts the whole window's line, but no longer this one.
+    var tailSlope: Double?
 
     static func analyze(_ s: MemorySeries, now: UInt64) -> MemoryAnalysis? {
         var b = s.buckets
@@ -67,6 +82,8 @@ struct MemoryAnalysis: Sendable {
         let floorZ = floorFit?.zScore ?? fit.zScore
 
         var sustained: Bool
+        var older: TrendFit?, recent: TrendFit?
+        var olderMid = 0.0, recentMid = 0.0
         if sawtooth {
             var ups = 0
             for i in 1..<peaksY.count where peaksY[i] > peaksY[i - 1] { ups += 1 }
@@ -75,8 +92,11 @@ struct MemoryAnalysis: Sendable {
             let mid = (peaksT.first! + peaksT.last!) / 2
             let olderIdx = peaksT.indices.filter { peaksT[$0] <= mid }
             let recentIdx = peaksT.indices.filter { peaksT[$0] > mid }
-            if let older = RobustTrend.theilSen(t: olderIdx.map { peaksT[$0] }, y: olderIdx.map { peaksY[$0] }),
-               let recent = RobustTrend.theilSen(t: recentIdx.map { peaksT[$0] }, y: recentIdx.map { peaksY[$0] }) {
+            older = RobustTrend.theilSen(t: olderIdx.map { peaksT[$0] }, y: olderIdx.map { peaksY[$0] })
+            recent = RobustTrend.theilSen(t: recentIdx.map { peaksT[$0] }, y: recentIdx.map { peaksY[$0] })
+            if !olderIdx.isEmpty { olderMid = olderIdx.reduce(0.0) { $0 + peaksT[$1] } / Double(olderIdx.count) }
+            if !recentIdx.isEmpty { recentMid = recentIdx.reduce(0.0) { $0 + peaksT[$1] } / Double(recentIdx.count) }
+            if let older, let recent {
                 // A step then a plateau has one flat half; a leak grows in both.
                 sustained = older.slope > 0 && recent.slope > 0 && Swift.min(older.slope, recent.slope) >= 0.3 * fit.slope
             } else {
@@ -84,6 +104,13 @@ struct MemoryAnalysis: Sendable {
             }
         }
 
+        var tailSlope: Double?
+        if !sawtooth {
+            let k = Swift.max(4, peaksT.count / 3)
+            if peaksT.count >= k + 1 {
+                tailSlope = RobustTrend.theilSen(t: Array(peaksT.suffix(k)), y: Array(peaksY.suffix(k)))?.slope
+            }
+        }
         let nowSec = sec(now)
         // The fitted level, not the last maximum: one noisy bucket must not pull the prediction in.
         let level = fit.value(at: nowSec)
@@ -92,7 +119,52 @@ struct MemoryAnalysis: Sendable {
         let robustPeak = maxima.count >= 5 ? maxima[maxima.count - 2] : (maxima.last ?? 0)
         return MemoryAnalysis(originNanos: origin, fit: fit, floorSlope: floorSlope, floorZ: floorZ, sustained: sustained,
                               sawtooth: sawtooth, cycles: cycles, level: level, robustPeak: robustPeak,
-                              lastValue: s.lastValue)
+                              lastValue: s.lastValue, older: older, recent: recent, olderMid: olderMid,
+                              recentMid: recentMid, nowSec: nowSec, dropBuckets: dropBuckets, tailSlope: tailSlope)
+    }
+
+    /// The growth now, with its bend: level (bytes), slope (bytes/s) and acceleration (bytes/s²) at `nowSec`.
+    ///
+    /// The acceleration is the change between the two halves' slopes over the time between their middles, and it
+    /// counts only when that change is larger than three standard errors (the halves' slope errors combined):
+    /// a staircase or noise makes the halves differ by chance, and a straight line is the safer reading then.
+    /// With a real bend the level and slope come from the recent half, which is closer to what happens next.
+    var shape: (level: Double, slope: Double, accel: Double) {
+        guard !sawtooth, let o = older, let r = recent, o.count >= 3, r.count >= 3, recentMid > olderMid else {
+            return (level, fit.slope, 0)
+        }
+        let diff = r.slope - o.slope
+        let se = (o.slopeStdError * o.slopeStdError + r.slopeStdError * r.slopeStdError).squareRoot()
+        guard se.isFinite, abs(diff) > 3 * se else { return (level, fit.slope, 0) }
+        let accel = diff / (recentMid - olderMid)
+        let slope = r.slope + accel * (nowSec - recentMid)
+        // The recent half's line through its middle, carried on to now along the bend.
+        let dt = nowSec - recentMid
+        let mid = r.value(at: recentMid)
+        let level = mid + r.slope * dt + 0.5 * accel * dt * dt
+        return (level, slope, accel)
+    }
+
+    /// Seconds from now until the curve reaches `limit`, and where it levels off when it bends over (nil: it does
+    /// not level off). Accelerating growth follows the parabola; decelerating growth is read as an exponential
+    /// approach to an asymptote (the shape of a heap filling toward -Xmx or a cache warming up), whose level is
+    /// `level + slope² / |accel|`: below the limit there is no OOM to predict (time nil).
+    static func timeToLimit(level y: Double, slope s: Double, accel a: Double, limit L: Double)
+        -> (time: Double?, asymptote: Double?) {
+        let h = L - y
+        if h <= 0 { return (0, nil) }
+        if a < 0 {
+            guard s > 0 else { return (nil, y) }
+            let T = s / -a
+            let top = y + s * T
+            guard top > L else { return (nil, top) }
+            return (-T * log(1 - h / (top - y)), top)
+        }
+        if a > 0 {
+            let t = (-max(s, 0) + (max(s, 0) * max(s, 0) + 2 * a * h).squareRoot()) / a
+            return (t.isFinite ? t : nil, nil)
+        }
+        return (s > 0 ? h / s : nil, nil)
     }
 
     /// Growth per hour (bytes).

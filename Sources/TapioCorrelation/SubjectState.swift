@@ -61,6 +61,9 @@ struct SubjectState: Sendable {
 
     // Memory.
     var memory = MemorySeries()
+    /// Minute maxima and minima for the last two hours (≤ 1 KiB): what the window forgets. Kept across restarts
+    /// of the container (a restart that comes back down is a cycle the workload goes through); kills are marked.
+    var history = MemoryHistory()
     /// True once cgroup samples arrive: process RSS samples are then ignored for this subject.
     var hasCgroupSeries = false
     var peakWorkingSet: UInt64 = 0

@@ -11,6 +11,7 @@ struct ReplayRunner {
     let command: ReplayCommand
 
     func run() throws {
+        let file = command.file ?? "-"
         var config: CorrelationConfig?
         if let p = command.policy {
             config = EffectiveConfig.merge([try PolicyFile.load(p)]).correlation
@@ -18,12 +19,12 @@ struct ReplayRunner {
             config?.clusterHealthByNodeOnly = false
         }
         let fd: Int32
-        if command.file == "-" {
+        if file == "-" {
             fd = STDIN_FILENO
         } else {
-            fd = open(command.file, O_RDONLY | O_CLOEXEC)
+            fd = open(file, O_RDONLY | O_CLOEXEC)
             guard fd >= 0 else {
-                throw ExitMessage("\(command.file): cannot open it: \(String(cString: strerror(errno)))")
+                throw ExitMessage("\(file): cannot open it: \(String(cString: strerror(errno)))")
             }
         }
         defer { if fd != STDIN_FILENO { close(fd) } }
@@ -37,7 +38,7 @@ struct ReplayRunner {
                 let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
                 if n < 0 {
                     if errno == EINTR { continue }
-                    throw ExitMessage("\(command.file): cannot read it: \(String(cString: strerror(errno)))")
+                    throw ExitMessage("\(file): cannot read it: \(String(cString: strerror(errno)))")
                 }
                 if n == 0 { break }
                 try chunk.withUnsafeBufferPointer {
@@ -47,7 +48,7 @@ struct ReplayRunner {
             try replay.finish(emit: emit)
         } catch let e as ScenarioError {
             output.flush()
-            throw ExitMessage("\(command.file): \(e)")
+            throw ExitMessage("\(file): \(e)")
         }
         output.flush()
     }

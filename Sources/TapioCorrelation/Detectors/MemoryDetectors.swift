@@ -1,22 +1,48 @@
+import DequeModule
 import TapioModel
 
 /// OOM prediction, memory leak and unbounded growth share one analysis of the memory series per evaluation.
 extension CorrelationEngine {
-    func memoryDetectors(_ i: Int, now: UInt64) -> [(InsightIdentity, InsightSpec)] {
+    /// What the OOM prediction concluded: a prediction, a reason an active one is over (memory fell back, or the
+    /// curve levels off below the limit), or nothing to say.
+    enum OOMJudgement {
+        case predict(InsightIdentity, InsightSpec)
+        case settle(String)
+        case none
+    }
+
+    /// The memory detectors' findings, and the reason to settle an active OOM prediction now, if there is one.
+    func memoryDetectors(_ i: Int, now: UInt64) -> (found: [(InsightIdentity, InsightSpec)], settle: String?) {
         let s = states[i]
         var series = s.memory
         // A subject that stopped reporting: its buckets age out here, so stale growth is not re-detected forever.
         let oldest = Int64((now > windowNanos ? now - windowNanos : 0) / bucketNanos)
         while let f = series.buckets.first, f.index < oldest { series.buckets.removeFirst() }
-        guard let a = MemoryAnalysis.analyze(series, now: now) else { return [] }
+        guard let a = MemoryAnalysis.analyze(series, now: now) else { return ([], nil) }
         var out: [(InsightIdentity, InsightSpec)] = []
-        if let p = oomPrediction(s, a, now: now) { out.append(p) }
+        var settle: String?
+        var judgement = oomPrediction(s, a, now: now)
+        // A climb that began inside the window (a process started in a cgroup that was idle, a leak after a
+        // plateau) is judged on its own too: the flat part before it would otherwise hide it until it has left the
+        // window's older half, far too late for a fast leak.
+        if case .none = judgement, let climb = recentClimb(series, limit: s.effectiveLimit) {
+            var sub = series
+            sub.buckets = climb
+            if let b = MemoryAnalysis.analyze(sub, now: now), case .predict(let id, let spec) = oomPrediction(s, b, now: now) {
+                judgement = .predict(id, spec)
+            }
+        }
+        switch judgement {
+        case .predict(let id, let spec): out.append((id, spec))
+        case .settle(let why): settle = why
+        case .none: break
+        }
         if let l = memoryLeak(s, a, now: now) {
             out.append(l)
         } else if s.effectiveLimit == nil, let u = unboundedGrowth(s, a, now: now) {
             out.append(u)
         }
-        return out
+        return (out, settle)
     }
 
     /// Growth a person should hear about: positive, sustained, statistically clear (z ≥ 4: detectors re-test every
@@ -47,35 +73,169 @@ extension CorrelationEngine {
 
     // MARK: OOM prediction
 
-    func oomPrediction(_ s: SubjectState, _ a: MemoryAnalysis, now: UInt64) -> (InsightIdentity, InsightSpec)? {
-        guard let limit = s.effectiveLimit, growing(a) else { return nil }
+    /// How an OOM prediction is judged. Each figure is documented with its reason here and in the README
+    /// ("How sure is a prediction?"); they were set from the shapes' arithmetic, not fitted scenario by scenario.
+    enum Forecast {
+        /// Below this probability nothing is said: a tenth is where an early hint stops being noise to a person.
+        static let minProbability = 0.10
+        /// Evidence grows with how long the growth now seen has lasted: 1 − e^(−seconds/60). A minute of clean
+        /// growth is worth about 0.63, three minutes 0.95 — the first minute of a ramp is what a GC tooth, a cache
+        /// fill and a batch phase all look like.
+        static let evidenceSeconds = 60.0
+        /// Extrapolating far beyond what was watched is less sure: the factor 1 / (1 + (r/4)²) with r the
+        /// time-to-OOM over the duration of the growth. Four times as far ahead as watched halves it.
+        static let extrapolation = 4.0
+        /// However clean the climb, a subject watched only briefly may still turn out to cycle: Tapio recognises
+        /// cycles up to an hour long (the history holds two), and until it has watched a subject that long it
+        /// cannot rule out that this climb is the first ramp of one. So the probability is capped at
+        /// 0.99 − 0.25·e^(−watched/1 h): 0.74 at first, 0.9 after an hour, 0.96 after two.
+        static let youngCap = 0.25
+        static let youngSeconds = 3600.0
+        /// Early warning, before 90 s of growth: only a clean, steep climb — at least 30 s of it (three buckets),
+        /// no reclaim drop, every bucket's maximum at or above the last one's (within 1 % of the limit), slope z ≥ 6,
+        /// R² ≥ 0.9, 10 % of the limit climbed, the limit within 10 minutes and no further ahead than 1.3 times
+        /// the climb watched so far. The last figure trades the first tooth of a slow GC sawtooth against a fast
+        /// leak: a leak that kills 80 s after it starts is within 1.3 times from 40 s on (40 s before the kill);
+        /// a 56-s tooth climbing 350Mi toward a 1Gi limit is ~1.5 times its climb away at its last full bucket
+        /// (but, in an unlucky phase, can come as close as ~1.15 just before it drops: then it gets an early
+        /// prediction that the drop settles at once).
+        static let earlySpan = 30.0
+        static let earlyZ = 6.0
+        static let earlyR2 = 0.9
+        static let earlyRise = 0.10
+        static let earlyHorizon = 600.0
+        static let earlyReach = 1.3
+    }
+
+    /// Severity from probability and time-to-OOM together: Critical when the kill is likely (≥ 0.7) and within
+    /// 10 minutes — or imminent (≤ 60 s) and at least 0.4, since there is no time left to wait for more evidence;
+    /// Warning when more likely than not, or 0.3 and within 5 minutes; otherwise Info.
+    static func predictionSeverity(probability p: Double, timeToOOM t: Double) -> Severity {
+        if (p >= 0.7 && t <= 600) || (p >= 0.4 && t <= 60) { return .critical }
+        if p >= 0.5 || (p >= 0.3 && t <= 300) { return .warning }
+        return .info
+    }
+
+    func oomPrediction(_ s: SubjectState, _ a: MemoryAnalysis, now: UInt64) -> OOMJudgement {
+        guard let limit = s.effectiveLimit else { return .none }
+        // The kill just happened: the series before it predicts nothing new (the restart starts a new one).
+        if let k = s.lastKernelOOM?.at, s.memory.lastAt <= k { return .none }
         let L = Double(limit)
-        let headroom = max(0, L - a.level)
-        let tto = headroom / a.fit.slope
         let horizon = Double(config.predictionHorizon.nanos) / 1e9
-        guard tto <= horizon else { return nil }
-        // Probability that the true slope is steep enough to reach the limit within the horizon, from the slope's
-        // standard error; the fit's quality, the points, the span and OOM history make the confidence.
+        // Memory came back down by a quarter or more from the window's peak: whatever was climbing is over.
+        let peak = Double(s.memory.peak)
+        let fellBack = Double(a.lastValue) <= 0.75 * peak
+            ? "memory fell back to \(Formatting.bytes(a.lastValue)) from \(Formatting.bytes(peak))" : nil
+        let regular = growing(a) && (a.tailSlope.map { $0 >= 0.3 * a.fit.slope } ?? true)
+        let early = !regular && a.fit.span < max(90, 0.3 * Double(windowNanos) / 1e9) && earlyClimb(s, a, limit: L)
+        guard regular || early else { return fellBack.map { .settle($0) } ?? .none }
+
+        var (level, slope, accel) = a.shape
+        // With ten minutes or more of history on the same climb, its bend is read there: far more of the curve
+        // than the window holds, so a wandering offset cannot fake a bend, and a slow one still shows.
+        if !a.sawtooth, let long = s.history.bend() {
+            if long.significant {
+                accel = long.accel
+                slope = max(a.recent?.slope ?? a.fit.slope, 0)
+                level = a.level
+            } else {
+                (level, slope, accel) = (a.level, a.fit.slope, 0)
+            }
+        }
+        var (tto, asymptote) = MemoryAnalysis.timeToLimit(level: level, slope: slope, accel: accel, limit: L)
+        if tto == nil, let top = asymptote, top < L {
+            return .settle("memory levels off at ~\(Formatting.bytes(top)) of the \(Formatting.bytes(limit)) limit")
+        }
+        var notes: [String] = []
+        // How long the growth now seen has lasted: the window's span, and before it the minutes of the long
+        // history that lie on the same curve (within 3σ, 2 % of the limit, or 15 % of the rise back to them).
+        let sigma = a.fit.sigma
+        let originMinute = Int64(a.originNanos / MemoryHistory.minuteNanos)
+        let nowSec = a.nowSec
+        let back = s.history.run(
+            before: originMinute, now: now,
+            curve: { d in level + slope * d + 0.5 * accel * d * d },
+            tolerance: { d in max(3 * sigma, 0.02 * L, 0.15 * abs(slope * d)) })
+        var growthSpan = a.fit.span + back
+        var cycleFactor = 1.0
+
+        // Ramps longer than the window: what did this subject do before? (Sawtooth mode already judges cycles
+        // inside the window.)
+        if !a.sawtooth {
+            let cycles = s.history.cycles(minDrop: 0.05 * L)
+            let highest = cycles.map(\.peak).max() ?? 0
+            if cycles.count >= 2 {
+                // A cycling workload: only a rising trend of its peaks heads for the limit.
+                let running = max(Double(a.robustPeak), level)
+                var t = cycles.map { Double($0.minute - originMinute) * 60 + 60 }
+                var y = cycles.map(\.peak)
+                if running > highest { t.append(nowSec); y.append(running) }
+                guard let trend = RobustTrend.theilSen(t: t, y: y), trend.slope > 0, trend.zScore >= 2 else {
+                    return .settle("memory came back down after each of its last \(cycles.count) climbs")
+                }
+                let peakNow = max(trend.value(at: nowSec), running)
+                level = peakNow
+                slope = trend.slope
+                accel = 0
+                (tto, asymptote) = MemoryAnalysis.timeToLimit(level: peakNow, slope: slope, accel: 0, limit: L)
+                growthSpan = trend.span
+                notes.append("Peaks of the last \(y.count) cycles climb \(rate(trend.slope)) (memory dropped back \(cycles.count) times before)")
+            } else if cycles.count == 1 {
+                // Came back down from about here before: a cycle, not a leak (5 % of the limit of slack).
+                if level <= highest + 0.05 * L {
+                    return .settle("memory came back down from \(Formatting.bytes(highest)) before")
+                }
+                // New ground after one drop: it may still be a cycle with a higher peak.
+                cycleFactor = 0.5
+                notes.append("Memory dropped back once before, from \(Formatting.bytes(highest))")
+            }
+        }
+
+        guard let t = tto, t <= horizon else { return fellBack.map { .settle($0) } ?? .none }
+        if early, t > Forecast.earlyHorizon || t > Forecast.earlyReach * max(a.fit.span, 1) { return .none }
+        let headroom = max(0, L - level)
+        // The chance that the growth really is fast enough to get there within the horizon (from the slope's
+        // standard error), times how much of it has been seen, how far it is extrapolated, and how long the
+        // subject has been watched.
         let needed = headroom / max(horizon, 1)
-        let probability = min(0.99, RobustTrend.normalCDF((a.fit.slope - needed) / max(a.fit.slopeStdError, 1e-9)))
+        let effective = t > 0 ? headroom / t : .infinity
+        let reach = RobustTrend.normalCDF((effective - needed) / max(a.fit.slopeStdError, 1e-9))
+        let seen = 1 - exp(-max(growthSpan, 0) / Forecast.evidenceSeconds)
+        let r = t / max(growthSpan, 1)
+        let extrapolation = 1 / (1 + (r / Forecast.extrapolation) * (r / Forecast.extrapolation))
+        let watched = s.history.firstAt > 0 && now > s.history.firstAt ? Double(now - s.history.firstAt) / 1e9 : 0
+        let cap = 0.99 - Forecast.youngCap * exp(-watched / Forecast.youngSeconds)
+        let probability = min(cap, reach * seen * extrapolation * cycleFactor)
+        guard probability >= Forecast.minProbability else { return .none }
+        let shownProbability = (probability * 100).rounded() / 100
+
         var confidence = a.fit.rSquared.squareRoot()
             * (1 - exp(-Double(a.fit.count) / 6))
             * min(1, a.fit.span / (Double(windowNanos) / 1e9)).squareRoot()
         let ooms = s.oomIncidents.count
         if ooms > 0 { confidence += (1 - confidence) * 0.5 }
         confidence = (min(0.99, max(0.01, confidence)) * 100).rounded() / 100
-        let severity: Severity = tto <= 600 ? .critical : .warning
-        let ttoText = Formatting.duration(seconds: tto)
-        let expected = now.adding(saturating: UInt64.rounding(clamping: tto * 1e9))
+        let severity = Self.predictionSeverity(probability: shownProbability, timeToOOM: t)
+        let ttoText = Formatting.duration(seconds: t)
+        let expected = now.adding(saturating: UInt64.rounding(clamping: t * 1e9))
         let at = Formatting.rfc3339(nanos: now)
+        let source = s.hasCgroupSeries ? "cgroup" : "ebpf"
         var evidence = [
-            Evidence(source: s.hasCgroupSeries ? "cgroup" : "ebpf",
+            Evidence(source: source,
                      description: "Working set \(Formatting.bytes(a.lastValue)) of a \(Formatting.bytes(limit)) limit",
                      observedAt: at, value: Double(a.lastValue), unit: "bytes"),
-            Evidence(source: s.hasCgroupSeries ? "cgroup" : "ebpf",
-                     description: "Growing \(rate(a.fit.slope)) (\(fitSentence(a)))",
-                     observedAt: at, value: a.fit.slope, unit: "bytes/s"),
+            Evidence(source: source,
+                     description: "Growing \(rate(slope)) (\(fitSentence(a)); growing for \(Formatting.duration(seconds: growthSpan)))",
+                     observedAt: at, value: slope, unit: "bytes/s"),
         ]
+        if accel > 0 {
+            evidence.append(Evidence(source: source, description: "Growth is speeding up: the recent half of the window grows \(rate(a.recent?.slope ?? slope)), the older \(rate(a.older?.slope ?? slope))",
+                                     observedAt: at, value: accel, unit: "bytes/s²"))
+        } else if accel < 0, let top = asymptote {
+            evidence.append(Evidence(source: source, description: "Growth is slowing: on this curve it levels off at ~\(Formatting.bytes(top)), above the \(Formatting.bytes(limit)) limit",
+                                     observedAt: at, value: top, unit: "bytes"))
+        }
+        for n in notes { evidence.append(Evidence(source: source, description: n, observedAt: at)) }
         if ooms > 0 {
             evidence.append(Evidence(source: s.oomKilledByStatus ? "kubernetes" : "ebpf",
                                      description: "OOM-killed \(ooms) time\(ooms == 1 ? "" : "s") in the last \(Formatting.duration(seconds: Double(windowNanos) / 1e9))",
@@ -93,16 +253,43 @@ extension CorrelationEngine {
         let spec = InsightSpec(
             type: .oomPrediction, severity: severity,
             title: "OOM kill predicted in \(ttoText) for \(s.subject.displayName)",
-            summary: "Memory grows \(rate(a.fit.slope)) toward its \(Formatting.bytes(limit)) limit "
-                + "(now \(Formatting.bytes(a.lastValue)), \(Formatting.percent(a.level / L)) of it); "
-                + "OOM kill in about \(ttoText), probability \(Formatting.percent(probability)), "
+            summary: "Memory grows \(rate(slope)) toward its \(Formatting.bytes(limit)) limit "
+                + "(now \(Formatting.bytes(a.lastValue)), \(Formatting.percent(level / L)) of it); "
+                + "OOM kill in about \(ttoText), probability \(Formatting.percent(shownProbability)), "
                 + "confidence \(Formatting.percent(confidence)).",
             subject: s.subject.resourceRef, resources: resources(s), evidence: evidence,
-            prediction: Prediction(kind: "OOMKill", probability: (probability * 100).rounded() / 100,
+            prediction: Prediction(kind: "OOMKill", probability: shownProbability,
                                    confidence: confidence, timeToEvent: ttoText,
                                    expectedAt: Formatting.rfc3339(nanos: expected)),
             remediation: Remediation(actions: actions))
-        return (InsightIdentity(type: .oomPrediction, subject: s.subject), spec)
+        return .predict(InsightIdentity(type: .oomPrediction, subject: s.subject), spec)
+    }
+
+    /// The buckets of a climb that began inside the window: the longest run at the end whose every bucket's
+    /// maximum is at least 0.5 % of the limit above the one before (a leak due at the limit within ~30 minutes
+    /// climbs that much per 10-s bucket; a flat or noisy stretch does not), plus the bucket just opened. Nil unless
+    /// it holds five buckets or more and is shorter than the window's series.
+    func recentClimb(_ series: MemorySeries, limit: UInt64?) -> Deque<MemorySeries.Bucket>? {
+        guard let l = limit, series.buckets.count > 5 else { return nil }
+        let step = l / 200
+        var k = series.buckets.count - 2
+        while k > 0, series.buckets[k].max >= series.buckets[k - 1].max.adding(saturating: step) { k -= 1 }
+        guard k > 0, series.buckets.count - k >= 5 else { return nil }
+        return Deque(series.buckets[k...])
+    }
+
+    /// A clean, steep climb toward the limit, too young for ``growing(_:)`` (see ``Forecast``'s early figures).
+    func earlyClimb(_ s: SubjectState, _ a: MemoryAnalysis, limit L: Double) -> Bool {
+        guard !a.sawtooth, a.dropBuckets == 0, a.fit.slope > 0, a.fit.span >= Forecast.earlySpan,
+              a.fit.zScore >= Forecast.earlyZ, a.fit.rSquared >= Forecast.earlyR2,
+              a.fit.slope * a.fit.span >= Forecast.earlyRise * L else { return false }
+        var previous: UInt64 = 0
+        let slack = UInt64(0.01 * L)
+        for b in s.memory.buckets where b.maxAt >= a.originNanos {
+            if b.max.adding(saturating: slack) < previous { return false }
+            previous = max(previous, b.max)
+        }
+        return true
     }
 
     // MARK: Leak

@@ -16,7 +16,23 @@ public struct Scenario: Sendable {
     public var config: CorrelationConfig
     /// Insight types the scenario says must fire (empty: it must stay silent), from the header's `expect`.
     public var expectedTypes: [InsightType]
+    /// The header's `truth`, for a labelled scenario of the prediction-quality corpus (nil: not labelled).
+    public var truth: Truth?
     public var events: [(at: UInt64, event: AttributedEvent)]
+}
+
+extension Scenario {
+    /// What really happened to a labelled scenario's container: the instant of its OOM kill, or none ever.
+    public struct Truth: Sendable, Hashable {
+        /// Nanoseconds since the Unix epoch of the kill; nil when the container is never OOM-killed.
+        public var oomAt: UInt64?
+        /// The kind of series (linear, accelerating, periodic, …), for grouping the score.
+        public var shape: String
+        public init(oomAt: UInt64?, shape: String) {
+            self.oomAt = oomAt
+            self.shape = shape
+        }
+    }
 }
 
 /// A scenario file that cannot be read, with the line (1-based) and the field at fault.

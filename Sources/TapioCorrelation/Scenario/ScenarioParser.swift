@@ -107,9 +107,16 @@ struct ScenarioParser {
             }
         }
         let duration = try f.optNanos("duration", max: UInt64.max - start, range: timeRange(start)) ?? 0
+        var truth: Scenario.Truth?
+        if let t = f.dict["truth"] {
+            guard let td = t as? [String: Any] else { throw f.error("truth", "expected an object {\"oomAt\": …, \"shape\": …}") }
+            let tf = Fields(dict: td, line: f.line, prefix: "truth.")
+            let oom = try tf.optNanos("oomAt", max: UInt64.max - start, range: timeRange(start))
+            truth = Scenario.Truth(oomAt: oom.map { start + $0 }, shape: try tf.optString("shape") ?? "")
+        }
         header = Scenario(name: try f.optString("name") ?? "", description: try f.optString("description") ?? "",
                           startNanos: start, endNanos: start + duration, config: config,
-                          expectedTypes: expected, events: [])
+                          expectedTypes: expected, truth: truth, events: [])
         pods.capacity = config.maxSubjects
         lastT = start
     }

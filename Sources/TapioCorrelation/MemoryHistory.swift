@@ -1,0 +1,174 @@
+import DequeModule
+
+/// A subject's memory beyond the window: one entry per minute (its maximum and minimum) for the last
+/// ``capacity`` minutes, so the engine remembers what a workload did over the last two hours at a fixed cost —
+/// at most 128 × 8 = 1,024 bytes of entries per subject, plus the deque's header, four kill minutes and a few
+/// scalars.
+///
+/// Values are stored in units of 64 KiB in 32 bits (up to 256 TiB, saturating): a minute's envelope needs no
+/// finer grain than that, and it halves the bytes per minute.
+///
+/// What it is for: ramps longer than the window that come back down (a batch phase, a periodic flush) look like a
+/// leak inside the window. Here their earlier peaks and drops are still visible, so a ramp that has dropped back
+/// from this height before is recognised as a cycle (see ``cycles(minDrop:)``), and a leak that grows from
+/// cycle to cycle is seen in the trend of its peaks. It also tells how long memory has been climbing along the
+/// curve now seen (``run(before:now:curve:tolerance:)``), which the prediction's confidence grows with.
+struct MemoryHistory: Sendable {
+    struct Minute: Sendable, Hashable {
+        var max: UInt32
+        var min: UInt32
+        var empty: Bool { max == 0 && min == .max }
+    }
+
+    /// Minutes kept: two hours and a bit, enough to see one whole earlier cycle of a workload with a one-hour
+    /// period before its current ramp.
+    static let capacity = 128
+    static let unitShift: UInt64 = 16
+    static let minuteNanos: UInt64 = 60_000_000_000
+
+    var minutes: Deque<Minute> = []
+    /// Minutes (numbers since the epoch) with an OOM kill, newest last, at most four: the drop that follows a kill
+    /// is the kernel's doing, not the workload's, and must not count as a cycle.
+    var oomMinutes: [Int64] = []
+    /// The minute number (since the epoch) of `minutes.last`.
+    var lastMinute: Int64 = 0
+    /// The first sample's instant: how long this subject has been watched.
+    var firstAt: UInt64 = 0
+
+    static func units(_ bytes: UInt64) -> UInt32 { UInt32(clamping: bytes >> unitShift) }
+    static func bytes(_ units: UInt32) -> Double { Double(units) * Double(1 << unitShift) }
+
+    @inline(__always)
+    mutating func add(at t: UInt64, value: UInt64) {
+        let m = Int64(t / Self.minuteNanos)
+        let v = Self.units(value)
+        if minutes.isEmpty {
+            firstAt = t
+            lastMinute = m
+            minutes.append(Minute(max: v, min: v))
+            return
+        }
+        if m == lastMinute {
+            let i = minutes.count - 1
+            if v > minutes[i].max { minutes[i].max = v }
+            if v < minutes[i].min { minutes[i].min = v }
+        } else if m > lastMinute {
+            // Minutes without samples stay empty; a gap longer than the history starts it afresh.
+            let gap = m - lastMinute
+            if gap > Int64(Self.capacity) {
+                minutes.removeAll()
+            } else {
+                for _ in 1..<gap {
+                    if minutes.count >= Self.capacity { minutes.removeFirst() }
+                    minutes.append(Minute(max: 0, min: .max))
+                }
+            }
+            // Room is made before appending, and the full size reserved once the subject has lived a quarter of
+            // an hour: the deque never grows past 128 entries (an append at 128 would double it to 256), and
+            // short-lived subjects do not pay for two hours.
+            while minutes.count >= Self.capacity { minutes.removeFirst() }
+            if minutes.count == 16 { minutes.reserveCapacity(Self.capacity) }
+            minutes.append(Minute(max: v, min: v))
+            lastMinute = m
+        } else {
+            // A late sample for an earlier minute still in the history.
+            let back = lastMinute - m
+            if back < Int64(minutes.count) {
+                let i = minutes.count - 1 - Int(back)
+                if v > minutes[i].max { minutes[i].max = v }
+                if v < minutes[i].min { minutes[i].min = v }
+            }
+        }
+    }
+
+    mutating func markOOM(at t: UInt64) {
+        let m = Int64(t / Self.minuteNanos)
+        if oomMinutes.last == m { return }
+        if oomMinutes.count >= 4 { oomMinutes.removeFirst() }
+        oomMinutes.append(m)
+    }
+
+    /// The minute number of entry `i`.
+    @inline(__always) func minute(_ i: Int) -> Int64 { lastMinute - Int64(minutes.count - 1 - i) }
+
+    /// Whether an OOM kill fell in minute `m` or the one before (its drop may show a minute later).
+    @inline(__always) func killed(near m: Int64) -> Bool { oomMinutes.contains { $0 == m || $0 == m - 1 } }
+
+    /// Earlier cycles: each a peak (bytes) and its minute, closed by a drop of at least a quarter of the peak (and
+    /// of `minDrop`) that no OOM kill caused. A quarter: GC and cache trimming move memory by a few percent, a
+    /// finished batch phase or a restart by far more. The running (unfinished) cycle is not included.
+    func cycles(minDrop: Double) -> [(minute: Int64, peak: Double)] {
+        var out: [(minute: Int64, peak: Double)] = []
+        var peak: UInt32 = 0
+        var peakIndex = 0
+        for (i, x) in minutes.enumerated() where !x.empty {
+            let p = Self.bytes(peak)
+            if peak > 0, Self.bytes(x.min) <= p - max(0.25 * p, minDrop) {
+                if !killed(near: minute(i)) { out.append((minute(peakIndex), p)) }
+                peak = x.max
+                peakIndex = i
+                continue
+            }
+            if x.max >= peak { peak = x.max; peakIndex = i }
+        }
+        return out
+    }
+
+    /// Seconds before minute `before` over which the history follows `curve` (bytes as a function of seconds
+    /// relative to `now`, negative into the past): going back minute by minute, each minute's maximum must lie within
+    /// `tolerance(Δ)` of the curve at that minute's end. Stops at the first minute that does not, an empty one or a
+    /// kill. This is how long the growth now seen has really been going on.
+    func run(before: Int64, now: UInt64, curve: (Double) -> Double, tolerance: (Double) -> Double) -> Double {
+        guard !minutes.isEmpty, before <= lastMinute + 1 else { return 0 }
+        var i = minutes.count - 1 - Int(clamping: lastMinute - (before - 1))
+        var run = 0.0
+        while i >= 0, i < minutes.count {
+            let x = minutes[i]
+            let m = minute(i)
+            if x.empty || killed(near: m + 1) { break }
+            let end = UInt64(clamping: (m + 1)) &* Self.minuteNanos
+            let back = end <= now ? Double(now - end) / 1e9 : 0
+            if abs(Self.bytes(x.max) - curve(-back)) > tolerance(back) { break }
+            run += 60
+            i -= 1
+        }
+        return run
+    }
+
+    /// The bend of the envelope over the recent history: the maxima of the finished minutes since the last drop
+    /// (a minute whose maximum is over a third above the next one's minimum), gap or kill, at most `maxMinutes`,
+    /// fitted in two halves. Nil with fewer than ten minutes. `accel` is bytes/s²; it is `significant` when the
+    /// halves' slopes differ by more than three standard errors (detectors re-test every bucket: at two, noise
+    /// would bend the curve now and then).
+    func bend(maxMinutes: Int = 60) -> (accel: Double, significant: Bool, minutes: Int)? {
+        var t: [Double] = [], y: [Double] = []
+        var i = minutes.count - 2  // the running minute is not finished
+        var laterMin: Double?
+        while i >= 0, t.count < maxMinutes {
+            let x = minutes[i]
+            if x.empty || killed(near: minute(i) + 1) { break }
+            if let later = laterMin, Self.bytes(x.max) * 0.75 > later { break }
+            t.append(Double(minute(i) - lastMinute) * 60)
+            y.append(Self.bytes(x.max))
+            laterMin = Self.bytes(x.min)
+            i -= 1
+        }
+        guard t.count >= 10 else { return nil }
+        t.reverse(); y.reverse()
+        let h = t.count / 2
+        guard let o = RobustTrend.theilSen(t: Array(t[..<h]), y: Array(y[..<h])),
+              let r = RobustTrend.theilSen(t: Array(t[h...]), y: Array(y[h...])) else { return nil }
+        let oMid = t[..<h].reduce(0, +) / Double(h), rMid = t[h...].reduce(0, +) / Double(t.count - h)
+        guard rMid > oMid else { return nil }
+        let diff = r.slope - o.slope
+        let se = (o.slopeStdError * o.slopeStdError + r.slopeStdError * r.slopeStdError).squareRoot()
+        return (diff / (rMid - oMid), se.isFinite && abs(diff) > 3 * se, t.count)
+    }
+
+    mutating func reset() {
+        minutes.removeAll()
+        oomMinutes.removeAll()
+        lastMinute = 0
+        firstAt = 0
+    }
+}
