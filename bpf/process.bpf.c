@@ -1,6 +1,17 @@
 /* Process lifecycle: exec, fork (new processes, not threads) and exit of whole processes. */
 #include "tapio_common.bpf.h"
 
+/* Processes whose exit was reported, by (tgid, leader's start time): when the last threads of a process exit at the
+ * same moment on two CPUs (exit_group() kills the others), each can see signal->live at 0; the first to insert
+ * its key reports, the other finds it there (BPF_NOEXIST is checked under the bucket lock). The start time keeps a
+ * reused pid a new key; LRU, so old keys age out. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u64);
+	__type(value, __u8);
+} exits_reported SEC(".maps");
+
 static __always_inline struct tapio_process_event *reserve_process(__u32 type, struct task_struct *task)
 {
 	struct tapio_process_event *e = tapio_reserve(sizeof(*e));
@@ -65,6 +76,12 @@ int BPF_PROG(tapio_process_exit, struct task_struct *task)
 	 * pthread_exit, while the process went on). */
 	if (BPF_CORE_READ(task, signal, live.counter) != 0)
 		return 0;
+	{
+		__u64 key = ((__u64)BPF_CORE_READ(task, tgid) << 32) ^ BPF_CORE_READ(task, group_leader, start_time);
+		__u8 one = 1;
+		if (bpf_map_update_elem(&exits_reported, &key, &one, BPF_NOEXIST) != 0)
+			return 0;
+	}
 	e = reserve_process(TAPIO_EV_EXIT, task);
 	if (!e)
 		return 0;

@@ -104,7 +104,12 @@ struct KernelProbeTests {
             threads = [threading.Thread(target=time.sleep, args=(0.05,)) for _ in range(4)]
             for t in threads: t.start()
             for t in threads: t.join()
-            threading.Thread(target=time.sleep, args=(5,), daemon=True).start()
+            # Threads busy on other CPUs when exit_group() kills them: their exits race the caller's (on two
+            # CPUs each can see signal->live at 0; one report is kept).
+            def spin():
+                while True: pass
+            for _ in range(8): threading.Thread(target=spin, daemon=True).start()
+            time.sleep(0.05)
             os._exit(5)
             """)
         _ = child.wait()
