@@ -23,9 +23,16 @@ public final class NodeAttributor: Attributor {
 
     public func attribute(_ event: NodeEvent) -> (subject: Subject?, context: SubjectContext?) {
         translator.observe(event)
-        let attribution: Attribution? = event.cgroupID != 0
-            ? translator.attribution(cgroupID: event.cgroupID)
-            : (event.pid > 0 ? translator.attribution(pid: event.pid) : nil)
+        var attribution: Attribution? = event.cgroupID != 0 ? translator.attribution(cgroupID: event.cgroupID) : nil
+        // The cgroup id alone can mislead in two ways, both seen on a real node: a cgroup created since the last
+        // walk of the hierarchy is unknown for a moment (a container's first samples), and some memory samples
+        // of a process in a pod carry the root memory cgroup's id (`/`). Either way the samples made a subject of
+        // the bare process ("sh[1274] has no memory limit and keeps growing") instead of its pod's container.
+        // The process's own /proc/<pid>/cgroup (cached per pid) says where it is.
+        if event.pid > 0, attribution == nil || attribution?.cgroupPath == "/",
+           let byPid = translator.attribution(pid: event.pid) {
+            attribution = byPid
+        }
         return subject(of: event, attribution)
     }
 
