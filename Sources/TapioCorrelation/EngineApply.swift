@@ -28,7 +28,15 @@ extension CorrelationEngine {
         if t > states[i].lastSeen { states[i].lastSeen = t }
         switch n.kind {
         case .cgroupMemory(let m):
-            states[i].hasCgroupSeries = true
+            if !states[i].hasCgroupSeries {
+                // Until the cgroup poller reaches a new container (its walk runs every 10 s), the series is made of
+                // per-process samples: one process at a time (a shell, then its short-lived `sleep` child). On a real
+                // node their alternation read as reclaim drops in two buckets — a GC sawtooth with too few peaks to
+                // fit — and the container's leak got no prediction before its kill. The cgroup's total replaces them.
+                states[i].memory.reset()
+                states[i].history.reset()
+                states[i].hasCgroupSeries = true
+            }
             if let l = m.limitBytes { states[i].memoryLimit = l }
             addMemory(i, t: t, value: m.workingSetBytes)
         case .memorySample(let m):
