@@ -32,7 +32,7 @@ public final class Heartbeat: Service, Sendable {
         self.namespace = namespace
         self.node = node
         self.logger = logger
-        schedule = Mutex(HeartbeatSchedule(period: period))
+        schedule = Mutex(HeartbeatSchedule(period: period, phase: Double.random(in: 0.5...1)))
         check = min(period, .seconds(5))
         (wakes, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
     }

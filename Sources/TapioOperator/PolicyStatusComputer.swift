@@ -75,7 +75,9 @@ public enum PolicyStatusComputer {
                 failed.append(FailedNode(name: n.name, reason: e))
             } else if hb.applied[name] == generation {
                 if let r = hb.renewed, now.timeIntervalSince(r) > hb.leaseDuration.map({ max($0, 1) }) ?? staleAfter {
-                    failed.append(FailedNode(name: n.name, reason: "agent heartbeat is \(Int(now.timeIntervalSince(r)))s old"))
+                    // The time it was last renewed, not its age: a status that changed at every reconcile would be
+                    // written every 30 s and sent to every agent's TapioPolicy watch.
+                    failed.append(FailedNode(name: n.name, reason: "agent heartbeat expired (last renewed \(r.formatted(.iso8601)))"))
                 } else {
                     applied += 1
                 }

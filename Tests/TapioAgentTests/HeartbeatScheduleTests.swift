@@ -46,6 +46,17 @@ import Testing
         #expect(!s.due(r, now: 6))
     }
 
+    @Test func agentsStartedTogetherSpreadTheirRenewals() {
+        var s = HeartbeatSchedule(period: .seconds(120), phase: 0.5)
+        let r = Report()
+        s.wrote(r, at: 0)
+        #expect(!s.due(r, now: 59))
+        #expect(s.due(r, now: 60), "the first renewal after half a period")
+        s.wrote(r, at: 60)
+        #expect(!s.due(r, now: 179))
+        #expect(s.due(r, now: 180), "then every period")
+    }
+
     @Test func theLeaseLastsThreePeriods() {
         #expect(HeartbeatSchedule(period: .seconds(120)).leaseDurationSeconds == 360)
         #expect(HeartbeatSchedule(period: .milliseconds(1500)).leaseDurationSeconds == 5)
