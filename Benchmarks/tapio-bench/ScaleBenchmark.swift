@@ -12,7 +12,7 @@ import TapioTestSupport
 /// Issue 14: Tapio's load on a real kube-apiserver at N nodes.
 let scaleBenchmarks: [Benchmark] = [
     Benchmark(name: "scale",
-              summary: "N simulated agents in this process (the real agent from the API side down, no kernel sources) and the real operator (the tapio binary beside this one) against a real kube-apiserver: TAPIO_SCALE_KUBECONFIG (required), TAPIO_SCALE_AGENTS (100), TAPIO_SCALE_PODS_PER_NODE (30), TAPIO_SCALE_REST_SECONDS (120), TAPIO_SCALE_INCIDENTS_PER_SECOND (2), TAPIO_SCALE_INCIDENT_SECONDS (60), TAPIO_SCALE_STORM (1000), TAPIO_SCALE_APISERVER_PID, TAPIO_SCALE_ETCD_PID") {
+              summary: "N simulated agents in this process (the real agent from the API side down, no kernel sources) and the real operator (the tapio binary beside this one) against a real kube-apiserver: TAPIO_SCALE_KUBECONFIG (required), TAPIO_SCALE_AGENTS (100), TAPIO_SCALE_PODS_PER_NODE (30), TAPIO_SCALE_REST_SECONDS (120), TAPIO_SCALE_INCIDENTS_PER_SECOND (2), TAPIO_SCALE_INCIDENT_SECONDS (60), TAPIO_SCALE_STORM (1000, at most 3 per node), TAPIO_SCALE_INSIGHTS (0: copies of a real Insight up to this many, kept), TAPIO_SCALE_APISERVER_PID, TAPIO_SCALE_ETCD_PID") {
         try await ScaleBench.run(try ScaleBench.Config.fromEnvironment())
     },
 ]
@@ -26,6 +26,8 @@ enum ScaleBench {
         var incidentsPerSecond = 2.0
         var incidentSeconds = 60
         var storm = 1000
+        /// Insights in the cluster for the operator's measurement (copies of a real one are added up to this).
+        var insights = 0
         var apiserverPID: Int32?
         var etcdPID: Int32?
 
@@ -44,6 +46,7 @@ enum ScaleBench {
             c.restSeconds = try int("TAPIO_SCALE_REST_SECONDS", 10...86_400) ?? c.restSeconds
             c.incidentSeconds = try int("TAPIO_SCALE_INCIDENT_SECONDS", 0...86_400) ?? c.incidentSeconds
             c.storm = try int("TAPIO_SCALE_STORM", 0...1_000_000) ?? c.storm
+            c.insights = try int("TAPIO_SCALE_INSIGHTS", 0...1_000_000) ?? c.insights
             if let text = env["TAPIO_SCALE_INCIDENTS_PER_SECOND"] {
                 guard let v = Double(text), v > 0, v <= 1000 else { throw AgentBench.BenchError("TAPIO_SCALE_INCIDENTS_PER_SECOND=\(text): not in (0, 1000]") }
                 c.incidentsPerSecond = v
@@ -218,8 +221,9 @@ enum ScaleBench {
             try await report(arrivals, ooms, name: "incidents", note: note)
         }
 
-        // A storm: `storm` pods OOM-killed at once across the cluster.
-        let stormPods = (0..<min(c.storm, c.agents * c.podsPerNode - touched.count)).map { _ in nextPod().name }
+        // A storm: `storm` pods OOM-killed at once across the cluster — at most 3 per node: from 5 failing pods of one
+        // namespace on a node the agent rightly folds them into one ClusterHealth Insight instead of one per pod.
+        let stormPods = (0..<min(c.storm, 3 * c.agents, c.agents * c.podsPerNode - touched.count)).map { _ in nextPod().name }
         if !stormPods.isEmpty {
             start = try await phase.begin()
             let began = ContinuousClock.now
@@ -232,6 +236,14 @@ enum ScaleBench {
         }
 
         // The operator holding everything: its memory and its detectors' pass.
+        if c.insights > 0 {
+            let began = ContinuousClock.now
+            note("insights.copies_created", Double(try await fillInsights(admin, namespace: namespace, nodes: c.agents, target: c.insights)),
+                 "Insights")
+            note("insights.seconds_to_create", (ContinuousClock.now - began).inSeconds, "s")
+            // Two passes of the operator's detectors (every 15 s) over what it now holds.
+            try await Task.sleep(for: .seconds(40))
+        }
         let opMetrics = (try? String(contentsOf: URL(string: "http://127.0.0.1:\(opPort)/metrics")!, encoding: .utf8)) ?? ""
         if let line = opMetrics.split(separator: "\n").first(where: { $0.hasPrefix("tapio_cluster_detectors_pass_seconds ") }),
            let v = Double(line.split(separator: " ").last ?? "") {
@@ -271,7 +283,7 @@ enum ScaleBench {
                                       parallel: 32)
         var names: [(String?, String)] = []
         for i in (try? await admin.listAll(InsightObject.self).items) ?? [] {
-            if let n = i.metadata.name { names.append((i.metadata.namespace, n)) }
+            if let n = i.metadata.name, !n.hasPrefix(extraPrefix) { names.append((i.metadata.namespace, n)) }
         }
         try await ScalePopulation.run(names.map { ns, n in { try? await admin.delete(InsightObject.self, namespace: ns, name: n) } },
                                       parallel: 32)
