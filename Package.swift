@@ -178,7 +178,7 @@ let package = Package(
             name: "tapio-bench",
             dependencies: [
                 "TapioModel", "TapioCorrelation", "TapioNode", "TapioBPF", "KubeClient", "KubeRuntime",
-                "KubeEmulator", "TapioAgent", "TapioKube", "TapioTestSupport", "TapioSinks",
+                "KubeEmulator", "TapioAgent", "TapioKube", "TapioTestSupport", "TapioSinks", "TapioOperator",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
             ],

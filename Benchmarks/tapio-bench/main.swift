@@ -7,5 +7,6 @@ import Foundation
 
 let registry: [Benchmark] = kubeBenchmarks + bpfBenchmarks + nodeBenchmarks + correlationBenchmarks + oomWarningBenchmarks
     + agentBenchmarks + soakBenchmarks + policyBenchmarks + scaleBenchmarks
+    + operatorBenchmarks
 
 await BenchmarkRunner.main(registry: registry, arguments: Array(CommandLine.arguments.dropFirst()))
