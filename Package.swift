@@ -178,8 +178,9 @@ let package = Package(
             name: "tapio-bench",
             dependencies: [
                 "TapioModel", "TapioCorrelation", "TapioNode", "TapioBPF", "KubeClient", "KubeRuntime",
-                "KubeEmulator", "TapioAgent", "TapioKube", "TapioTestSupport",
+                "KubeEmulator", "TapioAgent", "TapioKube", "TapioTestSupport", "TapioSinks", "TapioOperator",
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/tapio-bench",
             swiftSettings: strict

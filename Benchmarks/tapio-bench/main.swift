@@ -6,6 +6,7 @@ import Foundation
 // (Kube*.swift, BPF*.swift, Node*.swift, Correlation*.swift, Agent*.swift); build with `-c release` for real numbers.
 
 let registry: [Benchmark] = kubeBenchmarks + bpfBenchmarks + nodeBenchmarks + correlationBenchmarks + oomWarningBenchmarks
-    + agentBenchmarks + soakBenchmarks + policyBenchmarks
+    + agentBenchmarks + soakBenchmarks + policyBenchmarks + scaleBenchmarks
+    + operatorBenchmarks
 
 await BenchmarkRunner.main(registry: registry, arguments: Array(CommandLine.arguments.dropFirst()))

@@ -61,6 +61,9 @@ public struct ContainerStatus: Codable, Sendable, Hashable {
 
 public struct PodStatus: Codable, Sendable, Hashable {
     public var phase: String?
+    /// Why the pod is in this phase, e.g. `Evicted` (set by the kubelet), and in words.
+    public var reason: String?
+    public var message: String?
     public var podIP: String?
     public var hostIP: String?
     public var qosClass: String?

@@ -1,6 +1,7 @@
 import Foundation
 import KubeClient
 import Logging
+import Synchronization
 
 /// What a reconcile asks for next.
 public enum ReconcileAction: Sendable, Equatable {
@@ -37,11 +38,19 @@ public struct Controller<K: KubeResource>: Sendable {
         let (delays, delayInput) = AsyncStream<(String, Duration)>.makeStream()
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask {
+                // One pending requeue per key, the earliest (RequeueSchedule).
+                let schedule = RequeueTimers()
+                let clock = ContinuousClock()
+                let origin = clock.now
+                // Bounded to 10^9 s so the product stays below UInt64.max.
+                @Sendable func nanos(_ d: Duration) -> UInt64 { UInt64(min(max(0, d.inSeconds), 1e9) * 1e9) }
                 await withDiscardingTaskGroup { timers in
                     for await (key, after) in delays {
+                        let at = nanos(clock.now - origin) &+ nanos(after)
+                        guard schedule.state.withLock({ $0.schedule(key, at: at) }) else { continue }
                         timers.addTask {
                             try? await Task.sleep(for: after)
-                            await queue.add(key)
+                            if schedule.state.withLock({ $0.fire(key, at: at) }) { await queue.add(key) }
                         }
                     }
                 }

@@ -20,7 +20,8 @@ public struct WatcherConfig: Sendable {
     public var fieldSelector: String?
     /// List page size.
     public var pageSize: Int
-    /// Server-side timeout of each watch request (the watcher resumes after it).
+    /// Server-side timeout of each watch request (the watcher resumes after it): each request asks for between this
+    /// and twice this (``spreadWatchTimeout()``).
     public var watchTimeoutSeconds: Int
     /// Waits after failures — of a list, of opening a watch, of a watch stream (an `ERROR` event, 410 included, a cut
     /// connection, a line past the limit): client-go's reflector schedule by default (`BackoffSchedule.reflector`).
@@ -28,6 +29,14 @@ public struct WatcherConfig: Sendable {
     /// A watch that the server ends cleanly sooner than this, with nothing received, counts as a failure (client-go's
     /// "very short watch"): a server that closes every watch at once must not be re-watched in a tight loop.
     public var minimumWatchDuration: Duration
+    /// What one watch request asks for: between `watchTimeoutSeconds` and twice that, at random (client-go's spread),
+    /// so that thousands of agents started together do not all re-watch in the same second every few minutes.
+    public func spreadWatchTimeout() -> Int {
+        let t = max(1, watchTimeoutSeconds)
+        let (twice, overflow) = t.multipliedReportingOverflow(by: 2)
+        return overflow ? t : Int.random(in: t..<twice)
+    }
+
     public var initialBackoff: Duration {
         get { backoff.initial }
         set { backoff.initial = newValue }
@@ -139,7 +148,7 @@ public struct Watcher<K: KubeResource>: AsyncSequence, Sendable {
                     do {
                         let stream = try await client.watch(K.self, namespace: namespace, options: WatchOptions(
                             labelSelector: config.labelSelector, fieldSelector: config.fieldSelector, resourceVersion: rv,
-                            allowWatchBookmarks: true, timeoutSeconds: config.watchTimeoutSeconds))
+                            allowWatchBookmarks: true, timeoutSeconds: config.spreadWatchTimeout()))
                         state = .watching(resourceVersion: rv, stream: stream.makeAsyncIterator(), opened: .now, received: false)
                     } catch let e as KubeError {
                         if case .gone = e {

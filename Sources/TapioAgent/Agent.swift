@@ -19,12 +19,18 @@ public struct Agent: Sendable {
         public var namespace: String
         public var metricsHost: String
         public var metricsPort: Int
+        /// How often the heartbeat Lease is renewed when nothing it reports changed (a change is written at once);
+        /// the Lease's duration is three periods (``HeartbeatSchedule``).
         public var heartbeatPeriod: Duration
         public var cgroupRoot: String
         /// How long, after SIGTERM, pending Insights and Events may take to be written (the pod has 30 s in all).
         public var shutdownFlushLimit: Duration = .seconds(10)
+        /// Whether to start this machine's kernel sources (BPF probes or the /proc poller, and the cgroup poller).
+        /// False runs the agent from the API side down with only the `extraSources` given to ``Agent/run`` — the
+        /// scale benchmark's simulated nodes.
+        public var kernelSources = true
         public init(nodeName: String, namespace: String = "tapio-system", metricsHost: String = "0.0.0.0",
-                    metricsPort: Int = 9464, heartbeatPeriod: Duration = .seconds(10), cgroupRoot: String = "/sys/fs/cgroup") {
+                    metricsPort: Int = 9464, heartbeatPeriod: Duration = .seconds(120), cgroupRoot: String = "/sys/fs/cgroup") {
             self.nodeName = nodeName
             self.namespace = namespace
             self.metricsHost = metricsHost
@@ -55,7 +61,7 @@ public struct Agent: Sendable {
                     onReady: (@Sendable (Int) -> Void)? = nil,
                     onPolicyApplied: (@Sendable (EffectiveConfig) -> Void)? = nil) async throws {
         let initial = EffectiveConfig()
-        let node = NodeSide.start(initial, logger: logger)
+        let node = options.kernelSources ? NodeSide.start(initial, logger: logger) : NodeSide.simulated()
         let sniffer = KubeSniffer(client: client, nodeName: options.nodeName, logger: logger)
         let attributor = node.attributor
         let recorder = EventRecorder(client: client, reportingController: "tapio.io/agent",
@@ -66,7 +72,7 @@ public struct Agent: Sendable {
         let scope = PolicyScope(pods: sniffer.pods)
         let janitor = InsightJanitor(client: client, nodeName: options.nodeName, logger: logger)
         let pipeline = Pipeline(config: initial.correlation, sources: node.sources + [sniffer] + extraSources,
-                                attributor: attributor, sinks: [MetricsSink(metrics: metrics), writer], logger: logger,
+                                attributor: attributor, sinks: [MetricsSink(metrics: metrics), writer, janitor], logger: logger,
                                 filter: { scope.allows($0) })
         let client = self.client
         let problems: @Sendable () -> [String] = {
@@ -87,6 +93,7 @@ public struct Agent: Sendable {
             heartbeat.report(applied: effective.appliedPolicies, errors: errors)
             onPolicyApplied?(effective)
         }
+        sniffer.onNodeLabels { policies.setNodeLabels($0) }
         let ready = Mutex(false)
         let endpoint = HTTPEndpoint(host: options.metricsHost, port: options.metricsPort, routes: [
             "/metrics": { .init(contentType: "text/plain; version=0.0.4; charset=utf-8", body: metrics.render()) },
@@ -110,13 +117,7 @@ public struct Agent: Sendable {
         let services: [any Service] = [
             PipelineService(pipeline), ClosureService { await writer.run() }, ClosureService { await recorder.run() },
             heartbeat, ClosureService { await policies.run() }, ClosureService { await janitor.run() },
-            ClosureService {
-                // Namespace labels for the policies' namespaceSelectors; they change rarely.
-                while !Task.isCancelled {
-                    await scope.refreshNamespaces(client)
-                    try? await Task.sleep(for: .seconds(30))
-                }
-            },
+            ClosureService { [logger] in await scope.followNamespaces(client, logger: logger) },
             // Services stop in reverse order: this one, last, stops first and ends the Kubernetes watches, which
             // would otherwise go on reading (and, from a hostile server, burning CPU) until everything else stopped.
             StopOnShutdown { sniffer.stop() },
@@ -149,7 +150,9 @@ public struct Agent: Sendable {
 }
 
 /// Follows the TapioPolicies and this node's labels; calls `apply` with the merged configuration whenever the
-/// policies that select the node (or their generations) change.
+/// policies that select the node (or their generations) change. The labels come from the sniffer's watch of the Node
+/// (``setNodeLabels(_:)``), never from polling it; nothing is applied before both the policies have been listed and the
+/// labels are known, so an agent's first heartbeat already says what it runs.
 public final class PolicyFollower: Sendable {
     let client: KubeClient
     let nodeName: String
@@ -157,6 +160,10 @@ public final class PolicyFollower: Sendable {
     let store = ReflectorStore<PolicyObject>()
     let apply: @Sendable (EffectiveConfig, [String: String]) -> Void
     private let last = Mutex<(applied: [String: Int64], errors: [String: String])?>(nil)
+    private let inputs = Mutex<(labels: [String: String]?, listed: Bool)>((nil, false))
+    /// One recomputation at a time (labels and policies arrive on different tasks): an older view must never be
+    /// applied after a newer one.
+    private let serial = Mutex(())
 
     public init(client: KubeClient, nodeName: String, logger: Logger,
                 apply: @escaping @Sendable (EffectiveConfig, [String: String]) -> Void) {
@@ -166,30 +173,30 @@ public final class PolicyFollower: Sendable {
         self.apply = apply
     }
 
-    public func run() async {
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask {
-                do {
-                    try await self.store.run(Watcher(client: self.client, PolicyObject.self, logger: self.logger)) { event in
-                        if case .initStart = event { return }
-                        if case .initApply = event { return }
-                        await self.recompute(force: false)
-                    }
-                } catch is CancellationError {
-                } catch { self.logger.warning("watching TapioPolicies ended: \(error)") }
-            }
-            // Node labels change rarely; re-read them every minute.
-            group.addTask {
-                while !Task.isCancelled {
-                    try? await Task.sleep(for: .seconds(60))
-                    await self.recompute(force: false)
-                }
-            }
-        }
+    /// The Node's current labels (a Node that does not exist has none).
+    public func setNodeLabels(_ labels: [String: String]) {
+        inputs.withLock { $0.labels = labels }
+        recompute(force: false)
     }
 
-    func recompute(force: Bool) async {
-        let labels = (try? await client.get(Node.self, name: nodeName))?.metadata.labels ?? [:]
+    public func run() async {
+        do {
+            try await store.run(Watcher(client: client, PolicyObject.self, logger: logger)) { event in
+                if case .initStart = event { return }
+                if case .initApply = event { return }
+                self.inputs.withLock { $0.listed = true }
+                self.recompute(force: false)
+            }
+        } catch is CancellationError {
+        } catch { logger.warning("watching TapioPolicies ended: \(error)") }
+    }
+
+    func recompute(force: Bool) {
+        serial.withLock { _ in recomputeSerially(force: force) }
+    }
+
+    private func recomputeSerially(force: Bool) {
+        guard let labels = inputs.withLock({ $0.listed ? $0.labels : nil }) else { return }
         var selected: [TapioPolicy] = []
         var errors: [String: String] = [:]
         for object in store.list() {

@@ -7,11 +7,11 @@ import TapioCorrelation
 import TapioModel
 import TapioNode
 
-/// The Kubernetes sniffer: watches this node's pods, its Node and the kubelet's `Unhealthy` and `Evicted`
-/// events, and turns them into typed cluster events. It watches nothing cluster-wide but those two event
-/// reasons (filtered by the API server), so thousands of agents stay cheap for the API server.
+/// The Kubernetes sniffer: watches this node's pods and its Node — nothing cluster-wide, so each agent receives
+/// only events about its own node's objects and thousands of agents stay cheap for the API server — and turns them
+/// into typed cluster events (probe failures and evictions included, derived from the pods: ``PodEventDeriver``).
 ///
-/// Pods are kept in ``pods`` (a reflector store) for event filtering and policy selectors.
+/// Pods are kept in ``pods`` (a reflector store) for policy selectors; the Node's labels go to ``onNodeLabels``.
 public final class KubeSniffer: EventSource, Sendable {
     public let name = "kubernetes"
     public let pods: ReflectorStore<Pod>
@@ -23,9 +23,25 @@ public final class KubeSniffer: EventSource, Sendable {
     private let counters = Mutex<(events: UInt64, errors: UInt64, last: UInt64, state: SourceHealth.State)>((0, 0, 0, .starting))
     private let known = Mutex<[String: PodInfo]>([:])
     private let conditions = Mutex<[NodeConditionDeriver.Condition]?>(nil)
-    /// The watches that have listed at least once (`pods`, `node`, `events reason=…`).
+    /// The watches that have listed at least once (`pods`, `node`).
     private let synced = Mutex<Set<String>>([])
-    static let watches: Set<String> = ["pods", "node", "events reason=Unhealthy", "events reason=Evicted"]
+    static let watches: Set<String> = ["pods", "node"]
+    private let labelsHandler = Mutex<(@Sendable ([String: String]) -> Void)?>(nil)
+    private let lastLabels = Mutex<[String: String]?>(nil)
+
+    /// Called with the Node's labels once its watch has listed (empty when there is no such Node) and whenever they
+    /// change: the policies' node selectors are judged on them, with no polling of the Node.
+    public func onNodeLabels(_ handler: @escaping @Sendable ([String: String]) -> Void) {
+        labelsHandler.withLock { $0 = handler }
+    }
+
+    private func nodeLabels(_ labels: [String: String]) {
+        let changed = lastLabels.withLock { last in
+            defer { last = labels }
+            return last != labels
+        }
+        if changed { labelsHandler.withLock { $0 }?(labels) }
+    }
 
     /// True once every watch has listed: the agent has seen everything it reads at least once (and was allowed to).
     public var isSynced: Bool { synced.withLock { $0.isSuperset(of: Self.watches) } }
@@ -62,9 +78,6 @@ public final class KubeSniffer: EventSource, Sendable {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.watchPods() }
             group.addTask { await self.watchNode() }
-            for reason in ["Unhealthy", "Evicted"] {
-                group.addTask { await self.watchEvents(reason: reason) }
-            }
         }
         counters.withLock { $0.state = .stopped }
     }
@@ -122,8 +135,18 @@ public final class KubeSniffer: EventSource, Sendable {
     private func watchNode() async {
         let config = WatcherConfig(fieldSelector: "metadata.name=\(nodeName)")
         do {
+            var listed: Node?
             for try await event in Watcher(client: client, Node.self, config: config, logger: logger) {
-                if case .initDone = event { markSynced("node") }
+                switch event {
+                case .initStart: listed = nil
+                case .initApply(let node): listed = node
+                case .initDone:
+                    // After the list, so that a Node that does not exist still says "no labels" once.
+                    nodeLabels(listed?.metadata.labels ?? [:])
+                    markSynced("node")
+                case .apply(let node): nodeLabels(node.metadata.labels ?? [:])
+                case .delete: break
+                }
                 guard case .apply(let node) = event.normalized else { continue }
                 let new = (node.status?.conditions ?? []).map {
                     NodeConditionDeriver.Condition(type: $0.type, status: $0.status == "True", reason: $0.reason ?? "",
@@ -136,30 +159,6 @@ public final class KubeSniffer: EventSource, Sendable {
                 push(NodeConditionDeriver.derive(node: nodeName, old: old, new: new, at: MonotonicClock.wallNanos()))
             }
         } catch { failed("node", error) }
-    }
-
-    private func watchEvents(reason: String) async {
-        let config = WatcherConfig(fieldSelector: "reason=\(reason)")
-        var seen = Set<String>()
-        do {
-            for try await event in Watcher(client: client, Event.self, config: config, logger: logger) {
-                if case .initDone = event { markSynced("events reason=\(reason)") }
-                guard case .apply(let e) = event.normalized, let r = e.regarding, r.kind == "Pod",
-                      let ns = r.namespace, let name = r.name else { continue }
-                // Only pods on this node; each Event object (and each series update) once.
-                guard let pod = pods.get(namespace: ns, name: name) else { continue }
-                let key = "\(e.metadata.uid ?? "")/\(e.series?.count ?? 1)"
-                guard seen.insert(key).inserted else { continue }
-                if seen.count > 10_000 { seen.removeAll() }
-                let ref = PodRef(namespace: ns, name: name, uid: pod.metadata.uid ?? r.uid ?? "")
-                let kind: ClusterEvent.Kind = reason == "Evicted"
-                    ? .evicted(pod: ref, message: e.note ?? "")
-                    : .probeFailed(pod: ref, container: PodConversion.container(fromFieldPath: r.fieldPath),
-                                   probe: (e.note ?? "").hasPrefix("Liveness") ? "liveness" : "readiness",
-                                   message: e.note ?? "")
-                push([ClusterEvent(timestampNanos: MonotonicClock.wallNanos(), kind: kind)])
-            }
-        } catch { failed("events reason=\(reason)", error) }
     }
 }
 
@@ -179,12 +178,6 @@ public enum PodConversion {
         return String(id[r.upperBound...])
     }
 
-    /// `spec.containers{app}` → `app`.
-    static func container(fromFieldPath path: String?) -> String? {
-        guard let p = path, let open = p.firstIndex(of: "{"), let close = p.lastIndex(of: "}"), open < close else { return nil }
-        return String(p[p.index(after: open)..<close])
-    }
-
     public static func podInfo(_ pod: Pod) -> PodInfo {
         let m = pod.metadata
         let ref = PodRef(namespace: m.namespace ?? "", name: m.name ?? "", uid: m.uid ?? "")
@@ -202,7 +195,8 @@ public enum PodConversion {
                 waitingReason: s?.state?.waiting?.reason)
         }
         return PodInfo(pod: ref, node: pod.spec?.nodeName ?? "", owner: owner(of: pod), labels: m.labels ?? [:],
-                       phase: pod.status?.phase ?? "Unknown", containers: containers)
+                       phase: pod.status?.phase ?? "Unknown", containers: containers, reason: pod.status?.reason,
+                       message: pod.status?.message.map { String($0.prefix(1024)) }, deleting: m.deletionTimestamp != nil)
     }
 
     static func termination(_ t: ContainerState.Terminated) -> Termination {

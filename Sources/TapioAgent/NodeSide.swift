@@ -71,6 +71,13 @@ public struct NodeSide: Sendable {
         return side
     }
 
+    /// No kernel sources at all: a simulated node whose events come only from the caller's sources (the scale
+    /// benchmark runs hundreds of agents in one process; each polling this machine's /proc would measure nothing).
+    public static func simulated() -> NodeSide {
+        NodeSide(sources: [], probes: nil, checklist: [("kernel sources", .stopped)],
+                 attributor: NodeAttributor(limited: nil, mount: nil), bpfFailure: nil, snapshots: nil)
+    }
+
     public func close() {
         snapshots?.cancel()
         probes?.close()

@@ -7,12 +7,26 @@ import TapioModel
 /// that terminated (e.g. `OOMKilled`, exit 137). Each termination is reported once: a termination is keyed by
 /// its container and `finishedAt`, so the same `lastState` seen again after a relist is not a new OOM
 /// (the VPA recommender's isNewOOM / isPreviousOOM rule).
+///
+/// Probe failures and evictions come from the pod too, not from the kubelet's `Unhealthy` and `Evicted` Events: those
+/// can only be watched cluster-wide (an Event's field selectors do not include the node), so every agent would
+/// receive every node's — N² for N nodes. A readiness probe failure shows as a running container turning not ready;
+/// a liveness failure as the restart it causes (``ClusterEvent/Kind/containerRestarted``); an eviction as
+/// `status.reason: Evicted`. What is lost is the kubelet's wording of the probe failure (its HTTP status, say).
 public enum PodEventDeriver {
     public static func derive(old: PodInfo?, new: PodInfo, at nanos: UInt64) -> [ClusterEvent] {
         var out = [ClusterEvent(timestampNanos: nanos, kind: .podUpdated(new))]
+        if new.reason == "Evicted" && old?.reason != "Evicted" {
+            out.append(ClusterEvent(timestampNanos: nanos, kind: .evicted(pod: new.pod, message: new.message ?? "")))
+        }
         let before = Dictionary((old?.containers ?? []).map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         for c in new.containers {
             let prev = before[c.name]
+            if let prev, readinessLost(prev, c), !new.deleting, new.phase == "Running" {
+                out.append(ClusterEvent(timestampNanos: nanos, kind: .probeFailed(
+                    pod: new.pod, container: c.name, probe: "readiness",
+                    message: "container \(c.name) became not ready while running")))
+            }
             // A termination seen now, in state or (after the restart) in lastState, that the previous view lacked.
             for t in [c.currentTermination, c.lastTermination].compactMap({ $0 }) {
                 let known = [prev?.currentTermination, prev?.lastTermination].contains { $0?.finishedAtNanos == t.finishedAtNanos && $0 != nil }
@@ -28,6 +42,13 @@ public enum PodEventDeriver {
             }
         }
         return out
+    }
+
+    /// Ready before, not ready now, and the same container still running (no restart, no termination, not
+    /// waiting): only a failing readiness probe does that.
+    static func readinessLost(_ prev: ContainerInfo, _ c: ContainerInfo) -> Bool {
+        prev.ready && !c.ready && c.restartCount == prev.restartCount && c.containerID != nil
+            && c.containerID == prev.containerID && c.currentTermination == nil && c.waitingReason == nil
     }
 }
 

@@ -16,7 +16,8 @@ import TapioKube
 /// identity replaces the one waiting, so nothing but stale intermediate states is skipped). When the API server
 /// is unreachable or throttling, a circuit breaker stops hammering it, the pending map keeps each identity's
 /// newest state, and everything is written once it answers again; identities dropped because the map was full
-/// are counted (``dropped``).
+/// are counted (``dropped``). Writes are also paced by a token bucket (`writesPerSecond`, `writeBurst`): under an
+/// incident storm an agent's load on the API server stays bounded, and what waits meanwhile is coalesced per Insight.
 public final class InsightWriter: InsightSink {
     /// The server-side apply field manager: `tapio-agent`, or `tapio-operator` for the operator's findings.
     let fieldManager: String
@@ -31,6 +32,7 @@ public final class InsightWriter: InsightSink {
         var written: UInt64 = 0
         var failures: UInt64 = 0
         var breaker = CircuitBreaker(failureThreshold: 3, coolDown: .seconds(2))
+        var pace: TokenBucket
     }
 
     let client: KubeClient
@@ -43,13 +45,14 @@ public final class InsightWriter: InsightSink {
     let alwaysOwnNamespace: Bool
     let capacity: Int
     let logger: Logger
-    private let state = Mutex(State())
+    private let state: Mutex<State>
     private let wake: AsyncStream<Void>.Continuation
     private let wakes: AsyncStream<Void>
 
     public init(client: KubeClient, recorder: EventRecorder?, nodeName: String?, ownNamespace: String,
                 alwaysOwnNamespace: Bool = false, fieldManager: String = "tapio-agent", capacity: Int = 10_000,
-                logger: Logger = Logger(label: "tapio.insights")) {
+                writesPerSecond: Double = 10, writeBurst: Int = 50, logger: Logger = Logger(label: "tapio.insights")) {
+        state = Mutex(State(pace: TokenBucket(perSecond: writesPerSecond, burst: writeBurst)))
         self.client = client
         self.alwaysOwnNamespace = alwaysOwnNamespace
         self.fieldManager = fieldManager
@@ -144,7 +147,8 @@ public final class InsightWriter: InsightSink {
 
     private func next() -> (String, InsightUpdate)? {
         state.withLock { s in
-            guard s.breaker.allow(now: MonotonicClock.wallNanos()), !s.order.isEmpty else { return nil }
+            let now = MonotonicClock.wallNanos()
+            guard !s.order.isEmpty, s.breaker.allow(now: now), s.pace.take(now: now) else { return nil }
             let key = s.order.removeFirst()
             guard let u = s.pending.removeValue(forKey: key) else { return nil }
             return (key, u)

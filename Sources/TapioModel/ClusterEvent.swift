@@ -17,9 +17,10 @@ public struct ClusterEvent: Sendable, Hashable {
         case containerRestarted(ContainerTermination)
         /// `state.waiting.reason == CrashLoopBackOff`.
         case crashLoopBackOff(ContainerTermination)
-        /// An `Unhealthy` event (readiness or liveness probe failure).
+        /// A probe failure: a running container of the node's pod turned not ready (derived from the pod's status;
+        /// scenarios may also give a kubelet `Unhealthy` event's text).
         case probeFailed(pod: PodRef, container: String?, probe: String, message: String)
-        /// An `Evicted` event.
+        /// The kubelet evicted the pod (`status.reason: Evicted`; `message` is the pod's `status.message`).
         case evicted(pod: PodRef, message: String)
         /// A node condition changed (MemoryPressure, DiskPressure, PIDPressure, Ready).
         case nodeCondition(node: String, condition: String, status: Bool, reason: String, message: String)
@@ -56,13 +57,22 @@ public struct PodInfo: Sendable, Hashable {
     public var labels: [String: String]
     public var phase: String
     public var containers: [ContainerInfo]
-    public init(pod: PodRef, node: String, owner: OwnerRef?, labels: [String: String], phase: String, containers: [ContainerInfo]) {
+    /// `status.reason` (`Evicted` when the kubelet evicted the pod) and `status.message`.
+    public var reason: String?
+    public var message: String?
+    /// The pod has a `deletionTimestamp`: its containers stop on purpose.
+    public var deleting: Bool
+    public init(pod: PodRef, node: String, owner: OwnerRef?, labels: [String: String], phase: String, containers: [ContainerInfo],
+                reason: String? = nil, message: String? = nil, deleting: Bool = false) {
         self.pod = pod
         self.node = node
         self.owner = owner
         self.labels = labels
         self.phase = phase
         self.containers = containers
+        self.reason = reason
+        self.message = message
+        self.deleting = deleting
     }
 }
 

@@ -81,7 +81,9 @@ final class ClusterWatch: Sendable {
         }
         while !Task.isCancelled {
             let now = Date()
+            let started = ContinuousClock.now
             let findings = ClusterDetectors.all(nodes: nodeViews(), pods: podFindings(), now: now, config: config)
+            metrics.clusterDetectorsPass(seconds: (ContinuousClock.now - started).inSeconds)
             let nanos = UInt64(now.timeIntervalSince1970 * 1e9)
             for f in findings {
                 guard let (o, _) = orphans.removeValue(forKey: f.identity.name) else { continue }

@@ -125,20 +125,30 @@ public struct Operator: Sendable {
         // never be acted on.
         // Deletions show up at the next policy reconcile (at most `statusRefresh` later).
         let judgedUnder = PolicyGenerations()
+        let cluster = ClusterWatch(client: client, namespace: options.namespace, insights: insights.store,
+                                   policies: policies, period: options.clusterCheck,
+                                   config: options.clusterDetectors, insightSeriesLimit: options.insightSeriesLimit,
+                                   metrics: metrics, logger: logger)
+        // The agents' heartbeats, watched (not listed at every policy reconcile: at 5,000 nodes a list is 5,000 Leases).
+        let beats = ReflectorStore<Lease>()
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await remediation.recorder.run() }
+            group.addTask { await cluster.run() }
             group.addTask {
-                await ClusterWatch(client: self.client, namespace: self.options.namespace, insights: insights.store,
-                                   policies: policies, period: self.options.clusterCheck,
-                                   config: self.options.clusterDetectors, insightSeriesLimit: self.options.insightSeriesLimit,
-                                   metrics: self.metrics, logger: self.logger).run()
+                var config = WatcherConfig()
+                config.labelSelector = "\(HeartbeatAnnotations.appLabel)=tapio,\(HeartbeatAnnotations.nodeLabel)"
+                do {
+                    try await beats.run(Watcher(client: self.client, Lease.self, namespace: self.options.namespace, config: config,
+                                                logger: self.logger))
+                } catch is CancellationError {
+                } catch { self.logger.warning("watching heartbeat Leases ended: \(error)") }
             }
             group.addTask {
                 let controller = Controller<PolicyObject>(store: policies, logger: self.logger)
                 do {
                     try await controller.run(events: Watcher(client: self.client, PolicyObject.self, logger: self.logger)) { p in
                         self.metrics.eventsProcessed(source: "tapiopolicies", count: 1)
-                        let action = try await self.reconcilePolicy(p)
+                        let action = try await self.reconcilePolicy(p, nodes: cluster.nodes, beats: beats)
                         let current = Dictionary(policies.list().map { ($0.metadata.name ?? "", PolicyGenerations.verdict($0)) },
                                                  uniquingKeysWith: { a, _ in a })
                         let changed = judgedUnder.value.withLock { last in
@@ -164,21 +174,23 @@ public struct Operator: Sendable {
         }
     }
 
-    /// Level-based: the whole current state (nodes, heartbeats) decides the status.
-    func reconcilePolicy(_ object: PolicyObject) async throws -> ReconcileAction {
-        let nodes = try await client.listAll(Node.self).items.map {
+    /// Level-based: the whole current state (nodes, heartbeats) decides the status. Both come from the operator's
+    /// watches (reflector stores), not from lists: a reconcile costs the API server nothing but the status write.
+    func reconcilePolicy(_ object: PolicyObject, nodes nodeStore: ReflectorStore<Node>,
+                         beats beatStore: ReflectorStore<Lease>) async throws -> ReconcileAction {
+        await nodeStore.waitUntilReady()
+        await beatStore.waitUntilReady()
+        let nodes = nodeStore.list().map {
             PolicyStatusComputer.NodeView(name: $0.metadata.name ?? "", labels: $0.metadata.labels ?? [:])
         }
-        var options = ListOptions()
-        options.labelSelector = "\(HeartbeatAnnotations.appLabel)=tapio,\(HeartbeatAnnotations.nodeLabel)"
-        let leases = try await client.listAll(Lease.self, namespace: self.options.namespace, options: options).items
-        let beats = leases.compactMap { l -> PolicyStatusComputer.HeartbeatView? in
+        let beats = beatStore.list().compactMap { l -> PolicyStatusComputer.HeartbeatView? in
             guard let node = l.metadata.labels?[HeartbeatAnnotations.nodeLabel] else { return nil }
             let a = l.metadata.annotations ?? [:]
             return PolicyStatusComputer.HeartbeatView(
                 node: node, applied: HeartbeatAnnotations.decodeApplied(a[HeartbeatAnnotations.applied] ?? ""),
                 errors: HeartbeatAnnotations.decodeErrors(a[HeartbeatAnnotations.errors] ?? ""),
                 renewed: l.spec?.renewTime.flatMap(Formatting.parseRFC3339).map { Date(timeIntervalSince1970: Double($0) / 1e9) },
+                leaseDuration: l.spec?.leaseDurationSeconds.map { TimeInterval($0) },
                 problems: HeartbeatAnnotations.decodeProblems(a[HeartbeatAnnotations.problems] ?? ""))
         }
         var conflict: String?

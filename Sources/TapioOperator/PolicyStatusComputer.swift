@@ -7,7 +7,7 @@ import TapioModel
 /// `CeilingBelowRequest` when it could never raise the limits it is meant to);
 /// `Ready` whether every targeted node's agent runs this generation (`AllNodesApplied`, `Progressing` with
 /// counts, `NoNodesTargeted`, or `NotAccepted`). Nodes whose agent reported an error for the policy, or that
-/// sent no heartbeat within `staleAfter`, are listed (at most 10) with why. `Degraded` says whether a targeted
+/// whose heartbeat Lease expired (older than its `leaseDurationSeconds`, or `staleAfter` without one), are listed (at most 10) with why. `Degraded` says whether a targeted
 /// node's agent runs with less than it should (`NodeProblems`: its probes did not load, the API server refused it
 /// a call its role should allow), naming the nodes and problems; `AsConfigured` otherwise.
 public enum PolicyStatusComputer {
@@ -27,13 +27,18 @@ public enum PolicyStatusComputer {
         /// policy name → why it could not be applied.
         public var errors: [String: String]
         public var renewed: Date?
+        /// The Lease's `leaseDurationSeconds`: how long after `renewed` the agent still counts as alive. Agents renew
+        /// on a long period when nothing changed, and say so here; nil (an older agent) means `staleAfter`.
+        public var leaseDuration: TimeInterval?
         /// What keeps the node's agent from working fully, whatever the policy (``HeartbeatAnnotations/problems``).
         public var problems: [String]
-        public init(node: String, applied: [String: Int64], errors: [String: String], renewed: Date?, problems: [String] = []) {
+        public init(node: String, applied: [String: Int64], errors: [String: String], renewed: Date?,
+                    leaseDuration: TimeInterval? = nil, problems: [String] = []) {
             self.node = node
             self.applied = applied
             self.errors = errors
             self.renewed = renewed
+            self.leaseDuration = leaseDuration
             self.problems = problems
         }
     }
@@ -69,8 +74,10 @@ public enum PolicyStatusComputer {
             if let e = hb.errors[name] {
                 failed.append(FailedNode(name: n.name, reason: e))
             } else if hb.applied[name] == generation {
-                if let r = hb.renewed, now.timeIntervalSince(r) > staleAfter {
-                    failed.append(FailedNode(name: n.name, reason: "agent heartbeat is \(Int(now.timeIntervalSince(r)))s old"))
+                if let r = hb.renewed, now.timeIntervalSince(r) > hb.leaseDuration.map({ max($0, 1) }) ?? staleAfter {
+                    // The time it was last renewed, not its age: a status that changed at every reconcile would be
+                    // written every 30 s and sent to every agent's TapioPolicy watch.
+                    failed.append(FailedNode(name: n.name, reason: "agent heartbeat expired (last renewed \(r.formatted(.iso8601)))"))
                 } else {
                     applied += 1
                 }

@@ -17,6 +17,7 @@ import TapioModel
 /// | `tapio_api_requests_total`, `tapio_api_errors_total` | counter | `verb` |
 /// | `tapio_remediation_attempts_total` | counter | `outcome` |
 /// | `tapio_leader` | gauge | — 1 while this replica leads |
+/// | `tapio_cluster_detectors_pass_seconds` | gauge | — the leading operator's last cluster-detector pass |
 /// | `tapio_insight_info`, `tapio_insight_probability`, `tapio_insight_time_to_event_seconds`, `tapio_insight_predicted_event_timestamp_seconds` | gauge | one series per active Insight (the leading operator only; see `InsightSeries`) |
 /// | `tapio_insight_series_omitted` | gauge | — active Insights left out by the series cap |
 /// | `tapio_policy_accepted`, `tapio_policy_nodes_targeted`, `tapio_policy_nodes_applied` | gauge | `policy` (the leading operator) |
@@ -88,6 +89,13 @@ public final class TapioMetrics: Sendable {
     public func subjects(_ n: Int) {
         registry.tapioGauge(name: "tapio_engine_subjects", help: "Subjects (containers, pods, cgroups, processes) the correlation engine keeps state for.")
             .set(Double(n))
+    }
+
+    /// How long the leading operator's last pass of the cluster-level detectors took (what grows with the cluster's
+    /// Nodes and Insights).
+    public func clusterDetectorsPass(seconds: Double) {
+        registry.tapioGauge(name: "tapio_cluster_detectors_pass_seconds",
+                            help: "Duration of the leading operator's last pass of the cluster-level detectors.").set(seconds)
     }
 
     /// An object in a list or watch that did not decode and was skipped.

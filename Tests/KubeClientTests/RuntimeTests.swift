@@ -32,6 +32,16 @@ func runWatcher(_ client: KubeClient, _ ns: String, into box: Box<Seen>, store: 
 
 @Suite("KubeRuntime watcher and store")
 struct WatcherTests {
+    @Test("each watch asks for between the configured timeout and twice it, so many watchers started together spread")
+    func watchTimeoutsSpread() {
+        let config = WatcherConfig(watchTimeoutSeconds: 290)
+        let drawn = (0..<1000).map { _ in config.spreadWatchTimeout() }
+        #expect(drawn.allSatisfy { (290..<580).contains($0) })
+        #expect(Set(drawn).count > 100, "not spread: \(Set(drawn).sorted().prefix(10))")
+        #expect(WatcherConfig(watchTimeoutSeconds: Int.max).spreadWatchTimeout() == Int.max)
+        #expect(WatcherConfig(watchTimeoutSeconds: 0).spreadWatchTimeout() == 1)
+    }
+
     @Test(.timeLimit(.minutes(2))) func aWatchSurvivesADroppedConnectionWithoutLosingOrRepeatingAnEvent() async throws {
         try await withCluster { cluster, client, ns in
             guard let emu = cluster.requireEmulator() else { return }

@@ -177,6 +177,49 @@ struct AgentIntegrationTests {
         #expect(remediation?["actions"] is [Any], "the remediation annotation is JSON with the actions")
     }
 
+    /// Issue 14: the agent learns its Node's labels from its watch of the Node (no GET a minute), and its heartbeat —
+    /// on a period far longer than the test — is rewritten at once when they make a policy apply. It never lists or
+    /// watches Events cluster-wide, nor namespaces while no policy needs their labels.
+    @Test func aNodeLabelChangeReachesTheHeartbeatAtOnceThroughTheNodeWatch() async throws {
+        let cluster = try await TestCluster.start()
+        let client = try KubeClient(kubeconfigPath: cluster.kubeconfigPath)
+        let node = randomNodeName()
+        try await registerTestNode(at: cluster, client: client, node: node)
+        _ = try? await client.create(Namespace(metadata: KubeObjectMeta(name: "tapio-system")))
+        let name = "labelled-\(cluster.namespace)"
+        var spec = TapioPolicySpec()
+        spec.nodeSelector = LabelSelector(matchLabels: ["tapio-test/tier": "special-\(node)"], matchExpressions: nil)
+        _ = try await client.create(PolicyObject(metadata: KubeObjectMeta(name: name), spec: spec))
+        var options = Agent.Options(nodeName: node, metricsHost: "127.0.0.1", metricsPort: 0, heartbeatPeriod: .seconds(3600))
+        options.kernelSources = false
+        let agent = Agent(options: options, client: client)
+        let task = Task { try await agent.run(signals: []) }
+        func leaseApplied() async -> [String: Int64]? {
+            let l = try? await client.get(Lease.self, namespace: "tapio-system", name: HeartbeatAnnotations.leaseName(node: node))
+            return l.map { HeartbeatAnnotations.decodeApplied($0.metadata.annotations?[HeartbeatAnnotations.applied] ?? "") }
+        }
+        let first = await eventually { await leaseApplied() }
+        var labelled = try await client.get(Node.self, name: node)
+        labelled.metadata.labels = ["tapio-test/tier": "special-\(node)"]
+        _ = try await client.update(labelled)
+        let applied = await eventually { await leaseApplied()?[name] }
+        let lease = try? await client.get(Lease.self, namespace: "tapio-system", name: HeartbeatAnnotations.leaseName(node: node))
+        task.cancel()
+        _ = await task.result
+        try? await client.deleteRaw(ResourceType(PolicyObject.self), namespace: nil, name: name)
+        if let emulator = cluster.emulator {
+            #expect(emulator.requestTimes(containing: "Unhealthy").isEmpty && emulator.requestTimes(containing: "Evicted").isEmpty,
+                    "the agent asked for the kubelet's Events")
+            #expect(emulator.requestTimes(containing: "/api/v1/namespaces?").isEmpty, "the agent listed namespaces no policy needs")
+            // The test's own GET and PUT, nothing from the agent.
+            #expect(emulator.requestTimes(containing: "/api/v1/nodes/\(node)").count == 2, "the agent read its Node other than by its watch")
+        }
+        await cluster.stop()
+        #expect(first != nil && first?[name] == nil, "the first heartbeat: the policy does not select the node yet")
+        #expect(applied == 1, "the label change did not reach the heartbeat")
+        #expect(lease?.spec?.leaseDurationSeconds.map { Int($0) } == 10_800, "three periods")
+    }
+
     @Test func aPolicyChangeReachesTheProbesAndTheHeartbeat() async throws {
         let r = try await start()
         var spec = TapioPolicySpec()

@@ -51,7 +51,8 @@ struct NodeProblemsAgentTests {
 
     /// The agent's role lacked list/watch on events.k8s.io Events on the first real deployment: every such call was
     /// Forbidden, logged at debug level only. A 403 now makes the agent not ready, naming the call, and its heartbeat
-    /// carries it to the policy status; once the call succeeds (the role was fixed), both clear.
+    /// carries it to the policy status; once the call succeeds (the role was fixed), both clear. (The agent no longer
+    /// watches Events at all since issue 14; its watch of its Node stands in.)
     @Test func aForbiddenWatchMakesTheAgentUnreadyAndShowsInItsHeartbeatUntilItIsAllowed() async throws {
         let cluster = try await TestCluster.start()
         guard let emu = cluster.requireEmulator() else { await cluster.stop(); return }
@@ -59,7 +60,7 @@ struct NodeProblemsAgentTests {
         let node = randomNodeName()
         try await registerTestNode(at: cluster, client: client, node: node)
         _ = try? await client.create(Namespace(metadata: KubeObjectMeta(name: "tapio-system")))
-        emu.misbehave(.status(403), pathContains: "/apis/events.k8s.io/v1/events?")
+        emu.misbehave(.status(403), pathContains: "/api/v1/nodes?")
         let port = Mutex<Int?>(nil)
         let agent = Agent(options: Agent.Options(nodeName: node, metricsHost: "127.0.0.1", metricsPort: 0, heartbeatPeriod: .seconds(1)),
                           client: client)
@@ -74,10 +75,10 @@ struct NodeProblemsAgentTests {
                 guard let (code, body) = try? await Self.get(p, "/readyz"), code == 503, body.contains("refused") else { return nil }
                 return body
             }
-            #expect(unready?.contains("/apis/events.k8s.io/v1/events: forbidden") == true, "\(unready ?? "never unready")")
+            #expect(unready?.contains("/api/v1/nodes: forbidden") == true, "\(unready ?? "never unready")")
             let reported = await eventually(timeout: .seconds(60)) { () async -> [String]? in
                 let p = await problems()
-                return p.contains { $0.contains("refused") && $0.contains("events.k8s.io") } ? p : nil
+                return p.contains { $0.contains("refused") && $0.contains("/api/v1/nodes") } ? p : nil
             }
             #expect(reported != nil, "the heartbeat never named the refused call")
             emu.behave()

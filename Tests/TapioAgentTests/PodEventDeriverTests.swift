@@ -60,3 +60,58 @@ import Testing
         } else { Issue.record("no node condition event") }
     }
 }
+
+/// Probe failures and evictions are derived from the agent's own pods (no cluster-wide Event watch per agent).
+@Suite(.timeLimit(.minutes(2))) struct PodDerivedProbeAndEvictionTests {
+    static let pod = PodEventDeriverTests.pod
+
+    static func running(ready: Bool, restarts: Int = 0, id: String = String(repeating: "a", count: 64),
+                        phase: String = "Running", deleting: Bool = false) -> PodInfo {
+        PodInfo(pod: pod, node: "n1", owner: nil, labels: [:], phase: phase, containers: [
+            ContainerInfo(name: "app", containerID: id, image: "shop/api:1", restartCount: restarts, ready: ready,
+                          memoryRequestBytes: nil, memoryLimitBytes: nil, lastTermination: nil, currentTermination: nil,
+                          waitingReason: nil),
+        ], deleting: deleting)
+    }
+
+    func probeFailures(_ events: [ClusterEvent]) -> [(container: String?, probe: String)] {
+        events.compactMap { if case .probeFailed(_, let c, let p, _) = $0.kind { (c, p) } else { nil } }
+    }
+
+    func evictions(_ events: [ClusterEvent]) -> [String] {
+        events.compactMap { if case .evicted(_, let m) = $0.kind { m } else { nil } }
+    }
+
+    @Test func aRunningContainerThatTurnsNotReadyIsAReadinessProbeFailure() {
+        let failed = probeFailures(PodEventDeriver.derive(old: Self.running(ready: true), new: Self.running(ready: false), at: 1))
+        #expect(failed.map(\.container) == ["app"])
+        #expect(failed.map(\.probe) == ["readiness"])
+        // Seen again (a relist): no second failure; turning ready again is none either.
+        #expect(probeFailures(PodEventDeriver.derive(old: Self.running(ready: false), new: Self.running(ready: false), at: 2)).isEmpty)
+        #expect(probeFailures(PodEventDeriver.derive(old: Self.running(ready: false), new: Self.running(ready: true), at: 3)).isEmpty)
+    }
+
+    @Test func notReadyForAnotherReasonIsNoProbeFailure() {
+        let ready = Self.running(ready: true)
+        // A restart (the liveness probe's doing, or a crash) is reported as the restart, not as a readiness failure.
+        #expect(probeFailures(PodEventDeriver.derive(old: ready, new: Self.running(ready: false, restarts: 1), at: 1)).isEmpty)
+        #expect(probeFailures(PodEventDeriver.derive(old: ready, new: Self.running(ready: false, id: String(repeating: "b", count: 64)), at: 1)).isEmpty)
+        // A pod being deleted, or no longer running, stops its containers on purpose.
+        #expect(probeFailures(PodEventDeriver.derive(old: ready, new: Self.running(ready: false, deleting: true), at: 1)).isEmpty)
+        #expect(probeFailures(PodEventDeriver.derive(old: ready, new: Self.running(ready: false, phase: "Succeeded"), at: 1)).isEmpty)
+        // First sight of a not-ready container says nothing about a transition.
+        #expect(probeFailures(PodEventDeriver.derive(old: nil, new: Self.running(ready: false), at: 1)).isEmpty)
+    }
+
+    @Test func anEvictedPodIsReportedOnceWithTheKubeletsMessage() {
+        var evicted = Self.running(ready: false, phase: "Failed")
+        evicted.reason = "Evicted"
+        evicted.message = "The node was low on resource: memory."
+        #expect(evictions(PodEventDeriver.derive(old: Self.running(ready: true), new: evicted, at: 1)) == ["The node was low on resource: memory."])
+        #expect(evictions(PodEventDeriver.derive(old: nil, new: evicted, at: 1)).count == 1, "already evicted when first listed")
+        #expect(evictions(PodEventDeriver.derive(old: evicted, new: evicted, at: 2)).isEmpty, "seen again: not a second eviction")
+        var failed = evicted
+        failed.reason = "DeadlineExceeded"
+        #expect(evictions(PodEventDeriver.derive(old: Self.running(ready: true), new: failed, at: 1)).isEmpty)
+    }
+}

@@ -30,6 +30,16 @@ import Testing
         return s
     }
 
+    @Test func namespacesAreReadOnlyWhenASelectorNeedsMoreThanTheirName() {
+        #expect(!PolicyScope.needsNamespaceLabels([]))
+        #expect(!PolicyScope.needsNamespaceLabels([Self.policy(podLabels: ["app": "api"])]))
+        #expect(!PolicyScope.needsNamespaceLabels([Self.policy(namespaceLabels: ["kubernetes.io/metadata.name": "shop"])]))
+        #expect(PolicyScope.needsNamespaceLabels([Self.policy(namespaceLabels: ["team": "shop"])]))
+        var spec = TapioPolicySpec()
+        spec.selector.namespaceSelector = PolicyLabelSelector(matchExpressions: [.init(key: "env", operator: "Exists")])
+        #expect(PolicyScope.needsNamespaceLabels([Self.policy(), TapioPolicy(name: "q", spec: spec)]))
+    }
+
     @Test func withoutPoliciesEveryPodIsWatched() {
         #expect(scope().allows(Self.update(namespace: "shop", pod: "api")))
     }

@@ -171,6 +171,8 @@ struct RBACTests {
             // And what they must not do: least privilege.
             #expect(try await !allowed(admin, "tapio-agent", "patch", "apps", "deployments", namespace: "default"))
             #expect(try await !allowed(admin, "tapio-agent", "delete", "tapio.io", "insights", namespace: "default"))
+            #expect(try await !allowed(admin, "tapio-agent", "watch", "events.k8s.io", "events", namespace: "default"),
+                    "the agent reads probe failures and evictions from its pods, not from every node's Events")
             #expect(try await !allowed(admin, "tapio-operator", "patch", "apps", "deployments", namespace: "default"),
                     "patching workloads belongs to the remediation component only")
             for p in [agent, op] {

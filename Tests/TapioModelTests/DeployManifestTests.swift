@@ -116,6 +116,8 @@ struct DeployManifestTests {
         }
         let writes = Set(role.filter { Self.writeVerbs.contains($0.verb) }.map { "\($0.group)/\($0.resource)" })
         #expect(writes == ["tapio.io/insights", "tapio.io/insights/status", "events.k8s.io/events"])
+        // Issue 14: no cluster-wide Event watch per agent (N agents would each receive every node's Events).
+        #expect(!role.contains { $0.resource == "events" && ["list", "watch"].contains($0.verb) })
         #expect(!role.contains { $0.verb == "*" || $0.resource == "*" || $0.group == "*" })
         #expect(!role.contains { $0.resource == "secrets" || $0.resource == "tapiopolicies/status" })
         let lease = try Self.find(objs, kind: "Role", name: "tapio-agent-lease")
