@@ -61,45 +61,35 @@ let correlationBenchmarks: [Benchmark] = [
     },
     Benchmark(name: "correlation-memory",
               summary: "resident memory per tracked subject: 100,000 containers with a full 5-minute window each") {
-        var config = CorrelationConfig()
-        config.maxSubjects = 200_000
-        let subjects = 100_000
-        let before = currentRSSBytes()
-        var engine = CorrelationEngine(config: config)
-        var gen = CorrelationLoad(subjects: subjects, leakingShare: 0, tcpShare: 0)
         // 31 samples 10 s apart per subject: every subject holds a full window of buckets.
-        for _ in 0..<31 {
-            for e in gen.nextRound(step: 10_000_000_000) { engine.ingest(e, now: e.timestampNanos, into: &gen.sink) }
-            gen.sink.removeAll(keepingCapacity: true)
-        }
-        let after = currentRSSBytes()
-        blackHole(engine)
-        return [Measurement(metric: "subjects", value: Double(engine.trackedSubjects), unit: "subjects"),
-                Measurement(metric: "bytes_per_subject", value: (Double(after &- before) / Double(subjects)).rounded(), unit: "bytes"),
-                Measurement(metric: "rss_growth", value: Double(after &- before) / 1_048_576, unit: "MiB")]
+        memoryPerSubject(subjects: 100_000, steps: Array(repeating: 10_000_000_000, count: 31))
     },
     Benchmark(name: "correlation-memory-history",
               summary: "resident memory per tracked subject with a full two-hour history and a full 5-minute window (20,000 containers)") {
-        var config = CorrelationConfig()
-        config.maxSubjects = 200_000
-        let subjects = 20_000
-        let before = currentRSSBytes()
-        var engine = CorrelationEngine(config: config)
-        var gen = CorrelationLoad(subjects: subjects, leakingShare: 0, tcpShare: 0)
         // A sample a minute for 125 minutes fills the long history (128 minutes); then 31 samples 10 s apart fill
         // the window's buckets too.
-        for round in 0..<(125 + 31) {
-            let step: UInt64 = round < 125 ? 60_000_000_000 : 10_000_000_000
-            for e in gen.nextRound(step: step) { engine.ingest(e, now: e.timestampNanos, into: &gen.sink) }
-            gen.sink.removeAll(keepingCapacity: true)
-        }
-        let after = currentRSSBytes()
-        blackHole(engine)
-        return [Measurement(metric: "subjects", value: Double(engine.trackedSubjects), unit: "subjects"),
-                Measurement(metric: "bytes_per_subject", value: (Double(after &- before) / Double(subjects)).rounded(), unit: "bytes"),
-                Measurement(metric: "rss_growth", value: Double(after &- before) / 1_048_576, unit: "MiB")]
+        memoryPerSubject(subjects: 20_000, steps: Array(repeating: 60_000_000_000, count: 125)
+                             + Array(repeating: 10_000_000_000, count: 31))
     },
 ]
+
+/// Resident memory the engine gains per subject after one round of samples per entry of `steps` (its virtual step).
+func memoryPerSubject(subjects: Int, steps: [UInt64]) -> [Measurement] {
+    var config = CorrelationConfig()
+    config.maxSubjects = 200_000
+    let before = currentRSSBytes()
+    var engine = CorrelationEngine(config: config)
+    var gen = CorrelationLoad(subjects: subjects, leakingShare: 0, tcpShare: 0)
+    for step in steps {
+        for e in gen.nextRound(step: step) { engine.ingest(e, now: e.timestampNanos, into: &gen.sink) }
+        gen.sink.removeAll(keepingCapacity: true)
+    }
+    let after = currentRSSBytes()
+    blackHole(engine)
+    return [Measurement(metric: "subjects", value: Double(engine.trackedSubjects), unit: "subjects"),
+            Measurement(metric: "bytes_per_subject", value: (Double(after &- before) / Double(subjects)).rounded(), unit: "bytes"),
+            Measurement(metric: "rss_growth", value: Double(after &- before) / 1_048_576, unit: "MiB")]
+}
 
 /// A deterministic synthetic load: `subjects` pod containers sampled round-robin every 100 ms of virtual time
 /// each, some leaking toward their limit, with TCP retransmits/refusals and process exits mixed in.
