@@ -280,7 +280,9 @@ public final class KubeClient: Sendable {
 
     /// DELETE one object.
     public func deleteRaw(_ type: ResourceType, namespace: String?, name: String, options: WriteOptions = .init()) async throws {
-        _ = try await send(method: .DELETE, path: type.path(namespace: ns(type, namespace), name: name), query: options.query)
+        let body = options.deleteBody
+        _ = try await send(method: .DELETE, path: type.path(namespace: ns(type, namespace), name: name), query: options.query,
+                           body: body, contentType: body == nil ? nil : "application/json")
     }
 
     func ns(_ type: ResourceType, _ namespace: String?) -> String? {

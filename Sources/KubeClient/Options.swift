@@ -65,8 +65,27 @@ public struct WriteOptions: Sendable, Hashable {
     /// DELETE only: how long the object may take to terminate; 0 deletes at once. A pod bound to a node is
     /// otherwise kept, terminating, until its kubelet confirms it stopped.
     public var gracePeriodSeconds: Int64?
-    public init(dryRun: Bool = false, fieldManager: String? = nil, gracePeriodSeconds: Int64? = nil) {
+    /// DELETE only: the object is deleted only if it is still this one (uid) and unchanged since it was read
+    /// (resourceVersion); otherwise the server answers 409 Conflict. So what was judged on a read is what is deleted.
+    public var preconditions: Preconditions?
+    public init(dryRun: Bool = false, fieldManager: String? = nil, gracePeriodSeconds: Int64? = nil,
+                preconditions: Preconditions? = nil) {
         self.dryRun = dryRun; self.fieldManager = fieldManager; self.gracePeriodSeconds = gracePeriodSeconds
+        self.preconditions = preconditions
+    }
+
+    /// `DeleteOptions.preconditions` (meta/v1).
+    public struct Preconditions: Sendable, Hashable, Codable {
+        public var uid: String?
+        public var resourceVersion: String?
+        public init(uid: String? = nil, resourceVersion: String? = nil) { self.uid = uid; self.resourceVersion = resourceVersion }
+    }
+
+    /// The DELETE request's body (a `DeleteOptions`), when preconditions ask for one.
+    var deleteBody: Data? {
+        guard let preconditions else { return nil }
+        struct Body: Encodable { let kind = "DeleteOptions"; let apiVersion = "v1"; let preconditions: Preconditions }
+        return try? JSONEncoder().encode(Body(preconditions: preconditions))
     }
     var query: [(String, String)] {
         var q: [(String, String)] = []

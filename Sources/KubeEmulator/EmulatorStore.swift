@@ -591,6 +591,15 @@ final class EmulatorStore: Sendable {
         return state.withLock { s -> EmulatorResponse in
             let k = Self.key(r.namespace, name)
             guard var obj = s.objects[r.kind.storageKey]?[k] else { return Self.notFound(r.kind, name) }
+            // DeleteOptions.preconditions, checked as kube-apiserver checks them (uid first, then resourceVersion).
+            let preconditions = (try? JSONValue.parse(req.body))?["preconditions"]
+            for (field, label) in [("uid", "UID"), ("resourceVersion", "ResourceVersion")] {
+                guard let want = preconditions?[field]?.stringValue else { continue }
+                let have = obj["metadata"]?[field]?.stringValue ?? ""
+                if want != have {
+                    return Self.status(409, reason: "Conflict", message: "Operation cannot be fulfilled on \(r.kind.qualifiedResource) \"\(name)\": Precondition failed: \(label) in precondition: \(want), \(label) in object meta: \(have)")
+                }
+            }
             if dry { return .json(status: 200, body: r.kind.view(obj), headers: []) }
             // Graceful deletion, as kube-apiserver does it: a pod bound to a node is only marked (deletionTimestamp,
             // a MODIFIED event) and stays, terminating, until its kubelet deletes it with a grace period of 0.

@@ -70,9 +70,8 @@ public struct Agent: Sendable {
                                    ownNamespace: options.namespace, logger: logger)
         let metrics = self.metrics
         let scope = PolicyScope(pods: sniffer.pods)
-        let janitor = InsightJanitor(client: client, nodeName: options.nodeName, logger: logger)
         let pipeline = Pipeline(config: initial.correlation, sources: node.sources + [sniffer] + extraSources,
-                                attributor: attributor, sinks: [MetricsSink(metrics: metrics), writer, janitor], logger: logger,
+                                attributor: attributor, sinks: [MetricsSink(metrics: metrics), writer], logger: logger,
                                 filter: { scope.allows($0) })
         let client = self.client
         let problems: @Sendable () -> [String] = {
@@ -89,7 +88,6 @@ public struct Agent: Sendable {
             }
             pipeline.reconfigure(effective.correlation)
             scope.setPolicies(effective.policies)
-            janitor.setTTL(effective.insightTTL)
             heartbeat.report(applied: effective.appliedPolicies, errors: errors)
             onPolicyApplied?(effective)
         }
@@ -116,7 +114,7 @@ public struct Agent: Sendable {
 
         let services: [any Service] = [
             PipelineService(pipeline), ClosureService { await writer.run() }, ClosureService { await recorder.run() },
-            heartbeat, ClosureService { await policies.run() }, ClosureService { await janitor.run() },
+            heartbeat, ClosureService { await policies.run() },
             ClosureService { [logger] in await scope.followNamespaces(client, logger: logger) },
             // Services stop in reverse order: this one, last, stops first and ends the Kubernetes watches, which
             // would otherwise go on reading (and, from a hostile server, burning CPU) until everything else stopped.

@@ -7,8 +7,9 @@ import TapioModel
 /// Overlap rule — the most observant setting wins, so adding a policy never silently blinds another one:
 /// a probe runs if any selecting policy enables it; `samplingHz` and `window` take the largest value;
 /// `leakThreshold`, `batchSize`, `batchTimeout` and `minSeverity` the smallest; `emitEvents` is on if any policy
-/// has it on; `resolveAfter` and `ttl` take the largest value. Remediation is not merged here: the operator
-/// applies the policies that select an Insight's subject, each with its own gates. Policies that fail
+/// has it on; `resolveAfter` takes the largest value. Neither `ttl` nor remediation is merged here: the operator
+/// expires Insights (the largest `ttl` of the policies selecting their node, `ClusterWatch.ttlResolver`) and applies
+/// the policies that select an Insight's subject, each with its own gates. Policies that fail
 /// validation are skipped (their status says why). With no policy, every field has its default.
 public struct EffectiveConfig: Sendable, Hashable {
     public var memoryProbe = true
@@ -19,7 +20,6 @@ public struct EffectiveConfig: Sendable, Hashable {
     /// The engine's configuration; systemic failures are grouped by node here (the operator groups across nodes).
     public var correlation = EffectiveConfig.agentDefaults
     public var emitEvents = true
-    public var insightTTL: Duration = .seconds(86_400)
     /// `name → generation` of the policies merged in (reported in the node's heartbeat Lease).
     public var appliedPolicies: [String: Int64] = [:]
     /// The policies merged in (their selectors decide which pods are watched: ``PolicyScope``).
@@ -56,7 +56,6 @@ public struct EffectiveConfig: Sendable, Hashable {
         e.memoryCeilingBytes = specs.compactMap { try? $0.remediation.memoryCeilingBytes() }.min()?
             .clamped(to: RemediationSettings.memoryCeilingRange)
         c.correlation = e
-        c.insightTTL = (specs.compactMap { try? $0.insights.ttlDuration() }.max() ?? c.insightTTL).clamped(to: InsightSettings.ttlRange)
         for p in policies { c.appliedPolicies[p.metadata.name ?? ""] = p.metadata.generation ?? 0 }
         c.policies = policies
         return c

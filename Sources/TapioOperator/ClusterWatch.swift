@@ -10,7 +10,8 @@ import TapioSinks
 
 /// Leader-only: runs ``ClusterDetectors`` over the Nodes and the agents' Insights every `period` and writes what
 /// they find as Insights in the operator's namespace (no node label), with Events; resolves them when they stop
-/// holding and deletes resolved ones after the policies' longest `insights.ttl`.
+/// holding. Each pass also deletes every writer's expired Insights (``InsightJanitor``, ``ttlResolver``): the agents
+/// have no delete right.
 final class ClusterWatch: Sendable {
     /// The operator's own Insights: cluster-level types, no node label.
     static let ownSelector = "tapio.io/type in (ClusterHealth,NodePressure),!tapio.io/node"
@@ -45,14 +46,13 @@ final class ClusterWatch: Sendable {
                                  reportingInstance: ProcessInfo.processInfo.hostName, logger: logger)
         writer = InsightWriter(client: client, recorder: recorder, nodeName: nil, ownNamespace: namespace,
                                alwaysOwnNamespace: true, fieldManager: "tapio-operator", logger: logger)
-        janitor = InsightJanitor(client: client, labelSelector: Self.ownSelector, logger: logger)
+        janitor = InsightJanitor(client: client, logger: logger)
     }
 
     func run() async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.writer.run() }
             group.addTask { await self.recorder.run() }
-            group.addTask { await self.janitor.run() }
             group.addTask {
                 do {
                     try await self.nodes.run(Watcher(client: self.client, Node.self, logger: self.logger))
@@ -96,7 +96,9 @@ final class ClusterWatch: Sendable {
                 orphans[name] = nil
                 await resolve(orphan.object, now: now)
             }
-            janitor.setTTL(ttl())
+            let expired = await janitor.sweep(insights.list(), ttl: Self.ttlResolver(policies: policies.list().map(\.policy),
+                                                                                     nodes: nodes.list()), now: now)
+            if expired > 0 { metrics.insightsExpired(expired) }
             // The cluster's active Insights by type and severity, every writer's (`tapio_insights`).
             metrics.setInsightCounts(insights.list().filter { ($0.status?.phase ?? .active) == .active }.map { ($0.spec.type, $0.spec.severity) })
             // One series per active Insight, for alerting on a single finding (`tapio_insight_*`).
@@ -132,11 +134,25 @@ final class ClusterWatch: Sendable {
         }
     }
 
-    /// The longest `insights.ttl` of the valid policies (default 24h).
-    func ttl() -> Duration {
-        policies.list().map(\.policy)
-            .filter { TapioPolicyValidation.validate($0).allSatisfy { $0.level != .error } }
-            .compactMap { try? $0.spec.insights.ttlDuration() }.max() ?? .seconds(86_400)
+    /// Each Insight's `insights.ttl`, as its writer merges it: an agent's Insight (labelled with its node) expires
+    /// after the longest `ttl` of the valid policies selecting that node, 24h when none does — what the node's agent
+    /// applies (`EffectiveConfig`). The operator's own Insights, and those of a node that is gone, keep the longest
+    /// `ttl` of all valid policies: never deleted sooner than some policy asks.
+    static func ttlResolver(policies: [TapioPolicy], nodes: [Node]) -> (InsightObject) -> Duration {
+        let fallback = Duration.seconds(86_400)
+        let valid = policies.filter { TapioPolicyValidation.validate($0).allSatisfy { $0.level != .error } }
+        func longest(_ ps: [TapioPolicy]) -> Duration {
+            let ttl = ps.compactMap { try? $0.spec.insights.ttlDuration() }.max() ?? fallback
+            return min(max(ttl, InsightSettings.ttlRange.lowerBound), InsightSettings.ttlRange.upperBound)
+        }
+        let ofAll = longest(valid)
+        var byNodeLabel: [String: Duration] = [:]
+        for n in nodes {
+            guard let name = n.metadata.name else { continue }
+            let labels = n.metadata.labels ?? [:]
+            byNodeLabel[InsightDocument.labelValue(name)] = longest(valid.filter { $0.spec.nodeSelector?.matches(labels) ?? true })
+        }
+        return { o in o.metadata.labels?["tapio.io/node"].flatMap { byNodeLabel[$0] } ?? ofAll }
     }
 
     /// Marks a finding left by a previous leader Resolved (status only: the spec stays as it was written).

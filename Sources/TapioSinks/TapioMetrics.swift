@@ -98,6 +98,13 @@ public final class TapioMetrics: Sendable {
                             help: "Duration of the leading operator's last pass of the cluster-level detectors.").set(seconds)
     }
 
+    /// Expired Insights the leading operator deleted (every writer's: agents have no delete right).
+    public func insightsExpired(_ n: Int) {
+        registry.tapioCounter(name: "tapio_insights_expired_total",
+                              help: "Resolved or Remediated Insights deleted by the leading operator once older than their insights.ttl.")
+            .increment(by: Int64(n))
+    }
+
     /// An object in a list or watch that did not decode and was skipped.
     public func undecodableObject(resource: String) {
         registry.tapioCounter(name: "tapio_api_undecodable_objects_total", labels: [("resource", resource)],

@@ -298,6 +298,39 @@ struct OperatorTests {
         }
     }
 
+    /// Issue 17: the agents have no delete right on Insights, so the operator expires every writer's. An agent's
+    /// Insight resolved longer ago than any `ttl` is deleted and counted; a recent one and an active one stay.
+    @Test func theOperatorDeletesAnAgentsExpiredInsightAndNothingElse() async throws {
+        try await withOperator() { r in
+            let ns = r.cluster.namespace
+            r.cluster.atCleanup { [client = r.client] in
+                try? await client.deleteRaw(ResourceType(Namespace.self), namespace: nil, name: ns)
+            }
+            _ = try await r.client.create(Namespace(metadata: KubeObjectMeta(name: ns)))
+            // Older than the longest ttl a policy may set (8760h): expired whatever policies the cluster has.
+            let ancient = Date().addingTimeInterval(-400 * 86_400)
+            for (name, phase, seen) in [("expired", InsightPhase.resolved, ancient), ("recent", .resolved, Date()),
+                                        ("active", .active, ancient)] {
+                let spec = InsightSpec(type: .oomKilled, severity: .warning, title: name, summary: "test",
+                                       subject: ResourceRef(kind: "Pod", namespace: ns, name: name, container: "app"))
+                var o = try await r.client.create(InsightObject(
+                    metadata: KubeObjectMeta(name: name, namespace: ns, labels: ["tapio.io/node": "\(ns)-node"]), spec: spec))
+                o.status = InsightStatus(phase: phase, firstSeen: seen.formatted(.iso8601), lastSeen: seen.formatted(.iso8601),
+                                         occurrences: 1)
+                _ = try await r.client.updateStatus(o)
+            }
+            let gone = await eventually { () -> Bool? in
+                let names = (try? await r.client.list(InsightObject.self, namespace: ns).items)?.compactMap(\.metadata.name)
+                return names.flatMap { $0.contains("expired") ? nil : true }
+            }
+            let left = Set(try await r.client.list(InsightObject.self, namespace: ns).items.compactMap(\.metadata.name))
+            let text = String(decoding: r.metrics.render(), as: UTF8.self)
+            #expect(gone == true, "the operator did not delete the expired Insight")
+            #expect(left == ["recent", "active"])
+            #expect((Self.sample(text, "tapio_insights_expired_total") ?? 0) >= 1, "not counted in tapio_insights_expired_total")
+        }
+    }
+
     /// The value of one sample line (`name{labels} value`) in Prometheus text.
     static func sample(_ text: String, _ series: String) -> Double? {
         text.split(separator: "\n").first { $0.hasPrefix(series + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") }
