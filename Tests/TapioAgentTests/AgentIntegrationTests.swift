@@ -22,8 +22,12 @@ struct AgentIntegrationTests {
         let source: ScriptedSource
         let task: Task<Void, any Error>
         let applied: Applied
+        let stopped = Once()
 
+        /// Stops the agent and removes what the test made (namespace, cgroup, the cluster's clean-ups); only the
+        /// first call does anything, so a test may stop before its assertions and ``withAgent`` stops again.
         func stop() async {
+            guard stopped.first() else { return }
             task.cancel()
             _ = await task.result
             try? await client.deleteRaw(ResourceType(Namespace.self), namespace: nil, name: cluster.namespace)
@@ -71,110 +75,127 @@ struct AgentIntegrationTests {
                        applied: applied)
     }
 
-    @Test func aKernelOOMKillOfAPodOnThisNodeBecomesAnInsightAndAnEvent() async throws {
+    /// Runs `body` against a started agent and stops it whatever the outcome: a test that throws (a `#require`, a
+    /// failed request) must not leave its namespace, Node or cgroup behind on a shared cluster.
+    func withAgent(_ body: (Running) async throws -> Void) async throws {
         let r = try await start()
-        // Let the cgroup poller index the new cgroup and the pod reflector sync before the kill arrives.
-        try await Task.sleep(for: .seconds(2))
-        r.oomKill()
-        let found = try await eventually { try await r.insights().first { $0.spec.type == .oomKilled } }
-        let insight = try #require(found, "no OOMKilled Insight appeared")
+        do {
+            try await body(r)
+        } catch {
+            await r.stop()
+            throw error
+        }
         await r.stop()
-        #expect(insight.spec.subject.name == "api-0")
-        #expect(insight.spec.subject.container == "app")
-        #expect(insight.metadata.labels?["tapio.io/type"] == "OOMKilled")
-        #expect(insight.metadata.labels?["tapio.io/node"] == r.node)
-        #expect(insight.status?.phase == .active)
+    }
+
+    @Test func aKernelOOMKillOfAPodOnThisNodeBecomesAnInsightAndAnEvent() async throws {
+        try await withAgent { r in
+            // Let the cgroup poller index the new cgroup and the pod reflector sync before the kill arrives.
+            try await Task.sleep(for: .seconds(2))
+            r.oomKill()
+            let found = try await eventually { try await r.insights().first { $0.spec.type == .oomKilled } }
+            let insight = try #require(found, "no OOMKilled Insight appeared")
+            await r.stop()
+            #expect(insight.spec.subject.name == "api-0")
+            #expect(insight.spec.subject.container == "app")
+            #expect(insight.metadata.labels?["tapio.io/type"] == "OOMKilled")
+            #expect(insight.metadata.labels?["tapio.io/node"] == r.node)
+            #expect(insight.status?.phase == .active)
+        }
     }
 
     /// A container that is OOM-killed as it starts: its cgroup appeared after the agent's last walk of the
     /// hierarchy, and the kubelet reports the container's id a second after the kill. The kill must still be
     /// pinned on the pod, not on an anonymous local cgroup.
     @Test func anOOMKillInAContainerTooNewForTheCachesIsPinnedOnItsPod() async throws {
-        let r = try await start()
-        try await Task.sleep(for: .seconds(2))
-        let fresh = try TestCgroup.create(layout: .cgroupfs(qos: "burstable"), memoryLimit: 64 << 20)
-        defer { fresh.destroy() }
-        var pod = try await r.client.create(Pod(
-            metadata: KubeObjectMeta(name: "starting-0", namespace: r.cluster.namespace),
-            spec: PodSpec(nodeName: r.node, containers: [Container(name: "app", image: "example/app:1")])))
-        r.oomKill(pid: 5151, in: fresh)
-        try await Task.sleep(for: .seconds(1))
-        var cs = ContainerStatus(name: "app", containerID: "containerd://\(fresh.containerID)", ready: false, restartCount: 0)
-        cs.image = "example/app:1"
-        var status = PodStatus(phase: "Running")
-        status.containerStatuses = [cs]
-        pod.status = status
-        _ = try await r.client.updateStatus(pod)
-        let found = try await eventually { try await r.insights().first { $0.spec.type == .oomKilled && $0.spec.subject.name == "starting-0" } }
-        var options = ListOptions()
-        options.labelSelector = "tapio.io/node=\(r.node),tapio.io/type=OOMKilled"
-        let elsewhere = try await r.client.list(InsightObject.self, namespace: "tapio-system", options: options).items
-        await r.stop()
-        #expect(found != nil, "the kill was not attributed to pod starting-0")
-        #expect(found?.spec.subject.container == "app")
-        #expect(elsewhere.isEmpty, "the kill was also reported about a local subject: \(elsewhere.map { $0.spec.subject.name })")
+        try await withAgent { r in
+            try await Task.sleep(for: .seconds(2))
+            let fresh = try TestCgroup.create(layout: .cgroupfs(qos: "burstable"), memoryLimit: 64 << 20)
+            defer { fresh.destroy() }
+            var pod = try await r.client.create(Pod(
+                metadata: KubeObjectMeta(name: "starting-0", namespace: r.cluster.namespace),
+                spec: PodSpec(nodeName: r.node, containers: [Container(name: "app", image: "example/app:1")])))
+            r.oomKill(pid: 5151, in: fresh)
+            try await Task.sleep(for: .seconds(1))
+            var cs = ContainerStatus(name: "app", containerID: "containerd://\(fresh.containerID)", ready: false, restartCount: 0)
+            cs.image = "example/app:1"
+            var status = PodStatus(phase: "Running")
+            status.containerStatuses = [cs]
+            pod.status = status
+            _ = try await r.client.updateStatus(pod)
+            let found = try await eventually { try await r.insights().first { $0.spec.type == .oomKilled && $0.spec.subject.name == "starting-0" } }
+            var options = ListOptions()
+            options.labelSelector = "tapio.io/node=\(r.node),tapio.io/type=OOMKilled"
+            let elsewhere = try await r.client.list(InsightObject.self, namespace: "tapio-system", options: options).items
+            await r.stop()
+            #expect(found != nil, "the kill was not attributed to pod starting-0")
+            #expect(found?.spec.subject.container == "app")
+            #expect(elsewhere.isEmpty, "the kill was also reported about a local subject: \(elsewhere.map { $0.spec.subject.name })")
+        }
     }
 
     /// Issue 17, item 5: each restart of the agent on the real node announced the last OOM kill again (the kubelet
     /// keeps reporting it in the pod's status, and a fresh engine calls it new). The Insight is still Active, so the
     /// new agent updates it and sends no second Event.
     @Test func aRestartedAgentDoesNotAnnounceAnActiveFindingAgain() async throws {
-        let r = try await start()
-        try await Task.sleep(for: .seconds(2))
-        r.oomKill(pid: 300)
-        let first = try await eventually { try await r.insights().first { $0.spec.type == .oomKilled } }
-        r.task.cancel()
-        _ = await r.task.result
-        // The same node's next agent, seeing the same kill.
-        let source = ScriptedSource()
-        let agent = Agent(options: Agent.Options(nodeName: r.node, metricsHost: "127.0.0.1", metricsPort: 0, heartbeatPeriod: .seconds(1)),
-                          client: r.client)
-        let second = Task { try await agent.run(extraSources: [source], signals: []) }
-        try await Task.sleep(for: .seconds(2))
-        let restarted = Running(cluster: r.cluster, client: r.client, node: r.node, cgroup: r.cgroup, pod: r.pod, source: source,
-                                task: second, applied: r.applied)
-        restarted.oomKill(pid: 300)
-        let rewritten = try await eventually {
-            try await r.insights().first { $0.spec.type == .oomKilled && $0.status?.lastSeen != first?.status?.lastSeen }
+        try await withAgent { r in
+            try await Task.sleep(for: .seconds(2))
+            r.oomKill(pid: 300)
+            let first = try await eventually { try await r.insights().first { $0.spec.type == .oomKilled } }
+            r.task.cancel()
+            _ = await r.task.result
+            // The same node's next agent, seeing the same kill.
+            let source = ScriptedSource()
+            let agent = Agent(options: Agent.Options(nodeName: r.node, metricsHost: "127.0.0.1", metricsPort: 0, heartbeatPeriod: .seconds(1)),
+                              client: r.client)
+            let second = Task { try await agent.run(extraSources: [source], signals: []) }
+            try await Task.sleep(for: .seconds(2))
+            let restarted = Running(cluster: r.cluster, client: r.client, node: r.node, cgroup: r.cgroup, pod: r.pod, source: source,
+                                    task: second, applied: r.applied)
+            restarted.oomKill(pid: 300)
+            let rewritten = try await eventually {
+                try await r.insights().first { $0.spec.type == .oomKilled && $0.status?.lastSeen != first?.status?.lastSeen }
+            }
+            second.cancel()
+            _ = await second.result  // the shutdown flush writes pending Events
+            var options = ListOptions()
+            options.fieldSelector = "regarding.name=api-0"
+            let events = try await r.client.list(Event.self, namespace: r.cluster.namespace, options: options).items
+                .filter { $0.reason == "OOMKilled" && $0.reportingController == "tapio.io/agent" }
+            await r.stop()
+            #expect(first != nil && rewritten != nil, "the restarted agent did not write the Insight")
+            #expect(rewritten?.status?.firstSeen == first?.status?.firstSeen, "the first sighting is kept")
+            #expect(rewritten?.status?.phase == .active)
+            #expect(events.count == 1 && (events.first?.series?.count ?? 1) == 1,
+                    "one Event for one kill: \(events.map { "\($0.metadata.name ?? "") series \($0.series?.count ?? 1)" })")
         }
-        second.cancel()
-        _ = await second.result  // the shutdown flush writes pending Events
-        var options = ListOptions()
-        options.fieldSelector = "regarding.name=api-0"
-        let events = try await r.client.list(Event.self, namespace: r.cluster.namespace, options: options).items
-            .filter { $0.reason == "OOMKilled" && $0.reportingController == "tapio.io/agent" }
-        await r.stop()
-        #expect(first != nil && rewritten != nil, "the restarted agent did not write the Insight")
-        #expect(rewritten?.status?.firstSeen == first?.status?.firstSeen, "the first sighting is kept")
-        #expect(rewritten?.status?.phase == .active)
-        #expect(events.count == 1 && (events.first?.series?.count ?? 1) == 1,
-                "one Event for one kill: \(events.map { "\($0.metadata.name ?? "") series \($0.series?.count ?? 1)" })")
     }
 
     @Test func repeatedDetectionsUpdateOneInsightAndEmitAnEvent() async throws {
-        let r = try await start()
-        try await Task.sleep(for: .seconds(2))
-        r.oomKill(pid: 100)
-        _ = try await eventually { try await r.insights().first { $0.spec.type == .oomKilled } }
-        try await Task.sleep(for: .seconds(2))
-        r.oomKill(pid: 101)
-        let updated = try await eventually {
-            try await r.insights().first { $0.spec.type == .oomKilled && ($0.status?.occurrences ?? 0) >= 2 }
+        try await withAgent { r in
+            try await Task.sleep(for: .seconds(2))
+            r.oomKill(pid: 100)
+            _ = try await eventually { try await r.insights().first { $0.spec.type == .oomKilled } }
+            try await Task.sleep(for: .seconds(2))
+            r.oomKill(pid: 101)
+            let updated = try await eventually {
+                try await r.insights().first { $0.spec.type == .oomKilled && ($0.status?.occurrences ?? 0) >= 2 }
+            }
+            let all = try await r.insights().filter { $0.spec.type == .oomKilled }
+            var options = ListOptions()
+            options.fieldSelector = "regarding.name=api-0"
+            let events = try await r.client.list(Event.self, namespace: r.cluster.namespace, options: options).items
+            await r.stop()
+            #expect(updated != nil, "the second kill did not update the Insight")
+            #expect(all.count == 1, "one Insight per (type, subject), got \(all.count)")
+            let event = events.first { $0.reportingController == "tapio.io/agent" && $0.reason == "OOMKilled" }
+            #expect(event?.reportingInstance == r.node)
+            #expect(event?.metadata.annotations?["tapio.io/insight"] == all.first?.metadata.name)
+            let remediation = event?.metadata.annotations?["tapio.io/remediation"].flatMap {
+                try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+            }
+            #expect(remediation?["actions"] is [Any], "the remediation annotation is JSON with the actions")
         }
-        let all = try await r.insights().filter { $0.spec.type == .oomKilled }
-        var options = ListOptions()
-        options.fieldSelector = "regarding.name=api-0"
-        let events = try await r.client.list(Event.self, namespace: r.cluster.namespace, options: options).items
-        await r.stop()
-        #expect(updated != nil, "the second kill did not update the Insight")
-        #expect(all.count == 1, "one Insight per (type, subject), got \(all.count)")
-        let event = events.first { $0.reportingController == "tapio.io/agent" && $0.reason == "OOMKilled" }
-        #expect(event?.reportingInstance == r.node)
-        #expect(event?.metadata.annotations?["tapio.io/insight"] == all.first?.metadata.name)
-        let remediation = event?.metadata.annotations?["tapio.io/remediation"].flatMap {
-            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
-        }
-        #expect(remediation?["actions"] is [Any], "the remediation annotation is JSON with the actions")
     }
 
     /// Issue 14: the agent learns its Node's labels from its watch of the Node (no GET a minute), and its heartbeat —
@@ -221,84 +242,88 @@ struct AgentIntegrationTests {
     }
 
     @Test func aPolicyChangeReachesTheProbesAndTheHeartbeat() async throws {
-        let r = try await start()
-        var spec = TapioPolicySpec()
-        spec.probes.memory.samplingHz = 49
-        spec.probes.network.enabled = false
-        spec.nodeSelector = LabelSelector(matchLabels: nil, matchExpressions: nil)
-        let name = "test-\(r.cluster.namespace)"
-        _ = try await r.client.create(PolicyObject(metadata: KubeObjectMeta(name: name), spec: spec))
-        let config = await eventually { r.applied.configs.withLock { $0.last { $0.appliedPolicies[name] != nil } } }
-        let lease = await eventually {
-            let l = try? await r.client.get(Lease.self, namespace: "tapio-system", name: HeartbeatAnnotations.leaseName(node: r.node))
-            return l.flatMap { HeartbeatAnnotations.decodeApplied($0.metadata.annotations?[HeartbeatAnnotations.applied] ?? "")[name] }
+        try await withAgent { r in
+            var spec = TapioPolicySpec()
+            spec.probes.memory.samplingHz = 49
+            spec.probes.network.enabled = false
+            spec.nodeSelector = LabelSelector(matchLabels: nil, matchExpressions: nil)
+            let name = "test-\(r.cluster.namespace)"
+            _ = try await r.client.create(PolicyObject(metadata: KubeObjectMeta(name: name), spec: spec))
+            let config = await eventually { r.applied.configs.withLock { $0.last { $0.appliedPolicies[name] != nil } } }
+            let lease = await eventually {
+                let l = try? await r.client.get(Lease.self, namespace: "tapio-system", name: HeartbeatAnnotations.leaseName(node: r.node))
+                return l.flatMap { HeartbeatAnnotations.decodeApplied($0.metadata.annotations?[HeartbeatAnnotations.applied] ?? "")[name] }
+            }
+            try? await r.client.deleteRaw(ResourceType(PolicyObject.self), namespace: nil, name: name)
+            await r.stop()
+            #expect(config?.samplingHz == 49)
+            #expect(config?.networkProbe == false)
+            #expect(lease == 1, "the heartbeat Lease should name generation 1 of \(name)")
         }
-        try? await r.client.deleteRaw(ResourceType(PolicyObject.self), namespace: nil, name: name)
-        await r.stop()
-        #expect(config?.samplingHz == 49)
-        #expect(config?.networkProbe == false)
-        #expect(lease == 1, "the heartbeat Lease should name generation 1 of \(name)")
     }
 
     /// Issue 16: a policy the API server accepts (the durations match the CRD's pattern) but whose values are beyond
     /// any duration used to crash every agent. Now it is refused by name in the heartbeat, and a good policy created
     /// beside it is applied as usual by the same, still running, agent.
     @Test func aPoisonPolicyIsRefusedByNameAndTheAgentKeepsApplyingTheOthers() async throws {
-        let r = try await start()
-        let poison = "poison-\(r.cluster.namespace)", good = "good-\(r.cluster.namespace)"
-        var bad = TapioPolicySpec()
-        bad.correlation.batchTimeout = "2562047.9h"
-        bad.correlation.window = "2562047h47m16.854775808s"
-        bad.insights.resolveAfter = "9999999999h"
-        bad.insights.ttl = "2562047h"
-        _ = try await r.client.create(PolicyObject(metadata: KubeObjectMeta(name: poison), spec: bad))
-        let refused = await eventually {
-            let l = try? await r.client.get(Lease.self, namespace: "tapio-system", name: HeartbeatAnnotations.leaseName(node: r.node))
-            return l.flatMap { HeartbeatAnnotations.decodeErrors($0.metadata.annotations?[HeartbeatAnnotations.errors] ?? "")[poison] }
+        try await withAgent { r in
+            let poison = "poison-\(r.cluster.namespace)", good = "good-\(r.cluster.namespace)"
+            var bad = TapioPolicySpec()
+            bad.correlation.batchTimeout = "2562047.9h"
+            bad.correlation.window = "2562047h47m16.854775808s"
+            bad.insights.resolveAfter = "9999999999h"
+            bad.insights.ttl = "2562047h"
+            _ = try await r.client.create(PolicyObject(metadata: KubeObjectMeta(name: poison), spec: bad))
+            let refused = await eventually {
+                let l = try? await r.client.get(Lease.self, namespace: "tapio-system", name: HeartbeatAnnotations.leaseName(node: r.node))
+                return l.flatMap { HeartbeatAnnotations.decodeErrors($0.metadata.annotations?[HeartbeatAnnotations.errors] ?? "")[poison] }
+            }
+            var spec = TapioPolicySpec()
+            spec.probes.memory.samplingHz = 47
+            _ = try await r.client.create(PolicyObject(metadata: KubeObjectMeta(name: good), spec: spec))
+            let config = await eventually { r.applied.configs.withLock { $0.last { $0.appliedPolicies[good] != nil } } }
+            let stillRunning = !r.task.isCancelled
+            for n in [poison, good] { try? await r.client.deleteRaw(ResourceType(PolicyObject.self), namespace: nil, name: n) }
+            await r.stop()
+            let why = try #require(refused, "the heartbeat never named the poison policy")
+            #expect(why.contains("spec.correlation.batchTimeout") && why.contains("too large"), "\(why)")
+            #expect(why.contains("spec.insights.ttl") && why.contains("must be between 1m and 8760h"), "\(why)")
+            let c = try #require(config, "the good policy was never applied")
+            #expect(c.appliedPolicies[poison] == nil)
+            #expect(c.samplingHz == 47)
+            #expect(c.correlation.batchTimeout <= CorrelationSettings.batchTimeoutRange.upperBound)
+            #expect(stillRunning)
         }
-        var spec = TapioPolicySpec()
-        spec.probes.memory.samplingHz = 47
-        _ = try await r.client.create(PolicyObject(metadata: KubeObjectMeta(name: good), spec: spec))
-        let config = await eventually { r.applied.configs.withLock { $0.last { $0.appliedPolicies[good] != nil } } }
-        let stillRunning = !r.task.isCancelled
-        for n in [poison, good] { try? await r.client.deleteRaw(ResourceType(PolicyObject.self), namespace: nil, name: n) }
-        await r.stop()
-        let why = try #require(refused, "the heartbeat never named the poison policy")
-        #expect(why.contains("spec.correlation.batchTimeout") && why.contains("too large"), "\(why)")
-        #expect(why.contains("spec.insights.ttl") && why.contains("must be between 1m and 8760h"), "\(why)")
-        let c = try #require(config, "the good policy was never applied")
-        #expect(c.appliedPolicies[poison] == nil)
-        #expect(c.samplingHz == 47)
-        #expect(c.correlation.batchTimeout <= CorrelationSettings.batchTimeoutRange.upperBound)
-        #expect(stillRunning)
     }
 
     @Test func theAgentKeepsInsightsThroughAnAPIOutageAndWritesThemAfterwards() async throws {
-        let r = try await start()
-        guard let emulator = r.cluster.requireEmulator() else { await r.stop(); return }
-        try await Task.sleep(for: .seconds(2))
-        // The next 8 requests for Insights fail as an overloaded server's would; only the agent sends them.
-        emulator.injectFaults(status: 503, count: 8, pathContains: "/insights")
-        let before = emulator.requestCount
-        r.oomKill()
-        let after = await eventually(timeout: .seconds(40)) { try? await r.insights().first { $0.spec.type == .oomKilled } }
-        let requests = emulator.requestCount - before
-        await r.stop()
-        #expect(after != nil, "the Insight held during the outage was never written")
-        #expect(requests > 8, "the writer must have retried past the failures")
+        try await withAgent { r in
+            guard let emulator = r.cluster.requireEmulator() else { await r.stop(); return }
+            try await Task.sleep(for: .seconds(2))
+            // The next 8 requests for Insights fail as an overloaded server's would; only the agent sends them.
+            emulator.injectFaults(status: 503, count: 8, pathContains: "/insights")
+            let before = emulator.requestCount
+            r.oomKill()
+            let after = await eventually(timeout: .seconds(40)) { try? await r.insights().first { $0.spec.type == .oomKilled } }
+            let requests = emulator.requestCount - before
+            await r.stop()
+            #expect(after != nil, "the Insight held during the outage was never written")
+            #expect(requests > 8, "the writer must have retried past the failures")
+        }
     }
 
     /// A kube-apiserver that has just started refuses ServiceAccounts for a few seconds while its authorization
     /// caches fill (seen on the real cluster after a restart): the writer retries a refused write a few times
     /// instead of dropping the Insight at the first 403.
     @Test func anInsightWriteRefusedForAMomentIsRetriedNotLost() async throws {
-        let r = try await start()
-        guard let emulator = r.cluster.requireEmulator() else { await r.stop(); return }
-        try await Task.sleep(for: .seconds(2))
-        emulator.injectFaults(status: 403, count: 2, pathContains: "/insights")
-        r.oomKill()
-        let written = await eventually(timeout: .seconds(60)) { try? await r.insights().first { $0.spec.type == .oomKilled } }
-        await r.stop()
-        #expect(written != nil, "an Insight refused twice with 403 was dropped")
+        try await withAgent { r in
+            guard let emulator = r.cluster.requireEmulator() else { await r.stop(); return }
+            try await Task.sleep(for: .seconds(2))
+            emulator.injectFaults(status: 403, count: 2, pathContains: "/insights")
+            r.oomKill()
+            let written = await eventually(timeout: .seconds(60)) { try? await r.insights().first { $0.spec.type == .oomKilled } }
+            await r.stop()
+            #expect(written != nil, "an Insight refused twice with 403 was dropped")
+        }
     }
 }

@@ -64,3 +64,9 @@ func registerTestNode(at cluster: TestCluster, client: KubeClient, node: String)
     }
     _ = try await client.create(Node(metadata: KubeObjectMeta(name: node)))
 }
+
+/// True for the first caller only (an idempotent stop of a test's fixtures).
+final class Once: Sendable {
+    private let done = Mutex(false)
+    func first() -> Bool { done.withLock { d in defer { d = true }; return !d } }
+}

@@ -27,131 +27,180 @@ struct EndToEndTests {
         return state != nil && state != "Z" && state != "X"
     }
 
-    @Test(.timeLimit(.minutes(5)))
-    func aLeakingPodGetsAnOOMPredictionBeforeTheKernelKillsItThenAnOOMKilledInsight() async throws {
+    /// One run's parts: a test node and namespace, a kubelet-style memory cgroup (the pod's container) with a
+    /// 300 MiB limit, the Pod bound to the node, `tapio agent` with its real probes and, when asked, `tapio operator`.
+    struct Fixture {
+        let cluster: TestCluster
+        let client: KubeClient
+        let agentClient: KubeClient
+        let node: String
+        let cgroup: TestCgroup
+        let agentTask: Task<Void, any Error>
+        let operatorClient: KubeClient?
+        let operatorTask: Task<Void, any Error>?
+        let operatorIdentity: String
+        let stopped = Once()
+
+        /// Stops both processes and removes everything the run made; only the first call does anything.
+        func stop() async {
+            guard stopped.first() else { return }
+            agentTask.cancel()
+            _ = await agentTask.result
+            operatorTask?.cancel()
+            _ = await operatorTask?.result
+            try? await operatorClient?.shutdown()
+            try? await client.deleteRaw(ResourceType(Namespace.self), namespace: nil, name: cluster.namespace)
+            await cluster.runCleanups()
+            try? await agentClient.shutdown()
+            try? await client.shutdown()
+            cgroup.destroy()
+            await cluster.stop()
+        }
+    }
+
+    /// Runs `body` with a started ``Fixture`` and stops it whatever the outcome: a run that throws must not leave
+    /// its agent running, or its namespace, Node or cgroup behind on a shared cluster. (`body` kills its leaking
+    /// process on the way out, before the cgroup is removed.)
+    func withFixture(pod: String, heartbeat: Duration, operator withOperator: Bool,
+                     _ body: (Fixture) async throws -> Void) async throws {
         let cluster = try await TestCluster.start()
         let client = try KubeClient(kubeconfigPath: cluster.kubeconfigPath)
-        let agentClient = try KubeClient(kubeconfigPath: cluster.kubeconfigPath)
+        let cgroup: TestCgroup
         let node = randomNodeName()
-        try await registerTestNode(at: cluster, client: client, node: node)
-        let cgroup = try TestCgroup.create(layout: .cgroupfs(qos: "burstable"), memoryLimit: Self.limit)
-        defer { cgroup.destroy() }
-        _ = try? await client.create(Namespace(metadata: KubeObjectMeta(name: "tapio-system")))
-        _ = try await createPod(client, namespace: cluster.namespace, name: "leaky-0", node: node,
-                                containerID: cgroup.containerID, memoryLimit: "300Mi")
-
-        let agent = Agent(options: .init(nodeName: node, metricsHost: "127.0.0.1", metricsPort: 0, heartbeatPeriod: .seconds(2)),
+        do {
+            try await registerTestNode(at: cluster, client: client, node: node)
+            cgroup = try TestCgroup.create(layout: .cgroupfs(qos: "burstable"), memoryLimit: Self.limit)
+        } catch {
+            await cluster.runCleanups()
+            try? await client.shutdown()
+            await cluster.stop()
+            throw error
+        }
+        let agentClient = try KubeClient(kubeconfigPath: cluster.kubeconfigPath)
+        let agent = Agent(options: .init(nodeName: node, metricsHost: "127.0.0.1", metricsPort: 0, heartbeatPeriod: heartbeat),
                           client: agentClient)
         let agentTask = Task { try await agent.run(signals: []) }
         // The operator runs beside the agent, as in a cluster: leader-elected, so on a real cluster whose own operator
         // holds the Lease it only follows.
-        let operatorClient = try KubeClient(kubeconfigPath: cluster.kubeconfigPath)
         let operatorIdentity = "e2e-\(cluster.namespace)"
-        let op = Operator(options: .init(leaderElect: true, identity: operatorIdentity, metricsHost: "127.0.0.1", metricsPort: 0),
-                          client: operatorClient)
-        let operatorTask = Task { try await op.run(signals: []) }
-        let usesEmulator = cluster.emulator != nil
-        if !Kubectl.isAvailable {
-            FileHandle.standardError.write(Data("[e2e] kubectl checks skipped: \(Kubectl.unavailableReason)\n".utf8))
+        let operatorClient = withOperator ? try? KubeClient(kubeconfigPath: cluster.kubeconfigPath) : nil
+        let operatorTask = operatorClient.map { c in
+            let op = Operator(options: .init(leaderElect: true, identity: operatorIdentity, metricsHost: "127.0.0.1", metricsPort: 0),
+                              client: c)
+            return Task { try await op.run(signals: []) }
         }
-        /// `kubectl get insights -n <ns>` as a user would run it, as rows keyed by column (nil without kubectl).
-        func kubectlInsights() async -> (rows: [[String: String]], output: String)? {
-            guard Kubectl.isAvailable,
-                  let r = try? await Kubectl.run(kubeconfig: cluster.kubeconfigPath, ["get", "insights", "-n", cluster.namespace]) else { return nil }
-            return (Kubectl.table(r.stdout), r.stdout + r.stderr)
+        let f = Fixture(cluster: cluster, client: client, agentClient: agentClient, node: node, cgroup: cgroup, agentTask: agentTask,
+                        operatorClient: operatorClient, operatorTask: operatorTask, operatorIdentity: operatorIdentity)
+        do {
+            _ = try? await client.create(Namespace(metadata: KubeObjectMeta(name: "tapio-system")))
+            _ = try await createPod(client, namespace: cluster.namespace, name: pod, node: node,
+                                    containerID: cgroup.containerID, memoryLimit: "300Mi")
+            try await body(f)
+        } catch {
+            await f.stop()
+            throw error
         }
+        await f.stop()
+    }
 
-        // Give the agent time to list the pod and index the cgroup before the leak starts.
-        try await Task.sleep(for: .seconds(3))
-        let script = CommandRunner.repositoryRoot.appendingPathComponent("Tests/Fixtures/leak.py").path
-        let process = try TestProcess.gated(shell: "exec python3 \(script) \(Self.rateMiBps)")
-        defer { process.kill() }
-        try cgroup.add(pid: process.pid)
-        try process.release()
-        let started = ContinuousClock.now
-        func log(_ s: String) {
-            FileHandle.standardError.write(Data("[e2e +\(ContinuousClock.now - started)] \(s)\n".utf8))
-        }
-
-        var prediction: InsightObject?
-        var predictionInKubectl: (rows: [[String: String]], output: String)?
-        var killedInKubectl: (rows: [[String: String]], output: String)?
-        var predictedWhileRunning = false
-        var killed: InsightObject?
-        var processDiedAt: Duration?
-        let deadline = ContinuousClock.now + .seconds(240)
-        while ContinuousClock.now < deadline, killed == nil {
-            let alive = Self.running(process.pid)
-            if !alive, processDiedAt == nil {
-                processDiedAt = ContinuousClock.now - started
-                log("the leaking process is gone")
+    @Test(.timeLimit(.minutes(5)))
+    func aLeakingPodGetsAnOOMPredictionBeforeTheKernelKillsItThenAnOOMKilledInsight() async throws {
+        try await withFixture(pod: "leaky-0", heartbeat: .seconds(2), operator: true) { f in
+            let (cluster, client, node, cgroup, operatorIdentity) = (f.cluster, f.client, f.node, f.cgroup, f.operatorIdentity)
+            let usesEmulator = cluster.emulator != nil
+            if !Kubectl.isAvailable {
+                FileHandle.standardError.write(Data("[e2e] kubectl checks skipped: \(Kubectl.unavailableReason)\n".utf8))
             }
-            let insights = (try? await client.list(InsightObject.self, namespace: cluster.namespace).items) ?? []
-            if prediction == nil, let p = insights.first(where: { $0.spec.type == .oomPrediction }) {
-                prediction = p
-                predictedWhileRunning = alive
-                log("OOMPrediction \(p.metadata.name ?? "") (process running: \(alive)): \(p.spec.title)")
-                predictionInKubectl = await kubectlInsights()
-                if let k = predictionInKubectl { log("kubectl get insights:\n\(k.output)") }
+            /// `kubectl get insights -n <ns>` as a user would run it, as rows keyed by column (nil without kubectl).
+            func kubectlInsights() async -> (rows: [[String: String]], output: String)? {
+                guard Kubectl.isAvailable,
+                      let r = try? await Kubectl.run(kubeconfig: cluster.kubeconfigPath, ["get", "insights", "-n", cluster.namespace]) else { return nil }
+                return (Kubectl.table(r.stdout), r.stdout + r.stderr)
             }
-            if let k = insights.first(where: { $0.spec.type == .oomKilled }) {
-                killed = k
-                if processDiedAt == nil, !Self.running(process.pid) { processDiedAt = ContinuousClock.now - started }
-                log("OOMKilled \(k.metadata.name ?? ""): \(k.spec.title)")
-                killedInKubectl = await kubectlInsights()
-                if let k = killedInKubectl { log("kubectl get insights:\n\(k.output)") }
+
+            // Give the agent time to list the pod and index the cgroup before the leak starts.
+            try await Task.sleep(for: .seconds(3))
+            let script = CommandRunner.repositoryRoot.appendingPathComponent("Tests/Fixtures/leak.py").path
+            let process = try TestProcess.gated(shell: "exec python3 \(script) \(Self.rateMiBps)")
+            defer { process.kill() }
+            try cgroup.add(pid: process.pid)
+            try process.release()
+            let started = ContinuousClock.now
+            func log(_ s: String) {
+                FileHandle.standardError.write(Data("[e2e +\(ContinuousClock.now - started)] \(s)\n".utf8))
             }
-            try await Task.sleep(for: .seconds(1))
-        }
 
-        // The kernel announces the victim (mark_victim) before the victim has finished dying — freeing 300 MiB takes
-        // a moment — and the Insight can now be written within milliseconds: the kill must be real, within seconds.
-        if killed != nil, processDiedAt == nil {
-            for _ in 0..<50 where Self.running(process.pid) { try await Task.sleep(for: .milliseconds(100)) }
-            if !Self.running(process.pid) { processDiedAt = ContinuousClock.now - started }
-        }
+            var prediction: InsightObject?
+            var predictionInKubectl: (rows: [[String: String]], output: String)?
+            var killedInKubectl: (rows: [[String: String]], output: String)?
+            var predictedWhileRunning = false
+            var killed: InsightObject?
+            var processDiedAt: Duration?
+            let deadline = ContinuousClock.now + .seconds(240)
+            while ContinuousClock.now < deadline, killed == nil {
+                let alive = Self.running(process.pid)
+                if !alive, processDiedAt == nil {
+                    processDiedAt = ContinuousClock.now - started
+                    log("the leaking process is gone")
+                }
+                let insights = (try? await client.list(InsightObject.self, namespace: cluster.namespace).items) ?? []
+                if prediction == nil, let p = insights.first(where: { $0.spec.type == .oomPrediction }) {
+                    prediction = p
+                    predictedWhileRunning = alive
+                    log("OOMPrediction \(p.metadata.name ?? "") (process running: \(alive)): \(p.spec.title)")
+                    predictionInKubectl = await kubectlInsights()
+                    if let k = predictionInKubectl { log("kubectl get insights:\n\(k.output)") }
+                }
+                if let k = insights.first(where: { $0.spec.type == .oomKilled }) {
+                    killed = k
+                    if processDiedAt == nil, !Self.running(process.pid) { processDiedAt = ContinuousClock.now - started }
+                    log("OOMKilled \(k.metadata.name ?? ""): \(k.spec.title)")
+                    killedInKubectl = await kubectlInsights()
+                    if let k = killedInKubectl { log("kubectl get insights:\n\(k.output)") }
+                }
+                try await Task.sleep(for: .seconds(1))
+            }
 
-        // The operator's leader Lease, as `kubectl get leases -n tapio-system` shows it, while it still runs.
-        var leases: [[String: String]]?
-        if Kubectl.isAvailable, let r = try? await Kubectl.run(kubeconfig: cluster.kubeconfigPath, ["get", "leases", "-n", "tapio-system"]) {
-            leases = Kubectl.table(r.stdout)
-            log("kubectl get leases -n tapio-system:\n\(r.stdout)\(r.stderr)")
-        }
+            // The kernel announces the victim (mark_victim) before the victim has finished dying — freeing 300 MiB takes
+            // a moment — and the Insight can now be written within milliseconds: the kill must be real, within seconds.
+            if killed != nil, processDiedAt == nil {
+                for _ in 0..<50 where Self.running(process.pid) { try await Task.sleep(for: .milliseconds(100)) }
+                if !Self.running(process.pid) { processDiedAt = ContinuousClock.now - started }
+            }
 
-        agentTask.cancel()
-        _ = await agentTask.result
-        operatorTask.cancel()
-        _ = await operatorTask.result
-        try? await operatorClient.shutdown()
-        try? await client.deleteRaw(ResourceType(Namespace.self), namespace: nil, name: cluster.namespace)
-        await cluster.runCleanups()
-        try? await agentClient.shutdown()
-        try? await client.shutdown()
-        await cluster.stop()
+            // The operator's leader Lease, as `kubectl get leases -n tapio-system` shows it, while it still runs.
+            var leases: [[String: String]]?
+            if Kubectl.isAvailable, let r = try? await Kubectl.run(kubeconfig: cluster.kubeconfigPath, ["get", "leases", "-n", "tapio-system"]) {
+                leases = Kubectl.table(r.stdout)
+                log("kubectl get leases -n tapio-system:\n\(r.stdout)\(r.stderr)")
+            }
 
-        let p = try #require(prediction, "no OOMPrediction Insight within 240 s (process died at \(String(describing: processDiedAt)))")
-        #expect(predictedWhileRunning, "the prediction appeared only after the kernel killed the process")
-        #expect(p.spec.subject.kind == "Pod")
-        #expect(p.spec.subject.name == "leaky-0")
-        #expect(p.spec.subject.container == "app")
-        #expect(p.metadata.labels?["tapio.io/node"] == node)
-        let k = try #require(killed, "no OOMKilled Insight after the kill (process died at \(String(describing: processDiedAt)))")
-        #expect(processDiedAt != nil, "an OOMKilled Insight appeared but the process was not killed within 5 s")
-        #expect(k.spec.subject.name == "leaky-0")
-        #expect(k.spec.subject.container == "app")
+            await f.stop()
 
-        // What a user sees: each Insight in `kubectl get insights`, with its type.
-        guard Kubectl.isAvailable else { return }
-        let predicted = try #require(predictionInKubectl, "kubectl get insights failed when the OOMPrediction was found")
-        #expect(predicted.rows.contains { $0["NAME"] == p.metadata.name && $0["TYPE"] == "OOMPrediction" },
-                "the OOMPrediction is not in kubectl's table:\n\(predicted.output)")
-        let killedRows = try #require(killedInKubectl, "kubectl get insights failed when the OOMKilled Insight was found")
-        #expect(killedRows.rows.contains { $0["NAME"] == k.metadata.name && $0["TYPE"] == "OOMKilled" },
-                "the OOMKilled Insight is not in kubectl's table:\n\(killedRows.output)")
-        if usesEmulator {
-            // Against the emulator this run's operator is the only candidate, so it leads.
-            #expect(leases?.contains { $0["NAME"] == Operator.leaseName && $0["HOLDER"] == operatorIdentity } == true,
-                    "kubectl get leases -n tapio-system: \(String(describing: leases))")
+            let p = try #require(prediction, "no OOMPrediction Insight within 240 s (process died at \(String(describing: processDiedAt)))")
+            #expect(predictedWhileRunning, "the prediction appeared only after the kernel killed the process")
+            #expect(p.spec.subject.kind == "Pod")
+            #expect(p.spec.subject.name == "leaky-0")
+            #expect(p.spec.subject.container == "app")
+            #expect(p.metadata.labels?["tapio.io/node"] == node)
+            let k = try #require(killed, "no OOMKilled Insight after the kill (process died at \(String(describing: processDiedAt)))")
+            #expect(processDiedAt != nil, "an OOMKilled Insight appeared but the process was not killed within 5 s")
+            #expect(k.spec.subject.name == "leaky-0")
+            #expect(k.spec.subject.container == "app")
+
+            // What a user sees: each Insight in `kubectl get insights`, with its type.
+            guard Kubectl.isAvailable else { return }
+            let predicted = try #require(predictionInKubectl, "kubectl get insights failed when the OOMPrediction was found")
+            #expect(predicted.rows.contains { $0["NAME"] == p.metadata.name && $0["TYPE"] == "OOMPrediction" },
+                    "the OOMPrediction is not in kubectl's table:\n\(predicted.output)")
+            let killedRows = try #require(killedInKubectl, "kubectl get insights failed when the OOMKilled Insight was found")
+            #expect(killedRows.rows.contains { $0["NAME"] == k.metadata.name && $0["TYPE"] == "OOMKilled" },
+                    "the OOMKilled Insight is not in kubectl's table:\n\(killedRows.output)")
+            if usesEmulator {
+                // Against the emulator this run's operator is the only candidate, so it leads.
+                #expect(leases?.contains { $0["NAME"] == Operator.leaseName && $0["HOLDER"] == operatorIdentity } == true,
+                        "kubectl get leases -n tapio-system: \(String(describing: leases))")
+            }
         }
     }
 
@@ -161,82 +210,63 @@ struct EndToEndTests {
     /// then the Insight or the kill, polled every 250 ms.
     @Test(.timeLimit(.minutes(5)))
     func aFastLeakIsWarnedAtLeast30SecondsBeforeTheKill() async throws {
-        let cluster = try await TestCluster.start()
-        let client = try KubeClient(kubeconfigPath: cluster.kubeconfigPath)
-        let agentClient = try KubeClient(kubeconfigPath: cluster.kubeconfigPath)
-        let node = randomNodeName()
-        try await registerTestNode(at: cluster, client: client, node: node)
-        let cgroup = try TestCgroup.create(layout: .cgroupfs(qos: "burstable"), memoryLimit: Self.limit)
-        defer { cgroup.destroy() }
-        _ = try? await client.create(Namespace(metadata: KubeObjectMeta(name: "tapio-system")))
-        _ = try await createPod(client, namespace: cluster.namespace, name: "fast-leak-0", node: node,
-                                containerID: cgroup.containerID, memoryLimit: "300Mi")
-        let agent = Agent(options: .init(nodeName: node, metricsHost: "127.0.0.1", metricsPort: 0, heartbeatPeriod: .seconds(1)),
-                          client: agentClient)
-        let agentTask = Task { try await agent.run(signals: []) }
-        func stop() async {
-            agentTask.cancel()
-            _ = await agentTask.result
-            try? await client.deleteRaw(ResourceType(Namespace.self), namespace: nil, name: cluster.namespace)
-            await cluster.runCleanups()
-            try? await agentClient.shutdown()
-            try? await client.shutdown()
-            await cluster.stop()
-        }
-        // The agent is up (watches listed, heartbeat written) before the leak starts.
-        let lease = await eventually(timeout: .seconds(60), every: .milliseconds(250)) {
-            try? await client.get(Lease.self, namespace: "tapio-system", name: HeartbeatAnnotations.leaseName(node: node))
-        }
-        guard lease != nil else {
+        try await withFixture(pod: "fast-leak-0", heartbeat: .seconds(1), operator: false) { f in
+            let (cluster, client, node, cgroup, stop) = (f.cluster, f.client, f.node, f.cgroup, f.stop)
+            // The agent is up (watches listed, heartbeat written) before the leak starts.
+            let lease = await eventually(timeout: .seconds(60), every: .milliseconds(250)) {
+                try? await client.get(Lease.self, namespace: "tapio-system", name: HeartbeatAnnotations.leaseName(node: node))
+            }
+            guard lease != nil else {
+                await stop()
+                Issue.record("the agent wrote no heartbeat Lease within 60 s")
+                return
+            }
+
+            let script = CommandRunner.repositoryRoot.appendingPathComponent("Tests/Fixtures/leak.py").path
+            let process = try TestProcess.gated(shell: "exec python3 \(script) 3")
+            defer { process.kill() }
+            try cgroup.add(pid: process.pid)
+            try process.release()
+            let started = ContinuousClock.now
+            func log(_ s: String) {
+                FileHandle.standardError.write(Data("[e2e fast +\(ContinuousClock.now - started)] \(s)\n".utf8))
+            }
+            var predictedAt: Duration?
+            var prediction: InsightObject?
+            var diedAt: Duration?
+            let deadline = started + .seconds(200)
+            while ContinuousClock.now < deadline, diedAt == nil {
+                let alive = Self.running(process.pid)
+                let insights = (try? await client.list(InsightObject.self, namespace: cluster.namespace).items) ?? []
+                if prediction == nil, let p = insights.first(where: { $0.spec.type == .oomPrediction }) {
+                    prediction = p
+                    // Seen by this poll; counted as seen only if the process still ran when the poll began.
+                    if alive { predictedAt = ContinuousClock.now - started }
+                    log("OOMPrediction (process running: \(alive)): \(p.spec.severity.rawValue) \(p.spec.title), "
+                        + "probability \(p.spec.prediction?.probability ?? -1)")
+                }
+                if !alive {
+                    diedAt = ContinuousClock.now - started
+                    log("the leaking process is gone")
+                }
+                try await Task.sleep(for: .milliseconds(250))
+            }
             await stop()
-            Issue.record("the agent wrote no heartbeat Lease within 60 s")
-            return
-        }
 
-        let script = CommandRunner.repositoryRoot.appendingPathComponent("Tests/Fixtures/leak.py").path
-        let process = try TestProcess.gated(shell: "exec python3 \(script) 3")
-        defer { process.kill() }
-        try cgroup.add(pid: process.pid)
-        try process.release()
-        let started = ContinuousClock.now
-        func log(_ s: String) {
-            FileHandle.standardError.write(Data("[e2e fast +\(ContinuousClock.now - started)] \(s)\n".utf8))
-        }
-        var predictedAt: Duration?
-        var prediction: InsightObject?
-        var diedAt: Duration?
-        let deadline = started + .seconds(200)
-        while ContinuousClock.now < deadline, diedAt == nil {
-            let alive = Self.running(process.pid)
-            let insights = (try? await client.list(InsightObject.self, namespace: cluster.namespace).items) ?? []
-            if prediction == nil, let p = insights.first(where: { $0.spec.type == .oomPrediction }) {
-                prediction = p
-                // Seen by this poll; counted as seen only if the process still ran when the poll began.
-                if alive { predictedAt = ContinuousClock.now - started }
-                log("OOMPrediction (process running: \(alive)): \(p.spec.severity.rawValue) \(p.spec.title), "
-                    + "probability \(p.spec.prediction?.probability ?? -1)")
+            let died = try #require(diedAt, "the leaking process was not killed within 200 s")
+            // It must be the fast leak the issue means (80–120 s); slack either way for a loaded machine.
+            #expect(died >= .seconds(60) && died <= .seconds(180), "killed \(died) after the start")
+            // Not yet met on the real kernel (it is on the corpus's fast leaks): runs here got the prediction ~97 s in,
+            // about 2 s before the kill — on a loaded machine sometimes only after it — although replayed 80–120 s leaks
+            // are warned 40–60 s ahead. Recorded as a known issue (intermittent: it depends on timing), not hidden.
+            withKnownIssue("the real fast leak is predicted only seconds before its kill, or after it", isIntermittent: true) {
+                let p = try #require(prediction, "no OOMPrediction Insight before the kill at \(died)")
+                let at = try #require(predictedAt, "the OOMPrediction appeared only after the kernel killed the process")
+                #expect(died - at >= .seconds(30), "warned at \(at), killed at \(died): only \(died - at) before")
+                #expect(p.spec.subject.name == "fast-leak-0")
+                let probability = try #require(p.spec.prediction?.probability)
+                #expect(probability > 0 && probability < 0.9, "an early warning is not near-certain: \(probability)")
             }
-            if !alive {
-                diedAt = ContinuousClock.now - started
-                log("the leaking process is gone")
-            }
-            try await Task.sleep(for: .milliseconds(250))
-        }
-        await stop()
-
-        let died = try #require(diedAt, "the leaking process was not killed within 200 s")
-        // It must be the fast leak the issue means (80–120 s); slack either way for a loaded machine.
-        #expect(died >= .seconds(60) && died <= .seconds(180), "killed \(died) after the start")
-        // Not yet met on the real kernel (it is on the corpus's fast leaks): runs here got the prediction ~97 s in,
-        // about 2 s before the kill — on a loaded machine sometimes only after it — although replayed 80–120 s leaks
-        // are warned 40–60 s ahead. Recorded as a known issue (intermittent: it depends on timing), not hidden.
-        withKnownIssue("the real fast leak is predicted only seconds before its kill, or after it", isIntermittent: true) {
-            let p = try #require(prediction, "no OOMPrediction Insight before the kill at \(died)")
-            let at = try #require(predictedAt, "the OOMPrediction appeared only after the kernel killed the process")
-            #expect(died - at >= .seconds(30), "warned at \(at), killed at \(died): only \(died - at) before")
-            #expect(p.spec.subject.name == "fast-leak-0")
-            let probability = try #require(p.spec.prediction?.probability)
-            #expect(probability > 0 && probability < 0.9, "an early warning is not near-certain: \(probability)")
         }
     }
 }

@@ -32,7 +32,8 @@ struct NodeProblemsStatusTests {
         let degraded = PolicyStatusComputer.status(for: policy, previous: quiet, nodes: nodes,
                                                    heartbeats: [beat("a1", ["eBPF probes did not load", "the API server refused WATCH /x"])],
                                                    now: now)
-        let c = try? #require(degraded.condition("Degraded"))
+        let c = degraded.condition("Degraded")
+        #expect(c != nil, "no Degraded condition")
         #expect(c?.status == .true && c?.reason == "NodeProblems")
         #expect(c?.message == "a1: eBPF probes did not load; a1: the API server refused WATCH /x")
         #expect(degraded.condition("Ready")?.status == .true, "degraded is not unapplied")
