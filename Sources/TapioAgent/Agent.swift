@@ -29,10 +29,6 @@ public struct Agent: Sendable {
         /// False runs the agent from the API side down with only the `extraSources` given to ``Agent/run`` — the
         /// scale benchmark's simulated nodes.
         public var kernelSources = true
-        /// How often freed heap memory is handed back to the system (`malloc_trim`, process-wide); zero: never.
-        /// `tapio agent` trims every minute (see `AgentCommand.heapTrimInterval` for why); off by default here, where
-        /// several agents may share a process (tests, the scale benchmark).
-        public var heapTrimInterval: Duration = .zero
         public init(nodeName: String, namespace: String = "tapio-system", metricsHost: String = "0.0.0.0",
                     metricsPort: Int = 9464, heartbeatPeriod: Duration = .seconds(120), cgroupRoot: String = "/sys/fs/cgroup") {
             self.nodeName = nodeName
@@ -132,14 +128,7 @@ public struct Agent: Sendable {
         logger.info("serving /metrics, /healthz and /readyz on port \(port)")
         defer { node.close() }
 
-        let trimEvery = options.heapTrimInterval
-        let heapTrim: [any Service] = trimEvery > .zero ? [ClosureService {
-            while !Task.isCancelled {
-                try? await Task.sleep(for: trimEvery)
-                ProcessHeap.trim()
-            }
-        }] : []
-        let services: [any Service] = heapTrim + [
+        let services: [any Service] = [
             PipelineService(pipeline), ClosureService { await writer.run() }, ClosureService { await recorder.run() },
             heartbeat, ClosureService { await policies.run() },
             ClosureService { [logger] in await scope.followNamespaces(client, logger: logger) },

@@ -22,17 +22,6 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(help: "Where /metrics, /healthz and /readyz are served.")
     var metricsAddr = ListenAddress(host: "0.0.0.0", port: 9464)
 
-    /// Why a trim a minute: glibc returns a thread arena's free pages only from the arena's top, so memory the agent
-    /// freed (decoded watch pages, engine batches, /proc reads, spread over ~10 arenas) stays resident. In the soak
-    /// (`agent.soak`, 15 min) the heap held 7–9 MiB in use and 8–12 MiB free; a trim a minute kept anonymous memory
-    /// ~5 MiB lower throughout (10.5 against 15.7 MiB at 5 min) for one walk of the arenas a minute. It does not
-    /// change how fast memory grows. Capping the arenas at 2 (`MALLOC_ARENA_MAX=2`) changed nothing measurable
-    /// (15.2 MiB at 5 min) and is not done.
-    @Option(help: ArgumentHelp("How often freed heap memory is returned to the system (malloc_trim), 0s–1h; 0s: never.",
-                               valueName: "duration", visibility: .hidden),
-            transform: DurationArgument.parser(.zero ... .seconds(3_600)))
-    var heapTrimInterval = DurationArgument(.seconds(60))
-
     var resolvedNodeName: String? {
         nodeName ?? ProcessInfo.processInfo.environment["NODE_NAME"].flatMap { $0.isEmpty ? nil : $0 }
     }

@@ -14,9 +14,8 @@ struct AgentRunner {
         let c = command
         let metrics = TapioMetrics()
         let client = try makeClient(c.global, metrics: metrics)
-        var options = Agent.Options(nodeName: c.resolvedNodeName ?? "", namespace: c.namespace,
+        let options = Agent.Options(nodeName: c.resolvedNodeName ?? "", namespace: c.namespace,
                                     metricsHost: c.metricsAddr.host, metricsPort: c.metricsAddr.port)
-        options.heapTrimInterval = c.heapTrimInterval.duration
         try await runThenShutDown(client) { try await Agent(options: options, client: client, metrics: metrics).run() }
     }
 }
