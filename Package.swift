@@ -65,7 +65,7 @@ let package = Package(
             pkgConfig: "libbpf",
             providers: [.apt(["libbpf-dev", "libelf-dev", "zlib1g-dev"])]
         ),
-        // glibc's heap statistics and knobs (mallinfo2, M_ARENA_MAX, malloc_trim): <malloc.h> is not in Swift's Glibc module.
+        // glibc's heap statistics (mallinfo2, malloc_info): <malloc.h> is not in Swift's Glibc module.
         .target(
             name: "CProcessHeap",
             path: "Sources/CProcessHeap"

@@ -46,22 +46,3 @@ struct cprocess_heap_stats cprocess_heap_stats(void)
 #endif
 	return s;
 }
-
-int cprocess_heap_set_arena_max(int n)
-{
-#ifdef __GLIBC__
-	return mallopt(M_ARENA_MAX, n) == 1;
-#else
-	(void)n;
-	return 0;
-#endif
-}
-
-int cprocess_heap_trim(void)
-{
-#ifdef __GLIBC__
-	return malloc_trim(0);
-#else
-	return 0;
-#endif
-}

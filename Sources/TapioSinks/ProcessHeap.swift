@@ -22,13 +22,4 @@ public struct ProcessHeap: Sendable, Hashable {
         guard s.available != 0 else { return nil }
         return ProcessHeap(inUse: s.in_use, free: s.free, arenaBytes: s.arena, arenas: Int(s.arenas))
     }
-
-    /// Caps the number of malloc arenas from now on (`mallopt(M_ARENA_MAX, n)`); false where not glibc.
-    @discardableResult
-    public static func limitArenas(_ n: Int) -> Bool { cprocess_heap_set_arena_max(Int32(clamping: n)) != 0 }
-
-    /// Gives free pages back to the system (`malloc_trim(0)`: the top of the main heap, and whole free pages inside
-    /// every arena); true if anything was released.
-    @discardableResult
-    public static func trim() -> Bool { cprocess_heap_trim() != 0 }
 }

@@ -23,11 +23,4 @@ struct cprocess_heap_stats {
 
 struct cprocess_heap_stats cprocess_heap_stats(void);
 
-/* mallopt(M_ARENA_MAX, n): at most n arenas from now on. Returns 1 on success, 0 otherwise (or not glibc). */
-int cprocess_heap_set_arena_max(int n);
-
-/* malloc_trim(0): returns free memory at the top of the main heap and, in every arena, whole free pages inside
- * it (madvise DONTNEED). Returns 1 if memory was released. */
-int cprocess_heap_trim(void);
-
 #endif
