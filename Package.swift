@@ -65,6 +65,11 @@ let package = Package(
             pkgConfig: "libbpf",
             providers: [.apt(["libbpf-dev", "libelf-dev", "zlib1g-dev"])]
         ),
+        // glibc's heap statistics (mallinfo2, malloc_info): <malloc.h> is not in Swift's Glibc module.
+        .target(
+            name: "CProcessHeap",
+            path: "Sources/CProcessHeap"
+        ),
         .target(
             name: "CTapioBPF",
             dependencies: ["CLibbpf"],
@@ -101,7 +106,7 @@ let package = Package(
         .target(
             name: "TapioSinks",
             dependencies: [
-                "TapioModel", "TapioCorrelation",
+                "TapioModel", "TapioCorrelation", "CProcessHeap",
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -17,6 +17,9 @@ public final class LogLimiter: Sendable {
         self.capacity = capacity
     }
 
+    /// Distinct keys remembered (≤ `capacity`).
+    public var count: Int { entries.withLock { $0.count } }
+
     /// nil when `key` already logged within `interval` (the occurrence is counted); otherwise how many
     /// occurrences were held back since the last line that got through.
     public func admit(_ key: String, now: ContinuousClock.Instant = .now) -> Int? {

@@ -86,6 +86,8 @@ public final class EventRecorder: Sendable {
 
     /// Events dropped because the queue was full.
     public var shedCount: Int { state.withLock { $0.shed } }
+    /// Events waiting to be sent (≤ `queueCapacity`) and series remembered (≤ `cacheCapacity`).
+    public var entries: (queued: Int, series: Int) { state.withLock { ($0.queue.count, $0.cache.count) } }
     /// Events that could not be written.
     public var failedCount: Int { state.withLock { $0.failed } }
 

@@ -93,8 +93,24 @@ public struct Agent: Sendable {
         }
         sniffer.onNodeLabels { policies.setNodeLabels($0) }
         let ready = Mutex(false)
+        // The rest of the agent's state that lives across events, counted at each scrape (the engine's own comes
+        // through the pipeline's status): what a soak looks at when memory grows.
+        let stateSizes: @Sendable () -> [(structure: String, entries: Int)] = {
+            let t = attributor.translator.stats
+            let index = attributor.translator.index?.entries
+            let events = recorder.entries
+            return [("translator_cache", t.entries), ("translator_negative", t.negativeEntries),
+                    ("cgroup_index_ids", index?.ids ?? 0), ("cgroup_index_paths", index?.paths ?? 0),
+                    ("pod_directory", attributor.directory.podCount), ("pods_watched", sniffer.pods.count),
+                    ("attribution_held", pipeline.retry.count), ("insights_pending", writer.pendingCount),
+                    ("events_queued", events.queued), ("event_series", events.series),
+                    ("log_limiter_keys", client.logLimiter.count)]
+        }
         let endpoint = HTTPEndpoint(host: options.metricsHost, port: options.metricsPort, routes: [
-            "/metrics": { .init(contentType: "text/plain; version=0.0.4; charset=utf-8", body: metrics.render()) },
+            "/metrics": {
+                metrics.stateEntries(stateSizes())
+                return .init(contentType: "text/plain; version=0.0.4; charset=utf-8", body: metrics.render())
+            },
             "/healthz": { .init(body: Array("ok\n".utf8)) },
             "/readyz": {
                 // A role that lacks a rule the agent uses: not ready, saying which, so that it shows in `kubectl get pods`

@@ -200,11 +200,13 @@ public final class Pipeline: Sendable {
         let active = snapshot ? engine.activeInsights.filter(filter) : nil
         let stats = engine.stats
         let subjects = engine.trackedSubjects
+        let sizes = snapshot ? engine.sizes : nil
         current.withLock { s in
             s.events = events
             s.correlations = stats.evaluations
             s.subjects = subjects
             if let active { s.activeInsights = active }
+            if let sizes { s.engineSizes = sizes }
             s.shedByStage["engine"] = stats.shed
         }
         guard !updates.isEmpty else { return }

@@ -92,6 +92,14 @@ public struct CorrelationEngine: Sendable {
     /// Subjects currently tracked (≤ `maxSubjects`).
     public var trackedSubjects: Int { states.count }
 
+    /// Entries of the engine's maps and queues that live across batches, by name (`tapio_state_entries`): each is
+    /// bounded by `maxSubjects` or the window, and this is how a soak sees which one grows.
+    public var sizes: [(structure: String, entries: Int)] {
+        [("engine_subjects", states.count), ("engine_arrival_queue", arrival.count),
+         ("engine_pod_subjects", podSubjects.count), ("engine_tombstones", tombstoneOrder.count),
+         ("engine_owner_images", ownerImages.count)]
+    }
+
     /// The active insights, as their latest updates (for a status line or a full resync of a sink).
     public var activeInsights: [InsightUpdate] {
         states.flatMap { s in

@@ -38,6 +38,9 @@ public final class CgroupIndex: Sendable {
         self.clock = clock
     }
 
+    /// Cgroups known by id (removed ones kept for the retention) and by path (present at the last walk).
+    public var entries: (ids: Int, paths: Int) { state.withLock { ($0.byID.count, $0.byPath.count) } }
+
     /// Number of full walks of the hierarchy so far.
     public var walkCount: UInt64 { state.withLock { $0.walks } }
 

@@ -44,6 +44,8 @@ public final class PodTranslator: Sendable {
         public var lastScanProcesses: Int = 0
         public var entries: Int = 0
         public var estimatedBytes: Int = 0
+        /// Failed lookups remembered (``Configuration/maximumNegativeEntries`` at most).
+        public var negativeEntries: Int = 0
         public init() {}
     }
 
@@ -236,6 +238,7 @@ public final class PodTranslator: Sendable {
             out.evictions = s.lru.evictions
             out.entries = s.lru.count
             out.estimatedBytes = s.lru.bytes
+            out.negativeEntries = s.negative.count
             return out
         }
     }

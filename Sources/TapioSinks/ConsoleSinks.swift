@@ -143,6 +143,7 @@ public final class MetricsSink: InsightSink {
         metrics.insights(active: status.activeInsights)
         if perInsightSeries { metrics.setInsightSeries(status.activeInsights.map(Self.series)) }
         metrics.subjects(status.subjects)
+        metrics.stateEntries(status.engineSizes)
         for (stage, n) in status.shedByStage { metrics.shedTotal(stage: stage, total: n) }
         for s in status.sources { metrics.sourceHealth(s.name, s.health) }
         for (outcome, n) in status.attributionRetries { metrics.attributionRetries(outcome: outcome, total: n) }

@@ -26,6 +26,8 @@ public struct PipelineStatus: Sendable {
     /// OOM kills and their victims' exits held for a fresh attribution, totals by outcome (`held`, `resolved`,
     /// `unresolved`, `overflow`).
     public var attributionRetries: [String: UInt64] = [:]
+    /// The engine's ``CorrelationEngine/sizes``, refreshed with the active set (once a second at most).
+    public var engineSizes: [(structure: String, entries: Int)] = []
     public init() {}
     public var shed: UInt64 { shedByStage.values.reduce(0, &+) }
 }

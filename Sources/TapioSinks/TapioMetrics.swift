@@ -21,6 +21,9 @@ import TapioModel
 /// | `tapio_insight_info`, `tapio_insight_probability`, `tapio_insight_time_to_event_seconds`, `tapio_insight_predicted_event_timestamp_seconds` | gauge | one series per active Insight (the leading operator only; see `InsightSeries`) |
 /// | `tapio_insight_series_omitted` | gauge | — active Insights left out by the series cap |
 /// | `tapio_policy_accepted`, `tapio_policy_nodes_targeted`, `tapio_policy_nodes_applied` | gauge | `policy` (the leading operator) |
+/// | `tapio_process_heap_bytes` | gauge | `state`: `in_use` (allocated, not freed), `free` (freed, kept by malloc) — read at each scrape |
+/// | `tapio_process_heap_arenas` | gauge | — malloc's arenas, read at each scrape |
+/// | `tapio_state_entries` | gauge | `structure` — entries in each of the agent's bounded maps and queues, read at each scrape |
 public final class TapioMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
     private let predictionGauges = Mutex<[String: (Gauge, Gauge)]>([:])
@@ -34,8 +37,10 @@ public final class TapioMetrics: Sendable {
         self.registry = registry
     }
 
-    /// The exposition text (Prometheus text format 0.0.4).
+    /// The exposition text (Prometheus text format 0.0.4). The process's heap gauges are read now, so a scrape
+    /// sees them current without a timer.
     public func render() -> [UInt8] {
+        processHeap(ProcessHeap.current())
         var buffer: [UInt8] = []
         registry.emit(into: &buffer)
         return buffer
@@ -89,6 +94,25 @@ public final class TapioMetrics: Sendable {
     public func subjects(_ n: Int) {
         registry.tapioGauge(name: "tapio_engine_subjects", help: "Subjects (containers, pods, cgroups, processes) the correlation engine keeps state for.")
             .set(Double(n))
+    }
+
+    /// glibc's heap: what the process holds (`in_use`) against what it freed and malloc kept (`free`), which
+    /// separates state that grows from memory the allocator retains when anonymous memory rises.
+    public func processHeap(_ heap: ProcessHeap?) {
+        guard let heap else { return }
+        let help = "Bytes of the C heap: in_use (allocated and not freed, large mmap'd blocks included), free (freed and kept by malloc's arenas)."
+        registry.tapioGauge(name: "tapio_process_heap_bytes", labels: [("state", "in_use")], help: help).set(Double(heap.inUse))
+        registry.tapioGauge(name: "tapio_process_heap_bytes", labels: [("state", "free")], help: help).set(Double(heap.free))
+        registry.tapioGauge(name: "tapio_process_heap_arenas", help: "malloc arenas of the process (glibc).").set(Double(heap.arenas))
+    }
+
+    /// Entries in the bounded structures that hold state over time (caches, maps, queues), by name: which one grows,
+    /// when memory does. Names are fixed by the caller (a handful), never data.
+    public func stateEntries(_ sizes: [(structure: String, entries: Int)]) {
+        for (structure, n) in sizes {
+            registry.tapioGauge(name: "tapio_state_entries", labels: [("structure", structure)],
+                                help: "Entries in a bounded map, cache or queue of the process, by structure.").set(Double(n))
+        }
     }
 
     /// How long the leading operator's last pass of the cluster-level detectors took (what grows with the cluster's

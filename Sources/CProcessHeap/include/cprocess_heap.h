@@ -1,0 +1,26 @@
+#ifndef CPROCESS_HEAP_H
+#define CPROCESS_HEAP_H
+
+#include <stdint.h>
+
+/* The C allocator's view of this process's heap (glibc's mallinfo2, summed over every arena). All zero, with
+ * available = 0, where the C library is not glibc. */
+struct cprocess_heap_stats {
+	int available;
+	/* Bytes in chunks handed out by malloc and not yet freed, including large blocks served by mmap. */
+	uint64_t in_use;
+	/* Bytes the arenas hold in free chunks (including each arena's top): freed by the program, kept by malloc. */
+	uint64_t free;
+	/* Of those, the main arena's top chunk, which malloc_trim could give back at once. */
+	uint64_t releasable;
+	/* Bytes in large blocks served by mmap (part of in_use). */
+	uint64_t mmapped;
+	/* Bytes the arenas took from the system (sbrk and arena mmaps; not the mmap'd large blocks). */
+	uint64_t arena;
+	/* Arenas (the main one and one per thread group that met contention), from malloc_info; 0 if unknown. */
+	uint32_t arenas;
+};
+
+struct cprocess_heap_stats cprocess_heap_stats(void);
+
+#endif
