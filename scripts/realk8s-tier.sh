@@ -3,7 +3,8 @@
 # ../shared/realk8s running with its node (build.sh, start.sh, node/build-node.sh, node/start-node.sh) and KUBECONFIG
 # pointing at it; run as root on the node's host (the image is imported into the node's containerd, and steps 5–6
 # reach into containers and stop the API server).
-#   1. the API test suites against the real kube-apiserver (TAPIO_TEST_KUBECONFIG; RBAC and admission included);
+#   1. the API test suites against the real kube-apiserver (TAPIO_TEST_KUBECONFIG; RBAC and admission included; the
+#      CRDs applied first when the cluster has none, and removed at the end);
 #   2.–3. the README's "Deploying to a cluster" block, run as written (the image built by scripts/image.sh and
 #      imported, the my-tapio overlay, kubectl apply -k, the sample policy); the agent DaemonSet and the operator
 #      Deployment must become Ready, the probes load in the container, no Forbidden;
@@ -37,16 +38,9 @@ say() { echo "realk8s-tier [$((SECONDS - t0)) s]: $*" >&2; }
   || fail "no Ready node registered (node/start-node.sh)"
 [[ $(id -u) -eq 0 ]] || fail "run as root: steps 5 and 6 reach into the node's containers and stop the API server"
 
-if [[ -z ${SKIP_SUITE:-} ]]; then
-  say "1. the test suite against the real API server"
-  bash scripts/setup.sh debug
-  TAPIO_TEST_KUBECONFIG="$KUBECONFIG" swift test --skip-build --disable-xctest --no-parallel \
-    --filter "KubeClientTests|TapioAgentTests|TapioCLITests|TapioModelTests"
-fi
-
 # ---- what was there before stays ------------------------------------------------------------------------------
 keep_kinds="^$"
-kubectl get crd insights.tapio.io >/dev/null 2>&1 && keep_kinds="^CustomResourceDefinition$"
+had_crds=""; kubectl get crd insights.tapio.io >/dev/null 2>&1 && { had_crds=1; keep_kinds="^CustomResourceDefinition$"; }
 had_ns=""; kubectl get namespace tapio-system >/dev/null 2>&1 && { had_ns=1; keep_kinds="$keep_kinds|^Namespace$"; }
 had_sample=""; kubectl get tapiopolicy default >/dev/null 2>&1 && had_sample=1
 had_mytapio=""; [[ -e my-tapio ]] && had_mytapio=1
@@ -86,10 +80,27 @@ print("\n---\n".join(d for d in docs if not ((m := re.search(r"(?m)^kind: *(\S+)
       kubectl annotate namespace tapio-system kubectl.kubernetes.io/last-applied-configuration- >/dev/null 2>&1
     fi
     [[ -z $had_mytapio ]] && rm -rf my-tapio
+    # The CRDs this run installed for step 1 (the overlay's delete above takes them too, if step 2 got that far).
+    [[ -z $had_crds ]] && kubectl delete -k crds/ --ignore-not-found --wait=false >/dev/null 2>&1
   fi
   if ((rc == 0)); then say "PASS"; else say "cleaned up after the failure above"; fi
 }
 trap cleanup EXIT
+
+# ---- 1. the API suites ------------------------------------------------------------------------------------------
+if [[ -z ${SKIP_SUITE:-} ]]; then
+  say "1. the test suite against the real API server"
+  # The suites need the CRDs on the server (README, Testing): on a cluster without them this run installs them
+  # and removes them at the end.
+  if [[ -z $had_crds ]]; then
+    say "   the cluster has no Tapio CRDs: kubectl apply -k crds/ (removed again at the end)"
+    kubectl apply -k crds/ >/dev/null
+    kubectl wait --for condition=established --timeout=60s crd/insights.tapio.io crd/tapiopolicies.tapio.io >/dev/null
+  fi
+  bash scripts/setup.sh debug
+  TAPIO_TEST_KUBECONFIG="$KUBECONFIG" swift test --skip-build --disable-xctest --no-parallel \
+    --filter "KubeClientTests|TapioAgentTests|TapioCLITests|TapioModelTests"
+fi
 
 # ---- 2–3. the README's deployment block, as written ------------------------------------------------------------
 say "2.-3. the README's \"Deploying to a cluster\" block, as written"
