@@ -60,6 +60,7 @@ final class ClusterWatch: Sendable {
                 } catch { self.logger.warning("watching Nodes ended: \(error)") }
             }
             group.addTask { await self.detect() }
+            group.addTask { await self.expire() }
             await group.waitForAll()
         }
         // Leadership ended (or shutdown): the new leader exports the per-Insight series; what is pending gets one
@@ -96,14 +97,27 @@ final class ClusterWatch: Sendable {
                 orphans[name] = nil
                 await resolve(orphan.object, now: now)
             }
-            let expired = await janitor.sweep(insights.list(), ttl: Self.ttlResolver(policies: policies.list().map(\.policy),
-                                                                                     nodes: nodes.list()), now: now)
-            if expired > 0 { metrics.insightsExpired(expired) }
             // The cluster's active Insights by type and severity, every writer's (`tapio_insights`).
             metrics.setInsightCounts(insights.list().filter { ($0.status?.phase ?? .active) == .active }.map { ($0.spec.type, $0.spec.severity) })
             // One series per active Insight, for alerting on a single finding (`tapio_insight_*`).
             metrics.setInsightSeries(InsightSeriesExport.series(insights.list()), limit: insightSeriesLimit)
             metrics.retainPolicies(Set(policies.list().compactMap(\.metadata.name)))
+            try? await Task.sleep(for: period)
+        }
+    }
+
+    /// Deletes expired Insights every `period`, on a task of its own: a server slow to answer deletes must not hold
+    /// up the detectors.
+    private func expire() async {
+        // Every input listed first: judged before the policies are known, an Insight would get the default 24 h where a
+        // policy keeps it longer.
+        await nodes.waitUntilReady()
+        await insights.waitUntilReady()
+        await policies.waitUntilReady()
+        while !Task.isCancelled {
+            let ttl = Self.ttlResolver(policies: policies.list().map(\.policy), nodes: nodes.list())
+            let expired = await janitor.sweep(insights.list(), ttl: ttl, now: Date())
+            if expired > 0 { metrics.insightsExpired(expired) }
             try? await Task.sleep(for: period)
         }
     }
