@@ -80,7 +80,7 @@ extension AgentBench {
         FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
         let agent = Process()
         agent.executableURL = URL(fileURLWithPath: tapio)
-        let port = try freeLocalPort()
+        let port = try Loopback.freePort()
         let extra = (ProcessInfo.processInfo.environment["TAPIO_SOAK_AGENT_ARGS"] ?? "").split(separator: " ").map(String.init)
         agent.arguments = ["agent", "--kubeconfig", cluster.kubeconfigPath, "--node-name", node,
                            "--metrics-addr", "127.0.0.1:\(port)", "--log-level", "warning"] + extra
@@ -224,22 +224,5 @@ extension AgentBench {
             }
         }
         return out
-    }
-
-    /// A TCP port on 127.0.0.1 that is free now (bound and released), for the agent's /metrics.
-    static func freeLocalPort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw BenchError("socket: errno \(errno)") }
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = 0
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &addr) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
-        }
-        guard bound else { throw BenchError("bind: errno \(errno)") }
-        return Int(UInt16(bigEndian: addr.sin_port))
     }
 }

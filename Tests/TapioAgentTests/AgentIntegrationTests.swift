@@ -22,6 +22,7 @@ struct AgentIntegrationTests {
         let source: ScriptedSource
         let task: Task<Void, any Error>
         let applied: Applied
+        let port: AgentPort
         let stopped = Once()
 
         /// Stops the agent and removes what the test made (namespace, cgroup, the cluster's clean-ups); only the
@@ -65,14 +66,16 @@ struct AgentIntegrationTests {
                                       containerID: cgroup.containerID)
         let source = ScriptedSource()
         let applied = Applied()
+        let port = AgentPort()
         let options = Agent.Options(nodeName: node, metricsHost: "127.0.0.1", metricsPort: 0,
                                     heartbeatPeriod: .seconds(1))
         let agent = Agent(options: options, client: client)
         let task = Task {
-            try await agent.run(extraSources: [source], signals: [], onPolicyApplied: { c in applied.configs.withLock { $0.append(c) } })
+            try await agent.run(extraSources: [source], signals: [], onReady: { port.set($0) },
+                                onPolicyApplied: { c in applied.configs.withLock { $0.append(c) } })
         }
         return Running(cluster: cluster, client: client, node: node, cgroup: cgroup, pod: pod, source: source, task: task,
-                       applied: applied)
+                       applied: applied, port: port)
     }
 
     /// Runs `body` against a started agent and stops it whatever the outcome: a test that throws (a `#require`, a
@@ -90,8 +93,8 @@ struct AgentIntegrationTests {
 
     @Test func aKernelOOMKillOfAPodOnThisNodeBecomesAnInsightAndAnEvent() async throws {
         try await withAgent { r in
-            // Let the cgroup poller index the new cgroup and the pod reflector sync before the kill arrives.
-            try await Task.sleep(for: .seconds(2))
+            // The pod reflector has listed the pod before the kill arrives.
+            try await r.port.waitUntilReady()
             r.oomKill()
             let found = try await eventually { try await r.insights().first { $0.spec.type == .oomKilled } }
             let insight = try #require(found, "no OOMKilled Insight appeared")
@@ -109,7 +112,7 @@ struct AgentIntegrationTests {
     /// pinned on the pod, not on an anonymous local cgroup.
     @Test func anOOMKillInAContainerTooNewForTheCachesIsPinnedOnItsPod() async throws {
         try await withAgent { r in
-            try await Task.sleep(for: .seconds(2))
+            try await r.port.waitUntilReady()
             let fresh = try TestCgroup.create(layout: .cgroupfs(qos: "burstable"), memoryLimit: 64 << 20)
             defer { fresh.destroy() }
             var pod = try await r.client.create(Pod(
@@ -139,7 +142,7 @@ struct AgentIntegrationTests {
     /// new agent updates it and sends no second Event.
     @Test func aRestartedAgentDoesNotAnnounceAnActiveFindingAgain() async throws {
         try await withAgent { r in
-            try await Task.sleep(for: .seconds(2))
+            try await r.port.waitUntilReady()
             r.oomKill(pid: 300)
             let first = try await eventually { try await r.insights().first { $0.spec.type == .oomKilled } }
             r.task.cancel()
@@ -148,10 +151,11 @@ struct AgentIntegrationTests {
             let source = ScriptedSource()
             let agent = Agent(options: Agent.Options(nodeName: r.node, metricsHost: "127.0.0.1", metricsPort: 0, heartbeatPeriod: .seconds(1)),
                               client: r.client)
-            let second = Task { try await agent.run(extraSources: [source], signals: []) }
-            try await Task.sleep(for: .seconds(2))
+            let secondPort = AgentPort()
+            let second = Task { try await agent.run(extraSources: [source], signals: [], onReady: { secondPort.set($0) }) }
+            try await secondPort.waitUntilReady()
             let restarted = Running(cluster: r.cluster, client: r.client, node: r.node, cgroup: r.cgroup, pod: r.pod, source: source,
-                                    task: second, applied: r.applied)
+                                    task: second, applied: r.applied, port: secondPort)
             restarted.oomKill(pid: 300)
             let rewritten = try await eventually {
                 try await r.insights().first { $0.spec.type == .oomKilled && $0.status?.lastSeen != first?.status?.lastSeen }
@@ -173,7 +177,7 @@ struct AgentIntegrationTests {
 
     @Test func repeatedDetectionsUpdateOneInsightAndEmitAnEvent() async throws {
         try await withAgent { r in
-            try await Task.sleep(for: .seconds(2))
+            try await r.port.waitUntilReady()
             r.oomKill(pid: 100)
             _ = try await eventually { try await r.insights().first { $0.spec.type == .oomKilled } }
             try await Task.sleep(for: .seconds(2))
@@ -299,7 +303,7 @@ struct AgentIntegrationTests {
     @Test func theAgentKeepsInsightsThroughAnAPIOutageAndWritesThemAfterwards() async throws {
         try await withAgent { r in
             guard let emulator = r.cluster.requireEmulator() else { await r.stop(); return }
-            try await Task.sleep(for: .seconds(2))
+            try await r.port.waitUntilReady()
             // The next 8 requests for Insights fail as an overloaded server's would; only the agent sends them.
             emulator.injectFaults(status: 503, count: 8, pathContains: "/insights")
             let before = emulator.requestCount
@@ -318,7 +322,7 @@ struct AgentIntegrationTests {
     @Test func anInsightWriteRefusedForAMomentIsRetriedNotLost() async throws {
         try await withAgent { r in
             guard let emulator = r.cluster.requireEmulator() else { await r.stop(); return }
-            try await Task.sleep(for: .seconds(2))
+            try await r.port.waitUntilReady()
             emulator.injectFaults(status: 403, count: 2, pathContains: "/insights")
             r.oomKill()
             let written = await eventually(timeout: .seconds(60)) { try? await r.insights().first { $0.spec.type == .oomKilled } }

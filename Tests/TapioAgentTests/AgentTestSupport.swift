@@ -5,6 +5,7 @@ import TapioAgent
 import TapioKube
 import TapioModel
 import TapioTestSupport
+import Testing
 
 /// A source the test drives: events pushed by the test reach the agent's pipeline like kernel events do.
 final class ScriptedSource: EventSource {
@@ -69,4 +70,24 @@ func registerTestNode(at cluster: TestCluster, client: KubeClient, node: String)
 final class Once: Sendable {
     private let done = Mutex(false)
     func first() -> Bool { done.withLock { d in defer { d = true }; return !d } }
+}
+
+/// The /metrics port an in-process agent bound (set by its `onReady`), and the wait for its `/readyz`: a test
+/// starts its scenario once the agent has listed every watch, not after a fixed pause.
+final class AgentPort: Sendable {
+    private let port = Mutex<Int?>(nil)
+
+    func set(_ p: Int) { port.withLock { $0 = p } }
+
+    /// Until `/readyz` answers 200 (every watch listed, every call allowed); fails the test naming the last answer.
+    func waitUntilReady(timeout: Duration = .seconds(60), sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        var last = "the agent has not bound its port"
+        let ok = await eventually(timeout: timeout, every: .milliseconds(100)) { () -> Bool? in
+            guard let p = port.withLock({ $0 }) else { return nil }
+            guard let (code, body) = try? await Loopback.get(port: p, path: "/readyz") else { return nil }
+            last = "\(code) \(body.trimmingCharacters(in: .whitespacesAndNewlines))"
+            return code == 200 ? true : nil
+        }
+        try #require(ok == true, "the agent was not ready within \(timeout): \(last)", sourceLocation: sourceLocation)
+    }
 }

@@ -41,7 +41,22 @@ struct EndToEndTests {
         let operatorIdentity: String
         let stopped = Once()
 
-        /// Stops both processes and removes everything the run made; only the first call does anything.
+        /// Starts Tests/Fixtures/leak.py in the pod's cgroup, growing by `rateMiBps`: moved into the cgroup at its gate,
+        /// so every byte it allocates is charged there.
+        func startLeak(rateMiBps: Int) throws -> TestProcess {
+            let script = CommandRunner.repositoryRoot.appendingPathComponent("Tests/Fixtures/leak.py").path
+            let process = try TestProcess.gated(shell: "exec python3 \(script) \(rateMiBps)")
+            do {
+                try cgroup.add(pid: process.pid)
+                try process.release()
+            } catch {
+                process.kill()
+                throw error
+            }
+            return process
+        }
+
+                /// Stops both processes and removes everything the run made; only the first call does anything.
         func stop() async {
             guard stopped.first() else { return }
             agentTask.cancel()
@@ -79,7 +94,8 @@ struct EndToEndTests {
         let agentClient = try KubeClient(kubeconfigPath: cluster.kubeconfigPath)
         let agent = Agent(options: .init(nodeName: node, metricsHost: "127.0.0.1", metricsPort: 0, heartbeatPeriod: heartbeat),
                           client: agentClient)
-        let agentTask = Task { try await agent.run(signals: []) }
+        let agentPort = AgentPort()
+        let agentTask = Task { try await agent.run(signals: [], onReady: { agentPort.set($0) }) }
         // The operator runs beside the agent, as in a cluster: leader-elected, so on a real cluster whose own operator
         // holds the Lease it only follows.
         let operatorIdentity = "e2e-\(cluster.namespace)"
@@ -95,6 +111,12 @@ struct EndToEndTests {
             _ = try? await client.create(Namespace(metadata: KubeObjectMeta(name: "tapio-system")))
             _ = try await createPod(client, namespace: cluster.namespace, name: pod, node: node,
                                     containerID: cgroup.containerID, memoryLimit: "300Mi")
+            // The agent has listed every watch and written its heartbeat before the scenario starts.
+            try await agentPort.waitUntilReady()
+            let lease = await eventually(timeout: .seconds(60), every: .milliseconds(250)) {
+                try? await client.get(Lease.self, namespace: "tapio-system", name: HeartbeatAnnotations.leaseName(node: node))
+            }
+            try #require(lease != nil, "the agent wrote no heartbeat Lease within 60 s")
             try await body(f)
         } catch {
             await f.stop()
@@ -106,7 +128,7 @@ struct EndToEndTests {
     @Test(.timeLimit(.minutes(5)))
     func aLeakingPodGetsAnOOMPredictionBeforeTheKernelKillsItThenAnOOMKilledInsight() async throws {
         try await withFixture(pod: "leaky-0", heartbeat: .seconds(2), operator: true) { f in
-            let (cluster, client, node, cgroup, operatorIdentity) = (f.cluster, f.client, f.node, f.cgroup, f.operatorIdentity)
+            let (cluster, client, node, operatorIdentity) = (f.cluster, f.client, f.node, f.operatorIdentity)
             let usesEmulator = cluster.emulator != nil
             if !Kubectl.isAvailable {
                 FileHandle.standardError.write(Data("[e2e] kubectl checks skipped: \(Kubectl.unavailableReason)\n".utf8))
@@ -118,13 +140,8 @@ struct EndToEndTests {
                 return (Kubectl.table(r.stdout), r.stdout + r.stderr)
             }
 
-            // Give the agent time to list the pod and index the cgroup before the leak starts.
-            try await Task.sleep(for: .seconds(3))
-            let script = CommandRunner.repositoryRoot.appendingPathComponent("Tests/Fixtures/leak.py").path
-            let process = try TestProcess.gated(shell: "exec python3 \(script) \(Self.rateMiBps)")
+            let process = try f.startLeak(rateMiBps: Self.rateMiBps)
             defer { process.kill() }
-            try cgroup.add(pid: process.pid)
-            try process.release()
             let started = ContinuousClock.now
             func log(_ s: String) {
                 FileHandle.standardError.write(Data("[e2e +\(ContinuousClock.now - started)] \(s)\n".utf8))
@@ -211,22 +228,9 @@ struct EndToEndTests {
     @Test(.timeLimit(.minutes(5)))
     func aFastLeakIsWarnedAtLeast30SecondsBeforeTheKill() async throws {
         try await withFixture(pod: "fast-leak-0", heartbeat: .seconds(1), operator: false) { f in
-            let (cluster, client, node, cgroup, stop) = (f.cluster, f.client, f.node, f.cgroup, f.stop)
-            // The agent is up (watches listed, heartbeat written) before the leak starts.
-            let lease = await eventually(timeout: .seconds(60), every: .milliseconds(250)) {
-                try? await client.get(Lease.self, namespace: "tapio-system", name: HeartbeatAnnotations.leaseName(node: node))
-            }
-            guard lease != nil else {
-                await stop()
-                Issue.record("the agent wrote no heartbeat Lease within 60 s")
-                return
-            }
-
-            let script = CommandRunner.repositoryRoot.appendingPathComponent("Tests/Fixtures/leak.py").path
-            let process = try TestProcess.gated(shell: "exec python3 \(script) 3")
+            let (cluster, client, stop) = (f.cluster, f.client, f.stop)
+            let process = try f.startLeak(rateMiBps: 3)
             defer { process.kill() }
-            try cgroup.add(pid: process.pid)
-            try process.release()
             let started = ContinuousClock.now
             func log(_ s: String) {
                 FileHandle.standardError.write(Data("[e2e fast +\(ContinuousClock.now - started)] \(s)\n".utf8))

@@ -45,11 +45,6 @@ struct NodeProblemsStatusTests {
 
 @Suite(.serialized, .enabled(if: TestCgroup.isAvailable, "\(TestCgroup.unavailableReason ?? "")"), .timeLimit(.minutes(5)))
 struct NodeProblemsAgentTests {
-    static func get(_ port: Int, _ path: String) async throws -> (Int, String) {
-        let (data, response) = try await URLSession.shared.data(from: try #require(URL(string: "http://127.0.0.1:\(port)\(path)")))
-        return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
-    }
-
     /// The agent's role lacked list/watch on events.k8s.io Events on the first real deployment: every such call was
     /// Forbidden, logged at debug level only. A 403 now makes the agent not ready, naming the call, and its heartbeat
     /// carries it to the policy status; once the call succeeds (the role was fixed), both clear. (The agent no longer
@@ -73,7 +68,7 @@ struct NodeProblemsAgentTests {
         do {
             let p = try #require(await eventually(timeout: .seconds(60)) { port.withLock { $0 } })
             let unready = await eventually(timeout: .seconds(60)) { () async -> String? in
-                guard let (code, body) = try? await Self.get(p, "/readyz"), code == 503, body.contains("refused") else { return nil }
+                guard let (code, body) = try? await Loopback.get(port: p, path: "/readyz"), code == 503, body.contains("refused") else { return nil }
                 return body
             }
             #expect(unready?.contains("/api/v1/nodes: forbidden") == true, "\(unready ?? "never unready")")
@@ -85,7 +80,7 @@ struct NodeProblemsAgentTests {
             emu.behave()
             // The watcher's next list succeeds (its backoff is at most a minute) and clears the denial.
             let ready = await eventually(timeout: .seconds(120)) { () async -> Bool? in
-                guard let (code, _) = try? await Self.get(p, "/readyz"), code == 200 else { return nil }
+                guard let (code, _) = try? await Loopback.get(port: p, path: "/readyz"), code == 200 else { return nil }
                 return true
             }
             #expect(ready == true, "the agent stayed unready after the server allowed the call")

@@ -14,23 +14,6 @@ struct AlertingEndToEndTests {
     static let prometheus = "/usr/bin/prometheus"
     static let alertmanager = "/usr/bin/prometheus-alertmanager"
 
-    /// A loopback port nobody listens on right now.
-    static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw POSIXError(.EMFILE) }
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = 0
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
-        }
-        guard bound else { throw POSIXError(.EADDRINUSE) }
-        return Int(UInt16(bigEndian: addr.sin_port))
-    }
-
     /// Alertmanager's active alerts named `name` (GET /api/v2/alerts lists only unresolved ones).
     static func activeAlerts(_ port: Int, named name: String) async -> [[String: Any]]? {
         guard let url = URL(string: "http://127.0.0.1:\(port)/api/v2/alerts"),
@@ -69,7 +52,7 @@ struct AlertingEndToEndTests {
         defer { sniff.cleanUp() }
         let metricsURL = try #require(await sniff.announcedMetricsURL(), "sniff announced no /metrics: \(sniff.stderr)")
 
-        let amPort = try Self.freePort()
+        let amPort = try Loopback.freePort()
         let amConfig = try write("alertmanager.yml", """
             route: {receiver: "null", group_wait: 1s, group_interval: 1s, repeat_interval: 1h}
             receivers: [{name: "null"}]
@@ -81,7 +64,7 @@ struct AlertingEndToEndTests {
         defer { am.cleanUp() }
 
         let rules = CommandRunner.repositoryRoot.appendingPathComponent("config/components/prometheus/rules.yaml").path
-        let promPort = try Self.freePort()
+        let promPort = try Loopback.freePort()
         let promConfig = try write("prometheus.yml", """
             global: {scrape_interval: 1s, evaluation_interval: 1s}
             rule_files: ["\(rules)"]
