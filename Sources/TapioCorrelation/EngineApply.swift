@@ -116,15 +116,19 @@ extension CorrelationEngine {
             guard let i = slot(for: .podContainer(ct.pod, container: ct.container), now: now) else { return }
             touch(i, t)
             if let ctx = context { states[i].apply(ctx) }
-            noteRestart(i, count: ct.restartCount, t: t, force: true)
+            let oomsBefore = states[i].lastCountedOOMFinishedAt
+            let restarted = noteRestart(i, count: ct.restartCount, t: t, force: true)
             termination(ct.termination, at: i, now: t)
+            if restarted { settlePredictionAfterRestart(i, oomsBefore: oomsBefore, reason: ct.termination?.reason, t: t, now: now) }
             markDirty(i)
         case .crashLoopBackOff(let ct):
             guard let i = slot(for: .podContainer(ct.pod, container: ct.container), now: now) else { return }
             touch(i, t)
             if let ctx = context { states[i].apply(ctx) }
-            noteRestart(i, count: ct.restartCount, t: t, force: false)
+            let oomsBefore = states[i].lastCountedOOMFinishedAt
+            let restarted = noteRestart(i, count: ct.restartCount, t: t, force: false)
             termination(ct.termination, at: i, now: t)
+            if restarted { settlePredictionAfterRestart(i, oomsBefore: oomsBefore, reason: ct.termination?.reason, t: t, now: now) }
             states[i].waitingReason = "CrashLoopBackOff"
             if states[i].crashLoopSince == nil { states[i].crashLoopSince = t }
             markDirty(i)
@@ -179,7 +183,8 @@ extension CorrelationEngine {
             if let o = info.owner { states[i].owner = o }
             if let r = c.memoryRequestBytes { states[i].memoryRequest = r }
             if let l = c.memoryLimitBytes { states[i].memoryLimit = l }
-            noteRestart(i, count: c.restartCount, t: t, force: false)
+            let oomsBefore = states[i].lastCountedOOMFinishedAt
+            let restarted = noteRestart(i, count: c.restartCount, t: t, force: false)
             states[i].waitingReason = c.waitingReason
             if c.waitingReason == "CrashLoopBackOff" {
                 if states[i].crashLoopSince == nil { states[i].crashLoopSince = t }
@@ -188,6 +193,7 @@ extension CorrelationEngine {
             }
             termination(c.lastTermination, at: i, now: t)
             termination(c.currentTermination, at: i, now: t)
+            if restarted { settlePredictionAfterRestart(i, oomsBefore: oomsBefore, reason: c.lastTermination?.reason, t: t, now: now) }
             if let o = info.owner {
                 let key = "\(info.pod.namespace)/\(o.kind)/\(o.name)/\(c.name)"
                 // Bounded like the subjects: past the cap a new owner's images are not tracked (its crash loops
@@ -233,17 +239,39 @@ extension CorrelationEngine {
         podSubjects[pod.uid] = nil
     }
 
-    /// Records a restart when the count went up (or, with `force`, when the event itself reports one).
-    private mutating func noteRestart(_ i: Int, count: Int, t: UInt64, force: Bool) {
+    /// Records a restart when the count went up (or, with `force`, when the event itself reports one); true when
+    /// it was news (a new container instance, whose memory starts from scratch).
+    @discardableResult
+    private mutating func noteRestart(_ i: Int, count: Int, t: UInt64, force: Bool) -> Bool {
         let known = states[i].restartCount
-        guard count > known || (force && count == 0) else { return }
+        guard count > known || (force && count == 0) else { return false }
         let firstSight = known == 0 && states[i].restartTimes.isEmpty && !force
         states[i].restartCount = count
-        if firstSight && count > 0 { return }  // restarts from before Tapio was watching are history, not news
+        if firstSight && count > 0 { return false }  // restarts from before Tapio was watching are history, not news
         if states[i].restartTimes.count >= 64 { states[i].restartTimes.removeFirst() }
         states[i].restartTimes.append(t)
-        // A new container instance: its memory starts from scratch.
         states[i].memory.reset()
+        return true
+    }
+
+    /// A prediction is about the container instance whose memory it watched; after a restart that series is gone,
+    /// so an active prediction ends at once instead of standing stale for `resolveAfter`: fulfilled (plainly
+    /// resolved, the OOMKilled insight takes over) when the restart was an OOM kill, otherwise settled saying so.
+    private mutating func settlePredictionAfterRestart(_ i: Int, oomsBefore: UInt64, reason: String?, t: UInt64, now: UInt64) {
+        guard let k = states[i].active.firstIndex(where: { $0.identity.type == .oomPrediction }) else { return }
+        var out: [InsightUpdate] = []
+        let killed = states[i].lastCountedOOMFinishedAt != oomsBefore
+            || (states[i].lastKernelOOM.map { absDiff($0.at, t) <= 60_000_000_000 } ?? false)
+        if killed {
+            let fulfilled = states[i].active.remove(at: k)
+            timedWorkCache = nil
+            resolved(fulfilled, now: now, into: &out)
+        } else {
+            let why = reason.map { "the container restarted (\($0)), so its memory starts over" }
+                ?? "the container restarted, so its memory starts over"
+            settleOOMPrediction(i, because: why, now: now, into: &out)
+        }
+        pending.append(contentsOf: out)
     }
 
     /// Counts a pod-status OOM termination once (VPA's isNewOOM / isPreviousOOM): only a `finishedAt` newer than

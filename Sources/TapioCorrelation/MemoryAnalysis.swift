@@ -34,9 +34,10 @@ struct MemoryAnalysis: Sendable {
     var nowSec: Double = 0
     /// Reclaim drops inside the window (0 for a clean climb).
     var dropBuckets: Int = 0
-    /// The slope over the last third of the envelope (at least four points; window mode only): a step that has
+    /// The last third of the envelope fitted alone (at least four points; window mode only): a step that has
     /// become a plateau still tilts the whole window's line, but no longer this one.
-    var tailSlope: Double?
+    var tail: TrendFit?
+    var tailSlope: Double? { tail?.slope }
 
     static func analyze(_ s: MemorySeries, now: UInt64) -> MemoryAnalysis? {
         var b = s.buckets
@@ -104,11 +105,11 @@ struct MemoryAnalysis: Sendable {
             }
         }
 
-        var tailSlope: Double?
+        var tail: TrendFit?
         if !sawtooth {
             let k = Swift.max(4, peaksT.count / 3)
             if peaksT.count >= k + 1 {
-                tailSlope = RobustTrend.theilSen(t: Array(peaksT.suffix(k)), y: Array(peaksY.suffix(k)))?.slope
+                tail = RobustTrend.theilSen(t: Array(peaksT.suffix(k)), y: Array(peaksY.suffix(k)))
             }
         }
         let nowSec = sec(now)
@@ -120,7 +121,7 @@ struct MemoryAnalysis: Sendable {
         return MemoryAnalysis(originNanos: origin, fit: fit, floorSlope: floorSlope, floorZ: floorZ, sustained: sustained,
                               sawtooth: sawtooth, cycles: cycles, level: level, robustPeak: robustPeak,
                               lastValue: s.lastValue, older: older, recent: recent, olderMid: olderMid,
-                              recentMid: recentMid, nowSec: nowSec, dropBuckets: dropBuckets, tailSlope: tailSlope)
+                              recentMid: recentMid, nowSec: nowSec, dropBuckets: dropBuckets, tail: tail)
     }
 
     /// The growth now, with its bend: level (bytes), slope (bytes/s) and acceleration (bytes/s²) at `nowSec`.

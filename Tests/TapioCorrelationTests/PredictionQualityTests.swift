@@ -111,6 +111,68 @@ struct PredictionQualityTests {
         #expect(!warned.isEmpty, "no Warning in the cycles before the kill at \(kill) s")
     }
 
+    /// Feeds one sample a second (and, at second k, `extra(k)` if any) and returns every update the engine sent.
+    static func updates(seconds: Int, limit: UInt64, value: (Int) -> Double,
+                        extra: (Int, UInt64) -> AttributedEvent? = { _, _ in nil }) -> [InsightUpdate] {
+        var engine = CorrelationEngine()
+        var out: [InsightUpdate] = []
+        for k in 0...seconds {
+            let t = t0 + UInt64(k) * 1_000_000_000
+            if let e = extra(k, t) { engine.ingest(e, now: t, into: &out) }
+            engine.ingest(TestEvents.memory(pod: "p", ws: UInt64(max(0, value(k))), limit: limit, at: t), now: t, into: &out)
+        }
+        return out
+    }
+
+    static func second(_ u: InsightUpdate) -> Int { Int((u.observedAt - t0) / 1_000_000_000) }
+
+    @Test("a climb that stops is settled within two minutes, saying so, not left standing for resolveAfter")
+    func aClimbThatStopsIsSettled() throws {
+        // 150Mi, then 4Mi/s from 120 s to 180 s (to 390Mi of a 512Mi limit), then flat.
+        let out = Self.updates(seconds: 700, limit: 512 << 20) { k in
+            150 * Self.mi + 4 * Self.mi * Double(min(max(k - 120, 0), 60))
+        }
+        let predictions = out.filter { $0.identity.type == .oomPrediction }
+        let raised = try #require(predictions.first { $0.change == .new }, "the steep climb was not predicted")
+        let settled = try #require(predictions.first { $0.change == .resolved }, "the prediction was never settled")
+        #expect(Self.second(raised) <= 180)
+        // resolveAfter (5 min) would end it at ~480 s at the earliest.
+        #expect(Self.second(settled) <= 180 + 120, "settled at \(Self.second(settled)) s")
+        #expect(settled.spec.summary.contains("stopped growing"), "\(settled.spec.summary)")
+        #expect(!predictions.contains { $0.change == .new && Self.second($0) > Self.second(settled) }, "raised again on the plateau")
+    }
+
+    @Test("memory gone flat just under the limit keeps its prediction: that is reclaim holding it, not safety")
+    func flatAtTheLimitIsNotAStop() throws {
+        // The same climb into a 400Mi limit: flat at 390Mi, 97.5 % of it.
+        let out = Self.updates(seconds: 400, limit: 400 << 20) { k in
+            150 * Self.mi + 4 * Self.mi * Double(min(max(k - 120, 0), 60))
+        }
+        let predictions = out.filter { $0.identity.type == .oomPrediction }
+        #expect(predictions.contains { $0.change == .new }, "the climb was not predicted")
+        #expect(!predictions.contains { $0.change == .resolved && $0.spec.summary.contains("stopped growing") },
+                "\(predictions.filter { $0.change == .resolved }.map(\.spec.summary))")
+    }
+
+    @Test("a restart ends the prediction about the old container at once: settled when it was not an OOM kill")
+    func aRestartSettlesThePrediction() throws {
+        // 100Mi + 1Mi/s into a 512Mi limit; the container restarts at 300 s (at ~400Mi), memory starts over.
+        for reason in ["Completed", "OOMKilled"] {
+            let out = Self.updates(seconds: 400, limit: 512 << 20, value: { k in
+                k < 300 ? 100 * Self.mi + Self.mi * Double(k) : 50 * Self.mi
+            }, extra: { k, t in k == 300 ? TestEvents.restart(pod: "p", count: 1, reason: reason, at: t) : nil })
+            let predictions = out.filter { $0.identity.type == .oomPrediction }
+            #expect(predictions.contains { $0.change == .new && Self.second($0) < 300 }, "\(reason): no prediction before the restart")
+            let ended = try #require(predictions.first { $0.change == .resolved }, "\(reason): the prediction never ended")
+            #expect(Self.second(ended) == 300, "\(reason): ended at \(Self.second(ended)) s")
+            if reason == "OOMKilled" {
+                #expect(!ended.spec.summary.contains("restarted"), "a kill fulfils the prediction: \(ended.spec.summary)")
+            } else {
+                #expect(ended.spec.summary.contains("The container restarted (Completed)"), "\(ended.spec.summary)")
+            }
+        }
+    }
+
     @Test("severity follows probability and time-to-OOM together")
     func severityTable() {
         typealias E = CorrelationEngine

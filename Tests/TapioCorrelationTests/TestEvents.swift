@@ -18,4 +18,11 @@ enum TestEvents {
                                              fileRSSBytes: 0, shmemRSSBytes: 0))),
               subject: .podContainer(ref(pod), container: "app"))
     }
+
+    static func restart(pod: String, count: Int, reason: String, at: UInt64) -> AttributedEvent {
+        let exit: Int32 = reason == "OOMKilled" ? 137 : 0
+        return .cluster(ClusterEvent(timestampNanos: at, kind: .containerRestarted(ContainerTermination(
+            pod: ref(pod), container: "app", restartCount: count,
+            termination: Termination(reason: reason, exitCode: exit, signal: 0, finishedAtNanos: at)))))
+    }
 }

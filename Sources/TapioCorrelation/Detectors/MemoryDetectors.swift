@@ -105,6 +105,23 @@ extension CorrelationEngine {
         static let earlyRise = 0.10
         static let earlyHorizon = 600.0
         static let earlyReach = 1.3
+        /// Growth has stopped when the envelope's last third — a minute or more of it — rises less than a fifth as
+        /// fast as the window's line and not clearly at all (z < 2): a step become a plateau, a leak that was
+        /// fixed, growth levelling off under a raised limit. An active prediction is then settled at once instead
+        /// of standing for `resolveAfter` while its time-to-OOM recedes without end. The staircase's treads (30–60 s
+        /// in the corpus) are shorter than that tail, so a staircase keeps its prediction.
+        static let stallSeconds = 60.0
+        static let stallShare = 0.2
+        static let stallZ = 2.0
+        /// …and only where the growth seen before would have shown in that tail: at the window's slope it would
+        /// have risen four of the tail's noise widths. A slow leak under noise (a few MiB an hour) has tails that look flat by
+        /// chance; calling those a stop would settle and re-raise its prediction again and again.
+        static let stallVisible = 4.0
+        /// A curve that levels off within 5 % below the limit is not called safe: the asymptote is an estimate, and
+        /// one that wanders around the limit would settle and re-raise the prediction pass after pass. Nor is memory
+        /// that has gone flat that close to the limit: that is a cgroup held there by reclaim, the last state
+        /// before the kill.
+        static let asymptoteMargin = 0.05
     }
 
     /// Severity from probability and time-to-OOM together: Critical when the kill is likely (≥ 0.7) and within
@@ -128,7 +145,17 @@ extension CorrelationEngine {
             ? "memory fell back to \(Formatting.bytes(a.lastValue)) from \(Formatting.bytes(peak))" : nil
         let regular = growing(a) && (a.tailSlope.map { $0 >= 0.3 * a.fit.slope } ?? true)
         let early = !regular && a.fit.span < max(90, 0.3 * Double(windowNanos) / 1e9) && earlyClimb(s, a, limit: L)
-        guard regular || early else { return fellBack.map { .settle($0) } ?? .none }
+        guard regular || early else {
+            if let fellBack { return .settle(fellBack) }
+            if let tail = a.tail, !a.sawtooth, tail.span >= Forecast.stallSeconds, tail.zScore < Forecast.stallZ,
+               a.fit.slope <= 0 || tail.slope <= Forecast.stallShare * a.fit.slope,
+               a.fit.slope * tail.span >= Forecast.stallVisible * tail.sigma,
+               tail.value(at: a.nowSec) < (1 - Forecast.asymptoteMargin) * L {
+                return .settle("memory stopped growing: \(Formatting.bytes(tail.value(at: a.nowSec))) of the "
+                    + "\(Formatting.bytes(limit)) limit, flat for the last \(Formatting.duration(seconds: tail.span))")
+            }
+            return .none
+        }
 
         var (level, slope, accel) = a.shape
         // With ten minutes or more of history on the same climb, its bend is read there: far more of the curve
@@ -144,6 +171,7 @@ extension CorrelationEngine {
         }
         var (tto, asymptote) = MemoryAnalysis.timeToLimit(level: level, slope: slope, accel: accel, limit: L)
         if tto == nil, let top = asymptote, top < L {
+            guard top < (1 - Forecast.asymptoteMargin) * L else { return .none }
             return .settle("memory levels off at ~\(Formatting.bytes(top)) of the \(Formatting.bytes(limit)) limit")
         }
         var notes: [String] = []
