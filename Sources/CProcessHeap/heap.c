@@ -46,3 +46,12 @@ struct cprocess_heap_stats cprocess_heap_stats(void)
 #endif
 	return s;
 }
+
+int cprocess_heap_trim(void)
+{
+#ifdef __GLIBC__
+	return malloc_trim(0);
+#else
+	return 0;
+#endif
+}

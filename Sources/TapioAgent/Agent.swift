@@ -132,6 +132,8 @@ public struct Agent: Sendable {
             PipelineService(pipeline), ClosureService { await writer.run() }, ClosureService { await recorder.run() },
             heartbeat, ClosureService { await policies.run() },
             ClosureService { [logger] in await scope.followNamespaces(client, logger: logger) },
+            // Heap memory a relist or a burst of events freed goes back to the system (see HeapTrimmer).
+            ClosureService { await HeapTrimmer().run() },
             // Services stop in reverse order: this one, last, stops first and ends the Kubernetes watches, which
             // would otherwise go on reading (and, from a hostile server, burning CPU) until everything else stopped.
             StopOnShutdown { sniffer.stop() },

@@ -108,8 +108,10 @@ public struct Operator: Sendable {
             onLeadership?(true)
             service = ClosureService { await self.lead() }
         }
-        let group = ServiceGroup(configuration: .init(services: [.init(service: service)], gracefulShutdownSignals: signals,
-                                                      logger: logger))
+        // Heap memory a relist freed goes back to the system (see HeapTrimmer).
+        let trimmer = ClosureService { await HeapTrimmer().run() }
+        let group = ServiceGroup(configuration: .init(services: [.init(service: service), .init(service: trimmer)],
+                                                      gracefulShutdownSignals: signals, logger: logger))
         try await group.run()
         await endpoint.shutdown()
     }

@@ -23,4 +23,9 @@ struct cprocess_heap_stats {
 
 struct cprocess_heap_stats cprocess_heap_stats(void);
 
+/* Gives the heap's free memory back to the system: glibc's malloc_trim(0) shrinks every arena's top and releases
+ * (madvise) the whole pages inside its free chunks. Returns 1 when memory was released, 0 when none was or the C
+ * library is not glibc. Walks every arena under its lock. */
+int cprocess_heap_trim(void);
+
 #endif
