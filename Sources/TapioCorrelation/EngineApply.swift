@@ -51,14 +51,7 @@ extension CorrelationEngine {
             let recent = states[i].oomIncidents.last.map { absDiff($0, t) <= 1_000_000_000 } ?? false
             if !statusSaw && !recent { states[i].oomIncidents.append(t) }
             states[i].history.markOOM(at: t)
-            // The predicted kill happened: the prediction is settled, and the OOMKilled insight takes over.
-            if let k = states[i].active.firstIndex(where: { $0.identity.type == .oomPrediction }) {
-                let settled = states[i].active.remove(at: k)
-                timedWorkCache = nil  // with no active insight left, the subject's clean-up may come sooner
-                var out: [InsightUpdate] = []
-                resolved(settled, now: now, into: &out)
-                pending.append(contentsOf: out)
-            }
+            fulfilOOMPrediction(i, now: now)
             markDirty(i)
         case .processExit(let x):
             let oom = x.signal == 9 && (states[i].lastKernelOOM.map { absDiff($0.at, t) <= 5_000_000_000 } ?? false)
@@ -116,19 +109,13 @@ extension CorrelationEngine {
             guard let i = slot(for: .podContainer(ct.pod, container: ct.container), now: now) else { return }
             touch(i, t)
             if let ctx = context { states[i].apply(ctx) }
-            let oomsBefore = states[i].lastCountedOOMFinishedAt
-            let restarted = noteRestart(i, count: ct.restartCount, t: t, force: true)
-            termination(ct.termination, at: i, now: t)
-            if restarted { settlePredictionAfterRestart(i, oomsBefore: oomsBefore, reason: ct.termination?.reason, t: t, now: now) }
+            restartAndTerminations(i, count: ct.restartCount, force: true, [ct.termination], t: t, now: now)
             markDirty(i)
         case .crashLoopBackOff(let ct):
             guard let i = slot(for: .podContainer(ct.pod, container: ct.container), now: now) else { return }
             touch(i, t)
             if let ctx = context { states[i].apply(ctx) }
-            let oomsBefore = states[i].lastCountedOOMFinishedAt
-            let restarted = noteRestart(i, count: ct.restartCount, t: t, force: false)
-            termination(ct.termination, at: i, now: t)
-            if restarted { settlePredictionAfterRestart(i, oomsBefore: oomsBefore, reason: ct.termination?.reason, t: t, now: now) }
+            restartAndTerminations(i, count: ct.restartCount, force: false, [ct.termination], t: t, now: now)
             states[i].waitingReason = "CrashLoopBackOff"
             if states[i].crashLoopSince == nil { states[i].crashLoopSince = t }
             markDirty(i)
@@ -183,17 +170,13 @@ extension CorrelationEngine {
             if let o = info.owner { states[i].owner = o }
             if let r = c.memoryRequestBytes { states[i].memoryRequest = r }
             if let l = c.memoryLimitBytes { states[i].memoryLimit = l }
-            let oomsBefore = states[i].lastCountedOOMFinishedAt
-            let restarted = noteRestart(i, count: c.restartCount, t: t, force: false)
+            restartAndTerminations(i, count: c.restartCount, force: false, [c.lastTermination, c.currentTermination], t: t, now: now)
             states[i].waitingReason = c.waitingReason
             if c.waitingReason == "CrashLoopBackOff" {
                 if states[i].crashLoopSince == nil { states[i].crashLoopSince = t }
             } else {
                 states[i].crashLoopSince = nil
             }
-            termination(c.lastTermination, at: i, now: t)
-            termination(c.currentTermination, at: i, now: t)
-            if restarted { settlePredictionAfterRestart(i, oomsBefore: oomsBefore, reason: c.lastTermination?.reason, t: t, now: now) }
             if let o = info.owner {
                 let key = "\(info.pod.namespace)/\(o.kind)/\(o.name)/\(c.name)"
                 // Bounded like the subjects: past the cap a new owner's images are not tracked (its crash loops
@@ -239,9 +222,37 @@ extension CorrelationEngine {
         podSubjects[pod.uid] = nil
     }
 
+    /// A restart count and the terminations reported with it, in that order: the restart (if news) starts the memory
+    /// over, the terminations count an OOM kill once, and then an active prediction about the old container instance
+    /// ends at once instead of standing stale for `resolveAfter` — fulfilled when the restart was an OOM kill,
+    /// otherwise settled saying so (the first termination's reason).
+    private mutating func restartAndTerminations(_ i: Int, count: Int, force: Bool, _ terms: [Termination?], t: UInt64, now: UInt64) {
+        let oomsBefore = states[i].lastCountedOOMFinishedAt
+        let restarted = noteRestart(i, count: count, t: t, force: force)
+        for term in terms { termination(term, at: i, now: t) }
+        guard restarted, states[i].active.contains(where: { $0.identity.type == .oomPrediction }) else { return }
+        let killed = states[i].lastCountedOOMFinishedAt != oomsBefore
+            || (states[i].lastKernelOOM.map { absDiff($0.at, t) <= 60_000_000_000 } ?? false)
+        if killed { return fulfilOOMPrediction(i, now: now) }
+        let why = terms.first.flatMap { $0?.reason }.map { "the container restarted (\($0)), so its memory starts over" }
+            ?? "the container restarted, so its memory starts over"
+        var out: [InsightUpdate] = []
+        settleOOMPrediction(i, because: why, now: now, into: &out)
+        pending.append(contentsOf: out)
+    }
+
+    /// The predicted kill happened: the prediction is resolved, and the OOMKilled insight takes over.
+    private mutating func fulfilOOMPrediction(_ i: Int, now: UInt64) {
+        guard let k = states[i].active.firstIndex(where: { $0.identity.type == .oomPrediction }) else { return }
+        let fulfilled = states[i].active.remove(at: k)
+        timedWorkCache = nil  // with no active insight left, the subject's clean-up may come sooner
+        var out: [InsightUpdate] = []
+        resolved(fulfilled, now: now, into: &out)
+        pending.append(contentsOf: out)
+    }
+
     /// Records a restart when the count went up (or, with `force`, when the event itself reports one); true when
     /// it was news (a new container instance, whose memory starts from scratch).
-    @discardableResult
     private mutating func noteRestart(_ i: Int, count: Int, t: UInt64, force: Bool) -> Bool {
         let known = states[i].restartCount
         guard count > known || (force && count == 0) else { return false }
@@ -252,26 +263,6 @@ extension CorrelationEngine {
         states[i].restartTimes.append(t)
         states[i].memory.reset()
         return true
-    }
-
-    /// A prediction is about the container instance whose memory it watched; after a restart that series is gone,
-    /// so an active prediction ends at once instead of standing stale for `resolveAfter`: fulfilled (plainly
-    /// resolved, the OOMKilled insight takes over) when the restart was an OOM kill, otherwise settled saying so.
-    private mutating func settlePredictionAfterRestart(_ i: Int, oomsBefore: UInt64, reason: String?, t: UInt64, now: UInt64) {
-        guard let k = states[i].active.firstIndex(where: { $0.identity.type == .oomPrediction }) else { return }
-        var out: [InsightUpdate] = []
-        let killed = states[i].lastCountedOOMFinishedAt != oomsBefore
-            || (states[i].lastKernelOOM.map { absDiff($0.at, t) <= 60_000_000_000 } ?? false)
-        if killed {
-            let fulfilled = states[i].active.remove(at: k)
-            timedWorkCache = nil
-            resolved(fulfilled, now: now, into: &out)
-        } else {
-            let why = reason.map { "the container restarted (\($0)), so its memory starts over" }
-                ?? "the container restarted, so its memory starts over"
-            settleOOMPrediction(i, because: why, now: now, into: &out)
-        }
-        pending.append(contentsOf: out)
     }
 
     /// Counts a pod-status OOM termination once (VPA's isNewOOM / isPreviousOOM): only a `finishedAt` newer than
