@@ -31,7 +31,7 @@ static uint32_t count_arenas(void)
 }
 #endif
 
-struct cprocess_heap_stats cprocess_heap_stats(void)
+struct cprocess_heap_stats cprocess_heap_stats(int with_arenas)
 {
 	struct cprocess_heap_stats s = {0};
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
@@ -42,7 +42,8 @@ struct cprocess_heap_stats cprocess_heap_stats(void)
 	s.releasable = (uint64_t)m.keepcost;
 	s.mmapped = (uint64_t)m.hblkhd;
 	s.arena = (uint64_t)m.arena;
-	s.arenas = count_arenas();
+	if (with_arenas)
+		s.arenas = count_arenas();
 #endif
 	return s;
 }

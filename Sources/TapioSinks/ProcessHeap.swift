@@ -24,8 +24,9 @@ public struct ProcessHeap: Sendable, Hashable {
 
     /// Now, from glibc's `mallinfo2` (every arena, each under its lock: microseconds, fine per scrape); nil where the
     /// C library is not glibc.
-    public static func current() -> ProcessHeap? {
-        let s = cprocess_heap_stats()
+    /// `countingArenas: false` leaves ``arenas`` 0 and skips writing malloc_info's XML to count them.
+    public static func current(countingArenas: Bool = true) -> ProcessHeap? {
+        let s = cprocess_heap_stats(countingArenas ? 1 : 0)
         guard s.available != 0 else { return nil }
         return ProcessHeap(inUse: s.in_use, free: s.free, arenaBytes: s.arena, arenas: Int(s.arenas))
     }
@@ -61,7 +62,7 @@ public struct HeapTrimmer: Sendable {
     public func run() async {
         while !Task.isCancelled {
             do { try await Task.sleep(for: period) } catch { return }
-            if let heap = ProcessHeap.current(), shouldTrim(heap) { ProcessHeap.trim() }
+            if let heap = ProcessHeap.current(countingArenas: false), shouldTrim(heap) { ProcessHeap.trim() }
         }
     }
 }

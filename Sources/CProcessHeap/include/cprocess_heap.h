@@ -21,7 +21,9 @@ struct cprocess_heap_stats {
 	uint32_t arenas;
 };
 
-struct cprocess_heap_stats cprocess_heap_stats(void);
+/* with_arenas = 0 skips the arena count (arenas stays 0): it writes malloc_info's XML, which the other fields do not
+ * need. */
+struct cprocess_heap_stats cprocess_heap_stats(int with_arenas);
 
 /* Gives the heap's free memory back to the system: glibc's malloc_trim(0) shrinks every arena's top and releases
  * (madvise) the whole pages inside its free chunks. Returns 1 when memory was released, 0 when none was or the C
