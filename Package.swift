@@ -183,7 +183,7 @@ let package = Package(
             name: "tapio-bench",
             dependencies: [
                 "TapioModel", "TapioCorrelation", "TapioNode", "TapioBPF", "KubeClient", "KubeRuntime",
-                "KubeEmulator", "TapioAgent", "TapioKube", "TapioTestSupport", "TapioSinks", "TapioOperator",
+                "KubeEmulator", "TapioAgent", "TapioKube", "TapioInsightWriter", "TapioTestSupport", "TapioSinks", "TapioOperator",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
             ],

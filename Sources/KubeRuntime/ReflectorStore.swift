@@ -5,9 +5,14 @@ import Synchronization
 /// A cache of one kind fed by a watcher: one writer (`apply(_:)`/`run(_:)`), any number of cheap concurrent readers.
 /// Readers take a short lock and copy out what they ask for. Indexes map a custom key (node name, container id…) to
 /// object keys. `waitUntilReady()` returns once the first list has been swapped in.
+///
+/// A `transform` shrinks each object before it is stored (the idea of client-go's informer transform): a cache of
+/// tens of thousands of objects whose readers need a few fields of each should not hold the rest.
 public final class ReflectorStore<K: KubeResource>: Sendable {
     /// Computes index keys for an object (e.g. `[pod.spec?.nodeName ?? ""]`).
     public typealias IndexFunction = @Sendable (K) -> [String]
+    /// What the store keeps of an object it is given (from a list, a watch event, or `apply(_:)`).
+    public typealias Transform = @Sendable (K) -> K
 
     struct State {
         var objects: [String: K] = [:]
@@ -19,9 +24,11 @@ public final class ReflectorStore<K: KubeResource>: Sendable {
     }
     let state = Mutex(State())
     let indexers: [String: IndexFunction]
+    let transform: Transform?
 
-    public init(indexers: [String: IndexFunction] = [:]) {
+    public init(indexers: [String: IndexFunction] = [:], transform: Transform? = nil) {
         self.indexers = indexers
+        self.transform = transform
     }
 
     // MARK: Readers
@@ -71,6 +78,15 @@ public final class ReflectorStore<K: KubeResource>: Sendable {
     /// Applies one watcher event.
     public func apply(_ event: WatcherEvent<K>) {
         var wake: [CheckedContinuation<Void, Never>] = []
+        // Outside the lock: readers need not wait for it.
+        var event = event
+        if let transform {
+            switch event {
+            case .initApply(let o): event = .initApply(transform(o))
+            case .apply(let o): event = .apply(transform(o))
+            case .initStart, .initDone, .delete: break
+            }
+        }
         state.withLock { s in
             switch event {
             case .initStart:

@@ -234,7 +234,7 @@ extension InsightWriter {
 
 /// The JSON documents the writer sends.
 public enum InsightDocument {
-    static func object(_ u: InsightUpdate, namespace: String, nodeName: String?) -> Data {
+    public static func object(_ u: InsightUpdate, namespace: String, nodeName: String?) -> Data {
         struct Meta: Encodable {
             let name: String
             let namespace: String
@@ -257,7 +257,7 @@ public enum InsightDocument {
         return encode(Doc(metadata: Meta(name: u.identity.name, namespace: namespace, labels: labels), spec: bounded(u.spec)))
     }
 
-    static func status(_ u: InsightUpdate, namespace: String, phase: InsightPhase? = nil) -> Data {
+    public static func status(_ u: InsightUpdate, namespace: String, phase: InsightPhase? = nil) -> Data {
         struct Meta: Encodable {
             let name: String
             let namespace: String

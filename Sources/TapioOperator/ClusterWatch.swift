@@ -86,7 +86,7 @@ final class ClusterWatch: Sendable {
             // One copy of the store per pass for everything below: at 50,000 Insights each copy is tens of MiB that
             // malloc keeps after the pass (three copies per pass held the operator's RSS ~100 MiB above its state).
             let all = insights.list()
-            let findings = ClusterDetectors.all(nodes: nodeViews(), pods: podFindings(all), now: now, config: config)
+            let findings = ClusterDetectors.all(nodes: nodeViews(), pods: Self.podFindings(all), now: now, config: config)
             metrics.clusterDetectorsPass(seconds: (ContinuousClock.now - started).inSeconds)
             let nanos = UInt64(now.timeIntervalSince1970 * 1e9)
             for f in findings {
@@ -139,7 +139,7 @@ final class ClusterWatch: Sendable {
     }
 
     /// The agents' active per-pod findings (labelled with their node) among `objects`.
-    func podFindings(_ objects: [InsightObject]) -> [ClusterDetectors.PodFinding] {
+    static func podFindings(_ objects: [InsightObject]) -> [ClusterDetectors.PodFinding] {
         objects.compactMap { o in
             guard (o.status?.phase ?? .active) == .active, let node = o.metadata.labels?["tapio.io/node"],
                   o.spec.subject.kind == "Pod", let ns = o.spec.subject.namespace else { return nil }

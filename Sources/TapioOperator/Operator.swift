@@ -119,7 +119,9 @@ public struct Operator: Sendable {
     /// Leader-only: the policy status controller, the remediation controller and the cluster-level detectors.
     func lead() async {
         let policies = ReflectorStore<PolicyObject>()
-        let insights = Controller<InsightObject>(logger: logger)
+        // The cache keeps what its readers need of each Insight (see InsightCacheView): at 50,000 Insights the rest
+        // is most of the operator's memory.
+        let insights = Controller<InsightObject>(store: ReflectorStore(transform: InsightCacheView.strip), logger: logger)
         let remediation = Remediator(client: client, policies: policies, insights: insights.store, metrics: metrics, logger: logger,
                                      retry: options.remediationRetry, retryCap: options.remediationRetryCap)
         // Which policies (name → generation and acceptance) the Insights were last judged under: when that changes,

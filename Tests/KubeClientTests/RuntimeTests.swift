@@ -122,6 +122,38 @@ struct WatcherTests {
             }
         }
     }
+
+    /// The store keeps what its transform returns, for the first list and for every later event alike, and indexes
+    /// the transformed object; a deletion still finds it by its key.
+    @Test(.timeLimit(.minutes(2))) func theStoreKeepsTransformedObjectsFromTheListAndTheWatch() async throws {
+        try await withCluster { _, client, ns in
+            _ = try await client.create(pod("listed", ns, node: "n1", labels: ["keep": "a", "drop": "x"]))
+            let store = ReflectorStore<Pod>(indexers: ["keep": { [$0.metadata.labels?["keep"] ?? "", $0.metadata.labels?["drop"] ?? ""] }],
+                                            transform: { p in
+                                                var p = p
+                                                p.metadata.labels = p.metadata.labels?.filter { $0.key == "keep" }
+                                                p.spec?.containers = []
+                                                return p
+                                            })
+            try await withThrowingTaskGroup(of: Void.self) { g in
+                g.addTask { try await store.run(Watcher(client: client, Pod.self, namespace: ns)) }
+                await store.waitUntilReady()
+                let listed = try #require(store.get(namespace: ns, name: "listed"))
+                #expect(listed.metadata.labels == ["keep": "a"])
+                #expect(listed.spec?.containers.isEmpty == true)
+                #expect(listed.spec?.nodeName == "n1")
+                _ = try await client.create(pod("watched", ns, node: "n2", labels: ["keep": "b", "drop": "y"]))
+                #expect(await eventually { store.get(namespace: ns, name: "watched") != nil })
+                #expect(store.get(namespace: ns, name: "watched")?.metadata.labels == ["keep": "b"])
+                #expect(store.byIndex("keep", "b").map(\.key) == ["\(ns)/watched"])
+                #expect(store.byIndex("keep", "y").isEmpty, "indexed before the transform")
+                try await client.delete(Pod.self, namespace: ns, name: "watched", options: WriteOptions(gracePeriodSeconds: 0))
+                #expect(await eventually { store.get(namespace: ns, name: "watched") == nil })
+                #expect(store.byIndex("keep", "b").isEmpty)
+                g.cancelAll()
+            }
+        }
+    }
 }
 
 @Suite("Leader election")
