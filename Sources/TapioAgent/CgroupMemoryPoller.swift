@@ -34,6 +34,9 @@ public final class CgroupMemoryPoller: EventSource, Sendable {
     let rewalk: Duration
     /// The limited cgroups of the last walk, each with its files kept open (``CgroupMemoryHandle``).
     private let state = Mutex<(known: [UInt64: Known], lastWalk: ContinuousClock.Instant?)>(([:], nil))
+    /// Whether each path of the last walk is a kubelet aggregate: parsing every path again at every walk was a tenth
+    /// of the agent's CPU at rest (506 cgroups on this machine's host). At most `maxCgroups` entries.
+    private let aggregates = Mutex<[String: Bool]>([:])
 
     struct Known: Sendable {
         var entry: LimitedCgroups.Entry
@@ -106,6 +109,8 @@ public final class CgroupMemoryPoller: EventSource, Sendable {
     /// (reused when the id, path and limit are unchanged).
     private func walk(_ mount: CgroupMount, at now: ContinuousClock.Instant) -> (events: Int, errors: UInt64) {
         var previous = state.withLock { $0.known }
+        let wasAggregate = aggregates.withLock { $0 }
+        var isAggregate: [String: Bool] = [:]
         var found: [UInt64: Known] = [:]
         var stack = [""]
         var visited = 0
@@ -118,25 +123,33 @@ public final class CgroupMemoryPoller: EventSource, Sendable {
             defer { closedir(handle) }
             // The kubelet's pod, QoS and kubepods cgroups are limited too, but only sum up containers that are
             // sampled themselves.
-            if !rel.isEmpty && !CgroupPathParser.isKubeletAggregate(rel) {
+            let aggregate = rel.isEmpty || (wasAggregate[rel] ?? CgroupPathParser.isKubeletAggregate(rel))
+            if !rel.isEmpty { isAggregate[rel] = aggregate }
+            if !aggregate {
                 var st = stat()
                 if fstat(dirfd(handle), &st) == 0 {
                     let id = UInt64(st.st_ino)
+                    let old = previous.removeValue(forKey: id)
                     do {
-                        if let s = try CgroupMemoryReader(directory: dir, version: mount.version).sample() {
+                        let reader = CgroupMemoryReader(directory: dir, version: mount.version)
+                        // A cgroup known with the same path and limit is read through its open files (one read of
+                        // the limit, then as between walks); a new or changed one in full.
+                        if let old, let limit = try reader.limit(),
+                           old.entry == LimitedCgroups.Entry(path: rel, limitBytes: limit), let s = old.handle.sample() {
+                            found[id] = old
+                            push(id: id, s, at: stamp)
+                        } else if let s = try reader.sample() {
                             let entry = LimitedCgroups.Entry(path: rel, limitBytes: s.limitBytes)
-                            let old = previous.removeValue(forKey: id)
-                            if let old, old.entry == entry {
-                                found[id] = old
-                            } else {
-                                old?.handle.close()  // its limit changed: reopen
-                                if let files = CgroupMemoryHandle.open(directory: dir, version: mount.version) {
-                                    found[id] = Known(entry: entry, handle: files)
-                                }
+                            old?.handle.close()  // its limit changed: reopen
+                            if let files = CgroupMemoryHandle.open(directory: dir, version: mount.version) {
+                                found[id] = Known(entry: entry, handle: files)
                             }
                             push(id: id, s, at: stamp)
+                        } else {
+                            old?.handle.close()  // no limit any more
                         }
                     } catch {
+                        old?.handle.close()
                         errors += 1  // removed between listing and reading
                     }
                 }
@@ -152,6 +165,7 @@ public final class CgroupMemoryPoller: EventSource, Sendable {
             }
         }
         for (_, gone) in previous { gone.handle.close() }
+        aggregates.withLock { $0 = isAggregate }
         state.withLock { s in
             s.known = found
             s.lastWalk = now

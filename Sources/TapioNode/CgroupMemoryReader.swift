@@ -69,26 +69,33 @@ public struct CgroupMemoryReader: Sendable, Hashable {
     /// that one small read and gives nil — then usage, and the inactive file pages scanned out of `memory.stat`
     /// without building a dictionary. Agrees with ``read()`` on usage, working set and limit.
     public func sample() throws(CgroupReadError) -> (usageBytes: UInt64, workingSetBytes: UInt64, limitBytes: UInt64)? {
-        let limit: UInt64
+        guard let limit = try limit() else { return nil }
         let usage: UInt64
         let inactive: UInt64
         switch version {
         case .v1:
-            let raw = try number("memory.limit_in_bytes")
-            guard raw < Self.v1UnlimitedThreshold else { return nil }
-            limit = raw
             usage = try number("memory.usage_in_bytes")
             let stat = try text("memory.stat")
             inactive = Self.statValue(stat, "total_inactive_file") ?? Self.statValue(stat, "inactive_file") ?? 0
         case .v2:
-            let text = try self.text("memory.max").trimmingCharacters(in: " \n")
-            if text == "max" { return nil }
-            guard let v = UInt64(text) else { throw .malformed(file: path("memory.max"), content: text) }
-            limit = v
             usage = try number("memory.current")
             inactive = Self.statValue(try self.text("memory.stat"), "inactive_file") ?? 0
         }
         return (usage, usage > inactive ? usage - inactive : 0, limit)
+    }
+
+    /// The memory limit alone (one small read); nil when the cgroup has none.
+    public func limit() throws(CgroupReadError) -> UInt64? {
+        switch version {
+        case .v1:
+            let raw = try number("memory.limit_in_bytes")
+            return raw < Self.v1UnlimitedThreshold ? raw : nil
+        case .v2:
+            let text = try self.text("memory.max").trimmingCharacters(in: " \n")
+            if text == "max" { return nil }
+            guard let v = UInt64(text) else { throw .malformed(file: path("memory.max"), content: text) }
+            return v
+        }
     }
 
     /// The value of `key` in `key value` lines, scanning bytes (the poller's hot path; `keyed` allocates per line).

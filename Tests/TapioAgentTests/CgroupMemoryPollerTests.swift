@@ -39,4 +39,37 @@ struct CgroupMemoryPollerTests {
             }
         }
     }
+
+    /// A walk reads a cgroup it already knows through its open files, but still sees a limit that changed or went
+    /// away since the last walk (the kubelet resizes a container in place).
+    @Test func aLaterWalkSeesAChangedLimitAndARemovedOne() throws {
+        try TestCgroup.with(layout: .cgroupfs(qos: "burstable"), memoryLimit: 64 << 20) { raised in
+            try TestCgroup.with(layout: .cgroupfs(qos: "burstable"), memoryLimit: 32 << 20) { lifted in
+                let poller = CgroupMemoryPoller(interval: .seconds(1), rewalk: .zero)  // every pass walks
+                let raisedID = try #require(Self.inode(raised.directory))
+                let liftedID = try #require(Self.inode(lifted.directory))
+                func limits() -> [UInt64: UInt64] {
+                    var out: [UInt64: UInt64] = [:]
+                    for e in poller.queue.takeBatch(max: 100_000) ?? [] {
+                        if case .node(let n) = e, case .cgroupMemory(let m) = n.kind { out[n.cgroupID] = m.limitBytes }
+                    }
+                    return out
+                }
+                poller.pollOnce()
+                var seen = limits()
+                #expect(seen[raisedID] == 64 << 20 && seen[liftedID] == 32 << 20)
+                poller.pollOnce()
+                seen = limits()
+                #expect(seen[raisedID] == 64 << 20 && seen[liftedID] == 32 << 20, "a known cgroup is sampled again by the next walk")
+                try raised.setMemoryLimit(128 << 20)
+                try lifted.setMemoryLimit(nil)
+                poller.pollOnce()
+                seen = limits()
+                #expect(seen[raisedID] == 128 << 20)
+                #expect(seen[liftedID] == nil)
+                #expect(poller.limited.lookup(raisedID)?.limitBytes == 128 << 20)
+                #expect(poller.limited.lookup(liftedID) == nil)
+            }
+        }
+    }
 }
