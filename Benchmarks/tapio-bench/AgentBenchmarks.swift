@@ -16,6 +16,10 @@ let agentBenchmarks: [Benchmark] = [
               summary: "the tapio binary as an agent at rest: 100 idle pods with real memory-limited cgroups on its node, default policy (19 Hz, all probes); CPU and RSS over 60 s after 20 s of warm-up (root; build the tapio product too)") {
         try await AgentBench.atRest(pods: 100, warmUp: .seconds(20), measure: .seconds(60))
     },
+    Benchmark(name: "agent.cgroup-walk",
+              summary: "the cgroup memory poller's walk of a node-like memory hierarchy (root; a node: 300 system services in system.slice, unlimited; the kubelet's kubepods/burstable with 100 pods of one limited container): a full walk, a walk of the kubelet's subtree only, and a pass between walks; median of 25 each (root)") {
+        try AgentBench.cgroupWalk(services: 300, pods: 100, rounds: 25)
+    },
 ]
 
 enum AgentBench {
@@ -255,4 +259,48 @@ enum AgentBench {
 
 extension Duration {
     var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
+
+extension AgentBench {
+    /// Times the poller's three kinds of pass on a hierarchy shaped like a node's: full walks (every 60 s), walks of
+    /// the kubelet's subtree (every 10 s) and the per-second reads of the known limited cgroups.
+    static func cgroupWalk(services: Int, pods: Int, rounds: Int) throws -> [Measurement] {
+        guard TestCgroup.isAvailable else {
+            FileHandle.standardError.write(Data("agent.cgroup-walk skipped: \(TestCgroup.unavailableReason ?? "")\n".utf8))
+            return []
+        }
+        let node = try TestCgroup.create(layout: .custom(["node"]))
+        defer { node.destroy() }
+        for i in 0..<services { _ = try node.addChild("node/system.slice/service-\(i).service", memoryLimit: nil) }
+        for i in 0..<pods {
+            _ = try node.addChild("node/kubepods/burstable/pod\(UUID().uuidString.lowercased())/\(TestCgroup.randomHex(64))",
+                                  memoryLimit: UInt64(64 + i) << 20)
+        }
+        func median(_ make: () -> CgroupMemoryPoller, warm: Bool) -> (ms: Double, sampled: Int) {
+            var times: [Double] = []
+            var sampled = 0
+            for _ in 0..<rounds {
+                let poller = make()
+                if warm { poller.pollOnce() }  // the first pass is a full walk
+                let start = nowNanos()
+                sampled = poller.pollOnce()
+                times.append(Double(nowNanos() - start) / 1e6)
+            }
+            times.sort()
+            return (times[times.count / 2], sampled)
+        }
+        let full = median({ CgroupMemoryPoller(interval: .seconds(1), rewalk: .zero, fullRewalk: .zero) }, warm: true)
+        let partial = median({ CgroupMemoryPoller(interval: .seconds(1), rewalk: .zero, fullRewalk: .seconds(3600)) }, warm: true)
+        let between = median({ CgroupMemoryPoller(interval: .seconds(1), rewalk: .seconds(3600)) }, warm: true)
+        // Per 60 s with the defaults: one full walk, five subtree walks, 54 passes between walks.
+        let perMinute = full.ms + 5 * partial.ms + 54 * between.ms
+        let before = 6 * full.ms + 54 * between.ms
+        return [Measurement(metric: "cgroups", value: Double(1 + services + 3 + 2 * pods + 2), unit: "cgroups"),
+                Measurement(metric: "full_walk", value: full.ms, unit: "ms"),
+                Measurement(metric: "kubelet_subtree_walk", value: partial.ms, unit: "ms"),
+                Measurement(metric: "pass_between_walks", value: between.ms, unit: "ms"),
+                Measurement(metric: "limited_sampled", value: Double(partial.sampled), unit: "cgroups"),
+                Measurement(metric: "cpu_defaults", value: perMinute / 60, unit: "millicores"),
+                Measurement(metric: "cpu_full_walk_every_10s", value: before / 60, unit: "millicores")]
+    }
 }

@@ -21,8 +21,10 @@ public final class LimitedCgroups: Sendable {
 
 /// Polls the memory controller of every cgroup that has a memory limit (v1 or v2, through TapioNode's readers):
 /// usage, working set and limit as `cgroupMemory` events — the series OOM predictions are made from. Walks the
-/// hierarchy every `rewalk` (10 s), so new containers are picked up within that, reads the known limited ones every
-/// `interval`, and keeps ``limited`` current.
+/// kubelet's subtrees (`kubepods`, `kubepods.slice`) every `rewalk` (10 s), so new containers are picked up within
+/// that, and the whole hierarchy every `fullRewalk` (60 s: a node's system services come and go rarely, and on a
+/// host with hundreds of them walking them all every 10 s was the agent's largest cost at rest); reads the known
+/// limited ones every `interval`, and keeps ``limited`` current.
 public final class CgroupMemoryPoller: EventSource, Sendable {
     public let name = "cgroup"
     public let limited = LimitedCgroups()
@@ -30,10 +32,19 @@ public final class CgroupMemoryPoller: EventSource, Sendable {
     let maxCgroups: Int
     let loop: PollingLoop
 
-    /// How often the whole hierarchy is walked for new limited cgroups (in between, only the known ones are read).
+    /// How often the kubelet's subtrees are walked for new limited cgroups (in between, only the known ones are read).
     let rewalk: Duration
-    /// The limited cgroups of the last walk, each with its files kept open (``CgroupMemoryHandle``).
-    private let state = Mutex<(known: [UInt64: Known], lastWalk: ContinuousClock.Instant?)>(([:], nil))
+    /// How often the whole hierarchy is.
+    let fullRewalk: Duration
+    /// The limited cgroups of the last walk, each with its files kept open (``CgroupMemoryHandle``); when the
+    /// last walk and the last full one were; the kubelet's subtrees the last full walk found.
+    private let state = Mutex<WalkState>(WalkState())
+    struct WalkState {
+        var known: [UInt64: Known] = [:]
+        var lastWalk: ContinuousClock.Instant?
+        var lastFullWalk: ContinuousClock.Instant?
+        var kubeRoots: [String] = []
+    }
     /// Whether each path of the last walk is a kubelet aggregate: parsing every path again at every walk was a tenth
     /// of the agent's CPU at rest (506 cgroups on this machine's host). At most `maxCgroups` entries.
     private let aggregates = Mutex<[String: Bool]>([:])
@@ -43,9 +54,10 @@ public final class CgroupMemoryPoller: EventSource, Sendable {
         var handle: CgroupMemoryHandle
     }
 
-    public init(interval: Duration, rewalk: Duration = .seconds(10), mount: CgroupMount? = CgroupMount.discover(),
-                maxCgroups: Int = 20_000) {
+    public init(interval: Duration, rewalk: Duration = .seconds(10), fullRewalk: Duration = .seconds(60),
+                mount: CgroupMount? = CgroupMount.discover(), maxCgroups: Int = 20_000) {
         self.rewalk = rewalk
+        self.fullRewalk = fullRewalk
         self.maxCgroups = maxCgroups
         self.mount = mount
         self.loop = PollingLoop(interval: interval, capacity: 16_384)
@@ -75,13 +87,17 @@ public final class CgroupMemoryPoller: EventSource, Sendable {
     @discardableResult
     public func pollOnce() -> Int { pollPass().events }
 
-    /// Reads the limited cgroups the last walk found, and walks the whole hierarchy again every `rewalk` (and on
-    /// the first pass): most cgroups have no limit, and a walk stats and lists every one of them.
+    /// Reads the limited cgroups the last walk found, and walks again every `rewalk` (the whole hierarchy on the
+    /// first pass and every `fullRewalk`, or while no kubelet subtree is known): most cgroups have no limit, and a
+    /// walk stats and lists every one of them.
     private func pollPass() -> (events: Int, errors: UInt64) {
         guard let mount else { return (0, 0) }
         let now = ContinuousClock.now
-        let walkDue = state.withLock { s in s.lastWalk.map { now - $0 >= rewalk } ?? true }
-        if walkDue { return walk(mount, at: now) }
+        let (walkDue, full) = state.withLock { s in
+            (s.lastWalk.map { now - $0 >= rewalk } ?? true,
+             s.kubeRoots.isEmpty || (s.lastFullWalk.map { now - $0 >= fullRewalk } ?? true))
+        }
+        if walkDue { return walk(mount, at: now, full: full) }
         let known = state.withLock { $0.known }
         var kept: [UInt64: Known] = [:]
         var errors: UInt64 = 0
@@ -105,14 +121,18 @@ public final class CgroupMemoryPoller: EventSource, Sendable {
             .init(usageBytes: s.usageBytes, workingSetBytes: s.workingSetBytes, limitBytes: s.limitBytes)))))
     }
 
-    /// Every cgroup of the hierarchy (up to `maxCgroups`): the limited ones are sampled and their files kept open
-    /// (reused when the id, path and limit are unchanged).
-    private func walk(_ mount: CgroupMount, at now: ContinuousClock.Instant) -> (events: Int, errors: UInt64) {
-        var previous = state.withLock { $0.known }
+    /// Every cgroup of the hierarchy, or of the kubelet's subtrees the last full walk found (up to `maxCgroups`):
+    /// the limited ones are sampled and their files kept open (reused when the id, path and limit are unchanged).
+    /// A partial walk carries the known cgroups outside those subtrees over, sampled as between walks.
+    private func walk(_ mount: CgroupMount, at now: ContinuousClock.Instant, full: Bool) -> (events: Int, errors: UInt64) {
+        var (previous, roots) = state.withLock { ($0.known, $0.kubeRoots) }
         let wasAggregate = aggregates.withLock { $0 }
-        var isAggregate: [String: Bool] = [:]
+        // A full walk starts the memo afresh (paths that went away leave it); a partial one adds to it.
+        var isAggregate: [String: Bool] = full || wasAggregate.count >= maxCgroups ? [:] : wasAggregate
         var found: [UInt64: Known] = [:]
-        var stack = [""]
+        if full { roots = [] }
+        let walkRoots = roots
+        var stack = full ? [""] : walkRoots
         var visited = 0
         var errors: UInt64 = 0
         let stamp = MonotonicClock.wallNanos()
@@ -125,6 +145,10 @@ public final class CgroupMemoryPoller: EventSource, Sendable {
             // sampled themselves.
             let aggregate = rel.isEmpty || (wasAggregate[rel] ?? CgroupPathParser.isKubeletAggregate(rel))
             if !rel.isEmpty { isAggregate[rel] = aggregate }
+            if full, rel.hasSuffix("/kubepods") || rel.hasSuffix("kubepods.slice"),
+               !roots.contains(where: { rel.hasPrefix($0 + "/") }) {
+                roots.append(rel)
+            }
             if !aggregate {
                 var st = stat()
                 if fstat(dirfd(handle), &st) == 0 {
@@ -164,11 +188,28 @@ public final class CgroupMemoryPoller: EventSource, Sendable {
                 stack.append(rel + "/" + name)
             }
         }
+        if !full {
+            // Outside the subtrees walked: still there as far as this walk knows; sampled through the open files.
+            for (id, k) in previous where !walkRoots.contains(where: { k.entry.path == $0 || k.entry.path.hasPrefix($0 + "/") }) {
+                previous[id] = nil
+                if let s = k.handle.sample() {
+                    found[id] = k
+                    push(id: id, s, at: stamp)
+                } else {
+                    k.handle.close()  // removed since the last walk
+                    errors += 1
+                }
+            }
+        }
         for (_, gone) in previous { gone.handle.close() }
         aggregates.withLock { $0 = isAggregate }
         state.withLock { s in
             s.known = found
             s.lastWalk = now
+            if full {
+                s.lastFullWalk = now
+                s.kubeRoots = roots
+            }
         }
         limited.replace(found.mapValues(\.entry))
         return (found.count, errors)

@@ -154,6 +154,43 @@ public final class TestCgroup: Sendable {
         }
     }
 
+    /// A cgroup at `relative` below this tree's top directory (`a/b/c`: each level created, with the memory
+    /// controller enabled on v2), limited when `memoryLimit` is given; its directory. ``destroy()`` removes it.
+    public func addChild(_ relative: String, memoryLimit: UInt64?) throws -> String {
+        var dir = topDirectory
+        for c in relative.split(separator: "/") {
+            if version == .v2 { try? Self.write("+memory", to: dir + "/cgroup.subtree_control") }
+            dir += "/" + c
+            if !FileManager.default.fileExists(atPath: dir) { try Self.makeDirectory(dir) }
+        }
+        if let memoryLimit {
+            switch version {
+            case .v1: try Self.write(String(memoryLimit), to: dir + "/memory.limit_in_bytes")
+            case .v2: try Self.write(String(memoryLimit), to: dir + "/memory.max")
+            }
+        }
+        return dir
+    }
+
+    /// Another pod's container beside this one, under the same kubelet directory (`…/kubepods/<qos>/pod<uid>/<id>`),
+    /// with a memory limit: what a node's new pod looks like to a walk that already knows the kubelet's subtree.
+    /// Returns the container's directory; ``destroy()`` removes it with the rest of the tree.
+    public func addSiblingPod(memoryLimit: UInt64) throws -> String {
+        let ownPod = (directory as NSString).deletingLastPathComponent
+        let parent = (ownPod as NSString).deletingLastPathComponent
+        let pod = parent + "/pod" + UUID().uuidString.lowercased()
+        if version == .v2 { try? Self.write("+memory", to: parent + "/cgroup.subtree_control") }
+        try Self.makeDirectory(pod)
+        if version == .v2 { try? Self.write("+memory", to: pod + "/cgroup.subtree_control") }
+        let container = pod + "/" + Self.randomHex(64)
+        try Self.makeDirectory(container)
+        switch version {
+        case .v1: try Self.write(String(memoryLimit), to: container + "/memory.limit_in_bytes")
+        case .v2: try Self.write(String(memoryLimit), to: container + "/memory.max")
+        }
+        return container
+    }
+
     /// Moves a process (all its threads) into the leaf.
     public func add(pid: Int32) throws {
         try Self.write(String(pid), to: directory + "/cgroup.procs")

@@ -72,4 +72,45 @@ struct CgroupMemoryPollerTests {
             }
         }
     }
+
+    /// Between full walks only the kubelet's subtrees are walked: a new pod's container is picked up at the next
+    /// walk, a new system service only at the next full one, and the limited cgroups outside Kubernetes stay
+    /// sampled in between (and are dropped once gone).
+    @Test func betweenFullWalksOnlyTheKubeletsSubtreeIsWalked() throws {
+        try TestCgroup.with(layout: .cgroupfs(qos: "burstable"), memoryLimit: 64 << 20) { container in
+            let service = try TestCgroup.create(layout: .custom(["tapio-test.service"]), memoryLimit: 32 << 20)
+            defer { service.destroy() }
+            let poller = CgroupMemoryPoller(interval: .seconds(1), rewalk: .zero, fullRewalk: .seconds(3600))
+            poller.pollOnce()  // the first walk is a full one
+            let containerID = try #require(Self.inode(container.directory))
+            let serviceID = try #require(Self.inode(service.directory))
+            #expect(poller.limited.lookup(containerID) != nil && poller.limited.lookup(serviceID) != nil)
+
+            let newPod = try container.addSiblingPod(memoryLimit: 48 << 20)
+            let newService = try TestCgroup.create(layout: .custom(["tapio-test-late.service"]), memoryLimit: 16 << 20)
+            defer { newService.destroy() }
+            let newPodID = try #require(Self.inode(newPod))
+            let newServiceID = try #require(Self.inode(newService.directory))
+            _ = poller.queue.takeBatch(max: 100_000)
+            poller.pollOnce()  // a partial walk
+            #expect(poller.limited.lookup(newPodID)?.limitBytes == 48 << 20, "a new pod's container is found by the next walk")
+            #expect(poller.limited.lookup(newServiceID) == nil, "a new service waits for the next full walk")
+            #expect(poller.limited.lookup(serviceID)?.limitBytes == 32 << 20, "a known service is carried over")
+            let sampled = Set((poller.queue.takeBatch(max: 100_000) ?? []).compactMap { e -> UInt64? in
+                if case .node(let n) = e, case .cgroupMemory = n.kind { return n.cgroupID }
+                return nil
+            })
+            #expect(sampled.isSuperset(of: [containerID, serviceID, newPodID]))
+
+            service.destroy()
+            poller.pollOnce()
+            #expect(poller.limited.lookup(serviceID) == nil, "a carried-over cgroup that went away is dropped")
+            #expect(poller.limited.lookup(containerID) != nil)
+
+            let full = CgroupMemoryPoller(interval: .seconds(1), rewalk: .zero, fullRewalk: .zero)
+            full.pollOnce()
+            full.pollOnce()
+            #expect(full.limited.lookup(newServiceID)?.limitBytes == 16 << 20)
+        }
+    }
 }
