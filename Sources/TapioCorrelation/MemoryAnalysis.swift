@@ -38,6 +38,56 @@ struct MemoryAnalysis: Sendable {
     /// become a plateau still tilts the whole window's line, but no longer this one.
     var tail: TrendFit?
     var tailSlope: Double? { tail?.slope }
+    /// A parabola fitted to the whole envelope by least squares (window mode, six points or more): level, slope
+    /// and acceleration at `nowSec`, and the acceleration in standard errors.
+    var parabola: Parabola?
+
+    struct Parabola: Sendable {
+        var level: Double
+        var slope: Double
+        var accel: Double
+        var z: Double
+    }
+
+    /// Least squares y = a + b·x + c·x² on x = t − mean(t); nil when it is degenerate.
+    static func fitParabola(t: [Double], y: [Double], at now: Double) -> Parabola? {
+        let n = t.count
+        guard n >= 6, n == y.count else { return nil }
+        let mt = t.reduce(0, +) / Double(n)
+        var s1 = 0.0, s2 = 0.0, s3 = 0.0, s4 = 0.0, sy = 0.0, sxy = 0.0, sx2y = 0.0
+        for i in 0..<n {
+            let x = t[i] - mt, x2 = x * x
+            s1 += x; s2 += x2; s3 += x2 * x; s4 += x2 * x2
+            sy += y[i]; sxy += x * y[i]; sx2y += x2 * y[i]
+        }
+        // The normal equations' matrix [[n, s1, s2], [s1, s2, s3], [s2, s3, s4]] and its inverse by cofactors.
+        let m = [[Double(n), s1, s2], [s1, s2, s3], [s2, s3, s4]]
+        let c00 = m[1][1] * m[2][2] - m[1][2] * m[2][1]
+        let c01 = -(m[1][0] * m[2][2] - m[1][2] * m[2][0])
+        let c02 = m[1][0] * m[2][1] - m[1][1] * m[2][0]
+        let det = m[0][0] * c00 + m[0][1] * c01 + m[0][2] * c02
+        guard det.isFinite, abs(det) > 1e-12 else { return nil }
+        let c11 = m[0][0] * m[2][2] - m[0][2] * m[2][0]
+        let c12 = -(m[0][0] * m[2][1] - m[0][1] * m[2][0])
+        let c22 = m[0][0] * m[1][1] - m[0][1] * m[1][0]
+        // Symmetric: inverse = cofactors / det.
+        let inv = [[c00, c01, c02], [c01, c11, c12], [c02, c12, c22]].map { $0.map { $0 / det } }
+        let rhs = [sy, sxy, sx2y]
+        let coef = (0..<3).map { r in (0..<3).reduce(0.0) { $0 + inv[r][$1] * rhs[$1] } }
+        var ssr = 0.0
+        for i in 0..<n {
+            let x = t[i] - mt
+            let e = y[i] - (coef[0] + coef[1] * x + coef[2] * x * x)
+            ssr += e * e
+        }
+        let variance = ssr / Double(n - 3)
+        let se = (variance * inv[2][2]).squareRoot()
+        let x = now - mt
+        let z = se > 0 ? coef[2] / se : (coef[2] == 0 ? 0 : .infinity)
+        guard z.isFinite || coef[2] != 0 else { return nil }
+        return Parabola(level: coef[0] + coef[1] * x + coef[2] * x * x, slope: coef[1] + 2 * coef[2] * x,
+                        accel: 2 * coef[2], z: z)
+    }
 
     static func analyze(_ s: MemorySeries, now: UInt64) -> MemoryAnalysis? {
         var b = s.buckets
@@ -113,6 +163,7 @@ struct MemoryAnalysis: Sendable {
             }
         }
         let nowSec = sec(now)
+        let parabola = sawtooth ? nil : fitParabola(t: peaksT, y: peaksY, at: nowSec)
         // The fitted level, not the last maximum: one noisy bucket must not pull the prediction in.
         let level = fit.value(at: nowSec)
         var maxima = b.map(\.max)
@@ -121,16 +172,21 @@ struct MemoryAnalysis: Sendable {
         return MemoryAnalysis(originNanos: origin, fit: fit, floorSlope: floorSlope, floorZ: floorZ, sustained: sustained,
                               sawtooth: sawtooth, cycles: cycles, level: level, robustPeak: robustPeak,
                               lastValue: s.lastValue, older: older, recent: recent, olderMid: olderMid,
-                              recentMid: recentMid, nowSec: nowSec, dropBuckets: dropBuckets, tail: tail)
+                              recentMid: recentMid, nowSec: nowSec, dropBuckets: dropBuckets, tail: tail,
+                              parabola: parabola)
     }
 
     /// The growth now, with its bend: level (bytes), slope (bytes/s) and acceleration (bytes/s²) at `nowSec`.
     ///
-    /// The acceleration is the change between the two halves' slopes over the time between their middles, and it
-    /// counts only when that change is larger than three standard errors (the halves' slope errors combined):
-    /// a staircase or noise makes the halves differ by chance, and a straight line is the safer reading then.
-    /// With a real bend the level and slope come from the recent half, which is closer to what happens next.
+    /// A bend counts only when it is larger than three standard errors: a staircase or noise bends a line by chance,
+    /// and a straight line is the safer reading then. First the least-squares parabola over the whole envelope
+    /// (its acceleration against its standard error); failing that, the change between the two halves' slopes over
+    /// the time between their middles, against the halves' slope errors combined — with that bend the level and
+    /// slope come from the recent half, which is closer to what happens next.
     var shape: (level: Double, slope: Double, accel: Double) {
+        // The parabola through every point sees a bend sooner than two halves' slopes (each from half the points);
+        // the halves still catch one it misses (a least-squares fit gives a spike more weight than Theil–Sen).
+        if let p = parabola, abs(p.z) > 3 { return (p.level, p.slope, p.accel) }
         guard !sawtooth, let o = older, let r = recent, o.count >= 3, r.count >= 3, recentMid > olderMid else {
             return (level, fit.slope, 0)
         }

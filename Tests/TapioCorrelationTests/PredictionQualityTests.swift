@@ -173,6 +173,22 @@ struct PredictionQualityTests {
         }
     }
 
+    @Test("the least-squares parabola reads a bend's level, slope and acceleration, and calls a noisy line straight")
+    func theParabolaReadsABendAndCallsALineStraight() throws {
+        let t = (0..<14).map { Double($0) * 10 }
+        // y = 200 + 0.5 t + 0.003 t² (MiB): at t = 140 the level is 328.8, the slope 1.34, the acceleration 0.006.
+        let curve = try #require(MemoryAnalysis.fitParabola(t: t, y: t.map { 200 + 0.5 * $0 + 0.003 * $0 * $0 }, at: 140))
+        #expect(abs(curve.level - 328.8) < 1e-6 && abs(curve.slope - 1.34) < 1e-9 && abs(curve.accel - 0.006) < 1e-12)
+        #expect(curve.z > 3)
+        // A line with alternating noise of ±2: no bend worth three standard errors.
+        let line = try #require(MemoryAnalysis.fitParabola(t: t, y: t.enumerated().map { 200 + 0.5 * $1 + ($0 % 2 == 0 ? 2 : -2) }, at: 140))
+        #expect(abs(line.z) < 3)
+        #expect(abs(line.slope - 0.5) < 0.1)
+        // Too few points, or all at one instant: no parabola.
+        #expect(MemoryAnalysis.fitParabola(t: [0, 10, 20, 30, 40], y: [1, 2, 3, 4, 5], at: 40) == nil)
+        #expect(MemoryAnalysis.fitParabola(t: Array(repeating: 5, count: 8), y: (0..<8).map(Double.init), at: 5) == nil)
+    }
+
     @Test("severity follows probability and time-to-OOM together")
     func severityTable() {
         typealias E = CorrelationEngine
