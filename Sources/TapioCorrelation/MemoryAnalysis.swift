@@ -163,7 +163,10 @@ struct MemoryAnalysis: Sendable {
             }
         }
         let nowSec = sec(now)
-        let parabola = sawtooth ? nil : fitParabola(t: peaksT, y: peaksY, at: nowSec)
+        // Without the first and the last bucket: either may be partly filled, and a maximum over fewer samples is
+        // lower — at the ends of the window that reads as a bend to least squares (not to Theil–Sen).
+        let parabola = sawtooth || peaksT.count < 8 ? nil
+            : fitParabola(t: Array(peaksT.dropFirst().dropLast()), y: Array(peaksY.dropFirst().dropLast()), at: nowSec)
         // The fitted level, not the last maximum: one noisy bucket must not pull the prediction in.
         let level = fit.value(at: nowSec)
         var maxima = b.map(\.max)

@@ -33,11 +33,11 @@ struct PredictionCorpusTests {
         let core: Set<String> = ["linear", "accelerating", "staircase"]
         let median = try #require(s.medianTTEError)
         #expect(median <= 0.2, "median TTE error \(median)")
+        #expect((s.worstTTEError(shapes: core) ?? 1) <= 0.2)
         // Not yet met (see the README's performance section): the Brier score is 0.163, dominated by the first
-        // ramps of cycling workloads, which look like leaks until they drop; one accelerating leak is 21 % off.
-        withKnownIssue("Brier ≤ 0.10 and TTE within 20 % for every linear, accelerating and staircase leak") {
+        // ramps of cycling workloads, which look like leaks until they drop.
+        withKnownIssue("Brier ≤ 0.10") {
             #expect((s.brier ?? 1) <= 0.10)
-            #expect((s.worstTTEError(shapes: core) ?? 1) <= 0.2)
         }
     }
 }
