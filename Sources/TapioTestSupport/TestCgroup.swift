@@ -176,19 +176,10 @@ public final class TestCgroup: Sendable {
     /// with a memory limit: what a node's new pod looks like to a walk that already knows the kubelet's subtree.
     /// Returns the container's directory; ``destroy()`` removes it with the rest of the tree.
     public func addSiblingPod(memoryLimit: UInt64) throws -> String {
-        let ownPod = (directory as NSString).deletingLastPathComponent
-        let parent = (ownPod as NSString).deletingLastPathComponent
-        let pod = parent + "/pod" + UUID().uuidString.lowercased()
-        if version == .v2 { try? Self.write("+memory", to: parent + "/cgroup.subtree_control") }
-        try Self.makeDirectory(pod)
-        if version == .v2 { try? Self.write("+memory", to: pod + "/cgroup.subtree_control") }
-        let container = pod + "/" + Self.randomHex(64)
-        try Self.makeDirectory(container)
-        switch version {
-        case .v1: try Self.write(String(memoryLimit), to: container + "/memory.limit_in_bytes")
-        case .v2: try Self.write(String(memoryLimit), to: container + "/memory.max")
-        }
-        return container
+        // `directory` is <top>/…/kubepods/<qos>/pod<uid>/<id>: the new pod goes beside pod<uid>.
+        let podsParent = ((directory as NSString).deletingLastPathComponent as NSString).deletingLastPathComponent
+        let relative = String(podsParent.dropFirst(topDirectory.count)) + "/pod\(UUID().uuidString.lowercased())/\(Self.randomHex(64))"
+        return try addChild(relative, memoryLimit: memoryLimit)
     }
 
     /// Moves a process (all its threads) into the leaf.
