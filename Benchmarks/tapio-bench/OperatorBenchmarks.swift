@@ -92,14 +92,9 @@ extension OperatorBench {
     /// and labels) with the status it patches.
     static func agentInsights() -> [[String: Any]] {
         let url = URL(fileURLWithPath: "Tests/Scenarios/quality/oom-linear-0.jsonl")
-        guard let data = try? Data(contentsOf: url) else { return [] }
-        var replay = ScenarioReplayer()
+        guard let updates = try? ScenarioReplay.run(fileURL: url) else { return [] }
         var last: [InsightType: InsightUpdate] = [:]
-        let keep: (InsightUpdate) -> Void = { u in if u.change != .resolved { last[u.identity.type] = u } }
-        do {
-            try data.withUnsafeBytes { raw in try replay.feed(raw.bindMemory(to: UInt8.self), emit: keep) }
-            _ = try replay.finish(emit: keep)
-        } catch { return [] }
+        for u in updates where u.change != .resolved { last[u.identity.type] = u }
         return last.values.sorted { $0.identity.type.rawValue < $1.identity.type.rawValue }.compactMap { u in
             guard var doc = try? JSONSerialization.jsonObject(with: InsightDocument.object(u, namespace: "tapio-system", nodeName: "node-0")) as? [String: Any],
                   let status = try? JSONSerialization.jsonObject(with: InsightDocument.status(u, namespace: "tapio-system")) as? [String: Any]

@@ -98,22 +98,26 @@ public final class CgroupMemoryPoller: EventSource, Sendable {
              s.kubeRoots.isEmpty || (s.lastFullWalk.map { now - $0 >= fullRewalk } ?? true))
         }
         if walkDue { return walk(mount, at: now, full: full) }
-        let known = state.withLock { $0.known }
         var kept: [UInt64: Known] = [:]
+        let errors = resample(state.withLock { $0.known }, into: &kept, at: MonotonicClock.wallNanos())
+        state.withLock { $0.known = kept }
+        limited.replace(kept.mapValues(\.entry))
+        return (kept.count, errors)
+    }
+
+    /// Samples known cgroups through their open files into `kept`; closes and counts those removed since the walk.
+    private func resample(_ known: [UInt64: Known], into kept: inout [UInt64: Known], at stamp: UInt64) -> UInt64 {
         var errors: UInt64 = 0
-        let stamp = MonotonicClock.wallNanos()
         for (id, k) in known {
             guard let s = k.handle.sample() else {
-                k.handle.close()  // removed since the walk
+                k.handle.close()
                 errors += 1
                 continue
             }
             kept[id] = k
             push(id: id, s, at: stamp)
         }
-        state.withLock { $0.known = kept }
-        limited.replace(kept.mapValues(\.entry))
-        return (kept.count, errors)
+        return errors
     }
 
     private func push(id: UInt64, _ s: (usageBytes: UInt64, workingSetBytes: UInt64, limitBytes: UInt64), at stamp: UInt64) {
@@ -125,14 +129,14 @@ public final class CgroupMemoryPoller: EventSource, Sendable {
     /// the limited ones are sampled and their files kept open (reused when the id, path and limit are unchanged).
     /// A partial walk carries the known cgroups outside those subtrees over, sampled as between walks.
     private func walk(_ mount: CgroupMount, at now: ContinuousClock.Instant, full: Bool) -> (events: Int, errors: UInt64) {
-        var (previous, roots) = state.withLock { ($0.known, $0.kubeRoots) }
+        let (known, knownRoots) = state.withLock { ($0.known, $0.kubeRoots) }
+        var previous = known
         let wasAggregate = aggregates.withLock { $0 }
         // A full walk starts the memo afresh (paths that went away leave it); a partial one adds to it.
         var isAggregate: [String: Bool] = full || wasAggregate.count >= maxCgroups ? [:] : wasAggregate
         var found: [UInt64: Known] = [:]
-        if full { roots = [] }
-        let walkRoots = roots
-        var stack = full ? [""] : walkRoots
+        var roots: [String] = []  // the kubelet's subtrees, found by a full walk
+        var stack = full ? [""] : knownRoots
         var visited = 0
         var errors: UInt64 = 0
         let stamp = MonotonicClock.wallNanos()
@@ -190,16 +194,9 @@ public final class CgroupMemoryPoller: EventSource, Sendable {
         }
         if !full {
             // Outside the subtrees walked: still there as far as this walk knows; sampled through the open files.
-            for (id, k) in previous where !walkRoots.contains(where: { k.entry.path == $0 || k.entry.path.hasPrefix($0 + "/") }) {
-                previous[id] = nil
-                if let s = k.handle.sample() {
-                    found[id] = k
-                    push(id: id, s, at: stamp)
-                } else {
-                    k.handle.close()  // removed since the last walk
-                    errors += 1
-                }
-            }
+            let outside = previous.filter { _, k in !knownRoots.contains { k.entry.path == $0 || k.entry.path.hasPrefix($0 + "/") } }
+            for id in outside.keys { previous[id] = nil }
+            errors += resample(outside, into: &found, at: stamp)
         }
         for (_, gone) in previous { gone.handle.close() }
         aggregates.withLock { $0 = isAggregate }

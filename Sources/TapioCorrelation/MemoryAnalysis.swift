@@ -60,33 +60,27 @@ struct MemoryAnalysis: Sendable {
             s1 += x; s2 += x2; s3 += x2 * x; s4 += x2 * x2
             sy += y[i]; sxy += x * y[i]; sx2y += x2 * y[i]
         }
-        // The normal equations' matrix [[n, s1, s2], [s1, s2, s3], [s2, s3, s4]] and its inverse by cofactors.
-        let m = [[Double(n), s1, s2], [s1, s2, s3], [s2, s3, s4]]
-        let c00 = m[1][1] * m[2][2] - m[1][2] * m[2][1]
-        let c01 = -(m[1][0] * m[2][2] - m[1][2] * m[2][0])
-        let c02 = m[1][0] * m[2][1] - m[1][1] * m[2][0]
-        let det = m[0][0] * c00 + m[0][1] * c01 + m[0][2] * c02
+        // The normal equations' symmetric matrix [[n, s1, s2], [s1, s2, s3], [s2, s3, s4]], inverted by cofactors
+        // (a symmetric matrix's cofactor matrix is symmetric too).
+        let s0 = Double(n)
+        let c00 = s2 * s4 - s3 * s3, c01 = s2 * s3 - s1 * s4, c02 = s1 * s3 - s2 * s2
+        let c11 = s0 * s4 - s2 * s2, c12 = s1 * s2 - s0 * s3, c22 = s0 * s2 - s1 * s1
+        let det = s0 * c00 + s1 * c01 + s2 * c02
         guard det.isFinite, abs(det) > 1e-12 else { return nil }
-        let c11 = m[0][0] * m[2][2] - m[0][2] * m[2][0]
-        let c12 = -(m[0][0] * m[2][1] - m[0][1] * m[2][0])
-        let c22 = m[0][0] * m[1][1] - m[0][1] * m[1][0]
-        // Symmetric: inverse = cofactors / det.
-        let inv = [[c00, c01, c02], [c01, c11, c12], [c02, c12, c22]].map { $0.map { $0 / det } }
-        let rhs = [sy, sxy, sx2y]
-        let coef = (0..<3).map { r in (0..<3).reduce(0.0) { $0 + inv[r][$1] * rhs[$1] } }
+        let a = (c00 * sy + c01 * sxy + c02 * sx2y) / det
+        let b = (c01 * sy + c11 * sxy + c12 * sx2y) / det
+        let c = (c02 * sy + c12 * sxy + c22 * sx2y) / det
         var ssr = 0.0
         for i in 0..<n {
             let x = t[i] - mt
-            let e = y[i] - (coef[0] + coef[1] * x + coef[2] * x * x)
+            let e = y[i] - (a + b * x + c * x * x)
             ssr += e * e
         }
-        let variance = ssr / Double(n - 3)
-        let se = (variance * inv[2][2]).squareRoot()
+        // The standard error of c: the residual variance times the inverse's last diagonal entry.
+        let se = (ssr / Double(n - 3) * c22 / det).squareRoot()
         let x = now - mt
-        let z = se > 0 ? coef[2] / se : (coef[2] == 0 ? 0 : .infinity)
-        guard z.isFinite || coef[2] != 0 else { return nil }
-        return Parabola(level: coef[0] + coef[1] * x + coef[2] * x * x, slope: coef[1] + 2 * coef[2] * x,
-                        accel: 2 * coef[2], z: z)
+        let z = se > 0 ? c / se : (c == 0 ? 0 : .infinity)
+        return Parabola(level: a + b * x + c * x * x, slope: b + 2 * c * x, accel: 2 * c, z: z)
     }
 
     static func analyze(_ s: MemorySeries, now: UInt64) -> MemoryAnalysis? {

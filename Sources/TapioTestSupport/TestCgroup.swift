@@ -148,9 +148,13 @@ public final class TestCgroup: Sendable {
 
     /// Sets (or, with nil, removes) the leaf's memory limit.
     public func setMemoryLimit(_ bytes: UInt64?) throws {
+        try setMemoryLimit(bytes, of: directory)
+    }
+
+    private func setMemoryLimit(_ bytes: UInt64?, of dir: String) throws {
         switch version {
-        case .v1: try Self.write(bytes.map(String.init) ?? "-1", to: directory + "/memory.limit_in_bytes")
-        case .v2: try Self.write(bytes.map(String.init) ?? "max", to: directory + "/memory.max")
+        case .v1: try Self.write(bytes.map(String.init) ?? "-1", to: dir + "/memory.limit_in_bytes")
+        case .v2: try Self.write(bytes.map(String.init) ?? "max", to: dir + "/memory.max")
         }
     }
 
@@ -163,12 +167,7 @@ public final class TestCgroup: Sendable {
             dir += "/" + c
             if !FileManager.default.fileExists(atPath: dir) { try Self.makeDirectory(dir) }
         }
-        if let memoryLimit {
-            switch version {
-            case .v1: try Self.write(String(memoryLimit), to: dir + "/memory.limit_in_bytes")
-            case .v2: try Self.write(String(memoryLimit), to: dir + "/memory.max")
-            }
-        }
+        if let memoryLimit { try setMemoryLimit(memoryLimit, of: dir) }
         return dir
     }
 

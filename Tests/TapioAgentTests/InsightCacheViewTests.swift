@@ -15,12 +15,8 @@ import Testing
     static func agentInsights() throws -> [InsightObject] {
         let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("Scenarios/quality/oom-linear-0.jsonl")
-        var replay = ScenarioReplayer()
         var last: [InsightType: InsightUpdate] = [:]
-        let keep: (InsightUpdate) -> Void = { u in if u.change != .resolved { last[u.identity.type] = u } }
-        let data = try Data(contentsOf: file)
-        try data.withUnsafeBytes { raw in try replay.feed(raw.bindMemory(to: UInt8.self), emit: keep) }
-        _ = try replay.finish(emit: keep)
+        for u in try ScenarioReplay.run(fileURL: file) where u.change != .resolved { last[u.identity.type] = u }
         return try last.values.map { u in
             var doc = try #require(try JSONSerialization.jsonObject(with: InsightDocument.object(u, namespace: "tapio", nodeName: "node-7")) as? [String: Any])
             let status = try #require(try JSONSerialization.jsonObject(with: InsightDocument.status(u, namespace: "tapio")) as? [String: Any])
