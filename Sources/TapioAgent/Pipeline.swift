@@ -77,16 +77,20 @@ public final class Pipeline: Sendable {
                 group.addTask { await self.drain(source) }
             }
             group.addTask { await self.retryLoop() }
-            group.addTask { await self.statusLoop() }
             await self.correlate()
             group.cancelAll()
         }
     }
 
+    /// Attributes what a source queued and hands it to the engine's queue a batch at a time (one wake-up of the
+    /// engine's task per batch, not per event); an OOM kill in it wakes the engine at once.
     private func drain(_ source: any EventSource) async {
         let queue = source.events()
+        var out: [Item] = []
         await withTaskCancellationHandler {
             while let batch = await queue.nextBatch(max: 256) {
+                out.reserveCapacity(batch.count)
+                var urgent = false
                 for e in batch {
                     switch e {
                     case .node(let n):
@@ -94,16 +98,25 @@ public final class Pipeline: Sendable {
                         if attributor.shouldRetry(n, subject: subject), retry.hold(n, now: MonotonicClock.coarseNanos()) {
                             continue
                         }
-                        merged.push(.event(.node(n, subject: subject, context: context)))
+                        if Self.isUrgent(n) { urgent = true }
+                        out.append(.event(.node(n, subject: subject, context: context)))
                     case .cluster(let c):
                         attributor.observe(c)
-                        merged.push(.event(.cluster(c)))
+                        out.append(.event(.cluster(c)))
                     }
                 }
+                merged.push(contentsOf: out, urgent: urgent)
+                out.removeAll(keepingCapacity: true)
             }
         } onCancel: {
             queue.finish()
         }
+    }
+
+    /// What the engine runs at once instead of with its batch (``CorrelationEngine/flushIfUrgent(now:into:)``).
+    static func isUrgent(_ event: NodeEvent) -> Bool {
+        if case .oomKill = event.kind { return true }
+        return false
     }
 
     /// Releases held events once they name a pod's container or their schedule runs out (``AttributionRetry``).
@@ -125,17 +138,8 @@ public final class Pipeline: Sendable {
                 } else {
                     retry.noteResolved()
                 }
-                merged.push(.event(.node(held.event, subject: subject, context: context)))
+                merged.push(.event(.node(held.event, subject: subject, context: context)), urgent: Self.isUrgent(held.event))
             }
-        }
-    }
-
-    private func statusLoop() async {
-        while !Task.isCancelled {
-            try? await Task.sleep(for: .seconds(1))
-            if Task.isCancelled { break }
-            let s = refreshSources()
-            for sink in sinks { await sink.status(s) }
         }
     }
 
@@ -155,13 +159,16 @@ public final class Pipeline: Sendable {
         var updates: [InsightUpdate] = []
         var events: UInt64 = 0
         var lastSnapshot: UInt64 = 0
+        var lastStatus: UInt64 = 0
         let onCancel = merged
         await withTaskCancellationHandler {
             // Waits for events only as long as the engine has nothing due: a partial batch's timeout or the
-            // once-a-second housekeeping (an empty batch means the wait ran out: tick).
+            // once-a-second housekeeping (an empty batch means the wait ran out: tick). With a partial batch in
+            // hand it waits for the rest of it (or an OOM kill), not for each event.
             while let batch = await merged.nextBatch(
                 max: max(config.batchSize, 1),
-                timeout: .nanoseconds(Int64(min(engine.nanosUntilDue(now: MonotonicClock.wallNanos()), 1_000_000_000)))) {
+                timeout: .nanoseconds(Int64(min(engine.nanosUntilDue(now: MonotonicClock.wallNanos()), 1_000_000_000))),
+                minimum: engine.pendingBatchCount > 0 ? max(engine.config.batchSize - engine.pendingBatchCount, 1) : 1) {
                 let now = MonotonicClock.wallNanos()
                 if let new = nextConfig.withLock({ c -> CorrelationConfig? in defer { c = nil }; return c }),
                    new != engine.config {
@@ -182,6 +189,13 @@ public final class Pipeline: Sendable {
                 let snapshot = !updates.isEmpty || now &- lastSnapshot >= 1_000_000_000
                 if snapshot { lastSnapshot = now }
                 await publish(&updates, engine: engine, events: events, snapshot: snapshot)
+                // The sources' health and the counters go to the sinks once a second from here: this loop wakes
+                // at least that often (housekeeping), so a timer of its own would only add wake-ups.
+                if now &- lastStatus >= 1_000_000_000 {
+                    lastStatus = now
+                    let s = refreshSources()
+                    for sink in sinks { await sink.status(s) }
+                }
             }
         } onCancel: {
             onCancel.finish()

@@ -146,6 +146,9 @@ public struct CorrelationEngine: Sendable {
         }
     }
 
+    /// Events fed since the last batch ran (0: no batch is open).
+    public var pendingBatchCount: Int { batchCount }
+
     /// Nanoseconds from `now` until ``tick(now:into:)`` has work: the partial batch's timeout, else the next
     /// once-a-second housekeeping. A consumer can wait this long for events instead of ticking periodically.
     public func nanosUntilDue(now: UInt64) -> UInt64 {

@@ -1,3 +1,4 @@
+import Dispatch
 import Synchronization
 
 /// A bounded, multi-producer single-consumer hand-off between pipeline stages.
@@ -28,6 +29,13 @@ public final class BoundedQueue<Element: Sendable>: Sendable {
         @usableFromInline var pushed: UInt64 = 0
         /// A timed wait's deadline passed before its waiter was registered: the next wait returns at once.
         @usableFromInline var pendingWake = false
+        /// How many queued elements resume the waiting consumer (a consumer that has a partial batch in hand
+        /// waits for the rest of it, not for every element).
+        @usableFromInline var wakeAt = 1
+        /// An urgent element is queued: the consumer is resumed whatever ``wakeAt`` says.
+        @usableFromInline var urgentQueued = false
+        /// Numbers the timed waits, so the timer of one that ended early cannot wake a later one.
+        @usableFromInline var timedWait: UInt64 = 0
         @usableFromInline init(ring: [Element?]) { self.ring = ring }
     }
 
@@ -74,6 +82,13 @@ public final class BoundedQueue<Element: Sendable>: Sendable {
     /// or the queue is finished.
     @inlinable @discardableResult
     public func push(_ element: Element) -> Bool {
+        push(element, urgent: false)
+    }
+
+    /// Adds an element; an `urgent` one resumes a consumer waiting with a ``nextBatch(max:timeout:minimum:)``
+    /// minimum at once (e.g. an OOM kill, which should not wait for a batch to fill).
+    @inlinable @discardableResult
+    public func push(_ element: Element, urgent: Bool) -> Bool {
         let (kept, waiter): (Bool, CheckedContinuation<Void, Never>?) = state.withLock { s in
             if s.finished { return (false, nil) }
             var kept = true
@@ -94,9 +109,8 @@ public final class BoundedQueue<Element: Sendable>: Sendable {
             s.ring[(s.head + s.count) % s.ring.count] = element
             s.count += 1
             s.pushed &+= 1
-            let w = s.waiter
-            s.waiter = nil
-            return (kept, w)
+            if urgent { s.urgentQueued = true }
+            return (kept, Self.takeWaiter(&s))
         }
         waiter?.resume()
         return kept
@@ -105,7 +119,7 @@ public final class BoundedQueue<Element: Sendable>: Sendable {
     /// Adds several elements under one lock (a producer draining a batch, e.g. a ring buffer reader);
     /// sheds like ``push(_:)`` per element. Returns how many elements were shed (0 when all were kept).
     @inlinable @discardableResult
-    public func push(contentsOf elements: [Element]) -> Int {
+    public func push(contentsOf elements: [Element], urgent: Bool = false) -> Int {
         guard !elements.isEmpty else { return 0 }
         let (shedNow, waiter): (Int, CheckedContinuation<Void, Never>?) = state.withLock { s in
             if s.finished { return (elements.count, nil) }
@@ -132,12 +146,19 @@ public final class BoundedQueue<Element: Sendable>: Sendable {
             s.count = count
             s.shed &+= UInt64(shedNow)
             s.pushed &+= UInt64(elements.count - (dropNewest ? shedNow : 0))
-            let w = s.waiter
-            s.waiter = nil
-            return (shedNow, w)
+            if urgent { s.urgentQueued = true }
+            return (shedNow, Self.takeWaiter(&s))
         }
         waiter?.resume()
         return shedNow
+    }
+
+    /// The waiting consumer, when what is queued now is enough to resume it.
+    @inlinable
+    static func takeWaiter(_ s: inout State) -> CheckedContinuation<Void, Never>? {
+        guard s.count >= s.wakeAt || s.urgentQueued, let w = s.waiter else { return nil }
+        s.waiter = nil
+        return w
     }
 
     /// Ends the queue: the consumer gets what is queued, then nil.
@@ -171,30 +192,41 @@ public final class BoundedQueue<Element: Sendable>: Sendable {
 
     /// Like ``nextBatch(max:)``, but waits at most `timeout`: an empty array when nothing arrived in time (a
     /// consumer with timed work to do — a partial batch to flush — waits exactly as long as it may, instead of
-    /// being woken by a periodic tick). One consumer only.
-    public func nextBatch(max: Int, timeout: Duration) async -> [Element]? {
-        if let batch = takeBatch(max: max) { return batch }
+    /// being woken by a periodic tick). With a `minimum`, fewer queued elements do not end the wait early (an
+    /// urgent push does): a consumer filling a batch is woken once for the rest of it, not for every element;
+    /// when the wait runs out it gets what is there. One consumer only.
+    public func nextBatch(max: Int, timeout: Duration, minimum: Int = 1) async -> [Element]? {
+        let minimum = Swift.max(minimum, 1)
+        if state.withLock({ $0.count >= minimum || $0.urgentQueued }), let batch = takeBatch(max: max) { return batch }
         if isFinishedAndEmpty { return nil }
-        if timeout <= .zero { return [] }
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await self.waitForElements() }
-            group.addTask {
-                // Cancelled when the elements come first: then nothing is to be woken.
-                do {
-                    try await Task.sleep(for: timeout)
-                    self.wakeConsumer()
-                } catch {}
-            }
-            _ = await group.next()
-            group.cancelAll()
+        if timeout <= .zero { return takeBatch(max: max) ?? [] }
+        // A plain dispatch timer rather than a sleeping child task: a timed wait happens several times a second
+        // in an idle agent, and two child tasks and a task group per wait were a visible part of its CPU.
+        let wait = state.withLock { s -> UInt64 in
+            s.timedWait &+= 1
+            return s.timedWait
+        }
+        let (seconds, attoseconds) = timeout.components
+        let nanos = seconds >= Int64.max / 1_000_000_000 / 2 ? Int.max / 2
+            : Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
+        DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(nanos)) { [self] in
+            wakeConsumer(ifStill: wait)
+        }
+        await waitForElements(minimum: minimum)
+        // This wait is over: its timer, if it has not fired, must not end the next one.
+        state.withLock { s in
+            s.timedWait &+= 1
+            s.pendingWake = false
         }
         if let batch = takeBatch(max: max) { return batch }
         return isFinishedAndEmpty ? nil : []
     }
 
-    /// Resumes the waiting consumer, or makes its next wait return at once.
-    private func wakeConsumer() {
+    /// A timed wait's deadline: resumes the consumer if that wait is still the current one (or makes it return
+    /// at once, when the deadline came before the consumer had registered).
+    private func wakeConsumer(ifStill wait: UInt64) {
         let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            guard s.timedWait == wait else { return nil }
             if let w = s.waiter {
                 s.waiter = nil
                 return w
@@ -223,6 +255,8 @@ public final class BoundedQueue<Element: Sendable>: Sendable {
             }
             s.head = head
             s.count -= n
+            // Cleared only once drained: an urgent element left behind by a smaller `max` still counts.
+            if s.count == 0 { s.urgentQueued = false }
             // Drained after a burst: give the grown ring back.
             if s.count == 0 && size > 4 * Self.initialRing {
                 s.ring = Array(repeating: nil, count: Swift.min(capacity, Self.initialRing))
@@ -234,14 +268,15 @@ public final class BoundedQueue<Element: Sendable>: Sendable {
 
     private var isFinishedAndEmpty: Bool { state.withLock { $0.finished && $0.count == 0 } }
 
-    private func waitForElements() async {
+    private func waitForElements(minimum: Int = 1) async {
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
             let resumeNow = state.withLock { s -> Bool in
-                if s.count > 0 || s.finished || s.pendingWake {
+                if s.count >= minimum || s.urgentQueued || s.finished || s.pendingWake {
                     s.pendingWake = false
                     return true
                 }
                 s.waiter = c
+                s.wakeAt = minimum
                 return false
             }
             if resumeNow { c.resume() }

@@ -35,6 +35,52 @@ struct BoundedQueueTests {
         #expect(ContinuousClock.now - again >= .milliseconds(140))
     }
 
+    @Test("with a minimum, fewer elements do not end a timed wait; enough of them, or an urgent one, do")
+    func minimumAndUrgent() async {
+        let q = BoundedQueue<Int>(capacity: 64)
+        // Fewer than the minimum: the wait runs its whole timeout, then hands over what is there.
+        q.push(1)
+        let start = ContinuousClock.now
+        #expect(await q.nextBatch(max: 10, timeout: .milliseconds(200), minimum: 3) == [1])
+        #expect(ContinuousClock.now - start >= .milliseconds(190), "woken before the minimum was queued")
+
+        // Pushes during the wait: one below the minimum does not wake it, the one that reaches it does.
+        let reached = Task {
+            q.push(2)
+            try? await Task.sleep(for: .milliseconds(50))
+            q.push(contentsOf: [3, 4])
+        }
+        let waitStart = ContinuousClock.now
+        var got = await q.nextBatch(max: 10, timeout: .seconds(30), minimum: 3) ?? []
+        #expect(ContinuousClock.now - waitStart < .seconds(20), "reaching the minimum did not wake the consumer")
+        _ = await reached.value
+        while got.count < 3, let more = await q.nextBatch(max: 10, timeout: .seconds(10), minimum: 3 - got.count) {
+            got += more
+        }
+        #expect(got == [2, 3, 4])
+
+        // An urgent element wakes a wait far below its minimum, and one already queued ends the next at once.
+        let urgent = Task {
+            try? await Task.sleep(for: .milliseconds(50))
+            q.push(5, urgent: true)
+        }
+        let urgentStart = ContinuousClock.now
+        var woken = await q.nextBatch(max: 10, timeout: .seconds(30), minimum: 50) ?? []
+        #expect(ContinuousClock.now - urgentStart < .seconds(20), "the urgent element did not wake the consumer")
+        _ = await urgent.value
+        if woken.isEmpty { woken = await q.nextBatch(max: 10, timeout: .seconds(10), minimum: 50) ?? [] }
+        #expect(woken == [5])
+        q.push(contentsOf: [6, 7], urgent: true)
+        let queuedStart = ContinuousClock.now
+        #expect(await q.nextBatch(max: 10, timeout: .seconds(30), minimum: 50) == [6, 7])
+        #expect(ContinuousClock.now - queuedStart < .seconds(20))
+        // Drained: the urgency is spent, and the next wait honours its minimum again.
+        q.push(8)
+        let spent = ContinuousClock.now
+        #expect(await q.nextBatch(max: 10, timeout: .milliseconds(150), minimum: 2) == [8])
+        #expect(ContinuousClock.now - spent >= .milliseconds(140))
+    }
+
     @Test("a finished, drained queue answers nil at once, a zero timeout answers what is there")
     func finishedAndZero() async {
         let q = BoundedQueue<Int>(capacity: 8)
