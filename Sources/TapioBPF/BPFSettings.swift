@@ -46,7 +46,7 @@ public struct BPFSettings: Sendable, Hashable {
     /// `rss_stat` emits for a process only when its RSS moved by at least this since its last record.
     public var rssThresholdBytes: UInt64
     /// Records are committed without waking the reader until this many bytes are pending (a wakeup costs
-    /// ~1.5 µs in a VM); the reader's poll interval bounds the latency of a lone record. 0: wake every record.
+    /// ~1.5 µs in a VM); the reader's poll interval (1 s) bounds the latency of a lone record. 0: wake every record.
     public var wakeupBytes: UInt64
     /// Drop events of this process (typically the agent's own pid, whose reading would feed back); 0: none.
     public var ignoredPID: Int32
@@ -72,7 +72,10 @@ public struct BPFConfiguration: Sendable {
     /// Capacity of the hand-off queue to the agent, and what it sheds when full (counted in health).
     public var queueCapacity: Int
     public var overflowPolicy: BoundedQueue<TapioEvent>.OverflowPolicy
-    /// The reader's longest sleep: bounds the delay of records committed without a wakeup, and of close().
+    /// The reader's longest sleep: bounds the delay of records committed without a wakeup (close() wakes it at
+    /// once). A second by default: OOM kills commit with a wakeup, busy nodes reach `wakeupBytes` sooner, and
+    /// what is left — samples, exits and TCP records of a quiet node — is judged in batches and windows of
+    /// seconds anyway; at 100 ms the reader's ten wake-ups a second were ~8 % of an idle agent's CPU.
     public var pollIntervalMilliseconds: Int32
     /// Forward libbpf warnings to stderr.
     public var verboseLibbpf: Bool
@@ -89,7 +92,7 @@ public struct BPFConfiguration: Sendable {
 
     public init(settings: BPFSettings = BPFSettings(), ringBufferBytes: Int = 1 << 20, queueCapacity: Int = 16_384,
                 overflowPolicy: BoundedQueue<TapioEvent>.OverflowPolicy = .dropOldest,
-                pollIntervalMilliseconds: Int32 = 100, verboseLibbpf: Bool = false) {
+                pollIntervalMilliseconds: Int32 = 1_000, verboseLibbpf: Bool = false) {
         self.settings = settings
         self.ringBufferBytes = ringBufferBytes
         self.queueCapacity = queueCapacity
