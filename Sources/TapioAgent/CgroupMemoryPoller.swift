@@ -13,18 +13,24 @@ public final class LimitedCgroups: Sendable {
         public var limitBytes: UInt64
     }
     private let entries = Mutex<[UInt64: Entry]>([:])
+    private let walkWanted = Atomic<Bool>(false)
     public init() {}
     public func lookup(_ id: UInt64) -> Entry? { entries.withLock { $0[id] } }
     func replace(_ new: [UInt64: Entry]) { entries.withLock { $0 = new } }
     public var count: Int { entries.withLock { $0.count } }
+    /// Asks the poller to walk the kubelet's subtrees soon (within `minWalkGap`), e.g. because a pod on this node
+    /// changed and may have a container the last walk did not see.
+    public func requestWalk() { walkWanted.store(true, ordering: .relaxed) }
+    func takeWalkRequest() -> Bool { walkWanted.exchange(false, ordering: .relaxed) }
 }
 
 /// Polls the memory controller of every cgroup that has a memory limit (v1 or v2, through TapioNode's readers):
 /// usage, working set and limit as `cgroupMemory` events — the series OOM predictions are made from. Walks the
-/// kubelet's subtrees (`kubepods`, `kubepods.slice`) every `rewalk` (10 s), so new containers are picked up within
-/// that, and the whole hierarchy every `fullRewalk` (60 s: a node's system services come and go rarely, and on a
-/// host with hundreds of them walking them all every 10 s was the agent's largest cost at rest); reads the known
-/// limited ones every `interval`, and keeps ``limited`` current.
+/// kubelet's subtrees (`kubepods`, `kubepods.slice`) when a pod on the node changed (``LimitedCgroups/requestWalk()``,
+/// at most every `minWalkGap`, 2 s) and otherwise every `rewalk` (30 s), so a new pod's containers are picked up
+/// as soon as its status names them, and the whole hierarchy every `fullRewalk` (60 s: a node's system services
+/// come and go rarely, and on a host with hundreds of them walking them all every 10 s was the agent's largest
+/// cost at rest); reads the known limited ones every `interval`, and keeps ``limited`` current.
 public final class CgroupMemoryPoller: EventSource, Sendable {
     public let name = "cgroup"
     public let limited = LimitedCgroups()
@@ -34,6 +40,8 @@ public final class CgroupMemoryPoller: EventSource, Sendable {
 
     /// How often the kubelet's subtrees are walked for new limited cgroups (in between, only the known ones are read).
     let rewalk: Duration
+    /// The least time between walks asked for by ``LimitedCgroups/requestWalk()`` (a burst of pod updates is one walk).
+    let minWalkGap: Duration
     /// How often the whole hierarchy is.
     let fullRewalk: Duration
     /// The limited cgroups of the last walk, each with its files kept open (``CgroupMemoryHandle``); when the
@@ -44,6 +52,8 @@ public final class CgroupMemoryPoller: EventSource, Sendable {
         var lastWalk: ContinuousClock.Instant?
         var lastFullWalk: ContinuousClock.Instant?
         var kubeRoots: [String] = []
+        /// A walk was asked for before `minWalkGap` had passed since the last one.
+        var walkDeferred = false
     }
     /// Whether each path of the last walk is a kubelet aggregate: parsing every path again at every walk was a tenth
     /// of the agent's CPU at rest (506 cgroups on this machine's host). At most `maxCgroups` entries.
@@ -54,9 +64,11 @@ public final class CgroupMemoryPoller: EventSource, Sendable {
         var handle: CgroupMemoryHandle
     }
 
-    public init(interval: Duration, rewalk: Duration = .seconds(10), fullRewalk: Duration = .seconds(60),
+    public init(interval: Duration, rewalk: Duration = .seconds(30), fullRewalk: Duration = .seconds(60),
+                minWalkGap: Duration = .seconds(2),
                 mount: CgroupMount? = CgroupMount.discover(), maxCgroups: Int = 20_000) {
         self.rewalk = rewalk
+        self.minWalkGap = minWalkGap
         self.fullRewalk = fullRewalk
         self.maxCgroups = maxCgroups
         self.mount = mount
@@ -87,15 +99,22 @@ public final class CgroupMemoryPoller: EventSource, Sendable {
     @discardableResult
     public func pollOnce() -> Int { pollPass().events }
 
+    /// A walk was asked for within `minWalkGap` of the last one and waits for the gap to pass.
+    var hasDeferredWalk: Bool { state.withLock { $0.walkDeferred } }
+
     /// Reads the limited cgroups the last walk found, and walks again every `rewalk` (the whole hierarchy on the
     /// first pass and every `fullRewalk`, or while no kubelet subtree is known): most cgroups have no limit, and a
     /// walk stats and lists every one of them.
     private func pollPass() -> (events: Int, errors: UInt64) {
         guard let mount else { return (0, 0) }
         let now = ContinuousClock.now
+        let requested = limited.takeWalkRequest()
         let (walkDue, full) = state.withLock { s in
-            (s.lastWalk.map { now - $0 >= rewalk } ?? true,
-             s.kubeRoots.isEmpty || (s.lastFullWalk.map { now - $0 >= fullRewalk } ?? true))
+            let since = s.lastWalk.map { now - $0 }
+            let asked = requested || s.walkDeferred
+            let due = since.map { $0 >= rewalk || (asked && $0 >= minWalkGap) } ?? true
+            s.walkDeferred = asked && !due  // asked too soon after the last walk: walk once the gap has passed
+            return (due, s.kubeRoots.isEmpty || (s.lastFullWalk.map { now - $0 >= fullRewalk } ?? true))
         }
         if walkDue { return walk(mount, at: now, full: full) }
         var kept: [UInt64: Known] = [:]

@@ -89,7 +89,11 @@ public final class NodeAttributor: Attributor {
 
     public func observe(_ event: ClusterEvent) {
         switch event.kind {
-        case .podUpdated(let info): directory.upsert(info)
+        case .podUpdated(let info):
+            directory.upsert(info)
+            // A pod changed on this node: a container its status now names may have a cgroup the poller has not
+            // walked yet (its periodic walk is 30 s apart).
+            limited?.requestWalk()
         case .podDeleted(let pod): directory.remove(pod)
         default: break
         }

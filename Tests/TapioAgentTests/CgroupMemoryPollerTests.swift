@@ -113,4 +113,32 @@ struct CgroupMemoryPollerTests {
             #expect(full.limited.lookup(newServiceID)?.limitBytes == 16 << 20)
         }
     }
+    /// Between periodic walks a pod update (``LimitedCgroups/requestWalk()``, which the attributor calls for every
+    /// pod it learns of) makes the next pass walk the kubelet's subtrees — once the least gap since the last walk
+    /// has passed — so a new container is sampled without waiting for the 30-s period.
+    @Test func aPodUpdateBringsTheNextWalkForward() throws {
+        try TestCgroup.with(layout: .cgroupfs(qos: "burstable"), memoryLimit: 64 << 20) { container in
+            let poller = CgroupMemoryPoller(interval: .seconds(1), rewalk: .seconds(3600), fullRewalk: .seconds(3600),
+                                            minWalkGap: .zero)
+            poller.pollOnce()  // the first pass walks
+            let newPod = try container.addSiblingPod(memoryLimit: 48 << 20)
+            let newPodID = try #require(Self.inode(newPod))
+            poller.pollOnce()
+            #expect(poller.limited.lookup(newPodID) == nil, "no walk is due, none was asked for")
+            poller.limited.requestWalk()
+            poller.pollOnce()
+            #expect(poller.limited.lookup(newPodID)?.limitBytes == 48 << 20, "the asked-for walk found the new container")
+
+            // Asked too soon after a walk: deferred, not dropped.
+            let gapped = CgroupMemoryPoller(interval: .seconds(1), rewalk: .seconds(3600), fullRewalk: .seconds(3600),
+                                            minWalkGap: .seconds(3600))
+            gapped.pollOnce()
+            let another = try container.addSiblingPod(memoryLimit: 40 << 20)
+            let anotherID = try #require(Self.inode(another))
+            gapped.limited.requestWalk()
+            gapped.pollOnce()
+            #expect(gapped.limited.lookup(anotherID) == nil, "within the gap the request waits")
+            #expect(gapped.hasDeferredWalk, "the request is remembered for when the gap has passed")
+        }
+    }
 }
