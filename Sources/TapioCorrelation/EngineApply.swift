@@ -29,7 +29,7 @@ extension CorrelationEngine {
         switch n.kind {
         case .cgroupMemory(let m):
             if !states[i].hasCgroupSeries {
-                // Until the cgroup poller reaches a new container (its walk runs every 10 s), the series is made of
+                // Until the cgroup poller reaches a new container (when a pod change or its 30-s period brings a walk), the series is made of
                 // per-process samples: one process at a time (a shell, then its short-lived `sleep` child). On a real
                 // node their alternation read as reclaim drops in two buckets — a GC sawtooth with too few peaks to
                 // fit — and the container's leak got no prediction before its kill. The cgroup's total replaces them.

@@ -9,11 +9,19 @@ import TapioModel
 /// each test loads its own copy of the probes and reads global kernel activity.
 @Suite("BPF probes on the running kernel", .serialized, .enabled(if: canLoadBPF, "\(kernelSkipReason ?? "")"), .timeLimit(.minutes(5)))
 struct KernelProbeTests {
+    /// The product's configuration with the reader polling every 100 ms: these tests look at short windows ("no
+    /// record until asked", "one exit, not two") that the product's 1-s poll would make pass without looking.
+    static func configuration(settings: BPFSettings, ringBufferBytes: Int = 1 << 20, queueCapacity: Int = 16_384,
+                              overflowPolicy: BoundedQueue<TapioEvent>.OverflowPolicy = .dropOldest) -> BPFConfiguration {
+        BPFConfiguration(settings: settings, ringBufferBytes: ringBufferBytes, queueCapacity: queueCapacity,
+                         overflowPolicy: overflowPolicy, pollIntervalMilliseconds: 100)
+    }
+
     @Test("an OOM kill in a kubelet-shaped memory cgroup is reported for the victim, after its rising RSS",
           .enabled(if: KubeletCgroup.available,
                    "no memory controller: neither /sys/fs/cgroup/memory (v1) nor memory in /sys/fs/cgroup (v2)"))
     func oomKillIsAttributedToTheVictim() async throws {
-        let probes = try BPFProbes(configuration: BPFConfiguration(settings: BPFSettings(enabled: .all)))
+        let probes = try BPFProbes(configuration: Self.configuration(settings: BPFSettings(enabled: .all)))
         defer { probes.close() }
         let cgroup = try KubeletCgroup.create(limitBytes: 64 << 20)
         defer { cgroup.remove() }
@@ -61,7 +69,7 @@ struct KernelProbeTests {
 
     @Test("exit codes and the signals that killed real child processes are reported for their pids")
     func exitCodesAndSignals() async throws {
-        let probes = try BPFProbes(configuration: BPFConfiguration(settings: BPFSettings(enabled: .process)))
+        let probes = try BPFProbes(configuration: Self.configuration(settings: BPFSettings(enabled: .process)))
         defer { probes.close() }
         let exits3 = try Child.start("/bin/sh", ["-c", "exit 3"])
         let killed = try Child.start("/bin/sleep", ["30"])
@@ -97,7 +105,7 @@ struct KernelProbeTests {
 
     @Test("a multi-threaded process is reported once, when its last thread exits, with its exit code")
     func multiThreadedExitIsReportedOnce() async throws {
-        let probes = try BPFProbes(configuration: BPFConfiguration(settings: BPFSettings(enabled: .process)))
+        let probes = try BPFProbes(configuration: Self.configuration(settings: BPFSettings(enabled: .process)))
         defer { probes.close() }
         let child = try python("""
             import os, threading, time
@@ -123,7 +131,7 @@ struct KernelProbeTests {
 
     @Test("a refused connection on loopback is a failed connect with ECONNREFUSED for the connecting pid")
     func refusedConnection() async throws {
-        let probes = try BPFProbes(configuration: BPFConfiguration(settings: BPFSettings(enabled: .network)))
+        let probes = try BPFProbes(configuration: Self.configuration(settings: BPFSettings(enabled: .network)))
         defer { probes.close() }
         let port = closedLoopbackPort()
         let child = try python("""
@@ -152,7 +160,7 @@ struct KernelProbeTests {
 
     @Test("a server closing with SO_LINGER 0 sends a reset seen for its pid, and the client receives it")
     func resetOnLoopback() async throws {
-        let probes = try BPFProbes(configuration: BPFConfiguration(settings: BPFSettings(enabled: .network)))
+        let probes = try BPFProbes(configuration: Self.configuration(settings: BPFSettings(enabled: .network)))
         defer { probes.close() }
         let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(listener) }
@@ -186,7 +194,7 @@ struct KernelProbeTests {
     @Test("changing the sampling rate, the divisor and switching probes off take effect without reloading")
     func liveReconfiguration() async throws {
         var settings = BPFSettings(enabled: [.memorySampler, .process], samplingHz: 10)
-        let probes = try BPFProbes(configuration: BPFConfiguration(settings: settings))
+        let probes = try BPFProbes(configuration: Self.configuration(settings: settings))
         defer { probes.close() }
         // A spinner is on a CPU all the time, so it gets (almost) every perf sample of its CPU.
         let spinner = try python("import sys\nsys.stdin.readline()\nwhile True: pass")
@@ -233,7 +241,7 @@ struct KernelProbeTests {
 
     @Test("an optional program that fails to load is reported down while the other probes come up")
     func failingOptionalProgramLeavesOthersUp() async throws {
-        var configuration = BPFConfiguration(settings: BPFSettings(enabled: .process))
+        var configuration = Self.configuration(settings: BPFSettings(enabled: .process))
         configuration.extraPrograms = ["tapio_selftest_invalid"]
         let probes = try BPFProbes(configuration: configuration)
         defer { probes.close() }
@@ -259,7 +267,7 @@ struct KernelProbeTests {
 
     @Test("a memory snapshot reports a sleeping process that neither the sampler nor rss_stat would")
     func snapshotCoversSleepingProcesses() async throws {
-        let probes = try BPFProbes(configuration: BPFConfiguration(settings: BPFSettings(enabled: .memorySnapshot)))
+        let probes = try BPFProbes(configuration: Self.configuration(settings: BPFSettings(enabled: .memorySnapshot)))
         defer { probes.close() }
         let sleeper = try python("""
             import sys, time
@@ -284,7 +292,7 @@ struct KernelProbeTests {
 
     @Test("a full ring buffer and a full hand-off queue both count what they lose")
     func lossIsCounted() throws {
-        var configuration = BPFConfiguration(settings: BPFSettings(enabled: []), ringBufferBytes: 4096,
+        var configuration = Self.configuration(settings: BPFSettings(enabled: []), ringBufferBytes: 4096,
                                              queueCapacity: 8, overflowPolicy: .dropOldest)
         configuration.extraPrograms = ["tapio_bench_fill"]
         configuration.startsReader = false
@@ -302,7 +310,7 @@ struct KernelProbeTests {
 
     @Test("close() ends the event sequence and releases the probes; health says stopped")
     func closeUnblocksTheConsumer() async throws {
-        let probes = try BPFProbes(configuration: BPFConfiguration(settings: BPFSettings(enabled: .process)))
+        let probes = try BPFProbes(configuration: Self.configuration(settings: BPFSettings(enabled: .process)))
         let consumer = Task { () -> Int in
             var n = 0
             for await _ in probes.events() { n += 1 }
