@@ -95,7 +95,12 @@ public struct KubeConfig: Sendable {
         }
         var cfg = KubeConfig(server: server, source: file)
         cfg.namespace = (ctx["namespace"] as? String).flatMap { $0.isEmpty ? nil : $0 } ?? "default"
-        cfg.insecureSkipTLSVerify = (cluster["insecure-skip-tls-verify"] as? Bool) ?? false
+        // kubectl refuses a quoted "true" here; reading it as false would turn TLS checks on or off by accident.
+        switch cluster["insecure-skip-tls-verify"] {
+        case nil, is NSNull: cfg.insecureSkipTLSVerify = false
+        case let b as Bool: cfg.insecureSkipTLSVerify = b
+        case let other?: throw fail(clField + ".insecure-skip-tls-verify", "not a boolean: \(String(describing: other).prefix(64))")
+        }
 
         func dataOrFile(_ section: [String: Any], _ prefix: String, dataKey: String, fileKey: String) throws -> [UInt8]? {
             if let b64 = section[dataKey] {

@@ -39,7 +39,8 @@ public enum Quantity {
         guard !number.isEmpty, number != ".", number.filter({ $0 == "." }).count <= 1 else {
             throw fail("not a number; expected \(allowed)")
         }
-        guard var value = Decimal(string: number.hasPrefix(".") ? "0" + number : number, locale: Locale(identifier: "en_US_POSIX")) else {
+        // No locale: `.` is the separator either way, and building a Locale loads ICU (~5 MiB of an idle agent).
+        guard var value = Decimal(string: number.hasPrefix(".") ? "0" + number : number, locale: nil) else {
             throw fail("not a number; expected \(allowed)")
         }
         let multiplier: Decimal

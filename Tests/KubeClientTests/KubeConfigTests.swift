@@ -165,6 +165,31 @@ struct KubeConfigRegressionTests {
         #expect(c.insecureSkipTLSVerify)
     }
 
+    /// Plain scalars are resolved by Tapio, not by Yams's regex rules (which load ICU): YAML 1.1 booleans in any of
+    /// their spellings, quoted ones stay strings, and a null is no value.
+    @Test(.timeLimit(.minutes(2))) func booleansAndNullsAreReadAsKubectlReadsThem() throws {
+        func parse(_ skip: String, namespace: String) throws -> KubeConfig {
+            try KubeConfig.parse(yaml: """
+                current-context: one
+                clusters: [{name: c1, cluster: {server: "https://10.0.0.2:6443", insecure-skip-tls-verify: \(skip)}}]
+                contexts: [{name: one, context: {cluster: c1, namespace: \(namespace)}}]
+                """, file: "/tmp/kc")
+        }
+        for word in ["true", "True", "TRUE", "yes", "Yes", "on", "ON"] {
+            #expect(try parse(word, namespace: "ns").insecureSkipTLSVerify, "\(word) is true")
+        }
+        for word in ["false", "False", "no", "NO", "off", "Off"] {
+            #expect(try !parse(word, namespace: "ns").insecureSkipTLSVerify, "\(word) is false")
+        }
+        for null in ["~", "null", "Null", "NULL"] {
+            #expect(try parse("false", namespace: null).namespace == "default", "a \(null) namespace is no namespace")
+        }
+        #expect(try parse("false", namespace: "\"null\"").namespace == "null", "a quoted null is a string")
+        #expect(try parse("false", namespace: "yes-please").namespace == "yes-please")
+        // A quoted boolean is a string where a boolean belongs: named, not guessed.
+        #expect(throws: KubeConfigError.self) { try parse("\"true\"", namespace: "ns") }
+    }
+
     @Test(.timeLimit(.minutes(2))) func nestingBeyondLibyamlsLimitIsAnErrorNotAStackOverflow() throws {
         for deep in [String(repeating: "[", count: 100_000), String(repeating: "- ", count: 50_000) + "x",
                      String(repeating: "{a: ", count: 50_000)] {
