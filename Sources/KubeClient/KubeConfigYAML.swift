@@ -29,6 +29,9 @@ enum KubeConfigYAML {
         }
     }
 
+    /// Unquoted: only plain scalars are nulls, booleans or merge keys by their words.
+    static func isPlain(_ s: Yams.Node.Scalar) -> Bool { s.style == .plain || s.style == .any }
+
     /// YAML 1.1's plain nulls and booleans (the words of Yams's default rules).
     static let nullWords: Set<String> = ["", "~", "null", "Null", "NULL"]
     static func bool(_ word: String) -> Bool? {
@@ -44,11 +47,10 @@ enum KubeConfigYAML {
         guard budget >= 0 else { throw Failure(message: "the document expands to more than \(maxNodes) YAML nodes (aliases included)") }
         switch node {
         case .scalar(let s):
-            let plain = s.style == .plain || s.style == .any
             switch Tag.Name(rawValue: node.tag.rawValue) {
             case .null: return NSNull()
             case .bool: return bool(s.string) ?? s.string
-            case .str where plain:
+            case .str where isPlain(s):
                 if nullWords.contains(s.string) { return NSNull() }
                 return bool(s.string) ?? s.string
             default: return s.string
@@ -69,7 +71,7 @@ enum KubeConfigYAML {
                 }
                 let inner = try value(v, &budget)
                 if Tag.Name(rawValue: k.tag.rawValue) == .merge
-                    || (key.string == "<<" && (key.style == .plain || key.style == .any)) {
+                    || (key.string == "<<" && isPlain(key)) {
                     // `<<: *base` or `<<: [*a, *b]`: keys of the merged mappings, unless given explicitly.
                     for m in (inner as? [Any] ?? [inner]) {
                         guard let dict = m as? [String: Any] else { throw Failure(message: "not a kubeconfig: a merge key (<<) must name mappings") }

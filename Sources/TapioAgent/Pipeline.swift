@@ -98,7 +98,7 @@ public final class Pipeline: Sendable {
                         if attributor.shouldRetry(n, subject: subject), retry.hold(n, now: MonotonicClock.coarseNanos()) {
                             continue
                         }
-                        if Self.isUrgent(n) { urgent = true }
+                        if n.isUrgent { urgent = true }
                         out.append(.event(.node(n, subject: subject, context: context)))
                     case .cluster(let c):
                         attributor.observe(c)
@@ -113,11 +113,6 @@ public final class Pipeline: Sendable {
         }
     }
 
-    /// What the engine runs at once instead of with its batch (``CorrelationEngine/flushIfUrgent(now:into:)``).
-    static func isUrgent(_ event: NodeEvent) -> Bool {
-        if case .oomKill = event.kind { return true }
-        return false
-    }
 
     /// Releases held events once they name a pod's container or their schedule runs out (``AttributionRetry``).
     /// Sleeps until the earliest held event is due, or until one is held (no periodic wakeups at rest).
@@ -138,7 +133,7 @@ public final class Pipeline: Sendable {
                 } else {
                     retry.noteResolved()
                 }
-                merged.push(.event(.node(held.event, subject: subject, context: context)), urgent: Self.isUrgent(held.event))
+                merged.push(.event(.node(held.event, subject: subject, context: context)), urgent: held.event.isUrgent)
             }
         }
     }

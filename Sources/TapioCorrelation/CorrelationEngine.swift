@@ -133,7 +133,7 @@ public struct CorrelationEngine: Sendable {
             stats.shed &+= 1
         } else {
             apply(event, now: now)
-            if case .node(let n) = event.event, case .oomKill = n.kind { urgent = true }
+            if case .node(let n) = event.event, n.isUrgent { urgent = true }
             if !pending.isEmpty {
                 out.append(contentsOf: pending)
                 pending.removeAll(keepingCapacity: true)

@@ -206,9 +206,7 @@ public final class BoundedQueue<Element: Sendable>: Sendable {
             s.timedWait &+= 1
             return s.timedWait
         }
-        let (seconds, attoseconds) = timeout.components
-        let nanos = seconds >= Int64.max / 1_000_000_000 / 2 ? Int.max / 2
-            : Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
+        let nanos = Int(Swift.min(timeout.nanos, UInt64(Int.max / 2)))
         DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(nanos)) { [self] in
             wakeConsumer(ifStill: wait)
         }

@@ -21,6 +21,13 @@ public struct NodeEvent: Sendable, Hashable {
         self.kind = kind
     }
 
+    /// News that should not wait for a batch to fill or time out: an OOM kill (the engine judges its batch at once,
+    /// and the pipeline wakes the engine for it).
+    public var isUrgent: Bool {
+        if case .oomKill = kind { return true }
+        return false
+    }
+
     public enum Kind: Sendable, Hashable {
         /// A sample of a process's memory counters (bytes).
         case memorySample(MemorySample)

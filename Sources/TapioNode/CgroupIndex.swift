@@ -1,4 +1,5 @@
 import Synchronization
+import TapioModel
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -32,8 +33,8 @@ public final class CgroupIndex: Sendable {
     public init(mount: CgroupMount, retention: Duration = .seconds(600), minimumRewalkInterval: Duration = .seconds(1),
                 maximumEntries: Int = 200_000, clock: @escaping @Sendable () -> UInt64 = MonotonicClock.coarseNanos) {
         self.mount = mount
-        self.retentionNanos = retention.nanoseconds
-        self.minimumRewalkNanos = minimumRewalkInterval.nanoseconds
+        self.retentionNanos = retention.nanos
+        self.minimumRewalkNanos = minimumRewalkInterval.nanos
         self.maximumEntries = maximumEntries
         self.clock = clock
     }

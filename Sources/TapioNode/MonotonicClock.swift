@@ -22,15 +22,6 @@ public enum MonotonicClock {
     }
 }
 
-extension Duration {
-    /// Whole nanoseconds, saturating at zero for negative durations.
-    var nanoseconds: UInt64 {
-        let (s, a) = components
-        if s < 0 { return 0 }
-        return UInt64(s) &* 1_000_000_000 &+ UInt64(a / 1_000_000_000)
-    }
-}
-
 extension MonotonicClock {
     /// CLOCK_MONOTONIC in nanoseconds (durations worth reporting).
     @Sendable public static func preciseNanos() -> UInt64 {

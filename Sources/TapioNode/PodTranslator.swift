@@ -81,8 +81,8 @@ public final class PodTranslator: Sendable {
         self.index = mount.map { CgroupIndex(mount: $0, clock: clock) }
         self.directory = directory
         self.clock = clock
-        self.ttlNanos = configuration.ttl.nanoseconds
-        self.negativeTTLNanos = configuration.negativeTTL.nanoseconds
+        self.ttlNanos = configuration.ttl.nanos
+        self.negativeTTLNanos = configuration.negativeTTL.nanos
         self.logger = logger
         self.state = Mutex(State(lru: LRUTable(maximumEntries: configuration.maximumEntries,
                                                maximumBytes: configuration.maximumBytes)))

@@ -1,11 +1,12 @@
 import Foundation
 import Synchronization
 @testable import TapioNode
+import TapioModel
 
 /// A clock tests move by hand.
 final class ManualClock: Sendable {
     let now = Atomic<UInt64>(1_000_000_000)
-    func advance(_ d: Duration) { now.add(d.nanoseconds, ordering: .relaxed) }
+    func advance(_ d: Duration) { now.add(d.nanos, ordering: .relaxed) }
     var read: @Sendable () -> UInt64 { { [self] in now.load(ordering: .relaxed) } }
 }
 

@@ -3,25 +3,27 @@
 /// The engine's clock is whatever its caller passes — wall time in the agent, a scenario's virtual time in a
 /// replay — and its settings come from policies and scenario headers, so sums of instants and durations can reach
 /// `UInt64.max`. Saturating there keeps "never" meaning never instead of wrapping to the past or trapping.
+/// In TapioModel so every module converts durations and adds instants the same way (the engine, the node caches,
+/// the bounded queue's timed waits).
 extension UInt64 {
     /// `self + other`, or `UInt64.max` where that overflows.
-    @inline(__always) func adding(saturating other: UInt64) -> UInt64 {
+    @inlinable package func adding(saturating other: UInt64) -> UInt64 {
         let (v, o) = addingReportingOverflow(other)
         return o ? .max : v
     }
 
     /// `self × other`, or `UInt64.max` where that overflows.
-    @inline(__always) func multiplied(saturating other: UInt64) -> UInt64 {
+    @inlinable package func multiplied(saturating other: UInt64) -> UInt64 {
         let (v, o) = multipliedReportingOverflow(by: other)
         return o ? .max : v
     }
 
     /// `self - other`, or 0 where `other` is larger.
-    @inline(__always) func subtracting(saturating other: UInt64) -> UInt64 { self > other ? self - other : 0 }
+    @inlinable package func subtracting(saturating other: UInt64) -> UInt64 { self > other ? self - other : 0 }
 
     /// A non-negative finite `Double` rounded to the nearest whole number, if it fits; nil for negative, NaN,
     /// infinite and too large values. (`UInt64(_: Double)` traps on all of those.)
-    static func rounding(exactly d: Double) -> UInt64? {
+    @inlinable package static func rounding(exactly d: Double) -> UInt64? {
         guard d.isFinite, d >= 0 else { return nil }
         let r = d.rounded()
         // 2^64 is the first Double that does not fit.
@@ -30,7 +32,7 @@ extension UInt64 {
     }
 
     /// Like ``rounding(exactly:)`` but clamped: negative and NaN give 0, too large gives `UInt64.max`.
-    static func rounding(clamping d: Double) -> UInt64 {
+    @inlinable package static func rounding(clamping d: Double) -> UInt64 {
         if d.isNaN || d <= 0 { return 0 }
         return rounding(exactly: d) ?? .max
     }
@@ -38,7 +40,7 @@ extension UInt64 {
 
 extension Int {
     /// A `Double` rounded to a whole number and clamped to `Int`'s range (NaN gives 0).
-    static func rounding(clamping d: Double) -> Int {
+    @inlinable package static func rounding(clamping d: Double) -> Int {
         if d.isNaN { return 0 }
         let r = d.rounded()
         // ±2^63 is the first Double outside Int's range.
@@ -51,7 +53,7 @@ extension Int {
 extension Duration {
     /// Whole nanoseconds, saturating: negative durations are 0, durations beyond `UInt64.max` ns (~584 years) are
     /// `UInt64.max`.
-    @inline(__always) var nanos: UInt64 {
+    @inlinable package var nanos: UInt64 {
         let c = components
         if c.seconds < 0 { return 0 }
         return UInt64(c.seconds).multiplied(saturating: 1_000_000_000)
