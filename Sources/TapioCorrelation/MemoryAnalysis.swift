@@ -46,8 +46,27 @@ struct MemoryAnalysis: Sendable {
         var level: Double
         var slope: Double
         var accel: Double
+        /// The acceleration in standard errors, the error widened for correlated residuals.
         var z: Double
+        /// ``RobustTrend/autocorrelationFactor(_:)`` of the residuals: with the bend taken out, what is left
+        /// shows how much the noise wanders. The halves' test borrows it (half the points cannot show it).
+        var autocorrelation: Double
     }
+
+    /// A bend that speeds growth up is read from at least this many envelope points (two minutes of 10-s buckets,
+    /// after the first and last are left out): below that a parabola's three parameters leave too few degrees of
+    /// freedom for its error to be trusted, and each half of the window too few points to show how the noise
+    /// wanders. On the corpus swept over twelve noise seeds, fewer points and three standard errors gave linear
+    /// leaks a first Warning up to 57 % early (a chance bend just as the probability crossed 0.5).
+    static let bendMinPoints = 12
+    /// …and only beyond four standard errors: the detectors re-test every bucket, and at three a wandering
+    /// offset bends a straight leak now and then (the same reasoning as ``CorrelationEngine/growing(_:)``'s z ≥ 4).
+    static let bendZ = 4.0
+    /// A bend that levels off still counts from six points and three standard errors: it makes no time-to-OOM
+    /// shorter, and a heap filling toward -Xmx bends over within its first minutes — read later, it would stand as
+    /// a Critical prediction until then. A leak that only seemed to level off keeps climbing, and the next
+    /// evaluations see it.
+    static let levelZ = 3.0
 
     /// Least squares y = a + b·x + c·x² on x = t − mean(t); nil when it is degenerate.
     static func fitParabola(t: [Double], y: [Double], at now: Double) -> Parabola? {
@@ -71,16 +90,20 @@ struct MemoryAnalysis: Sendable {
         let b = (c01 * sy + c11 * sxy + c12 * sx2y) / det
         let c = (c02 * sy + c12 * sxy + c22 * sx2y) / det
         var ssr = 0.0
+        var residuals = [Double](repeating: 0, count: n)
         for i in 0..<n {
             let x = t[i] - mt
             let e = y[i] - (a + b * x + c * x * x)
+            residuals[i] = e
             ssr += e * e
         }
-        // The standard error of c: the residual variance times the inverse's last diagonal entry.
-        let se = (ssr / Double(n - 3) * c22 / det).squareRoot()
+        // The standard error of c: the residual variance times the inverse's last diagonal entry, widened when the
+        // residuals are correlated (a wandering offset bends a parabola by chance).
+        let factor = RobustTrend.autocorrelationFactor(residuals)
+        let se = (ssr / Double(n - 3) * c22 / det).squareRoot() * factor
         let x = now - mt
         let z = se > 0 ? c / se : (c == 0 ? 0 : .infinity)
-        return Parabola(level: a + b * x + c * x * x, slope: b + 2 * c * x, accel: 2 * c, z: z)
+        return Parabola(level: a + b * x + c * x * x, slope: b + 2 * c * x, accel: 2 * c, z: z, autocorrelation: factor)
     }
 
     static func analyze(_ s: MemorySeries, now: UInt64) -> MemoryAnalysis? {
@@ -159,7 +182,7 @@ struct MemoryAnalysis: Sendable {
         let nowSec = sec(now)
         // Without the first and the last bucket: either may be partly filled, and a maximum over fewer samples is
         // lower — at the ends of the window that reads as a bend to least squares (not to Theil–Sen).
-        let parabola = sawtooth || peaksT.count < 8 ? nil
+        let parabola = sawtooth ? nil
             : fitParabola(t: Array(peaksT.dropFirst().dropLast()), y: Array(peaksY.dropFirst().dropLast()), at: nowSec)
         // The fitted level, not the last maximum: one noisy bucket must not pull the prediction in.
         let level = fit.value(at: nowSec)
@@ -175,21 +198,26 @@ struct MemoryAnalysis: Sendable {
 
     /// The growth now, with its bend: level (bytes), slope (bytes/s) and acceleration (bytes/s²) at `nowSec`.
     ///
-    /// A bend counts only when it is larger than three standard errors: a staircase or noise bends a line by chance,
-    /// and a straight line is the safer reading then. First the least-squares parabola over the whole envelope
+    /// A bend that speeds growth up counts only when it is larger than ``bendZ`` standard errors, read from
+    /// ``bendMinPoints`` or more (one that levels off: ``levelZ``): a staircase or noise bends a line by chance, and
+    /// a straight line is the safer reading then. First the least-squares parabola over the whole envelope
     /// (its acceleration against its standard error); failing that, the change between the two halves' slopes over
     /// the time between their middles, against the halves' slope errors combined — with that bend the level and
     /// slope come from the recent half, which is closer to what happens next.
     var shape: (level: Double, slope: Double, accel: Double) {
         // The parabola through every point sees a bend sooner than two halves' slopes (each from half the points);
         // the halves still catch one it misses (a least-squares fit gives a spike more weight than Theil–Sen).
-        if let p = parabola, abs(p.z) > 3 { return (p.level, p.slope, p.accel) }
-        guard !sawtooth, let o = older, let r = recent, o.count >= 3, r.count >= 3, recentMid > olderMid else {
-            return (level, fit.slope, 0)
+        guard let p = parabola else { return (level, fit.slope, 0) }
+        let points = fit.count - 2
+        func counts(_ z: Double) -> Bool {
+            z > 0 ? points >= Self.bendMinPoints && z > Self.bendZ : -z > Self.levelZ
         }
+        if counts(p.z) { return (p.level, p.slope, p.accel) }
+        guard let o = older, let r = recent, recentMid > olderMid else { return (level, fit.slope, 0) }
         let diff = r.slope - o.slope
-        let se = (o.slopeStdError * o.slopeStdError + r.slopeStdError * r.slopeStdError).squareRoot()
-        guard se.isFinite, abs(diff) > 3 * se else { return (level, fit.slope, 0) }
+        let widen = { (f: TrendFit) in f.slopeStdError * Swift.max(f.autocorrelation, p.autocorrelation) }
+        let se = (widen(o) * widen(o) + widen(r) * widen(r)).squareRoot()
+        guard se.isFinite, counts(diff / se) else { return (level, fit.slope, 0) }
         let accel = diff / (recentMid - olderMid)
         let slope = r.slope + accel * (nowSec - recentMid)
         // The recent half's line through its middle, carried on to now along the bend.

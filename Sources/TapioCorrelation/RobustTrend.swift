@@ -16,6 +16,12 @@ struct TrendFit: Sendable, Hashable {
     var count: Int
     /// Seconds between the first and last point.
     var span: Double
+    /// How much wider the slope's standard error really is because neighbouring residuals move together (see
+    /// ``RobustTrend/autocorrelationFactor(_:)``; 1 for independent noise). The bend tests use it.
+    var autocorrelation: Double = 1
+
+    /// The slope's standard error widened for correlated residuals.
+    var correlatedSlopeStdError: Double { slopeStdError * autocorrelation }
 
     func value(at t: Double) -> Double { intercept + slope * t }
 
@@ -47,8 +53,10 @@ enum RobustTrend {
         let tMean = t.reduce(0, +) / Double(n)
         let yMean = y.reduce(0, +) / Double(n)
         var sst = 0.0, sse = 0.0, stt = 0.0
+        var residuals = [Double](repeating: 0, count: n)
         for i in 0..<n {
             let r = y[i] - (intercept + slope * t[i])
+            residuals[i] = r
             sse += r * r
             sst += (y[i] - yMean) * (y[i] - yMean)
             stt += (t[i] - tMean) * (t[i] - tMean)
@@ -60,7 +68,29 @@ enum RobustTrend {
         let spread = max(sigma, classical)
         let se = stt > 0 ? spread / stt.squareRoot() : .infinity
         return TrendFit(slope: slope, intercept: intercept, sigma: spread, rSquared: r2, slopeStdError: se, count: n,
-                        span: (t.max() ?? 0) - (t.min() ?? 0))
+                        span: (t.max() ?? 0) - (t.min() ?? 0), autocorrelation: autocorrelationFactor(residuals))
+    }
+
+    /// The factor by which a standard error computed as if residuals were independent understates the real one,
+    /// when they are not: √((1 + ρ) / (1 − ρ)), ρ the lag-1 autocorrelation of the residuals in time order (the
+    /// effective-sample-size correction for AR(1) noise used for trends in climate series, Santer et al. 2008).
+    /// Memory wanders — page cache and allocator slack drift for tens of seconds, longer than a bucket — and with
+    /// 20–30 buckets such drift makes a three-standard-error bend by chance far more often than one time in 300.
+    /// ρ is clamped to [0, 0.9]: negative correlation is not credited, and one strong run cannot make the error
+    /// infinite. 1 with fewer than four residuals.
+    static func autocorrelationFactor(_ residuals: [Double]) -> Double {
+        let n = residuals.count
+        guard n >= 4 else { return 1 }
+        let mean = residuals.reduce(0, +) / Double(n)
+        var num = 0.0, den = 0.0
+        for i in 0..<n {
+            let d = residuals[i] - mean
+            den += d * d
+            if i > 0 { num += d * (residuals[i - 1] - mean) }
+        }
+        guard den > 0 else { return 1 }
+        let rho = min(0.9, max(0, num / den))
+        return ((1 + rho) / (1 - rho)).squareRoot()
     }
 
     /// The median (the array is reordered).
