@@ -160,8 +160,8 @@ struct MemoryAnalysis: Sendable {
             let mid = (peaksT.first! + peaksT.last!) / 2
             let olderIdx = peaksT.indices.filter { peaksT[$0] <= mid }
             let recentIdx = peaksT.indices.filter { peaksT[$0] > mid }
-            older = RobustTrend.theilSen(t: olderIdx.map { peaksT[$0] }, y: olderIdx.map { peaksY[$0] })
-            recent = RobustTrend.theilSen(t: recentIdx.map { peaksT[$0] }, y: recentIdx.map { peaksY[$0] })
+            older = RobustTrend.theilSen(t: olderIdx.map { peaksT[$0] }, y: olderIdx.map { peaksY[$0] }, correlated: true)
+            recent = RobustTrend.theilSen(t: recentIdx.map { peaksT[$0] }, y: recentIdx.map { peaksY[$0] }, correlated: true)
             if !olderIdx.isEmpty { olderMid = olderIdx.reduce(0.0) { $0 + peaksT[$1] } / Double(olderIdx.count) }
             if !recentIdx.isEmpty { recentMid = recentIdx.reduce(0.0) { $0 + peaksT[$1] } / Double(recentIdx.count) }
             if let older, let recent {

@@ -158,8 +158,8 @@ struct MemoryHistory: Sendable {
         guard t.count >= 10 else { return nil }
         t.reverse(); y.reverse()
         let h = t.count / 2
-        guard let o = RobustTrend.theilSen(t: Array(t[..<h]), y: Array(y[..<h])),
-              let r = RobustTrend.theilSen(t: Array(t[h...]), y: Array(y[h...])) else { return nil }
+        guard let o = RobustTrend.theilSen(t: Array(t[..<h]), y: Array(y[..<h]), correlated: true),
+              let r = RobustTrend.theilSen(t: Array(t[h...]), y: Array(y[h...]), correlated: true) else { return nil }
         let oMid = t[..<h].reduce(0, +) / Double(h), rMid = t[h...].reduce(0, +) / Double(t.count - h)
         guard rMid > oMid else { return nil }
         let diff = r.slope - o.slope

@@ -17,7 +17,8 @@ struct TrendFit: Sendable, Hashable {
     /// Seconds between the first and last point.
     var span: Double
     /// How much wider the slope's standard error really is because neighbouring residuals move together (see
-    /// ``RobustTrend/autocorrelationFactor(_:)``; 1 for independent noise). The bend tests use it.
+    /// ``RobustTrend/autocorrelationFactor(_:)``): computed for the fits the bend tests read (`correlated: true`),
+    /// 1 otherwise.
     var autocorrelation: Double = 1
 
     /// The slope's standard error widened for correlated residuals.
@@ -33,8 +34,9 @@ struct TrendFit: Sendable, Hashable {
 }
 
 enum RobustTrend {
-    /// Theil–Sen over the points; nil with fewer than 3 points or no time spread.
-    static func theilSen(t: [Double], y: [Double]) -> TrendFit? {
+    /// Theil–Sen over the points (in time order); nil with fewer than 3 points or no time spread. With
+    /// `correlated`, the residuals' autocorrelation is measured too (the other fits do not pay for it).
+    static func theilSen(t: [Double], y: [Double], correlated: Bool = false) -> TrendFit? {
         let n = t.count
         guard n >= 3, y.count == n else { return nil }
         var slopes: [Double] = []
@@ -53,10 +55,11 @@ enum RobustTrend {
         let tMean = t.reduce(0, +) / Double(n)
         let yMean = y.reduce(0, +) / Double(n)
         var sst = 0.0, sse = 0.0, stt = 0.0
-        var residuals = [Double](repeating: 0, count: n)
+        var residuals: [Double] = []
+        if correlated { residuals.reserveCapacity(n) }
         for i in 0..<n {
             let r = y[i] - (intercept + slope * t[i])
-            residuals[i] = r
+            if correlated { residuals.append(r) }
             sse += r * r
             sst += (y[i] - yMean) * (y[i] - yMean)
             stt += (t[i] - tMean) * (t[i] - tMean)
@@ -68,7 +71,8 @@ enum RobustTrend {
         let spread = max(sigma, classical)
         let se = stt > 0 ? spread / stt.squareRoot() : .infinity
         return TrendFit(slope: slope, intercept: intercept, sigma: spread, rSquared: r2, slopeStdError: se, count: n,
-                        span: (t.max() ?? 0) - (t.min() ?? 0), autocorrelation: autocorrelationFactor(residuals))
+                        span: (t.max() ?? 0) - (t.min() ?? 0),
+                        autocorrelation: correlated ? autocorrelationFactor(residuals) : 1)
     }
 
     /// The factor by which a standard error computed as if residuals were independent understates the real one,
