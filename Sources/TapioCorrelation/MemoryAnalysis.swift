@@ -51,6 +51,8 @@ struct MemoryAnalysis: Sendable {
         /// ``RobustTrend/autocorrelationFactor(_:)`` of the residuals: with the bend taken out, what is left
         /// shows how much the noise wanders. The halves' test borrows it (half the points cannot show it).
         var autocorrelation: Double
+        /// Points fitted.
+        var count: Int
     }
 
     /// A bend that speeds growth up is read from at least this many envelope points (two minutes of 10-s buckets,
@@ -103,7 +105,8 @@ struct MemoryAnalysis: Sendable {
         let se = (ssr / Double(n - 3) * c22 / det).squareRoot() * factor
         let x = now - mt
         let z = se > 0 ? c / se : (c == 0 ? 0 : .infinity)
-        return Parabola(level: a + b * x + c * x * x, slope: b + 2 * c * x, accel: 2 * c, z: z, autocorrelation: factor)
+        return Parabola(level: a + b * x + c * x * x, slope: b + 2 * c * x, accel: 2 * c, z: z, autocorrelation: factor,
+                        count: n)
     }
 
     static func analyze(_ s: MemorySeries, now: UInt64) -> MemoryAnalysis? {
@@ -208,16 +211,14 @@ struct MemoryAnalysis: Sendable {
         // The parabola through every point sees a bend sooner than two halves' slopes (each from half the points);
         // the halves still catch one it misses (a least-squares fit gives a spike more weight than Theil–Sen).
         guard let p = parabola else { return (level, fit.slope, 0) }
-        let points = fit.count - 2
         func counts(_ z: Double) -> Bool {
-            z > 0 ? points >= Self.bendMinPoints && z > Self.bendZ : -z > Self.levelZ
+            z > 0 ? p.count >= Self.bendMinPoints && z > Self.bendZ : -z > Self.levelZ
         }
         if counts(p.z) { return (p.level, p.slope, p.accel) }
-        guard let o = older, let r = recent, recentMid > olderMid else { return (level, fit.slope, 0) }
+        guard let o = older, let r = recent, recentMid > olderMid,
+              counts(RobustTrend.slopeChangeZ(from: o, to: r, autocorrelation: p.autocorrelation))
+        else { return (level, fit.slope, 0) }
         let diff = r.slope - o.slope
-        let widen = { (f: TrendFit) in f.slopeStdError * Swift.max(f.autocorrelation, p.autocorrelation) }
-        let se = (widen(o) * widen(o) + widen(r) * widen(r)).squareRoot()
-        guard se.isFinite, counts(diff / se) else { return (level, fit.slope, 0) }
         let accel = diff / (recentMid - olderMid)
         let slope = r.slope + accel * (nowSec - recentMid)
         // The recent half's line through its middle, carried on to now along the bend.

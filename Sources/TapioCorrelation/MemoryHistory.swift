@@ -162,10 +162,8 @@ struct MemoryHistory: Sendable {
               let r = RobustTrend.theilSen(t: Array(t[h...]), y: Array(y[h...]), correlated: true) else { return nil }
         let oMid = t[..<h].reduce(0, +) / Double(h), rMid = t[h...].reduce(0, +) / Double(t.count - h)
         guard rMid > oMid else { return nil }
-        let diff = r.slope - o.slope
-        let se = (o.correlatedSlopeStdError * o.correlatedSlopeStdError
-            + r.correlatedSlopeStdError * r.correlatedSlopeStdError).squareRoot()
-        return (diff / (rMid - oMid), se.isFinite && abs(diff) > MemoryAnalysis.bendZ * se, t.count)
+        let z = RobustTrend.slopeChangeZ(from: o, to: r)
+        return ((r.slope - o.slope) / (rMid - oMid), abs(z) > MemoryAnalysis.bendZ, t.count)
     }
 
     mutating func reset() {

@@ -21,9 +21,6 @@ struct TrendFit: Sendable, Hashable {
     /// 1 otherwise.
     var autocorrelation: Double = 1
 
-    /// The slope's standard error widened for correlated residuals.
-    var correlatedSlopeStdError: Double { slopeStdError * autocorrelation }
-
     func value(at t: Double) -> Double { intercept + slope * t }
 
     /// The slope in units of its standard error (∞ for a noiseless nonzero slope).
@@ -73,6 +70,20 @@ enum RobustTrend {
         return TrendFit(slope: slope, intercept: intercept, sigma: spread, rSquared: r2, slopeStdError: se, count: n,
                         span: (t.max() ?? 0) - (t.min() ?? 0),
                         autocorrelation: correlated ? autocorrelationFactor(residuals) : 1)
+    }
+
+    /// How far the slope changes from one stretch of a curve to the next, in standard errors (0 when they are not
+    /// finite; ±∞ for a change between two noiseless stretches): the halves' test of a bend. Each slope's error is
+    /// widened by its residuals' autocorrelation, or by `autocorrelation` when that is larger (measured on more
+    /// points than a half holds).
+    static func slopeChangeZ(from older: TrendFit, to recent: TrendFit, autocorrelation: Double = 1) -> Double {
+        let o = older.slopeStdError * max(older.autocorrelation, autocorrelation)
+        let r = recent.slopeStdError * max(recent.autocorrelation, autocorrelation)
+        let se = (o * o + r * r).squareRoot()
+        let diff = recent.slope - older.slope
+        guard se.isFinite else { return 0 }
+        if se == 0 { return diff == 0 ? 0 : (diff > 0 ? .infinity : -.infinity) }
+        return diff / se
     }
 
     /// The factor by which a standard error computed as if residuals were independent understates the real one,

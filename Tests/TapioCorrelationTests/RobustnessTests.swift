@@ -6,18 +6,6 @@ import TapioModel
 /// through one time in fifty would fire in production every day.
 @Suite("Memory detectors under noise", .timeLimit(.minutes(5)))
 struct RobustnessTests {
-    struct RNG {
-        var state: UInt64
-        mutating func next() -> Double {
-            state ^= state << 13
-            state ^= state >> 7
-            state ^= state << 17
-            return Double(state % 1_000_000) / 1_000_000
-        }
-        /// Approximately normal (sum of 12 uniforms).
-        mutating func gauss() -> Double { (0..<12).reduce(0.0) { a, _ in a + next() } - 6 }
-    }
-
     static let mi = Double(1 << 20)
 
     func replay(seconds: Int, limit: UInt64? = 1 << 30, value: (Double) -> Double) -> [InsightUpdate] {
@@ -34,14 +22,14 @@ struct RobustnessTests {
 
     @Test("a noisy flat series stays silent", arguments: 1...40)
     func noisyFlat(seed: Int) {
-        var r = RNG(state: UInt64(seed) &* 0x9e37_79b9_7f4a_7c15 | 1)
+        var r = TestNoise(state: UInt64(seed) &* 0x9e37_79b9_7f4a_7c15 | 1)
         let u = replay(seconds: 900, limit: 512 << 20) { _ in 420 * Self.mi + 20 * Self.mi * r.gauss() }
         #expect(u.isEmpty, "\(u.map(\.spec.title))")
     }
 
     @Test("a bounded GC sawtooth with jitter stays silent", arguments: 1...40)
     func sawtooth(seed: Int) {
-        var r = RNG(state: UInt64(seed) &* 0x2545_f491_4f6c_dd1d | 1)
+        var r = TestNoise(state: UInt64(seed) &* 0x2545_f491_4f6c_dd1d | 1)
         let period = 20 + Double(seed % 5) * 9  // 20…56 s
         let u = replay(seconds: 900) { t in
             300 * Self.mi + 350 * Self.mi * (t.truncatingRemainder(dividingBy: period) / period) + 4 * Self.mi * r.gauss()
@@ -51,7 +39,7 @@ struct RobustnessTests {
 
     @Test("a single spike on a flat series stays silent", arguments: 1...20)
     func spike(seed: Int) {
-        var r = RNG(state: UInt64(seed) | 1)
+        var r = TestNoise(state: UInt64(seed) | 1)
         let at = Double(60 + seed * 23)
         let u = replay(seconds: 600, limit: 512 << 20) { t in
             (t == at ? 500 : 300) * Self.mi + 2 * Self.mi * r.gauss()
@@ -61,7 +49,7 @@ struct RobustnessTests {
 
     @Test("a steady leak under jitter is predicted within 20 % of its first crossing (15 s in the last minute)", arguments: 1...20)
     func leak(seed: Int) throws {
-        var r = RNG(state: UInt64(seed) | 1)
+        var r = TestNoise(state: UInt64(seed) | 1)
         let rate = 0.5 * Self.mi  // per second; 300Mi → 1Gi takes about 1448 s
         let values = (0...1500).map { t in 300 * Self.mi + rate * Double(t) + 3 * Self.mi * r.gauss() }
         // The kill comes when the jittery series first touches the limit, a little before its mean does.
