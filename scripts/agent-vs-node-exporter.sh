@@ -4,11 +4,15 @@
 # (release builds: swift build -c release --product tapio-bench, then --product tapio), reads
 # node_exporter's CPU over the benchmark's measuring window and breaks the agent's RSS down from /proc/PID/smaps.
 # Root (the benchmark makes real cgroups). Usage: bash scripts/agent-vs-node-exporter.sh LABEL; output in /tmp/side.LABEL.*
+# TAPIO_BENCH_DIR: where tapio-bench and tapio are (default .build/release); for the image's binary:
+#   bash scripts/build-image-binary.sh .build-image/bench/tapio && cp .build/release/tapio-bench .build-image/bench/
+#   TAPIO_BENCH_DIR=.build-image/bench bash scripts/agent-vs-node-exporter.sh image
 set -u
 label=${1:-run}
 command -v prometheus-node-exporter >/dev/null || { echo "install prometheus-node-exporter (apt-get install prometheus-node-exporter)" >&2; exit 2; }
 cd "$(dirname "$0")/.."
-[ -x .build/release/tapio-bench ] && [ -x .build/release/tapio ] || { echo "build first: swift build -c release --product tapio-bench && swift build -c release --product tapio" >&2; exit 2; }
+dir=${TAPIO_BENCH_DIR:-.build/release}
+[ -x "$dir/tapio-bench" ] && [ -x "$dir/tapio" ] || { echo "build first: swift build -c release --product tapio-bench && swift build -c release --product tapio" >&2; exit 2; }
 ticks=$(getconf CLK_TCK)
 prometheus-node-exporter --web.listen-address=127.0.0.1:19100 > /tmp/ne.log 2>&1 &
 ne=$!
@@ -16,11 +20,14 @@ sleep 3
 ( while kill -0 $ne 2>/dev/null; do curl -s 127.0.0.1:19100/metrics > /dev/null; sleep 15; done ) &
 scr=$!
 cpu() { awk '{print $14+$15}' /proc/$1/stat; }
-.build/release/tapio-bench agent.at-rest-100-pods > /tmp/side.$label.out 2> /tmp/side.$label.err &
+TAPIO_AT_REST_SECONDS=${TAPIO_AT_REST_SECONDS:-60} "$dir/tapio-bench" agent.at-rest-100-pods > /tmp/side.$label.out 2> /tmp/side.$label.err &
 b=$!
+secs=${TAPIO_AT_REST_SECONDS:-60}
+export TAPIO_AT_REST_SECONDS=$secs
 sleep 20
 c0=$(cpu $ne); w0=$(date +%s.%N)
-sleep 40
+# The RSS breakdown 20 s before the end of the benchmark's window (TAPIO_AT_REST_SECONDS, default 60).
+sleep $((secs - 20))
 a=$(pgrep -f "tapio agent" | head -1)
 echo "== agent pid $a" > /tmp/side.$label.mem
 grep -E "VmRSS|RssAnon|RssFile|RssShmem" /proc/$a/status >> /tmp/side.$label.mem

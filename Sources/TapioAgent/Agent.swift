@@ -29,6 +29,11 @@ public struct Agent: Sendable {
         /// False runs the agent from the API side down with only the `extraSources` given to ``Agent/run`` — the
         /// scale benchmark's simulated nodes.
         public var kernelSources = true
+        /// How long after start-up (every watch listed, the first policy configuration applied) the pages of code
+        /// only start-up ran are given back (``StartupPageRelease``); nil keeps them. It acts on the whole process,
+        /// so only `tapio agent` sets it (30 s unless told otherwise), not the tests and benchmarks that run agents
+        /// in their own process; never with `kernelSources` off.
+        public var releaseStartupPagesAfter: Duration?
         public init(nodeName: String, namespace: String = "tapio-system", metricsHost: String = "0.0.0.0",
                     metricsPort: Int = 9464, heartbeatPeriod: Duration = .seconds(120), cgroupRoot: String = "/sys/fs/cgroup") {
             self.nodeName = nodeName
@@ -80,6 +85,7 @@ public struct Agent: Sendable {
         }
         let heartbeat = Heartbeat(client: client, namespace: options.namespace, node: options.nodeName,
                                   period: options.heartbeatPeriod, logger: logger, problems: problems)
+        let configured = Mutex(false)
         let policies = PolicyFollower(client: client, nodeName: options.nodeName, logger: logger) { effective, errors in
             if let probes = node.probes {
                 do { try probes.apply(NodeSide.bpfSettings(effective)) } catch {
@@ -89,6 +95,7 @@ public struct Agent: Sendable {
             pipeline.reconfigure(effective.correlation)
             scope.setPolicies(effective.policies)
             heartbeat.report(applied: effective.appliedPolicies, errors: errors)
+            configured.withLock { $0 = true }
             onPolicyApplied?(effective)
         }
         sniffer.onNodeLabels { policies.setNodeLabels($0) }
@@ -138,8 +145,17 @@ public struct Agent: Sendable {
             // would otherwise go on reading (and, from a hostile server, burning CPU) until everything else stopped.
             StopOnShutdown { sniffer.stop() },
         ]
+        var configurations = services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) }
+        if let delay = options.releaseStartupPagesAfter, options.kernelSources {
+            let release = StartupPageRelease(delay: delay, isStarted: {
+                ready.withLock { $0 } && sniffer.isSynced && configured.withLock { $0 }
+            }, logger: logger)
+            // Done once: its end is no reason to stop the others. Before StopOnShutdown, which must stay last.
+            configurations.insert(.init(service: ClosureService { await release.run() }, successTerminationBehavior: .ignore),
+                                  at: configurations.count - 1)
+        }
         let group = ServiceGroup(configuration: .init(
-            services: services.map { .init(service: $0) }, gracefulShutdownSignals: signals, logger: logger))
+            services: configurations, gracefulShutdownSignals: signals, logger: logger))
         if let failure = node.bpfFailure {
             // The running sources' health reaches /metrics through the pipeline's status; probes that never loaded
             // are no source there, so their 0 is set here, once.

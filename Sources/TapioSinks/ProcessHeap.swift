@@ -1,3 +1,4 @@
+import Foundation
 import CProcessHeap
 
 /// The C allocator's view of this process's heap: what the program holds, and what it freed but glibc's malloc kept.
@@ -64,5 +65,80 @@ public struct HeapTrimmer: Sendable {
             do { try await Task.sleep(for: period) } catch { return }
             if let heap = ProcessHeap.current(countingArenas: false), shouldTrim(heap) { ProcessHeap.trim() }
         }
+    }
+}
+
+/// The pages of this process's code and constants that start-up touched and rest does not need.
+///
+/// An agent's start-up runs code it never runs again — argument parsing, the kubeconfig and TLS set-up, libbpf's ELF
+/// loader, the first lists' decoding — and the kernel maps those pages into the process for good, with more around
+/// each: the file's readahead (up to the disk's `read_ahead_kb`, 8 MiB on this machine) fills the page cache and the
+/// 64-KiB fault-around maps what is cached. Clean file pages, dropped first under pressure, but counted in the
+/// process's RSS and charged to its cgroup until then. ``release(randomAccess:)`` gives them back.
+public enum ProcessFilePages {
+    public struct Released: Sendable, Hashable {
+        /// Mappings advised.
+        public var mappings: Int
+        /// Their resident bytes just before.
+        public var residentBefore: UInt64
+        /// The first error (`errno`) met, 0 if none; EINVAL: a kernel before 5.4 (no MADV_PAGEOUT).
+        public var errno: Int32
+
+        public init(mappings: Int, residentBefore: UInt64, errno: Int32) {
+            self.mappings = mappings
+            self.residentBefore = residentBefore
+            self.errno = errno
+        }
+    }
+
+    /// `madvise(MADV_PAGEOUT)` on every read-only private file mapping whose resident pages are all file pages (not
+    /// the relocated, copy-on-write ones, which would go to swap), after `MADV_RANDOM` when `randomAccess`: a page
+    /// needed again is then read alone, not with a readahead window that fault-around would map back in whole.
+    /// Pages other processes map too stay (the kernel skips them). The kernel pages out file pages only for the
+    /// file's owner or a process that may write it (root, for an image's binary); for anyone else it skips them
+    /// silently — compare ``Resident`` before and after.
+    ///
+    /// Then drops what the page cache holds of the executable and no process maps: readahead's pages around start-up's
+    /// faults, which fault-around would map back in. `onlyFile` (an absolute path, as `/proc/self/maps` spells it)
+    /// restricts all of it to that file's mappings — what a test can do to its own process.
+    public static func release(randomAccess: Bool, onlyFile: String? = nil) -> Released {
+        let r = onlyFile.map { path in path.withCString { cprocess_release_file_pages(randomAccess ? 1 : 0, $0) } }
+            ?? cprocess_release_file_pages(randomAccess ? 1 : 0, nil)
+        return Released(mappings: Int(r.mappings), residentBefore: r.resident_before, errno: r.error)
+    }
+}
+
+/// This process's resident memory by kind, from `/proc/self/status`.
+public struct Resident: Sendable, Hashable {
+    public var anonymous: UInt64
+    public var file: UInt64
+    public var shmem: UInt64
+    public var total: UInt64 { anonymous &+ file &+ shmem }
+
+    public init(anonymous: UInt64, file: UInt64, shmem: UInt64) {
+        self.anonymous = anonymous
+        self.file = file
+        self.shmem = shmem
+    }
+
+    /// Nil where `/proc/self/status` has no `RssAnon`/`RssFile`/`RssShmem` lines (not Linux ≥ 4.5).
+    public static func current() -> Resident? {
+        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
+        return parse(status: text)
+    }
+
+    /// The three `Rss…:` lines of a `/proc/PID/status` text, in bytes; nil if one is missing or not a number of kB
+    /// that fits.
+    public static func parse(status text: String) -> Resident? {
+        var found: [Substring: UInt64] = [:]
+        for line in text.split(separator: "\n") where line.hasPrefix("Rss") {
+            let parts = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+            guard parts.count == 3, parts[2] == "kB", let kib = UInt64(parts[1]) else { continue }
+            let (bytes, overflow) = kib.multipliedReportingOverflow(by: 1024)
+            guard !overflow else { continue }
+            found[parts[0]] = bytes
+        }
+        guard let a = found["RssAnon:"], let f = found["RssFile:"], let s = found["RssShmem:"] else { return nil }
+        return Resident(anonymous: a, file: f, shmem: s)
     }
 }

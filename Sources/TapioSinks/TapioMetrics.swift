@@ -23,6 +23,7 @@ import TapioModel
 /// | `tapio_policy_accepted`, `tapio_policy_nodes_targeted`, `tapio_policy_nodes_applied` | gauge | `policy` (the leading operator) |
 /// | `tapio_process_heap_bytes` | gauge | `state`: `in_use` (allocated, not freed), `free` (freed, kept by malloc) — read at each scrape |
 /// | `tapio_process_heap_arenas` | gauge | — malloc's arenas, read at each scrape |
+/// | `tapio_process_resident_bytes` | gauge | `kind`: `anonymous`, `file`, `shmem` — from /proc/self/status at each scrape |
 /// | `tapio_state_entries` | gauge | `structure` — entries in each of the agent's bounded maps and queues, read at each scrape |
 public final class TapioMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
@@ -41,6 +42,7 @@ public final class TapioMetrics: Sendable {
     /// sees them current without a timer.
     public func render() -> [UInt8] {
         processHeap(ProcessHeap.current())
+        processResident(Resident.current())
         var buffer: [UInt8] = []
         registry.emit(into: &buffer)
         return buffer
@@ -104,6 +106,16 @@ public final class TapioMetrics: Sendable {
         registry.tapioGauge(name: "tapio_process_heap_bytes", labels: [("state", "in_use")], help: help).set(Double(heap.inUse))
         registry.tapioGauge(name: "tapio_process_heap_bytes", labels: [("state", "free")], help: help).set(Double(heap.free))
         registry.tapioGauge(name: "tapio_process_heap_arenas", help: "malloc arenas of the process (glibc).").set(Double(heap.arenas))
+    }
+
+    /// Resident memory by kind: after the agent released its start-up pages (``ProcessFilePages``), `file` shows
+    /// what of its code rest brings back.
+    public func processResident(_ resident: Resident?) {
+        guard let resident else { return }
+        let help = "Resident bytes of this process by kind: anonymous, file (mapped code and constants), shmem."
+        registry.tapioGauge(name: "tapio_process_resident_bytes", labels: [("kind", "anonymous")], help: help).set(Double(resident.anonymous))
+        registry.tapioGauge(name: "tapio_process_resident_bytes", labels: [("kind", "file")], help: help).set(Double(resident.file))
+        registry.tapioGauge(name: "tapio_process_resident_bytes", labels: [("kind", "shmem")], help: help).set(Double(resident.shmem))
     }
 
     /// Entries in the bounded structures that hold state over time (caches, maps, queues), by name: which one grows,

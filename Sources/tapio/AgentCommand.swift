@@ -22,6 +22,13 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(help: "Where /metrics, /healthz and /readyz are served.")
     var metricsAddr = ListenAddress(host: "0.0.0.0", port: 9464)
 
+    @Flag(inversion: .prefixedNo, help: "Once started, give back the pages of code only start-up ran (madvise MADV_PAGEOUT; needs the binary's owner, root in the image).")
+    var releaseStartupPages = true
+
+    @Option(help: ArgumentHelp("How long after start-up (watches listed, first policy applied) to release them, 0s–1h.", valueName: "duration"),
+            transform: DurationArgument.parser(DurationArgument.startupReleaseRange))
+    var releaseStartupPagesAfter = DurationArgument(.seconds(30))
+
     var resolvedNodeName: String? {
         nodeName ?? ProcessInfo.processInfo.environment["NODE_NAME"].flatMap { $0.isEmpty ? nil : $0 }
     }

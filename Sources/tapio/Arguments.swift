@@ -14,6 +14,8 @@ struct DurationArgument: Sendable, CustomStringConvertible {
     /// Leader-election timings: a lease of a second to an hour, retries of 100 ms to 10 minutes.
     static let leaseRange: ClosedRange<Duration> = .seconds(1) ... .seconds(3_600)
     static let retryRange: ClosedRange<Duration> = .milliseconds(100) ... .seconds(600)
+    /// When the agent releases its start-up pages: at once to an hour after start-up.
+    static let startupReleaseRange: ClosedRange<Duration> = .zero ... .seconds(3_600)
 
     static func parser(_ range: ClosedRange<Duration>) -> @Sendable (String) throws -> DurationArgument {
         { text in

@@ -14,8 +14,9 @@ struct AgentRunner {
         let c = command
         let metrics = TapioMetrics()
         let client = try makeClient(c.global, metrics: metrics)
-        let options = Agent.Options(nodeName: c.resolvedNodeName ?? "", namespace: c.namespace,
+        var options = Agent.Options(nodeName: c.resolvedNodeName ?? "", namespace: c.namespace,
                                     metricsHost: c.metricsAddr.host, metricsPort: c.metricsAddr.port)
+        options.releaseStartupPagesAfter = c.releaseStartupPages ? c.releaseStartupPagesAfter.duration : nil
         try await runThenShutDown(client) { try await Agent(options: options, client: client, metrics: metrics).run() }
     }
 }

@@ -32,6 +32,8 @@ import Testing
         (["sniff", "--log-level", "loud"], "log-level"),
         (["sniff", "--log-format", "xml"], "log-format"),
         (["agent", "--node-name", "n1", "--namespace", "UPPER"], "not a valid namespace name"),
+        (["agent", "--node-name", "n1", "--release-startup-pages-after", "2h"], "must be between 0s and 1h"),
+        (["agent", "--node-name", "n1", "--release-startup-pages-after", "soon"], "release-startup-pages-after"),
         (["operator", "--renew-deadline", "20s"], "must be shorter than --lease-duration"),
         (["replay", "/nonexistent/scenario.jsonl"], "no readable file"),
         (["frobnicate"], "Unexpected argument"),

@@ -30,4 +30,22 @@ struct cprocess_heap_stats cprocess_heap_stats(int with_arenas);
  * library is not glibc. Walks every arena under its lock. */
 int cprocess_heap_trim(void);
 
+/* What cprocess_release_file_pages did. */
+struct cprocess_file_pages {
+	/* Mappings advised. */
+	uint32_t mappings;
+	/* Their resident bytes before (read from /proc/self/smaps just before). */
+	uint64_t resident_before;
+	/* The first errno met (0: none); EINVAL from MADV_PAGEOUT means a kernel older than 5.4. */
+	int error;
+};
+
+/* Asks the kernel to reclaim the pages of this process's read-only, private, file-backed mappings (the program's and
+ * its libraries' code and constants) whose resident pages are all file pages: madvise(MADV_PAGEOUT), and first, with
+ * random_access, MADV_RANDOM, so that a page needed again is read alone instead of with its readahead neighbours.
+ * Pages other processes map too are left where they are (the kernel's rule). Then drops what the page cache holds
+ * of the executable and nobody maps (posix_fadvise POSIX_FADV_DONTNEED). With only_path, only the mappings of that
+ * file, whose cache is dropped instead of the executable's. Reads /proc/self/smaps. */
+struct cprocess_file_pages cprocess_release_file_pages(int random_access, const char *only_path);
+
 #endif

@@ -1,0 +1,44 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import KubeClient
+import TapioTestSupport
+import Testing
+
+/// The real `tapio agent` gives back its start-up pages once it has started (`--release-startup-pages`), says so
+/// with the figures, and goes on working; `/metrics` shows its resident memory by kind.
+@Suite(.timeLimit(.minutes(3)))
+struct AgentStartupPagesTests {
+    @Test func theAgentReleasesItsStartUpPagesOnceStartedAndKeepsRunning() async throws {
+        let cluster = try await TestCluster.start()
+        let client = try KubeClient(kubeconfigPath: cluster.kubeconfigPath)
+        _ = try? await client.create(Namespace(metadata: ObjectMeta(name: "tapio-system")))
+        let node = "pages-" + String(UUID().uuidString.lowercased().prefix(8))
+        let agent = try BackgroundCommand(tapio: ["agent", "--node-name", node, "--kubeconfig", cluster.kubeconfigPath,
+                                                  "--metrics-addr", "127.0.0.1:0", "--log-level", "info",
+                                                  "--release-startup-pages-after", "0s"])
+        defer { agent.cleanUp() }
+        let released = await agent.waitFor(timeout: .seconds(90)) { $0.stderr.contains("released start-up pages of ") }
+        var scrape = ""
+        if let port = agent.metricsPort, let url = URL(string: "http://127.0.0.1:\(port)/metrics"),
+           let (data, _) = try? await URLSession.shared.data(from: url) {
+            scrape = String(decoding: data, as: UTF8.self)
+        }
+        let beating = (try? await client.get(Lease.self, namespace: "tapio-system", name: "tapio-agent-\(node)")) != nil
+        let (exited, _) = await agent.terminate()
+        if beating { try? await client.delete(Lease.self, namespace: "tapio-system", name: "tapio-agent-\(node)") }
+        try? await client.shutdown()
+        await cluster.stop()
+        let log = agent.stderr
+        #expect(released, "no release logged:\n\(log.suffix(3000))")
+        // "released start-up pages of N mappings: resident files A → B MiB, …": the program's own code at least.
+        let line = log.split(separator: "\n").first { $0.contains("released start-up pages of ") }.map(String.init) ?? ""
+        let mappings = line.components(separatedBy: "released start-up pages of ").last?.split(separator: " ").first.flatMap { Int($0) }
+        #expect((mappings ?? 0) > 0, "\(line)")
+        #expect(!log.contains("madvise failed"), "\(log.suffix(3000))")
+        #expect(scrape.contains(#"tapio_process_resident_bytes{kind="file"}"#), "\(scrape.prefix(2000))")
+        #expect(beating, "the agent never wrote its heartbeat Lease")
+        #expect(exited && agent.process.terminationStatus == 0, "exit status \(agent.process.terminationStatus)")
+    }
+}
