@@ -30,9 +30,9 @@ COPY . .
 # --build-arg TAPIO_VMLINUX_BTF=path/in/context on hosts without BTF. Any kernel's BTF works, thanks to CO-RE.
 ARG TAPIO_VMLINUX_BTF=/sys/kernel/btf/vmlinux
 RUN TAPIO_VMLINUX_BTF="${TAPIO_VMLINUX_BTF}" ./scripts/gen-bpf.sh
-# Static Swift runtime and Foundation: the runtime stage needs no Swift libraries, only libbpf/libelf/zlib.
-RUN swift build -c release --product tapio --static-swift-stdlib -Xlinker -s \
- && install -D -m 0755 "$(swift build -c release --show-bin-path)/tapio" /out/tapio
+# Static Swift runtime and Foundation: the runtime stage needs no Swift libraries, only libbpf/libelf/zlib. The code
+# an idle agent runs is laid out first (see the script).
+RUN bash scripts/build-image-binary.sh /out/tapio
 
 FROM debian:${DEBIAN_VERSION}-slim AS runtime
 RUN apt-get update \

@@ -19,8 +19,8 @@ case "$ref" in *:*) ;; *) echo "image.sh: IMAGE_REF needs a tag, e.g. localhost/
 address="${CONTAINERD_ADDRESS:-/run/containerd/containerd.sock}"
 
 bash scripts/setup.sh none
-swift build -c release --product tapio --static-swift-stdlib -Xlinker -s
-bin="$(swift build -c release --show-bin-path)/tapio"
+bin=.build-image/tapio
+bash scripts/build-image-binary.sh "$bin"
 
 root=$(mktemp -d /tmp/tapio-image.XXXXXX)
 trap 'rm -rf "$root"' EXIT

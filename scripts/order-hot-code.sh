@@ -1,0 +1,52 @@
+#!/bin/bash
+# Issue 14: the agent's code that rest runs, first and together in the image's binary.
+#
+# An idle agent runs ~5 MiB of its code, spread thinly over the 40 MiB of its static binary's text; the kernel maps
+# each touched page with its 64-KiB neighbourhood (fault-around), so the text it keeps resident is twice what it runs.
+# This profiles which functions lie on the pages an agent at rest touches and writes them, in address order, to
+# config/build/hot-code.order.gz, which scripts/build-image-binary.sh gives lld (--symbol-ordering-file): those
+# functions are then laid out first, contiguously. Only functions in a section of their own are listed (all of
+# Tapio's and its packages' code, built with function sections; most of the prebuilt Swift runtime's): a listed
+# function's whole section moves, and an object without function sections would bring all its code along.
+#
+# How the pages are found exactly: the disk's readahead is set to 0 for the run (restored after), the binary's page
+# cache dropped, and the agent releases its start-up pages at 30 s (--release-startup-pages); from then on a page it
+# touches is read alone and nothing around it is cached for fault-around to map, so after 4 minutes of rest the
+# present bits of its text (/proc/PID/pagemap) are the pages rest touched.
+#
+# Root (the benchmark makes real cgroups; readahead is a device setting); ~6 minutes after the builds. Usage:
+#   swift build -c release --product tapio-bench
+#   bash scripts/order-hot-code.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -x .build/release/tapio-bench ] || { echo "build first: swift build -c release --product tapio-bench" >&2; exit 2; }
+build=${TAPIO_IMAGE_BUILD_PATH:-.build-image}
+bash scripts/build-image-binary.sh "$build/tapio-symbols" --keep-symbols
+bin=$build/tapio-symbols
+out=config/build/hot-code.order.gz
+dev=$(lsblk -no PKNAME "$(df --output=source "$bin" | tail -1)" 2>/dev/null | head -1)
+[ -n "$dev" ] || dev=$(basename "$(df --output=source "$bin" | tail -1)")
+ra=/sys/block/$dev/queue/read_ahead_kb
+[ -w "$ra" ] || { echo "cannot set readahead: $ra is not writable" >&2; exit 2; }
+saved=$(cat "$ra")
+work=$(mktemp -d)
+trap 'echo "$saved" > "$ra"; rm -rf "$work"' EXIT
+echo 0 > "$ra"
+python3 -c 'import os,sys; fd=os.open(sys.argv[1], os.O_RDONLY); os.posix_fadvise(fd,0,0,os.POSIX_FADV_DONTNEED)' "$bin"
+mkdir -p "$work/release"
+cp .build/release/tapio-bench "$work/release/"
+ln -s "$(realpath "$bin")" "$work/release/tapio"
+TAPIO_AT_REST_SECONDS=300 "$work/release/tapio-bench" agent.at-rest-100-pods > "$work/bench.out" 2>&1 &
+bench=$!
+sleep 260
+agent=$(pgrep -f "$work/release/tapio agent" | head -1)
+[ -n "$agent" ] || { echo "no agent running; the benchmark said:" >&2; cat "$work/bench.out" >&2; exit 1; }
+# Function names with a section of their own in the link's inputs: the objects, and the Swift runtime's archives.
+libs=$(dirname "$(realpath "$(command -v swift)")")/../lib/swift_static/linux
+{ tr -d '"' < "$build"/x86_64-unknown-linux-gnu/release/tapio.product/Objects.LinkFileList; ls "$libs"/*.a; } \
+  | xargs readelf -SW 2>/dev/null | grep -o ' \.text\.[^ ]*' | sed 's/^ \.text\.//' | sort -u > "$work/sectioned"
+python3 scripts/resident-code.py "$agent" "$bin" --order "$work/order" --sectioned "$work/sectioned"
+wait $bench || true
+mkdir -p "$(dirname "$out")"
+gzip -9n < "$work/order" > "$out"
+echo "wrote $out ($(wc -l < "$work/order") functions)"
