@@ -9,8 +9,8 @@
 #
 #   bash scripts/build-image-binary.sh OUT [--keep-symbols]     (--keep-symbols: not stripped, for profiling)
 set -euo pipefail
+out=$(realpath -m "${1:?usage: build-image-binary.sh OUT [--keep-symbols]}")
 cd "$(dirname "$0")/.."
-out=${1:?usage: build-image-binary.sh OUT [--keep-symbols]}
 strip=(-Xlinker -s)
 [ "${2:-}" = "--keep-symbols" ] && strip=()
 order=$(mktemp)

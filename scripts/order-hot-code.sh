@@ -14,7 +14,7 @@
 # touches is read alone and nothing around it is cached for fault-around to map, so after 4 minutes of rest the
 # present bits of its text (/proc/PID/pagemap) are the pages rest touched.
 #
-# Root (the benchmark makes real cgroups; readahead is a device setting); ~6 minutes after the builds. Usage:
+# Root (the benchmark makes real cgroups; readahead is a device setting); ~7 minutes with the builds. Usage:
 #   swift build -c release --product tapio-bench
 #   bash scripts/order-hot-code.sh
 set -euo pipefail
@@ -24,13 +24,17 @@ build=${TAPIO_IMAGE_BUILD_PATH:-.build-image}
 bash scripts/build-image-binary.sh "$build/tapio-symbols" --keep-symbols
 bin=$build/tapio-symbols
 out=config/build/hot-code.order.gz
-dev=$(lsblk -no PKNAME "$(df --output=source "$bin" | tail -1)" 2>/dev/null | head -1)
-[ -n "$dev" ] || dev=$(basename "$(df --output=source "$bin" | tail -1)")
+# The disk under the binary's filesystem (a partition's parent; a whole disk is its own).
+src=$(df --output=source "$bin" | tail -1)
+dev=$(lsblk -no PKNAME "$src" 2>/dev/null | head -1 || true)
+[ -n "$dev" ] || dev=$(basename "$src")
 ra=/sys/block/$dev/queue/read_ahead_kb
-[ -w "$ra" ] || { echo "cannot set readahead: $ra is not writable" >&2; exit 2; }
+[ -w "$ra" ] || { echo "cannot set readahead: $ra is not writable (the binary is on $src; LVM and overlay filesystems are not handled)" >&2; exit 2; }
 saved=$(cat "$ra")
 work=$(mktemp -d)
-trap 'echo "$saved" > "$ra"; rm -rf "$work"' EXIT
+bench=
+# Whatever happens: readahead back, the benchmark (and its agent and 100 cgroups) stopped, the scratch removed.
+trap 'echo "$saved" > "$ra"; [ -n "$bench" ] && { kill "$bench" 2>/dev/null; wait "$bench" 2>/dev/null; }; rm -rf "$work"' EXIT
 echo 0 > "$ra"
 python3 -c 'import os,sys; fd=os.open(sys.argv[1], os.O_RDONLY); os.posix_fadvise(fd,0,0,os.POSIX_FADV_DONTNEED)' "$bin"
 mkdir -p "$work/release"
@@ -47,6 +51,7 @@ libs=$(dirname "$(realpath "$(command -v swift)")")/../lib/swift_static/linux
   | xargs readelf -SW 2>/dev/null | grep -o ' \.text\.[^ ]*' | sed 's/^ \.text\.//' | sort -u > "$work/sectioned"
 python3 scripts/resident-code.py "$agent" "$bin" --order "$work/order" --sectioned "$work/sectioned"
 wait $bench || true
+bench=
 mkdir -p "$(dirname "$out")"
 gzip -9n < "$work/order" > "$out"
 echo "wrote $out ($(wc -l < "$work/order") functions)"

@@ -19,21 +19,24 @@
 struct mapping {
 	uintptr_t start, end;
 	int file_backed_readonly;
+	/* VmFlags has lo (mlocked), pf/io (PFN or I/O mappings) or ht (hugetlb): madvise refuses or does not apply. */
+	int special;
 	uint64_t rss_kib, anon_kib;
 };
 
 static void advise(const struct mapping *m, int random_access, struct cprocess_file_pages *out)
 {
-	if (!m->file_backed_readonly || m->end <= m->start)
+	if (!m->file_backed_readonly || m->special || m->end <= m->start)
 		return;
 	/* Mappings a write made partly anonymous (relocations, RELRO) are left alone: paging them out would mean swap. */
 	if (m->anon_kib != 0)
 		return;
 	size_t length = m->end - m->start;
-	if (random_access && madvise((void *)m->start, length, MADV_RANDOM) != 0 && out->error == 0)
+	if (random_access && madvise((void *)m->start, length, MADV_RANDOM) != 0 && out->error == 0 && errno != ENOMEM)
 		out->error = errno;
 	if (madvise((void *)m->start, length, MADV_PAGEOUT) != 0) {
-		if (out->error == 0)
+		/* ENOMEM: another thread unmapped (part of) it since smaps was read — nothing to release there. */
+		if (out->error == 0 && errno != ENOMEM)
 			out->error = errno;
 		return;
 	}
@@ -79,8 +82,11 @@ struct cprocess_file_pages cprocess_release_file_pages(int random_access, const 
 			m->start = start;
 			m->end = end;
 			m->rss_kib = m->anon_kib = 0;
-			m->file_backed_readonly = inode != 0 && path[0] == '/' && perms[1] == '-' && perms[3] == 'p' &&
-						  (only_path == NULL || strcmp(path, only_path) == 0);
+			m->special = 0;
+			/* Files in memory (memfd, POSIX shared memory) are shmem: paged out, they would go to swap. */
+			int in_memory = strncmp(path, "/memfd:", 7) == 0 || strncmp(path, "/dev/shm/", 9) == 0;
+			m->file_backed_readonly = inode != 0 && path[0] == '/' && !in_memory && perms[1] == '-' &&
+						  perms[3] == 'p' && (only_path == NULL || strcmp(path, only_path) == 0);
 			continue;
 		}
 		if (count == 0)
@@ -90,6 +96,9 @@ struct cprocess_file_pages cprocess_release_file_pages(int random_access, const 
 			maps[count - 1].rss_kib = kib;
 		else if (sscanf(line, "Anonymous: %llu kB", &kib) == 1)
 			maps[count - 1].anon_kib = kib;
+		else if (strncmp(line, "VmFlags:", 8) == 0)
+			maps[count - 1].special = strstr(line, " lo") || strstr(line, " pf") || strstr(line, " io") ||
+						  strstr(line, " ht");
 	}
 	free(line);
 	fclose(f);

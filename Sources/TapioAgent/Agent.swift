@@ -150,8 +150,9 @@ public struct Agent: Sendable {
             let release = StartupPageRelease(delay: delay, isStarted: {
                 ready.withLock { $0 } && sniffer.isSynced && configured.withLock { $0 }
             }, logger: logger)
-            // Done once: its end is no reason to stop the others. Before StopOnShutdown, which must stay last.
-            configurations.insert(.init(service: ClosureService { await release.run() }, successTerminationBehavior: .ignore),
+            // Done once, then idle until shutdown (a service that ends makes the group stop — during a shutdown too,
+            // whatever its termination behaviour). Before StopOnShutdown, which must stay last.
+            configurations.insert(.init(service: ClosureService { await release.run(); try? await gracefulShutdown() }),
                                   at: configurations.count - 1)
         }
         let group = ServiceGroup(configuration: .init(

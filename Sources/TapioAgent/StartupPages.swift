@@ -27,7 +27,7 @@ struct StartupPageRelease: Sendable {
         let released = release()
         let after = Resident.current()
         if released.errno != 0 {
-            logger.info("releasing start-up pages: madvise failed (errno \(released.errno)); \(released.mappings) mappings released")
+            logger.warning("releasing start-up pages: a system call failed (errno \(released.errno): reading /proc/self/smaps, madvise or posix_fadvise); \(released.mappings) mappings released")
         }
         if let before, let after {
             logger.info("released start-up pages of \(released.mappings) mappings: resident files \(mebibytes(before.file)) → \(mebibytes(after.file)) MiB, in all \(mebibytes(before.total)) → \(mebibytes(after.total)) MiB")

@@ -17,11 +17,9 @@ struct ProcessHeapMetricsTests {
         #expect(try #require(value("tapio_process_heap_arenas")) >= 1, "\(text)")
     }
 
-    /// This process's anonymous resident memory (KiB), from /proc/self/status.
+    /// This process's anonymous resident memory (KiB).
     static func rssAnonKiB() throws -> Int {
-        let text = try String(contentsOfFile: "/proc/self/status", encoding: .utf8)
-        let line = try #require(text.split(separator: "\n").first { $0.hasPrefix("RssAnon:") })
-        return try #require(Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? ""))
+        Int(try #require(Resident.current(), "no RssAnon in /proc/self/status").anonymous / 1024)
     }
 
     /// The operator's relist at 50,000 Insights left 163 MiB freed but held by malloc; a trim gives such pages back.

@@ -25,7 +25,11 @@ struct AgentStartupPagesTests {
            let (data, _) = try? await URLSession.shared.data(from: url) {
             scrape = String(decoding: data, as: UTF8.self)
         }
-        let beating = (try? await client.get(Lease.self, namespace: "tapio-system", name: "tapio-agent-\(node)")) != nil
+        var beating = false
+        for _ in 0..<600 where !beating {
+            beating = (try? await client.get(Lease.self, namespace: "tapio-system", name: "tapio-agent-\(node)")) != nil
+            if !beating { try? await Task.sleep(for: .milliseconds(100)) }
+        }
         let (exited, _) = await agent.terminate()
         if beating { try? await client.delete(Lease.self, namespace: "tapio-system", name: "tapio-agent-\(node)") }
         try? await client.shutdown()
