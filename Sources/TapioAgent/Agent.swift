@@ -85,7 +85,6 @@ public struct Agent: Sendable {
         }
         let heartbeat = Heartbeat(client: client, namespace: options.namespace, node: options.nodeName,
                                   period: options.heartbeatPeriod, logger: logger, problems: problems)
-        let configured = Mutex(false)
         let policies = PolicyFollower(client: client, nodeName: options.nodeName, logger: logger) { effective, errors in
             if let probes = node.probes {
                 do { try probes.apply(NodeSide.bpfSettings(effective)) } catch {
@@ -95,7 +94,6 @@ public struct Agent: Sendable {
             pipeline.reconfigure(effective.correlation)
             scope.setPolicies(effective.policies)
             heartbeat.report(applied: effective.appliedPolicies, errors: errors)
-            configured.withLock { $0 = true }
             onPolicyApplied?(effective)
         }
         sniffer.onNodeLabels { policies.setNodeLabels($0) }
@@ -148,7 +146,7 @@ public struct Agent: Sendable {
         var configurations = services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) }
         if let delay = options.releaseStartupPagesAfter, options.kernelSources {
             let release = StartupPageRelease(delay: delay, isStarted: {
-                ready.withLock { $0 } && sniffer.isSynced && configured.withLock { $0 }
+                ready.withLock { $0 } && sniffer.isSynced && policies.hasApplied
             }, logger: logger)
             // Done once, then idle until shutdown (a service that ends makes the group stop — during a shutdown too,
             // whatever its termination behaviour). Before StopOnShutdown, which must stay last.
@@ -205,6 +203,9 @@ public final class PolicyFollower: Sendable {
         self.logger = logger
         self.apply = apply
     }
+
+    /// Whether a configuration has been computed and handed to `apply` (the policies listed, the labels known).
+    public var hasApplied: Bool { last.withLock { $0 != nil } }
 
     /// The Node's current labels (a Node that does not exist has none).
     public func setNodeLabels(_ labels: [String: String]) {
