@@ -19,6 +19,8 @@
 struct mapping {
 	uintptr_t start, end;
 	int file_backed_readonly;
+	/* A mapping of the program's own file (or of only_path): never unmapped while the process runs. */
+	int own_file;
 	/* VmFlags has lo (mlocked), pf/io (PFN or I/O mappings) or ht (hugetlb): madvise refuses or does not apply. */
 	int special;
 	uint64_t rss_kib, anon_kib;
@@ -40,6 +42,15 @@ static void advise(const struct mapping *m, int random_access, struct cprocess_f
 			out->error = errno;
 		return;
 	}
+	/* MADV_PAGEOUT leaves the pages another mapping shares (the operator's, on its node: the same image's file,
+	 * the same page cache) and, for a file this process neither owns nor may write, every page (the kernel's rule
+	 * against a side channel). The program's own mappings are also unmapped outright: of a private mapping with no
+	 * anonymous page, MADV_DONTNEED drops only this process's page-table entries, and a page needed again is
+	 * faulted back from the page cache, or from the file. Only the program's own file: it is never unmapped, so the
+	 * range cannot have become another thread's fresh anonymous memory (which MADV_DONTNEED would zero) since
+	 * smaps was read. */
+	if (m->own_file && madvise((void *)m->start, length, MADV_DONTNEED) != 0 && out->error == 0 && errno != ENOMEM)
+		out->error = errno;
 	out->mappings++;
 	if (m->rss_kib <= (UINT64_MAX - out->resident_before) / 1024)
 		out->resident_before += m->rss_kib * 1024;
@@ -48,6 +59,14 @@ static void advise(const struct mapping *m, int random_access, struct cprocess_f
 struct cprocess_file_pages cprocess_release_file_pages(int random_access, const char *only_path)
 {
 	struct cprocess_file_pages out = {0};
+	/* The program's own file, as smaps names it (a binary replaced on disk reads "… (deleted)" in both). */
+	char own[4096] = {0};
+	if (only_path) {
+		snprintf(own, sizeof own, "%s", only_path);
+	} else {
+		ssize_t n = readlink("/proc/self/exe", own, sizeof own - 1);
+		own[n > 0 ? (size_t)n : 0] = '\0';
+	}
 	FILE *f = fopen("/proc/self/smaps", "re");
 	if (!f) {
 		out.error = errno;
@@ -87,6 +106,7 @@ struct cprocess_file_pages cprocess_release_file_pages(int random_access, const 
 			int in_memory = strncmp(path, "/memfd:", 7) == 0 || strncmp(path, "/dev/shm/", 9) == 0;
 			m->file_backed_readonly = inode != 0 && path[0] == '/' && !in_memory && perms[1] == '-' &&
 						  perms[3] == 'p' && (only_path == NULL || strcmp(path, only_path) == 0);
+			m->own_file = own[0] == '/' && strcmp(path, own) == 0;
 			continue;
 		}
 		if (count == 0)

@@ -94,9 +94,11 @@ public enum ProcessFilePages {
     /// `madvise(MADV_PAGEOUT)` on every read-only private file mapping whose resident pages are all file pages (not
     /// the relocated, copy-on-write ones, which would go to swap), after `MADV_RANDOM` when `randomAccess`: a page
     /// needed again is then read alone, not with a readahead window that fault-around would map back in whole.
-    /// Pages other processes map too stay (the kernel skips them). The kernel pages out file pages only for the
-    /// file's owner or a process that may write it (root, for an image's binary); for anyone else it skips them
-    /// silently — compare ``Resident`` before and after.
+    /// The kernel skips pages another mapping shares (on the operator's node, the operator maps the same image's
+    /// binary: the same page cache), and every page of a file the process neither owns nor may write. So the
+    /// executable's own mappings are then unmapped outright (`MADV_DONTNEED`: this process's page-table entries only;
+    /// pages others map stay in the page cache, a page needed again is faulted back from there or from the file).
+    /// Shared libraries' pages in either case stay — compare ``Resident`` before and after.
     ///
     /// Then drops what the page cache holds of the executable and no process maps: readahead's pages around start-up's
     /// faults, which fault-around would map back in. `onlyFile` (an absolute path, as `/proc/self/maps` spells it)

@@ -22,7 +22,7 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(help: "Where /metrics, /healthz and /readyz are served.")
     var metricsAddr = ListenAddress(host: "0.0.0.0", port: 9464)
 
-    @Flag(inversion: .prefixedNo, help: "Once started, give back the pages of code only start-up ran (madvise MADV_PAGEOUT; needs the binary's owner, root in the image).")
+    @Flag(inversion: .prefixedNo, help: "Once started, give back the pages of code only start-up ran (madvise MADV_PAGEOUT, and MADV_DONTNEED on the binary's own mappings; see the README).")
     var releaseStartupPages = true
 
     @Option(help: ArgumentHelp("How long after start-up (watches listed, first policy applied) to release them, 0s–1h.", valueName: "duration"),

@@ -44,10 +44,13 @@ struct StartupPagesTests {
         let path: String
         let base: UnsafeMutableRawPointer
         let length: Int
-        init(pages: Int, writable: Bool = false) throws {
-            path = StartupPagesTests.diskDirectory() + "/tapio-pages-" + UUID().uuidString
+        /// Whether this object wrote the file (and removes it), or maps another's.
+        let owner: Bool
+        init(pages: Int, writable: Bool = false, sharing other: MappedFile? = nil) throws {
+            path = other?.path ?? StartupPagesTests.diskDirectory() + "/tapio-pages-" + UUID().uuidString
             length = pages * StartupPagesTests.pageSize
-            try Data(repeating: 0x5a, count: length).write(to: URL(fileURLWithPath: path))
+            owner = other == nil
+            if owner { try Data(repeating: 0x5a, count: length).write(to: URL(fileURLWithPath: path)) }
             let fd = open(path, writable ? O_RDWR : O_RDONLY)
             guard fd >= 0 else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
             defer { close(fd) }
@@ -75,10 +78,11 @@ struct StartupPagesTests {
             // Read to the end (a /proc file says it has size 0).
             guard let data = FileHandle(forReadingAtPath: "/proc/self/smaps")?.readDataToEndOfFile() else { return nil }
             let text = String(decoding: data, as: UTF8.self)
+            let start = String(UInt(bitPattern: base), radix: 16) + "-"
             var inside = false
             for line in text.split(separator: "\n") {
                 if line.first?.isHexDigit == true, line.contains("-") && line.contains(" ") && !line.hasPrefix("Anon") {
-                    inside = line.hasSuffix(" " + path)
+                    inside = line.hasPrefix(start) && line.hasSuffix(" " + path)
                 } else if inside, line.hasPrefix("Rss:") {
                     return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
                 }
@@ -87,7 +91,7 @@ struct StartupPagesTests {
         }
         deinit {
             munmap(base, length)
-            unlink(path)
+            if owner { unlink(path) }
         }
     }
 
@@ -112,6 +116,28 @@ struct StartupPagesTests {
         let read = file.cachedPages() - cached
         print("[pages] one page read again: \(read) pages read, \(try #require(file.residentKiB())) KiB resident")
         #expect(read >= 0 && read <= 4, "reading one page brought \(read) pages into the page cache")
+    }
+
+    /// Pages another mapping shares are not paged out (the kernel's rule: on the operator's node, the operator maps the
+    /// same image's binary), nor are any of a file the process neither owns nor may write: the program's own mapping
+    /// is unmapped all the same, and the pages the other mapping uses stay in the page cache for it.
+    @Test func aMappingWhosePagesAnotherMappingSharesIsUnmappedAllTheSame() throws {
+        let file = try MappedFile(pages: 256)
+        // The other mapping: writable (so not one the release advises), only read (so its pages are the file's).
+        let other = try MappedFile(pages: 256, writable: true, sharing: file)
+        _ = other.touch()
+        _ = file.touch()
+        let before = try #require(file.residentKiB(), "the mapping is not in /proc/self/smaps")
+        #expect(before == 256 * Self.pageSize / 1024, "every page touched is resident")
+        let released = ProcessFilePages.release(randomAccess: true, onlyFile: file.path)
+        #expect(released.errno == 0, "madvise or fadvise failed: errno \(released.errno)")
+        #expect(released.mappings == 1, "only the read-only mapping is advised")
+        let after = try #require(file.residentKiB())
+        let otherAfter = other.residentKiB() ?? -1
+        print("[pages] shared: released mapping \(before) KiB -> \(after) KiB; the other mapping \(otherAfter) KiB, \(file.cachedPages()) of 256 pages cached")
+        #expect(after * 8 <= before, "the released mapping still has \(after) of \(before) KiB resident")
+        // Read again, a page comes back from the page cache as it was.
+        #expect(file.touch(page: 7) == 0x5a)
     }
 
     /// A mapping with a page written (copy-on-write: anonymous, like relocated data) would go to swap, not back to

@@ -43,9 +43,11 @@ struct cprocess_file_pages {
 /* Asks the kernel to reclaim the pages of this process's read-only, private, file-backed mappings (the program's and
  * its libraries' code and constants) whose resident pages are all file pages: madvise(MADV_PAGEOUT), and first, with
  * random_access, MADV_RANDOM, so that a page needed again is read alone instead of with its readahead neighbours.
- * Pages other processes map too are left where they are (the kernel's rule). Then drops what the page cache holds
- * of the executable and nobody maps (posix_fadvise POSIX_FADV_DONTNEED). With only_path, only the mappings of that
- * file, whose cache is dropped instead of the executable's. Reads /proc/self/smaps. */
+ * The kernel leaves the pages another mapping shares, and every page of a file this process neither owns nor may
+ * write; the executable's own mappings are then unmapped outright (MADV_DONTNEED: this process's page-table entries
+ * only; the page cache keeps what others map). Then drops what the page cache holds of the executable and nobody
+ * maps (posix_fadvise POSIX_FADV_DONTNEED). With only_path, only the mappings of that file, which stands for the
+ * executable. Reads /proc/self/smaps. */
 struct cprocess_file_pages cprocess_release_file_pages(int random_access, const char *only_path);
 
 #endif
