@@ -92,6 +92,7 @@ public struct Agent: Sendable {
                 }
             }
             pipeline.reconfigure(effective.correlation)
+            node.cgroupPoller?.setSeriesBucket(nanos: effective.correlation.bucketNanos)
             scope.setPolicies(effective.policies)
             heartbeat.report(applied: effective.appliedPolicies, errors: errors)
             onPolicyApplied?(effective)

@@ -30,13 +30,18 @@ public final class LimitedCgroups: Sendable {
 /// at most every `minWalkGap`, 2 s) and otherwise every `rewalk` (30 s), so a new pod's containers are picked up
 /// as soon as its status names them, and the whole hierarchy every `fullRewalk` (60 s: a node's system services
 /// come and go rarely, and on a host with hundreds of them walking them all every 10 s was the agent's largest
-/// cost at rest); reads the known limited ones every `interval`, and keeps ``limited`` current.
+/// cost at rest); reads the known limited ones every `interval`, and keeps ``limited`` current. Of each cgroup's
+/// samples it sends only those that tell the engine something (``UnchangedSampleFilter``): a change, or the first of
+/// an engine bucket or a minute — so an idle container costs one event per bucket, not one a second.
 public final class CgroupMemoryPoller: EventSource, Sendable {
     public let name = "cgroup"
     public let limited = LimitedCgroups()
     public let mount: CgroupMount?
     let maxCgroups: Int
     let loop: PollingLoop
+    /// The engine's bucket width (``TapioCorrelation/CorrelationConfig/bucketNanos``): an unchanged sample is sent
+    /// once per bucket. Follows the policy's window (``setSeriesBucket(nanos:)``).
+    private let bucketNanos: Atomic<UInt64>
 
     /// How often the kubelet's subtrees are walked for new limited cgroups (in between, only the known ones are read).
     let rewalk: Duration
@@ -62,11 +67,14 @@ public final class CgroupMemoryPoller: EventSource, Sendable {
     struct Known: Sendable {
         var entry: LimitedCgroups.Entry
         var handle: CgroupMemoryHandle
+        var filter = UnchangedSampleFilter()
     }
 
+    /// - Parameter bucketNanos: the engine's bucket width (see ``setSeriesBucket(nanos:)``); 1 sends every sample.
     public init(interval: Duration, rewalk: Duration = .seconds(30), fullRewalk: Duration = .seconds(60),
-                minWalkGap: Duration = .seconds(2),
+                minWalkGap: Duration = .seconds(2), bucketNanos: UInt64 = CorrelationConfig().bucketNanos,
                 mount: CgroupMount? = CgroupMount.discover(), maxCgroups: Int = 20_000) {
+        self.bucketNanos = Atomic(bucketNanos)
         self.rewalk = rewalk
         self.minWalkGap = minWalkGap
         self.fullRewalk = fullRewalk
@@ -80,6 +88,9 @@ public final class CgroupMemoryPoller: EventSource, Sendable {
     deinit {
         for (_, k) in state.withLock({ $0.known }) { k.handle.close() }
     }
+
+    /// The engine's bucket width changed with the policy's window: an unchanged sample is sent once per bucket.
+    public func setSeriesBucket(nanos: UInt64) { bucketNanos.store(nanos, ordering: .relaxed) }
 
     public func describeHierarchy() -> String {
         guard let m = mount else { return "no memory controller found" }
@@ -127,21 +138,27 @@ public final class CgroupMemoryPoller: EventSource, Sendable {
     /// Samples known cgroups through their open files into `kept`; closes and counts those removed since the walk.
     private func resample(_ known: [UInt64: Known], into kept: inout [UInt64: Known], at stamp: UInt64) -> UInt64 {
         var errors: UInt64 = 0
+        let bucket = bucketNanos.load(ordering: .relaxed)
         for (id, k) in known {
             guard let s = k.handle.sample() else {
                 k.handle.close()
                 errors += 1
                 continue
             }
+            var k = k
+            offer(id: id, s, filter: &k.filter, at: stamp, bucket: bucket)
             kept[id] = k
-            push(id: id, s, at: stamp)
         }
         return errors
     }
 
-    private func push(id: UInt64, _ s: (usageBytes: UInt64, workingSetBytes: UInt64, limitBytes: UInt64), at stamp: UInt64) {
+    /// Sends the sample unless ``UnchangedSampleFilter`` holds it back.
+    private func offer(id: UInt64, _ s: UnchangedSampleFilter.Sample, filter: inout UnchangedSampleFilter,
+                       at stamp: UInt64, bucket: UInt64) {
+        guard let repeats = filter.admit(s, at: stamp, bucketNanos: bucket) else { return }
         queue.push(.node(NodeEvent(timestampNanos: stamp, pid: 0, cgroupID: id, comm: "", kind: .cgroupMemory(
-            .init(usageBytes: s.usageBytes, workingSetBytes: s.workingSetBytes, limitBytes: s.limitBytes)))))
+            .init(usageBytes: s.usageBytes, workingSetBytes: s.workingSetBytes, limitBytes: s.limitBytes,
+                  unchangedBefore: repeats)))))
     }
 
     /// Every cgroup of the hierarchy, or of the kubelet's subtrees the last full walk found (up to `maxCgroups`):
@@ -159,6 +176,7 @@ public final class CgroupMemoryPoller: EventSource, Sendable {
         var visited = 0
         var errors: UInt64 = 0
         let stamp = MonotonicClock.wallNanos()
+        let bucket = bucketNanos.load(ordering: .relaxed)
         while let rel = stack.popLast(), visited < maxCgroups {
             visited += 1
             let dir = mount.mountPoint + rel
@@ -181,17 +199,19 @@ public final class CgroupMemoryPoller: EventSource, Sendable {
                         let reader = CgroupMemoryReader(directory: dir, version: mount.version)
                         // A cgroup known with the same path and limit is read through its open files (one read of
                         // the limit, then as between walks); a new or changed one in full.
-                        if let old, let limit = try reader.limit(),
+                        if var old, let limit = try reader.limit(),
                            old.entry == LimitedCgroups.Entry(path: rel, limitBytes: limit), let s = old.handle.sample() {
+                            offer(id: id, s, filter: &old.filter, at: stamp, bucket: bucket)
                             found[id] = old
-                            push(id: id, s, at: stamp)
                         } else if let s = try reader.sample() {
                             let entry = LimitedCgroups.Entry(path: rel, limitBytes: s.limitBytes)
                             old?.handle.close()  // its limit changed: reopen
+                            // The filter carries over (a changed limit is a changed sample: sent).
+                            var filter = old?.filter ?? UnchangedSampleFilter()
+                            offer(id: id, s, filter: &filter, at: stamp, bucket: bucket)
                             if let files = CgroupMemoryHandle.open(directory: dir, version: mount.version) {
-                                found[id] = Known(entry: entry, handle: files)
+                                found[id] = Known(entry: entry, handle: files, filter: filter)
                             }
-                            push(id: id, s, at: stamp)
                         } else {
                             old?.handle.close()  // no limit any more
                         }

@@ -17,6 +17,8 @@ public struct NodeSide: Sendable {
     public var bpfFailure: String?
     /// The periodic BPF memory snapshot, cancelled by ``close()``.
     var snapshots: Task<Void, Never>?
+    /// The cgroup memory poller (also among `sources`), told the engine's bucket when the policy's window changes.
+    public var cgroupPoller: CgroupMemoryPoller?
 
     /// The BPF settings for an effective configuration.
     public static func bpfSettings(_ c: EffectiveConfig) -> BPFSettings {
@@ -35,10 +37,10 @@ public struct NodeSide: Sendable {
 
     /// Starts the node's sources: BPF if it can load, else the /proc poller; the cgroup memory poller always.
     public static func start(_ c: EffectiveConfig, logger: Logger) -> NodeSide {
-        let cgroups = CgroupMemoryPoller(interval: .seconds(1))
+        let cgroups = CgroupMemoryPoller(interval: .seconds(1), bucketNanos: c.correlation.bucketNanos)
         var side = NodeSide(sources: [], probes: nil, checklist: [], attributor: NodeAttributor(limited: cgroups.limited,
                                                                                                  mount: cgroups.mount),
-                            snapshots: nil)
+                            snapshots: nil, cgroupPoller: cgroups)
         do {
             var configuration = BPFConfiguration(settings: bpfSettings(c))
             configuration.logger = logger
@@ -75,7 +77,7 @@ public struct NodeSide: Sendable {
     /// benchmark runs hundreds of agents in one process; each polling this machine's /proc would measure nothing).
     public static func simulated() -> NodeSide {
         NodeSide(sources: [], probes: nil, checklist: [("kernel sources", .stopped)],
-                 attributor: NodeAttributor(limited: nil, mount: nil), bpfFailure: nil, snapshots: nil)
+                 attributor: NodeAttributor(limited: nil, mount: nil), bpfFailure: nil, snapshots: nil, cgroupPoller: nil)
     }
 
     public func close() {

@@ -45,5 +45,8 @@ public struct CorrelationConfig: Sendable, Hashable {
     public init() {}
 
     @inline(__always) var windowNanos: UInt64 { window.nanos }
+    /// The width of the engine's memory buckets: a thirtieth of the window (at least a second's window and a
+    /// millisecond's bucket). The cgroup poller sends an unchanged sample once per bucket, so it needs the same figure.
+    public var bucketNanos: UInt64 { Swift.max(Swift.max(windowNanos, 1_000_000_000) / 30, 1_000_000) }
     @inline(__always) var batchTimeoutNanos: UInt64 { batchTimeout.nanos }
 }

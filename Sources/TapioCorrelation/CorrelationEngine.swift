@@ -78,7 +78,7 @@ public struct CorrelationEngine: Sendable {
     public init(config: CorrelationConfig = CorrelationConfig()) {
         self.config = config
         self.windowNanos = max(config.windowNanos, 1_000_000_000)
-        self.bucketNanos = max(windowNanos / 30, 1_000_000)
+        self.bucketNanos = config.bucketNanos
         self.batchTimeoutNanos = config.batchTimeoutNanos
         self.resolveAfterNanos = config.resolveAfter.nanos
         self.updateIntervalNanos = config.updateInterval.nanos
@@ -101,13 +101,17 @@ public struct CorrelationEngine: Sendable {
     }
 
     /// The active insights, as their latest updates (for a status line or a full resync of a sink).
+    /// Read in place: the pipeline asks once a second, and copying every subject's state out (as a `flatMap` over
+    /// `states` does) retained and released each of its buffers — 6 % of the agent's CPU at rest on a real node.
     public var activeInsights: [InsightUpdate] {
-        states.flatMap { s in
-            s.active.filter(\.announced).map {
-                InsightUpdate(identity: $0.identity, spec: $0.spec, change: .updated, observedAt: $0.lastDetected,
-                              firstSeenAt: $0.firstSeen, occurrences: $0.occurrences)
+        var out: [InsightUpdate] = []
+        for i in states.indices where !states[i].active.isEmpty {
+            for a in states[i].active where a.announced {
+                out.append(InsightUpdate(identity: a.identity, spec: a.spec, change: .updated, observedAt: a.lastDetected,
+                                         firstSeenAt: a.firstSeen, occurrences: a.occurrences))
             }
         }
+        return out
     }
 
     // MARK: Input

@@ -38,7 +38,7 @@ extension CorrelationEngine {
                 states[i].hasCgroupSeries = true
             }
             if let l = m.limitBytes { states[i].memoryLimit = l }
-            addMemory(i, t: t, value: m.workingSetBytes)
+            addMemory(i, t: t, value: m.workingSetBytes, repeats: m.unchangedBefore)
         case .memorySample(let m):
             if !states[i].hasCgroupSeries { addMemory(i, t: t, value: m.rssBytes) }
         case .oomKill(let k):
@@ -65,10 +65,10 @@ extension CorrelationEngine {
     }
 
     @inline(__always)
-    private mutating func addMemory(_ i: Int, t: UInt64, value: UInt64) {
+    private mutating func addMemory(_ i: Int, t: UInt64, value: UInt64, repeats: UInt32 = 0) {
         if value > states[i].peakWorkingSet { states[i].peakWorkingSet = value }
         states[i].history.add(at: t, value: value)
-        if states[i].memory.add(at: t, value: value, bucketNanos: bucketNanos, windowNanos: windowNanos) {
+        if states[i].memory.add(at: t, value: value, bucketNanos: bucketNanos, windowNanos: windowNanos, repeats: repeats) {
             markDirty(i, memory: true)
         }
     }

@@ -23,9 +23,16 @@ struct MemorySeries: Sendable {
     var meanAbsDelta: Double = 0
 
     /// Adds a sample; returns true when it opened a new bucket (the previous one is complete — time to evaluate).
+    /// `repeats`: samples equal to the previous one that came before this one and were not sent (the cgroup
+    /// poller's) — each a zero change, so the jitter decays as if they had been added one by one.
     @inline(__always)
-    mutating func add(at t: UInt64, value: UInt64, bucketNanos: UInt64, windowNanos: UInt64) -> Bool {
+    mutating func add(at t: UInt64, value: UInt64, bucketNanos: UInt64, windowNanos: UInt64, repeats: UInt32 = 0) -> Bool {
         let index = Int64(t / bucketNanos)
+        if repeats > 0 && samples > 0 {
+            // The same arithmetic as a zero delta below, repeated (past a few thousand the jitter is 0 either way).
+            for _ in 0..<Swift.min(repeats, 4096) { meanAbsDelta += (0 - meanAbsDelta) / 16 }
+            samples &+= UInt64(repeats)
+        }
         // A drop of more than 10 %, 1 MiB and four times the usual jitter between consecutive samples is reclaim or
         // GC, not noise.
         var dropped = false

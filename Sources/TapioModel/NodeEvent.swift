@@ -58,10 +58,15 @@ public struct NodeEvent: Sendable, Hashable {
         public var usageBytes: UInt64
         public var workingSetBytes: UInt64
         public var limitBytes: UInt64?
-        public init(usageBytes: UInt64, workingSetBytes: UInt64, limitBytes: UInt64?) {
+        /// Samples read just before this one, after the previous one sent, that were identical to that previous one
+        /// and were not sent (the cgroup poller sends an unchanged sample only once per engine bucket): the engine
+        /// counts them as the zero changes they were, so its picture of the series' jitter is the same as if they had come.
+        public var unchangedBefore: UInt32
+        public init(usageBytes: UInt64, workingSetBytes: UInt64, limitBytes: UInt64?, unchangedBefore: UInt32 = 0) {
             self.usageBytes = usageBytes
             self.workingSetBytes = workingSetBytes
             self.limitBytes = limitBytes
+            self.unchangedBefore = unchangedBefore
         }
     }
 

@@ -45,7 +45,8 @@ struct CgroupMemoryPollerTests {
     @Test func aLaterWalkSeesAChangedLimitAndARemovedOne() throws {
         try TestCgroup.with(layout: .cgroupfs(qos: "burstable"), memoryLimit: 64 << 20) { raised in
             try TestCgroup.with(layout: .cgroupfs(qos: "burstable"), memoryLimit: 32 << 20) { lifted in
-                let poller = CgroupMemoryPoller(interval: .seconds(1), rewalk: .zero)  // every pass walks
+                // Every pass walks, and sends every sample (a bucket of 1 ns: each sample opens a new one).
+                let poller = CgroupMemoryPoller(interval: .seconds(1), rewalk: .zero, bucketNanos: 1)
                 let raisedID = try #require(Self.inode(raised.directory))
                 let liftedID = try #require(Self.inode(lifted.directory))
                 func limits() -> [UInt64: UInt64] {
@@ -80,7 +81,7 @@ struct CgroupMemoryPollerTests {
         try TestCgroup.with(layout: .cgroupfs(qos: "burstable"), memoryLimit: 64 << 20) { container in
             let service = try TestCgroup.create(layout: .custom(["tapio-test.service"]), memoryLimit: 32 << 20)
             defer { service.destroy() }
-            let poller = CgroupMemoryPoller(interval: .seconds(1), rewalk: .zero, fullRewalk: .seconds(3600))
+            let poller = CgroupMemoryPoller(interval: .seconds(1), rewalk: .zero, fullRewalk: .seconds(3600), bucketNanos: 1)
             poller.pollOnce()  // the first walk is a full one
             let containerID = try #require(Self.inode(container.directory))
             let serviceID = try #require(Self.inode(service.directory))
@@ -139,6 +140,49 @@ struct CgroupMemoryPollerTests {
             gapped.pollOnce()
             #expect(gapped.limited.lookup(anotherID) == nil, "within the gap the request waits")
             #expect(gapped.hasDeferredWalk, "the request is remembered for when the gap has passed")
+        }
+    }
+
+    /// An idle container's unchanged samples are held back (the engine's bucket here is longer than the test, so
+    /// only a change — or the start of a minute — sends one), and a change is sent at the next pass, carrying the
+    /// count of samples held before it.
+    @Test func anIdleContainersUnchangedSamplesAreHeldAndAChangeIsSent() throws {
+        try TestCgroup.with(layout: .cgroupfs(qos: "burstable"), memoryLimit: 64 << 20) { container in
+            let sleeper = try TestProcess.sleep(seconds: 600)
+            defer { sleeper.kill() }
+            try container.add(pid: sleeper.pid)
+            let id = try #require(Self.inode(container.directory))
+            let poller = CgroupMemoryPoller(interval: .seconds(1), rewalk: .seconds(3600), fullRewalk: .seconds(3600),
+                                            bucketNanos: .max)
+            func sent() -> [NodeEvent.CgroupMemory] {
+                (poller.queue.takeBatch(max: 100_000) ?? []).compactMap { e in
+                    if case .node(let n) = e, n.cgroupID == id, case .cgroupMemory(let m) = n.kind { return m }
+                    return nil
+                }
+            }
+            poller.pollOnce()
+            let first = sent()
+            #expect(first.count == 1 && first.first?.unchangedBefore == 0, "the first sample is sent: \(first)")
+            let before = try #require(first.first?.usageBytes)
+            for _ in 0..<6 { poller.pollOnce() }
+            let idle = sent()
+            // Six passes a few milliseconds apart: a new minute can begin between two of them, at most once.
+            #expect(idle.count <= 1, "unchanged samples of an idle container are held: \(idle.count) of 6 sent")
+
+            let hog = try TestProcess.allocating(bytes: 16 << 20)
+            defer { hog.kill() }
+            try container.add(pid: hog.pid)
+            try hog.release()
+            let reader = CgroupMemoryReader(directory: container.directory, version: try #require(poller.mount).version)
+            var grown = false
+            for _ in 0..<600 where !grown {  // until the allocation shows in the cgroup's usage (at most a minute)
+                grown = (try reader.sample()?.usageBytes ?? 0) >= before + (16 << 20)
+                if !grown { usleep(100_000) }
+            }
+            try #require(grown, "the allocating process did not grow the cgroup")
+            poller.pollOnce()
+            let changed = sent()
+            #expect(changed.contains { $0.usageBytes >= before + (16 << 20) }, "a change is sent at the next pass: \(changed)")
         }
     }
 }
