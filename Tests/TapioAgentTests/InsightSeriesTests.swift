@@ -105,4 +105,23 @@ struct InsightSeriesTests {
         #expect(abs(expectedAt - (Date().timeIntervalSince1970 + 240)) < 240, "\(expectedAt)")
         #expect(gone == true, "the series stayed after the Insight resolved")
     }
+
+    /// `tapio_insights` is set only where a count moved (it is refreshed every second); a count that fell to zero
+    /// is set to zero, and every type and severity is exported from the first call on.
+    @Test func insightCountsFollowTheActiveSetIncludingFallsToZero() {
+        let m = TapioMetrics()
+        func count(_ type: String, _ severity: String) -> Substring? {
+            Self.lines(m, "tapio_insights").first { $0.contains(#"type="\#(type)""#) && $0.contains(#"severity="\#(severity)""#) }?
+                .split(separator: " ").last
+        }
+        m.setInsightCounts([(.oomPrediction, .critical), (.oomPrediction, .critical), (.memoryLeak, .warning)])
+        #expect(count("OOMPrediction", "Critical") == "2.0")
+        #expect(count("MemoryLeak", "Warning") == "1.0")
+        #expect(count("CrashLoop", "Info") == "0.0", "every type and severity is exported")
+        m.setInsightCounts([(.oomPrediction, .critical), (.oomPrediction, .critical), (.memoryLeak, .warning)])
+        m.setInsightCounts([(.oomPrediction, .warning)])
+        #expect(count("OOMPrediction", "Critical") == "0.0")
+        #expect(count("OOMPrediction", "Warning") == "1.0")
+        #expect(count("MemoryLeak", "Warning") == "0.0")
+    }
 }
