@@ -1,3 +1,5 @@
+import TapioCorrelation
+
 /// Which of a cgroup's once-a-second samples are worth sending to the engine: the first, every one that differs
 /// from the last sent (usage, working set or limit), and the first of each engine bucket and of each minute of the
 /// engine's long history. The rest are identical to the last one sent and are only counted
@@ -17,8 +19,8 @@ struct UnchangedSampleFilter: Sendable {
     private var lastSentAt: UInt64 = 0
     private var held: UInt32 = 0
 
-    /// The minute of `MemoryHistory` (the engine's long history): a sample in a new one is always sent.
-    static let minuteNanos: UInt64 = 60_000_000_000
+    /// The minute of the engine's long history: a sample in a new one is always sent.
+    static var minuteNanos: UInt64 { CorrelationConfig.historyStepNanos }
 
     /// nil: hold this sample back (unchanged, same bucket and minute as the last one sent). Otherwise send it, with
     /// the count of samples held since the last one sent.
@@ -26,7 +28,7 @@ struct UnchangedSampleFilter: Sendable {
         let bucket = Swift.max(bucketNanos, 1)
         if let last, last == s, stamp / bucket == lastSentAt / bucket,
            stamp / Self.minuteNanos == lastSentAt / Self.minuteNanos {
-            held &+= held == .max ? 0 : 1
+            if held < .max { held += 1 }
             return nil
         }
         let repeats = held

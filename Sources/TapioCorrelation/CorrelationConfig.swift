@@ -48,5 +48,8 @@ public struct CorrelationConfig: Sendable, Hashable {
     /// The width of the engine's memory buckets: a thirtieth of the window (at least a second's window and a
     /// millisecond's bucket). The cgroup poller sends an unchanged sample once per bucket, so it needs the same figure.
     public var bucketNanos: UInt64 { Swift.max(Swift.max(windowNanos, 1_000_000_000) / 30, 1_000_000) }
+    /// The step of the engine's long history (``MemoryHistory``): the cgroup poller sends an unchanged sample once
+    /// per step too.
+    public static var historyStepNanos: UInt64 { MemoryHistory.minuteNanos }
     @inline(__always) var batchTimeoutNanos: UInt64 { batchTimeout.nanos }
 }
