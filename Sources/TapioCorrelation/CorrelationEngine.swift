@@ -44,6 +44,10 @@ public struct CorrelationEngine: Sendable {
     /// Creation order for eviction, with a second chance for subjects seen since they were queued.
     var arrival: Deque<(subject: Subject, generation: UInt64, stamp: UInt64)> = []
     var podSubjects: [String: [Subject]] = [:]
+    /// Bare-process subjects by pid. A process is usually two subjects: a forked child touches memory under its
+    /// parent's name before it execs (`bash`), then under its own (`curl`); the exit names only the second. Without
+    /// this, the first was kept for the whole quiet period — hundreds of them after a burst of pod starts.
+    var processSubjects: [Int32: [Subject]] = [:]
     var tombstones: [String: UInt64] = [:]
     var tombstoneOrder: Deque<(uid: String, at: UInt64)> = []
     var dirty: [(index: Int, generation: UInt64)] = []
@@ -95,9 +99,25 @@ public struct CorrelationEngine: Sendable {
     /// Entries of the engine's maps and queues that live across batches, by name (`tapio_state_entries`): each is
     /// bounded by `maxSubjects` or the window, and this is how a soak sees which one grows.
     public var sizes: [(structure: String, entries: Int)] {
-        [("engine_subjects", states.count), ("engine_arrival_queue", arrival.count),
-         ("engine_pod_subjects", podSubjects.count), ("engine_tombstones", tombstoneOrder.count),
-         ("engine_owner_images", ownerImages.count)]
+        // Subjects by kind too: after a burst of pod starts the total rises, and which kind holds the rise
+        // (short-lived host processes, containers seen before their pod's status named them) says why.
+        var podContainers = 0, pods = 0, localContainers = 0, cgroups = 0, processes = 0, exited = 0
+        for s in states {
+            switch s.subject {
+            case .podContainer: podContainers += 1
+            case .pod: pods += 1
+            case .localContainer: localContainers += 1
+            case .localCgroup: cgroups += 1
+            case .localProcess: if s.hasEnded { exited += 1 } else { processes += 1 }
+            case .node, .cluster: break
+            }
+        }
+        return [("engine_subjects", states.count), ("engine_subjects_pod_container", podContainers),
+                ("engine_subjects_pod", pods), ("engine_subjects_local_container", localContainers),
+                ("engine_subjects_local_cgroup", cgroups), ("engine_subjects_local_process", processes),
+                ("engine_subjects_exited_process", exited), ("engine_arrival_queue", arrival.count),
+                ("engine_pod_subjects", podSubjects.count), ("engine_process_subjects", processSubjects.count), ("engine_tombstones", tombstoneOrder.count),
+                ("engine_owner_images", ownerImages.count)]
     }
 
     /// The active insights, as their latest updates (for a status line or a full resync of a sink).
@@ -269,6 +289,7 @@ public struct CorrelationEngine: Sendable {
         index[subject] = i
         arrival.append((subject, g, now))
         if let p = subject.pod { podSubjects[p.uid, default: []].append(subject) }
+        if case .localProcess(let pid, _) = subject { processSubjects[pid, default: []].append(subject) }
         return i
     }
 
@@ -295,6 +316,10 @@ public struct CorrelationEngine: Sendable {
         if let p = subject.pod, var list = podSubjects[p.uid] {
             list.removeAll { $0 == subject }
             podSubjects[p.uid] = list.isEmpty ? nil : list
+        }
+        if case .localProcess(let pid, _) = subject, var list = processSubjects[pid] {
+            list.removeAll { $0 == subject }
+            processSubjects[pid] = list.isEmpty ? nil : list
         }
         let last = states.count - 1
         if i != last {

@@ -9,7 +9,11 @@ extension CorrelationEngine {
             // Exec and fork change nothing the detectors read: they must not make a subject (every short-lived host
             // process would be kept for the quiet period — the agent's memory grew with them on a busy node).
             switch n.kind {
-            case .processExec, .processFork: return
+            case .processExec:
+                // The program this pid ran before is gone: its subject (under the old name) can get no more events.
+                endProcessSubjects(pid: n.pid, at: n.timestampNanos == 0 ? now : n.timestampNanos, except: n.comm)
+                return
+            case .processFork: return
             default: break
             }
             let subject = e.subject ?? (n.cgroupID != 0 ? .localCgroup(id: n.cgroupID, path: "")
@@ -57,10 +61,23 @@ extension CorrelationEngine {
             let oom = x.signal == 9 && (states[i].lastKernelOOM.map { absDiff($0.at, t) <= 5_000_000_000 } ?? false)
             states[i].lastExit = KernelExit(at: t, pid: n.pid, comm: n.comm, exitCode: x.exitCode, signal: x.signal,
                                             oom: oom, rssBytes: x.peakRSSBytes)
+            if case .localProcess = states[i].subject { endProcessSubjects(pid: n.pid, at: t, except: nil) }
         case .tcp(let tcp):
             addNet(i, t: t, tcp)
         case .processExec, .processFork:
             break
+        }
+    }
+
+    /// Marks the bare-process subjects of `pid` ended, but the one named `except` (a program that exec'd keeps its
+    /// new name's subject).
+    private mutating func endProcessSubjects(pid: Int32, at t: UInt64, except comm: String?) {
+        guard let subjects = processSubjects[pid] else { return }
+        for s in subjects {
+            guard let i = index[s] else { continue }
+            if case .localProcess(_, let c) = s, c == comm { continue }
+            states[i].endedAt = max(t, states[i].lastSeen)
+            timedWorkCache = nil
         }
     }
 
@@ -161,6 +178,15 @@ extension CorrelationEngine {
     }
 
     private mutating func podUpdated(_ info: PodInfo, t: UInt64, now: UInt64) {
+        // A container seen before the kubelet reported its id was a runtime container: from now on its events name
+        // the pod's container, so that subject has ended.
+        for c in info.containers {
+            guard let id = c.containerID, let i = index[.localContainer(id: ContainerID.normalized(id))] else { continue }
+            if !states[i].hasEnded {
+                states[i].endedAt = max(now, states[i].lastSeen)
+                timedWorkCache = nil
+            }
+        }
         for c in info.containers {
             guard let i = slot(for: .podContainer(info.pod, container: c.name), now: now) else { return }
             touch(i, t)

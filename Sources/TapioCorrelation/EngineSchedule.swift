@@ -19,11 +19,11 @@ extension CorrelationEngine {
     }
 
     /// How long a subject with no active insight is kept after its last event: a window and a resolution period,
-    /// so that what comes back finds its history — except a bare process outside any limited cgroup that has exited,
-    /// which cannot come back (a new process is a new subject): kept one re-check period, long enough for its exit
-    /// to be evaluated.
+    /// so that what comes back finds its history — except a subject that has ended (a bare process that exited or
+    /// exec'd, a runtime container its pod's status now names), which cannot come back: kept one re-check period,
+    /// long enough for its end to be evaluated.
     func quietPeriod(of s: SubjectState) -> UInt64 {
-        if case .localProcess = s.subject, s.lastExit != nil { return max(recheckNanos, 1) }
+        if s.hasEnded { return max(recheckNanos, 1) }
         return max(windowNanos.adding(saturating: resolveAfterNanos), 1)
     }
 

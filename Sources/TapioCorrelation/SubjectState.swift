@@ -76,6 +76,11 @@ struct SubjectState: Sendable {
     var lastCountedOOMFinishedAt: UInt64 = 0
     var oomKilledByStatus = false
     var lastExit: KernelExit?
+    /// When the subject could receive no more events: its process exited or exec'd another program, or the
+    /// runtime container turned out to be a pod's (later events name the pod's container). Forgotten one re-check
+    /// period after — unless it was seen again since (a reused pid).
+    var endedAt: UInt64?
+    var hasEnded: Bool { endedAt.map { $0 >= lastSeen } ?? false }
 
     // Restarts, crash loop, probes.
     var restartCount = 0

@@ -39,12 +39,12 @@ public final class PodDirectory: Sendable {
         let owner = Self.resolveOwner(info.owner)
         state.withLock { s in
             if let old = s.byPodUID[info.pod.uid] {
-                for c in old.containers { if let id = c.containerID { s.byContainer[Self.normalize(id)] = nil } }
+                for c in old.containers { if let id = c.containerID { s.byContainer[ContainerID.normalized(id)] = nil } }
             }
             s.byPodUID[info.pod.uid] = info
             for c in info.containers {
                 guard let id = c.containerID else { continue }
-                s.byContainer[Self.normalize(id)] = PodContainer(pod: info.pod, containerName: c.name, owner: owner, node: info.node)
+                s.byContainer[ContainerID.normalized(id)] = PodContainer(pod: info.pod, containerName: c.name, owner: owner, node: info.node)
             }
         }
         generationCounter.add(1, ordering: .releasing)
@@ -54,14 +54,14 @@ public final class PodDirectory: Sendable {
     public func remove(_ pod: PodRef) {
         state.withLock { s in
             guard let old = s.byPodUID.removeValue(forKey: pod.uid) else { return }
-            for c in old.containers { if let id = c.containerID { s.byContainer[Self.normalize(id)] = nil } }
+            for c in old.containers { if let id = c.containerID { s.byContainer[ContainerID.normalized(id)] = nil } }
         }
         generationCounter.add(1, ordering: .releasing)
     }
 
     /// The container with this runtime id (64 hex, with or without a `containerd://` style prefix).
     public func container(id: String) -> PodContainer? {
-        let key = Self.normalize(id)
+        let key = ContainerID.normalized(id)
         return state.withLock { $0.byContainer[key] }
     }
 
@@ -71,12 +71,6 @@ public final class PodDirectory: Sendable {
     }
 
     public var podCount: Int { state.withLock { $0.byPodUID.count } }
-
-    /// `containerd://<id>` → `<id>`, lowercase.
-    static func normalize(_ id: String) -> String {
-        if let r = id.range(of: "://") { return id[r.upperBound...].lowercased() }
-        return id.lowercased()
-    }
 
     /// A ReplicaSet named `<name>-<pod-template-hash>` belongs to Deployment `<name>` (the Deployment controller's
     /// naming convention); anything else is reported as given.

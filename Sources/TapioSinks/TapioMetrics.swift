@@ -34,6 +34,7 @@ public final class TapioMetrics: Sendable {
     private let policyGauges = Mutex<[String: [Gauge]]>([:])
     /// The counts `tapio_insights` was last set to (nil: never set), so an unchanged count is not set again.
     private let insightCounts = Mutex<[InsightKind: Int]?>(nil)
+    private let lastStateEntries = Mutex<[String: Int]>([:])
     struct InsightKind: Hashable {
         var type: InsightType
         var severity: Severity
@@ -126,7 +127,14 @@ public final class TapioMetrics: Sendable {
     /// Entries in the bounded structures that hold state over time (caches, maps, queues), by name: which one grows,
     /// when memory does. Names are fixed by the caller (a handful), never data.
     public func stateEntries(_ sizes: [(structure: String, entries: Int)]) {
-        for (structure, n) in sizes {
+        // The pipeline reports the engine's sizes once a second: set only those that moved (see setInsightCounts).
+        let changed = lastStateEntries.withLock { last in
+            sizes.filter { s in
+                defer { last[s.structure] = s.entries }
+                return last[s.structure] != s.entries
+            }
+        }
+        for (structure, n) in changed {
             registry.tapioGauge(name: "tapio_state_entries", labels: [("structure", structure)],
                                 help: "Entries in a bounded map, cache or queue of the process, by structure.").set(Double(n))
         }

@@ -124,4 +124,20 @@ struct InsightSeriesTests {
         #expect(count("OOMPrediction", "Warning") == "1.0")
         #expect(count("MemoryLeak", "Warning") == "0.0")
     }
+
+    /// The pipeline reports the engine's sizes once a second and only moves are set: a structure that returns to
+    /// a value it had before, or falls to zero, must still be exported as it is now.
+    @Test func stateEntriesFollowEveryMoveIncludingBackAndToZero() {
+        let m = TapioMetrics()
+        func entries(_ structure: String) -> Substring? {
+            Self.lines(m, "tapio_state_entries").first { $0.contains(#"structure="\#(structure)""#) }?.split(separator: " ").last
+        }
+        m.stateEntries([("engine_subjects", 5), ("engine_subjects_local_process", 2)])
+        #expect(entries("engine_subjects") == "5.0")
+        #expect(entries("engine_subjects_local_process") == "2.0")
+        m.stateEntries([("engine_subjects", 7), ("engine_subjects_local_process", 2)])
+        m.stateEntries([("engine_subjects", 5), ("engine_subjects_local_process", 0)])
+        #expect(entries("engine_subjects") == "5.0")
+        #expect(entries("engine_subjects_local_process") == "0.0")
+    }
 }

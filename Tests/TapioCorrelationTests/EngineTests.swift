@@ -124,6 +124,89 @@ struct EngineTests {
         #expect(recheck < 600, "well before the window and resolveAfter")
     }
 
+    /// A forked child touches memory under its parent's name before it execs, then under its own; the exit names
+    /// only the second. On a real node, every such pre-exec subject was kept for the whole quiet period (10 min):
+    /// ~300 after a burst of 25 pod starts, and one more for every short command run on the host.
+    @Test("a process's subjects under the names it had before an exec end with the exec or its exit")
+    func preExecSubjectsEnd() {
+        var engine = CorrelationEngine()
+        var out: [InsightUpdate] = []
+        func sample(_ pid: Int32, _ comm: String, at: UInt64) {
+            engine.ingest(.node(NodeEvent(timestampNanos: at, pid: pid, cgroupID: 0, comm: comm,
+                                          kind: .memorySample(.init(rssAnonBytes: 1 << 20, rssFileBytes: 0, rssShmemBytes: 0))),
+                                subject: nil), now: at, into: &out)
+        }
+        func node(_ pid: Int32, _ comm: String, _ kind: NodeEvent.Kind, at: UInt64) {
+            engine.ingest(.node(NodeEvent(timestampNanos: at, pid: pid, cgroupID: 0, comm: comm, kind: kind), subject: nil),
+                          now: at, into: &out)
+        }
+        // 200: fork → sample as `bash` → exec `curl` → sample → exit. 300: fork → sample as `bash` → exec `java`,
+        // which lives on. 400: a long-lived `sleep` that never execs.
+        sample(200, "bash", at: t0)
+        sample(300, "bash", at: t0)
+        sample(400, "sleep", at: t0)
+        node(200, "curl", .processExec, at: t0 + s)
+        node(300, "java", .processExec, at: t0 + s)
+        sample(200, "curl", at: t0 + 2 * s)
+        sample(300, "java", at: t0 + 2 * s)
+        #expect(engine.trackedSubjects == 5)
+        node(200, "curl", .processExit(.init(exitCode: 0, signal: 0, peakRSSBytes: 1 << 20)), at: t0 + 3 * s)
+        let ended = Dictionary(uniqueKeysWithValues: engine.states.map { ($0.subject.displayName, $0.hasEnded) })
+        #expect(ended == ["process bash[200]": true, "process curl[200]": true, "process bash[300]": true,
+                          "process java[300]": false, "process sleep[400]": false])
+        #expect(engine.sizes.first { $0.structure == "engine_subjects_exited_process" }?.entries == 3)
+        #expect(engine.sizes.first { $0.structure == "engine_subjects_local_process" }?.entries == 2)
+        // Both live processes keep sampling; everything ended is forgotten after one re-check period.
+        let recheck = engine.recheckNanos / s
+        for k in 4...(recheck + 6) {
+            sample(300, "java", at: t0 + k * s)
+            sample(400, "sleep", at: t0 + k * s)
+            engine.tick(now: t0 + k * s, into: &out)
+        }
+        #expect(Set(engine.states.map(\.subject.displayName)) == ["process java[300]", "process sleep[400]"])
+        #expect(engine.processSubjects.count == 2)
+        // A reused pid: a new `bash` 200 after the old one's end is a live subject again.
+        let later = t0 + (recheck + 7) * s
+        sample(200, "bash", at: later)
+        #expect(engine.states.first { $0.subject == .localProcess(pid: 200, comm: "bash") }?.hasEnded == false)
+    }
+
+    /// A container's first samples come before the kubelet reports its id: they make a runtime-container subject,
+    /// and once the pod's status names the id, later samples go to the pod's container.
+    @Test("a runtime-container subject ends when its pod's status names the container")
+    func runtimeContainerEndsWhenNamed() {
+        var engine = CorrelationEngine()
+        var out: [InsightUpdate] = []
+        let id = String(repeating: "ab", count: 32)
+        engine.ingest(.node(NodeEvent(timestampNanos: t0, pid: 9, cgroupID: 77, comm: "app",
+                                      kind: .cgroupMemory(.init(usageBytes: 1 << 20, workingSetBytes: 1 << 20, limitBytes: 64 << 20))),
+                            subject: .localContainer(id: id)), now: t0, into: &out)
+        let other = String(repeating: "cd", count: 32)
+        engine.ingest(.node(NodeEvent(timestampNanos: t0, pid: 10, cgroupID: 78, comm: "pause",
+                                      kind: .memorySample(.init(rssAnonBytes: 1 << 16, rssFileBytes: 0, rssShmemBytes: 0))),
+                            subject: .localContainer(id: other)), now: t0, into: &out)
+        func container(_ containerID: String?) -> ContainerInfo {
+            ContainerInfo(name: "app", containerID: containerID, image: "app:1", restartCount: 0, ready: true,
+                          memoryRequestBytes: nil, memoryLimitBytes: 64 << 20, lastTermination: nil,
+                          currentTermination: nil, waitingReason: nil)
+        }
+        let pod = TestEvents.ref("web")
+        func update(_ containerID: String?, at: UInt64) {
+            engine.ingest(.cluster(ClusterEvent(timestampNanos: at, kind: .podUpdated(PodInfo(
+                pod: pod, node: "node-1", owner: nil, labels: [:], phase: "Running", containers: [container(containerID)])))),
+                now: at, into: &out)
+        }
+        update(nil, at: t0 + s)
+        #expect(engine.states.filter(\.hasEnded).isEmpty, "no id reported yet")
+        update("containerd://" + id.uppercased(), at: t0 + 2 * s)
+        #expect(engine.states.filter(\.hasEnded).map(\.subject) == [.localContainer(id: id)])
+        let recheck = engine.recheckNanos / s
+        for k in 3...(recheck + 4) { engine.tick(now: t0 + k * s, into: &out) }
+        #expect(engine.index[.localContainer(id: id)] == nil)
+        #expect(engine.index[.localContainer(id: other)] != nil, "a pod's sandbox is never named: kept the quiet period")
+        #expect(engine.index[.podContainer(pod, container: "app")] != nil)
+    }
+
     @Test("subjects that go quiet are forgotten after the window and resolveAfter")
     func quietSubjectsForgotten() {
         var config = CorrelationConfig()
