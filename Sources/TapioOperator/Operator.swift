@@ -36,6 +36,9 @@ public struct Operator: Sendable {
         /// At most this many active Insights get per-Insight series (`tapio_insight_*`); the rest are counted in
         /// `tapio_insight_series_omitted`.
         public var insightSeriesLimit = TapioMetrics.defaultInsightSeriesLimit
+        /// How long after start-up (a follower at once; the leader once its watches are listed) the pages of code
+        /// only start-up ran are given back (``StartupPageRelease``); nil keeps them. It acts on the whole process.
+        public var releaseStartupPagesAfter: Duration?
         public init(namespace: String = "tapio-system", leaderElect: Bool = false, identity: String,
                     leaseDuration: Duration = .seconds(15), renewDeadline: Duration = .seconds(10),
                     retryPeriod: Duration = .seconds(2), metricsHost: String = "0.0.0.0", metricsPort: Int = 9464,
@@ -84,7 +87,9 @@ public struct Operator: Sendable {
         ])
         let port = try await endpoint.start()
         logger.info("serving /metrics, /healthz and /readyz on port \(port)")
-        let work = LeaderWork { await self.lead() }
+        // Set once the leader's watches are listed: the pages it ran to get there are start-up's too.
+        let leaderListed = Mutex(false)
+        let work = LeaderWork { await self.lead(listed: { leaderListed.withLock { $0 = true } }) }
         let service: any Service
         if options.leaderElect {
             let elector = LeaderElector(client: client, namespace: options.namespace, name: Self.leaseName,
@@ -106,18 +111,26 @@ public struct Operator: Sendable {
         } else {
             metrics.leader(true)
             onLeadership?(true)
-            service = ClosureService { await self.lead() }
+            service = ClosureService { await self.lead(listed: { leaderListed.withLock { $0 = true } }) }
         }
         // Heap memory a relist freed goes back to the system (see HeapTrimmer).
         let trimmer = ClosureService { await HeapTrimmer().run() }
-        let group = ServiceGroup(configuration: .init(services: [.init(service: service), .init(service: trimmer)],
-                                                      gracefulShutdownSignals: signals, logger: logger))
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: service), .init(service: trimmer)]
+        if let delay = options.releaseStartupPagesAfter {
+            let release = StartupPageRelease(delay: delay, isStarted: {
+                !leading.withLock { $0 } || leaderListed.withLock { $0 }
+            }, logger: logger)
+            // Done once, then idle until shutdown (a service that ends makes the group stop).
+            services.append(.init(service: ClosureService { await release.run(); try? await gracefulShutdown() }))
+        }
+        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: signals, logger: logger))
         try await group.run()
         await endpoint.shutdown()
     }
 
     /// Leader-only: the policy status controller, the remediation controller and the cluster-level detectors.
-    func lead() async {
+    /// `listed` is called once the policies, Insights and heartbeats have been listed.
+    func lead(listed: @escaping @Sendable () -> Void = {}) async {
         let policies = ReflectorStore<PolicyObject>()
         // The cache keeps what its readers need of each Insight (see InsightCacheView): at 50,000 Insights the rest
         // is most of the operator's memory.
@@ -136,6 +149,12 @@ public struct Operator: Sendable {
         // The agents' heartbeats, watched (not listed at every policy reconcile: at 5,000 nodes a list is 5,000 Leases).
         let beats = ReflectorStore<Lease>()
         await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                await policies.waitUntilReady()
+                await insights.store.waitUntilReady()
+                await beats.waitUntilReady()
+                listed()
+            }
             group.addTask { await remediation.recorder.run() }
             group.addTask { await cluster.run() }
             group.addTask {

@@ -81,6 +81,13 @@ struct OperatorCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("This replica's identity in the election (default: $POD_NAME, else the hostname).", valueName: "id"))
     var identity: String?
 
+    @Flag(inversion: .prefixedNo, help: "Once started, give back the pages of code only start-up ran (as the agent does; see the README).")
+    var releaseStartupPages = true
+
+    @Option(help: ArgumentHelp("How long after start-up (a follower: at once; the leader: its watches listed) to release them, 0s–1h.", valueName: "duration"),
+            transform: DurationArgument.parser(DurationArgument.startupReleaseRange))
+    var releaseStartupPagesAfter = DurationArgument(.seconds(30))
+
     @Option(help: ArgumentHelp("At most this many active Insights get per-Insight series (tapio_insight_*) on the leader's /metrics, 0–1000000; the rest are counted in tapio_insight_series_omitted.", valueName: "n"))
     var insightSeriesLimit = 10_000
 

@@ -36,6 +36,7 @@ struct OperatorRunner {
             leaseDuration: c.leaseDuration.duration, renewDeadline: c.renewDeadline.duration,
             retryPeriod: c.retryPeriod.duration, metricsHost: c.metricsAddr.host, metricsPort: c.metricsAddr.port)
         options.insightSeriesLimit = c.insightSeriesLimit
+        options.releaseStartupPagesAfter = c.releaseStartupPages ? c.releaseStartupPagesAfter.duration : nil
         try await runThenShutDown(client) { try await Operator(options: options, client: client, metrics: metrics).run() }
     }
 }

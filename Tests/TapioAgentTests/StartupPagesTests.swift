@@ -172,6 +172,25 @@ struct StartupPagesTests {
         #expect(calls.withLock { $0 } == 1)
     }
 
+    /// An operator replica that becomes the leader during the delay lists everything again: what it is then
+    /// running is start-up too, so the release waits for it to be started again.
+    @Test func aReleaseWaitsAgainWhenNoLongerStartedAfterTheDelay() async {
+        // Asked in turn: started; after the delay, not (became leader); not; started; after the delay, started.
+        let answers = [true, false, false, true, true]
+        let checks = Mutex(0), releasedAt = Mutex<Int?>(nil)
+        let release = StartupPageRelease(delay: .milliseconds(10), isStarted: {
+            checks.withLock { n in
+                defer { n += 1 }
+                return n < answers.count ? answers[n] : true
+            }
+        }, logger: Logger(label: "test"), release: {
+            releasedAt.withLock { $0 = checks.withLock { $0 } }
+            return .init(mappings: 1, residentBefore: 0, errno: 0)
+        })
+        await release.run()
+        #expect(releasedAt.withLock { $0 } == answers.count, "released after \(String(describing: releasedAt.withLock { $0 })) checks")
+    }
+
     @Test func aCancelledReleaseDoesNothing() async {
         let calls = Mutex(0)
         let release = StartupPageRelease(delay: .zero, isStarted: { false }, logger: Logger(label: "test"),

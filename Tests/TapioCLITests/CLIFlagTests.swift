@@ -35,6 +35,7 @@ import Testing
         (["agent", "--node-name", "n1", "--release-startup-pages-after", "2h"], "must be between 0s and 1h"),
         (["agent", "--node-name", "n1", "--release-startup-pages-after", "soon"], "release-startup-pages-after"),
         (["operator", "--renew-deadline", "20s"], "must be shorter than --lease-duration"),
+        (["operator", "--release-startup-pages-after", "2h"], "must be between 0s and 1h"),
         (["replay", "/nonexistent/scenario.jsonl"], "no readable file"),
         (["frobnicate"], "Unexpected argument"),
     ])
