@@ -38,14 +38,19 @@ struct AgentStartupPagesTests {
         await cluster.stop()
         let log = agent.stderr
         #expect(released, "no release logged:\n\(log.suffix(3000))")
-        // "released start-up pages of N mappings: resident files A → B MiB, …": the program's own code at least.
-        let line = log.split(separator: "\n").first { $0.contains("released start-up pages of ") }.map(String.init) ?? ""
-        let mappings = line.components(separatedBy: "released start-up pages of ").last?.split(separator: " ").first.flatMap { Int($0) }
+        let (line, mappings) = Self.releasedMappings(log)
         #expect((mappings ?? 0) > 0, "\(line)")
         #expect(!log.contains("madvise failed"), "\(log.suffix(3000))")
         #expect(scrape.contains(#"tapio_process_resident_bytes{kind="file"}"#), "\(scrape.prefix(2000))")
         #expect(beating, "the agent never wrote its heartbeat Lease")
         #expect(exited && agent.process.terminationStatus == 0, "exit status \(agent.process.terminationStatus)")
+    }
+
+    /// "released start-up pages of N mappings: resident files A → B MiB, …": the line and N (the program's own code
+    /// at least, so N > 0).
+    static func releasedMappings(_ log: String) -> (line: String, mappings: Int?) {
+        let line = log.split(separator: "\n").first { $0.contains("released start-up pages of ") }.map(String.init) ?? ""
+        return (line, line.components(separatedBy: "released start-up pages of ").last?.split(separator: " ").first.flatMap { Int($0) })
     }
 
     /// The operator runs the same binary as the agent on one of the nodes: pages it keeps mapped stay in the page
@@ -74,8 +79,7 @@ struct AgentStartupPagesTests {
         await cluster.stop()
         let log = op.stderr
         #expect(released, "no release logged:\n\(log.suffix(3000))")
-        let line = log.split(separator: "\n").first { $0.contains("released start-up pages of ") }.map(String.init) ?? ""
-        let mappings = line.components(separatedBy: "released start-up pages of ").last?.split(separator: " ").first.flatMap { Int($0) }
+        let (line, mappings) = Self.releasedMappings(log)
         #expect((mappings ?? 0) > 0, "\(line)")
         #expect(accepted?.status == .true, "the policy created after the release was not accepted: \(String(describing: accepted))\n\(log.suffix(3000))")
         #expect(exited && op.process.terminationStatus == 0, "exit status \(op.process.terminationStatus)")
