@@ -100,6 +100,7 @@ public struct Operator: Sendable {
             service = ClosureService { [metrics, logger] in
                 await elector.run { change in
                     let isLeader = change == .gained
+                    if isLeader { leaderListed.withLock { $0 = false } }  // a new term lists everything again
                     leading.withLock { $0 = isLeader }
                     metrics.leader(isLeader)
                     logger.info(isLeader ? "became the leader" : "lost leadership")
@@ -153,7 +154,7 @@ public struct Operator: Sendable {
                 await policies.waitUntilReady()
                 await insights.store.waitUntilReady()
                 await beats.waitUntilReady()
-                listed()
+                if !Task.isCancelled { listed() }  // a lost term returns from the waits unlisted
             }
             group.addTask { await remediation.recorder.run() }
             group.addTask { await cluster.run() }
