@@ -144,7 +144,11 @@ struct AgentIntegrationTests {
         try await withAgent { r in
             try await r.port.waitUntilReady()
             r.oomKill(pid: 300)
-            let first = try await eventually { try await r.insights().first { $0.spec.type == .oomKilled } }
+            // Written whole: on a real API server the status is a second request after the create (the status
+            // subresource), and an agent stopped between the two never announced the finding.
+            let first = try await eventually {
+                try await r.insights().first { $0.spec.type == .oomKilled && $0.status?.firstSeen != nil }
+            }
             r.task.cancel()
             _ = await r.task.result
             // The same node's next agent, seeing the same kill.
