@@ -76,9 +76,14 @@ extension CorrelationEngine {
         for s in subjects {
             guard let i = index[s] else { continue }
             if case .localProcess(_, let c) = s, c == comm { continue }
-            states[i].endedAt = max(t, states[i].lastSeen)
-            timedWorkCache = nil
+            end(i, at: t)
         }
+    }
+
+    /// Marks subject `i` ended (``SubjectState/endedAt``): forgotten at the next re-check unless seen again.
+    private mutating func end(_ i: Int, at t: UInt64) {
+        states[i].endedAt = max(t, states[i].lastSeen)
+        timedWorkCache = nil  // its quiet period just became shorter
     }
 
     @inline(__always)
@@ -182,10 +187,7 @@ extension CorrelationEngine {
         // the pod's container, so that subject has ended.
         for c in info.containers {
             guard let id = c.containerID, let i = index[.localContainer(id: ContainerID.normalized(id))] else { continue }
-            if !states[i].hasEnded {
-                states[i].endedAt = max(now, states[i].lastSeen)
-                timedWorkCache = nil
-            }
+            if !states[i].hasEnded { end(i, at: now) }
         }
         for c in info.containers {
             guard let i = slot(for: .podContainer(info.pod, container: c.name), now: now) else { return }

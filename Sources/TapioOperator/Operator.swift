@@ -89,7 +89,8 @@ public struct Operator: Sendable {
         logger.info("serving /metrics, /healthz and /readyz on port \(port)")
         // Set once the leader's watches are listed: the pages it ran to get there are start-up's too.
         let leaderListed = Mutex(false)
-        let work = LeaderWork { await self.lead(listed: { leaderListed.withLock { $0 = true } }) }
+        let markListed: @Sendable () -> Void = { leaderListed.withLock { $0 = true } }
+        let work = LeaderWork { await self.lead(listed: markListed) }
         let service: any Service
         if options.leaderElect {
             let elector = LeaderElector(client: client, namespace: options.namespace, name: Self.leaseName,
@@ -112,7 +113,7 @@ public struct Operator: Sendable {
         } else {
             metrics.leader(true)
             onLeadership?(true)
-            service = ClosureService { await self.lead(listed: { leaderListed.withLock { $0 = true } }) }
+            service = ClosureService { await self.lead(listed: markListed) }
         }
         // Heap memory a relist freed goes back to the system (see HeapTrimmer).
         let trimmer = ClosureService { await HeapTrimmer().run() }
