@@ -13,6 +13,10 @@ out=$(realpath -m "${1:?usage: build-image-binary.sh OUT [--keep-symbols]}")
 cd "$(dirname "$0")/.."
 strip=(-Xlinker -s)
 [ "${2:-}" = "--keep-symbols" ] && strip=()
+# TAPIO_LINK_MAP=FILE: lld's link map too (which input section holds which symbol; scripts/resident-code.py --map).
+# It changes nothing in the binary.
+map=()
+[ -n "${TAPIO_LINK_MAP:-}" ] && map=(-Xlinker "-Map=$(realpath -m "$TAPIO_LINK_MAP")")
 order=$(mktemp)
 trap 'rm -f "$order"' EXIT
 ordering=()
@@ -21,6 +25,6 @@ if [ -f config/build/hot-code.order.gz ]; then
   ordering=(-Xlinker --symbol-ordering-file="$order" -Xlinker --no-warn-symbol-ordering)
 fi
 flags=(-c release --product tapio --static-swift-stdlib --build-path "${TAPIO_IMAGE_BUILD_PATH:-.build-image}")
-swift build "${flags[@]}" "${strip[@]}" \
+swift build "${flags[@]}" "${strip[@]}" "${map[@]}" \
   -Xswiftc -Xfrontend -Xswiftc -function-sections -Xcc -ffunction-sections -Xswiftc -use-ld=lld "${ordering[@]}"
 install -D -m 0755 "$(swift build "${flags[@]}" --show-bin-path)/tapio" "$out"

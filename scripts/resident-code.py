@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
 """Which of a running program's code pages are resident, by ELF section, and which functions lie on them.
 
-Usage: resident-code.py PID BINARY [--order FILE [--sectioned NAMES]]
+Usage: resident-code.py PID BINARY [--mapped-as PATH] [--order FILE [--sectioned NAMES] [--map LINKMAP [--whole-below BYTES]]]
 Reads /proc/PID/maps and /proc/PID/pagemap (the "present" bit, bit 63; no PFNs, so no CAP_SYS_ADMIN needed) for the
 mappings of BINARY (unstripped: its symbol table names the functions), sums the present pages by section, and with
 --order writes the names of every function overlapping a present page of .text, in address order: a
 --symbol-ordering-file for lld. With --sectioned, only the functions named in NAMES (one per line: those with an
 input section of their own, `.text.<name>`): lld moves a listed function's whole section, and a prebuilt library's
-object without function sections would bring all its code along.
+object without function sections would bring all its code along. With --mapped-as, the process maps the binary under
+PATH (a container's view of the image's binary; BINARY is then the unstripped build of the same layout). With --map
+(lld's -Map of BINARY), code of objects built without function sections is listed too when its object's whole .text
+is smaller than BYTES (default 65536): moving the whole object costs less than the 64-KiB neighbourhood that a page
+touched in it brings in where it lies (fault-around); one symbol of it is listed, and lld moves the section holding it.
 """
 import bisect, os, struct, subprocess, sys
 
@@ -52,8 +56,8 @@ def functions(binary):
     return funcs
 
 
-def present_pages(pid, binary):
-    real = os.path.realpath(binary)
+def present_pages(pid, binary, mapped_as=None):
+    real = mapped_as or os.path.realpath(binary)
     pages = []  # file offsets of present pages
     with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/pagemap", "rb") as pm:
         for line in maps:
@@ -70,6 +74,32 @@ def present_pages(pid, binary):
                 if entry >> 63 & 1:
                     pages.append((offset + i * PAGE, p[1]))
     return pages
+
+
+def small_unsectioned(link_map, limit):
+    """(start, size, first symbol) of every input section of .text in lld's link map that is a whole object's .text
+    (no function sections) of fewer than `limit` bytes and holds at least one symbol."""
+    import re
+    line_re = re.compile(r"^\s*([0-9a-f]+)\s+[0-9a-f]+\s+([0-9a-f]+)\s+\d+( +)(\S.*)$")
+    result, in_text, current = [], False, None
+    with open(link_map) as f:
+        for line in f:
+            m = line_re.match(line)
+            if not m:
+                continue
+            addr, size, indent, rest = int(m.group(1), 16), int(m.group(2), 16), len(m.group(3)), m.group(4)
+            if indent <= 1:  # an output section
+                in_text = rest == ".text"
+                current = None
+                continue
+            if not in_text:
+                continue
+            if indent < 12:  # an input section: path:(name)
+                current = (addr, size) if rest.endswith(":(.text)") and 0 < size < limit else None
+            elif current is not None:  # the first symbol of a wanted input section
+                result.append((current[0], current[1], rest.strip()))
+                current = None
+    return result
 
 
 def main():
@@ -91,7 +121,8 @@ def main():
 
     by_section = {}
     text_pages = set()
-    for off, perms in present_pages(pid, binary):
+    mapped_as = sys.argv[sys.argv.index("--mapped-as") + 1] if "--mapped-as" in sys.argv else None
+    for off, perms in present_pages(pid, binary, mapped_as):
         va = vaddr(off)
         if va is None:
             by_section.setdefault("(outside file)", 0)
@@ -114,10 +145,17 @@ def main():
                 continue
             if size and any(pg in text_pages for pg in range(addr // PAGE, (addr + size - 1) // PAGE + 1)):
                 chosen.append((addr, size, name))
-        with open(order, "w") as f:
-            for _, _, name in chosen:
-                f.write(f"{name}\n")
+        whole = []
+        if "--map" in sys.argv:
+            limit = int(sys.argv[sys.argv.index("--whole-below") + 1]) if "--whole-below" in sys.argv else 65536
+            for addr, size, name in small_unsectioned(sys.argv[sys.argv.index("--map") + 1], limit):
+                if any(pg in text_pages for pg in range(addr // PAGE, (addr + size - 1) // PAGE + 1)):
+                    whole.append((addr, size, name))
+            print(f"{len(whole)} objects without function sections ({sum(s for _, s, _ in whole) / 1048576:.1f} MiB), each under {limit} bytes, on resident .text pages")
         print(f"{len(chosen)} functions ({sum(s for _, s, _ in chosen) / 1048576:.1f} MiB) of their own sections on {len(text_pages)} resident .text pages -> {order}")
+        with open(order, "w") as f:
+            for _, _, name in sorted(chosen + whole):
+                f.write(f"{name}\n")
 
 
 main()
