@@ -71,7 +71,11 @@ kubectl -n "$ns" delete pod "$pod" --wait=true >/dev/null
 kubectl -n "$ns" rollout status ds tapio-agent --timeout=180s >/dev/null
 pod=$(kubectl -n "$ns" get pods -l app.kubernetes.io/component=agent -o jsonpath='{.items[0].metadata.name}')
 echo "agent pod $pod: waiting for its start-up release"
-until kubectl -n "$ns" logs "$pod" 2>/dev/null | grep -q "released start-up pages"; do sleep 2; done
+for i in $(seq 150); do
+  kubectl -n "$ns" logs "$pod" 2>/dev/null | grep -q "released start-up pages" && break
+  [ "$i" = 150 ] && { echo "agent pod $pod logged no start-up release in 5 minutes (is --release-startup-pages off?)" >&2; exit 1; }
+  sleep 2
+done
 kubectl apply -f - >/dev/null <<EOF
 apiVersion: v1
 kind: Namespace
@@ -94,11 +98,9 @@ kubectl -n tapio-hot-code rollout status deploy burst --timeout=300s >/dev/null
 echo "burst running; four minutes of rest"
 sleep 240
 agent=$(agent_pid)
-libs=$(dirname "$(realpath "$(command -v swift)")")/../lib/swift_static/linux
-{ tr -d '"' < "$build"/x86_64-unknown-linux-gnu/release/tapio.product/Objects.LinkFileList; ls "$libs"/*.a; } \
-  | xargs readelf -SW 2>/dev/null | grep -o ' \.text\.[^ ]*' | sed 's/^ \.text\.//' | sort -u > "$work/sectioned"
+[ -n "$agent" ] || { echo "the agent is no longer running (pod $pod); nothing measured" >&2; exit 1; }
 python3 scripts/resident-code.py "$agent" "$bin" --mapped-as /usr/local/bin/tapio --order "$work/deployed" \
-  --sectioned "$work/sectioned" --map "$work/link.map"
+  --map "$work/link.map"
 # The deployed agent's functions first; then the previous list's others, in their order (awk: the first of each).
 { cat "$work/deployed"; [ -f "$out" ] && gunzip -c "$out"; } | awk 'NF && !seen[$0]++' > "$work/order"
 gzip -9n < "$work/order" > "$out"

@@ -21,7 +21,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x .build/release/tapio-bench ] || { echo "build first: swift build -c release --product tapio-bench" >&2; exit 2; }
 build=${TAPIO_IMAGE_BUILD_PATH:-.build-image}
-bash scripts/build-image-binary.sh "$build/tapio-symbols" --keep-symbols
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+TAPIO_LINK_MAP=$work/link.map bash scripts/build-image-binary.sh "$build/tapio-symbols" --keep-symbols
 bin=$build/tapio-symbols
 out=config/build/hot-code.order.gz
 # The disk under the binary's filesystem (a partition's parent; a whole disk is its own).
@@ -31,7 +33,6 @@ dev=$(lsblk -no PKNAME "$src" 2>/dev/null | head -1 || true)
 ra=/sys/block/$dev/queue/read_ahead_kb
 [ -w "$ra" ] || { echo "cannot set readahead: $ra is not writable (the binary is on $src; LVM and overlay filesystems are not handled)" >&2; exit 2; }
 saved=$(cat "$ra")
-work=$(mktemp -d)
 bench=
 # Whatever happens: readahead back, the benchmark (and its agent and 100 cgroups) stopped, the scratch removed.
 trap 'echo "$saved" > "$ra"; [ -n "$bench" ] && { kill "$bench" 2>/dev/null; wait "$bench" 2>/dev/null; }; rm -rf "$work"' EXIT
@@ -45,11 +46,8 @@ bench=$!
 sleep 260
 agent=$(pgrep -f "$work/release/tapio agent" | head -1)
 [ -n "$agent" ] || { echo "no agent running; the benchmark said:" >&2; cat "$work/bench.out" >&2; exit 1; }
-# Function names with a section of their own in the link's inputs: the objects, and the Swift runtime's archives.
-libs=$(dirname "$(realpath "$(command -v swift)")")/../lib/swift_static/linux
-{ tr -d '"' < "$build"/x86_64-unknown-linux-gnu/release/tapio.product/Objects.LinkFileList; ls "$libs"/*.a; } \
-  | xargs readelf -SW 2>/dev/null | grep -o ' \.text\.[^ ]*' | sed 's/^ \.text\.//' | sort -u > "$work/sectioned"
-python3 scripts/resident-code.py "$agent" "$bin" --order "$work/order" --sectioned "$work/sectioned"
+# Functions with a section of their own, as the link map names them; no whole objects (--whole-below 0).
+python3 scripts/resident-code.py "$agent" "$bin" --order "$work/order" --map "$work/link.map" --whole-below 0
 wait $bench || true
 bench=
 mkdir -p "$(dirname "$out")"

@@ -9,9 +9,10 @@ mappings of BINARY (unstripped: its symbol table names the functions), sums the 
 input section of their own, `.text.<name>`): lld moves a listed function's whole section, and a prebuilt library's
 object without function sections would bring all its code along. With --mapped-as, the process maps the binary under
 PATH (a container's view of the image's binary; BINARY is then the unstripped build of the same layout). With --map
-(lld's -Map of BINARY), code of objects built without function sections is listed too when its object's whole .text
-is smaller than BYTES (default 65536): moving the whole object costs less than the 64-KiB neighbourhood that a page
-touched in it brings in where it lies (fault-around); one symbol of it is listed, and lld moves the section holding it.
+(lld's -Map of BINARY), the link itself says which functions have a section of their own (instead of --sectioned),
+and code of objects built without function sections is listed too when its object's whole .text is smaller than
+BYTES (default 65536; 0: never): moving the whole object costs less than the 64-KiB neighbourhood that a page touched
+in it brings in where it lies (fault-around); one symbol of it is listed, and lld moves the section holding it.
 """
 import bisect, os, struct, subprocess, sys
 
@@ -76,12 +77,14 @@ def present_pages(pid, binary, mapped_as=None):
     return pages
 
 
-def small_unsectioned(link_map, limit):
-    """(start, size, first symbol) of every input section of .text in lld's link map that is a whole object's .text
-    (no function sections) of fewer than `limit` bytes and holds at least one symbol."""
+def read_link_map(link_map, limit):
+    """From lld's link map, the functions with an input section of their own (`.text.<name>`), and (start, size,
+    first symbol) of every input section of .text that is a whole object's .text (no function sections) of fewer
+    than `limit` bytes and holds at least one symbol."""
     import re
     line_re = re.compile(r"^\s*([0-9a-f]+)\s+[0-9a-f]+\s+([0-9a-f]+)\s+\d+( +)(\S.*)$")
-    result, in_text, current = [], False, None
+    own_section = re.compile(r":\(\.text\.(.+)\)$")
+    sectioned, result, in_text, current = set(), [], False, None
     with open(link_map) as f:
         for line in f:
             m = line_re.match(line)
@@ -96,16 +99,22 @@ def small_unsectioned(link_map, limit):
                 continue
             if indent < 12:  # an input section: path:(name)
                 current = (addr, size) if rest.endswith(":(.text)") and 0 < size < limit else None
+                named = own_section.search(rest)
+                if named:
+                    sectioned.add(named.group(1))
             elif current is not None:  # the first symbol of a wanted input section
                 result.append((current[0], current[1], rest.strip()))
                 current = None
-    return result
+    return sectioned, result
 
 
 def main():
     pid, binary = sys.argv[1], sys.argv[2]
     order = sys.argv[sys.argv.index("--order") + 1] if "--order" in sys.argv else None
-    sectioned = None
+    sectioned, small = None, []
+    if "--map" in sys.argv:
+        limit = int(sys.argv[sys.argv.index("--whole-below") + 1]) if "--whole-below" in sys.argv else 65536
+        sectioned, small = read_link_map(sys.argv[sys.argv.index("--map") + 1], limit)
     if "--sectioned" in sys.argv:
         with open(sys.argv[sys.argv.index("--sectioned") + 1]) as f:
             sectioned = set(line.strip() for line in f)
@@ -138,20 +147,20 @@ def main():
     for name, b in sorted(by_section.items(), key=lambda kv: -kv[1]):
         if b >= 64 * 1024:
             print(f"  {b / 1048576:7.2f} MiB  {name}")
+
+    def touched(addr, size):
+        return any(pg in text_pages for pg in range(addr // PAGE, (addr + size - 1) // PAGE + 1))
+
     if order:
         chosen = []
         for addr, size, name in functions(binary):
             if sectioned is not None and name not in sectioned:
                 continue
-            if size and any(pg in text_pages for pg in range(addr // PAGE, (addr + size - 1) // PAGE + 1)):
+            if size and touched(addr, size):
                 chosen.append((addr, size, name))
-        whole = []
+        whole = [(addr, size, name) for addr, size, name in small if touched(addr, size)]
         if "--map" in sys.argv:
-            limit = int(sys.argv[sys.argv.index("--whole-below") + 1]) if "--whole-below" in sys.argv else 65536
-            for addr, size, name in small_unsectioned(sys.argv[sys.argv.index("--map") + 1], limit):
-                if any(pg in text_pages for pg in range(addr // PAGE, (addr + size - 1) // PAGE + 1)):
-                    whole.append((addr, size, name))
-            print(f"{len(whole)} objects without function sections ({sum(s for _, s, _ in whole) / 1048576:.1f} MiB), each under {limit} bytes, on resident .text pages")
+            print(f"{len(whole)} whole objects without function sections ({sum(s for _, s, _ in whole) / 1048576:.1f} MiB) on resident .text pages")
         print(f"{len(chosen)} functions ({sum(s for _, s, _ in chosen) / 1048576:.1f} MiB) of their own sections on {len(text_pages)} resident .text pages -> {order}")
         with open(order, "w") as f:
             for _, _, name in sorted(chosen + whole):
