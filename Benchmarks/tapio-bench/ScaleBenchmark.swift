@@ -158,8 +158,22 @@ enum ScaleBench {
             try await Task.sleep(for: .seconds(2))
         }
         note("startup.seconds_until_every_agent_ready_and_beating", (ContinuousClock.now - agentsStart).inSeconds, "s")
-        // Startup writes (first heartbeats, policies applied) settle before the rest phase.
-        try await Task.sleep(for: .seconds(15))
+        // Startup writes settle before the rest phase: the operator has judged every node applied (its policy status
+        // says Ready), so the rest window holds no start-up tail. Bounded: a run that never gets there says so.
+        let settleStart = ContinuousClock.now
+        var settled = false
+        while ContinuousClock.now - settleStart < .seconds(600) {
+            if let p = try? await admin.get(PolicyObject.self, name: "tapio-scale"),
+               p.status?.condition("Ready")?.status == .true, p.status?.nodesApplied == c.agents {
+                settled = true
+                break
+            }
+            try await Task.sleep(for: .seconds(2))
+        }
+        note("startup.seconds_until_policy_ready_on_every_node", settled ? (ContinuousClock.now - agentsStart).inSeconds : -1, "s")
+        if !settled {
+            FileHandle.standardError.write(Data("scale: the policy's status did not say Ready on all \(c.agents) nodes within 600 s; the rest phase may hold start-up writes\n".utf8))
+        }
         note("agents.rss_per_agent", Double(currentRSSBytes() &- rssBefore) / Double(c.agents) / 1024, "KiB")
 
         let arrivals = InsightArrivals()

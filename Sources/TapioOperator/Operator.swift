@@ -150,6 +150,7 @@ public struct Operator: Sendable {
                                    metrics: metrics, logger: logger)
         // The agents' heartbeats, watched (not listed at every policy reconcile: at 5,000 nodes a list is 5,000 Leases).
         let beats = ReflectorStore<Lease>()
+        let statusWrites = PolicyStatusWrites()
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 await policies.waitUntilReady()
@@ -173,7 +174,7 @@ public struct Operator: Sendable {
                 do {
                     try await controller.run(events: Watcher(client: self.client, PolicyObject.self, logger: self.logger)) { p in
                         self.metrics.eventsProcessed(source: "tapiopolicies", count: 1)
-                        let action = try await self.reconcilePolicy(p, nodes: cluster.nodes, beats: beats)
+                        let action = try await self.reconcilePolicy(p, nodes: cluster.nodes, beats: beats, writes: statusWrites)
                         let current = Dictionary(policies.list().map { ($0.metadata.name ?? "", PolicyGenerations.verdict($0)) },
                                                  uniquingKeysWith: { a, _ in a })
                         let changed = judgedUnder.value.withLock { last in
@@ -202,7 +203,7 @@ public struct Operator: Sendable {
     /// Level-based: the whole current state (nodes, heartbeats) decides the status. Both come from the operator's
     /// watches (reflector stores), not from lists: a reconcile costs the API server nothing but the status write.
     func reconcilePolicy(_ object: PolicyObject, nodes nodeStore: ReflectorStore<Node>,
-                         beats beatStore: ReflectorStore<Lease>) async throws -> ReconcileAction {
+                         beats beatStore: ReflectorStore<Lease>, writes: PolicyStatusWrites) async throws -> ReconcileAction {
         await nodeStore.waitUntilReady()
         await beatStore.waitUntilReady()
         let nodes = nodeStore.list().map {
@@ -228,9 +229,19 @@ public struct Operator: Sendable {
         metrics.policyStatus(object.metadata.name ?? "", accepted: status.condition("Accepted")?.status == .true,
                              targeted: status.nodesTargeted, applied: status.nodesApplied)
         if status != object.status {
-            var updated = object
-            updated.status = status
-            _ = try await client.updateStatus(updated)
+            let name = object.metadata.name ?? ""
+            let now = ContinuousClock.now
+            switch PolicyStatusPacing.decide(old: object.status, new: status, lastWrite: writes.lastWrite(name), now: now,
+                                             interval: options.statusRefresh) {
+            case .wait(let d):
+                metrics.policyStatusWriteDeferred()
+                return .requeue(after: d)
+            case .write:
+                var updated = object
+                updated.status = status
+                _ = try await client.updateStatus(updated)
+                writes.wrote(name, at: now)
+            }
         }
         return .requeue(after: self.options.statusRefresh)
     }

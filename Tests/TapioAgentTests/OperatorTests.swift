@@ -174,6 +174,80 @@ struct OperatorTests {
         }
     }
 
+    /// Heartbeats that keep changing the status (an agent whose reported problems change at every renewal; nodes
+    /// joining during a scale-up): every agent watches the policies, so the operator writes a status that follows
+    /// from nodes and heartbeats at most once per status refresh, not once per reconcile — a status write is itself
+    /// a change of the policy, reconciled at once, which found the status changed again and wrote again, as fast as
+    /// the server answered. The last state is still written.
+    @Test func changingHeartbeatsWriteThePolicyStatusAtMostOncePerRefresh() async throws {
+        let refresh = Duration.seconds(1)
+        try await withOperator(statusRefresh: refresh) { r in
+            let name = "churn-\(r.cluster.namespace)"
+            let pool = r.cluster.namespace
+            let node = "\(pool)-churn"
+            try await createNode(r, Node(metadata: KubeObjectMeta(name: node, labels: ["tapio-test-pool": pool])))
+            var spec = TapioPolicySpec()
+            spec.nodeSelector = PolicyLabelSelector(matchLabels: ["tapio-test-pool": pool])
+            r.cluster.atCleanup { [client = r.client] in try? await client.deleteRaw(ResourceType(PolicyObject.self), namespace: nil, name: name) }
+            let created = try await r.client.create(PolicyObject(metadata: KubeObjectMeta(name: name), spec: spec))
+            let generation = try #require(created.metadata.generation)
+            func lease(problems: [String]) -> Lease {
+                var annotations = [HeartbeatAnnotations.applied: HeartbeatAnnotations.encodeApplied([name: generation])]
+                if !problems.isEmpty { annotations[HeartbeatAnnotations.problems] = HeartbeatAnnotations.encodeProblems(problems) }
+                var lease = Lease(metadata: KubeObjectMeta(
+                    name: HeartbeatAnnotations.leaseName(node: node), namespace: "tapio-system",
+                    labels: [HeartbeatAnnotations.appLabel: "tapio", HeartbeatAnnotations.nodeLabel: node],
+                    annotations: annotations))
+                var s = Lease.Spec()
+                s.holderIdentity = node
+                s.renewTime = MicroTime.string()
+                lease.spec = s
+                return lease
+            }
+            var current = try await r.client.create(lease(problems: []))
+            let first = await eventually {
+                (try? await r.client.get(PolicyObject.self, name: name)).flatMap { $0.status?.nodesApplied == 1 ? $0 : nil }
+            }
+            let version = try #require(first?.metadata.resourceVersion, "the operator never counted the node")
+
+            // Count the writes to this policy from here on, through a watch (as an agent sees them).
+            let writes = Mutex<[TapioPolicyStatus]>([])
+            var options = WatchOptions(fieldSelector: "metadata.name=\(name)", resourceVersion: version)
+            options.allowWatchBookmarks = false
+            let stream = try await r.client.watch(PolicyObject.self, options: options)
+            let counter = Task {
+                for try await e in stream {
+                    if case .modified(let p) = e, let s = p.status { writes.withLock { $0.append(s) } }
+                }
+            }
+            defer { counter.cancel() }
+
+            // The agent reports another problem at each renewal, for three refresh intervals.
+            let start = ContinuousClock.now
+            var renewals = 0
+            while ContinuousClock.now - start < refresh * 3 {
+                renewals += 1
+                var next = lease(problems: ["probe failure #\(renewals)"])
+                next.metadata.resourceVersion = current.metadata.resourceVersion
+                current = try await r.client.update(next)
+            }
+            var last = lease(problems: [])
+            last.metadata.resourceVersion = current.metadata.resourceVersion
+            _ = try await r.client.update(last)
+            // The newest state arrives: the node runs as configured again.
+            let done = await eventually(timeout: .seconds(60)) {
+                writes.withLock { $0.last }.flatMap { $0.condition("Degraded")?.status == .false ? $0 : nil }
+            }
+            let elapsed = ContinuousClock.now - start
+            let seen = writes.withLock { $0.map { $0.condition("Degraded")?.message ?? "-" } }
+            #expect(done != nil, "the last status was never written: \(seen.suffix(3))")
+            #expect(seen.count >= 2, "the changing heartbeats were never reported (\(renewals) renewals): \(seen)")
+            // One write per refresh interval, plus one whose interval began before `start` and the last.
+            let bound = Int(elapsed / refresh) + 2
+            #expect(seen.count <= bound, "\(seen.count) status writes in \(elapsed) for \(renewals) renewals (at most \(bound))")
+        }
+    }
+
     /// GitOps: a policy applied from Git twice is unchanged the second time and `kubectl diff` is clean even after
     /// the operator wrote its status (it writes only the status subresource, never the spec or metadata).
     @Test func aPolicyAppliedFromGitTwiceIsUnchangedAndDiffsClean() async throws {
