@@ -177,6 +177,7 @@ public struct Operator: Sendable {
                         let action = try await self.reconcilePolicy(p, nodes: cluster.nodes, beats: beats, writes: statusWrites)
                         let current = Dictionary(policies.list().map { ($0.metadata.name ?? "", PolicyGenerations.verdict($0)) },
                                                  uniquingKeysWith: { a, _ in a })
+                        statusWrites.retain(Set(current.keys))
                         let changed = judgedUnder.value.withLock { last in
                             defer { last = current }
                             return last != current

@@ -35,4 +35,6 @@ final class PolicyStatusWrites: Sendable {
     private let last = Mutex<[String: ContinuousClock.Instant]>([:])
     func lastWrite(_ policy: String) -> ContinuousClock.Instant? { last.withLock { $0[policy] } }
     func wrote(_ policy: String, at instant: ContinuousClock.Instant) { last.withLock { $0[policy] = instant } }
+    /// Forgets deleted policies, so the map holds no more entries than there are policies.
+    func retain(_ policies: Set<String>) { last.withLock { $0 = $0.filter { policies.contains($0.key) } } }
 }

@@ -44,4 +44,13 @@ import Testing
         #expect(PolicyStatusPacing.decide(old: Self.status(accepted: false), new: other,
                                           lastWrite: recent, now: now, interval: interval) == .write)
     }
+
+    @Test func deletedPoliciesAreForgotten() {
+        let writes = PolicyStatusWrites()
+        writes.wrote("kept", at: now)
+        writes.wrote("deleted", at: now)
+        writes.retain(["kept"])
+        #expect(writes.lastWrite("kept") == now)
+        #expect(writes.lastWrite("deleted") == nil)
+    }
 }
