@@ -43,6 +43,19 @@ struct APIServerScrape: Sendable {
         return out
     }
 
+    /// Writes to TapioPolicies (the operator's status writes, and any change of a spec): each one is sent to every
+    /// agent's policy watch.
+    var tapioPolicyWrites: Double {
+        requests.filter { $0.key.hasSuffix(" tapiopolicies/status") || $0.key.hasSuffix(" tapiopolicies") }
+            .filter { !["WATCH", "LIST", "GET"].contains(String($0.key.prefix { $0 != " " })) }
+            .values.reduce(0, +)
+    }
+
+    /// TapioPolicy watch events sent, bookmarks included (about one a minute per watch).
+    var tapioPolicyEvents: Double {
+        watchEvents.filter { $0.key.lowercased().hasPrefix("tapiopolic") }.values.reduce(0, +)
+    }
+
     /// Counter increases since `earlier` (the watch gauge is this scrape's).
     func since(_ earlier: APIServerScrape) -> APIServerScrape {
         var d = APIServerScrape()

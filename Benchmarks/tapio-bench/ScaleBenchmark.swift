@@ -12,7 +12,7 @@ import TapioTestSupport
 /// Issue 14: Tapio's load on a real kube-apiserver at N nodes.
 let scaleBenchmarks: [Benchmark] = [
     Benchmark(name: "scale",
-              summary: "N simulated agents in this process (the real agent from the API side down, no kernel sources) and the real operator (the tapio binary beside this one) against a real kube-apiserver: TAPIO_SCALE_KUBECONFIG (required), TAPIO_SCALE_AGENTS (100), TAPIO_SCALE_PODS_PER_NODE (30), TAPIO_SCALE_REST_SECONDS (120), TAPIO_SCALE_INCIDENTS_PER_SECOND (2), TAPIO_SCALE_INCIDENT_SECONDS (60), TAPIO_SCALE_STORM (1000, at most 3 per node), TAPIO_SCALE_INSIGHTS (0: copies of a real Insight up to this many, kept), TAPIO_SCALE_APISERVER_PID, TAPIO_SCALE_ETCD_PID") {
+              summary: "N simulated agents in this process (the real agent from the API side down, no kernel sources) and the real operator (the tapio binary beside this one) against a real kube-apiserver: TAPIO_SCALE_KUBECONFIG (required), TAPIO_SCALE_AGENTS (100), TAPIO_SCALE_PODS_PER_NODE (30), TAPIO_SCALE_REST_SECONDS (120), TAPIO_SCALE_INCIDENTS_PER_SECOND (2), TAPIO_SCALE_INCIDENT_SECONDS (60), TAPIO_SCALE_STORM (1000, at most 3 per node), TAPIO_SCALE_JOIN (0: nodes that join one at a time after the rest phase, each with its agent), TAPIO_SCALE_JOIN_EVERY_MS (1000), TAPIO_SCALE_POLICY_CHANGE (0; 1: change the policy's spec once and measure until every node runs it), TAPIO_SCALE_INSIGHTS (0: copies of a real Insight up to this many, kept), TAPIO_SCALE_APISERVER_PID, TAPIO_SCALE_ETCD_PID") {
         try await ScaleBench.run(try ScaleBench.Config.fromEnvironment())
     },
 ]
@@ -26,6 +26,12 @@ enum ScaleBench {
         var incidentsPerSecond = 2.0
         var incidentSeconds = 60
         var storm = 1000
+        /// Nodes that join one at a time after the rest phase, each with its agent (0: no join phase).
+        var join = 0
+        /// …one every this long at most (each also waits for the one before to be ready).
+        var joinEvery = Duration.seconds(1)
+        /// Change the policy's spec once after the rest (and join) phase and measure until every node runs it.
+        var policyChange = false
         /// Insights in the cluster for the operator's measurement (copies of a real one are added up to this).
         var insights = 0
         var apiserverPID: Int32?
@@ -46,6 +52,9 @@ enum ScaleBench {
             c.restSeconds = try int("TAPIO_SCALE_REST_SECONDS", 10...86_400) ?? c.restSeconds
             c.incidentSeconds = try int("TAPIO_SCALE_INCIDENT_SECONDS", 0...86_400) ?? c.incidentSeconds
             c.storm = try int("TAPIO_SCALE_STORM", 0...1_000_000) ?? c.storm
+            c.join = try int("TAPIO_SCALE_JOIN", 0...10_000) ?? c.join
+            c.joinEvery = try int("TAPIO_SCALE_JOIN_EVERY_MS", 0...3_600_000).map { .milliseconds($0) } ?? c.joinEvery
+            c.policyChange = try int("TAPIO_SCALE_POLICY_CHANGE", 0...1).map { $0 == 1 } ?? c.policyChange
             c.insights = try int("TAPIO_SCALE_INSIGHTS", 0...1_000_000) ?? c.insights
             if let text = env["TAPIO_SCALE_INCIDENTS_PER_SECOND"] {
                 guard let v = Double(text), v > 0, v <= 1000 else { throw AgentBench.BenchError("TAPIO_SCALE_INCIDENTS_PER_SECOND=\(text): not in (0, 1000]") }
@@ -126,26 +135,18 @@ enum ScaleBench {
         }
 
         // N agents, each with its own client (its own connection, as on N nodes).
-        let requests = AgentRequests(agents: c.agents)
+        let requests = AgentRequests(agents: c.agents + c.join)
         let ready = Count()
         let shared = TapioMetrics()
         let agentsStart = ContinuousClock.now
+        // The start of N agents is the churn a DaemonSet rollout makes: N first heartbeats, each changing the policy's
+        // status, each status write sent to every agent.
+        let beforeStart = try await APIServerScrape.take(admin)
         let rssBefore = currentRSSBytes()
         let agents = Task {
             await withTaskGroup(of: Void.self) { group in
                 for i in 0..<c.agents {
-                    group.addTask {
-                        do {
-                            let client = try KubeClient(config: config, logger: quiet, observer: requests.observer(agent: i))
-                            var options = Agent.Options(nodeName: ScalePopulation.nodeName(i), metricsHost: "127.0.0.1", metricsPort: 0)
-                            options.kernelSources = false
-                            let agent = Agent(options: options, client: client, metrics: shared, logger: quiet)
-                            try? await agent.run(signals: [], onReady: { _ in ready.add() })
-                            try? await client.shutdown()
-                        } catch {
-                            FileHandle.standardError.write(Data("scale: agent \(i) did not start: \(error)\n".utf8))
-                        }
-                    }
+                    group.addTask { await runAgent(i, config: config, requests: requests, metrics: shared, logger: quiet, ready: ready) }
                 }
             }
         }
@@ -160,17 +161,11 @@ enum ScaleBench {
         note("startup.seconds_until_every_agent_ready_and_beating", (ContinuousClock.now - agentsStart).inSeconds, "s")
         // Startup writes settle before the rest phase: the operator has judged every node applied (its policy status
         // says Ready), so the rest window holds no start-up tail. Bounded: a run that never gets there says so.
-        let settleStart = ContinuousClock.now
-        var settled = false
-        while ContinuousClock.now - settleStart < .seconds(600) {
-            if let p = try? await admin.get(PolicyObject.self, name: "tapio-scale"),
-               p.status?.condition("Ready")?.status == .true, p.status?.nodesApplied == c.agents {
-                settled = true
-                break
-            }
-            try await Task.sleep(for: .seconds(2))
-        }
+        let settled = await waitForPolicyReady(admin, nodes: c.agents)
         note("startup.seconds_until_policy_ready_on_every_node", settled ? (ContinuousClock.now - agentsStart).inSeconds : -1, "s")
+        let startup = try await APIServerScrape.take(admin).since(beforeStart)
+        note("startup.tapiopolicy_writes", startup.tapioPolicyWrites, "writes")
+        note("startup.tapiopolicy_events_per_agent", startup.tapioPolicyEvents / Double(c.agents + 1), "events/agent")
         if !settled {
             FileHandle.standardError.write(Data("scale: the policy's status did not say Ready on all \(c.agents) nodes within 600 s; the rest phase may hold start-up writes\n".utf8))
         }
@@ -201,6 +196,14 @@ enum ScaleBench {
         var start = try await phase.begin()
         try await Task.sleep(for: .seconds(c.restSeconds))
         try await phase.end(start, name: "rest", note: note)
+
+        if c.join > 0 {
+            try await joinPhase(c, admin: admin, config: config, requests: requests, metrics: shared, logger: quiet,
+                                phase: phase, note: note)
+        }
+        if c.policyChange {
+            try await policyChangePhase(c, admin: admin, phase: phase, note: note)
+        }
 
         // A steady incident rate, cluster-wide: OOM kills and readiness failures by turns, each on a new pod.
         var touched: [String] = []

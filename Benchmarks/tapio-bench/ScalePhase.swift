@@ -69,15 +69,8 @@ extension ScaleBench {
             // Every agent watches every TapioPolicy (the operator's one watch besides): the policy events one agent
             // received — the API server's bookmarks (about one a minute per watch, as on the pods and nodes watches)
             // and one per write of a policy, the operator's status writes included, which are counted apart.
-            let policyWrites = scrape.requests.filter {
-                $0.key.hasSuffix(" tapiopolicies/status") || $0.key.hasSuffix(" tapiopolicies")
-            }.filter { !["WATCH", "LIST", "GET"].contains(String($0.key.prefix { $0 != " " })) }
-            note("\(name).tapiopolicy_writes", policyWrites.values.reduce(0, +), "writes")
-            if let policyEvents = scrape.watchEvents.first(where: { $0.key.lowercased().hasPrefix("tapiopolic") })?.value {
-                note("\(name).tapiopolicy_events_per_agent_per_min", policyEvents / (n + 1) / minutes, "events/agent/min")
-            } else {
-                note("\(name).tapiopolicy_events_per_agent_per_min", 0, "events/agent/min")
-            }
+            note("\(name).tapiopolicy_writes", scrape.tapioPolicyWrites, "writes")
+            note("\(name).tapiopolicy_events_per_agent_per_min", scrape.tapioPolicyEvents / (n + 1) / minutes, "events/agent/min")
             note("\(name).watches_open", scrape.watches.values.reduce(0, +), "watches")
             for (resource, count) in scrape.watches.sorted(by: { $0.key < $1.key }) where count > 0 {
                 note("\(name).watches_open[\(resource)]", count, "watches")

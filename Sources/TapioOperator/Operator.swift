@@ -233,7 +233,7 @@ public struct Operator: Sendable {
             let name = object.metadata.name ?? ""
             let now = ContinuousClock.now
             switch PolicyStatusPacing.decide(old: object.status, new: status, lastWrite: writes.lastWrite(name), now: now,
-                                             interval: options.statusRefresh) {
+                                             interval: PolicyStatusPacing.interval(nodes: nodes.count, cap: options.statusRefresh)) {
             case .wait(let d):
                 metrics.policyStatusWriteDeferred()
                 return .requeue(after: d)

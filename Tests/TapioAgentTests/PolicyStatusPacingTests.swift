@@ -53,4 +53,15 @@ import Testing
         #expect(writes.lastWrite("kept") == now)
         #expect(writes.lastWrite("deleted") == nil)
     }
+
+    @Test func theIntervalGrowsWithTheAgentsEachWriteReachesUpToTheRefresh() {
+        let refresh = Duration.seconds(30)
+        #expect(PolicyStatusPacing.interval(nodes: 0, cap: refresh) == .seconds(1))
+        #expect(PolicyStatusPacing.interval(nodes: 50, cap: refresh) == .seconds(1))
+        #expect(PolicyStatusPacing.interval(nodes: 1_000, cap: refresh) == .seconds(10))
+        #expect(PolicyStatusPacing.interval(nodes: 5_000, cap: refresh) == .seconds(30))
+        #expect(PolicyStatusPacing.interval(nodes: Int.max, cap: refresh) == .seconds(30))
+        // A refresh below a second (tests) still spaces writes by a second.
+        #expect(PolicyStatusPacing.interval(nodes: 10, cap: .milliseconds(100)) == .seconds(1))
+    }
 }
