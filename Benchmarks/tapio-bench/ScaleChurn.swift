@@ -45,6 +45,9 @@ extension ScaleBench {
                           metrics: TapioMetrics, logger: Logger, phase: Phase,
                           note: @escaping (String, Double, String) -> Void) async throws {
         let ready = Count()
+        // Per-agent figures over every agent running in the phase, the joined ones included.
+        let phase = Phase(admin: phase.admin, requests: phase.requests, agents: c.agents + c.join, apiserver: phase.apiserver,
+                          etcd: phase.etcd, operator: phase.operatorPID)
         let start = try await phase.begin()
         let began = ContinuousClock.now
         let joined = Task {
@@ -53,7 +56,11 @@ extension ScaleBench {
                     let i = c.agents + k
                     _ = try? await admin.create(Node(metadata: ObjectMeta(name: ScalePopulation.nodeName(i), labels: ["tapio-scale": "true"])))
                     group.addTask { await runAgent(i, config: config, requests: requests, metrics: metrics, logger: logger, ready: ready) }
-                    while ready.value < k + 1, !Task.isCancelled { try? await Task.sleep(for: .milliseconds(100)) }
+                    // An agent that does not start (its error is printed) holds the next join back 2 minutes at most.
+                    let giveUp = ContinuousClock.now + .seconds(120)
+                    while ready.value < k + 1, !Task.isCancelled, ContinuousClock.now < giveUp {
+                        try? await Task.sleep(for: .milliseconds(100))
+                    }
                     let next = began + c.joinEvery * (k + 1)
                     if next > .now { try? await Task.sleep(until: next) }
                 }
@@ -61,18 +68,32 @@ extension ScaleBench {
                 await group.waitForAll()
             }
         }
-        while ready.value < c.join { try await Task.sleep(for: .milliseconds(200)) }
-        note("join.seconds_until_every_joined_agent_ready", (ContinuousClock.now - began).inSeconds, "s")
-        let settled = await waitForPolicyReady(admin, nodes: c.agents + c.join)
-        note("join.seconds_until_policy_ready_on_every_node", settled ? (ContinuousClock.now - began).inSeconds : -1, "s")
-        try await phase.end(start, name: "join", note: note)
-        joined.cancel()
-        await joined.value
-        for k in 0..<c.join {
-            let node = ScalePopulation.nodeName(c.agents + k)
-            try? await admin.deleteRaw(ResourceType(Node.self), namespace: nil, name: node)
-            try? await admin.deleteRaw(ResourceType(Lease.self), namespace: "tapio-system", name: HeartbeatAnnotations.leaseName(node: node))
+        // Whatever happens, the joined agents stop and their Nodes and Leases go (a later run starts from N nodes).
+        func cleanUp() async {
+            joined.cancel()
+            await joined.value
+            for k in 0..<c.join {
+                let node = ScalePopulation.nodeName(c.agents + k)
+                try? await admin.deleteRaw(ResourceType(Node.self), namespace: nil, name: node)
+                try? await admin.deleteRaw(ResourceType(Lease.self), namespace: "tapio-system", name: HeartbeatAnnotations.leaseName(node: node))
+            }
         }
+        do {
+            let deadline = began + .seconds(600) + c.joinEvery * c.join
+            while ready.value < c.join, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(200)) }
+            if ready.value < c.join {
+                FileHandle.standardError.write(Data("scale: only \(ready.value) of \(c.join) joining agents became ready\n".utf8))
+            }
+            note("join.agents_ready", Double(ready.value), "agents")
+            note("join.seconds_until_every_joined_agent_ready", (ContinuousClock.now - began).inSeconds, "s")
+            let settled = await waitForPolicyReady(admin, nodes: c.agents + c.join)
+            note("join.seconds_until_policy_ready_on_every_node", settled ? (ContinuousClock.now - began).inSeconds : -1, "s")
+            try await phase.end(start, name: "join", note: note)
+        } catch {
+            await cleanUp()
+            throw error
+        }
+        await cleanUp()
     }
 
     /// A change of the policy's spec, as a GitOps sync makes: every agent applies the new generation within seconds

@@ -229,11 +229,12 @@ public struct Operator: Sendable {
                                                  heartbeats: beats, now: Date(), conflict: conflict)
         metrics.policyStatus(object.metadata.name ?? "", accepted: status.condition("Accepted")?.status == .true,
                              targeted: status.nodesTargeted, applied: status.nodesApplied)
+        let interval = PolicyStatusPacing.interval(nodes: nodes.count, cap: options.statusRefresh)
         if status != object.status {
             let name = object.metadata.name ?? ""
             let now = ContinuousClock.now
             switch PolicyStatusPacing.decide(old: object.status, new: status, lastWrite: writes.lastWrite(name), now: now,
-                                             interval: PolicyStatusPacing.interval(nodes: nodes.count, cap: options.statusRefresh)) {
+                                             interval: interval) {
             case .wait(let d):
                 metrics.policyStatusWriteDeferred()
                 return .requeue(after: d)
@@ -244,7 +245,11 @@ public struct Operator: Sendable {
                 writes.wrote(name, at: now)
             }
         }
-        return .requeue(after: self.options.statusRefresh)
+        // Heartbeats do not start a reconcile (at rest they are renewals only). While a generation rolls out
+        // (`Progressing`), the status is judged again as often as it may be written, so that "every node runs it"
+        // shows one interval after the last agent applied it, not up to a whole refresh later.
+        let progressing = status.condition("Ready")?.reason == "Progressing"
+        return .requeue(after: progressing ? interval : self.options.statusRefresh)
     }
 }
 

@@ -21,7 +21,7 @@ import TapioModel
 /// | `tapio_insight_info`, `tapio_insight_probability`, `tapio_insight_time_to_event_seconds`, `tapio_insight_predicted_event_timestamp_seconds` | gauge | one series per active Insight (the leading operator only; see `InsightSeries`) |
 /// | `tapio_insight_series_omitted` | gauge | — active Insights left out by the series cap |
 /// | `tapio_policy_accepted`, `tapio_policy_nodes_targeted`, `tapio_policy_nodes_applied` | gauge | `policy` (the leading operator) |
-/// | `tapio_policy_status_writes_deferred_total` | counter | — node-driven status changes held back by the pacing |
+/// | `tapio_policy_status_writes_deferred_total` | counter | — policy reconciles that held a node-driven status write back |
 /// | `tapio_process_heap_bytes` | gauge | `state`: `in_use` (allocated, not freed), `free` (freed, kept by malloc) — read at each scrape |
 /// | `tapio_process_heap_arenas` | gauge | — malloc's arenas, read at each scrape |
 /// | `tapio_process_resident_bytes` | gauge | `kind`: `anonymous`, `file`, `shmem` — from /proc/self/status at each scrape |
@@ -180,11 +180,12 @@ public final class TapioMetrics: Sendable {
         policyGauges.withLock { $0[policy] = gauges }
     }
 
-    /// A changed TapioPolicy status that followed only from nodes and heartbeats, held back until the status refresh
-    /// interval since the last write (``PolicyStatusPacing``); the newest status is written then.
+    /// A reconcile that found a TapioPolicy's status changed only by nodes and heartbeats and held the write back:
+    /// the last write was less than the pacing interval ago (nodes / 100 s, 1–30 s; ``PolicyStatusPacing``). The
+    /// newest status is written when the interval has passed.
     public func policyStatusWriteDeferred() {
         registry.tapioCounter(name: "tapio_policy_status_writes_deferred_total",
-                              help: "Changed TapioPolicy statuses that followed from nodes and heartbeats only, held back to at most one write per status refresh interval (written later, the newest).")
+                              help: "Policy reconciles that held back a status changed only by nodes and heartbeats (at most one such write per nodes/100 s, 1-30 s; the newest is written then).")
             .increment()
     }
 
