@@ -23,15 +23,18 @@ extension ScaleBench {
         }
     }
 
-    /// Waits (at most `timeout`) until the scale policy's status says Ready with `nodes` nodes applied.
-    static func waitForPolicyReady(_ admin: KubeClient, nodes: Int, timeout: Duration = .seconds(600)) async -> Bool {
+    /// Waits (at most `timeout`, looking every second) until the scale policy's status says Ready with `nodes` nodes
+    /// applied — of `generation`, when given.
+    static func waitForPolicyReady(_ admin: KubeClient, nodes: Int, generation: Int64? = nil,
+                                   timeout: Duration = .seconds(600)) async -> Bool {
         let start = ContinuousClock.now
         while ContinuousClock.now - start < timeout {
-            if let p = try? await admin.get(PolicyObject.self, name: "tapio-scale"),
-               p.status?.condition("Ready")?.status == .true, p.status?.nodesApplied == nodes {
+            if let p = try? await admin.get(PolicyObject.self, name: "tapio-scale"), let s = p.status,
+               s.condition("Ready")?.status == .true, s.nodesApplied == nodes,
+               generation == nil || s.observedGeneration == generation {
                 return true
             }
-            try? await Task.sleep(for: .seconds(2))
+            try? await Task.sleep(for: .seconds(1))
         }
         return false
     }
@@ -115,16 +118,7 @@ extension ScaleBench {
                 continue  // the operator wrote the status in between
             }
         }
-        let deadline = ContinuousClock.now + .seconds(600)
-        var applied = false
-        while ContinuousClock.now < deadline {
-            if let p = try? await admin.get(PolicyObject.self, name: "tapio-scale"), let s = p.status,
-               s.observedGeneration == generation, s.nodesApplied == c.agents, s.condition("Ready")?.status == .true {
-                applied = true
-                break
-            }
-            try await Task.sleep(for: .seconds(1))
-        }
+        let applied = await waitForPolicyReady(admin, nodes: c.agents, generation: generation)
         note("policy_change.seconds_until_every_node_runs_it", applied ? (ContinuousClock.now - began).inSeconds : -1, "s")
         try await phase.end(start, name: "policy_change", note: note)
     }
