@@ -21,9 +21,9 @@ done
 python3 - "$work" "$n" <<'PY'
 import re, sys
 work, n = sys.argv[1], int(sys.argv[2])
-errors, briers = {}, []
-print("| seed | recall | false positives | highest never-OOM probability | worst TTE error (linear, accelerating, staircase) | Brier |")
-print("| --- | --- | --- | --- | --- | --- |")
+errors, briers, rels = {}, [], []
+print("| seed | recall | false positives | highest never-OOM probability | worst TTE error (linear, accelerating, staircase) | Brier | reliability − resolution + uncertainty |")
+print("| --- | --- | --- | --- | --- | --- | --- |")
 for s in range(n):
     t = open(f"{work}/score.{s}").read()
     get = lambda pattern: re.search(pattern, t).group(1)
@@ -33,12 +33,14 @@ for s in range(n):
     fp = get(r"false positives \(Warning or above, never OOM\): ([0-9]+)")
     top = get(r"highest probability on a never-OOM scenario: ([0-9.]+)")
     worst_text = worst.group(1) + " %" if worst else "–"
-    print(f"| {s} | {recall} | {fp} | {top} | {worst_text} | {briers[-1]:.3f} |")
+    parts = re.search(r"reliability ([0-9.]+) \(calibration error\) − resolution ([0-9.]+) \+ uncertainty ([0-9.]+)", t)
+    rels.append(float(parts.group(1)))
+    print(f"| {s} | {recall} | {fp} | {top} | {worst_text} | {briers[-1]:.3f} | {parts.group(1)} − {parts.group(2)} + {parts.group(3)} |")
     for line in t.splitlines():
         c = [x.strip() for x in line.split("|")]
         if len(c) > 8 and re.match(r"oom-(linear|accelerating|staircase|big)", c[1]):
             errors.setdefault(c[1], []).append(c[7].replace(" %", ""))
-print(f"\nmean Brier over {n} seeds: {sum(briers) / n:.3f}\n")
+print(f"\nmean Brier over {n} seeds: {sum(briers) / n:.3f}; reliability (calibration error) {min(rels):.3f}–{max(rels):.3f}\n")
 print(f"TTE error at the first Warning (%), seeds 0 … {n - 1}:")
 for name, e in sorted(errors.items()):
     worst = max((abs(int(x)) for x in e if x.lstrip("+-").isdigit()), default=None)

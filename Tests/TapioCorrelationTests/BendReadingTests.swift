@@ -95,4 +95,22 @@ struct BendReadingTests {
         }
         #expect(late.isEmpty, "levelling off not read by 120 s for seeds \(late)")
     }
+
+    @Test("accelerating growth read as compounding: exact on an exponential, sooner than the parabola, nil otherwise")
+    func compoundingReading() throws {
+        // The corpus's oom-accelerating-exp at its first Warning: 60Mi doubling every 300 s, 440 s in, 1Gi limit.
+        let k = log(2.0) / 300, L = 1024 * Self.mi
+        let y = 60 * Self.mi * exp(k * 440)
+        let c = try #require(MemoryAnalysis.compounding(level: y, slope: k * y, accel: k * k * y, limit: L))
+        let truth = log(L / y) / k  // 788.6 s
+        #expect(abs(c.time - truth) < 1e-6 * truth)
+        #expect(abs(c.doubling - 300) < 1e-9)
+        // The parabola through the same level, slope and acceleration reaches the limit ~30 % later.
+        let parabola = try #require(MemoryAnalysis.timeToLimit(level: y, slope: k * y, accel: k * k * y, limit: L).time)
+        #expect(parabola > 1.25 * c.time && parabola < 1.35 * c.time, "parabola \(parabola) s, compounding \(c.time) s")
+        #expect(MemoryAnalysis.compounding(level: y, slope: k * y, accel: 0, limit: L) == nil)
+        #expect(MemoryAnalysis.compounding(level: y, slope: k * y, accel: -k * k * y, limit: L) == nil)
+        #expect(MemoryAnalysis.compounding(level: y, slope: 0, accel: k * k * y, limit: L) == nil)
+        #expect(MemoryAnalysis.compounding(level: L, slope: k * y, accel: k * k * y, limit: L) == nil)
+    }
 }

@@ -257,8 +257,14 @@ extension CorrelationEngine {
                      observedAt: at, value: slope, unit: "bytes/s"),
         ]
         if accel > 0 {
-            evidence.append(Evidence(source: source, description: "Growth is speeding up: the recent half of the window grows \(rate(a.recent?.slope ?? slope)), the older \(rate(a.older?.slope ?? slope))",
-                                     observedAt: at, value: accel, unit: "bytes/s²"))
+            var text = "Growth is speeding up: the recent half of the window grows \(rate(a.recent?.slope ?? slope)), the older \(rate(a.older?.slope ?? slope))"
+            // The same points fit a compounding curve as well: say how much sooner the limit comes on it, when that is
+            // a tenth or more sooner (closer than that the two readings say the same).
+            if let c = MemoryAnalysis.compounding(level: level, slope: slope, accel: accel, limit: L), c.time < 0.9 * t {
+                text += "; if the rate keeps doubling every \(Formatting.duration(seconds: c.doubling)) as it does now, "
+                    + "the limit comes sooner, in ~\(Formatting.duration(seconds: c.time))"
+            }
+            evidence.append(Evidence(source: source, description: text, observedAt: at, value: accel, unit: "bytes/s²"))
         } else if accel < 0, let top = asymptote {
             evidence.append(Evidence(source: source, description: "Growth is slowing: on this curve it levels off at ~\(Formatting.bytes(top)), above the \(Formatting.bytes(limit)) limit",
                                      observedAt: at, value: top, unit: "bytes"))

@@ -73,6 +73,35 @@ public enum PredictionScore {
             for r in results { for (p, o) in r.outcomes { let b = min(9, max(0, Int(p * 10))); bins[b].0 += 1; bins[b].1 += o ? 1 : 0 } }
             return bins.enumerated().filter { $0.element.0 > 0 }.map { ($0.offset, $0.element.0, $0.element.1) }
         }
+        /// The Brier score's decomposition over the probability's tenths (Murphy 1973): *reliability* is the
+        /// forecast-weighted squared gap between each tenth's mean probability and the share of its forecasts that
+        /// came true (0: perfectly calibrated; what calibration alone could remove), *resolution* how far those
+        /// shares spread from the overall share (what telling cases apart earns), *uncertainty* the overall share
+        /// times its complement (the score of always saying the base rate). Brier = reliability − resolution +
+        /// uncertainty + `withinBins` (the spread of the probabilities inside each tenth, small with tenths this
+        /// narrow). Nil without forecasts.
+        public var decomposition: (reliability: Double, resolution: Double, uncertainty: Double, withinBins: Double)? {
+            var n = [Int](repeating: 0, count: 10), hits = [Int](repeating: 0, count: 10)
+            var sumP = [Double](repeating: 0, count: 10)
+            for r in results {
+                for (p, o) in r.outcomes {
+                    let b = min(9, max(0, Int(p * 10)))
+                    n[b] += 1; hits[b] += o ? 1 : 0; sumP[b] += p
+                }
+            }
+            let total = n.reduce(0, +)
+            guard total > 0 else { return nil }
+            let base = Double(hits.reduce(0, +)) / Double(total)
+            var rel = 0.0, res = 0.0
+            for b in 0..<10 where n[b] > 0 {
+                let nb = Double(n[b]), o = Double(hits[b]) / nb, p = sumP[b] / nb
+                rel += nb * (p - o) * (p - o)
+                res += nb * (o - base) * (o - base)
+            }
+            rel /= Double(total); res /= Double(total)
+            let unc = base * (1 - base)
+            return (rel, res, unc, (brier ?? 0) - (rel - res + unc))
+        }
         /// The highest probability said about a scenario that never OOMs.
         public var maxFalseProbability: Double { results.filter { $0.oomAt == nil }.map(\.maxProbability).max() ?? 0 }
         /// Worst |TTE error| at the first Warning over the given shapes.
@@ -201,6 +230,10 @@ public enum PredictionScore {
             + "worst for linear, accelerating, staircase: \(f(s.worstTTEError(shapes: core).map { $0 * 100 })) %")
         lines.append("Brier score: \(f(s.brier, 3)) over \(s.results.reduce(0) { $0 + $1.forecasts }) forecasts; "
             + "mean of the scenarios' scores \(f(s.brierPerScenario, 3))")
+        if let d = s.decomposition {
+            lines.append("Brier decomposition (tenths): reliability \(f(d.reliability, 3)) (calibration error) − resolution "
+                + "\(f(d.resolution, 3)) + uncertainty \(f(d.uncertainty, 3)) (+ \(f(d.withinBins, 3)) within the tenths)")
+        }
         lines.append("reliability (probability: forecasts, share that came true): " + s.reliability.map {
             "\(Double($0.bin) / 10)–\(Double($0.bin + 1) / 10): \($0.forecasts), \(f(Double($0.cameTrue) * 100 / Double($0.forecasts))) %"
         }.joined(separator: "; "))
