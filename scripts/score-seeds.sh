@@ -22,8 +22,8 @@ python3 - "$work" "$n" <<'PY'
 import re, sys
 work, n = sys.argv[1], int(sys.argv[2])
 errors, briers, rels = {}, [], []
-print("| seed | recall | false positives | highest never-OOM probability | worst TTE error (linear, accelerating, staircase) | Brier | reliability − resolution + uncertainty |")
-print("| --- | --- | --- | --- | --- | --- | --- |")
+print("| seed | recall | false positives | highest never-OOM probability | worst TTE error (linear, accelerating, staircase) | TTE error over the predictions' life, median / p90: all; accelerating | Brier | reliability − resolution + uncertainty |")
+print("| --- | --- | --- | --- | --- | --- | --- | --- |")
 for s in range(n):
     t = open(f"{work}/score.{s}").read()
     get = lambda pattern: re.search(pattern, t).group(1)
@@ -35,7 +35,8 @@ for s in range(n):
     worst_text = worst.group(1) + " %" if worst else "–"
     parts = re.search(r"reliability ([0-9.]+) \(calibration error\) − resolution ([0-9.]+) \+ uncertainty ([0-9.]+)", t)
     rels.append(float(parts.group(1)))
-    print(f"| {s} | {recall} | {fp} | {top} | {worst_text} | {briers[-1]:.3f} | {parts.group(1)} − {parts.group(2)} + {parts.group(3)} |")
+    life = re.search(r"life .*?: all ([0-9]+ % / [0-9]+ %);.*?accelerating ([0-9]+ % / [0-9]+ %)", t)
+    print(f"| {s} | {recall} | {fp} | {top} | {worst_text} | {life.group(1)}; {life.group(2)} | {briers[-1]:.3f} | {parts.group(1)} − {parts.group(2)} + {parts.group(3)} |")
     for line in t.splitlines():
         c = [x.strip() for x in line.split("|")]
         if len(c) > 8 and re.match(r"oom-(linear|accelerating|staircase|big)", c[1]):

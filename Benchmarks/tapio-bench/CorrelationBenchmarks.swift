@@ -164,6 +164,61 @@ struct CorrelationLoad {
     }
 }
 
+/// The worst case for the long-climb reading (issue 12): every subject's memory speeds up, so every evaluation fits
+/// a parabola, a compounding curve and a knee to up to an hour of minute maxima. 1,000 containers sampled at 1 Hz;
+/// 20 minutes of virtual time fill the long history untimed, then 5 minutes are timed. The same with straight
+/// leaks (no fits) for comparison.
+let climbCurveBenchmarks: [Benchmark] = [
+    Benchmark(name: "correlation-accelerating",
+              summary: "events/s with every subject speeding up (1,000 containers at 1 Hz, 20 min of history, the long-climb fits at every evaluation) against straight leaks") {
+        func run(_ curve: (Double) -> Double) -> (eventsPerSecond: Double, predictions: Int) {
+            let n = 1_000, s: UInt64 = 1_000_000_000, t0: UInt64 = 1_795_000_000 * s
+            var engine = CorrelationEngine()
+            var out: [InsightUpdate] = []
+            out.reserveCapacity(4096)
+            var rng: UInt64 = 0x9e37_79b9_7f4a_7c15
+            let subjects = (0..<n).map { Subject.podContainer(PodRef(namespace: "bench", name: "pod-\($0)", uid: "uid-\($0)"), container: "app") }
+            let context = SubjectContext(owner: OwnerRef(kind: "Deployment", name: "app"), node: "node-1")
+            var timed: UInt64 = 0, events = 0
+            var predicted = Set<Int>()
+            for second in 0..<(25 * 60) {
+                let t = t0 + UInt64(second) * s
+                var batch: [AttributedEvent] = []
+                batch.reserveCapacity(n)
+                for k in 0..<n {
+                    rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17
+                    // ±2 MiB of noise, each subject's curve shifted by its own offset.
+                    let v = curve(Double(second)) + Double(k % 100) * 1_048_576 + Double(rng % 4_000_000) - 2_000_000
+                    let ws = UInt64(max(0, v))
+                    batch.append(AttributedEvent(
+                        event: .node(NodeEvent(timestampNanos: t, pid: Int32(1000 + k), cgroupID: UInt64(5000 + k), comm: "app",
+                                               kind: .cgroupMemory(.init(usageBytes: ws, workingSetBytes: ws, limitBytes: 2 << 30)))),
+                        subject: subjects[k], context: context))
+                }
+                let start = nowNanos()
+                for e in batch { engine.ingest(e, now: t, into: &out) }
+                if second >= 20 * 60 {
+                    timed += nowNanos() - start
+                    events += n
+                }
+                for u in out where u.identity.type == .oomPrediction { predicted.insert(u.identity.subject.hashValue) }
+                out.removeAll(keepingCapacity: true)
+            }
+            blackHole(engine)
+            return (Double(events) / (Double(timed) / 1e9), predicted.count)
+        }
+        let mi = 1_048_576.0
+        // 200Mi plus 30Mi·e^(t/10 min): 2Gi would be reached after ~41 minutes, so predictions stand at 20–25.
+        let accelerating = run { 200 * mi + 30 * mi * exp($0 / 600) }
+        // Straight leaks of 1Mi/s: 2Gi after ~31 minutes, so predictions stand at 20–25 minutes too.
+        let straight = run { 200 * mi + mi * $0 }
+        return [Measurement(metric: "accelerating_events_per_second", value: accelerating.eventsPerSecond.rounded(), unit: "events/s"),
+                Measurement(metric: "accelerating_predicted_subjects", value: Double(accelerating.predictions), unit: "subjects"),
+                Measurement(metric: "straight_events_per_second", value: straight.eventsPerSecond.rounded(), unit: "events/s"),
+                Measurement(metric: "straight_predicted_subjects", value: Double(straight.predictions), unit: "subjects")]
+    },
+]
+
 /// DESIGN.md §7: an OOM warning on a steady leak comes ≥ 60 s before the kill, with time-to-OOM within 20 %.
 /// Steady leaks of several speeds, sampled at 1 Hz like the cgroup poller (±1 % noise around a 100 MiB baseline,
 /// 1 GiB limit), through the engine on virtual time: how long before the kill the first `OOMPrediction` came, and

@@ -5,7 +5,7 @@ import Foundation
 // Benchmarks are never part of `swift test`. Each area registers its benchmarks in its own file
 // (Kube*.swift, BPF*.swift, Node*.swift, Correlation*.swift, Agent*.swift); build with `-c release` for real numbers.
 
-let registry: [Benchmark] = kubeBenchmarks + bpfBenchmarks + nodeBenchmarks + correlationBenchmarks + oomWarningBenchmarks
+let registry: [Benchmark] = kubeBenchmarks + bpfBenchmarks + nodeBenchmarks + correlationBenchmarks + climbCurveBenchmarks + oomWarningBenchmarks
     + agentBenchmarks + soakBenchmarks + policyBenchmarks + scaleBenchmarks
     + operatorBenchmarks
 

@@ -51,8 +51,9 @@ struct MemoryAnalysis: Sendable {
         /// ``RobustTrend/autocorrelationFactor(_:)`` of the residuals: with the bend taken out, what is left
         /// shows how much the noise wanders. The halves' test borrows it (half the points cannot show it).
         var autocorrelation: Double
-        /// Points fitted.
+        /// Points fitted, and the sum of their squared residuals.
         var count: Int
+        var ssr: Double = 0
     }
 
     /// A bend that speeds growth up is read from at least this many envelope points (two minutes of 10-s buckets,
@@ -106,7 +107,7 @@ struct MemoryAnalysis: Sendable {
         let x = now - mt
         let z = se > 0 ? c / se : (c == 0 ? 0 : .infinity)
         return Parabola(level: a + b * x + c * x * x, slope: b + 2 * c * x, accel: 2 * c, z: z, autocorrelation: factor,
-                        count: n)
+                        count: n, ssr: ssr)
     }
 
     static func analyze(_ s: MemorySeries, now: UInt64) -> MemoryAnalysis? {

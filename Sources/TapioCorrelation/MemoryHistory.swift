@@ -142,7 +142,12 @@ struct MemoryHistory: Sendable {
     /// (detectors re-test every bucket: at a lower bar, noise would bend the curve now and then). Either way: with
     /// ten minutes seen there is no hurry to read a levelling off (the window's own reading does that early), and
     /// over the corpus's noise seeds a three-error bar for it here scored worse (mean Brier 0.163 against 0.160).
-    func bend(maxMinutes: Int = 60) -> (accel: Double, significant: Bool, minutes: Int)? {
+    ///
+    /// `curve` says which curve the same minutes follow (each maximum placed at its minute's end, relative to `now`)
+    /// when they speed up: over ten minutes or more a compounding curve, a parabola and a flat stretch followed by a
+    /// straight line can be told apart, and the halves' bend (the acceleration between their middles) lags behind a
+    /// compounding one and invents one at a knee.
+    func bend(now: UInt64, maxMinutes: Int = 60) -> Bend? {
         var t: [Double] = [], y: [Double] = []
         var i = minutes.count - 2  // the running minute is not finished
         var laterMin: Double?
@@ -163,7 +168,25 @@ struct MemoryHistory: Sendable {
         let oMid = t[..<h].reduce(0, +) / Double(h), rMid = t[h...].reduce(0, +) / Double(t.count - h)
         guard rMid > oMid else { return nil }
         let z = RobustTrend.slopeChangeZ(from: o, to: r)
-        return ((r.slope - o.slope) / (rMid - oMid), abs(z) > MemoryAnalysis.bendZ, t.count)
+        let accel = (r.slope - o.slope) / (rMid - oMid)
+        let significant = abs(z) > MemoryAnalysis.bendZ
+        // Only growth that clearly speeds up is worth the fits (a few thousand exponentials).
+        var curve = ClimbCurve.parabola
+        if significant, accel > 0 {
+            // Seconds from the running minute's start to now; a minute's maximum (of a climb) falls at its end.
+            let lastStart = UInt64(clamping: lastMinute) &* Self.minuteNanos
+            let intoMinute = now > lastStart ? Double(now - lastStart) / 1e9 : 0
+            curve = ClimbCurve.judge(x: t.map { min(0, $0 + 60 - intoMinute) }, y: y)
+        }
+        return Bend(accel: accel, significant: significant, minutes: t.count, curve: curve)
+    }
+
+    struct Bend: Sendable {
+        var accel: Double
+        var significant: Bool
+        var minutes: Int
+        /// Which curve the climb follows when it speeds up significantly (else `.parabola`).
+        var curve: ClimbCurve
     }
 
     mutating func reset() {

@@ -160,16 +160,33 @@ extension CorrelationEngine {
         var (level, slope, accel) = a.shape
         // With ten minutes or more of history on the same climb, its bend is read there: far more of the curve
         // than the window holds, so a wandering offset cannot fake a bend, and a slow one still shows.
-        if !a.sawtooth, let long = s.history.bend() {
+        // There too, growth that speeds up is read as compounding when that curve fits the climb clearly better
+        // than a steady acceleration (see ``ClimbCurve``): the halves' bend is the acceleration between their
+        // middles, minutes behind a compounding one, and its time-to-OOM comes out late (+40–56 % on the corpus's
+        // exponential leak from ten minutes on). And a flat stretch followed by a straight climb (a leak after a
+        // plateau) is read as the straight line it now is, not as a speed-up through the knee.
+        var compounding: CompoundingFit?
+        var knee: KneeFit?
+        if !a.sawtooth, let long = s.history.bend(now: now) {
             if long.significant {
-                accel = long.accel
-                slope = max(a.recent?.slope ?? a.fit.slope, 0)
-                level = a.level
+                switch long.curve {
+                case .compounding(let g) where g.time(toReach: L) != nil:
+                    compounding = g
+                    (level, slope, accel) = (g.level, g.slope, g.accel)
+                case .knee(let k):
+                    (level, slope, accel) = (k.level, k.slope, 0)
+                    knee = k
+                default:
+                    accel = long.accel
+                    slope = max(a.recent?.slope ?? a.fit.slope, 0)
+                    level = a.level
+                }
             } else {
                 (level, slope, accel) = (a.level, a.fit.slope, 0)
             }
         }
         var (tto, asymptote) = MemoryAnalysis.timeToLimit(level: level, slope: slope, accel: accel, limit: L)
+        if let g = compounding { (tto, asymptote) = (g.time(toReach: L), nil) }
         if tto == nil, let top = asymptote, top < L {
             guard top < (1 - Forecast.asymptoteMargin) * L else { return .none }
             return .settle("memory levels off at ~\(Formatting.bytes(top)) of the \(Formatting.bytes(limit)) limit")
@@ -182,7 +199,8 @@ extension CorrelationEngine {
         let nowSec = a.nowSec
         let back = s.history.run(
             before: originMinute, now: now,
-            curve: { d in level + slope * d + 0.5 * accel * d * d },
+            curve: { [compounding, level, slope, accel] d in
+                compounding?.value(at: d) ?? (level + slope * d + 0.5 * accel * d * d) },
             tolerance: { d in max(3 * sigma, 0.02 * L, 0.15 * abs(slope * d)) })
         var growthSpan = a.fit.span + back
         var cycleFactor = 1.0
@@ -205,6 +223,7 @@ extension CorrelationEngine {
                 level = peakNow
                 slope = trend.slope
                 accel = 0
+                compounding = nil
                 (tto, asymptote) = MemoryAnalysis.timeToLimit(level: peakNow, slope: slope, accel: 0, limit: L)
                 growthSpan = trend.span
                 notes.append("Peaks of the last \(y.count) cycles climb \(rate(trend.slope)) (memory dropped back \(cycles.count) times before)")
@@ -256,7 +275,21 @@ extension CorrelationEngine {
                      description: "Growing \(rate(slope)) (\(fitSentence(a)); growing for \(Formatting.duration(seconds: growthSpan)))",
                      observedAt: at, value: slope, unit: "bytes/s"),
         ]
-        if accel > 0 {
+        if let g = compounding {
+            let ratio = g.advantage.isFinite ? "\(Int(g.advantage.rounded()))" : "many"
+            evidence.append(Evidence(
+                source: source,
+                description: "Growth compounds: the rate doubles every \(Formatting.duration(seconds: g.doubling)) "
+                    + "(over the last \(g.count) minutes this curve fits \(ratio) times better than a steady "
+                    + "speed-up, which would reach the limit later)",
+                observedAt: at, value: g.doubling, unit: "seconds"))
+        } else if let k = knee {
+            evidence.append(Evidence(
+                source: source,
+                description: "Steady growth since it began \(Formatting.duration(seconds: -k.knee)) ago after a flat "
+                    + "stretch: a straight line from there fits better than a speed-up",
+                observedAt: at, value: -k.knee, unit: "seconds"))
+        } else if accel > 0 {
             var text = "Growth is speeding up: the recent half of the window grows \(rate(a.recent?.slope ?? slope)), the older \(rate(a.older?.slope ?? slope))"
             // The same points fit a compounding curve as well: say how much sooner the limit comes on it, when that is
             // a tenth or more sooner (closer than that the two readings say the same).

@@ -38,6 +38,12 @@ public enum PredictionScore {
         public var forecasts = 0
         /// Each scored forecast: the probability and whether the kill came within the horizon.
         public var outcomes: [(Double, Bool)] = []
+        /// The time-to-OOM error over the prediction's life: at each scoring instant with a Warning or Critical
+        /// prediction visible and a minute or more left before the kill, (predicted − true) / true remaining time,
+        /// the predicted one read from the visible prediction's expected instant.
+        public var lifeErrors: [Double] = []
+        /// The median |error| of ``lifeErrors``.
+        public var medianLifeError: Double? { PredictionScore.quantile(lifeErrors.map(abs), 0.5) }
         public var isFalsePositive: Bool { oomAt == nil && firstWarning != nil }
     }
 
@@ -101,6 +107,13 @@ public enum PredictionScore {
             rel /= Double(total); res /= Double(total)
             let unc = base * (1 - base)
             return (rel, res, unc, (brier ?? 0) - (rel - res + unc))
+        }
+        /// The median and 90th percentile of |time-to-OOM error| over the predictions' life (``ScenarioResult/lifeErrors``)
+        /// of the scenarios with the given shapes (all with nil).
+        public func lifeTTEError(shapes: Set<String>? = nil) -> (median: Double, p90: Double)? {
+            let e = results.filter { shapes?.contains($0.shape) ?? true }.flatMap(\.lifeErrors).map(abs)
+            guard let m = PredictionScore.quantile(e, 0.5), let p = PredictionScore.quantile(e, 0.9) else { return nil }
+            return (m, p)
         }
         /// The highest probability said about a scenario that never OOMs.
         public var maxFalseProbability: Double { results.filter { $0.oomAt == nil }.map(\.maxProbability).max() ?? 0 }
@@ -167,11 +180,17 @@ public enum PredictionScore {
         var sum = 0.0, n = 0
         var k = 0
         var visible: Double?
+        var shown: Seen?
         var t = 0.0
         while t < end {
             while k < seen.count, sec(seen[k].at) <= t {
                 visible = seen[k].resolved ? nil : seen[k].probability
+                shown = seen[k].resolved ? nil : seen[k]
                 k += 1
+            }
+            if let o = oomAt, o - t >= 60, let v = shown, v.severity >= .warning, let tte = v.tte {
+                let predicted = sec(v.at) + tte - t
+                r.lifeErrors.append((predicted - (o - t)) / (o - t))
             }
             if let p = visible {
                 let outcome: Double = oomAt.map { $0 - t <= horizon ? 1 : 0 } ?? 0
@@ -201,6 +220,13 @@ public enum PredictionScore {
         return Summary(results: results)
     }
 
+    /// The q-quantile (nearest rank) of `values`; nil when empty.
+    static func quantile(_ values: [Double], _ q: Double) -> Double? {
+        guard !values.isEmpty else { return nil }
+        let v = values.sorted()
+        return v[min(v.count - 1, max(0, Int((q * Double(v.count)).rounded(.up)) - 1))]
+    }
+
     static func seconds(goDuration s: String?) -> Double? {
         guard let s, let d = try? GoDuration.parse(s) else { return nil }
         return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
@@ -213,11 +239,12 @@ public enum PredictionScore {
             return String(format: "%.\(digits)f", x)
         }
         func pct(_ x: Double?) -> String { x.map { String(format: "%+.0f %%", $0 * 100) } ?? "–" }
-        var lines = ["| scenario | shape | OOM at (s) | first prediction (s) | first Warning (s) | lead (s) | TTE error at first Warning | max probability | max severity | forecasts | Brier |",
-                     "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        var lines = ["| scenario | shape | OOM at (s) | first prediction (s) | first Warning (s) | lead (s) | TTE error at first Warning | TTE error over the prediction's life (median) | max probability | max severity | forecasts | Brier |",
+                     "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         for r in s.results {
             lines.append("| \(r.name) | \(r.shape) | \(r.oomAt.map { f($0) } ?? "never") | \(f(r.firstPrediction)) | "
-                + "\(f(r.firstWarning)) | \(f(r.leadTime)) | \(pct(r.tteError)) | \(f(r.maxProbability, 2)) | "
+                + "\(f(r.firstWarning)) | \(f(r.leadTime)) | \(pct(r.tteError)) | "
+                + "\(r.medianLifeError.map { String(format: "%.0f %%", $0 * 100) } ?? "–") | \(f(r.maxProbability, 2)) | "
                 + "\(r.maxSeverity?.rawValue ?? "–") | \(r.forecasts) | \(f(r.brier, 3)) |")
         }
         let core: Set<String> = ["linear", "accelerating", "staircase"]
@@ -228,6 +255,12 @@ public enum PredictionScore {
         lines.append("highest probability on a never-OOM scenario: \(f(s.maxFalseProbability, 2))")
         lines.append("TTE error at first Warning: median \(f(s.medianTTEError.map { $0 * 100 })) %, worst \(f(s.worstTTEError.map { $0 * 100 })) %; "
             + "worst for linear, accelerating, staircase: \(f(s.worstTTEError(shapes: core).map { $0 * 100 })) %")
+        func life(_ shapes: Set<String>?) -> String {
+            s.lifeTTEError(shapes: shapes).map { String(format: "%.0f %% / %.0f %%", $0.median * 100, $0.p90 * 100) } ?? "–"
+        }
+        lines.append("TTE error over the predictions' life (Warning or above, a minute or more before the kill), median / 90th percentile: "
+            + "all \(life(nil)); linear \(life(["linear"])), accelerating \(life(["accelerating"])), staircase \(life(["staircase"])), "
+            + "after a plateau \(life(["after-plateau"])), slow \(life(["slow"]))")
         lines.append("Brier score: \(f(s.brier, 3)) over \(s.results.reduce(0) { $0 + $1.forecasts }) forecasts; "
             + "mean of the scenarios' scores \(f(s.brierPerScenario, 3))")
         if let d = s.decomposition {

@@ -1,0 +1,77 @@
+import Foundation
+import Testing
+@testable import TapioCorrelation
+
+/// Which curve a long climb follows (issue 12: the time-to-OOM over a prediction's life): compounding growth, a
+/// steady acceleration, or a flat stretch and then a straight line. Minute maxima over 12–20 minutes, as the long
+/// history holds them, with the corpus's noise (0.3 % of a 1Gi limit).
+@Suite("Reading the curve of a long climb")
+struct ClimbCurveTests {
+    static let mi = 1_048_576.0
+    static let limit = 1024 * mi
+
+    /// One point a minute from `minutes` minutes ago to now (x in seconds, ≤ 0), `curve(x)` plus white noise.
+    static func points(minutes: Int, sigma: Double, seed: UInt64, _ curve: (Double) -> Double) -> (x: [Double], y: [Double]) {
+        var g = TestNoise(state: seed &* 0x9e37_79b9_7f4a_7c15 | 1)
+        let x = (0..<minutes).map { Double($0 - minutes + 1) * 60 }
+        return (x, x.map { curve($0) + sigma * g.gauss() })
+    }
+
+    @Test("an exact compounding curve is recovered: rate, level, time to the limit, and a parabola fits it worse")
+    func exactCompounding() throws {
+        let k = log(2.0) / 300
+        let (x, y) = Self.points(minutes: 15, sigma: 0, seed: 1) { 40 * Self.mi + 200 * Self.mi * exp(k * $0) }
+        let g = try #require(CompoundingFit.fit(x: x, y: y))
+        #expect(abs(g.rate - k) < 1e-4 * k, "rate \(g.rate)")
+        #expect(abs(g.doubling - 300) < 0.1)
+        #expect(abs(g.level - 240 * Self.mi) < 0.01 * Self.mi)
+        let truth = log((Self.limit - 40 * Self.mi) / (200 * Self.mi)) / k
+        #expect(abs(try #require(g.time(toReach: Self.limit)) - truth) < 0.5, "truth \(truth) s")
+        #expect(g.advantage > 100, "parabola's squared residuals over the curve's: \(g.advantage)")
+        #expect(g.time(toReach: 100 * Self.mi) == 0, "already above that")
+    }
+
+    @Test("under noise: compounding for an exponential leak, a parabola for a quadratic one, a knee after a plateau")
+    func judgesTheCurve() throws {
+        let sigma = 0.003 * Self.limit
+        var wrong: [String] = []
+        for seed in UInt64(1)...20 {
+            // The corpus's oom-accelerating-exp 15 minutes in (60Mi doubling every 5 minutes).
+            let e = Self.points(minutes: 15, sigma: sigma, seed: seed) { 60 * Self.mi * exp(log(2) / 300 * (900 + $0)) }
+            if case .compounding(let g) = ClimbCurve.judge(x: e.x, y: e.y) {
+                // Its time to the limit (329 s from 900 s) within 15 %.
+                let truth = 300 * log2(1024.0 / 60) - 900
+                let t = try #require(g.time(toReach: Self.limit))
+                if abs(t - truth) > 0.15 * truth { wrong.append("exponential \(seed): \(Int(t)) s for \(Int(truth)) s") }
+            } else {
+                wrong.append("exponential \(seed): not compounding")
+            }
+            // The corpus's oom-accelerating-1 (quadratic, T = 1600 s) 15 minutes in.
+            let q = Self.points(minutes: 15, sigma: 0.005 * 512 * Self.mi, seed: seed) { x in
+                let u = (900 + x) / 1600
+                return 100 * Self.mi + 412 * Self.mi * (0.2 * u + 0.8 * u * u)
+            }
+            if case .parabola = ClimbCurve.judge(x: q.x, y: q.y) {} else { wrong.append("quadratic \(seed)") }
+            // Flat for 8 minutes, then 1Mi/s: a leak after a plateau, 12 minutes of history.
+            let k = Self.points(minutes: 12, sigma: sigma, seed: seed) { 250 * Self.mi + Self.mi * max(0, $0 + 240) }
+            if case .knee(let f) = ClimbCurve.judge(x: k.x, y: k.y) {
+                if abs(f.slope - Self.mi) > 0.1 * Self.mi || abs(f.knee + 240) > 60 {
+                    wrong.append("knee \(seed): slope \(f.slope / Self.mi) Mi/s from \(f.knee) s")
+                }
+            } else {
+                wrong.append("knee \(seed): not a knee")
+            }
+        }
+        #expect(wrong.isEmpty, "\(wrong)")
+    }
+
+    @Test("too few points, too short a span or no growth give no fit")
+    func degenerate() {
+        #expect(CompoundingFit.fit(x: [-240, -180, -120, -60, 0], y: [1, 2, 4, 8, 16]) == nil)
+        #expect(CompoundingFit.fit(x: [-50, -40, -30, -20, -10, 0], y: [1, 2, 4, 8, 16, 32]) == nil)
+        #expect(CompoundingFit.fit(x: (0..<10).map { Double($0 - 9) * 60 }, y: (0..<10).map { 100 - Double($0) }) == nil,
+                "falling memory")
+        #expect(KneeFit.fit(x: (0..<10).map { Double($0 - 9) * 60 }, y: [Double](repeating: 5, count: 10)) == nil,
+                "flat memory has no rising line")
+    }
+}
