@@ -35,8 +35,9 @@ for s in range(n):
     worst_text = worst.group(1) + " %" if worst else "–"
     parts = re.search(r"reliability ([0-9.]+) \(calibration error\) − resolution ([0-9.]+) \+ uncertainty ([0-9.]+)", t)
     rels.append(float(parts.group(1)))
-    life = re.search(r"life .*?: all ([0-9]+ % / [0-9]+ %);.*?accelerating ([0-9]+ % / [0-9]+ %)", t)
-    print(f"| {s} | {recall} | {fp} | {top} | {worst_text} | {life.group(1)}; {life.group(2)} | {briers[-1]:.3f} | {parts.group(1)} − {parts.group(2)} + {parts.group(3)} |")
+    life = re.search(r"life .*?: all ([^;]+);.*?accelerating ([^,]+),", t)
+    life_text = f"{life.group(1)}; {life.group(2)}" if life else "–"
+    print(f"| {s} | {recall} | {fp} | {top} | {worst_text} | {life_text} | {briers[-1]:.3f} | {parts.group(1)} − {parts.group(2)} + {parts.group(3)} |")
     for line in t.splitlines():
         c = [x.strip() for x in line.split("|")]
         if len(c) > 8 and re.match(r"oom-(linear|accelerating|staircase|big)", c[1]):

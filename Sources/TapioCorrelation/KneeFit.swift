@@ -12,13 +12,13 @@ struct KneeFit: Sendable, Hashable {
     var ssr: Double
 
     /// Fits x (seconds relative to now) and y (bytes); nil with fewer than six points or no rising line after the
-    /// knee. At least three points lie after the knee.
+    /// knee. At least two points lie before the knee and three after it: a "flat stretch" of one point is none.
     static func fit(x: [Double], y: [Double]) -> KneeFit? {
         let n = x.count
         guard n >= 6, n == y.count else { return nil }
         var best: KneeFit?
         let steps = 6
-        for i in 0..<(n - 3) {
+        for i in 1..<(n - 3) {
             for j in 0..<steps {
                 let knee = x[i] + (x[i + 1] - x[i]) * Double(j) / Double(steps)
                 var sz = 0.0, szz = 0.0, sy = 0.0, szy = 0.0

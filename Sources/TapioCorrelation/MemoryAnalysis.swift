@@ -255,18 +255,15 @@ struct MemoryAnalysis: Sendable {
     /// memory = level + slope/k·(e^(k·t) − 1)), as growth that feeds on itself does — a retry queue, a cache keyed
     /// by what it already holds. On a window of minutes this and the parabola fit the same points about equally well
     /// (issue 12: least-squares residuals within 6 % of each other at the corpus's first Warnings of its exponential
-    /// and most quadratic leaks), but the compounding curve reaches the limit sooner, so a prediction shows both: the
-    /// parabola's time as the headline (within 23 % for quadratic leaks over twelve noise seeds, 31–64 % late for the
-    /// exponential one) and this one in the evidence (+9 … +36 % for the exponential leak, −35 … +11 % for the
-    /// quadratic ones, seeds 0–7). Nil unless both slope and acceleration are positive and the limit lies ahead.
-    /// `doubling` is how long the rate takes to double at this pace.
+    /// and most quadratic leaks), but the compounding curve reaches the limit sooner, so until ten minutes of the climb
+    /// can tell them apart (``ClimbCurve``) a prediction shows both: the parabola's time as the headline (within 23 %
+    /// for quadratic leaks over twelve noise seeds, 31–64 % late for the exponential one) and this one in the evidence
+    /// (+9 … +36 % for the exponential leak, −35 … +11 % for the quadratic ones, seeds 0–7). Nil unless both slope and
+    /// acceleration are positive and the limit lies ahead. `doubling` is how long the rate takes to double.
     static func compounding(level y: Double, slope s: Double, accel a: Double, limit L: Double)
         -> (time: Double, doubling: Double)? {
-        guard s > 0, a > 0, L > y else { return nil }
-        let k = a / s
-        let t = log1p((L - y) * k / s) / k
-        guard t.isFinite, t >= 0 else { return nil }
-        return (t, log(2) / k)
+        guard L > y, let c = CompoundingFit.through(level: y, slope: s, accel: a), let t = c.time(toReach: L) else { return nil }
+        return (t, c.doubling)
     }
 
     /// Growth per hour (bytes).

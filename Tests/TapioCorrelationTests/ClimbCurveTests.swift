@@ -75,3 +75,64 @@ struct ClimbCurveTests {
                 "flat memory has no rising line")
     }
 }
+
+/// The detector's side of the long-climb reading, on the labelled corpus's scenarios: what a person reads in the
+/// OOMPrediction once ten minutes of the climb are in the history.
+@Suite("Long climbs in OOM predictions", .timeLimit(.minutes(3)))
+struct LongClimbPredictionTests {
+    /// Every OOMPrediction update of a corpus scenario: seconds from the start, time-to-OOM (s), evidence texts.
+    static func predictions(_ name: String) throws -> (oomAt: Double, seen: [(at: Double, tte: Double, evidence: [String])]) {
+        let url = Scenarios.directory.appendingPathComponent("quality").appendingPathComponent(name + ".jsonl")
+        let data = try Data(contentsOf: url)
+        var replay = ScenarioReplayer()
+        var updates: [InsightUpdate] = []
+        try data.withUnsafeBytes { raw in
+            try replay.feed(raw.bindMemory(to: UInt8.self)) { updates.append($0) }
+        }
+        let scenario = try replay.finish { updates.append($0) }
+        let start = scenario.startNanos
+        let oomAt = try #require(scenario.truth?.oomAt.map { Double($0 - start) / 1e9 })
+        let seen = updates.filter { $0.identity.type == .oomPrediction && $0.change != .resolved }.compactMap { u -> (Double, Double, [String])? in
+            guard let tte = PredictionScore.seconds(goDuration: u.spec.prediction?.timeToEvent) else { return nil }
+            return (Double(u.observedAt - start) / 1e9, tte, u.spec.evidence.map(\.description))
+        }
+        return (oomAt, seen)
+    }
+
+    @Test("an exponential leak is read as compounding from its fifteenth minute, and its time-to-OOM is right")
+    func exponentialLeak() throws {
+        let (oomAt, seen) = try Self.predictions("oom-accelerating-exp")
+        let late = seen.filter { $0.at >= 900 && oomAt - $0.at >= 60 }
+        #expect(!late.isEmpty)
+        for p in late {
+            let truth = oomAt - p.at
+            #expect(abs(p.tte - truth) <= 0.1 * truth, "at \(p.at) s: \(p.tte) s for \(truth) s")
+            let compounds = p.evidence.first { $0.hasPrefix("Growth compounds: the rate doubles every") }
+            #expect(compounds != nil, "at \(p.at) s: \(p.evidence)")
+            // The steady speed-up's own, later time is said beside it.
+            #expect(compounds?.contains("which would reach the limit later, in") == true, "\(compounds ?? "")")
+        }
+        // Before ten minutes nothing can tell the curves apart: the window's hint gives the compounding time.
+        let early = try #require(seen.first { $0.evidence.contains { $0.contains("Growth is speeding up") } })
+        #expect(early.at < 600)
+        #expect(early.evidence.contains { $0.contains("if the rate keeps doubling every") })
+    }
+
+    @Test("a quadratic leak keeps the parabola's reading, and a leak after a plateau is read as a straight line")
+    func quadraticAndKnee() throws {
+        let quadratic = try Self.predictions("oom-accelerating-1")
+        let long = quadratic.seen.filter { $0.at >= 900 && quadratic.oomAt - $0.at >= 60 }
+        #expect(!long.isEmpty)
+        #expect(long.allSatisfy { !$0.evidence.contains { $0.hasPrefix("Growth compounds") } })
+        #expect(long.allSatisfy { abs($0.tte - (quadratic.oomAt - $0.at)) <= 0.2 * (quadratic.oomAt - $0.at) })
+        // Flat for 20 minutes, then 0.8Mi/s: once the climb's ten minutes (with the flat stretch before them) are
+        // in the history, the knee is read, and the time-to-OOM is the line's.
+        let plateau = try Self.predictions("oom-after-plateau-1")
+        let knees = plateau.seen.filter { $0.evidence.contains { $0.hasPrefix("Steady growth since it began") } }
+        #expect(!knees.isEmpty, "no knee read")
+        for p in knees where plateau.oomAt - p.at >= 60 {
+            let truth = plateau.oomAt - p.at
+            #expect(abs(p.tte - truth) <= 0.15 * truth, "at \(p.at) s: \(p.tte) s for \(truth) s")
+        }
+    }
+}

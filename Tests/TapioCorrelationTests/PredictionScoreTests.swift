@@ -40,10 +40,14 @@ struct PredictionScoreTests {
 
     @Test("probabilities spread inside a tenth show as the within-tenths term, and no forecast gives nil")
     func withinBins() throws {
+        // Brier (0.29² + 0.79²) / 2 = 0.3541; the tenth's mean probability 0.75 against a share of 0.5: reliability
+        // 0.0625, resolution 0 (one tenth), uncertainty 0.25, so 0.0416 is left to the spread inside the tenth.
         let s = PredictionScore.Summary(results: [Self.result([(0.71, true), (0.79, false)])])
         let d = try #require(s.decomposition)
-        #expect(abs(d.reliability - d.resolution + d.uncertainty + d.withinBins - (s.brier ?? 0)) < 1e-12)
-        #expect(d.withinBins != 0)
+        #expect(abs(try #require(s.brier) - 0.3541) < 1e-12)
+        #expect(abs(d.reliability - 0.0625) < 1e-12)
+        #expect(abs(d.resolution) < 1e-12)
+        #expect(abs(d.withinBins - 0.0416) < 1e-12)
         #expect(PredictionScore.Summary(results: []).decomposition == nil)
     }
 }

@@ -167,11 +167,18 @@ extension CorrelationEngine {
         // plateau) is read as the straight line it now is, not as a speed-up through the knee.
         var compounding: CompoundingFit?
         var knee: KneeFit?
+        // The steady speed-up's time-to-OOM, said beside a compounding one; and whether the long climb's curves were
+        // compared at all (then the window's compounding hint is not repeated: the longer reading has spoken).
+        var steadyTime: Double?
+        var judged = false
         if !a.sawtooth, let long = s.history.bend(now: now) {
             if long.significant {
+                judged = long.accel > 0
                 switch long.curve {
                 case .compounding(let g) where g.time(toReach: L) != nil:
                     compounding = g
+                    steadyTime = MemoryAnalysis.timeToLimit(level: a.level, slope: max(a.recent?.slope ?? a.fit.slope, 0),
+                                                            accel: long.accel, limit: L).time
                     (level, slope, accel) = (g.level, g.slope, g.accel)
                 case .knee(let k):
                     (level, slope, accel) = (k.level, k.slope, 0)
@@ -185,8 +192,8 @@ extension CorrelationEngine {
                 (level, slope, accel) = (a.level, a.fit.slope, 0)
             }
         }
-        var (tto, asymptote) = MemoryAnalysis.timeToLimit(level: level, slope: slope, accel: accel, limit: L)
-        if let g = compounding { (tto, asymptote) = (g.time(toReach: L), nil) }
+        var (tto, asymptote) = compounding.map { (time: $0.time(toReach: L), asymptote: Double?.none) }
+            ?? MemoryAnalysis.timeToLimit(level: level, slope: slope, accel: accel, limit: L)
         if tto == nil, let top = asymptote, top < L {
             guard top < (1 - Forecast.asymptoteMargin) * L else { return .none }
             return .settle("memory levels off at ~\(Formatting.bytes(top)) of the \(Formatting.bytes(limit)) limit")
@@ -197,11 +204,12 @@ extension CorrelationEngine {
         let sigma = a.fit.sigma
         let originMinute = Int64(a.originNanos / MemoryHistory.minuteNanos)
         let nowSec = a.nowSec
+        let curve: (Double) -> Double = { [compounding, level, slope, accel] d in
+            compounding?.value(at: d) ?? (level + slope * d + 0.5 * accel * d * d)
+        }
         let back = s.history.run(
-            before: originMinute, now: now,
-            curve: { [compounding, level, slope, accel] d in
-                compounding?.value(at: d) ?? (level + slope * d + 0.5 * accel * d * d) },
-            tolerance: { d in max(3 * sigma, 0.02 * L, 0.15 * abs(slope * d)) })
+            before: originMinute, now: now, curve: curve,
+            tolerance: { d in max(3 * sigma, 0.02 * L, 0.15 * abs(curve(0) - curve(d))) })
         var growthSpan = a.fit.span + back
         var cycleFactor = 1.0
 
@@ -224,6 +232,7 @@ extension CorrelationEngine {
                 slope = trend.slope
                 accel = 0
                 compounding = nil
+                knee = nil
                 (tto, asymptote) = MemoryAnalysis.timeToLimit(level: peakNow, slope: slope, accel: 0, limit: L)
                 growthSpan = trend.span
                 notes.append("Peaks of the last \(y.count) cycles climb \(rate(trend.slope)) (memory dropped back \(cycles.count) times before)")
@@ -276,13 +285,14 @@ extension CorrelationEngine {
                      observedAt: at, value: slope, unit: "bytes/s"),
         ]
         if let g = compounding {
-            let ratio = g.advantage.isFinite ? "\(Int(g.advantage.rounded()))" : "many"
-            evidence.append(Evidence(
-                source: source,
-                description: "Growth compounds: the rate doubles every \(Formatting.duration(seconds: g.doubling)) "
-                    + "(over the last \(g.count) minutes this curve fits \(ratio) times better than a steady "
-                    + "speed-up, which would reach the limit later)",
-                observedAt: at, value: g.doubling, unit: "seconds"))
+            let ratio = g.advantage < 100 ? "\(Int.rounding(clamping: g.advantage))" : "over 100"
+            var text = "Growth compounds: the rate doubles every \(Formatting.duration(seconds: g.doubling)) (over the "
+                + "last \(g.count) minutes this curve fits \(ratio) times better than a steady speed-up"
+            if let steady = steadyTime, steady > t {
+                text += ", which would reach the limit later, in \(Formatting.duration(seconds: steady))"
+            }
+            evidence.append(Evidence(source: source, description: text + ")", observedAt: at, value: g.doubling,
+                                     unit: "seconds"))
         } else if let k = knee {
             evidence.append(Evidence(
                 source: source,
@@ -293,7 +303,8 @@ extension CorrelationEngine {
             var text = "Growth is speeding up: the recent half of the window grows \(rate(a.recent?.slope ?? slope)), the older \(rate(a.older?.slope ?? slope))"
             // The same points fit a compounding curve as well: say how much sooner the limit comes on it, when that is
             // a tenth or more sooner (closer than that the two readings say the same).
-            if let c = MemoryAnalysis.compounding(level: level, slope: slope, accel: accel, limit: L), c.time < 0.9 * t {
+            if !judged, let c = MemoryAnalysis.compounding(level: level, slope: slope, accel: accel, limit: L),
+               c.time < 0.9 * t {
                 text += "; if the rate keeps doubling every \(Formatting.duration(seconds: c.doubling)) as it does now, "
                     + "the limit comes sooner, in ~\(Formatting.duration(seconds: c.time))"
             }

@@ -40,7 +40,7 @@ public enum PredictionScore {
         public var outcomes: [(Double, Bool)] = []
         /// The time-to-OOM error over the prediction's life: at each scoring instant with a Warning or Critical
         /// prediction visible and a minute or more left before the kill, (predicted − true) / true remaining time,
-        /// the predicted one read from the visible prediction's expected instant.
+        /// the predicted one being the visible prediction's time-to-OOM counted from the instant it was said.
         public var lifeErrors: [Double] = []
         /// The median |error| of ``lifeErrors``.
         public var medianLifeError: Double? { PredictionScore.quantile(lifeErrors.map(abs), 0.5) }
@@ -75,32 +75,35 @@ public enum PredictionScore {
         }
         /// Forecasts by probability (tenths): how many, and how many came true (the kill within the horizon).
         public var reliability: [(bin: Int, forecasts: Int, cameTrue: Int)] {
-            var bins = [(Int, Int)](repeating: (0, 0), count: 10)
-            for r in results { for (p, o) in r.outcomes { let b = min(9, max(0, Int(p * 10))); bins[b].0 += 1; bins[b].1 += o ? 1 : 0 } }
-            return bins.enumerated().filter { $0.element.0 > 0 }.map { ($0.offset, $0.element.0, $0.element.1) }
+            tenths.enumerated().filter { $0.element.forecasts > 0 }.map { ($0.offset, $0.element.forecasts, $0.element.cameTrue) }
+        }
+        /// Per tenth of probability: forecasts, how many came true, and the sum of their probabilities.
+        var tenths: [(forecasts: Int, cameTrue: Int, probabilitySum: Double)] {
+            var bins = [(forecasts: Int, cameTrue: Int, probabilitySum: Double)](repeating: (0, 0, 0), count: 10)
+            for r in results {
+                for (p, o) in r.outcomes {
+                    let b = min(9, max(0, Int(p * 10)))
+                    bins[b].forecasts += 1; bins[b].cameTrue += o ? 1 : 0; bins[b].probabilitySum += p
+                }
+            }
+            return bins
         }
         /// The Brier score's decomposition over the probability's tenths (Murphy 1973): *reliability* is the
         /// forecast-weighted squared gap between each tenth's mean probability and the share of its forecasts that
         /// came true (0: perfectly calibrated; what calibration alone could remove), *resolution* how far those
         /// shares spread from the overall share (what telling cases apart earns), *uncertainty* the overall share
         /// times its complement (the score of always saying the base rate). Brier = reliability − resolution +
-        /// uncertainty + `withinBins` (the spread of the probabilities inside each tenth, small with tenths this
-        /// narrow). Nil without forecasts.
+        /// uncertainty + `withinBins`: the remainder, from the probabilities' spread inside each tenth and its
+        /// covariance with the outcomes (Stephenson et al. 2008); it can be negative, and is a few thousandths on
+        /// the corpus. Nil without forecasts.
         public var decomposition: (reliability: Double, resolution: Double, uncertainty: Double, withinBins: Double)? {
-            var n = [Int](repeating: 0, count: 10), hits = [Int](repeating: 0, count: 10)
-            var sumP = [Double](repeating: 0, count: 10)
-            for r in results {
-                for (p, o) in r.outcomes {
-                    let b = min(9, max(0, Int(p * 10)))
-                    n[b] += 1; hits[b] += o ? 1 : 0; sumP[b] += p
-                }
-            }
-            let total = n.reduce(0, +)
+            let bins = tenths
+            let total = bins.reduce(0) { $0 + $1.forecasts }
             guard total > 0 else { return nil }
-            let base = Double(hits.reduce(0, +)) / Double(total)
+            let base = Double(bins.reduce(0) { $0 + $1.cameTrue }) / Double(total)
             var rel = 0.0, res = 0.0
-            for b in 0..<10 where n[b] > 0 {
-                let nb = Double(n[b]), o = Double(hits[b]) / nb, p = sumP[b] / nb
+            for bin in bins where bin.forecasts > 0 {
+                let nb = Double(bin.forecasts), o = Double(bin.cameTrue) / nb, p = bin.probabilitySum / nb
                 rel += nb * (p - o) * (p - o)
                 res += nb * (o - base) * (o - base)
             }
@@ -220,7 +223,8 @@ public enum PredictionScore {
         return Summary(results: results)
     }
 
-    /// The q-quantile (nearest rank) of `values`; nil when empty.
+    /// The q-quantile of `values` by nearest rank (the median of an even count is the lower middle value); nil when
+    /// empty.
     static func quantile(_ values: [Double], _ q: Double) -> Double? {
         guard !values.isEmpty else { return nil }
         let v = values.sorted()
