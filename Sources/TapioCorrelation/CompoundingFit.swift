@@ -133,6 +133,11 @@ struct CompoundingFit: Sendable, Hashable {
 /// Which curve a climb of ten minutes or more that speeds up really follows (``MemoryHistory/bend(now:maxMinutes:)``),
 /// judged by least squares among three readings with three parameters each.
 enum ClimbCurve: Sendable {
+    /// A straight line after all: the parabola does not leave at most half its squared residuals. The halves'
+    /// slopes can differ by their test's four standard errors when an hour of a slow leak wanders (the corpus's
+    /// slow leaks: their time-to-OOM came out 10–12 % short from an acceleration that was not there); a curve that
+    /// matters bends far more than that.
+    case line
     /// Flat, then a straight line: the knee leaves at most half the squared residuals of both other curves (the
     /// same bar as compounding, for the same reason). The growth now does not speed up.
     case knee(KneeFit)
@@ -144,9 +149,12 @@ enum ClimbCurve: Sendable {
     /// On the corpus's twelve noise seeds (every evaluation with a significant bend): for the leaks after a plateau
     /// the parabola left 160–600 times the knee's squared residuals and compounding 55–260 times; for the periodic
     /// ramps after their flat part 1.8–60 and 1.4–54 times; for the accelerating and slow leaks at most 0.8 (the
-    /// knee never fit them best). Compounding was chosen only for the exponential leak.
+    /// knee never fit them best). Compounding was chosen only for the exponential leak. A straight line's squared
+    /// residuals over the parabola's (a Python sketch, seeds 0–5): 1.00–1.31 for the slow leaks, 30–1,170 for the
+    /// accelerating ones from ten minutes on.
     static func judge(x: [Double], y: [Double]) -> ClimbCurve {
         guard let parabola = CompoundingFit.parabolaSSR(x: x, y: y) else { return .parabola }
+        if let line = lineSSR(x: x, y: y), line <= CompoundingFit.clearlyBetter * parabola { return .line }
         let compounding = CompoundingFit.fit(x: x, y: y, parabolaSSR: parabola)
         if let k = KneeFit.fit(x: x, y: y), k.ssr * CompoundingFit.clearlyBetter <= parabola,
            k.ssr * CompoundingFit.clearlyBetter <= (compounding?.ssr ?? .infinity) {
@@ -154,5 +162,19 @@ enum ClimbCurve: Sendable {
         }
         if let g = compounding, g.advantage >= CompoundingFit.clearlyBetter { return .compounding(g) }
         return .parabola
+    }
+
+    /// The squared residuals of the least-squares line through the points; nil when all x are equal.
+    static func lineSSR(x: [Double], y: [Double]) -> Double? {
+        let n = Double(x.count)
+        guard x.count >= 2, x.count == y.count else { return nil }
+        let mx = x.reduce(0, +) / n, my = y.reduce(0, +) / n
+        var sxx = 0.0, sxy = 0.0
+        for i in x.indices { sxx += (x[i] - mx) * (x[i] - mx); sxy += (x[i] - mx) * (y[i] - my) }
+        guard sxx > 0 else { return nil }
+        let b = sxy / sxx
+        var ssr = 0.0
+        for i in x.indices { let r = y[i] - my - b * (x[i] - mx); ssr += r * r }
+        return ssr
     }
 }

@@ -65,6 +65,27 @@ struct ClimbCurveTests {
         #expect(wrong.isEmpty, "\(wrong)")
     }
 
+    @Test("an hour of a straight leak under a wandering offset is a line, whatever its halves say")
+    func wanderingLineIsALine() {
+        // The corpus's oom-slow-1 (200Mi to 1Gi in three hours) with its noise: sampled every second, white noise of
+        // 0.3 % of the limit and an offset wandering by 0.03 % a second, pulled back by 2 %; an hour of minute maxima.
+        var wrong: [UInt64] = []
+        for seed in UInt64(1)...20 {
+            var g = TestNoise(state: seed &* 0x9e37_79b9_7f4a_7c15 | 1)
+            var offset = 0.0
+            var x: [Double] = [], y: [Double] = []
+            var top = -Double.infinity
+            for second in 0..<3600 {
+                offset = 0.98 * offset + 0.0003 * Self.limit * g.gauss()
+                let v = 200 * Self.mi + 824 * Self.mi * Double(second + 3600) / 10_800 + offset + 0.003 * Self.limit * g.gauss()
+                top = max(top, v)
+                if second % 60 == 59 { x.append(Double(second - 3599)); y.append(top); top = -.infinity }
+            }
+            if case .line = ClimbCurve.judge(x: x, y: y) {} else { wrong.append(seed) }
+        }
+        #expect(wrong.isEmpty, "not read as a line for seeds \(wrong)")
+    }
+
     @Test("too few points, too short a span or no growth give no fit")
     func degenerate() {
         #expect(CompoundingFit.fit(x: [-240, -180, -120, -60, 0], y: [1, 2, 4, 8, 16]) == nil)

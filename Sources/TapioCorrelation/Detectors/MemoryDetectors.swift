@@ -183,6 +183,8 @@ extension CorrelationEngine {
                 case .knee(let k):
                     (level, slope, accel) = (k.level, k.slope, 0)
                     knee = k
+                case .line:
+                    (level, slope, accel) = (a.level, a.fit.slope, 0)
                 default:
                     accel = long.accel
                     slope = max(a.recent?.slope ?? a.fit.slope, 0)
