@@ -135,8 +135,8 @@ struct CompoundingFit: Sendable, Hashable {
 enum ClimbCurve: Sendable {
     /// A straight line after all: the parabola does not leave at most half its squared residuals. The halves'
     /// slopes can differ by their test's four standard errors when an hour of a slow leak wanders (the corpus's
-    /// slow leaks: their time-to-OOM came out 10–12 % short from an acceleration that was not there); a curve that
-    /// matters bends far more than that.
+    /// slow leaks over twelve noise seeds: about 300 evaluations read an acceleration that was not there); a curve
+    /// that matters bends far more than that.
     case line
     /// Flat, then a straight line: the knee leaves at most half the squared residuals of both other curves (the
     /// same bar as compounding, for the same reason). The growth now does not speed up.
