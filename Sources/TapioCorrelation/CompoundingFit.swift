@@ -105,22 +105,7 @@ struct CompoundingFit: Sendable, Hashable {
     /// c and A by least squares for a fixed k, and the squared residuals; nil when the two columns are (nearly)
     /// collinear.
     static func solve(k: Double, x: [Double], y: [Double]) -> (k: Double, c: Double, a: Double, ssr: Double)? {
-        var se = 0.0, see = 0.0, sy = 0.0, sey = 0.0
-        for i in x.indices {
-            let e = exp(k * x[i])
-            se += e; see += e * e; sy += y[i]; sey += e * y[i]
-        }
-        let n = Double(x.count)
-        let det = n * see - se * se
-        guard det.isFinite, det > 1e-12 * n * see else { return nil }
-        let a = (n * sey - se * sy) / det
-        let c = (sy - a * se) / n
-        var ssr = 0.0
-        for i in x.indices {
-            let r = y[i] - c - a * exp(k * x[i])
-            ssr += r * r
-        }
-        return ssr.isFinite ? (k, c, a, ssr) : nil
+        OneTermFit.fit(x: x, y: y) { exp(k * $0) }.map { (k, $0.c, $0.b, $0.ssr) }
     }
 
     /// The squared residuals of the least-squares parabola through the points.
@@ -133,7 +118,8 @@ struct CompoundingFit: Sendable, Hashable {
 /// Which curve a climb of ten minutes or more that speeds up really follows (``MemoryHistory/bend(now:maxMinutes:)``),
 /// judged by least squares among three readings with three parameters each.
 enum ClimbCurve: Sendable {
-    /// A straight line after all: the parabola does not leave at most half its squared residuals. The halves'
+    /// A straight line: the halves' slopes do not differ significantly, or they do but the parabola does not leave
+    /// at most half a line's squared residuals. The halves'
     /// slopes can differ by their test's four standard errors when an hour of a slow leak wanders (the corpus's
     /// slow leaks over twelve noise seeds: about 300 evaluations read an acceleration that was not there); a curve
     /// that matters bends far more than that.
@@ -166,15 +152,6 @@ enum ClimbCurve: Sendable {
 
     /// The squared residuals of the least-squares line through the points; nil when all x are equal.
     static func lineSSR(x: [Double], y: [Double]) -> Double? {
-        let n = Double(x.count)
-        guard x.count >= 2, x.count == y.count else { return nil }
-        let mx = x.reduce(0, +) / n, my = y.reduce(0, +) / n
-        var sxx = 0.0, sxy = 0.0
-        for i in x.indices { sxx += (x[i] - mx) * (x[i] - mx); sxy += (x[i] - mx) * (y[i] - my) }
-        guard sxx > 0 else { return nil }
-        let b = sxy / sxx
-        var ssr = 0.0
-        for i in x.indices { let r = y[i] - my - b * (x[i] - mx); ssr += r * r }
-        return ssr
+        OneTermFit.fit(x: x, y: y) { $0 }?.ssr
     }
 }

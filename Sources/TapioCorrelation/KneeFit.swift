@@ -3,7 +3,8 @@ import Foundation
 /// Memory read as flat, then growing in a straight line from a knee: y = c + b·max(0, x − knee), x seconds relative to
 /// now. The shape of a leak that starts after a plateau, or of the next ramp of a cycling workload after its flat
 /// part: a parabola or a compounding curve bends through the knee and reads an acceleration the growth does not
-/// have now. Least squares over knees on a grid (six between each pair of points), c and b in closed form.
+/// have now. Least squares over knees on a grid (six between each pair of points), c and b in closed form
+/// (``OneTermFit``).
 struct KneeFit: Sendable, Hashable {
     var level: Double
     var slope: Double
@@ -21,20 +22,7 @@ struct KneeFit: Sendable, Hashable {
         for i in 1..<(n - 3) {
             for j in 0..<steps {
                 let knee = x[i] + (x[i + 1] - x[i]) * Double(j) / Double(steps)
-                var sz = 0.0, szz = 0.0, sy = 0.0, szy = 0.0
-                for k in 0..<n {
-                    let z = max(0, x[k] - knee)
-                    sz += z; szz += z * z; sy += y[k]; szy += z * y[k]
-                }
-                let det = Double(n) * szz - sz * sz
-                guard det.isFinite, det > 1e-12 * Double(n) * szz else { continue }
-                let b = (Double(n) * szy - sz * sy) / det
-                let c = (sy - b * sz) / Double(n)
-                var ssr = 0.0
-                for k in 0..<n {
-                    let r = y[k] - c - b * max(0, x[k] - knee)
-                    ssr += r * r
-                }
+                guard let (c, b, ssr) = OneTermFit.fit(x: x, y: y, { max(0, $0 - knee) }) else { continue }
                 if b > 0, ssr.isFinite, ssr < (best?.ssr ?? .infinity) {
                     best = KneeFit(level: c + b * max(0, -knee), slope: b, knee: knee, ssr: ssr)
                 }

@@ -126,13 +126,19 @@ struct MemoryHistory: Sendable {
             let x = minutes[i]
             let m = minute(i)
             if x.empty || killed(near: m + 1) { break }
-            let end = UInt64(clamping: (m + 1)) &* Self.minuteNanos
-            let back = end <= now ? Double(now - end) / 1e9 : 0
+            let back = secondsSinceEnd(ofMinute: m, now: now)
             if abs(Self.bytes(x.max) - curve(-back)) > tolerance(back) { break }
             run += 60
             i -= 1
         }
         return run
+    }
+
+    /// Seconds from the end of minute `m` to `now` (0 when it has not ended): how long ago a climbing minute's
+    /// maximum was seen.
+    @inline(__always) func secondsSinceEnd(ofMinute m: Int64, now: UInt64) -> Double {
+        let end = UInt64(clamping: m + 1) &* Self.minuteNanos
+        return end <= now ? Double(now - end) / 1e9 : 0
     }
 
     /// The bend of the envelope over the recent history: the maxima of the finished minutes since the last drop
@@ -149,6 +155,8 @@ struct MemoryHistory: Sendable {
     /// compounding one and invents one at a knee.
     func bend(now: UInt64, maxMinutes: Int = 60) -> Bend? {
         var t: [Double] = [], y: [Double] = []
+        // The same minutes' maxima placed at their minutes' ends, in seconds relative to `now`, for the curves.
+        var ends: [Double] = []
         var i = minutes.count - 2  // the running minute is not finished
         var laterMin: Double?
         while i >= 0, t.count < maxMinutes {
@@ -156,12 +164,13 @@ struct MemoryHistory: Sendable {
             if x.empty || killed(near: minute(i) + 1) { break }
             if let later = laterMin, Self.bytes(x.max) * 0.75 > later { break }
             t.append(Double(minute(i) - lastMinute) * 60)
+            ends.append(-secondsSinceEnd(ofMinute: minute(i), now: now))
             y.append(Self.bytes(x.max))
             laterMin = Self.bytes(x.min)
             i -= 1
         }
         guard t.count >= 10 else { return nil }
-        t.reverse(); y.reverse()
+        t.reverse(); y.reverse(); ends.reverse()
         let h = t.count / 2
         guard let o = RobustTrend.theilSen(t: Array(t[..<h]), y: Array(y[..<h]), correlated: true),
               let r = RobustTrend.theilSen(t: Array(t[h...]), y: Array(y[h...]), correlated: true) else { return nil }
@@ -170,14 +179,10 @@ struct MemoryHistory: Sendable {
         let z = RobustTrend.slopeChangeZ(from: o, to: r)
         let accel = (r.slope - o.slope) / (rMid - oMid)
         let significant = abs(z) > MemoryAnalysis.bendZ
-        // Only growth that clearly speeds up is worth the fits (a few thousand exponentials).
-        var curve = ClimbCurve.parabola
-        if significant, accel > 0 {
-            // Seconds from the running minute's start to now; a minute's maximum (of a climb) falls at its end.
-            let lastStart = UInt64(clamping: lastMinute) &* Self.minuteNanos
-            let intoMinute = now > lastStart ? Double(now - lastStart) / 1e9 : 0
-            curve = ClimbCurve.judge(x: t.map { min(0, $0 + 60 - intoMinute) }, y: y)
-        }
+        // No significant bend is a line; only growth that clearly speeds up is worth the fits (a few thousand
+        // exponentials).
+        var curve = significant ? ClimbCurve.parabola : .line
+        if significant, accel > 0 { curve = ClimbCurve.judge(x: ends, y: y) }
         return Bend(accel: accel, significant: significant, minutes: t.count, curve: curve)
     }
 
@@ -185,7 +190,8 @@ struct MemoryHistory: Sendable {
         var accel: Double
         var significant: Bool
         var minutes: Int
-        /// Which curve the climb follows when it speeds up significantly (else `.parabola`).
+        /// Which curve the climb follows: `.line` without a significant bend, `.parabola` for one that levels off,
+        /// else as ``ClimbCurve/judge(x:y:)`` finds.
         var curve: ClimbCurve
     }
 

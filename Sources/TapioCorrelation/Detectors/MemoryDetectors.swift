@@ -172,26 +172,22 @@ extension CorrelationEngine {
         var steadyTime: Double?
         var judged = false
         if !a.sawtooth, let long = s.history.bend(now: now) {
-            if long.significant {
-                judged = long.accel > 0
-                switch long.curve {
-                case .compounding(let g) where g.time(toReach: L) != nil:
-                    compounding = g
-                    steadyTime = MemoryAnalysis.timeToLimit(level: a.level, slope: max(a.recent?.slope ?? a.fit.slope, 0),
-                                                            accel: long.accel, limit: L).time
-                    (level, slope, accel) = (g.level, g.slope, g.accel)
-                case .knee(let k):
-                    (level, slope, accel) = (k.level, k.slope, 0)
-                    knee = k
-                case .line:
-                    (level, slope, accel) = (a.level, a.fit.slope, 0)
-                default:
-                    accel = long.accel
-                    slope = max(a.recent?.slope ?? a.fit.slope, 0)
-                    level = a.level
-                }
-            } else {
+            judged = long.significant && long.accel > 0
+            switch long.curve {
+            case .compounding(let g) where g.time(toReach: L) != nil:
+                compounding = g
+                steadyTime = MemoryAnalysis.timeToLimit(level: a.level, slope: max(a.recent?.slope ?? a.fit.slope, 0),
+                                                        accel: long.accel, limit: L).time
+                (level, slope, accel) = (g.level, g.slope, g.accel)
+            case .knee(let k):
+                (level, slope, accel) = (k.level, k.slope, 0)
+                knee = k
+            case .line:
                 (level, slope, accel) = (a.level, a.fit.slope, 0)
+            case .parabola, .compounding:
+                accel = long.accel
+                slope = max(a.recent?.slope ?? a.fit.slope, 0)
+                level = a.level
             }
         }
         var (tto, asymptote) = compounding.map { (time: $0.time(toReach: L), asymptote: Double?.none) }
