@@ -103,14 +103,7 @@ struct ClimbCurveTests {
 struct LongClimbPredictionTests {
     /// Every OOMPrediction update of a corpus scenario: seconds from the start, time-to-OOM (s), evidence texts.
     static func predictions(_ name: String) throws -> (oomAt: Double, seen: [(at: Double, tte: Double, evidence: [String])]) {
-        let url = Scenarios.directory.appendingPathComponent("quality").appendingPathComponent(name + ".jsonl")
-        let data = try Data(contentsOf: url)
-        var replay = ScenarioReplayer()
-        var updates: [InsightUpdate] = []
-        try data.withUnsafeBytes { raw in
-            try replay.feed(raw.bindMemory(to: UInt8.self)) { updates.append($0) }
-        }
-        let scenario = try replay.finish { updates.append($0) }
+        let (scenario, updates) = try Scenarios.replay("quality/" + name)
         let start = scenario.startNanos
         let oomAt = try #require(scenario.truth?.oomAt.map { Double($0 - start) / 1e9 })
         let seen = updates.filter { $0.identity.type == .oomPrediction && $0.change != .resolved }.compactMap { u -> (Double, Double, [String])? in

@@ -182,12 +182,10 @@ public enum PredictionScore {
         let horizon = Double(scenario.config.predictionHorizon.nanos) / 1e9
         var sum = 0.0, n = 0
         var k = 0
-        var visible: Double?
         var shown: Seen?
         var t = 0.0
         while t < end {
             while k < seen.count, sec(seen[k].at) <= t {
-                visible = seen[k].resolved ? nil : seen[k].probability
                 shown = seen[k].resolved ? nil : seen[k]
                 k += 1
             }
@@ -195,7 +193,7 @@ public enum PredictionScore {
                 let predicted = sec(v.at) + tte - t
                 r.lifeErrors.append((predicted - (o - t)) / (o - t))
             }
-            if let p = visible {
+            if let p = shown?.probability {
                 let outcome: Double = oomAt.map { $0 - t <= horizon ? 1 : 0 } ?? 0
                 sum += (p - outcome) * (p - outcome)
                 n += 1
