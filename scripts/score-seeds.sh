@@ -22,8 +22,8 @@ python3 - "$work" "$n" <<'PY'
 import re, sys
 work, n = sys.argv[1], int(sys.argv[2])
 errors, briers, rels = {}, [], []
-print("| seed | recall | false positives | highest never-OOM probability | worst TTE error (linear, accelerating, staircase) | TTE error over the predictions' life, median / p90: all; accelerating | Brier | reliability − resolution + uncertainty |")
-print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+print("| seed | recall | false positives | highest never-OOM probability | worst TTE error (linear, accelerating, staircase) | TTE error over the predictions' life, median / p90: all; accelerating | predictions raised: OOM scenarios (most on one); never-OOM | Brier | reliability − resolution + uncertainty |")
+print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 for s in range(n):
     t = open(f"{work}/score.{s}").read()
     get = lambda pattern: re.search(pattern, t).group(1)
@@ -37,7 +37,9 @@ for s in range(n):
     rels.append(float(parts.group(1)))
     life = re.search(r"life .*?: all ([^;]+);.*?accelerating ([^,]+),", t)
     life_text = f"{life.group(1)}; {life.group(2)}" if life else "–"
-    print(f"| {s} | {recall} | {fp} | {top} | {worst_text} | {life_text} | {briers[-1]:.3f} | {parts.group(1)} − {parts.group(2)} + {parts.group(3)} |")
+    raised = re.search(r"predictions raised before the kill: ([0-9]+) on [0-9]+ OOM scenarios \(at most ([0-9]+) on one\); on never-OOM scenarios ([0-9]+)", t)
+    raised_text = f"{raised.group(1)} ({raised.group(2)}); {raised.group(3)}" if raised else "–"
+    print(f"| {s} | {recall} | {fp} | {top} | {worst_text} | {life_text} | {raised_text} | {briers[-1]:.3f} | {parts.group(1)} − {parts.group(2)} + {parts.group(3)} |")
     for line in t.splitlines():
         c = [x.strip() for x in line.split("|")]
         if len(c) > 8 and re.match(r"oom-(linear|accelerating|staircase|big)", c[1]):

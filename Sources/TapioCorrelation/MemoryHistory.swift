@@ -97,15 +97,24 @@ struct MemoryHistory: Sendable {
     /// Earlier cycles: each a peak (bytes) and its minute, closed by a drop of at least a quarter of the peak (and
     /// of `minDrop`) that no OOM kill caused. A quarter: GC and cache trimming move memory by a few percent, a
     /// finished batch phase or a restart by far more. The running (unfinished) cycle is not included.
-    func cycles(minDrop: Double) -> [(minute: Int64, peak: Double)] {
-        var out: [(minute: Int64, peak: Double)] = []
+    ///
+    /// `early` is how long before its minute's end the peak most likely was: half a minute when the drop's own
+    /// minute holds it (memory climbed on, then fell, inside it), none when the minute before does (a climbing
+    /// minute's maximum is at its end).
+    func cycles(minDrop: Double) -> [(minute: Int64, peak: Double, early: Double)] {
+        var out: [(minute: Int64, peak: Double, early: Double)] = []
         var peak: UInt32 = 0
         var peakIndex = 0
         for (i, x) in minutes.enumerated() where !x.empty {
             let p = Self.bytes(peak)
             if peak > 0, Self.bytes(x.min) <= p - max(0.25 * p, minDrop) {
-                if !killed(near: minute(i)) { out.append((minute(peakIndex), p)) }
-                peak = x.max
+                // A drop inside this minute: memory most likely climbed on in it first, so its maximum is the
+                // cycle's peak when higher (the minute before would read the peak up to a minute of climb low).
+                let top = x.max > peak ? (minute(i), Self.bytes(x.max), 30.0) : (minute(peakIndex), p, 0.0)
+                if !killed(near: minute(i)) { out.append(top) }
+                // The next cycle starts at the trough. (From this minute's maximum, a drop inside the minute would
+                // leave the old peak standing, and the next low minute would count the same drop twice.)
+                peak = x.min
                 peakIndex = i
                 continue
             }

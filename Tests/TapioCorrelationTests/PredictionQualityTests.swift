@@ -111,6 +111,53 @@ struct PredictionQualityTests {
         #expect(!warned.isEmpty, "no Warning in the cycles before the kill at \(kill) s")
     }
 
+    /// 8-minute cycles: 6 minutes of climbing 270Mi from a floor 40Mi higher each cycle (peaks 420, 460, 500…),
+    /// then back to the floor; from cycle `stopAfter` on, memory stays at the last floor.
+    static func growingCycles(_ k: Int, stopAfter: Int = .max) -> Double {
+        let period = 480, ramp = 360.0
+        let cycle = min(k / period, stopAfter), phase = k / period >= stopAfter ? ramp : Double(k % period)
+        let base = 150 * mi + 40 * mi * Double(cycle)
+        return base + (phase < ramp ? 270 * mi * phase / ramp : 0)
+    }
+
+    @Test("a leak across cycles keeps one prediction from its third climb to the kill, between climbs too")
+    func leakAcrossCyclesKeepsOnePrediction() throws {
+        let limit: UInt64 = 560 << 20
+        // The fifth climb (from 1,920 s) reaches the limit at 1,920 + 333 s.
+        let kill = try #require((0...3000).first { Self.growingCycles($0) >= Double(limit) })
+        let out = Self.updates(seconds: kill - 1, limit: limit) { Self.growingCycles($0) }
+        let predictions = out.filter { $0.identity.type == .oomPrediction }
+        // Two drops (at 360 and 840 s) make the peaks a trend; from the third climb on there is one prediction.
+        let late = predictions.filter { Self.second($0) >= 960 }
+        let raised = late.filter { $0.change == .new }
+        #expect(raised.count <= 1, "raised again at \(raised.map(Self.second)) s")
+        #expect(!late.contains { $0.change == .resolved }, "settled at \(late.filter { $0.change == .resolved }.map { "\(Self.second($0)) s: \($0.spec.summary)" })")
+        let last = try #require(late.last, "no prediction after the second drop")
+        #expect(last.spec.severity >= .warning)
+        // Between the fourth drop (1,800 s) and the last climb (1,920 s) it stands, saying why.
+        let between = try #require(late.last { (1800..<1920).contains(Self.second($0)) }, "nothing said between climbs")
+        #expect(between.spec.evidence.contains { $0.description.hasPrefix("Between climbs") },
+                "\(between.spec.evidence.map(\.description))")
+        // Its time-to-OOM points at the climb that gets there, not where the peaks' line crosses the limit (~1 min
+        // before that climb's start): within a fifth of the time left.
+        let tte = try #require(PredictionScore.seconds(goDuration: between.spec.prediction?.timeToEvent))
+        let left = Double(kill - Self.second(between))
+        #expect(abs(tte - left) <= 0.2 * left, "said \(tte) s at \(Self.second(between)) s, \(left) s before the kill")
+    }
+
+    @Test("a cycling leak that stops cycling is settled: the peaks' line alone does not hold its prediction")
+    func cyclesThatStopAreSettled() throws {
+        let limit: UInt64 = 560 << 20
+        // Three growing cycles (drops at 360, 840, 1320 s), then flat at 270Mi from 1,440 s.
+        let out = Self.updates(seconds: 4000, limit: limit) { Self.growingCycles($0, stopAfter: 3) }
+        let predictions = out.filter { $0.identity.type == .oomPrediction }
+        #expect(predictions.contains { Self.second($0) >= 960 && $0.change != .resolved }, "the growing cycles were not predicted")
+        // The rhythm is broken 1.5 periods after the last peak (1,320 + 720 s); resolveAfter (300 s) at most after.
+        let last = try #require(predictions.last)
+        #expect(last.change == .resolved, "still standing at the end: \(last.spec.title)")
+        #expect(Self.second(last) <= 1320 + 720 + 300 + 60, "settled at \(Self.second(last)) s")
+    }
+
     /// Feeds one sample a second (and, at second k, `extra(k)` if any) and returns every update the engine sent.
     static func updates(seconds: Int, limit: UInt64, value: (Int) -> Double,
                         extra: (Int, UInt64) -> AttributedEvent? = { _, _ in nil }) -> [InsightUpdate] {

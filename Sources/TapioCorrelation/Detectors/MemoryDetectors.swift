@@ -66,6 +66,10 @@ extension CorrelationEngine {
         return "R² \(r2) over \(Formatting.duration(seconds: a.fit.span)), \(basis)"
     }
 
+    func peakSentence(_ trend: TrendFit, points: Int) -> String {
+        "R² \((trend.rSquared * 100).rounded() / 100) over \(Formatting.duration(seconds: trend.span)), \(points) cycle peaks"
+    }
+
     func rate(_ bytesPerSecond: Double) -> String {
         bytesPerSecond >= 1024 * 1024 / 60 ? "\(Formatting.bytes(bytesPerSecond * 60))/min"
             : "\(Formatting.bytes(bytesPerSecond * 3600))/h"
@@ -122,6 +126,11 @@ extension CorrelationEngine {
         /// that has gone flat that close to the limit: that is a cgroup held there by reclaim, the last state
         /// before the kill.
         static let asymptoteMargin = 0.05
+        /// Between the climbs of a cycling workload whose peaks climb, its prediction stands while the next climb
+        /// is due: up to 1.5 cycle periods (the median time between its drops' peaks) after the last peak. Past
+        /// that the rhythm is broken — the workload stopped, or changed — and the peaks' line, extrapolated with no
+        /// new peak to hold it, would only grow more sure of a kill that is not coming.
+        static let cycleRhythm = 1.5
     }
 
     /// Severity from probability and time-to-OOM together: Critical when the kill is likely (≥ 0.7) and within
@@ -145,7 +154,21 @@ extension CorrelationEngine {
             ? "memory fell back to \(Formatting.bytes(a.lastValue)) from \(Formatting.bytes(peak))" : nil
         let regular = growing(a) && (a.tailSlope.map { $0 >= 0.3 * a.fit.slope } ?? true)
         let early = !regular && a.fit.span < max(90, 0.3 * Double(windowNanos) / 1e9) && earlyClimb(s, a, limit: L)
-        guard regular || early else {
+        let originMinute = Int64(a.originNanos / MemoryHistory.minuteNanos)
+        let nowSec = a.nowSec
+        // Ramps longer than the window: what did this subject do before? (Sawtooth mode already judges cycles
+        // inside the window.)
+        let cycle = a.sawtooth ? CycleReading.none
+            : CycleReading.read(s.history, limit: L, running: max(Double(a.robustPeak), a.shape.level),
+                                now: now, nowSec: nowSec)
+        // A leak across cycles is judged on its peaks — between its climbs too, while they keep their rhythm: the
+        // drop after a climb is the pattern, not the end of the growth, and settling there would raise a new
+        // prediction (a new alert) on every climb.
+        var peaks: CycleReading.RisingPeaks?
+        if case .rising(let p) = cycle, regular || early || nowSec - p.lastPeak <= Forecast.cycleRhythm * p.period {
+            peaks = p
+        }
+        guard regular || early || peaks != nil else {
             if let fellBack { return .settle(fellBack) }
             if let tail = a.tail, !a.sawtooth, tail.span >= Forecast.stallSeconds, tail.zScore < Forecast.stallZ,
                a.fit.slope <= 0 || tail.slope <= Forecast.stallShare * a.fit.slope,
@@ -158,83 +181,79 @@ extension CorrelationEngine {
         }
 
         var (level, slope, accel) = a.shape
-        // With ten minutes or more of history on the same climb, its bend is read there: far more of the curve
-        // than the window holds, so a wandering offset cannot fake a bend, and a slow one still shows.
-        // There too, growth that speeds up is read as compounding when that curve fits the climb clearly better
-        // than a steady acceleration (see ``ClimbCurve``): the halves' bend is the acceleration between their
-        // middles, minutes behind a compounding one, and its time-to-OOM comes out late (+40–56 % on the corpus's
-        // exponential leak from ten minutes on). And a flat stretch followed by a straight climb (a leak after a
-        // plateau) is read as the straight line it now is, not as a speed-up through the knee.
         var compounding: CompoundingFit?
         var knee: KneeFit?
         // The steady speed-up's time-to-OOM, said beside a compounding one; and whether the long climb's curves were
         // compared at all (then the window's compounding hint is not repeated: the longer reading has spoken).
         var steadyTime: Double?
         var judged = false
-        if !a.sawtooth, let long = s.history.bend(now: now) {
-            judged = long.significant && long.accel > 0
-            switch long.curve {
-            case .compounding(let g) where g.time(toReach: L) != nil:
-                compounding = g
-                steadyTime = MemoryAnalysis.timeToLimit(level: a.level, slope: max(a.recent?.slope ?? a.fit.slope, 0),
-                                                        accel: long.accel, limit: L).time
-                (level, slope, accel) = (g.level, g.slope, g.accel)
-            case .knee(let k):
-                (level, slope, accel) = (k.level, k.slope, 0)
-                knee = k
-            case .line:
-                (level, slope, accel) = (a.level, a.fit.slope, 0)
-            case .parabola, .compounding:
-                accel = long.accel
-                slope = max(a.recent?.slope ?? a.fit.slope, 0)
-                level = a.level
-            }
-        }
-        var (tto, asymptote) = compounding.map { (time: $0.time(toReach: L), asymptote: Double?.none) }
-            ?? MemoryAnalysis.timeToLimit(level: level, slope: slope, accel: accel, limit: L)
-        if tto == nil, let top = asymptote, top < L {
-            guard top < (1 - Forecast.asymptoteMargin) * L else { return .none }
-            return .settle("memory levels off at ~\(Formatting.bytes(top)) of the \(Formatting.bytes(limit)) limit")
-        }
+        var tto: Double?
+        var asymptote: Double?
         var notes: [String] = []
-        // How long the growth now seen has lasted: the window's span, and before it the minutes of the long
-        // history that lie on the same curve (within 3σ, 2 % of the limit, or 15 % of the rise back to them).
-        let sigma = a.fit.sigma
-        let originMinute = Int64(a.originNanos / MemoryHistory.minuteNanos)
-        let nowSec = a.nowSec
-        let curve: (Double) -> Double = { [compounding, level, slope, accel] d in
-            compounding?.value(at: d) ?? (level + slope * d + 0.5 * accel * d * d)
-        }
-        let back = s.history.run(
-            before: originMinute, now: now, curve: curve,
-            tolerance: { d in max(3 * sigma, 0.02 * L, 0.15 * abs(curve(0) - curve(d))) })
-        var growthSpan = a.fit.span + back
+        var growthSpan: Double
         var cycleFactor = 1.0
-
-        // Ramps longer than the window: what did this subject do before? (Sawtooth mode already judges cycles
-        // inside the window.)
-        if !a.sawtooth {
-            let cycles = s.history.cycles(minDrop: 0.05 * L)
-            let highest = cycles.map(\.peak).max() ?? 0
-            if cycles.count >= 2 {
-                // A cycling workload: only a rising trend of its peaks heads for the limit.
-                let running = max(Double(a.robustPeak), level)
-                var t = cycles.map { Double($0.minute - originMinute) * 60 + 60 }
-                var y = cycles.map(\.peak)
-                if running > highest { t.append(nowSec); y.append(running) }
-                guard let trend = RobustTrend.theilSen(t: t, y: y), trend.slope > 0, trend.zScore >= 2 else {
-                    return .settle("memory came back down after each of its last \(cycles.count) climbs")
+        if let peaks {
+            // A cycling workload whose peaks climb: the peaks' line is the growth, the window's curve only the
+            // current climb (its bend or asymptote is the cycle's shape, not the trend's).
+            let running = max(Double(a.robustPeak), level)
+            level = max(peaks.trend.value(at: nowSec), running)
+            slope = peaks.trend.slope
+            accel = 0
+            tto = level >= L ? 0 : peaks.timeToLimit(limit: L, nowSec: nowSec,
+                                                     climb: regular || early ? (a.level, a.fit.slope) : nil)
+            growthSpan = peaks.trend.span
+            notes.append("Peaks of the last \(peaks.points) cycles climb \(rate(slope)) (memory dropped back \(peaks.drops) times before)")
+            if !(regular || early) {
+                notes.append("Between climbs: memory is at \(Formatting.bytes(a.lastValue)), down from "
+                    + "\(Formatting.bytes(peak)); the prediction follows the peaks")
+            }
+        } else {
+            // With ten minutes or more of history on the same climb, its bend is read there: far more of the curve
+            // than the window holds, so a wandering offset cannot fake a bend, and a slow one still shows.
+            // There too, growth that speeds up is read as compounding when that curve fits the climb clearly
+            // better than a steady acceleration (see ``ClimbCurve``): the halves' bend is the acceleration between
+            // their middles, minutes behind a compounding one, and its time-to-OOM comes out late (+40–56 % on the
+            // corpus's exponential leak from ten minutes on). And a flat stretch followed by a straight climb (a
+            // leak after a plateau) is read as the straight line it now is, not as a speed-up through the knee.
+            if !a.sawtooth, let long = s.history.bend(now: now) {
+                judged = long.significant && long.accel > 0
+                switch long.curve {
+                case .compounding(let g) where g.time(toReach: L) != nil:
+                    compounding = g
+                    steadyTime = MemoryAnalysis.timeToLimit(level: a.level, slope: max(a.recent?.slope ?? a.fit.slope, 0),
+                                                            accel: long.accel, limit: L).time
+                    (level, slope, accel) = (g.level, g.slope, g.accel)
+                case .knee(let k):
+                    (level, slope, accel) = (k.level, k.slope, 0)
+                    knee = k
+                case .line:
+                    (level, slope, accel) = (a.level, a.fit.slope, 0)
+                case .parabola, .compounding:
+                    accel = long.accel
+                    slope = max(a.recent?.slope ?? a.fit.slope, 0)
+                    level = a.level
                 }
-                let peakNow = max(trend.value(at: nowSec), running)
-                level = peakNow
-                slope = trend.slope
-                accel = 0
-                compounding = nil
-                knee = nil
-                (tto, asymptote) = MemoryAnalysis.timeToLimit(level: peakNow, slope: slope, accel: 0, limit: L)
-                growthSpan = trend.span
-                notes.append("Peaks of the last \(y.count) cycles climb \(rate(trend.slope)) (memory dropped back \(cycles.count) times before)")
-            } else if cycles.count == 1 {
+            }
+            (tto, asymptote) = compounding.map { (time: $0.time(toReach: L), asymptote: Double?.none) }
+                ?? MemoryAnalysis.timeToLimit(level: level, slope: slope, accel: accel, limit: L)
+            if tto == nil, let top = asymptote, top < L {
+                guard top < (1 - Forecast.asymptoteMargin) * L else { return .none }
+                return .settle("memory levels off at ~\(Formatting.bytes(top)) of the \(Formatting.bytes(limit)) limit")
+            }
+            // How long the growth now seen has lasted: the window's span, and before it the minutes of the long
+            // history that lie on the same curve (within 3σ, 2 % of the limit, or 15 % of the rise back to them).
+            let sigma = a.fit.sigma
+            let curve: (Double) -> Double = { [compounding, level, slope, accel] d in
+                compounding?.value(at: d) ?? (level + slope * d + 0.5 * accel * d * d)
+            }
+            let back = s.history.run(
+                before: originMinute, now: now, curve: curve,
+                tolerance: { d in max(3 * sigma, 0.02 * L, 0.15 * abs(curve(0) - curve(d))) })
+            growthSpan = a.fit.span + back
+            switch cycle {
+            case .steady(let drops):
+                return .settle("memory came back down after each of its last \(drops) climbs")
+            case .once(let highest):
                 // Came back down from about here before: a cycle, not a leak (5 % of the limit of slack).
                 if level <= highest + 0.05 * L {
                     return .settle("memory came back down from \(Formatting.bytes(highest)) before")
@@ -242,6 +261,9 @@ extension CorrelationEngine {
                 // New ground after one drop: it may still be a cycle with a higher peak.
                 cycleFactor = 0.5
                 notes.append("Memory dropped back once before, from \(Formatting.bytes(highest))")
+            case .rising, .none:
+                // (Climbing peaks were judged above: `peaks` is set whenever memory grows.)
+                break
             }
         }
 
@@ -253,7 +275,8 @@ extension CorrelationEngine {
         // subject has been watched.
         let needed = headroom / max(horizon, 1)
         let effective = t > 0 ? headroom / t : .infinity
-        let reach = RobustTrend.normalCDF((effective - needed) / max(a.fit.slopeStdError, 1e-9))
+        let slopeError = peaks?.trend.slopeStdError ?? a.fit.slopeStdError
+        let reach = RobustTrend.normalCDF((effective - needed) / max(slopeError, 1e-9))
         let seen = 1 - exp(-max(growthSpan, 0) / Forecast.evidenceSeconds)
         let r = t / max(growthSpan, 1)
         let extrapolation = 1 / (1 + (r / Forecast.extrapolation) * (r / Forecast.extrapolation))
@@ -263,9 +286,11 @@ extension CorrelationEngine {
         guard probability >= Forecast.minProbability else { return .none }
         let shownProbability = (probability * 100).rounded() / 100
 
-        var confidence = a.fit.rSquared.squareRoot()
-            * (1 - exp(-Double(a.fit.count) / 6))
-            * min(1, a.fit.span / (Double(windowNanos) / 1e9)).squareRoot()
+        // How well the line the prediction rests on fits, from how many points, over how much of the window.
+        let basis = peaks.map { (fit: $0.trend, points: $0.points) } ?? (fit: a.fit, points: a.fit.count)
+        var confidence = basis.fit.rSquared.squareRoot()
+            * (1 - exp(-Double(basis.points) / 6))
+            * min(1, basis.fit.span / (Double(windowNanos) / 1e9)).squareRoot()
         let ooms = s.oomIncidents.count
         if ooms > 0 { confidence += (1 - confidence) * 0.5 }
         confidence = (min(0.99, max(0.01, confidence)) * 100).rounded() / 100
@@ -279,7 +304,7 @@ extension CorrelationEngine {
                      description: "Working set \(Formatting.bytes(a.lastValue)) of a \(Formatting.bytes(limit)) limit",
                      observedAt: at, value: Double(a.lastValue), unit: "bytes"),
             Evidence(source: source,
-                     description: "Growing \(rate(slope)) (\(fitSentence(a)); growing for \(Formatting.duration(seconds: growthSpan)))",
+                     description: "Growing \(rate(slope)) (\(peaks.map { peakSentence($0.trend, points: $0.points) } ?? fitSentence(a)); growing for \(Formatting.duration(seconds: growthSpan)))",
                      observedAt: at, value: slope, unit: "bytes/s"),
         ]
         if let g = compounding {

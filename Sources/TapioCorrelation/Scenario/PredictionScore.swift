@@ -32,6 +32,9 @@ public enum PredictionScore {
         public var tteError: Double?
         public var maxProbability: Double = 0
         public var maxSeverity: Severity?
+        /// How many separate predictions were raised before the kill (or the end): each is a new Insight, so a new
+        /// alert. A prediction that is settled and raised again is noise to the people paged by it.
+        public var raised = 0
         /// Mean squared error of the visible probability (nil: no prediction was visible), and over how many
         /// instants.
         public var brier: Double?
@@ -137,6 +140,8 @@ public enum PredictionScore {
     struct Seen {
         var at: UInt64
         var resolved: Bool
+        /// A new prediction (a new Insight, so a new alert for whoever alerts on them).
+        var raised: Bool
         var probability: Double
         var severity: Severity
         var tte: Double?
@@ -150,7 +155,7 @@ public enum PredictionScore {
         var seen: [Seen] = []
         let collect: (InsightUpdate) -> Void = { u in
             guard u.identity.type == .oomPrediction else { return }
-            seen.append(Seen(at: u.observedAt, resolved: u.change == .resolved,
+            seen.append(Seen(at: u.observedAt, resolved: u.change == .resolved, raised: u.change == .new,
                              probability: u.spec.prediction?.probability ?? 0, severity: u.spec.severity,
                              tte: seconds(goDuration: u.spec.prediction?.timeToEvent)))
         }
@@ -171,6 +176,7 @@ public enum PredictionScore {
         for s in seen where !s.resolved && sec(s.at) < end {
             let t = sec(s.at)
             if r.firstPrediction == nil { r.firstPrediction = t }
+            if s.raised { r.raised += 1 }
             r.maxProbability = max(r.maxProbability, s.probability)
             r.maxSeverity = max(r.maxSeverity ?? s.severity, s.severity)
             if r.firstWarning == nil, s.severity >= .warning {
@@ -241,13 +247,13 @@ public enum PredictionScore {
             return String(format: "%.\(digits)f", x)
         }
         func pct(_ x: Double?) -> String { x.map { String(format: "%+.0f %%", $0 * 100) } ?? "–" }
-        var lines = ["| scenario | shape | OOM at (s) | first prediction (s) | first Warning (s) | lead (s) | TTE error at first Warning | TTE error over the prediction's life (median) | max probability | max severity | forecasts | Brier |",
-                     "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        var lines = ["| scenario | shape | OOM at (s) | first prediction (s) | first Warning (s) | lead (s) | TTE error at first Warning | TTE error over the prediction's life (median) | max probability | max severity | predictions raised | forecasts | Brier |",
+                     "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         for r in s.results {
             lines.append("| \(r.name) | \(r.shape) | \(r.oomAt.map { f($0) } ?? "never") | \(f(r.firstPrediction)) | "
                 + "\(f(r.firstWarning)) | \(f(r.leadTime)) | \(pct(r.tteError)) | "
                 + "\(r.medianLifeError.map { String(format: "%.0f %%", $0 * 100) } ?? "–") | \(f(r.maxProbability, 2)) | "
-                + "\(r.maxSeverity?.rawValue ?? "–") | \(r.forecasts) | \(f(r.brier, 3)) |")
+                + "\(r.maxSeverity?.rawValue ?? "–") | \(r.raised) | \(r.forecasts) | \(f(r.brier, 3)) |")
         }
         let core: Set<String> = ["linear", "accelerating", "staircase"]
         lines.append("")
@@ -255,6 +261,10 @@ public enum PredictionScore {
         lines.append("recall at Warning or above: \(s.warned)/\(s.ooms) (\(f(s.recall * 100)) %)")
         lines.append("false positives (Warning or above, never OOM): \(s.falsePositives); Info only: \(s.infoOnly)")
         lines.append("highest probability on a never-OOM scenario: \(f(s.maxFalseProbability, 2))")
+        let oomRaises = s.results.filter { $0.oomAt != nil }.map(\.raised)
+        let quietRaises = s.results.filter { $0.oomAt == nil }.map(\.raised)
+        lines.append("predictions raised before the kill: \(oomRaises.reduce(0, +)) on \(oomRaises.count) OOM scenarios "
+            + "(at most \(oomRaises.max() ?? 0) on one); on never-OOM scenarios \(quietRaises.reduce(0, +))")
         lines.append("TTE error at first Warning: median \(f(s.medianTTEError.map { $0 * 100 })) %, worst \(f(s.worstTTEError.map { $0 * 100 })) %; "
             + "worst for linear, accelerating, staircase: \(f(s.worstTTEError(shapes: core).map { $0 * 100 })) %")
         func life(_ shapes: Set<String>?) -> String {
