@@ -421,6 +421,15 @@ public struct CorrelationEngine: Sendable {
                 let m = memoryDetectors(i, now: now)
                 found.append(contentsOf: m.found)
                 if let why = m.settle { settleOOMPrediction(i, because: why, now: now, into: &out) }
+                if let why = m.levelsOff {
+                    let since = states[i].levellingOffSince ?? now
+                    states[i].levellingOffSince = since
+                    if Double(now &- since) / 1e9 >= Forecast.levelsOffHoldSeconds {
+                        settleOOMPrediction(i, because: why, now: now, into: &out)
+                    }
+                } else {
+                    states[i].levellingOffSince = nil
+                }
             }
             if let d = oomKilled(i, now: now) { found.append(d) }
             if let d = crashLoop(i, now: now) { found.append(d) }

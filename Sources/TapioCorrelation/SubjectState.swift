@@ -67,6 +67,10 @@ struct SubjectState: Sendable {
     /// True once cgroup samples arrive: process RSS samples are then ignored for this subject.
     var hasCgroupSeries = false
     var peakWorkingSet: UInt64 = 0
+    /// Since when every evaluation has read the memory curve as levelling off below the limit (nil: the last one
+    /// did not): the reading settles an OOM prediction once it has held for
+    /// ``CorrelationEngine/Forecast/levelsOffHoldSeconds``.
+    var levellingOffSince: UInt64?
 
     // OOM kills.
     /// Kernel kills and pod-status OOMKilled terminations, each counted once (time of the incident).
