@@ -163,23 +163,8 @@ struct MemoryHistory: Sendable {
     /// straight line can be told apart, and the halves' bend (the acceleration between their middles) lags behind a
     /// compounding one and invents one at a knee.
     func bend(now: UInt64, maxMinutes: Int = 60) -> Bend? {
-        var t: [Double] = [], y: [Double] = []
-        // The same minutes' maxima placed at their minutes' ends, in seconds relative to `now`, for the curves.
-        var ends: [Double] = []
-        var i = minutes.count - 2  // the running minute is not finished
-        var laterMin: Double?
-        while i >= 0, t.count < maxMinutes {
-            let x = minutes[i]
-            if x.empty || killed(near: minute(i) + 1) { break }
-            if let later = laterMin, Self.bytes(x.max) * 0.75 > later { break }
-            t.append(Double(minute(i) - lastMinute) * 60)
-            ends.append(-secondsSinceEnd(ofMinute: minute(i), now: now))
-            y.append(Self.bytes(x.max))
-            laterMin = Self.bytes(x.min)
-            i -= 1
-        }
+        let (t, ends, y) = climbMinutes(now: now, maxMinutes: maxMinutes)
         guard t.count >= 10 else { return nil }
-        t.reverse(); y.reverse(); ends.reverse()
         let h = t.count / 2
         guard let o = RobustTrend.theilSen(t: Array(t[..<h]), y: Array(y[..<h]), correlated: true),
               let r = RobustTrend.theilSen(t: Array(t[h...]), y: Array(y[h...]), correlated: true) else { return nil }
@@ -193,6 +178,41 @@ struct MemoryHistory: Sendable {
         var curve = significant ? ClimbCurve.parabola : .line
         if significant, accel > 0 { curve = ClimbCurve.judge(x: ends, y: y) }
         return Bend(accel: accel, significant: significant, minutes: t.count, curve: curve)
+    }
+
+    /// The finished minutes since the last drop (a minute whose maximum is over a third above the next one's
+    /// minimum), gap or kill, at most `maxMinutes`, oldest first: each one's number relative to the last minute (in
+    /// seconds), its end relative to `now` (seconds, ≤ 0) and its maximum.
+    func climbMinutes(now: UInt64, maxMinutes: Int) -> (t: [Double], ends: [Double], y: [Double]) {
+        var t: [Double] = [], ends: [Double] = [], y: [Double] = []
+        var i = minutes.count - 2  // the running minute is not finished
+        var laterMin: Double?
+        while i >= 0, t.count < maxMinutes {
+            let x = minutes[i]
+            if x.empty || killed(near: minute(i) + 1) { break }
+            if let later = laterMin, Self.bytes(x.max) * 0.75 > later { break }
+            t.append(Double(minute(i) - lastMinute) * 60)
+            ends.append(-secondsSinceEnd(ofMinute: minute(i), now: now))
+            y.append(Self.bytes(x.max))
+            laterMin = Self.bytes(x.min)
+            i -= 1
+        }
+        return (t.reversed(), ends.reversed(), y.reversed())
+    }
+
+    /// The line the minute maxima of a long, straight climb follow (time in seconds relative to `now`), when there
+    /// is one: at least `minMinutes` finished minutes since the last drop, a Theil–Sen slope of at least
+    /// ``MemoryAnalysis/bendZ`` standard errors (widened for correlated minutes) and no significant bend, and the
+    /// last finished minute on the line or above it (within 3σ). A slow leak is such a climb for hours, while the
+    /// window's minutes of noise can hide its growth for a while.
+    func climbLine(now: UInt64, minMinutes: Int = 20, maxMinutes: Int = 60) -> TrendFit? {
+        let (_, ends, y) = climbMinutes(now: now, maxMinutes: maxMinutes)
+        guard ends.count >= minMinutes, let last = ends.last, let top = y.last,
+              let line = RobustTrend.theilSen(t: ends, y: y, correlated: true), line.slope > 0,
+              line.slope >= MemoryAnalysis.bendZ * line.slopeStdError * line.autocorrelation,
+              top >= line.value(at: last) - 3 * line.sigma,
+              let b = bend(now: now, maxMinutes: maxMinutes), !b.significant else { return nil }
+        return line
     }
 
     struct Bend: Sendable {

@@ -182,6 +182,46 @@ struct PredictionQualityTests {
         #expect(settledAsLevelling == 0)
     }
 
+    @Test("a slow leak's Warning stands to the kill: minutes whose noise hides the growth do not end it")
+    func slowLeakKeepsItsWarning() throws {
+        // `oom-slow-1`'s shape: 200Mi toward 1Gi in three hours (4.6Mi/min), a sample every 5 s, white noise of
+        // 0.3 % of the limit and an offset wandering 0.03 % a step. In five minutes it rises 23Mi, about seven
+        // noise widths: now and then the window's own reading loses it.
+        let limit: UInt64 = 1 << 30
+        let rate = (1024.0 - 200.0) * Self.mi / (3 * 3600)
+        var lapses: [String] = []
+        var warned = 0
+        for seed in 1...6 {
+            var noise = TestNoise(state: UInt64(seed) &* 0xD1B5_4A32_D192_ED03)
+            var offset = 0.0
+            var engine = CorrelationEngine()
+            var out: [InsightUpdate] = []
+            var kill: Int?
+            for k in stride(from: 0, through: 4 * 3600, by: 5) {
+                offset = 0.98 * offset + noise.gauss() * 0.0003 * Double(limit)
+                let v = 200 * Self.mi + rate * Double(k) + noise.gauss() * 0.003 * Double(limit) + offset
+                if v >= Double(limit) { kill = k; break }
+                let t = Self.t0 + UInt64(k) * 1_000_000_000
+                engine.ingest(TestEvents.memory(pod: "p", ws: UInt64(max(0, v)), limit: limit, at: t), now: t, into: &out)
+            }
+            let predictions = out.filter { $0.identity.type == .oomPrediction }
+            // Once the kill is within the prediction horizon (an hour): farther out, a time-to-OOM that noise moves
+            // across the horizon comes and goes by design, and so does a bend read early in the leak's life.
+            let end = try #require(kill, "seed \(seed): no kill in four hours")
+            guard let first = predictions.firstIndex(where: {
+                $0.change != .resolved && $0.spec.severity >= .warning && Self.second($0) >= end - 3600
+            }) else { continue }
+            warned += 1
+            let after = predictions[first...]
+            if let r = after.first(where: { $0.change == .resolved }) {
+                lapses.append("seed \(seed): Warning at \(Self.second(predictions[first])) s, resolved at \(Self.second(r)) s "
+                    + "(\(r.spec.evidence.last?.description ?? "")), kill at \(end) s")
+            }
+        }
+        #expect(warned == 6, "only \(warned) of 6 slow leaks were warned")
+        #expect(lapses.isEmpty, "\(lapses)")
+    }
+
     /// Feeds one sample a second (and, at second k, `extra(k)` if any) and returns every update the engine sent.
     static func updates(seconds: Int, limit: UInt64, value: (Int) -> Double,
                         extra: (Int, UInt64) -> AttributedEvent? = { _, _ in nil }) -> [InsightUpdate] {

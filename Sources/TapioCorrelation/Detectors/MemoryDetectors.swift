@@ -72,8 +72,8 @@ extension CorrelationEngine {
         return "R² \(r2) over \(Formatting.duration(seconds: a.fit.span)), \(basis)"
     }
 
-    func peakSentence(_ trend: TrendFit, points: Int) -> String {
-        "R² \((trend.rSquared * 100).rounded() / 100) over \(Formatting.duration(seconds: trend.span)), \(points) cycle peaks"
+    func lineSentence(_ line: TrendFit, points: Int, of what: String) -> String {
+        "R² \((line.rSquared * 100).rounded() / 100) over \(Formatting.duration(seconds: line.span)), \(points) \(what)"
     }
 
     func rate(_ bytesPerSecond: Double) -> String {
@@ -169,9 +169,12 @@ extension CorrelationEngine {
         let early = !regular && a.fit.span < max(90, 0.3 * Double(windowNanos) / 1e9) && earlyClimb(s, a, limit: L)
         let originMinute = Int64(a.originNanos / MemoryHistory.minuteNanos)
         let nowSec = a.nowSec
+        // A prediction standing now (only one standing can be carried through a lull, below).
+        let standing = s.active.first { $0.identity.type == .oomPrediction }?.spec.prediction?.probability
         // Ramps longer than the window: what did this subject do before? (Sawtooth mode already judges cycles
-        // inside the window.)
-        let cycle = a.sawtooth ? CycleReading.none
+        // inside the window.) Read when memory grows, or between climbs for a prediction that stands: the common
+        // evaluation, memory not growing and nothing predicted, does not pay for it.
+        let cycle = a.sawtooth || !(regular || early || standing != nil) ? CycleReading.none
             : CycleReading.read(s.history, limit: L, running: max(Double(a.robustPeak), a.shape.level),
                                 now: now, nowSec: nowSec)
         // A leak across cycles is judged on its peaks — between its climbs too, while they keep their rhythm: the
@@ -181,7 +184,19 @@ extension CorrelationEngine {
         if case .rising(let p) = cycle, regular || early || nowSec - p.lastPeak <= Forecast.cycleRhythm * p.period {
             peaks = p
         }
-        guard regular || early || peaks != nil else {
+        // A prediction already standing on a long, straight climb is not dropped while the window's noise hides
+        // the growth for a few minutes (a slow leak rises a few MiB in the window, its noise as much): it stands,
+        // updated from the climb's own line, while the last 20 minutes or more still follow it. Settled, then
+        // raised again a minute later, it was a new alert each time (up to four for `oom-slow-1` over noise seeds).
+        // It only carries what was said: its probability is not raised on the line's word (decelerating growth, a
+        // logarithmic one, is nearly straight over an hour too), and the window must not grow clearly slower than
+        // the line (its slope at least half the line's).
+        var longLine: TrendFit?
+        if !(regular || early), peaks == nil, fellBack == nil, !a.sawtooth, standing != nil,
+           let line = s.history.climbLine(now: now), a.fit.slope >= 0.5 * line.slope {
+            longLine = line
+        }
+        guard regular || early || peaks != nil || longLine != nil else {
             if let fellBack { return .settle(fellBack) }
             if let tail = a.tail, !a.sawtooth, tail.span >= Forecast.stallSeconds, tail.zScore < Forecast.stallZ,
                a.fit.slope <= 0 || tail.slope <= Forecast.stallShare * a.fit.slope,
@@ -220,6 +235,14 @@ extension CorrelationEngine {
                 notes.append("Between climbs: memory is at \(Formatting.bytes(a.lastValue)), down from "
                     + "\(Formatting.bytes(peak)); the prediction follows the peaks")
             }
+        } else if let line = longLine {
+            level = line.value(at: 0)
+            slope = line.slope
+            accel = 0
+            tto = level >= L ? 0 : (L - level) / slope
+            growthSpan = line.span
+            notes.append("The last minutes are too noisy to show the growth; the maxima of the last \(line.count) "
+                + "minutes still climb on one line")
         } else {
             // With ten minutes or more of history on the same climb, its bend is read there: far more of the curve
             // than the window holds, so a wandering offset cannot fake a bend, and a slow one still shows.
@@ -288,19 +311,22 @@ extension CorrelationEngine {
         // subject has been watched.
         let needed = headroom / max(horizon, 1)
         let effective = t > 0 ? headroom / t : .infinity
-        let slopeError = peaks?.trend.slopeStdError ?? a.fit.slopeStdError
+        let slopeError = peaks?.trend.slopeStdError ?? longLine.map { $0.slopeStdError * $0.autocorrelation }
+            ?? a.fit.slopeStdError
         let reach = RobustTrend.normalCDF((effective - needed) / max(slopeError, 1e-9))
         let seen = 1 - exp(-max(growthSpan, 0) / Forecast.evidenceSeconds)
         let r = t / max(growthSpan, 1)
         let extrapolation = 1 / (1 + (r / Forecast.extrapolation) * (r / Forecast.extrapolation))
         let watched = s.history.firstAt > 0 && now > s.history.firstAt ? Double(now - s.history.firstAt) / 1e9 : 0
         let cap = 0.99 - Forecast.youngCap * exp(-watched / Forecast.youngSeconds)
-        let probability = min(cap, reach * seen * extrapolation * cycleFactor)
+        var probability = min(cap, reach * seen * extrapolation * cycleFactor)
+        if longLine != nil, let standing { probability = min(probability, standing) }
         guard probability >= Forecast.minProbability else { return .none }
         let shownProbability = (probability * 100).rounded() / 100
 
         // How well the line the prediction rests on fits, from how many points, over how much of the window.
-        let basis = peaks.map { (fit: $0.trend, points: $0.points) } ?? (fit: a.fit, points: a.fit.count)
+        let basis = peaks.map { (fit: $0.trend, points: $0.points) } ?? longLine.map { (fit: $0, points: $0.count) }
+            ?? (fit: a.fit, points: a.fit.count)
         var confidence = basis.fit.rSquared.squareRoot()
             * (1 - exp(-Double(basis.points) / 6))
             * min(1, basis.fit.span / (Double(windowNanos) / 1e9)).squareRoot()
@@ -317,7 +343,7 @@ extension CorrelationEngine {
                      description: "Working set \(Formatting.bytes(a.lastValue)) of a \(Formatting.bytes(limit)) limit",
                      observedAt: at, value: Double(a.lastValue), unit: "bytes"),
             Evidence(source: source,
-                     description: "Growing \(rate(slope)) (\(peaks.map { peakSentence($0.trend, points: $0.points) } ?? fitSentence(a)); growing for \(Formatting.duration(seconds: growthSpan)))",
+                     description: "Growing \(rate(slope)) (\(peaks.map { lineSentence($0.trend, points: $0.points, of: "cycle peaks") } ?? longLine.map { lineSentence($0, points: $0.count, of: "minute maxima") } ?? fitSentence(a)); growing for \(Formatting.duration(seconds: growthSpan)))",
                      observedAt: at, value: slope, unit: "bytes/s"),
         ]
         if let g = compounding {
