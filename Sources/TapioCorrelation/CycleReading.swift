@@ -32,17 +32,20 @@ enum CycleReading: Sendable {
             guard trend.slope > 0 else { return nil }
             let crossing = (limit - trend.intercept) / trend.slope
             guard period > 0 else { return max(0, crossing - nowSec) }
-            // The climb due next: in progress, or the one after this lull.
-            let next = max(1, ((nowSec - lastPeak) / period).rounded(.up))
-            let k = max(next, ((crossing - lastPeak) / period).rounded(.up))
-            if k == next, let c = climb, c.slope > 0 { return max(0, limit - c.level) / c.slope }
-            return lastPeak + k * period - nowSec
+            // Counted from the last drop's peak: climb 1 is the one in progress, or the next when memory is between
+            // climbs (no climb has peaked since the last drop).
+            let k = max(1, ((crossing - lastPeak) / period).rounded(.up))
+            if k == 1, let c = climb, c.slope > 0 { return max(0, limit - c.level) / c.slope }
+            var due = lastPeak + k * period
+            // A climb that is late (its rhythm's peak already past) is expected at the next peak of the rhythm.
+            if due < nowSec { due += ((nowSec - due) / period).rounded(.up) * period }
+            return due - nowSec
         }
     }
 
     /// Reads `history` against the current climb. `running` is the highest the memory is now (the window's robust
-    /// peak, or the envelope's level when higher); `now` is `nowSec` on the analysis' clock, where the peaks are
-    /// placed.
+    /// peak, or the envelope's level when higher). The peaks are placed in seconds on the analysis' clock, where
+    /// `now` (nanoseconds) is `nowSec`.
     static func read(_ history: MemoryHistory, limit: Double, running: Double, now: UInt64,
                      nowSec: Double) -> CycleReading {
         // A drop counts when it gives back a quarter of its peak or 5 % of the limit, whichever is more.
@@ -50,9 +53,9 @@ enum CycleReading: Sendable {
         guard let highest = cycles.map(\.peak).max() else { return .none }
         if cycles.count == 1 { return .once(highest: highest) }
         // Each peak is placed where in its minute it most likely was (see ``MemoryHistory/cycles(minDrop:)``).
-        var t = cycles.map { nowSec - history.secondsSinceEnd(ofMinute: $0.minute, now: now) - $0.early }
-        let gaps = zip(t.dropFirst(), t).map { $0 - $1 }.sorted()
-        let period = gaps[gaps.count / 2]
+        var t = cycles.map { nowSec - history.secondsSince(peakIn: $0.minute, early: $0.early, now: now) }
+        var gaps = zip(t.dropFirst(), t).map { $0 - $1 }
+        let period = RobustTrend.median(&gaps)
         let lastPeak = t[t.count - 1]
         var y = cycles.map(\.peak)
         // With only two drops the running climb makes the third point, when it is already higher than both. Not

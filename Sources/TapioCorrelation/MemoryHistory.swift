@@ -105,22 +105,38 @@ struct MemoryHistory: Sendable {
         var out: [(minute: Int64, peak: Double, early: Double)] = []
         var peak: UInt32 = 0
         var peakIndex = 0
+        // The lowest point since the last drop (0 before the first: the first cycle's climb may predate the
+        // history).
+        var low: UInt32 = 0
         for (i, x) in minutes.enumerated() where !x.empty {
             let p = Self.bytes(peak)
             if peak > 0, Self.bytes(x.min) <= p - max(0.25 * p, minDrop) {
                 // A drop inside this minute: memory most likely climbed on in it first, so its maximum is the
                 // cycle's peak when higher (the minute before would read the peak up to a minute of climb low).
                 let top = x.max > peak ? (minute(i), Self.bytes(x.max), 30.0) : (minute(peakIndex), p, 0.0)
-                if !killed(near: minute(i)) { out.append(top) }
-                // The next cycle starts at the trough. (From this minute's maximum, a drop inside the minute would
-                // leave the old peak standing, and the next low minute would count the same drop twice.)
+                // A cycle is a climb and a drop: a drop that goes on into the next minute has climbed nothing since
+                // the last one, and is the same drop, not a second cycle.
+                let climbed = top.1 - Self.bytes(low) >= max(0.25 * top.1, minDrop)
+                if climbed, !killed(near: minute(i)) { out.append(top) }
+                // The next cycle starts at the trough.
                 peak = x.min
                 peakIndex = i
+                low = x.min
                 continue
             }
             if x.max >= peak { peak = x.max; peakIndex = i }
+            low = Swift.min(low, x.min)
         }
         return out
+    }
+
+    /// Seconds from a cycle's peak to `now`: `early` seconds before the end of minute `m` (see
+    /// ``cycles(minDrop:)``), or before `now` when that minute is still running, but not before the minute began.
+    func secondsSince(peakIn m: Int64, early: Double, now: UInt64) -> Double {
+        let start = UInt64(clamping: m) &* Self.minuteNanos
+        let end = Swift.min(start &+ Self.minuteNanos, now)
+        let peak = Swift.max(start, end &- Swift.min(end, UInt64(early * 1e9)))
+        return peak <= now ? Double(now - peak) / 1e9 : 0
     }
 
     /// Seconds before minute `before` over which the history follows `curve` (bytes as a function of seconds
@@ -163,7 +179,12 @@ struct MemoryHistory: Sendable {
     /// straight line can be told apart, and the halves' bend (the acceleration between their middles) lags behind a
     /// compounding one and invents one at a knee.
     func bend(now: UInt64, maxMinutes: Int = 60) -> Bend? {
-        let (t, ends, y) = climbMinutes(now: now, maxMinutes: maxMinutes)
+        bend(climbMinutes(now: now, maxMinutes: maxMinutes))
+    }
+
+    /// ``bend(now:maxMinutes:)`` of minutes already collected by ``climbMinutes(now:maxMinutes:)``.
+    func bend(_ minutes: (t: [Double], ends: [Double], y: [Double])) -> Bend? {
+        let (t, ends, y) = minutes
         guard t.count >= 10 else { return nil }
         let h = t.count / 2
         guard let o = RobustTrend.theilSen(t: Array(t[..<h]), y: Array(y[..<h]), correlated: true),
@@ -206,12 +227,13 @@ struct MemoryHistory: Sendable {
     /// last finished minute on the line or above it (within 3σ). A slow leak is such a climb for hours, while the
     /// window's minutes of noise can hide its growth for a while.
     func climbLine(now: UInt64, minMinutes: Int = 20, maxMinutes: Int = 60) -> TrendFit? {
-        let (_, ends, y) = climbMinutes(now: now, maxMinutes: maxMinutes)
+        let climb = climbMinutes(now: now, maxMinutes: maxMinutes)
+        let (ends, y) = (climb.ends, climb.y)
         guard ends.count >= minMinutes, let last = ends.last, let top = y.last,
               let line = RobustTrend.theilSen(t: ends, y: y, correlated: true), line.slope > 0,
               line.slope >= MemoryAnalysis.bendZ * line.slopeStdError * line.autocorrelation,
               top >= line.value(at: last) - 3 * line.sigma,
-              let b = bend(now: now, maxMinutes: maxMinutes), !b.significant else { return nil }
+              let b = bend(climb), !b.significant else { return nil }
         return line
     }
 

@@ -41,6 +41,22 @@ struct CycleReadingTests {
         #expect(c.allSatisfy { $0.early == 30 })
     }
 
+    @Test("a drop that goes on into the next minute is still one cycle")
+    func aDropAcrossAMinuteIsOneCycle() {
+        // Climbs 100 → 400Mi over 150 s, then falls over 40 s straddling a minute's end (from 150 s to 190 s of
+        // each 240-s cycle: minute 2 holds the peak and 325Mi, minute 3 goes on down to 100Mi), then stays low.
+        let h = Self.history(seconds: 960) { k in
+            let phase = Double(k % 240)
+            if phase < 150 { return (100 + 300 * phase / 150) * Self.mi }
+            if phase < 190 { return (400 - 300 * (phase - 150) / 40) * Self.mi }
+            return 100 * Self.mi
+        }
+        let c = h.cycles(minDrop: 0)
+        // Drops at 150–190, 390–430, 630–670 and 870–910 s: four, not eight.
+        #expect(c.count == 4, "\(c.map { ($0.minute, $0.peak / Self.mi) })")
+        #expect(c.allSatisfy { $0.peak >= 390 * Self.mi }, "\(c.map { $0.peak / Self.mi })")
+    }
+
     @Test("peaks that climb are a leak across cycles; peaks that do not are a cycle")
     func risingAndSteady() throws {
         let limit = 1024 * Self.mi
@@ -69,8 +85,14 @@ struct CycleReadingTests {
         #expect(p.timeToLimit(limit: 6500, nowSec: 320, climb: nil) == 280)
         // In the climb due at 400 s (its peak on the line 5000, short of the limit): the same.
         #expect(p.timeToLimit(limit: 6500, nowSec: 350, climb: (4000, 50)) == 250)
-        // In the climb due at 600 s, which does reach it: its own rate says when (2000 bytes at 50 a second).
-        #expect(p.timeToLimit(limit: 6500, nowSec: 550, climb: (4500, 50)) == 40)
+        // Two climbs later (peaks at 400 and 500 s), in the climb due at 600 s, which does reach it: its own rate
+        // says when (2000 bytes at 50 a second).
+        var later = p
+        later.lastPeak = 500
+        #expect(later.timeToLimit(limit: 6500, nowSec: 550, climb: (4500, 50)) == 40)
+        // Between climbs after the line has crossed the limit (550 s), that climb late: the next peak in the
+        // rhythm, never "0s".
+        #expect(later.timeToLimit(limit: 6500, nowSec: 620, climb: nil) == 80)
         // A flat line says nothing.
         var flat = p
         flat.trend.slope = 0
