@@ -424,8 +424,9 @@ public struct CorrelationEngine: Sendable {
                 if let why = m.levelsOff {
                     let since = states[i].levellingOffSince ?? now
                     states[i].levellingOffSince = since
-                    // (Never longer than `resolveAfter`, which would end the unrefreshed prediction first.)
-                    let hold = min(Forecast.levelsOffHoldSeconds, Double(resolveAfterNanos) / 1e9)
+                    // (At most half of `resolveAfter`: the unrefreshed prediction would lapse at its end, without
+                    // saying why.)
+                    let hold = min(Forecast.levelsOffHoldSeconds, Double(resolveAfterNanos) / 2e9)
                     if now >= since, Double(now - since) / 1e9 >= hold {
                         settleOOMPrediction(i, because: why, now: now, into: &out)
                     }

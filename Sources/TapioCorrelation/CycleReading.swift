@@ -35,10 +35,14 @@ enum CycleReading: Sendable {
             // Counted from the last drop's peak: climb 1 is the one in progress, or the next when memory is between
             // climbs (no climb has peaked since the last drop).
             let k = max(1, ((crossing - lastPeak) / period).rounded(.up))
-            if k == 1, let c = climb, c.slope > 0 { return max(0, limit - c.level) / c.slope }
+            let climbTime = climb.flatMap { c in c.slope > 0 ? max(0, limit - c.level) / c.slope : nil }
+            if k == 1, let climbTime { return climbTime }
             var due = lastPeak + k * period
-            // A climb that is late (its rhythm's peak already past) is expected at the next peak of the rhythm.
-            if due < nowSec { due += ((nowSec - due) / period).rounded(.up) * period }
+            // A climb that is late (its rhythm's peak already past) is expected at the next peak of the rhythm,
+            // strictly after now.
+            if due <= nowSec { due += ((nowSec - due) / period).rounded(.down) * period + period }
+            // A climb in progress that runs late may be the one, if it keeps climbing: the sooner of the two.
+            if let climbTime, nowSec > lastPeak + period { return min(climbTime, due - nowSec) }
             return due - nowSec
         }
     }

@@ -93,6 +93,12 @@ struct CycleReadingTests {
         // Between climbs after the line has crossed the limit (550 s), that climb late: the next peak in the
         // rhythm, never "0s".
         #expect(later.timeToLimit(limit: 6500, nowSec: 620, climb: nil) == 80)
+        // Exactly at a due instant: the next one, not "0s".
+        #expect(later.timeToLimit(limit: 6500, nowSec: 700, climb: nil) == 100)
+        // A late climb still in progress, heading for the limit before the next due peak: its own time.
+        var late = p
+        late.lastPeak = 400
+        #expect(late.timeToLimit(limit: 6500, nowSec: 520, climb: (6000, 50)) == 10)
         // A flat line says nothing.
         var flat = p
         flat.trend.slope = 0

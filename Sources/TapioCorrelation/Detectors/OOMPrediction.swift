@@ -149,13 +149,14 @@ extension CorrelationEngine {
         if let peaks {
             // A cycling workload whose peaks climb: the peaks' line is the growth, the window's curve only the
             // current climb (its bend or asymptote is the cycle's shape, not the trend's).
-            // Where memory is now; the kill comes at the top of a climb (see ``CycleReading/RisingPeaks``), also
-            // when the peaks' line is already past the limit between two climbs.
-            level = running
+            // Where memory is now (the climb's height, or between climbs the last value); the kill comes at the top
+            // of a climb (see ``CycleReading/RisingPeaks``), also when the peaks' line is already past the limit
+            // between two climbs.
+            level = climbing ? running : Double(a.lastValue)
             slope = peaks.trend.slope
             accel = 0
-            tto = running >= L ? 0 : peaks.timeToLimit(limit: L, nowSec: nowSec,
-                                                       climb: climbing ? (a.level, a.fit.slope) : nil)
+            tto = level >= L ? 0 : peaks.timeToLimit(limit: L, nowSec: nowSec,
+                                                     climb: climbing ? (a.level, a.fit.slope) : nil)
             growthSpan = peaks.trend.span
             notes.append("Peaks of the last \(peaks.points) cycles climb \(rate(slope)) (memory dropped back \(peaks.drops) times before)")
             if !climbing {
@@ -237,7 +238,7 @@ extension CorrelationEngine {
         // subject has been watched. For a leak across cycles the growth is the peaks' line, from where it is now.
         let headroom = max(0, L - (peaks.map { $0.trend.value(at: nowSec) } ?? level))
         let needed = headroom / max(horizon, 1)
-        let effective = peaks != nil ? slope : t > 0 ? headroom / t : .infinity
+        let effective = t <= 0 ? .infinity : peaks != nil ? slope : headroom / t
         let slopeError = peaks?.trend.slopeStdError ?? longLine.map { $0.slopeStdError * $0.autocorrelation }
             ?? a.fit.slopeStdError
         let reach = RobustTrend.normalCDF((effective - needed) / max(slopeError, 1e-9))
@@ -321,7 +322,7 @@ extension CorrelationEngine {
             type: .oomPrediction, severity: severity,
             title: "OOM kill predicted in \(ttoText) for \(s.subject.displayName)",
             summary: "Memory grows \(rate(slope)) toward its \(Formatting.bytes(limit)) limit "
-                + "(now \(Formatting.bytes(a.lastValue)), \(Formatting.percent(level / L)) of it); "
+                + "(now \(Formatting.bytes(a.lastValue)), \(Formatting.percent(Double(a.lastValue) / L)) of it); "
                 + "OOM kill in about \(ttoText), probability \(Formatting.percent(shownProbability)), "
                 + "confidence \(Formatting.percent(confidence)).",
             subject: s.subject.resourceRef, resources: resources(s), evidence: evidence,
