@@ -162,8 +162,7 @@ struct MemoryHistory: Sendable {
     /// Seconds from the end of minute `m` to `now` (0 when it has not ended): how long ago a climbing minute's
     /// maximum was seen.
     @inline(__always) func secondsSinceEnd(ofMinute m: Int64, now: UInt64) -> Double {
-        let end = UInt64(clamping: m + 1) &* Self.minuteNanos
-        return end <= now ? Double(now - end) / 1e9 : 0
+        secondsSince(peakIn: m, early: 0, now: now)
     }
 
     /// The bend of the envelope over the recent history: the maxima of the finished minutes since the last drop
@@ -183,8 +182,8 @@ struct MemoryHistory: Sendable {
     }
 
     /// ``bend(now:maxMinutes:)`` of minutes already collected by ``climbMinutes(now:maxMinutes:)``.
-    func bend(_ minutes: (t: [Double], ends: [Double], y: [Double])) -> Bend? {
-        let (t, ends, y) = minutes
+    func bend(_ minutes: (ends: [Double], y: [Double])) -> Bend? {
+        let (t, y) = minutes
         guard t.count >= 10 else { return nil }
         let h = t.count / 2
         guard let o = RobustTrend.theilSen(t: Array(t[..<h]), y: Array(y[..<h]), correlated: true),
@@ -197,28 +196,27 @@ struct MemoryHistory: Sendable {
         // No significant bend is a line; only growth that clearly speeds up is worth the fits (a few thousand
         // exponentials).
         var curve = significant ? ClimbCurve.parabola : .line
-        if significant, accel > 0 { curve = ClimbCurve.judge(x: ends, y: y) }
+        if significant, accel > 0 { curve = ClimbCurve.judge(x: t, y: y) }
         return Bend(accel: accel, significant: significant, minutes: t.count, curve: curve)
     }
 
     /// The finished minutes since the last drop (a minute whose maximum is over a third above the next one's
-    /// minimum), gap or kill, at most `maxMinutes`, oldest first: each one's number relative to the last minute (in
-    /// seconds), its end relative to `now` (seconds, ≤ 0) and its maximum.
-    func climbMinutes(now: UInt64, maxMinutes: Int) -> (t: [Double], ends: [Double], y: [Double]) {
-        var t: [Double] = [], ends: [Double] = [], y: [Double] = []
+    /// minimum), gap or kill, at most `maxMinutes`, oldest first: each one's end relative to `now` (seconds, ≤ 0;
+    /// a climbing minute's maximum falls there) and its maximum.
+    func climbMinutes(now: UInt64, maxMinutes: Int) -> (ends: [Double], y: [Double]) {
+        var ends: [Double] = [], y: [Double] = []
         var i = minutes.count - 2  // the running minute is not finished
         var laterMin: Double?
-        while i >= 0, t.count < maxMinutes {
+        while i >= 0, ends.count < maxMinutes {
             let x = minutes[i]
             if x.empty || killed(near: minute(i) + 1) { break }
             if let later = laterMin, Self.bytes(x.max) * 0.75 > later { break }
-            t.append(Double(minute(i) - lastMinute) * 60)
             ends.append(-secondsSinceEnd(ofMinute: minute(i), now: now))
             y.append(Self.bytes(x.max))
             laterMin = Self.bytes(x.min)
             i -= 1
         }
-        return (t.reversed(), ends.reversed(), y.reversed())
+        return (ends.reversed(), y.reversed())
     }
 
     /// The line the minute maxima of a long, straight climb follow (time in seconds relative to `now`), when there

@@ -146,12 +146,16 @@ extension CorrelationEngine {
         var notes: [String] = []
         var growthSpan: Double
         var cycleFactor = 1.0
+        // The line the prediction rests on when it is not the window's (the cycles' peaks, or the long climb's
+        // minute maxima): its fit, its points and what they are, and its slope's standard error.
+        var carrier: (fit: TrendFit, points: Int, of: String, slopeError: Double)?
         if let peaks {
             // A cycling workload whose peaks climb: the peaks' line is the growth, the window's curve only the
-            // current climb (its bend or asymptote is the cycle's shape, not the trend's).
-            // Where memory is now (the climb's height, or between climbs the last value); the kill comes at the top
-            // of a climb (see ``CycleReading/RisingPeaks``), also when the peaks' line is already past the limit
-            // between two climbs.
+            // current climb (its bend or asymptote is the cycle's shape, not the trend's). The level is where memory
+            // is now (the climb's height, or between climbs the last value); the kill comes at the top of a climb
+            // (see ``CycleReading/RisingPeaks``), also when the peaks' line is already past the limit between two
+            // climbs.
+            carrier = (peaks.trend, peaks.points, "cycle peaks", peaks.trend.slopeStdError)
             level = climbing ? running : Double(a.lastValue)
             slope = peaks.trend.slope
             accel = 0
@@ -164,10 +168,11 @@ extension CorrelationEngine {
                     + "\(Formatting.bytes(peak)); the prediction follows the peaks")
             }
         } else if let line = longLine {
+            carrier = (line, line.count, "minute maxima", line.slopeStdError * line.autocorrelation)
             level = line.value(at: 0)
             slope = line.slope
             accel = 0
-            tto = level >= L ? 0 : (L - level) / slope
+            tto = MemoryAnalysis.timeToLimit(level: level, slope: slope, accel: 0, limit: L).time
             growthSpan = line.span
             notes.append("The last minutes are too noisy to show the growth; the maxima of the last \(line.count) "
                 + "minutes still climb on one line")
@@ -239,8 +244,7 @@ extension CorrelationEngine {
         let headroom = max(0, L - (peaks.map { $0.trend.value(at: nowSec) } ?? level))
         let needed = headroom / max(horizon, 1)
         let effective = t <= 0 ? .infinity : peaks != nil ? slope : headroom / t
-        let slopeError = peaks?.trend.slopeStdError ?? longLine.map { $0.slopeStdError * $0.autocorrelation }
-            ?? a.fit.slopeStdError
+        let slopeError = carrier?.slopeError ?? a.fit.slopeStdError
         let reach = RobustTrend.normalCDF((effective - needed) / max(slopeError, 1e-9))
         let seen = 1 - exp(-max(growthSpan, 0) / Forecast.evidenceSeconds)
         let r = t / max(growthSpan, 1)
@@ -253,8 +257,7 @@ extension CorrelationEngine {
         let shownProbability = (probability * 100).rounded() / 100
 
         // How well the line the prediction rests on fits, from how many points, over how much of the window.
-        let basis = peaks.map { (fit: $0.trend, points: $0.points) } ?? longLine.map { (fit: $0, points: $0.count) }
-            ?? (fit: a.fit, points: a.fit.count)
+        let basis = carrier.map { (fit: $0.fit, points: $0.points) } ?? (fit: a.fit, points: a.fit.count)
         var confidence = basis.fit.rSquared.squareRoot()
             * (1 - exp(-Double(basis.points) / 6))
             * min(1, basis.fit.span / (Double(windowNanos) / 1e9)).squareRoot()
@@ -271,7 +274,7 @@ extension CorrelationEngine {
                      description: "Working set \(Formatting.bytes(a.lastValue)) of a \(Formatting.bytes(limit)) limit",
                      observedAt: at, value: Double(a.lastValue), unit: "bytes"),
             Evidence(source: source,
-                     description: "Growing \(rate(slope)) (\(peaks.map { lineSentence($0.trend, points: $0.points, of: "cycle peaks") } ?? longLine.map { lineSentence($0, points: $0.count, of: "minute maxima") } ?? fitSentence(a)); growing for \(Formatting.duration(seconds: growthSpan)))",
+                     description: "Growing \(rate(slope)) (\(carrier.map { lineSentence($0.fit, points: $0.points, of: $0.of) } ?? fitSentence(a)); growing for \(Formatting.duration(seconds: growthSpan)))",
                      observedAt: at, value: slope, unit: "bytes/s"),
         ]
         if let g = compounding {
