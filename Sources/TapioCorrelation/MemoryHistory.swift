@@ -197,7 +197,14 @@ struct MemoryHistory: Sendable {
         // exponentials).
         var curve = significant ? ClimbCurve.parabola : .line
         if significant, accel > 0 { curve = ClimbCurve.judge(x: t, y: y) }
-        return Bend(accel: accel, significant: significant, minutes: t.count, curve: curve)
+        var line: TrendFit?
+        if !significant, t.count >= Self.lineMinutes, let last = t.last, let top = y.last,
+           let fit = RobustTrend.theilSen(t: t, y: y, correlated: true), fit.slope > 0,
+           fit.slope >= MemoryAnalysis.bendZ * fit.slopeStdError * fit.autocorrelation,
+           top >= fit.value(at: last) - 3 * fit.sigma {
+            line = fit
+        }
+        return Bend(accel: accel, significant: significant, minutes: t.count, curve: curve, line: line)
     }
 
     /// The finished minutes since the last drop (a minute whose maximum is over a third above the next one's
@@ -219,21 +226,12 @@ struct MemoryHistory: Sendable {
         return (ends.reversed(), y.reversed())
     }
 
-    /// The line the minute maxima of a long, straight climb follow (time in seconds relative to `now`), when there
-    /// is one: at least `minMinutes` finished minutes since the last drop, a Theil–Sen slope of at least
-    /// ``MemoryAnalysis/bendZ`` standard errors (widened for correlated minutes) and no significant bend, and the
-    /// last finished minute on the line or above it (within 3σ). A slow leak is such a climb for hours, while the
-    /// window's minutes of noise can hide its growth for a while.
-    func climbLine(now: UInt64, minMinutes: Int = 20, maxMinutes: Int = 60) -> TrendFit? {
-        let climb = climbMinutes(now: now, maxMinutes: maxMinutes)
-        let (ends, y) = (climb.ends, climb.y)
-        guard ends.count >= minMinutes, let last = ends.last, let top = y.last,
-              let line = RobustTrend.theilSen(t: ends, y: y, correlated: true), line.slope > 0,
-              line.slope >= MemoryAnalysis.bendZ * line.slopeStdError * line.autocorrelation,
-              top >= line.value(at: last) - 3 * line.sigma,
-              let b = bend(climb), !b.significant else { return nil }
-        return line
-    }
+    /// How many finished minutes a straight climb needs before ``Bend/line`` is read: twenty minutes hold a slow
+    /// leak's growth several times over its noise.
+    static let lineMinutes = 20
+
+    /// The line the minute maxima of a long, straight climb follow (``Bend/line``), when there is one.
+    func climbLine(now: UInt64) -> TrendFit? { bend(now: now)?.line }
 
     struct Bend: Sendable {
         var accel: Double
@@ -242,6 +240,12 @@ struct MemoryHistory: Sendable {
         /// Which curve the climb follows: `.line` without a significant bend, `.parabola` for one that levels off,
         /// else as ``ClimbCurve/judge(x:y:)`` finds.
         var curve: ClimbCurve
+        /// For a climb with no significant bend over ``MemoryHistory/lineMinutes`` or more (since the last drop, up to
+        /// an hour): the line its minute maxima follow (time in seconds relative to `now`) — a Theil–Sen slope of at
+        /// least ``MemoryAnalysis/bendZ`` standard errors (widened for correlated minutes), the last finished minute
+        /// on the line or above it (within 3σ). A slow leak is such a climb for hours, while the window's minutes of
+        /// noise can hide its growth for a while, or swing its slope by a quarter.
+        var line: TrendFit?
     }
 
     mutating func reset() {

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import TapioCorrelation
 
-/// The long history's straight climb (``MemoryHistory/climbLine(now:minMinutes:maxMinutes:)``): what carries a slow
+/// The long history's straight climb (``MemoryHistory/climbLine(now:)``): what carries a slow
 /// leak's prediction through minutes whose noise hides its growth in the window.
 @Suite("The line of a long straight climb")
 struct ClimbLineTests {

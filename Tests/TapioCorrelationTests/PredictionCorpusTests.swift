@@ -59,16 +59,18 @@ struct PredictionCorpusTests {
         // One leak, few alerts: every prediction raised is a new Insight. A leak across cycles is raised on its first
         // two climbs (one drop is no pattern yet), then once more when two drops show its peaks climbing, and that
         // one stands to the kill (10 separate predictions for `oom-periodic-growing-1` when each drop settled it).
+        // Any other leak is raised once: a slow leak's time-to-OOM, read on its whole climb, no longer wanders across
+        // the horizon with the window's noise (`oom-slow-1` was raised, lapsed and raised again).
         for r in s.results where r.oomAt != nil {
-            #expect(r.raised <= 3, "\(r.name): \(r.raised) separate predictions before the kill")
+            #expect(r.raised <= (r.shape == "periodic-growing" ? 3 : 1), "\(r.name): \(r.raised) separate predictions before the kill")
         }
         // Calibrated: "predictions at ~0.8 come true about 80 % of the time". The reliability term of the Brier score
         // is the forecast-weighted mean squared gap between each tenth's probability and the share of its forecasts
-        // that came true; at most 0.01 is a root-mean-square gap of at most 0.1 (0.004 on this corpus, 0.003–0.006
+        // that came true; at most 0.01 is a root-mean-square gap of at most 0.1 (0.003 on this corpus, 0.003–0.005
         // over twelve noise seeds).
         let d = try #require(s.decomposition)
         #expect(d.reliability <= 0.01, "reliability \(d.reliability)")
-        // Not yet met (see the README's performance section): the Brier score is 0.152, dominated by the first
+        // Not yet met (see the README's performance section): the Brier score is 0.144, dominated by the first
         // ramps of cycling workloads, which look like leaks until they drop.
         withKnownIssue("Brier ≤ 0.10") {
             #expect((s.brier ?? 1) <= 0.10)

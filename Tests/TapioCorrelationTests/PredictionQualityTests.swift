@@ -233,6 +233,81 @@ struct PredictionQualityTests {
         #expect(lapses.isEmpty, "\(lapses)")
     }
 
+    /// A slow leak from `base` to the limit in `hours` (or `shape`, bytes at second t) sampled every `step` s under white
+    /// noise of 0.3 % of the limit and an offset wandering `wander` of it a step, for `runFor` seconds or until the
+    /// kill; returns the updates and the kill's second (nil: none).
+    static func slowLeak(seed: UInt64, limit: UInt64, base: Double, hours: Double, shape: ((Double) -> Double)? = nil,
+                         wander: Double = 0.0003, step: Int = 5, runFor: Int) -> (updates: [InsightUpdate], kill: Int?) {
+        let rate = (Double(limit) - base) / (hours * 3600)
+        var noise = TestNoise(state: seed &* 0xD1B5_4A32_D192_ED03)
+        var offset = 0.0
+        var engine = CorrelationEngine()
+        var out: [InsightUpdate] = []
+        for k in stride(from: 0, through: runFor, by: step) {
+            offset = 0.98 * offset + noise.gauss() * wander * Double(limit)
+            let v = (shape?(Double(k)) ?? (base + rate * Double(k))) + noise.gauss() * 0.003 * Double(limit) + offset
+            if v >= Double(limit) { return (out, k) }
+            let t = Self.t0 + UInt64(k) * 1_000_000_000
+            engine.ingest(TestEvents.memory(pod: "p", ws: UInt64(max(0, v)), limit: limit, at: t), now: t, into: &out)
+        }
+        return (out, nil)
+    }
+
+    @Test("a straight climb of twenty minutes or more is read on all of it: a slow leak's time-to-OOM holds within 15 %")
+    func slowLeakIsReadOnItsWholeClimb() throws {
+        // `oom-slow-0`'s shape and noise: 1Gi toward 4Gi in two hours. The window's five minutes see it rise about as
+        // much as its noise: their slope swung from −20 % to +27 % of the whole climb's (p1–p99 over eight noise seeds
+        // of the corpus's slow leaks), and the time-to-OOM with it — 19–35 % off in the last hour here, and on the
+        // corpus `oom-slow-1` was raised 75 minutes before its kill saying 59, lapsed, and was raised again.
+        let limit: UInt64 = 4 << 30
+        var worst: [String] = []
+        var raisedAgain: [String] = []
+        var lines = 0
+        for seed in UInt64(1)...6 {
+            let run = Self.slowLeak(seed: seed, limit: limit, base: 1024 * Self.mi, hours: 2, runFor: 3 * 3600)
+            let end = try #require(run.kill, "no kill in three hours")
+            let predictions = run.updates.filter { $0.identity.type == .oomPrediction }
+            // Raised more than once in the last 90 minutes: lapsed near the horizon and raised again. (Earlier, a
+            // chance bend in the first minutes can raise a prediction that the straight climb then settles.)
+            let raised = predictions.filter { $0.change == .new && Self.second($0) >= end - 5400 }
+            if raised.count > 1 { raisedAgain.append("seed \(seed): raised at \(raised.map(Self.second)) s, kill at \(end) s") }
+            var maxError = 0.0
+            for u in predictions where u.change != .resolved {
+                let left = Double(end - Self.second(u))
+                guard left <= 3600, left >= 300,
+                      let said = PredictionScore.seconds(goDuration: u.spec.prediction?.timeToEvent) else { continue }
+                maxError = max(maxError, abs(said - left) / left)
+                if u.spec.evidence.contains(where: { $0.description.contains("minute maxima") }) { lines += 1 }
+            }
+            worst.append(String(format: "%.0f %%", maxError * 100))
+            #expect(maxError <= 0.15, "seed \(seed): time-to-OOM off by \(Int(maxError * 100)) % in the last hour")
+        }
+        print("a slow leak's worst time-to-OOM error in its last hour, seeds 1–6: \(worst)")
+        #expect(raisedAgain.isEmpty, "\(raisedAgain)")
+        #expect(lines > 0, "no prediction was read on the whole climb")
+    }
+
+    @Test("a climb that slows down is not read on its long line: the corpus's logarithmic one is not predicted at 20 minutes")
+    func slowingClimbIsNotReadOnItsLine() throws {
+        // `quiet-logarithmic-1`: 60Mi + 55Mi × ln(1 + t/20 s) under a 512Mi limit. From twenty minutes on, its line
+        // over the climb's minutes runs at about twice what the window sees now (the window's slope is 0.27–0.60 of
+        // it over eight noise seeds, where a straight climb's is 0.63–1.41), and put the limit 39 minutes away:
+        // raised at 20 minutes when the line was taken whatever the window said.
+        let url = PredictionCorpusTests.directory.appendingPathComponent("quiet-logarithmic-1.jsonl")
+        let file = try FileHandle(forReadingFrom: url)
+        defer { try? file.close() }
+        var replay = ScenarioReplayer()
+        var predicted: [String] = []
+        let collect: (InsightUpdate) -> Void = { u in
+            if u.identity.type == .oomPrediction, u.change != .resolved { predicted.append("\(u.change): \(u.spec.title)") }
+        }
+        while let chunk = try file.read(upToCount: 1 << 16), !chunk.isEmpty {
+            try chunk.withUnsafeBytes { raw in try replay.feed(raw.bindMemory(to: UInt8.self), emit: collect) }
+        }
+        _ = try replay.finish(emit: collect)
+        #expect(predicted.isEmpty, "\(predicted)")
+    }
+
     /// Feeds one sample a second (and, at second k, `extra(k)` if any) and returns every update the engine sent.
     static func updates(seconds: Int, limit: UInt64, value: (Int) -> Double,
                         extra: (Int, UInt64) -> AttributedEvent? = { _, _ in nil }) -> [InsightUpdate] {

@@ -67,6 +67,13 @@ extension CorrelationEngine {
         /// seed 2), each a new alert. Measured on 24 noise draws of that leak: its runs lasted at most 79 s, while
         /// curves that do level off (τ 150 s and 300 s) read it without a break for 350–1,080 s, from 70–190 s on.
         static let levelsOffHoldSeconds = 120.0
+        /// A straight climb of twenty minutes or more grows at its line's speed (over the climb's minute maxima) while
+        /// the window's slope is within 0.75–1.5 times the line's. Over eight noise seeds of the corpus, a straight
+        /// climb's window ran at 0.63–1.41 of its line (1st–99th percentile 0.73–1.26): a slow leak's window swings
+        /// with noise, and its time-to-OOM with it (`oom-slow-1`: raised 75 minutes before the kill saying 59, lapsed,
+        /// raised again). A climb that slows down has a window at 0.27–0.60 of its line (the logarithmic ones, whose
+        /// line would put the limit 39 minutes away); one faster than 1.5 times has sped up, which the bend reads.
+        static let lineAgreement = 0.75...1.5
     }
 
     /// Severity from probability and time-to-OOM together: Critical when the kill is likely (≥ 0.7) and within
@@ -197,6 +204,14 @@ extension CorrelationEngine {
                     knee = k
                 case .line:
                     (level, slope, accel) = (a.level, a.fit.slope, 0)
+                    // One straight climb: with twenty minutes or more of it, the growth is read on the whole climb's
+                    // minute maxima, not on the window's five minutes, whose slope swings with noise on a slow leak —
+                    // while the window agrees with it (see `Forecast.lineAgreement`).
+                    if let line = long.line, a.fit.slope >= Forecast.lineAgreement.lowerBound * line.slope,
+                       a.fit.slope <= Forecast.lineAgreement.upperBound * line.slope {
+                        slope = line.slope
+                        carrier = (line, line.count, "minute maxima", line.slopeStdError * line.autocorrelation)
+                    }
                 case .parabola, .compounding:
                     accel = long.accel
                     slope = max(a.recent?.slope ?? a.fit.slope, 0)
