@@ -150,6 +150,13 @@ enum ClimbCurve: Sendable {
         return .parabola
     }
 
+    /// Whether points whose halves bend are straight after all, as ``judge(x:y:)`` reads a speed-up: the parabola
+    /// leaves more than half a line's squared residuals.
+    static func straightAfterAll(x: [Double], y: [Double]) -> Bool {
+        guard let parabola = CompoundingFit.parabolaSSR(x: x, y: y), let line = lineSSR(x: x, y: y) else { return false }
+        return line <= CompoundingFit.clearlyBetter * parabola
+    }
+
     /// The squared residuals of the least-squares line through the points; nil when all x are equal.
     static func lineSSR(x: [Double], y: [Double]) -> Double? {
         OneTermFit.fit(x: x, y: y) { $0 }?.ssr

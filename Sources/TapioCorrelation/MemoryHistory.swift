@@ -197,8 +197,12 @@ struct MemoryHistory: Sendable {
         // exponentials).
         var curve = significant ? ClimbCurve.parabola : .line
         if significant, accel > 0 { curve = ClimbCurve.judge(x: t, y: y) }
+        // A slowing bend too must show in the whole climb's fit, as a speed-up must (``ClimbCurve/judge(x:y:)``):
+        // over an hour a slow leak's wandering offset can tilt its halves apart by four standard errors either way,
+        // and read as slowing, its time-to-OOM came out 40–60 % long in its last hour.
+        if significant, accel < 0, ClimbCurve.straightAfterAll(x: t, y: y) { curve = .line }
         var line: TrendFit?
-        if !significant, t.count >= Self.lineMinutes, let last = t.last, let top = y.last,
+        if case .line = curve, t.count >= Self.lineMinutes, let last = t.last, let top = y.last,
            let fit = RobustTrend.theilSen(t: t, y: y, correlated: true), fit.slope > 0,
            fit.slope >= MemoryAnalysis.bendZ * fit.slopeStdError * fit.autocorrelation,
            top >= fit.value(at: last) - 3 * fit.sigma {
