@@ -151,7 +151,7 @@ enum ClimbCurve: Sendable {
     }
 
     /// Whether points whose halves bend are straight after all, as ``judge(x:y:)`` reads a speed-up: the parabola
-    /// leaves more than half a line's squared residuals.
+    /// leaves at least half a line's squared residuals.
     static func straightAfterAll(x: [Double], y: [Double]) -> Bool {
         guard let parabola = CompoundingFit.parabolaSSR(x: x, y: y), let line = lineSSR(x: x, y: y) else { return false }
         return line <= CompoundingFit.clearlyBetter * parabola

@@ -244,7 +244,8 @@ struct MemoryHistory: Sendable {
         /// Which curve the climb follows: `.line` without a significant bend, `.parabola` for one that levels off,
         /// else as ``ClimbCurve/judge(x:y:)`` finds.
         var curve: ClimbCurve
-        /// For a climb with no significant bend over ``MemoryHistory/lineMinutes`` or more (since the last drop, up to
+        /// For a climb read as a line (`curve` is `.line`: no significant bend, or halves apart that the whole climb's
+        /// fit does not bear out) over ``MemoryHistory/lineMinutes`` or more (since the last drop, up to
         /// an hour): the line its minute maxima follow (time in seconds relative to `now`) — a Theil–Sen slope of at
         /// least ``MemoryAnalysis/bendZ`` standard errors (widened for correlated minutes), the last finished minute
         /// on the line or above it (within 3σ). A slow leak is such a climb for hours, while the window's minutes of

@@ -233,19 +233,19 @@ struct PredictionQualityTests {
         #expect(lapses.isEmpty, "\(lapses)")
     }
 
-    /// A slow leak from `base` to the limit in `hours` (or `shape`, bytes at second t) sampled every `step` s under white
-    /// noise of 0.3 % of the limit and an offset wandering `wander` of it a step, for `runFor` seconds or until the
-    /// kill; returns the updates and the kill's second (nil: none).
-    static func slowLeak(seed: UInt64, limit: UInt64, base: Double, hours: Double, shape: ((Double) -> Double)? = nil,
-                         wander: Double = 0.0003, step: Int = 5, runFor: Int) -> (updates: [InsightUpdate], kill: Int?) {
+    /// A slow leak from `base` to the limit in `hours`, sampled every 5 s under white noise of 0.3 % of the limit and
+    /// an offset wandering 0.03 % of it a step (the corpus's slow leaks), for `runFor` seconds or until the kill;
+    /// returns the updates and the kill's second (nil: none).
+    static func slowLeak(seed: UInt64, limit: UInt64, base: Double, hours: Double,
+                         runFor: Int) -> (updates: [InsightUpdate], kill: Int?) {
         let rate = (Double(limit) - base) / (hours * 3600)
         var noise = TestNoise(state: seed &* 0xD1B5_4A32_D192_ED03)
         var offset = 0.0
         var engine = CorrelationEngine()
         var out: [InsightUpdate] = []
-        for k in stride(from: 0, through: runFor, by: step) {
-            offset = 0.98 * offset + noise.gauss() * wander * Double(limit)
-            let v = (shape?(Double(k)) ?? (base + rate * Double(k))) + noise.gauss() * 0.003 * Double(limit) + offset
+        for k in stride(from: 0, through: runFor, by: 5) {
+            offset = 0.98 * offset + noise.gauss() * 0.0003 * Double(limit)
+            let v = base + rate * Double(k) + noise.gauss() * 0.003 * Double(limit) + offset
             if v >= Double(limit) { return (out, k) }
             let t = Self.t0 + UInt64(k) * 1_000_000_000
             engine.ingest(TestEvents.memory(pod: "p", ws: UInt64(max(0, v)), limit: limit, at: t), now: t, into: &out)
@@ -256,9 +256,9 @@ struct PredictionQualityTests {
     @Test("a straight climb of twenty minutes or more is read on all of it: a slow leak's time-to-OOM holds within 15 %")
     func slowLeakIsReadOnItsWholeClimb() throws {
         // `oom-slow-0`'s and `oom-slow-1`'s shapes and noise: 1Gi toward 4Gi in two hours, 200Mi toward 1Gi in three.
-        // The window's five minutes see a slow leak rise about as much as its noise: their slope swung from −20 % to
-        // +27 % of the whole climb's (p1–p99 over eight noise seeds of the corpus's slow leaks), and the time-to-OOM
-        // with it; on the corpus `oom-slow-1` was raised 75 minutes before its kill saying 59, lapsed, and was raised
+        // The window's five minutes see a slow leak rise about as much as its noise: their slope ran at 0.73–1.26 of
+        // the whole climb's (1st–99th percentile over eight noise seeds of the corpus's slow leaks), and the
+        // time-to-OOM with it; on the corpus `oom-slow-1` was raised 75 minutes before its kill saying 59, lapsed, and was raised
         // again. Over an hour, the halves of such a climb can also differ by four standard errors, which read as
         // slowing put the time-to-OOM 40–60 % late (the 3-hour leak, seeds 2–4). Scored: every update made in the
         // last hour before the kill, up to five minutes before it (closer, a few MiB of noise are a large share of
@@ -284,7 +284,11 @@ struct PredictionQualityTests {
                     guard left <= 3600, left >= 300,
                           let said = PredictionScore.seconds(goDuration: u.spec.prediction?.timeToEvent) else { continue }
                     errors.append(abs(said - left) / left)
-                    if u.spec.evidence.contains(where: { $0.description.contains("minute maxima") }) { lines += 1 }
+                    // Read on the line while the window shows the growth (not the carry through noisy minutes).
+                    if u.spec.evidence.contains(where: { $0.description.contains("minute maxima") }),
+                       !u.spec.evidence.contains(where: { $0.description.hasPrefix("The last minutes are too noisy") }) {
+                        lines += 1
+                    }
                     if u.spec.evidence.contains(where: { $0.description.hasPrefix("Growth is slowing") }) {
                         slowing.append("\(hours) h, seed \(seed), \(Int(left)) s before the kill")
                     }
@@ -297,8 +301,9 @@ struct PredictionQualityTests {
         }
         print("slow leaks' time-to-OOM error in their last hour (2 h, then 3 h; seeds 1–6): 90th percentile \(p90s), worst \(worst)")
         #expect(raisedAgain.isEmpty, "\(raisedAgain)")
-        #expect(lines > 0, "no prediction was read on the whole climb")
-        // Nor is a straight climb read as slowing down (its halves apart by chance, the parabola no better than a line).
+        #expect(lines > 0, "no prediction was read on the whole climb while the window showed the growth")
+        // Nor, in its last hour, is a straight climb read as slowing down (its halves apart by chance, the parabola no
+        // better than a line).
         #expect(slowing.isEmpty, "read as slowing: \(slowing.count) updates, first \(slowing.first ?? "")")
     }
 
@@ -306,8 +311,10 @@ struct PredictionQualityTests {
     func slowingClimbIsNotReadOnItsLine() throws {
         // `quiet-logarithmic-1`: 60Mi + 55Mi × ln(1 + t/20 s) under a 512Mi limit. From twenty minutes on, its line
         // over the climb's minutes runs at about twice what the window sees now (the window's slope is 0.27–0.60 of
-        // it over eight noise seeds, where a straight climb's is 0.63–1.41), and put the limit 39 minutes away:
-        // raised at 20 minutes when the line was taken whatever the window said.
+        // it over eight noise seeds, where a straight climb's is 0.63–1.41), and put the limit 39 minutes away: with
+        // the line taken whatever the window said, this scenario was raised at 20 minutes (an Info at 0.19) and stood
+        // for 20 more. Without that reading it was never predicted, so this test guards the band's lower bound;
+        // `slowLeakIsReadOnItsWholeClimb` shows the reading runs.
         let url = PredictionCorpusTests.directory.appendingPathComponent("quiet-logarithmic-1.jsonl")
         let file = try FileHandle(forReadingFrom: url)
         defer { try? file.close() }
