@@ -178,12 +178,7 @@ struct MemoryHistory: Sendable {
     /// straight line can be told apart, and the halves' bend (the acceleration between their middles) lags behind a
     /// compounding one and invents one at a knee.
     func bend(now: UInt64, maxMinutes: Int = 60) -> Bend? {
-        bend(climbMinutes(now: now, maxMinutes: maxMinutes))
-    }
-
-    /// ``bend(now:maxMinutes:)`` of minutes already collected by ``climbMinutes(now:maxMinutes:)``.
-    func bend(_ minutes: (ends: [Double], y: [Double])) -> Bend? {
-        let (t, y) = minutes
+        let (t, y) = climbMinutes(now: now, maxMinutes: maxMinutes)
         guard t.count >= 10 else { return nil }
         let h = t.count / 2
         guard let o = RobustTrend.theilSen(t: Array(t[..<h]), y: Array(y[..<h]), correlated: true),

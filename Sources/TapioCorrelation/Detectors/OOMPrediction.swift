@@ -156,6 +156,11 @@ extension CorrelationEngine {
         // The line the prediction rests on when it is not the window's (the cycles' peaks, or the long climb's
         // minute maxima): its fit, its points and what they are, and its slope's standard error.
         var carrier: (fit: TrendFit, points: Int, of: String, slopeError: Double)?
+        // The long climb's line (its slope's error widened for correlated minutes), whether it carries a standing
+        // prediction through noisy minutes or gives a straight climb its speed.
+        let onMinuteMaxima = { (line: TrendFit) in
+            (fit: line, points: line.count, of: "minute maxima", slopeError: line.slopeStdError * line.autocorrelation)
+        }
         if let peaks {
             // A cycling workload whose peaks climb: the peaks' line is the growth, the window's curve only the
             // current climb (its bend or asymptote is the cycle's shape, not the trend's). The level is where memory
@@ -175,7 +180,7 @@ extension CorrelationEngine {
                     + "\(Formatting.bytes(peak)); the prediction follows the peaks")
             }
         } else if let line = longLine {
-            carrier = (line, line.count, "minute maxima", line.slopeStdError * line.autocorrelation)
+            carrier = onMinuteMaxima(line)
             level = line.value(at: 0)
             slope = line.slope
             accel = 0
@@ -210,7 +215,7 @@ extension CorrelationEngine {
                     if let line = long.line, a.fit.slope >= Forecast.lineAgreement.lowerBound * line.slope,
                        a.fit.slope <= Forecast.lineAgreement.upperBound * line.slope {
                         slope = line.slope
-                        carrier = (line, line.count, "minute maxima", line.slopeStdError * line.autocorrelation)
+                        carrier = onMinuteMaxima(line)
                     }
                 case .parabola, .compounding:
                     accel = long.accel
