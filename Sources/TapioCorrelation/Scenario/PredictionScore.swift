@@ -276,8 +276,11 @@ public enum PredictionScore {
         lines.append("Brier score: \(f(s.brier, 3)) over \(s.results.reduce(0) { $0 + $1.forecasts }) forecasts; "
             + "mean of the scenarios' scores \(f(s.brierPerScenario, 3))")
         if let d = s.decomposition {
+            // The remainder can be a hair below zero; "+ -0.000" reads as a typo.
+            let within = (d.withinBins * 1000).rounded() / 1000
             lines.append("Brier decomposition (tenths): reliability \(f(d.reliability, 3)) (calibration error) − resolution "
-                + "\(f(d.resolution, 3)) + uncertainty \(f(d.uncertainty, 3)) (+ \(f(d.withinBins, 3)) within the tenths)")
+                + "\(f(d.resolution, 3)) + uncertainty \(f(d.uncertainty, 3)) (\(within < 0 ? "−" : "+") "
+                + "\(f(abs(within), 3)) within the tenths)")
         }
         lines.append("reliability (probability: forecasts, share that came true): " + s.reliability.map {
             "\(Double($0.bin) / 10)–\(Double($0.bin + 1) / 10): \($0.forecasts), \(f(Double($0.cameTrue) * 100 / Double($0.forecasts))) %"
