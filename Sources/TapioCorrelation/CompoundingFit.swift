@@ -67,45 +67,10 @@ struct CompoundingFit: Sendable, Hashable {
         let span = hi - lo
         // Rates from a hundredth of an e-fold over the span (nearly a line) to twenty e-folds (a rate that grew
         // 5·10⁸-fold within the span).
-        let kMin = 0.01 / span, kMax = 20 / span
-        let steps = 32
-        var best: (k: Double, c: Double, a: Double, ssr: Double)?
-        var bestIndex = 0
-        var grid: [Double] = []
-        grid.reserveCapacity(steps)
-        for i in 0..<steps {
-            let k = kMin * pow(kMax / kMin, Double(i) / Double(steps - 1))
-            grid.append(k)
-            if let f = solve(k: k, x: x, y: y), f.ssr < (best?.ssr ?? .infinity) { best = f; bestIndex = i }
-        }
-        guard var b = best else { return nil }
-        // Golden-section search between the best grid point's neighbours (a factor 1.6 apart): each step keeps one
-        // of the two inner points, so 28 steps cost 30 solves and leave the rate known to 10⁻⁵ of itself.
-        var lower = grid[max(0, bestIndex - 1)], upper = grid[min(steps - 1, bestIndex + 1)]
-        let g = (5.0.squareRoot() - 1) / 2
-        var k1 = upper - g * (upper - lower), k2 = lower + g * (upper - lower)
-        var f1 = solve(k: k1, x: x, y: y), f2 = solve(k: k2, x: x, y: y)
-        for _ in 0..<28 {
-            if let f = f1, f.ssr < b.ssr { b = f }
-            if let f = f2, f.ssr < b.ssr { b = f }
-            if (f1?.ssr ?? .infinity) <= (f2?.ssr ?? .infinity) {
-                upper = k2; k2 = k1; f2 = f1
-                k1 = upper - g * (upper - lower); f1 = solve(k: k1, x: x, y: y)
-            } else {
-                lower = k1; k1 = k2; f1 = f2
-                k2 = lower + g * (upper - lower); f2 = solve(k: k2, x: x, y: y)
-            }
-        }
-        if let f = f1, f.ssr < b.ssr { b = f }
-        if let f = f2, f.ssr < b.ssr { b = f }
-        guard b.k > 0, b.a > 0, let parabola = known ?? parabolaSSR(x: x, y: y) else { return nil }
-        return CompoundingFit(offset: b.c, amplitude: b.a, rate: b.k, ssr: b.ssr, parabolaSSR: parabola, count: n)
-    }
-
-    /// c and A by least squares for a fixed k, and the squared residuals; nil when the two columns are (nearly)
-    /// collinear.
-    static func solve(k: Double, x: [Double], y: [Double]) -> (k: Double, c: Double, a: Double, ssr: Double)? {
-        OneTermFit.fit(x: x, y: y) { exp(k * $0) }.map { (k, $0.c, $0.b, $0.ssr) }
+        guard let b = OneTermFit.search(from: 0.01 / span, to: 20 / span, { k in OneTermFit.fit(x: x, y: y) { exp(k * $0) } })
+        else { return nil }
+        guard b.p > 0, b.b > 0, let parabola = known ?? parabolaSSR(x: x, y: y) else { return nil }
+        return CompoundingFit(offset: b.c, amplitude: b.b, rate: b.p, ssr: b.ssr, parabolaSSR: parabola, count: n)
     }
 
     /// The squared residuals of the least-squares parabola through the points.
@@ -129,8 +94,11 @@ enum ClimbCurve: Sendable {
     case knee(KneeFit)
     /// Compounding fits clearly better than a parabola (``CompoundingFit/clearlyBetter``), and better than a knee.
     case compounding(CompoundingFit)
-    /// Neither: a steady acceleration, read from the halves' slopes.
+    /// Neither: a steady acceleration, or a slowing read as an approach to a level, from the halves' slopes.
     case parabola
+    /// Growth that slows without levelling off: a logarithm fits the climb clearly better than an approach to a
+    /// level (``LogarithmicFit``).
+    case logarithmic(LogarithmicFit)
 
     /// On the corpus's twelve noise seeds (every evaluation with a significant bend): for the leaks after a plateau
     /// the parabola left 160–600 times the knee's squared residuals and compounding 55–260 times; for the periodic
@@ -150,11 +118,30 @@ enum ClimbCurve: Sendable {
         return .parabola
     }
 
+    /// Which curve a climb of ten minutes or more that slows down follows: a line when the parabola does not leave
+    /// at most half its squared residuals (``straightAfterAll(x:y:)``), a logarithm when it leaves at most half the
+    /// squared residuals of the best approach to a level (the bar of ``CompoundingFit/clearlyBetter``, for the same
+    /// reason), else the halves' own reading (`.parabola`: an approach to the level their slopes point at).
+    static func judgeSlowing(x: [Double], y: [Double]) -> ClimbCurve {
+        if straightAfterAll(x: x, y: y) { return .line }
+        guard let g = LogarithmicFit.fit(x: x, y: y) else { return .parabola }
+        if let levelling = LogarithmicFit.levellingSSR(x: x, y: y), g.ssr * CompoundingFit.clearlyBetter > levelling {
+            return .parabola
+        }
+        return .logarithmic(g)
+    }
+
     /// Whether points whose halves bend are straight after all, as ``judge(x:y:)`` reads a speed-up: the parabola
     /// leaves at least half a line's squared residuals.
     static func straightAfterAll(x: [Double], y: [Double]) -> Bool {
         guard let parabola = CompoundingFit.parabolaSSR(x: x, y: y), let line = lineSSR(x: x, y: y) else { return false }
         return line <= CompoundingFit.clearlyBetter * parabola
+    }
+
+    /// A line's squared residuals over the least-squares parabola's through the same points.
+    static func lineOverParabola(x: [Double], y: [Double]) -> Double? {
+        guard let parabola = CompoundingFit.parabolaSSR(x: x, y: y), let line = lineSSR(x: x, y: y) else { return nil }
+        return parabola > 0 ? line / parabola : (line > 0 ? .infinity : 1)
     }
 
     /// The squared residuals of the least-squares line through the points; nil when all x are equal.

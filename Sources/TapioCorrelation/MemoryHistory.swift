@@ -176,7 +176,8 @@ struct MemoryHistory: Sendable {
     /// `curve` says which curve the same minutes follow (each maximum placed at its minute's end, relative to `now`)
     /// when they speed up: over ten minutes or more a compounding curve, a parabola and a flat stretch followed by a
     /// straight line can be told apart, and the halves' bend (the acceleration between their middles) lags behind a
-    /// compounding one and invents one at a knee.
+    /// compounding one and invents one at a knee. When it slows down, a logarithm (which never levels off) and an
+    /// approach to a level are told apart the same way, over all of the climb the history holds.
     func bend(now: UInt64, maxMinutes: Int = 60) -> Bend? {
         let (t, y) = climbMinutes(now: now, maxMinutes: maxMinutes)
         guard t.count >= 10 else { return nil }
@@ -187,15 +188,32 @@ struct MemoryHistory: Sendable {
         guard rMid > oMid else { return nil }
         let z = RobustTrend.slopeChangeZ(from: o, to: r)
         let accel = (r.slope - o.slope) / (rMid - oMid)
-        let significant = abs(z) > MemoryAnalysis.bendZ
+        // A slowing bend shows in the halves' slopes, or in the whole climb's fit: a parabola that leaves under half a
+        // line's squared residuals. The halves' errors are widened for correlated minutes, and a curve's own bend
+        // leaves each half's minutes correlated around its line: a logarithmic climb's halves, their slopes three to
+        // five times apart, stayed under four errors for its first hour.
+        var significant = abs(z) > MemoryAnalysis.bendZ
+        if !significant, accel < 0, Self.slowsDown(x: t, y: y) { significant = true }
         // No significant bend is a line; only growth that clearly speeds up is worth the fits (a few thousand
         // exponentials).
         var curve = significant ? ClimbCurve.parabola : .line
         if significant, accel > 0 { curve = ClimbCurve.judge(x: t, y: y) }
-        // A slowing bend too must show in the whole climb's fit, as a speed-up must (``ClimbCurve/judge(x:y:)``):
-        // over an hour a slow leak's wandering offset can tilt its halves apart by four standard errors either way,
-        // and read as slowing, its time-to-OOM came out 40–60 % long in its last hour.
-        if significant, accel < 0, ClimbCurve.straightAfterAll(x: t, y: y) { curve = .line }
+        // A slowing bend is judged on all of the climb the history holds (up to two hours): a logarithm's bend is in
+        // its early part, and over its last hour alone it is nearly straight. There it must show in the whole
+        // climb's fit too, as a speed-up must (``ClimbCurve/judge(x:y:)``): over an hour a slow leak's wandering
+        // offset can tilt its halves apart by four standard errors either way, and read as slowing, its
+        // time-to-OOM came out 40–60 % long in its last hour.
+        if significant, accel < 0 {
+            let whole = climbMinutes(now: now, maxMinutes: Self.capacity)
+            curve = ClimbCurve.judgeSlowing(x: whole.ends, y: whole.y)
+        } else if !significant, t.count == maxMinutes {
+            // A climb older than the halves look at, straight over its last hour, may still be a logarithm.
+            let whole = climbMinutes(now: now, maxMinutes: Self.capacity)
+            if whole.ends.count > t.count, Self.slowsDown(x: whole.ends, y: whole.y),
+               case .logarithmic(let g) = ClimbCurve.judgeSlowing(x: whole.ends, y: whole.y) {
+                curve = .logarithmic(g)
+            }
+        }
         var line: TrendFit?
         if case .line = curve, t.count >= Self.lineMinutes, let last = t.last, let top = y.last,
            let fit = RobustTrend.theilSen(t: t, y: y, correlated: true), fit.slope > 0,
@@ -225,6 +243,14 @@ struct MemoryHistory: Sendable {
         return (ends.reversed(), y.reversed())
     }
 
+    /// Whether points bend down clearly in a parabola's fit: it leaves under half a line's squared residuals
+    /// (``CompoundingFit/clearlyBetter``) and its acceleration is negative.
+    static func slowsDown(x: [Double], y: [Double]) -> Bool {
+        guard let ratio = ClimbCurve.lineOverParabola(x: x, y: y), ratio > CompoundingFit.clearlyBetter,
+              let p = MemoryAnalysis.fitParabola(t: x, y: y, at: 0) else { return false }
+        return p.accel < 0
+    }
+
     /// How many finished minutes a straight climb needs before ``Bend/line`` is read: twenty minutes hold a slow
     /// leak's growth several times over its noise.
     static let lineMinutes = 20
@@ -236,8 +262,9 @@ struct MemoryHistory: Sendable {
         var accel: Double
         var significant: Bool
         var minutes: Int
-        /// Which curve the climb follows: `.line` without a significant bend, `.parabola` for one that levels off,
-        /// else as ``ClimbCurve/judge(x:y:)`` finds.
+        /// Which curve the climb follows: `.line` without a significant bend (or `.logarithmic` for a climb older
+        /// than the halves look at whose whole held climb is one), as ``ClimbCurve/judgeSlowing(x:y:)`` finds for one
+        /// that slows down, else as ``ClimbCurve/judge(x:y:)`` finds.
         var curve: ClimbCurve
         /// For a climb read as a line (`curve` is `.line`: no significant bend, or halves apart that the whole climb's
         /// fit does not bear out) over ``MemoryHistory/lineMinutes`` or more (since the last drop, up to

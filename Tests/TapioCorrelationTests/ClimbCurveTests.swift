@@ -86,6 +86,41 @@ struct ClimbCurveTests {
         #expect(wrong.isEmpty, "not read as a line for seeds \(wrong)")
     }
 
+    @Test("an exact logarithm is recovered: its origin, what a doubling adds, its time to the limit")
+    func exactLogarithm() throws {
+        // 150Mi + 140Mi × ln(1 + t/20 s), 30 minutes of it from t = 600 s (now is t = 2,340 s).
+        let (x, y) = Self.points(minutes: 30, sigma: 0, seed: 1) { 150 * Self.mi + 140 * Self.mi * log1p((2340 + $0) / 20) }
+        let g = try #require(LogarithmicFit.fit(x: x, y: y))
+        #expect(abs(g.origin + 2360) < 1, "origin \(g.origin) s, truth −2,360 s")
+        #expect(abs(g.perDoubling - 140 * Self.mi * log(2)) < 0.01 * Self.mi)
+        // The limit at 1 + t/20 = e^((1024 − 150)/140).
+        let truth = 20 * (exp(874.0 / 140) - 1) - 2340
+        #expect(abs(try #require(g.time(toReach: Self.limit)) - truth) < 1e-4 * truth, "truth \(truth) s")
+        #expect(g.time(toReach: 100 * Self.mi) == 0, "already above that")
+        #expect(g.time(toReach: 1e6 * Self.limit) == nil, "ages beyond any number are no time")
+        #expect(LogarithmicFit.fit(x: x, y: y.map { -$0 }) == nil, "falling memory")
+    }
+
+    @Test("a slowing climb: a logarithm when it never levels off, an approach to a level when it does, else a line")
+    func judgesTheSlowing() {
+        let sigma = 0.003 * Self.limit
+        var wrong: [String] = []
+        for seed in UInt64(1)...20 {
+            // A cache keyed by ever new values, its first 40 minutes: 150Mi + 140Mi × ln(1 + t/20 s).
+            let l = Self.points(minutes: 40, sigma: sigma, seed: seed) { 150 * Self.mi + 140 * Self.mi * log1p((2400 + $0) / 20) }
+            if case .logarithmic = ClimbCurve.judgeSlowing(x: l.x, y: l.y) {} else { wrong.append("logarithm \(seed)") }
+            // The corpus's quiet-saturating-exp-1 (approaching 470Mi, τ 600 s) from 5 to 45 minutes: levels off.
+            let e = Self.points(minutes: 40, sigma: 0.003 * 512 * Self.mi, seed: seed) { x in
+                470 * Self.mi - 420 * Self.mi * exp(-(2700 + x) / 600)
+            }
+            if case .parabola = ClimbCurve.judgeSlowing(x: e.x, y: e.y) {} else { wrong.append("levelling \(seed)") }
+            // A straight leak is no slowing at all.
+            let s = Self.points(minutes: 40, sigma: sigma, seed: seed) { 500 * Self.mi + Self.mi * $0 / 60 }
+            if case .line = ClimbCurve.judgeSlowing(x: s.x, y: s.y) {} else { wrong.append("line \(seed)") }
+        }
+        #expect(wrong.isEmpty, "\(wrong)")
+    }
+
     @Test("too few points, too short a span or no growth give no fit")
     func degenerate() {
         #expect(CompoundingFit.fit(x: [-240, -180, -120, -60, 0], y: [1, 2, 4, 8, 16]) == nil)

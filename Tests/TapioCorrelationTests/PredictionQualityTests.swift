@@ -239,18 +239,41 @@ struct PredictionQualityTests {
     static func slowLeak(seed: UInt64, limit: UInt64, base: Double, hours: Double,
                          runFor: Int) -> (updates: [InsightUpdate], kill: Int?) {
         let rate = (Double(limit) - base) / (hours * 3600)
+        return longClimb(seed: seed, limit: limit, runFor: runFor) { base + rate * Double($0) }
+    }
+
+    /// `shape` (bytes at second k) sampled every 5 s under the slow leaks' noise, for `runFor` seconds or until
+    /// the kill; returns the updates and the kill's second (nil: none).
+    static func longClimb(seed: UInt64, limit: UInt64, runFor: Int,
+                          shape: (Int) -> Double) -> (updates: [InsightUpdate], kill: Int?) {
         var noise = TestNoise(state: seed &* 0xD1B5_4A32_D192_ED03)
         var offset = 0.0
         var engine = CorrelationEngine()
         var out: [InsightUpdate] = []
         for k in stride(from: 0, through: runFor, by: 5) {
             offset = 0.98 * offset + noise.gauss() * 0.0003 * Double(limit)
-            let v = base + rate * Double(k) + noise.gauss() * 0.003 * Double(limit) + offset
+            let v = shape(k) + noise.gauss() * 0.003 * Double(limit) + offset
             if v >= Double(limit) { return (out, k) }
             let t = Self.t0 + UInt64(k) * 1_000_000_000
             engine.ingest(TestEvents.memory(pod: "p", ws: UInt64(max(0, v)), limit: limit, at: t), now: t, into: &out)
         }
         return (out, nil)
+    }
+
+    /// |said − true| / true time-to-OOM of every standing prediction's update made in the last hour before the kill
+    /// at second `end`, up to five minutes before it (closer, a few MiB of noise are a large share of what is left);
+    /// `each` sees those updates.
+    static func lastHourErrors(_ predictions: [InsightUpdate], kill end: Int,
+                               _ each: (InsightUpdate) -> Void) -> [Double] {
+        var errors: [Double] = []
+        for u in predictions where u.change != .resolved {
+            let left = Double(end - second(u))
+            guard left <= 3600, left >= 300,
+                  let said = PredictionScore.seconds(goDuration: u.spec.prediction?.timeToEvent) else { continue }
+            errors.append(abs(said - left) / left)
+            each(u)
+        }
+        return errors
     }
 
     @Test("a straight climb of twenty minutes or more is read on all of it: a slow leak's time-to-OOM holds within 15 %")
@@ -278,19 +301,14 @@ struct PredictionQualityTests {
                 // chance bend in the first minutes can raise a prediction that the straight climb then settles.)
                 let raised = predictions.filter { $0.change == .new && Self.second($0) >= end - 5400 }
                 if raised.count > 1 { raisedAgain.append("\(hours) h, seed \(seed): raised at \(raised.map(Self.second)) s, kill at \(end) s") }
-                var errors: [Double] = []
-                for u in predictions where u.change != .resolved {
-                    let left = Double(end - Self.second(u))
-                    guard left <= 3600, left >= 300,
-                          let said = PredictionScore.seconds(goDuration: u.spec.prediction?.timeToEvent) else { continue }
-                    errors.append(abs(said - left) / left)
+                let errors = Self.lastHourErrors(predictions, kill: end) { u in
                     // Read on the line while the window shows the growth (not the carry through noisy minutes).
                     if u.spec.evidence.contains(where: { $0.description.contains("minute maxima") }),
                        !u.spec.evidence.contains(where: { $0.description.hasPrefix("The last minutes are too noisy") }) {
                         lines += 1
                     }
                     if u.spec.evidence.contains(where: { $0.description.hasPrefix("Growth is slowing") }) {
-                        slowing.append("\(hours) h, seed \(seed), \(Int(left)) s before the kill")
+                        slowing.append("\(hours) h, seed \(seed), \(end - Self.second(u)) s before the kill")
                     }
                 }
                 let p90 = try #require(PredictionScore.quantile(errors, 0.9), "\(hours) h, seed \(seed): no prediction in the last hour")
@@ -328,6 +346,50 @@ struct PredictionQualityTests {
         }
         _ = try replay.finish(emit: collect)
         #expect(predicted.isEmpty, "\(predicted)")
+    }
+
+    @Test("a logarithmic climb is read as one: no prediction while the limit is hours away, and no flapping in its last 90 minutes")
+    func logarithmicClimbIsReadAsOne() throws {
+        // A cache keyed by ever new values: 150Mi + 140Mi × ln(1 + t/20 s) reaches 1Gi after 2.7 hours, 300Mi +
+        // 110Mi × ln(1 + t/20 s) after 3.7. Read as a line while its halves' errors hid the bend, then as an
+        // approach to a level ("levels off" just above where it was, pass after pass, until that level crossed the
+        // limit), the first one was raised 32–72 minutes in (the kill 1.5–2.2 hours away) on each of these four
+        // draws, and three to six times in its last 90 minutes; its time-to-OOM in the last hour was off by 45–64 %
+        // (90th percentile). Read as a logarithm: 1–9 % (median), 5–56 % (90th percentile: the last hour's line
+        // takes over where two hours of history no longer show the logarithm's bend). The 3.7-hour climb's last hour
+        // is read on that line in both (24–45 % median, printed, not held).
+        var early: [String] = []
+        var raisedAgain: [String] = []
+        var p90s: [String] = []
+        var read = 0
+        for (base, scale) in [(150.0, 140.0), (300.0, 110.0)] {
+            for seed in UInt64(1)...4 {
+                let run = Self.longClimb(seed: seed, limit: 1 << 30, runFor: 5 * 3600) { k in
+                    (base + scale * log1p(Double(k) / 20)) * Self.mi
+                }
+                let end = try #require(run.kill, "no kill in 5 hours")
+                let predictions = run.updates.filter { $0.identity.type == .oomPrediction }
+                // From 20 minutes (the climb's bend readable) until 90 minutes before the kill: nothing to say.
+                for u in predictions where u.change == .new {
+                    let at = Self.second(u)
+                    if at >= 1200, at < end - 5400 { early.append("\(scale)Mi, seed \(seed): raised at \(at) s, kill at \(end) s") }
+                }
+                let raised = predictions.filter { $0.change == .new && Self.second($0) >= end - 5400 }
+                if raised.count > 2 { raisedAgain.append("\(scale)Mi, seed \(seed): raised at \(raised.map(Self.second)) s, kill at \(end) s") }
+                let errors = Self.lastHourErrors(predictions, kill: end) { u in
+                    if u.spec.evidence.contains(where: { $0.description.hasPrefix("Growth slows but does not level off") }) {
+                        read += 1
+                    }
+                }
+                let median = try #require(PredictionScore.quantile(errors, 0.5), "\(scale)Mi, seed \(seed): no prediction in the last hour")
+                let p90 = PredictionScore.quantile(errors, 0.9) ?? 0
+                p90s.append(String(format: "%.0f / %.0f %%", median * 100, p90 * 100))
+            }
+        }
+        print("logarithmic climbs' time-to-OOM error in their last hour (140Mi, then 110Mi; seeds 1–4), median / 90th percentile: \(p90s)")
+        #expect(early.isEmpty, "\(early)")
+        #expect(raisedAgain.isEmpty, "\(raisedAgain)")
+        #expect(read > 0, "no update was read on the logarithm")
     }
 
     /// Feeds one sample a second (and, at second k, `extra(k)` if any) and returns every update the engine sent.

@@ -123,13 +123,26 @@ extension CorrelationEngine {
         // raised again a minute later, it was a new alert each time (up to four for `oom-slow-1` over noise seeds).
         // It only carries what was said: its probability is not raised on the line's word (decelerating growth, a
         // logarithmic one, is nearly straight over an hour too), and the window must not grow clearly slower than
-        // the line (its slope at least half the line's).
-        var longLine: TrendFit?
-        if !climbing, peaks == nil, fellBack == nil, !a.sawtooth, standing != nil,
-           let line = s.history.climbLine(now: now), a.fit.slope >= 0.5 * line.slope {
-            longLine = line
+        // the line (its slope at least half the line's). A climb read as a logarithm carries its prediction the same
+        // way, on its own curve (growing a MiB a minute after two hours, its window shows the growth half the time).
+        // The long climb's reading, made once per evaluation when it is needed (a few thousand fits).
+        var longBend: MemoryHistory.Bend??
+        func long() -> MemoryHistory.Bend? {
+            if let b = longBend { return b }
+            let b = a.sawtooth ? nil : s.history.bend(now: now)
+            longBend = .some(b)
+            return b
         }
-        guard climbing || peaks != nil || longLine != nil else {
+        var longLine: TrendFit?
+        var carriedOnCurve = false
+        if !climbing, peaks == nil, fellBack == nil, !a.sawtooth, standing != nil, let bend = long() {
+            if let line = bend.line, a.fit.slope >= 0.5 * line.slope {
+                longLine = line
+            } else if case .logarithmic(let g) = bend.curve, a.fit.slope >= 0.5 * g.slope {
+                carriedOnCurve = true
+            }
+        }
+        guard climbing || peaks != nil || longLine != nil || carriedOnCurve else {
             if let fellBack { return .settle(fellBack) }
             if let tail = a.tail, !a.sawtooth, tail.span >= Forecast.stallSeconds, tail.zScore < Forecast.stallZ,
                a.fit.slope <= 0 || tail.slope <= Forecast.stallShare * a.fit.slope,
@@ -143,6 +156,7 @@ extension CorrelationEngine {
 
         var (level, slope, accel) = a.shape
         var compounding: CompoundingFit?
+        var logarithmic: LogarithmicFit?
         var knee: KneeFit?
         // The steady speed-up's time-to-OOM, said beside a compounding one; and whether the long climb's curves were
         // compared at all (then the window's compounding hint is not repeated: the longer reading has spoken).
@@ -196,7 +210,7 @@ extension CorrelationEngine {
             // their middles, minutes behind a compounding one, and its time-to-OOM comes out late (+40–56 % on the
             // corpus's exponential leak from ten minutes on). And a flat stretch followed by a straight climb (a
             // leak after a plateau) is read as the straight line it now is, not as a speed-up through the knee.
-            if !a.sawtooth, let long = s.history.bend(now: now) {
+            if let long = long() {
                 judged = long.significant && long.accel > 0
                 switch long.curve {
                 case .compounding(let g) where g.time(toReach: L) != nil:
@@ -217,14 +231,28 @@ extension CorrelationEngine {
                         slope = line.slope
                         carrier = onMinuteMaxima(line)
                     }
+                case .logarithmic(let g):
+                    // Slowing that never levels off: the time-to-OOM is where the logarithm reaches the limit,
+                    // often hours away; read as an approach to a level it came out at a third to a half of that.
+                    (level, slope, accel) = (g.level, g.slope, g.accel)
+                    logarithmic = g
+                    if carriedOnCurve {
+                        notes.append("The last minutes are too noisy to show the growth; the maxima of the last "
+                            + "\(g.count) minutes still follow the curve")
+                    }
                 case .parabola, .compounding:
                     accel = long.accel
                     slope = max(a.recent?.slope ?? a.fit.slope, 0)
                     level = a.level
                 }
             }
-            (tto, asymptote) = compounding.map { (time: $0.time(toReach: L), asymptote: Double?.none) }
-                ?? MemoryAnalysis.timeToLimit(level: level, slope: slope, accel: accel, limit: L)
+            if let g = compounding {
+                tto = g.time(toReach: L)
+            } else if let g = logarithmic {
+                tto = g.time(toReach: L)
+            } else {
+                (tto, asymptote) = MemoryAnalysis.timeToLimit(level: level, slope: slope, accel: accel, limit: L)
+            }
             if tto == nil, let top = asymptote, top < L {
                 guard top < (1 - Forecast.asymptoteMargin) * L else { return .none }
                 return .levelsOff("memory levels off at ~\(Formatting.bytes(top)) of the \(Formatting.bytes(limit)) limit")
@@ -232,8 +260,8 @@ extension CorrelationEngine {
             // How long the growth now seen has lasted: the window's span, and before it the minutes of the long
             // history that lie on the same curve (within 3σ, 2 % of the limit, or 15 % of the rise back to them).
             let sigma = a.fit.sigma
-            let curve: (Double) -> Double = { [compounding, level, slope, accel] d in
-                compounding?.value(at: d) ?? (level + slope * d + 0.5 * accel * d * d)
+            let curve: (Double) -> Double = { [compounding, logarithmic, level, slope, accel] d in
+                compounding?.value(at: d) ?? logarithmic?.value(at: d) ?? (level + slope * d + 0.5 * accel * d * d)
             }
             let back = s.history.run(
                 before: originMinute, now: now, curve: curve,
@@ -272,7 +300,7 @@ extension CorrelationEngine {
         let watched = s.history.firstAt > 0 && now > s.history.firstAt ? Double(now - s.history.firstAt) / 1e9 : 0
         let cap = 0.99 - Forecast.youngCap * exp(-watched / Forecast.youngSeconds)
         var probability = min(cap, reach * seen * extrapolation * cycleFactor)
-        if longLine != nil, let standing { probability = min(probability, standing) }
+        if longLine != nil || carriedOnCurve, let standing { probability = min(probability, standing) }
         guard probability >= Forecast.minProbability else { return .none }
         let shownProbability = (probability * 100).rounded() / 100
 
@@ -322,6 +350,13 @@ extension CorrelationEngine {
                     + "the limit comes sooner, in ~\(Formatting.duration(seconds: c.time))"
             }
             evidence.append(Evidence(source: source, description: text, observedAt: at, value: accel, unit: "bytes/s²"))
+        } else if let g = logarithmic {
+            evidence.append(Evidence(
+                source: source,
+                description: "Growth slows but does not level off: memory has risen about \(Formatting.bytes(g.perDoubling)) "
+                    + "each time the climb's age doubled (over the last \(g.count) minutes this curve fits clearly better "
+                    + "than one levelling off)",
+                observedAt: at, value: g.perDoubling, unit: "bytes"))
         } else if accel < 0, let top = asymptote {
             evidence.append(Evidence(source: source, description: "Growth is slowing: on this curve it levels off at ~\(Formatting.bytes(top)), above the \(Formatting.bytes(limit)) limit",
                                      observedAt: at, value: top, unit: "bytes"))
