@@ -285,8 +285,9 @@ struct PredictionQualityTests {
         // again. Over an hour, the halves of such a climb can also differ by four standard errors, which read as
         // slowing put the time-to-OOM 40–60 % late (the 3-hour leak, seeds 2–4). Scored: every update made in the
         // last hour before the kill, up to five minutes before it (closer, a few MiB of noise are a large share of
-        // what is left). The 90th percentile of each draw's |error| is held to 15 %; the worst single update is printed
-        // (a window out of the line's band still speaks: 0.74 of it on the 3-hour leak).
+        // what is left). The 90th percentile of each draw's |error| is held to 15 %, the worst single update to 35 %:
+        // a window out of the line's band (0.74 of it on the 3-hour leak) spoke for the climb, 39–50 % off on five of
+        // its six draws, until it also had to differ from the line by more than noise explains (`windowAgrees`).
         var p90s: [String] = []
         var worst: [String] = []
         var raisedAgain: [String] = []
@@ -315,6 +316,7 @@ struct PredictionQualityTests {
                 p90s.append(String(format: "%.0f %%", p90 * 100))
                 worst.append(String(format: "%.0f %%", (errors.max() ?? 0) * 100))
                 #expect(p90 <= 0.15, "\(hours) h, seed \(seed): time-to-OOM off by \(Int(p90 * 100)) % (90th percentile) in the last hour")
+                #expect((errors.max() ?? 0) <= 0.35, "\(hours) h, seed \(seed): one update off by \(Int((errors.max() ?? 0) * 100)) %")
             }
         }
         print("slow leaks' time-to-OOM error in their last hour (2 h, then 3 h; seeds 1–6): 90th percentile \(p90s), worst \(worst)")
