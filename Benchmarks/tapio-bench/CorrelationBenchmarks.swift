@@ -168,7 +168,7 @@ struct CorrelationLoad {
 /// a parabola, a compounding curve and a knee to an hour of minute maxima (the most the bend reads). 1,000 containers
 /// sampled at 1 Hz; 60 minutes of virtual time fill the long history untimed, then 5 minutes are timed. The same
 /// with straight leaks (no fits) for comparison, and with logarithmic climbs over two hours (a line, a parabola, a
-/// logarithm and an approach to a level fitted to all 128 minutes the history holds at every evaluation).
+/// logarithm and an approach to a level fitted to all 127 finished minutes the history holds at every evaluation).
 let climbCurveBenchmarks: [Benchmark] = [
     Benchmark(name: "correlation-accelerating",
               summary: "events/s with every subject speeding up (1,000 containers at 1 Hz, 60 min of history, the long-climb fits at every evaluation) against straight leaks and 2-hour logarithmic climbs") {
@@ -215,7 +215,7 @@ let climbCurveBenchmarks: [Benchmark] = [
         // Straight leaks of 15Mi/s: 64Gi after ~72 minutes, predicted at 60–65 minutes too.
         let straight = run { 200 * mi + 15 * mi * $0 }
         // 200Mi + 2Gi·ln(1 + t/20 s): growing 0.3Mi/s after two hours, far from the 64Gi limit (not predicted), with
-        // all 128 minutes of the climb in the history.
+        // all 127 finished minutes of the climb in the history.
         let logarithmic = run(minutes: 128) { 200 * mi + 2048 * mi * log1p($0 / 20) }
         return [Measurement(metric: "accelerating_events_per_second", value: accelerating.eventsPerSecond.rounded(), unit: "events/s"),
                 Measurement(metric: "accelerating_predicted_subjects", value: Double(accelerating.predictions), unit: "subjects"),

@@ -124,10 +124,8 @@ enum ClimbCurve: Sendable {
     /// reason), else the halves' own reading (`.parabola`: an approach to the level their slopes point at).
     static func judgeSlowing(x: [Double], y: [Double]) -> ClimbCurve {
         if straightAfterAll(x: x, y: y) { return .line }
-        guard let g = LogarithmicFit.fit(x: x, y: y) else { return .parabola }
-        if let levelling = LogarithmicFit.levellingSSR(x: x, y: y), g.ssr * CompoundingFit.clearlyBetter > levelling {
-            return .parabola
-        }
+        guard let g = LogarithmicFit.fit(x: x, y: y), let levelling = LogarithmicFit.levellingSSR(x: x, y: y),
+              g.ssr * CompoundingFit.clearlyBetter <= levelling else { return .parabola }
         return .logarithmic(g)
     }
 

@@ -17,7 +17,8 @@ struct LogarithmicFit: Sendable, Hashable {
     var ssr: Double
     var count: Int
 
-    func value(at x: Double) -> Double { offset + scale * log(x - origin) }
+    /// Bytes at x; −∞ at and before the origin, where the curve has no value (callers check `isFinite`).
+    func value(at x: Double) -> Double { x > origin ? offset + scale * log(x - origin) : -.infinity }
     var level: Double { value(at: 0) }
     var slope: Double { scale / -origin }
     var accel: Double { -scale / (origin * origin) }

@@ -152,7 +152,9 @@ struct MemoryHistory: Sendable {
             let m = minute(i)
             if x.empty || killed(near: m + 1) { break }
             let back = secondsSinceEnd(ofMinute: m, now: now)
-            if abs(Self.bytes(x.max) - curve(-back)) > tolerance(back) { break }
+            // A curve without a value there (a logarithm before its origin) does not reach back that far.
+            let expected = curve(-back)
+            guard expected.isFinite, abs(Self.bytes(x.max) - expected) <= tolerance(back) else { break }
             run += 60
             i -= 1
         }
@@ -169,8 +171,9 @@ struct MemoryHistory: Sendable {
     /// (a minute whose maximum is over a third above the next one's minimum), gap or kill, at most `maxMinutes`,
     /// fitted in two halves. Nil with fewer than ten minutes. `accel` is bytes/s²; it is `significant` when the
     /// halves' slopes differ by more than ``MemoryAnalysis/bendZ`` standard errors, widened for correlated minutes
-    /// (detectors re-test every bucket: at a lower bar, noise would bend the curve now and then). Either way: with
-    /// ten minutes seen there is no hurry to read a levelling off (the window's own reading does that early), and
+    /// (detectors re-test every bucket: at a lower bar, noise would bend the curve now and then), or, for one that
+    /// slows down, when the whole climb's parabola leaves under half a line's squared residuals (``slowsDown(x:y:)``).
+    /// With ten minutes seen there is no hurry to read a levelling off (the window's own reading does that early), and
     /// over the corpus's noise seeds a three-error bar for it here scored worse (mean Brier 0.163 against 0.160).
     ///
     /// `curve` says which curve the same minutes follow (each maximum placed at its minute's end, relative to `now`)
@@ -194,11 +197,11 @@ struct MemoryHistory: Sendable {
         // five times apart, stayed under four errors for its first hour.
         var significant = abs(z) > MemoryAnalysis.bendZ
         if !significant, accel < 0, Self.slowsDown(x: t, y: y) { significant = true }
-        // No significant bend is a line; only growth that clearly speeds up is worth the fits (a few thousand
-        // exponentials).
+        // No significant bend is a line; only growth that clearly bends is worth the fits (a few thousand
+        // exponentials or logarithms).
         var curve = significant ? ClimbCurve.parabola : .line
         if significant, accel > 0 { curve = ClimbCurve.judge(x: t, y: y) }
-        // A slowing bend is judged on all of the climb the history holds (up to two hours): a logarithm's bend is in
+        // A slowing bend is judged on all of the climb the history holds (up to 127 finished minutes): a logarithm's bend is in
         // its early part, and over its last hour alone it is nearly straight. There it must show in the whole
         // climb's fit too, as a speed-up must (``ClimbCurve/judge(x:y:)``): over an hour a slow leak's wandering
         // offset can tilt its halves apart by four standard errors either way, and read as slowing, its
@@ -207,11 +210,19 @@ struct MemoryHistory: Sendable {
             let whole = climbMinutes(now: now, maxMinutes: Self.capacity)
             curve = ClimbCurve.judgeSlowing(x: whole.ends, y: whole.y)
         } else if !significant, t.count == maxMinutes {
-            // A climb older than the halves look at, straight over its last hour, may still be a logarithm.
+            // A climb older than the halves look at, straight over its last hour, may still be a logarithm — if the
+            // logarithm also runs along that hour's line. A warm-up ramp followed by a straight leak bends the whole
+            // climb as much, and the logarithm through both rises at three quarters of the leak's speed by its last
+            // hour and ever slower: its time-to-OOM was three times the leak's (a review's sketch).
             let whole = climbMinutes(now: now, maxMinutes: Self.capacity)
             if whole.ends.count > t.count, Self.slowsDown(x: whole.ends, y: whole.y),
-               case .logarithmic(let g) = ClimbCurve.judgeSlowing(x: whole.ends, y: whole.y) {
-                curve = .logarithmic(g)
+               case .logarithmic(let g) = ClimbCurve.judgeSlowing(x: whole.ends, y: whole.y),
+               let first = t.first, let last = t.last, last > first,
+               let hour = RobustTrend.theilSen(t: t, y: y, correlated: true) {
+                let along = (g.value(at: last) - g.value(at: first)) / (last - first)
+                if abs(along - hour.slope) <= MemoryAnalysis.bendZ * hour.slopeStdError * hour.autocorrelation {
+                    curve = .logarithmic(g)
+                }
             }
         }
         var line: TrendFit?

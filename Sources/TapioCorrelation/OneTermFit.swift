@@ -26,8 +26,8 @@ enum OneTermFit {
 
     /// The best of `fit(p)` over a parameter p > 0 (the curves' rate or time scale): 32 values on a log grid from
     /// `lower` to `upper`, the best refined by golden-section search between its grid neighbours (a factor 1.6 apart
-    /// with the curves' ranges): each step keeps one of the two inner points, so 28 steps cost 30 solves and leave p
-    /// known to 10⁻⁵ of itself. Nil when no value fits.
+    /// over the rates' range of 2,000, 2.1 over the logarithm's origins' 10⁵): each step keeps one of the two inner
+    /// points, so 28 steps cost 30 solves and leave p known to 10⁻⁵ of itself. Nil when no value fits.
     static func search(from lower: Double, to upper: Double,
                        _ fit: (Double) -> (c: Double, b: Double, ssr: Double)?) -> (p: Double, c: Double, b: Double, ssr: Double)? {
         typealias Fit = (p: Double, c: Double, b: Double, ssr: Double)

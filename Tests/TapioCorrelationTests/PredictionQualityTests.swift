@@ -333,8 +333,10 @@ struct PredictionQualityTests {
         // over the climb's minutes runs at about twice what the window sees now (the window's slope is 0.27–0.60 of
         // it over eight noise seeds, where a straight climb's is 0.63–1.41), and put the limit 39 minutes away: with
         // the line taken whatever the window said, this scenario was raised at 20 minutes (an Info at 0.19) and stood
-        // for 20 more. Without that reading it was never predicted, so this test guards the band's lower bound;
-        // `slowLeakIsReadOnItsWholeClimb` shows the reading runs.
+        // for 20 more. Without that reading it was never predicted; `slowLeakIsReadOnItsWholeClimb` shows the reading
+        // runs. Since slowing climbs are judged over the whole climb (``ClimbCurve/judgeSlowing(x:y:)``), this one is
+        // read as a logarithm, not a line, and stays quiet with the band's lower bound removed too: the test now
+        // guards both readings, either of which keeps it quiet.
         let url = PredictionCorpusTests.directory.appendingPathComponent("quiet-logarithmic-1.jsonl")
         let file = try FileHandle(forReadingFrom: url)
         defer { try? file.close() }
@@ -350,7 +352,7 @@ struct PredictionQualityTests {
         #expect(predicted.isEmpty, "\(predicted)")
     }
 
-    @Test("a logarithmic climb is read as one: no prediction while the limit is hours away, and no flapping in its last 90 minutes")
+    @Test("a logarithmic climb is read as one: no prediction while the limit is hours away, at most two in its last 90 minutes")
     func logarithmicClimbIsReadAsOne() throws {
         // A cache keyed by ever new values: 150Mi + 140Mi × ln(1 + t/20 s) reaches 1Gi after 2.7 hours, 300Mi +
         // 110Mi × ln(1 + t/20 s) after 3.7. Read as a line while its halves' errors hid the bend, then as an
@@ -363,7 +365,9 @@ struct PredictionQualityTests {
         var early: [String] = []
         var raisedAgain: [String] = []
         var p90s: [String] = []
+        var late: [String] = []
         var read = 0
+        var carried = 0
         for (base, scale) in [(150.0, 140.0), (300.0, 110.0)] {
             for seed in UInt64(1)...4 {
                 let run = Self.longClimb(seed: seed, limit: 1 << 30, runFor: 5 * 3600) { k in
@@ -382,16 +386,56 @@ struct PredictionQualityTests {
                     if u.spec.evidence.contains(where: { $0.description.hasPrefix("Growth slows but does not level off") }) {
                         read += 1
                     }
+                    if u.spec.evidence.contains(where: { $0.description.hasSuffix("still follow the curve") }) { carried += 1 }
                 }
                 let median = try #require(PredictionScore.quantile(errors, 0.5), "\(scale)Mi, seed \(seed): no prediction in the last hour")
                 let p90 = PredictionScore.quantile(errors, 0.9) ?? 0
                 p90s.append(String(format: "%.0f / %.0f %%", median * 100, p90 * 100))
+                // The first climb is read on its logarithm to the end (the second, past two hours, on its last hour's
+                // line: printed, not held).
+                if scale == 140, median > 0.15 { late.append("seed \(seed): \(Int(median * 100)) % (median)") }
             }
         }
         print("logarithmic climbs' time-to-OOM error in their last hour (140Mi, then 110Mi; seeds 1–4), median / 90th percentile: \(p90s)")
         #expect(early.isEmpty, "\(early)")
         #expect(raisedAgain.isEmpty, "\(raisedAgain)")
         #expect(read > 0, "no update was read on the logarithm")
+        #expect(carried > 0, "no prediction was carried on the logarithm through noisy minutes")
+        #expect(late.isEmpty, "the 2.7-hour climb's time-to-OOM in its last hour: \(late)")
+    }
+
+    @Test("a warm-up ramp and then a straight leak is read on the leak's line, not as a logarithm through both")
+    func rampThenLeakIsNotALogarithm() throws {
+        // 200Mi + 300Mi × (1 − e^(−t/600 s)) + 3Mi/min toward 1Gi: a cache warming up in its first half hour, then a
+        // leak, killed after about three hours. The whole held climb bends down (the ramp) as a logarithm's does, and a
+        // logarithm through both rises at three quarters of the leak's speed by the last hour, and ever slower: read
+        // so, its time-to-OOM was three times the truth 57 minutes before the kill (a review's sketch), and the
+        // prediction was raised 41–45 minutes before the kill instead of 59–62 (these draws, the first version).
+        var wrong: [String] = []
+        var medians: [String] = []
+        for seed in UInt64(1)...4 {
+            let run = Self.longClimb(seed: seed, limit: 1 << 30, runFor: 5 * 3600) { k in
+                (200 + 300 * (1 - exp(-Double(k) / 600)) + 3 * Double(k) / 60) * Self.mi
+            }
+            let end = try #require(run.kill, "no kill in 5 hours")
+            let predictions = run.updates.filter { $0.identity.type == .oomPrediction }
+            var logarithm = 0
+            let errors = Self.lastHourErrors(predictions, kill: end) { u in
+                if u.spec.evidence.contains(where: { $0.description.hasPrefix("Growth slows but does not level off") }) {
+                    logarithm += 1
+                }
+            }
+            let median = try #require(PredictionScore.quantile(errors, 0.5), "seed \(seed): no prediction in the last hour")
+            // Raised about an hour ahead, as a straight leak is (the horizon): not once the ramp has left the history.
+            let first = try #require(predictions.first { $0.change == .new && Self.second($0) >= end - 5400 })
+            let lead = end - Self.second(first)
+            medians.append(String(format: "%.0f %%, raised %d min ahead", median * 100, lead / 60))
+            if logarithm > 0 || median > 0.15 || lead < 3300 {
+                wrong.append("seed \(seed): \(logarithm) updates read as a logarithm, median error \(Int(median * 100)) %, raised \(lead) s before the kill")
+            }
+        }
+        print("ramp then leak: time-to-OOM error in the last hour, median per draw: \(medians)")
+        #expect(wrong.isEmpty, "\(wrong)")
     }
 
     /// Feeds one sample a second (and, at second k, `extra(k)` if any) and returns every update the engine sent.

@@ -90,7 +90,8 @@ extension CorrelationEngine {
 
     /// Whether the window's slope agrees with the long climb's line (`Forecast.lineAgreement`): within the band, or
     /// outside it by no more than noise explains — the two slopes apart by at most ``MemoryAnalysis/bendZ`` standard
-    /// errors, each widened for correlated points, the bar a speed-up must clear in the window. A slow climb's window
+    /// errors, each widened by the larger of its own and the window's autocorrelation factor (how the halves' test
+    /// widens them), the bar a speed-up must clear in the window. A slow climb's window
     /// sees a few MiB of growth under as much noise: outside the band, it spoke for the whole climb by chance.
     static func windowAgrees(_ a: MemoryAnalysis, with line: TrendFit) -> Bool {
         if Forecast.lineAgreement.contains(a.fit.slope / line.slope) { return true }
