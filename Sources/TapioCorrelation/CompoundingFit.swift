@@ -136,12 +136,6 @@ enum ClimbCurve: Sendable {
         return line <= CompoundingFit.clearlyBetter * parabola
     }
 
-    /// A line's squared residuals over the least-squares parabola's through the same points.
-    static func lineOverParabola(x: [Double], y: [Double]) -> Double? {
-        guard let parabola = CompoundingFit.parabolaSSR(x: x, y: y), let line = lineSSR(x: x, y: y) else { return nil }
-        return parabola > 0 ? line / parabola : (line > 0 ? .infinity : 1)
-    }
-
     /// The squared residuals of the least-squares line through the points; nil when all x are equal.
     static func lineSSR(x: [Double], y: [Double]) -> Double? {
         OneTermFit.fit(x: x, y: y) { $0 }?.ssr

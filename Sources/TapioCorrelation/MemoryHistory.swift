@@ -257,9 +257,9 @@ struct MemoryHistory: Sendable {
     /// Whether points bend down clearly in a parabola's fit: it leaves under half a line's squared residuals
     /// (``CompoundingFit/clearlyBetter``) and its acceleration is negative.
     static func slowsDown(x: [Double], y: [Double]) -> Bool {
-        guard let ratio = ClimbCurve.lineOverParabola(x: x, y: y), ratio > CompoundingFit.clearlyBetter,
-              let p = MemoryAnalysis.fitParabola(t: x, y: y, at: 0) else { return false }
-        return p.accel < 0
+        guard let p = MemoryAnalysis.fitParabola(t: x, y: y, at: 0), p.accel < 0,
+              let line = ClimbCurve.lineSSR(x: x, y: y) else { return false }
+        return line > CompoundingFit.clearlyBetter * p.ssr
     }
 
     /// How many finished minutes a straight climb needs before ``Bend/line`` is read: twenty minutes hold a slow
