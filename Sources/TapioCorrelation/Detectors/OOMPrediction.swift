@@ -115,7 +115,6 @@ extension CorrelationEngine {
         let climbing = regular || early
         // The highest memory is now: the window's robust peak, or the envelope's level when higher.
         let running = max(Double(a.robustPeak), a.shape.level)
-        let originMinute = Int64(a.originNanos / MemoryHistory.minuteNanos)
         let nowSec = a.nowSec
         // A prediction standing now (only one standing can be carried through a lull, below).
         let standing = s.active.first { $0.identity.type == .oomPrediction }?.spec.prediction?.probability
@@ -168,240 +167,47 @@ extension CorrelationEngine {
             return .none
         }
 
-        var (level, slope, accel) = a.shape
-        var compounding: CompoundingFit?
-        var logarithmic: LogarithmicFit?
-        var knee: KneeFit?
-        // The steady speed-up's time-to-OOM, said beside a compounding one; and whether the long climb's curves were
-        // compared at all (then the window's compounding hint is not repeated: the longer reading has spoken).
-        var steadyTime: Double?
-        var judged = false
-        var tto: Double?
-        var asymptote: Double?
-        var notes: [String] = []
-        var growthSpan: Double
-        var cycleFactor = 1.0
-        // The line the prediction rests on when it is not the window's (the cycles' peaks, or the long climb's
-        // minute maxima): its fit, its points and what they are, and its slope's standard error.
-        var carrier: (fit: TrendFit, points: Int, of: String, slopeError: Double)?
-        // The long climb's line (its slope's error widened for correlated minutes), whether it carries a standing
-        // prediction through noisy minutes or gives a straight climb its speed.
-        let onMinuteMaxima = { (line: TrendFit) in
-            (fit: line, points: line.count, of: "minute maxima", slopeError: line.slopeStdError * line.autocorrelation)
-        }
-        if let peaks {
-            // A cycling workload whose peaks climb: the peaks' line is the growth, the window's curve only the
-            // current climb (its bend or asymptote is the cycle's shape, not the trend's). The level is where memory
-            // is now (the climb's height, or between climbs the last value); the kill comes at the top of a climb
-            // (see ``CycleReading/RisingPeaks``), also when the peaks' line is already past the limit between two
-            // climbs.
-            carrier = (peaks.trend, peaks.points, "cycle peaks", peaks.trend.slopeStdError)
-            level = climbing ? running : Double(a.lastValue)
-            slope = peaks.trend.slope
-            accel = 0
-            tto = level >= L ? 0 : peaks.timeToLimit(limit: L, nowSec: nowSec,
-                                                     climb: climbing ? (a.level, a.fit.slope) : nil)
-            growthSpan = peaks.trend.span
-            notes.append("Peaks of the last \(peaks.points) cycles climb \(rate(slope)) (memory dropped back \(peaks.drops) times before)")
-            if !climbing {
-                notes.append("Between climbs: memory is at \(Formatting.bytes(a.lastValue)), down from "
-                    + "\(Formatting.bytes(peak)); the prediction follows the peaks")
-            }
-        } else if let line = longLine {
-            carrier = onMinuteMaxima(line)
-            level = line.value(at: 0)
-            slope = line.slope
-            accel = 0
-            tto = MemoryAnalysis.timeToLimit(level: level, slope: slope, accel: 0, limit: L).time
-            growthSpan = line.span
-            notes.append("The last minutes are too noisy to show the growth; the maxima of the last \(line.count) "
-                + "minutes still climb on one line")
-        } else {
-            // With ten minutes or more of history on the same climb, its bend is read there: far more of the curve
-            // than the window holds, so a wandering offset cannot fake a bend, and a slow one still shows.
-            // There too, growth that speeds up is read as compounding when that curve fits the climb clearly
-            // better than a steady acceleration (see ``ClimbCurve``): the halves' bend is the acceleration between
-            // their middles, minutes behind a compounding one, and its time-to-OOM comes out late (+40–56 % on the
-            // corpus's exponential leak from ten minutes on). And a flat stretch followed by a straight climb (a
-            // leak after a plateau) is read as the straight line it now is, not as a speed-up through the knee.
-            if let long = long() {
-                judged = long.significant && long.accel > 0
-                switch long.curve {
-                case .compounding(let g) where g.time(toReach: L) != nil:
-                    compounding = g
-                    steadyTime = MemoryAnalysis.timeToLimit(level: a.level, slope: max(a.recent?.slope ?? a.fit.slope, 0),
-                                                            accel: long.accel, limit: L).time
-                    (level, slope, accel) = (g.level, g.slope, g.accel)
-                case .knee(let k):
-                    (level, slope, accel) = (k.level, k.slope, 0)
-                    knee = k
-                case .line:
-                    (level, slope, accel) = (a.level, a.fit.slope, 0)
-                    // One straight climb: with twenty minutes or more of it, the growth is read on the whole climb's
-                    // minute maxima, not on the window's five minutes, whose slope swings with noise on a slow leak —
-                    // while the window agrees with it (see `Forecast.lineAgreement`).
-                    if let line = long.line, Self.windowAgrees(a, with: line) {
-                        slope = line.slope
-                        carrier = onMinuteMaxima(line)
-                    }
-                case .logarithmic(let g):
-                    // Slowing that never levels off: the time-to-OOM is where the logarithm reaches the limit,
-                    // often hours away; read as an approach to a level it came out at a third to a half of that.
-                    (level, slope, accel) = (g.level, g.slope, g.accel)
-                    logarithmic = g
-                    if carriedOnCurve {
-                        notes.append("The last minutes are too noisy to show the growth; the maxima of the last "
-                            + "\(g.count) minutes still follow the curve")
-                    }
-                case .parabola, .compounding:
-                    accel = long.accel
-                    slope = max(a.recent?.slope ?? a.fit.slope, 0)
-                    level = a.level
-                }
-            }
-            if let g = compounding {
-                tto = g.time(toReach: L)
-            } else if let g = logarithmic {
-                tto = g.time(toReach: L)
-            } else {
-                (tto, asymptote) = MemoryAnalysis.timeToLimit(level: level, slope: slope, accel: accel, limit: L)
-            }
-            if tto == nil, let top = asymptote, top < L {
-                guard top < (1 - Forecast.asymptoteMargin) * L else { return .none }
-                return .levelsOff("memory levels off at ~\(Formatting.bytes(top)) of the \(Formatting.bytes(limit)) limit")
-            }
-            // How long the growth now seen has lasted: the window's span, and before it the minutes of the long
-            // history that lie on the same curve (within 3σ, 2 % of the limit, or 15 % of the rise back to them).
-            let sigma = a.fit.sigma
-            let curve: (Double) -> Double = { [compounding, logarithmic, level, slope, accel] d in
-                compounding?.value(at: d) ?? logarithmic?.value(at: d) ?? (level + slope * d + 0.5 * accel * d * d)
-            }
-            let back = s.history.run(
-                before: originMinute, now: now, curve: curve,
-                tolerance: { d in max(3 * sigma, 0.02 * L, 0.15 * abs(curve(0) - curve(d))) })
-            growthSpan = a.fit.span + back
-            switch cycle {
-            case .steady(let drops):
-                return .settle("memory came back down after each of its last \(drops) climbs")
-            case .once(let highest):
-                // Came back down from about here before: a cycle, not a leak (5 % of the limit of slack).
-                if level <= highest + 0.05 * L {
-                    return .settle("memory came back down from \(Formatting.bytes(highest)) before")
-                }
-                // New ground after one drop: it may still be a cycle with a higher peak.
-                cycleFactor = 0.5
-                notes.append("Memory dropped back once before, from \(Formatting.bytes(highest))")
-            case .rising, .none:
-                // (Climbing peaks were judged above: `peaks` is set whenever memory grows.)
-                break
-            }
+        let climb = ClimbNow(climbing: climbing, running: running, cycle: cycle, peaks: peaks, longLine: longLine,
+                             carriedOnCurve: carriedOnCurve)
+        let r: GrowthReading
+        switch readGrowth(s, a, limit: limit, now: now, climb, long: long) {
+        case .read(let reading): r = reading
+        case .judged(let judgement): return judgement
         }
 
-        guard let t = tto, t <= horizon else { return fellBack.map { .settle($0) } ?? .none }
+        guard let t = r.tto, t <= horizon else { return fellBack.map { .settle($0) } ?? .none }
         if early, t > Forecast.earlyHorizon || t > Forecast.earlyReach * max(a.fit.span, 1) { return .none }
-        // The chance that the growth really is fast enough to get there within the horizon (from the slope's
-        // standard error), times how much of it has been seen, how far it is extrapolated, and how long the
-        // subject has been watched. For a leak across cycles the growth is the peaks' line, from where it is now.
-        let headroom = max(0, L - (peaks.map { $0.trend.value(at: nowSec) } ?? level))
-        let needed = headroom / max(horizon, 1)
-        let effective = t <= 0 ? .infinity : peaks != nil ? slope : headroom / t
-        let slopeError = carrier?.slopeError ?? a.fit.slopeStdError
-        let reach = RobustTrend.normalCDF((effective - needed) / max(slopeError, 1e-9))
-        let seen = 1 - exp(-max(growthSpan, 0) / Forecast.evidenceSeconds)
-        let r = t / max(growthSpan, 1)
-        let extrapolation = 1 / (1 + (r / Forecast.extrapolation) * (r / Forecast.extrapolation))
-        let watched = s.history.firstAt > 0 && now > s.history.firstAt ? Double(now - s.history.firstAt) / 1e9 : 0
-        let cap = 0.99 - Forecast.youngCap * exp(-watched / Forecast.youngSeconds)
-        var probability = min(cap, reach * seen * extrapolation * cycleFactor)
-        if longLine != nil || carriedOnCurve, let standing { probability = min(probability, standing) }
+        let probability = predictionProbability(s, a, reading: r, limit: L, timeToOOM: t, horizon: horizon, now: now,
+                                                peaks: climb.peaks,
+                                                carried: longLine != nil || carriedOnCurve ? standing : nil)
         guard probability >= Forecast.minProbability else { return .none }
         let shownProbability = (probability * 100).rounded() / 100
+        return .predict(InsightIdentity(type: .oomPrediction, subject: s.subject),
+                        predictionSpec(s, a, limit: limit, now: now, reading: r, timeToOOM: t,
+                                       probability: shownProbability))
+    }
 
-        // How well the line the prediction rests on fits, from how many points, over how much of the window.
-        let basis = carrier.map { (fit: $0.fit, points: $0.points) } ?? (fit: a.fit, points: a.fit.count)
-        var confidence = basis.fit.rSquared.squareRoot()
-            * (1 - exp(-Double(basis.points) / 6))
-            * min(1, basis.fit.span / (Double(windowNanos) / 1e9)).squareRoot()
-        let ooms = s.oomIncidents.count
-        if ooms > 0 { confidence += (1 - confidence) * 0.5 }
-        confidence = (min(0.99, max(0.01, confidence)) * 100).rounded() / 100
-        let severity = Self.predictionSeverity(probability: shownProbability, timeToOOM: t)
-        let ttoText = Formatting.duration(seconds: t)
-        let expected = now.adding(saturating: UInt64.rounding(clamping: t * 1e9))
-        let at = Formatting.rfc3339(nanos: now)
-        let source = s.hasCgroupSeries ? "cgroup" : "ebpf"
-        var evidence = [
-            Evidence(source: source,
-                     description: "Working set \(Formatting.bytes(a.lastValue)) of a \(Formatting.bytes(limit)) limit",
-                     observedAt: at, value: Double(a.lastValue), unit: "bytes"),
-            Evidence(source: source,
-                     description: "Growing \(rate(slope)) (\(carrier.map { lineSentence($0.fit, points: $0.points, of: $0.of) } ?? fitSentence(a)); growing for \(Formatting.duration(seconds: growthSpan)))",
-                     observedAt: at, value: slope, unit: "bytes/s"),
-        ]
-        if let g = compounding {
-            let ratio = g.advantage < 100 ? "\(Int.rounding(clamping: g.advantage))" : "over 100"
-            var text = "Growth compounds: the rate doubles every \(Formatting.duration(seconds: g.doubling)) (over the "
-                + "last \(g.count) minutes this curve fits \(ratio) times better than a steady speed-up"
-            if let steady = steadyTime, steady > t {
-                text += ", which would reach the limit later, in \(Formatting.duration(seconds: steady))"
-            }
-            evidence.append(Evidence(source: source, description: text + ")", observedAt: at, value: g.doubling,
-                                     unit: "seconds"))
-        } else if let k = knee {
-            evidence.append(Evidence(
-                source: source,
-                description: "Steady growth since it began \(Formatting.duration(seconds: -k.knee)) ago after a flat "
-                    + "stretch: a straight line from there fits better than a speed-up",
-                observedAt: at, value: -k.knee, unit: "seconds"))
-        } else if accel > 0 {
-            var text = "Growth is speeding up: the recent half of the window grows \(rate(a.recent?.slope ?? slope)), the older \(rate(a.older?.slope ?? slope))"
-            // The same points fit a compounding curve as well: say how much sooner the limit comes on it, when that is
-            // a tenth or more sooner (closer than that the two readings say the same).
-            if !judged, let c = MemoryAnalysis.compounding(level: level, slope: slope, accel: accel, limit: L),
-               c.time < 0.9 * t {
-                text += "; if the rate keeps doubling every \(Formatting.duration(seconds: c.doubling)) as it does now, "
-                    + "the limit comes sooner, in ~\(Formatting.duration(seconds: c.time))"
-            }
-            evidence.append(Evidence(source: source, description: text, observedAt: at, value: accel, unit: "bytes/s²"))
-        } else if let g = logarithmic {
-            evidence.append(Evidence(
-                source: source,
-                description: "Growth slows but does not level off: memory has risen about \(Formatting.bytes(g.perDoubling)) "
-                    + "each time the climb's age doubled (over the last \(g.count) minutes this curve fits clearly better "
-                    + "than one levelling off)",
-                observedAt: at, value: g.perDoubling, unit: "bytes"))
-        } else if accel < 0, let top = asymptote {
-            evidence.append(Evidence(source: source, description: "Growth is slowing: on this curve it levels off at ~\(Formatting.bytes(top)), above the \(Formatting.bytes(limit)) limit",
-                                     observedAt: at, value: top, unit: "bytes"))
-        }
-        for n in notes { evidence.append(Evidence(source: source, description: n, observedAt: at)) }
-        if ooms > 0 {
-            evidence.append(Evidence(source: s.oomKilledByStatus ? "kubernetes" : "ebpf",
-                                     description: "OOM-killed \(ooms) time\(ooms == 1 ? "" : "s") in the last \(Formatting.duration(seconds: Double(windowNanos) / 1e9))",
-                                     observedAt: at, value: Double(ooms), unit: "count"))
-        }
-        var actions: [RemediationAction] = []
-        if let inc = RemediationAdvice.increaseLimit(
-            subject: s.subject, owner: s.owner, current: limit, request: s.memoryRequest,
-            // The container is heading for its limit: like VPA after an OOM, size from the limit it will reach.
-            peak: max(a.robustPeak, limit), ceiling: config.memoryCeilingBytes,
-            reason: "At the current rate the limit is reached in \(ttoText).") {
-            actions.append(inc)
-        }
-        actions.append(RemediationAdvice.memoryDiagnostics(subject: s.subject, previous: ooms > 0 || s.restartCount > 0))
-        let spec = InsightSpec(
-            type: .oomPrediction, severity: severity,
-            title: "OOM kill predicted in \(ttoText) for \(s.subject.displayName)",
-            summary: "Memory grows \(rate(slope)) toward its \(Formatting.bytes(limit)) limit "
-                + "(now \(Formatting.bytes(a.lastValue)), \(Formatting.percent(Double(a.lastValue) / L)) of it); "
-                + "OOM kill in about \(ttoText), probability \(Formatting.percent(shownProbability)), "
-                + "confidence \(Formatting.percent(confidence)).",
-            subject: s.subject.resourceRef, resources: resources(s), evidence: evidence,
-            prediction: Prediction(kind: "OOMKill", probability: shownProbability,
-                                   confidence: confidence, timeToEvent: ttoText,
-                                   expectedAt: Formatting.rfc3339(nanos: expected)),
-            remediation: Remediation(actions: actions))
-        return .predict(InsightIdentity(type: .oomPrediction, subject: s.subject), spec)
+    /// The chance that the growth really is fast enough to get there within the horizon (from the slope's standard
+    /// error), times how much of it has been seen, how far it is extrapolated, and how long the subject has been
+    /// watched (the README's "How sure is a prediction?"). For a leak across cycles the growth is the peaks' line,
+    /// from where it is now. A prediction carried through noisy minutes (`carried`: its probability) only keeps what
+    /// was said: it is not raised on the long line's word.
+    func predictionProbability(_ s: SubjectState, _ a: MemoryAnalysis, reading r: GrowthReading, limit L: Double,
+                               timeToOOM t: Double, horizon: Double, now: UInt64, peaks: CycleReading.RisingPeaks?,
+                               carried: Double?) -> Double {
+        let headroom = max(0, L - (peaks.map { $0.trend.value(at: a.nowSec) } ?? r.level))
+        let needed = headroom / max(horizon, 1)
+        let effective = t <= 0 ? .infinity : peaks != nil ? r.slope : headroom / t
+        let slopeError = r.carrier?.slopeError ?? a.fit.slopeStdError
+        let reach = RobustTrend.normalCDF((effective - needed) / max(slopeError, 1e-9))
+        let seen = 1 - exp(-max(r.growthSpan, 0) / Forecast.evidenceSeconds)
+        let ahead = t / max(r.growthSpan, 1)
+        let extrapolation = 1 / (1 + (ahead / Forecast.extrapolation) * (ahead / Forecast.extrapolation))
+        let watched = s.history.firstAt > 0 && now > s.history.firstAt ? Double(now - s.history.firstAt) / 1e9 : 0
+        let cap = 0.99 - Forecast.youngCap * exp(-watched / Forecast.youngSeconds)
+        var probability = min(cap, reach * seen * extrapolation * r.cycleFactor)
+        if let carried { probability = min(probability, carried) }
+        return probability
     }
 
     /// The buckets of a climb that began inside the window: the longest run at the end whose every bucket's
