@@ -419,15 +419,23 @@ public struct CorrelationEngine: Sendable {
         default:
             if memory {
                 let m = memoryDetectors(i, now: now)
-                found.append(contentsOf: m.found)
+                // (At most half of `resolveAfter`: the unrefreshed prediction would lapse at its end, without saying
+                // why.)
+                let hold = min(Forecast.levelsOffHoldSeconds, Double(resolveAfterNanos) / 2e9)
+                // A curve that has read as levelling off for the hold does not turn into a leak on one evaluation's
+                // word: the window's bend is noisy, and a logarithmic climb read as levelling off for nine minutes
+                // was once read straight, and predicted "OOM in 21m" 2.6 hours before its kill. A new prediction
+                // waits until that reading has been gone for the hold too (an active one is not held back).
+                let levelledOffLately = states[i].levelledOffAt > 0 && now >= states[i].levelledOffAt
+                    && Double(now - states[i].levelledOffAt) / 1e9 < hold
+                    && !states[i].active.contains { $0.identity.type == .oomPrediction }
+                found.append(contentsOf: m.found.filter { !(levelledOffLately && $0.0.type == .oomPrediction) })
                 if let why = m.settle { settleOOMPrediction(i, because: why, now: now, into: &out) }
                 if let why = m.levelsOff {
                     let since = states[i].levellingOffSince ?? now
                     states[i].levellingOffSince = since
-                    // (At most half of `resolveAfter`: the unrefreshed prediction would lapse at its end, without
-                    // saying why.)
-                    let hold = min(Forecast.levelsOffHoldSeconds, Double(resolveAfterNanos) / 2e9)
                     if now >= since, Double(now - since) / 1e9 >= hold {
+                        states[i].levelledOffAt = now
                         settleOOMPrediction(i, because: why, now: now, into: &out)
                     }
                 } else {

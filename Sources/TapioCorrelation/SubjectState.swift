@@ -71,6 +71,9 @@ struct SubjectState: Sendable {
     /// did not): the reading settles an OOM prediction once it has held for
     /// ``CorrelationEngine/Forecast/levelsOffHoldSeconds``.
     var levellingOffSince: UInt64?
+    /// The last evaluation at which that reading had held for the hold or longer (0: never): no new OOM prediction is
+    /// raised until it has been gone for as long.
+    var levelledOffAt: UInt64 = 0
 
     // OOM kills.
     /// Kernel kills and pod-status OOMKilled terminations, each counted once (time of the incident).

@@ -66,6 +66,9 @@ extension CorrelationEngine {
         /// raised again 10–50 s later, up to four times in one leak's first five minutes (`oom-linear-1`, noise
         /// seed 2), each a new alert. Measured on 24 noise draws of that leak: its runs lasted at most 79 s, while
         /// curves that do level off (τ 150 s and 300 s) read it without a break for 350–1,080 s, from 70–190 s on.
+        /// Once it has held that long, a new prediction waits until the reading has been gone as long: a logarithmic
+        /// climb read as levelling off for nine minutes was read straight on one evaluation (the window's bend is
+        /// noisy) and raised "OOM in 21m" 2.6 hours before its kill.
         static let levelsOffHoldSeconds = 120.0
         /// A straight climb of twenty minutes or more grows at its line's speed (over the climb's minute maxima) while
         /// the window's slope is within 0.75–1.5 times the line's. Over eight noise seeds of the corpus, a straight
