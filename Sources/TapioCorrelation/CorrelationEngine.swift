@@ -419,22 +419,13 @@ public struct CorrelationEngine: Sendable {
         default:
             if memory {
                 let m = memoryDetectors(i, now: now)
-                // (At most half of `resolveAfter`: the unrefreshed prediction would lapse at its end, without saying
-                // why.)
-                let hold = min(Forecast.levelsOffHoldSeconds, Double(resolveAfterNanos) / 2e9)
-                // A curve that has read as levelling off for the hold does not turn into a leak on one evaluation's
-                // word: the window's bend is noisy, and a logarithmic climb read as levelling off for nine minutes
-                // was once read straight, and predicted "OOM in 21m" 2.6 hours before its kill. A new prediction
-                // waits until that reading has been gone for the hold too (an active one is not held back).
-                let levelledOffLately = states[i].levelledOffAt > 0 && now >= states[i].levelledOffAt
-                    && Double(now - states[i].levelledOffAt) / 1e9 < hold
-                    && !states[i].active.contains { $0.identity.type == .oomPrediction }
-                found.append(contentsOf: m.found.filter { !(levelledOffLately && $0.0.type == .oomPrediction) })
+                found.append(contentsOf: m.found)
                 if let why = m.settle { settleOOMPrediction(i, because: why, now: now, into: &out) }
                 if let why = m.levelsOff {
                     let since = states[i].levellingOffSince ?? now
                     states[i].levellingOffSince = since
-                    if now >= since, Double(now - since) / 1e9 >= hold {
+                    if now >= since, Double(now - since) / 1e9 >= levelsOffHold {
+                        // Held: the curve levels off. A new prediction waits a while after this (`oomPrediction`).
                         states[i].levelledOffAt = now
                         settleOOMPrediction(i, because: why, now: now, into: &out)
                     }
@@ -448,6 +439,11 @@ public struct CorrelationEngine: Sendable {
         }
         for (identity, spec) in found { upsert(i, identity, spec, now: now, into: &out) }
     }
+
+    /// How long a levelling-off reading must hold to settle a prediction, and how long a new one waits after it last
+    /// held (``Forecast/levelsOffHoldSeconds``): at most half of `resolveAfter`, since an unrefreshed prediction
+    /// would lapse at its end without saying why.
+    var levelsOffHold: Double { min(Forecast.levelsOffHoldSeconds, Double(resolveAfterNanos) / 2e9) }
 
     private mutating func upsert(_ i: Int, _ identity: InsightIdentity, _ spec: InsightSpec, now: UInt64,
                                  into out: inout [InsightUpdate]) {

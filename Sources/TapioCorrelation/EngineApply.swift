@@ -39,9 +39,13 @@ extension CorrelationEngine {
                 // fit — and the container's leak got no prediction before its kill. The cgroup's total replaces them.
                 states[i].memory.reset()
                 states[i].history.reset()
+                states[i].forgetLevellingOff()
                 states[i].hasCgroupSeries = true
             }
-            if let l = m.limitBytes { states[i].memoryLimit = l }
+            if let l = m.limitBytes, l != states[i].memoryLimit {
+                states[i].memoryLimit = l
+                states[i].forgetLevellingOff()
+            }
             addMemory(i, t: t, value: m.workingSetBytes, repeats: m.unchangedBefore)
         case .memorySample(let m):
             if !states[i].hasCgroupSeries { addMemory(i, t: t, value: m.rssBytes) }
@@ -197,7 +201,10 @@ extension CorrelationEngine {
             states[i].image = c.image
             if let o = info.owner { states[i].owner = o }
             if let r = c.memoryRequestBytes { states[i].memoryRequest = r }
-            if let l = c.memoryLimitBytes { states[i].memoryLimit = l }
+            if let l = c.memoryLimitBytes, l != states[i].memoryLimit {
+                states[i].memoryLimit = l
+                states[i].forgetLevellingOff()
+            }
             restartAndTerminations(i, count: c.restartCount, force: false, [c.lastTermination, c.currentTermination], t: t, now: now)
             states[i].waitingReason = c.waitingReason
             if c.waitingReason == "CrashLoopBackOff" {
@@ -290,6 +297,7 @@ extension CorrelationEngine {
         if states[i].restartTimes.count >= 64 { states[i].restartTimes.removeFirst() }
         states[i].restartTimes.append(t)
         states[i].memory.reset()
+        states[i].forgetLevellingOff()
         return true
     }
 

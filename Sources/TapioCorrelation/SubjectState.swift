@@ -71,9 +71,15 @@ struct SubjectState: Sendable {
     /// did not): the reading settles an OOM prediction once it has held for
     /// ``CorrelationEngine/Forecast/levelsOffHoldSeconds``.
     var levellingOffSince: UInt64?
-    /// The last evaluation at which that reading had held for the hold or longer (0: never): no new OOM prediction is
-    /// raised until it has been gone for as long.
+    /// The last evaluation at which that reading had held for the hold or longer (0: never): a new OOM prediction
+    /// waits as long after it (``CorrelationEngine/Forecast/levelsOffHoldSeconds``).
     var levelledOffAt: UInt64 = 0
+
+    /// A new container, series or limit: what the old curve did says nothing about the new one.
+    mutating func forgetLevellingOff() {
+        levellingOffSince = nil
+        levelledOffAt = 0
+    }
 
     // OOM kills.
     /// Kernel kills and pod-status OOMKilled terminations, each counted once (time of the incident).

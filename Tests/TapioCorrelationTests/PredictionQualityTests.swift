@@ -405,6 +405,51 @@ struct PredictionQualityTests {
         #expect(late.isEmpty, "the 2.7-hour climb's time-to-OOM in its last hour: \(late)")
     }
 
+    @Test("a logarithmic climb's first twenty minutes raise no prediction, while the window still reads it levelling off")
+    func logarithmicClimbsFirstMinutesAreQuiet() throws {
+        // The two climbs of `logarithmicClimbIsReadAsOne`, their first twenty minutes on 16 noise draws each. The
+        // window reads them as levelling off for minutes on end, then now and then straight on one evaluation (its
+        // bend's z wanders around the bar of 3), which raised "OOM in 21m" hours before the kill; from ten minutes
+        // of history the long climb reads the logarithm. A new prediction waits two minutes after the levelling-off
+        // reading last held (``CorrelationEngine/Forecast/levelsOffHoldSeconds``).
+        var raised: [String] = []
+        for (base, scale) in [(150.0, 140.0), (300.0, 110.0)] {
+            for seed in UInt64(1)...16 {
+                let run = Self.longClimb(seed: seed, limit: 1 << 30, runFor: 1200) { k in
+                    (base + scale * log1p(Double(k) / 20)) * Self.mi
+                }
+                for u in run.updates where u.identity.type == .oomPrediction && u.change == .new {
+                    raised.append("\(scale)Mi, seed \(seed): at \(Self.second(u)) s, \(u.spec.prediction?.timeToEvent ?? "")")
+                }
+            }
+        }
+        #expect(raised.isEmpty, "\(raised)")
+    }
+
+    @Test("a fast leak right after a heap levelled off is warned at least 30 s before its kill: the wait is not for it")
+    func fastLeakAfterALevellingOffIsWarned() throws {
+        // 200Mi + 400Mi × (1 − e^(−t/120 s)) toward 1Gi, read as levelling off, then from seven minutes on a leak of
+        // 3Mi/s on top: killed about 140 s later. Its prediction is due within ten minutes
+        // (``CorrelationEngine/Forecast/urgentSeconds``), so the wait after a levelling-off reading does not hold it.
+        var wrong: [String] = []
+        var leads: [Int] = []
+        for seed in UInt64(1)...8 {
+            let run = Self.longClimb(seed: seed, limit: 1 << 30, runFor: 1800) { k in
+                (200 + 400 * (1 - exp(-Double(k) / 120)) + 3 * Double(max(0, k - 420))) * Self.mi
+            }
+            let end = try #require(run.kill, "no kill")
+            let warned = run.updates.first {
+                $0.identity.type == .oomPrediction && $0.change != .resolved && $0.spec.severity >= .warning
+                    && Self.second($0) >= 420
+            }
+            guard let warned else { wrong.append("seed \(seed): not warned (kill at \(end) s)"); continue }
+            leads.append(end - Self.second(warned))
+            if end - Self.second(warned) < 30 { wrong.append("seed \(seed): warned \(end - Self.second(warned)) s ahead") }
+        }
+        print("fast leak after a levelling off: warned \(leads) s before the kill (seeds 1–8)")
+        #expect(wrong.isEmpty, "\(wrong)")
+    }
+
     @Test("a leak that starts while the curve still levels off is raised once that reading is gone")
     func leakAfterALevellingOffIsRaised() throws {
         // 200Mi + 400Mi × (1 − e^(−t/240 s)), a heap filling toward 600Mi of a 1Gi limit, read as levelling off; from

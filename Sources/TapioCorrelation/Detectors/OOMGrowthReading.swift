@@ -35,11 +35,14 @@ extension CorrelationEngine {
         var tto: Double?
         /// Where a slowing curve levels off, when it does.
         var asymptote: Double?
-        /// How long the growth now seen has lasted (seconds).
+        /// How long the growth now seen has lasted (seconds); every reading sets it (0 would make the prediction
+        /// unsure of anything).
         var growthSpan = 0.0
         /// 0.5 when memory dropped back once before from lower: it may still be a cycle with a higher peak.
         var cycleFactor = 1.0
         var carrier: Carrier?
+        /// A leak across cycles: the growth is its peaks' line.
+        var peaks: CycleReading.RisingPeaks?
         var compounding: CompoundingFit?
         var logarithmic: LogarithmicFit?
         var knee: KneeFit?
@@ -67,7 +70,8 @@ extension CorrelationEngine {
         let peak = Double(s.memory.peak)
         let originMinute = Int64(a.originNanos / MemoryHistory.minuteNanos)
         let (climbing, running, cycle, peaks) = (climb.climbing, climb.running, climb.cycle, climb.peaks)
-        var r = GrowthReading(level: a.shape.level, slope: a.shape.slope, accel: a.shape.accel)
+        let shape = a.shape
+        var r = GrowthReading(level: shape.level, slope: shape.slope, accel: shape.accel)
         // The long climb's line (its slope's error widened for correlated minutes), whether it carries a standing
         // prediction through noisy minutes or gives a straight climb its speed.
         let onMinuteMaxima = { (line: TrendFit) -> Carrier in
@@ -80,6 +84,7 @@ extension CorrelationEngine {
             // (see ``CycleReading/RisingPeaks``), also when the peaks' line is already past the limit between two
             // climbs.
             r.carrier = (peaks.trend, peaks.points, "cycle peaks", peaks.trend.slopeStdError)
+            r.peaks = peaks
             r.level = climbing ? running : Double(a.lastValue)
             r.slope = peaks.trend.slope
             r.accel = 0

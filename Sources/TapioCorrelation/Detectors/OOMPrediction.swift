@@ -2,9 +2,10 @@ import Foundation
 import DequeModule
 import TapioModel
 
-/// The OOM prediction: how sure, how soon, and when an active one is over — from the window's analysis, the long
-/// history's climb and cycles, and the subject's past kills (the README's "OOM predictions: probability and
-/// severity" explains each figure).
+/// The OOM prediction: whether memory climbs, how sure the prediction is and when an active one is over — from the
+/// window's analysis, the long history's climb and cycles, and the subject's past kills (the README's "OOM
+/// predictions: probability and severity" explains each figure). How soon: ``CorrelationEngine/readGrowth``; the
+/// Insight's words: ``CorrelationEngine/predictionSpec``.
 extension CorrelationEngine {
     /// How an OOM prediction is judged. Each figure is documented with its reason here and in the README
     /// ("How sure is a prediction?"); they were set from the shapes' arithmetic, not fitted scenario by scenario.
@@ -66,10 +67,16 @@ extension CorrelationEngine {
         /// raised again 10–50 s later, up to four times in one leak's first five minutes (`oom-linear-1`, noise
         /// seed 2), each a new alert. Measured on 24 noise draws of that leak: its runs lasted at most 79 s, while
         /// curves that do level off (τ 150 s and 300 s) read it without a break for 350–1,080 s, from 70–190 s on.
-        /// Once it has held that long, a new prediction waits until the reading has been gone as long: a logarithmic
-        /// climb read as levelling off for nine minutes was read straight on one evaluation (the window's bend is
-        /// noisy) and raised "OOM in 21m" 2.6 hours before its kill.
+        /// (At most half of `resolveAfter`: ``CorrelationEngine/levelsOffHold``.)
+        ///
+        /// And a new prediction waits as long after the last evaluation at which that reading had held: a
+        /// logarithmic climb read as levelling off for nine minutes was read straight on one evaluation (the
+        /// window's bend is noisy) and raised "OOM in 21m" 2.6 hours before its kill. An active prediction is
+        /// updated as before, and one due within ``urgentSeconds`` does not wait.
         static let levelsOffHoldSeconds = 120.0
+        /// A kill due within ten minutes is not held back by the wait above: two minutes would be a fifth or more of
+        /// the time left (a fast leak right after a heap filled up).
+        static let urgentSeconds = 600.0
         /// A straight climb of twenty minutes or more grows at its line's speed (over the climb's minute maxima) while
         /// the window's slope is within 0.75–1.5 times the line's. Over eight noise seeds of the corpus, a straight
         /// climb's window ran at 0.63–1.41 of its line (1st–99th percentile 0.73–1.26): a slow leak's window swings
@@ -180,8 +187,12 @@ extension CorrelationEngine {
 
         guard let t = r.tto, t <= horizon else { return fellBack.map { .settle($0) } ?? .none }
         if early, t > Forecast.earlyHorizon || t > Forecast.earlyReach * max(a.fit.span, 1) { return .none }
+        // A curve just read as levelling off does not become a new prediction on one evaluation's word.
+        if standing == nil, t > Forecast.urgentSeconds, s.levelledOffAt > 0, now >= s.levelledOffAt,
+           Double(now - s.levelledOffAt) / 1e9 < levelsOffHold {
+            return .none
+        }
         let probability = predictionProbability(s, a, reading: r, limit: L, timeToOOM: t, horizon: horizon, now: now,
-                                                peaks: climb.peaks,
                                                 carried: longLine != nil || carriedOnCurve ? standing : nil)
         guard probability >= Forecast.minProbability else { return .none }
         let shownProbability = (probability * 100).rounded() / 100
@@ -193,14 +204,13 @@ extension CorrelationEngine {
     /// The chance that the growth really is fast enough to get there within the horizon (from the slope's standard
     /// error), times how much of it has been seen, how far it is extrapolated, and how long the subject has been
     /// watched (the README's "How sure is a prediction?"). For a leak across cycles the growth is the peaks' line,
-    /// from where it is now. A prediction carried through noisy minutes (`carried`: its probability) only keeps what
-    /// was said: it is not raised on the long line's word.
+    /// from where it is now. A prediction carried through noisy minutes on the long climb's line or curve
+    /// (`carried`: its probability) only keeps what was said: it is not raised on their word.
     func predictionProbability(_ s: SubjectState, _ a: MemoryAnalysis, reading r: GrowthReading, limit L: Double,
-                               timeToOOM t: Double, horizon: Double, now: UInt64, peaks: CycleReading.RisingPeaks?,
-                               carried: Double?) -> Double {
-        let headroom = max(0, L - (peaks.map { $0.trend.value(at: a.nowSec) } ?? r.level))
+                               timeToOOM t: Double, horizon: Double, now: UInt64, carried: Double?) -> Double {
+        let headroom = max(0, L - (r.peaks.map { $0.trend.value(at: a.nowSec) } ?? r.level))
         let needed = headroom / max(horizon, 1)
-        let effective = t <= 0 ? .infinity : peaks != nil ? r.slope : headroom / t
+        let effective = t <= 0 ? .infinity : r.peaks != nil ? r.slope : headroom / t
         let slopeError = r.carrier?.slopeError ?? a.fit.slopeStdError
         let reach = RobustTrend.normalCDF((effective - needed) / max(slopeError, 1e-9))
         let seen = 1 - exp(-max(r.growthSpan, 0) / Forecast.evidenceSeconds)
