@@ -453,10 +453,11 @@ struct PredictionQualityTests {
     @Test("a leak that starts while the curve still levels off is raised once that reading is gone")
     func leakAfterALevellingOffIsRaised() throws {
         // 200Mi + 400Mi × (1 − e^(−t/240 s)), a heap filling toward 600Mi of a 1Gi limit, read as levelling off; from
-        // eight minutes on, a leak of 20Mi/min on top, killed about 21 minutes later. A new prediction waits until the
-        // levelling-off reading has been gone for two minutes (``CorrelationEngine/Forecast/levelsOffHoldSeconds``):
-        // the leak must still be raised with ten minutes or more to spare. (The fill's first, steep minute may get a
-        // low prediction of its own, settled as it levels off: not this test's subject.)
+        // eight minutes on, a leak of 20Mi/min on top, killed about 21 minutes later. A new prediction waits two
+        // minutes after the levelling-off reading last held (``CorrelationEngine/Forecast/levelsOffHoldSeconds``):
+        // the leak must still be raised with ten minutes or more to spare (20 without the wait, 12–17 with it). (The
+        // fill's first, steep minute may get a low prediction of its own, settled as it levels off: not this test's
+        // subject.)
         var wrong: [String] = []
         var raisedAt: [String] = []
         for seed in UInt64(1)...4 {
