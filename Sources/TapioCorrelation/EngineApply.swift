@@ -42,10 +42,7 @@ extension CorrelationEngine {
                 states[i].forgetLevellingOff()
                 states[i].hasCgroupSeries = true
             }
-            if let l = m.limitBytes, l != states[i].memoryLimit {
-                states[i].memoryLimit = l
-                states[i].forgetLevellingOff()
-            }
+            if let l = m.limitBytes { states[i].noteLimit(l) }
             addMemory(i, t: t, value: m.workingSetBytes, repeats: m.unchangedBefore)
         case .memorySample(let m):
             if !states[i].hasCgroupSeries { addMemory(i, t: t, value: m.rssBytes) }
@@ -201,10 +198,7 @@ extension CorrelationEngine {
             states[i].image = c.image
             if let o = info.owner { states[i].owner = o }
             if let r = c.memoryRequestBytes { states[i].memoryRequest = r }
-            if let l = c.memoryLimitBytes, l != states[i].memoryLimit {
-                states[i].memoryLimit = l
-                states[i].forgetLevellingOff()
-            }
+            if let l = c.memoryLimitBytes { states[i].noteLimit(l) }
             restartAndTerminations(i, count: c.restartCount, force: false, [c.lastTermination, c.currentTermination], t: t, now: now)
             states[i].waitingReason = c.waitingReason
             if c.waitingReason == "CrashLoopBackOff" {

@@ -209,7 +209,10 @@ struct MemoryHistory: Sendable {
         if significant, accel < 0 {
             let whole = climbMinutes(now: now, maxMinutes: Self.capacity)
             curve = ClimbCurve.judgeSlowing(x: whole.ends, y: whole.y)
-        } else if !significant, t.count == maxMinutes {
+        }
+        // The last hour's line, when the logarithm's check below fitted it (read again for ``Bend/line``).
+        var hourLine: TrendFit?
+        if !significant, t.count == maxMinutes {
             // A climb older than the halves look at, straight over its last hour, may still be a logarithm — if the
             // logarithm also runs along that hour's line. A warm-up ramp followed by a straight leak bends the whole
             // climb as much, and the logarithm through both rises at three quarters of the leak's speed by its last
@@ -219,6 +222,7 @@ struct MemoryHistory: Sendable {
                case .logarithmic(let g) = ClimbCurve.judgeSlowing(x: whole.ends, y: whole.y),
                let first = t.first, let last = t.last, last > first,
                let hour = RobustTrend.theilSen(t: t, y: y, correlated: true) {
+                hourLine = hour
                 let along = (g.value(at: last) - g.value(at: first)) / (last - first)
                 if abs(along - hour.slope) <= MemoryAnalysis.bendZ * hour.slopeStdError * hour.autocorrelation {
                     curve = .logarithmic(g)
@@ -227,7 +231,7 @@ struct MemoryHistory: Sendable {
         }
         var line: TrendFit?
         if case .line = curve, t.count >= Self.lineMinutes, let last = t.last, let top = y.last,
-           let fit = RobustTrend.theilSen(t: t, y: y, correlated: true), fit.slope > 0,
+           let fit = hourLine ?? RobustTrend.theilSen(t: t, y: y, correlated: true), fit.slope > 0,
            fit.slope >= MemoryAnalysis.bendZ * fit.slopeStdError * fit.autocorrelation,
            top >= fit.value(at: last) - 3 * fit.sigma {
             line = fit

@@ -81,6 +81,14 @@ struct SubjectState: Sendable {
         levelledOffAt = 0
     }
 
+    /// The memory limit as the cgroup or the pod reports it; a changed one forgets the levelling-off reading, which
+    /// was judged against the old limit.
+    mutating func noteLimit(_ bytes: UInt64) {
+        guard bytes != memoryLimit else { return }
+        memoryLimit = bytes
+        forgetLevellingOff()
+    }
+
     // OOM kills.
     /// Kernel kills and pod-status OOMKilled terminations, each counted once (time of the incident).
     var oomIncidents: Deque<UInt64> = []
