@@ -258,6 +258,26 @@ struct MemoryHistory: Sendable {
         return (ends.reversed(), y.reversed())
     }
 
+    /// The finished minutes among the last `count` that hold samples, oldest first: each one's end relative to `now`
+    /// (seconds, ≤ 0), its maximum and its minimum (bytes). Minutes without samples are left out, not read as zero (an
+    /// idle process is sampled only when it runs).
+    func lastMinutes(_ count: Int, now: UInt64) -> (ends: [Double], max: [Double], min: [Double]) {
+        var ends: [Double] = [], maxima: [Double] = [], minima: [Double] = []
+        var i = minutes.count - 2  // the running minute is not finished
+        var seen = 0
+        while i >= 0, seen < count {
+            let x = minutes[i]
+            if !x.empty {
+                ends.append(-secondsSinceEnd(ofMinute: minute(i), now: now))
+                maxima.append(Self.bytes(x.max))
+                minima.append(Self.bytes(x.min))
+            }
+            seen += 1
+            i -= 1
+        }
+        return (ends.reversed(), maxima.reversed(), minima.reversed())
+    }
+
     /// Whether points bend down clearly in a parabola's fit: it leaves under half a line's squared residuals
     /// (``CompoundingFit/clearlyBetter``) and its acceleration is negative.
     static func slowsDown(x: [Double], y: [Double]) -> Bool {

@@ -55,20 +55,22 @@ def steady_leak():
     ev.append({"t": 313, "type": "restart", "pod": "default/leaky-api-7d9f", "container": "app", "restarts": 1,
                "reason": "OOMKilled", "exitCode": 137, "finishedAt": 312.1})
     write("oom-prediction-steady-leak",
-          {"description": "A container leaks 1Mi/s from 200Mi toward its 512Mi limit and is OOM-killed at t=312s.",
-           "duration": 330, "expect": ["OOMPrediction", "MemoryLeak", "OOMKilled"]}, ev)
+          {"description": "A container leaks 1Mi/s from 200Mi toward its 512Mi limit and is OOM-killed at t=312s "
+                          "(predicted; not yet called a leak, which takes a quarter of an hour of growth).",
+           "duration": 330, "expect": ["OOMPrediction", "OOMKilled"]}, ev)
 
 
 def gc_leak():
     # A GC sawtooth (30 s period, 60Mi teeth) whose floor climbs 0.5Mi/s toward a 1Gi limit.
     ev = [pod(0, "batch-worker-0", owner="StatefulSet/batch-worker", limit="1Gi", request="512Mi")]
-    for i in range(0, 901):
+    # 18 minutes: a leak is called one once it has lasted a quarter of an hour.
+    for i in range(0, 1081):
         t = float(i)
         floor = 300 * MI + 0.5 * MI * t
         ev.append(mem(t, "batch-worker-0", floor + 60 * MI * ((t % 30) / 30)))
     write("oom-prediction-gc-leak",
           {"description": "GC sawtooth with a rising floor: peaks and troughs both climb 0.5Mi/s toward 1Gi.",
-           "duration": 900, "expect": ["OOMPrediction", "MemoryLeak"]}, ev)
+           "duration": 1080, "expect": ["OOMPrediction", "MemoryLeak"]}, ev)
 
 
 def local_cgroup_oom():
@@ -84,12 +86,13 @@ def local_cgroup_oom():
 def slow_leak():
     r = random.Random(3 + SEED)
     ev = [pod(0, "cache-5c8b", owner="Deployment/cache", limit="4Gi", request="1Gi")]
-    for i in range(0, 601):
+    for i in range(0, 1201):
         t = float(i)
         ev.append(mem(t, "cache-5c8b", 1024 * MI + 60e6 / 3600 * t + r.uniform(-0.25, 0.25) * MI))
     write("memory-leak-slow",
-          {"description": "60 MB/h of steady growth under a 4Gi limit: a leak, but no OOM within the horizon.",
-           "duration": 600, "expect": ["MemoryLeak"]}, ev)
+          {"description": "60 MB/h of steady growth under a 4Gi limit for 20 minutes: a leak once it has lasted a "
+                          "quarter of an hour, but no OOM within the horizon.",
+           "duration": 1200, "expect": ["MemoryLeak"]}, ev)
 
 
 def unbounded():

@@ -106,12 +106,16 @@ struct DetectorTests {
         #expect(cmds.contains { $0.contains("/sys/fs/cgroup/memory/tapio-demo/leaker/memory.limit_in_bytes") })
     }
 
-    @Test("a slow leak is reported near its true rate, without an OOM prediction beyond the horizon")
+    @Test("a slow leak is reported near its true rate once it has lasted a quarter of an hour, without an OOM prediction beyond the horizon")
     func slowLeak() throws {
-        let (_, updates) = try Scenarios.replay("memory-leak-slow")
+        let (scenario, updates) = try Scenarios.replay("memory-leak-slow")
         let leak = try #require(updates.first { $0.identity.type == .memoryLeak })
+        let at = Double(leak.observedAt - scenario.startNanos) / 1e9
+        #expect(at >= 840, "called a leak \(at) s in")
         let perHour = try #require(leak.spec.evidence.first?.value)
         #expect(abs(perHour - 60e6) <= 0.2 * 60e6, "\(perHour) bytes/h")
+        let lasted = try #require(leak.spec.evidence.first { $0.description.hasPrefix("Has grown for") }?.value)
+        #expect(abs(lasted - 60e6) <= 0.2 * 60e6, "\(lasted) bytes/h over the quarter of an hour")
         #expect(!updates.contains { $0.identity.type == .oomPrediction })
     }
 

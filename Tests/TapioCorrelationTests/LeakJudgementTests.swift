@@ -1,0 +1,100 @@
+import Foundation
+import Testing
+import TapioModel
+@testable import TapioCorrelation
+
+/// What counts as a leak: growth that has lasted a quarter of an hour (``CorrelationEngine/leakSeconds``), not
+/// five minutes of a process warming up. Each case runs on several noise draws.
+@Suite("What counts as a leak", .timeLimit(.minutes(5)))
+struct LeakJudgementTests {
+    static let mi = Double(1 << 20)
+    static let t0: UInt64 = 1_795_000_000 * 1_000_000_000
+
+    /// One sample a second for `seconds` (none where `value` is nil), a kill at each of `kills` (seconds), no memory
+    /// limit unless one is given.
+    func replay(seconds: Int, limit: UInt64? = nil, kills: [Int] = [],
+                value: (Double) -> Double?) -> [InsightUpdate] {
+        var engine = CorrelationEngine()
+        var out: [InsightUpdate] = []
+        for k in 0...seconds {
+            let t = Self.t0 + UInt64(k) * 1_000_000_000
+            if kills.contains(k) { engine.ingest(TestEvents.oomKill(pod: "p", at: t), now: t, into: &out) }
+            guard let v = value(Double(k)) else { continue }
+            engine.ingest(TestEvents.memory(pod: "p", ws: UInt64(max(0, v)), limit: limit, at: t), now: t, into: &out)
+        }
+        return out
+    }
+
+    func seconds(_ u: InsightUpdate) -> Double { Double(u.observedAt - Self.t0) / 1e9 }
+
+    func firstLeak(_ u: [InsightUpdate]) -> InsightUpdate? {
+        u.first { $0.identity.type == .memoryLeak && $0.change == .new }
+    }
+
+    @Test("a process warming up grows for minutes and levels off: growth without a limit (Info), never a leak",
+          arguments: 1...8)
+    func warmUpIsNotALeak(seed: Int) {
+        var r = TestNoise(state: UInt64(seed) &* 0x9e37_79b9_7f4a_7c15 | 1)
+        // 40Mi, then 12Mi more approached with a four-minute time constant: a cache or a connection pool filling.
+        let u = replay(seconds: 1800) { t in
+            40 * Self.mi + 12 * Self.mi * (1 - exp(-t / 240)) + 0.1 * Self.mi * r.gauss()
+        }
+        #expect(u.contains { $0.identity.type == .unboundedMemoryGrowth }, "the growth itself was not seen")
+        #expect(firstLeak(u) == nil, "called a leak at \(firstLeak(u).map(seconds) ?? 0) s")
+    }
+
+    @Test("growth that goes on is a leak once it has lasted a quarter of an hour, and not before", arguments: 1...4)
+    func lastingGrowthIsALeak(seed: Int) throws {
+        var r = TestNoise(state: UInt64(seed) &* 0x2545_f491_4f6c_dd1d | 1)
+        let rate = 30 * Self.mi / 3600  // 30Mi/h: three times the default threshold
+        let u = replay(seconds: 1500) { t in 200 * Self.mi + rate * t + 0.2 * Self.mi * r.gauss() }
+        let growth = try #require(u.first { $0.identity.type == .unboundedMemoryGrowth })
+        let leak = try #require(firstLeak(u), "never called a leak")
+        #expect(seconds(growth) < 600, "growth first reported at \(seconds(growth)) s")
+        #expect(seconds(leak) >= 840, "called a leak after \(seconds(leak)) s")
+        #expect(seconds(leak) <= 1020, "called a leak only after \(seconds(leak)) s")
+        let lasted = try #require(leak.spec.evidence.first { $0.description.hasPrefix("Has grown for") })
+        let perHour = try #require(lasted.value)
+        #expect(abs(perHour - rate * 3600) <= 0.25 * rate * 3600, "\(perHour / Self.mi) Mi/h")
+    }
+
+    @Test("a leaking process sampled only now and then (idle in between) is still a leak", arguments: 1...4)
+    func sparseSamplesStillALeak(seed: Int) throws {
+        var r = TestNoise(state: UInt64(seed) &* 0x94d0_49bb_1331_11eb | 1)
+        let rate = 30 * Self.mi / 3600
+        // Every fourth minute has no sample at all, and the others only their first 20 s.
+        let u = replay(seconds: 1500) { t in
+            let minute = Int(t / 60), second = Int(t) % 60
+            guard minute % 4 != 3, second < 20 else { return nil }
+            return 200 * Self.mi + rate * t + 0.2 * Self.mi * r.gauss()
+        }
+        let leak = try #require(firstLeak(u), "never called a leak")
+        #expect(seconds(leak) >= 840, "called a leak after \(seconds(leak)) s")
+    }
+
+    /// The kill's drop breaks the rise of the minutes' low points until it has left the quarter of an hour.
+    @Test("an OOM kill that frees memory starts the quarter of an hour again", arguments: 1...4)
+    func killStartsAgain(seed: Int) throws {
+        var r = TestNoise(state: UInt64(seed) &* 0xbf58_476d_1ce4_e5b9 | 1)
+        let rate = 30 * Self.mi / 3600
+        // The kill at 12 minutes takes 20Mi away; the growth goes on from there at the same rate.
+        let u = replay(seconds: 2100, limit: 1 << 30, kills: [720]) { t in
+            (t < 720 ? 200 * Self.mi : 180 * Self.mi) + rate * t + 0.2 * Self.mi * r.gauss()
+        }
+        let leak = try #require(firstLeak(u), "never called a leak")
+        #expect(seconds(leak) >= 720 + 840, "called a leak \(seconds(leak) - 720) s after the kill")
+    }
+
+    @Test("a ramp that came back down before is that cycle again, not a leak; only its first climb is", arguments: 1...4)
+    func cycleIsNotALeak(seed: Int) {
+        var r = TestNoise(state: UInt64(seed) &* 0x9e37_79b9_7f4a_7c15 | 1)
+        // Every 30 minutes: 22.5 minutes from 200Mi up to 400Mi, then back (a batch phase); three cycles.
+        let u = replay(seconds: 5400) { t in
+            let phase = t.truncatingRemainder(dividingBy: 1800)
+            let up = min(phase, 1350) / 1350
+            return 200 * Self.mi + 200 * Self.mi * (phase < 1350 ? up : 0) + 0.5 * Self.mi * r.gauss()
+        }
+        let raised = u.filter { $0.identity.type == .memoryLeak && $0.change == .new }.map(seconds)
+        #expect(raised.count == 1 && raised.allSatisfy { $0 < 1800 }, "raised at \(raised) s")
+    }
+}
