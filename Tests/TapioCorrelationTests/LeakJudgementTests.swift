@@ -97,4 +97,22 @@ struct LeakJudgementTests {
         let raised = u.filter { $0.identity.type == .memoryLeak && $0.change == .new }.map(seconds)
         #expect(raised.count == 1 && raised.allSatisfy { $0 < 1800 }, "raised at \(raised) s")
     }
+
+    /// Recorded on a real node: a control plane under the API test suite and the real-cluster tier. Its processes grow
+    /// in steps and level off; the engine used to call five of them leaking, 7–8 times on each of twelve alignments of
+    /// the minutes. Minutes are counted from the epoch, so where a recording starts within its minute moves every
+    /// minute's maximum and minimum: the rule must not hang on one.
+    @Test("a real control plane's steps are not a leak, wherever its minutes start", arguments: [0, 15, 30, 45])
+    func recordedControlPlane(shift: Int) throws {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Scenarios/unbounded-growth-control-plane-recorded.jsonl")
+        let text = try String(contentsOf: url, encoding: .utf8)
+        let moved = text.replacingOccurrences(of: "\"start\": \"2026-12-05T14:26:30Z\"",
+                                              with: "\"start\": \"2026-12-05T14:26:\(String(format: "%02d", shift))Z\"")
+        #expect(moved != text || shift == 30, "the scenario's start is not where this test moves it from")
+        let u = try ScenarioReplay.run(text: moved)
+        #expect(u.contains { $0.identity.type == .unboundedMemoryGrowth }, "the growth itself was not seen")
+        let leaks = u.filter { $0.identity.type == .memoryLeak && $0.change == .new }.map(\.spec.title)
+        #expect(leaks.isEmpty, "\(leaks)")
+    }
 }

@@ -31,7 +31,8 @@ struct ScenarioTests {
         let names = Set(Scenarios.all)
         for required in ["silent-sawtooth-gc", "silent-step-plateau", "silent-noisy-flat", "silent-rollout-restarts",
                          "silent-pod-deleted", "oom-prediction-steady-leak", "oom-killed-child", "memory-leak-slow",
-                         "crash-loop-after-rollout", "network-issue", "node-pressure", "cluster-health"] {
+                         "crash-loop-after-rollout", "network-issue", "node-pressure", "cluster-health",
+                         "unbounded-growth-control-plane-recorded"] {
             #expect(names.contains(required), "missing scenario \(required)")
         }
     }
