@@ -98,6 +98,20 @@ struct LeakJudgementTests {
         #expect(raised.count == 1 && raised.allSatisfy { $0 < 1800 }, "raised at \(raised) s")
     }
 
+    /// Under a limit the slack is 5 % of the limit, as for the OOM prediction: a second climb 2 % higher is the cycle.
+    @Test("under a limit, a second climb a little higher than the first is still that cycle", arguments: 1...4)
+    func cycleUnderALimit(seed: Int) {
+        var r = TestNoise(state: UInt64(seed) &* 0x2545_f491_4f6c_dd1d | 1)
+        // Two climbs of 22.5 minutes from 200Mi, to 400Mi and then to 404Mi, under a 1Gi limit.
+        let u = replay(seconds: 3300, limit: 1 << 30) { t in
+            let phase = t.truncatingRemainder(dividingBy: 1800)
+            let top = t < 1800 ? 200.0 : 204.0
+            return 200 * Self.mi + top * Self.mi * (phase < 1350 ? phase / 1350 : 0) + 0.5 * Self.mi * r.gauss()
+        }
+        let raised = u.filter { $0.identity.type == .memoryLeak && $0.change == .new }.map(seconds)
+        #expect(raised.count == 1 && raised.allSatisfy { $0 < 1800 }, "raised at \(raised) s")
+    }
+
     /// Recorded on a real node: a control plane under the API test suite and the real-cluster tier. Its processes grow
     /// in steps and level off; the engine used to call five of them leaking, 7–8 times on each of twelve alignments of
     /// the minutes. Minutes are counted from the epoch, so where a recording starts within its minute moves every

@@ -99,7 +99,8 @@ extension CorrelationEngine {
         // across cycles (peaks that climb) or new ground still counts. (A sawtooth inside the window is judged by its
         // floors above.)
         if !a.sawtooth {
-            let limit = s.effectiveLimit.map(Double.init)
+            // (Not `.map(Double.init)`: for a UInt64 that picks `init(bitPattern:)`.)
+            let limit = s.effectiveLimit.map { Double($0) }
             let running = Double(a.robustPeak)
             switch CycleReading.read(s.history, limit: limit ?? 0, running: running, now: now, nowSec: a.nowSec) {
             case .steady: return nil
