@@ -8,8 +8,8 @@ bash scripts/setup.sh debug
 # Against a real server the tests share one tapio-system (the agents' Leases, Insights about this machine's own
 # processes): each test removes what it wrote there, and this run removes the namespace itself when it created it.
 if [[ -n ${TAPIO_TEST_KUBECONFIG:-} ]] && command -v kubectl >/dev/null 2>&1 \
-   && [[ $(kubectl --kubeconfig "$TAPIO_TEST_KUBECONFIG" get namespace tapio-system 2>&1) == *NotFound* ]]; then
-  trap 'kubectl --kubeconfig "$TAPIO_TEST_KUBECONFIG" delete namespace tapio-system --ignore-not-found >/dev/null 2>&1 || true' EXIT
+   && [[ $(kubectl --kubeconfig "$TAPIO_TEST_KUBECONFIG" --request-timeout=10s get namespace tapio-system 2>&1) == *NotFound* ]]; then
+  trap 'kubectl --kubeconfig "$TAPIO_TEST_KUBECONFIG" delete namespace tapio-system --ignore-not-found --timeout=120s >/dev/null 2>&1 || true' EXIT
 fi
 # Serially: the kernel and end-to-end tests use real processes, cgroups and timers, and on a 2-core machine
 # parallel tests starve each other (the cooperative pool is as wide as the machine).

@@ -91,7 +91,7 @@ extension OperatorBench {
     /// The last spec of each Insight type the engine wrote for a replayed leak, as the writer's document (spec
     /// and labels) with the status it patches.
     static func agentInsights() -> [[String: Any]] {
-        let url = URL(fileURLWithPath: "Tests/Scenarios/quality/oom-linear-0.jsonl")
+        let url = URL(fileURLWithPath: "Tests/Scenarios/quality/oom-linear-1.jsonl")
         guard let updates = try? ScenarioReplay.run(fileURL: url) else { return [] }
         var last: [InsightType: InsightUpdate] = [:]
         for u in updates where u.change != .resolved { last[u.identity.type] = u }

@@ -258,13 +258,17 @@ struct MemoryHistory: Sendable {
         return (ends.reversed(), y.reversed())
     }
 
-    /// The finished minutes among the last `count` that hold samples, oldest first: each one's end relative to `now`
-    /// (seconds, ≤ 0), its maximum and its minimum (bytes). Minutes without samples are left out, not read as zero (an
-    /// idle process is sampled only when it runs).
+    /// The finished minutes among the last `count` before `now`'s that hold samples, oldest first: each one's end
+    /// relative to `now` (seconds, ≤ 0), its maximum and its minimum (bytes). Minutes without samples are left out,
+    /// not read as zero (an idle process is sampled only when it runs), but counted among the `count`.
     func lastMinutes(_ count: Int, now: UInt64) -> (ends: [Double], max: [Double], min: [Double]) {
         var ends: [Double] = [], maxima: [Double] = [], minima: [Double] = []
-        var i = minutes.count - 2  // the running minute is not finished
-        var seen = 0
+        // The running minute is not finished; nor, for an evaluation before this minute's first sample, is any later
+        // one stored. The minutes between the last stored one and `now`'s had no samples: they count as empty.
+        let current = Int64(now / Self.minuteNanos)
+        var i = minutes.count - 1
+        while i >= 0, minute(i) >= current { i -= 1 }
+        var seen = minutes.isEmpty ? 0 : Int(clamping: Swift.max(0, current - 1 - lastMinute))
         while i >= 0, seen < count {
             let x = minutes[i]
             if !x.empty {

@@ -140,8 +140,8 @@ public struct MemoryProbe: Sendable, Hashable, Codable {
     public var enabled: Bool
     /// Memory samples per second per CPU (1–1000; 19 keeps clear of timer harmonics).
     public var samplingHz: Int
-    /// Sustained growth per hour above which a container is leaking, once it has grown for a quarter of an hour (or
-    /// the window, when longer) without slowing down (a quantity, default `10Mi`).
+    /// Sustained growth per hour above which a container is leaking, once it has grown for a quarter of an hour
+    /// without slowing down (or over the window, when that is longer) (a quantity, default `10Mi`).
     public var leakThreshold: String
 
     public init(enabled: Bool = true, samplingHz: Int = MemoryProbe.defaultSamplingHz,

@@ -107,18 +107,19 @@ def unbounded():
 def sawtooth_silent():
     r = random.Random(5 + SEED)
     ev = [pod(0, "jvm-app-0", owner="StatefulSet/jvm-app", limit="1Gi", request="768Mi")]
-    for i in range(0, 901):
+    # 25 minutes: past the quarter of an hour a leak must last.
+    for i in range(0, 1501):
         t = float(i)
         ev.append(mem(t, "jvm-app-0", 300 * MI + 300 * MI * ((t % 40) / 40) + r.uniform(-3, 3) * MI))
     write("silent-sawtooth-gc",
           {"description": "A bounded GC sawtooth 300→600Mi every 40 s under a 1Gi limit: nothing to predict.",
-           "duration": 900, "expect": []}, ev)
+           "duration": 1500, "expect": []}, ev)
 
 
 def step_plateau():
     r = random.Random(6 + SEED)
     ev = [pod(0, "importer-0", owner="Deployment/importer", limit="512Mi")]
-    for i in range(0, 601):
+    for i in range(0, 1501):
         t = float(i)
         if t < 150:
             base = 200
@@ -128,18 +129,18 @@ def step_plateau():
             base = 380
         ev.append(mem(t, "importer-0", base * MI + r.uniform(-3, 3) * MI))
     write("silent-step-plateau",
-          {"description": "Memory steps from 200Mi to 380Mi (a cache warming up) and stays there.",
-           "duration": 600, "expect": []}, ev)
+          {"description": "Memory steps from 200Mi to 380Mi (a cache warming up) and stays there for 25 minutes.",
+           "duration": 1500, "expect": []}, ev)
 
 
 def noisy_flat():
     r = random.Random(7 + SEED)
     ev = [pod(0, "web-6f7", owner="Deployment/web", limit="512Mi")]
-    for i in range(0, 601):
+    for i in range(0, 1501):
         ev.append(mem(i, "web-6f7", 400 * MI + r.gauss(0, 15) * MI))
     write("silent-noisy-flat",
-          {"description": "400Mi with ±15Mi noise (σ) under a 512Mi limit for 10 minutes.",
-           "duration": 600, "expect": []}, ev)
+          {"description": "400Mi with ±15Mi noise (σ) under a 512Mi limit for 25 minutes.",
+           "duration": 1500, "expect": []}, ev)
 
 
 def rollout_restarts():

@@ -10,11 +10,11 @@ import Testing
 /// The leading operator's Insight cache keeps, of each agent's Insight, only what its readers use: every reader
 /// computes the same from the cache view as from the whole object, and the view is much smaller.
 @Suite struct InsightCacheViewTests {
-    /// The Insights the engine writes for a replayed leak (OOMPrediction, MemoryLeak, OOMKilled), as the writer
-    /// sends them and the server returns them, on a node.
+    /// The Insights the engine writes for a replayed leak (OOMPrediction, MemoryLeak, OOMKilled; a leak that lasts
+    /// 24 minutes, so that it is called one), as the writer sends them and the server returns them, on a node.
     static func agentInsights() throws -> [InsightObject] {
         let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Scenarios/quality/oom-linear-0.jsonl")
+            .appendingPathComponent("Scenarios/quality/oom-linear-1.jsonl")
         var last: [InsightType: InsightUpdate] = [:]
         for u in try ScenarioReplay.run(fileURL: file) where u.change != .resolved { last[u.identity.type] = u }
         return try last.values.map { u in

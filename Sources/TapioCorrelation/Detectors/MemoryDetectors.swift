@@ -43,10 +43,14 @@ extension CorrelationEngine {
         case .levelsOff(let why): levelsOff = why
         case .none: break
         }
-        if let l = memoryLeak(s, a, now: now) {
-            out.append(l)
-        } else if s.effectiveLimit == nil, let u = unboundedGrowth(s, a, now: now) {
-            out.append(u)
+        // A ramp that came back down from about this height before is that cycle again: neither a leak nor growth
+        // that only the node will stop.
+        if !climbsAgain(s, a) {
+            if let l = memoryLeak(s, a, now: now) {
+                out.append(l)
+            } else if s.effectiveLimit == nil, let u = unboundedGrowth(s, a, now: now) {
+                out.append(u)
+            }
         }
         return (out, settle, levelsOff)
     }
@@ -83,7 +87,8 @@ extension CorrelationEngine {
 
     /// Growth above the policy's threshold held across (most of) the window, with the floor rising too: what
     /// reclaim or GC frees does not bring memory back. And growth that has lasted: a quarter of an hour of it
-    /// (``lastingGrowth(_:now:threshold:)``) when the window is shorter, not the same cycle's ramp again.
+    /// (``lastingGrowth(_:now:threshold:)``) when the window is shorter. (Not called for a cycle's ramp again:
+    /// ``climbsAgain(_:_:)``.)
     func memoryLeak(_ s: SubjectState, _ a: MemoryAnalysis, now: UInt64) -> (InsightIdentity, InsightSpec)? {
         let threshold = config.leakThresholdBytesPerHour / 3600
         let window = Double(windowNanos) / 1e9
@@ -93,20 +98,6 @@ extension CorrelationEngine {
         if window < Self.leakSeconds {
             guard let l = lastingGrowth(s, now: now, threshold: threshold) else { return nil }
             lasted = l
-        }
-        // A ramp longer than the window that came back down before (a batch phase, a cache rebuilt on a schedule) is
-        // that cycle again while it climbs to about where the earlier ones peaked, as for the OOM prediction; a leak
-        // across cycles (peaks that climb) or new ground still counts. (A sawtooth inside the window is judged by its
-        // floors above.)
-        if !a.sawtooth {
-            // (Not `.map(Double.init)`: for a UInt64 that picks `init(bitPattern:)`.)
-            let limit = s.effectiveLimit.map { Double($0) }
-            let running = Double(a.robustPeak)
-            switch CycleReading.read(s.history, limit: limit ?? 0, running: running, now: now, nowSec: a.nowSec) {
-            case .steady: return nil
-            case .once(let highest) where running <= highest + 0.05 * (limit ?? highest): return nil
-            case .once, .rising, .none: break
-            }
         }
         let at = Formatting.rfc3339(nanos: now)
         let source = s.hasCgroupSeries ? "cgroup" : "ebpf"
@@ -122,8 +113,8 @@ extension CorrelationEngine {
         if let lasted {
             evidence.append(Evidence(
                 source: source,
-                description: "Has grown for \(Formatting.duration(seconds: lasted.span)): each minute's peak rises "
-                    + "\(rate(lasted.peaks)) and its low point \(rate(lasted.floors)) (\(lasted.count) minutes)",
+                description: "Has grown for \(Formatting.duration(seconds: lasted.span)): each minute's low point rises "
+                    + "\(rate(lasted.floors)) and its peak \(rate(lasted.peaks)) (\(lasted.count) minutes)",
                 observedAt: at, value: lasted.floors * 3600, unit: "bytes/h"))
         }
         let limitText: String
@@ -158,6 +149,21 @@ extension CorrelationEngine {
             subject: s.subject.resourceRef, resources: resources(s), evidence: evidence,
             remediation: Remediation(actions: actions))
         return (InsightIdentity(type: .memoryLeak, subject: s.subject), spec)
+    }
+
+    /// Whether memory is climbing back to about where a ramp longer than the window peaked before it came back down
+    /// (a batch phase, a cache rebuilt on a schedule): within 5 % of the limit (without one, of that peak) of the
+    /// highest earlier peak, as the OOM prediction's cycle reading allows. Above it is new ground, and a leak across
+    /// cycles gets there. Drops count as the OOM prediction counts them (``MemoryHistory/cycles(minDrop:)``: a
+    /// quarter of the peak, and 5 % of the limit; not a kill's); a container restarted before it climbs higher than
+    /// last time reads as a cycle too. A sawtooth inside the window is judged by its floors instead.
+    func climbsAgain(_ s: SubjectState, _ a: MemoryAnalysis) -> Bool {
+        guard !a.sawtooth else { return false }
+        // (Not `.map(Double.init)`: for a UInt64 that picks `init(bitPattern:)`.)
+        let limit = s.effectiveLimit.map { Double($0) }
+        guard let highest = s.history.cycles(minDrop: 0.05 * (limit ?? 0)).map(\.peak).max() else { return false }
+        let running = max(Double(a.robustPeak), a.shape.level)
+        return running <= highest + 0.05 * (limit ?? highest)
     }
 
     /// How long growth must have lasted before it is called a leak when the window is shorter: a quarter of an hour.
