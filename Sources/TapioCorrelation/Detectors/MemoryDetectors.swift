@@ -171,7 +171,7 @@ extension CorrelationEngine {
     /// node (the real-cluster tier) a fresh control plane's etcd, kube-apiserver, containerd and kubelet, and a new
     /// pod filling its cache to 140 MiB, were each called leaking within minutes of being watched; recorded on this
     /// machine's realk8s cluster under the API test suite, five of its processes nine times (kube-controller-manager at
-    /// 15 Mi/h for growing 58 → 59 MiB; `Tests/Scenarios/unbounded-growth-control-plane-recorded.jsonl`). Until then
+    /// 15 Mi/h for growing 133 → 134 MiB in five minutes; `Tests/Scenarios/unbounded-growth-control-plane-recorded.jsonl`). Until then
     /// a growing subject without a limit is `UnboundedMemoryGrowth` (Info), and one that will reach its limit is an
     /// `OOMPrediction`: neither waits.
     static let leakSeconds: Double = 15 * 60
