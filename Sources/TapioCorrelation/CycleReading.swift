@@ -47,13 +47,21 @@ enum CycleReading: Sendable {
         }
     }
 
+    /// A cycle's share of the limit: a drop ends a cycle when it gives back this much of the limit (and a quarter of
+    /// its peak, whichever is more), and a climb back to within this much of an earlier peak is that cycle again.
+    static let limitShare = 0.05
+
+    /// The earlier cycles in `history` under `limit` (bytes; 0 without one), drops counted as ``limitShare`` says.
+    static func cycles(in history: MemoryHistory, limit: Double) -> [(minute: Int64, peak: Double, early: Double)] {
+        history.cycles(minDrop: limitShare * limit)
+    }
+
     /// Reads `history` against the current climb. `running` is the highest the memory is now (the window's robust
     /// peak, or the envelope's level when higher). The peaks are placed in seconds on the analysis' clock, where
     /// `now` (nanoseconds) is `nowSec`.
     static func read(_ history: MemoryHistory, limit: Double, running: Double, now: UInt64,
                      nowSec: Double) -> CycleReading {
-        // A drop counts when it gives back a quarter of its peak or 5 % of the limit, whichever is more.
-        let cycles = history.cycles(minDrop: 0.05 * limit)
+        let cycles = Self.cycles(in: history, limit: limit)
         guard let highest = cycles.map(\.peak).max() else { return .none }
         if cycles.count == 1 { return .once(highest: highest) }
         // Each peak is placed where in its minute it most likely was (see ``MemoryHistory/cycles(minDrop:)``).

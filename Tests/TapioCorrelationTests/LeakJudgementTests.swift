@@ -8,21 +8,11 @@ import TapioModel
 @Suite("What counts as a leak", .timeLimit(.minutes(5)))
 struct LeakJudgementTests {
     static let mi = Double(1 << 20)
-    static let t0: UInt64 = 1_795_000_000 * 1_000_000_000
+    static let t0 = TestEvents.memoryStart
 
-    /// One sample a second for `seconds` (none where `value` is nil), a kill at each of `kills` (seconds), no memory
-    /// limit unless one is given.
     func replay(seconds: Int, limit: UInt64? = nil, kills: [Int] = [], config: CorrelationConfig = CorrelationConfig(),
                 value: (Double) -> Double?) -> [InsightUpdate] {
-        var engine = CorrelationEngine(config: config)
-        var out: [InsightUpdate] = []
-        for k in 0...seconds {
-            let t = Self.t0 + UInt64(k) * 1_000_000_000
-            if kills.contains(k) { engine.ingest(TestEvents.oomKill(pod: "p", at: t), now: t, into: &out) }
-            guard let v = value(Double(k)) else { continue }
-            engine.ingest(TestEvents.memory(pod: "p", ws: UInt64(max(0, v)), limit: limit, at: t), now: t, into: &out)
-        }
-        return out
+        TestEvents.replayMemory(seconds: seconds, limit: limit, kills: kills, config: config, value: value)
     }
 
     func seconds(_ u: InsightUpdate) -> Double { Double(u.observedAt - Self.t0) / 1e9 }

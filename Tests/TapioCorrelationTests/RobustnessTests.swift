@@ -9,15 +9,7 @@ struct RobustnessTests {
     static let mi = Double(1 << 20)
 
     func replay(seconds: Int, limit: UInt64? = 1 << 30, value: (Double) -> Double) -> [InsightUpdate] {
-        var engine = CorrelationEngine()
-        var out: [InsightUpdate] = []
-        let t0: UInt64 = 1_795_000_000 * 1_000_000_000
-        for k in 0...seconds {
-            let t = t0 + UInt64(k) * 1_000_000_000
-            let ws = UInt64(max(0, value(Double(k))))
-            engine.ingest(TestEvents.memory(pod: "p", ws: ws, limit: limit, at: t), now: t, into: &out)
-        }
-        return out
+        TestEvents.replayMemory(seconds: seconds, limit: limit, value: value)
     }
 
     @Test("a noisy flat series stays silent", arguments: 1...40)

@@ -25,4 +25,22 @@ enum TestEvents {
             pod: ref(pod), container: "app", restartCount: count,
             termination: Termination(reason: reason, exitCode: exit, signal: 0, finishedAtNanos: at)))))
     }
+
+    /// The start of ``replayMemory(seconds:limit:kills:config:value:)``'s series.
+    static let memoryStart: UInt64 = 1_795_000_000 * 1_000_000_000
+
+    /// One pod container's memory through an engine: a sample a second from ``memoryStart`` for `seconds` (none where
+    /// `value` is nil), an OOM kill at each of `kills` (seconds), under `limit`; every Insight update it made.
+    static func replayMemory(seconds: Int, limit: UInt64?, kills: [Int] = [], config: CorrelationConfig = CorrelationConfig(),
+                             value: (Double) -> Double?) -> [InsightUpdate] {
+        var engine = CorrelationEngine(config: config)
+        var out: [InsightUpdate] = []
+        for k in 0...seconds {
+            let t = memoryStart + UInt64(k) * 1_000_000_000
+            if kills.contains(k) { engine.ingest(oomKill(pod: "p", at: t), now: t, into: &out) }
+            guard let v = value(Double(k)) else { continue }
+            engine.ingest(memory(pod: "p", ws: UInt64(max(0, v)), limit: limit, at: t), now: t, into: &out)
+        }
+        return out
+    }
 }

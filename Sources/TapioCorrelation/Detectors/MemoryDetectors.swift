@@ -44,13 +44,10 @@ extension CorrelationEngine {
         case .none: break
         }
         // A ramp that came back down from about this height before is that cycle again: neither a leak nor growth
-        // that only the node will stop.
-        if !climbsAgain(s, a) {
-            if let l = memoryLeak(s, a, now: now) {
-                out.append(l)
-            } else if s.effectiveLimit == nil, let u = unboundedGrowth(s, a, now: now) {
-                out.append(u)
-            }
+        // that only the node will stop. (Read only for a finding: most evaluations have none.)
+        if let found = memoryLeak(s, a, now: now) ?? (s.effectiveLimit == nil ? unboundedGrowth(s, a, now: now) : nil),
+           !climbsAgain(s, a) {
+            out.append(found)
         }
         return (out, settle, levelsOff)
     }
@@ -154,16 +151,16 @@ extension CorrelationEngine {
     /// Whether memory is climbing back to about where a ramp longer than the window peaked before it came back down
     /// (a batch phase, a cache rebuilt on a schedule): within 5 % of the limit (without one, of that peak) of the
     /// highest earlier peak, as the OOM prediction's cycle reading allows. Above it is new ground, and a leak across
-    /// cycles gets there. Drops count as the OOM prediction counts them (``MemoryHistory/cycles(minDrop:)``: a
-    /// quarter of the peak, and 5 % of the limit; not a kill's); a container restarted before it climbs higher than
-    /// last time reads as a cycle too. A sawtooth inside the window is judged by its floors instead.
+    /// cycles gets there. Drops count as the OOM prediction counts them (``CycleReading/cycles(in:limit:)``; not a
+    /// kill's); a container restarted before it climbs higher than last time reads as a cycle too. A sawtooth inside
+    /// the window is judged by its floors instead.
     func climbsAgain(_ s: SubjectState, _ a: MemoryAnalysis) -> Bool {
         guard !a.sawtooth else { return false }
         // (Not `.map(Double.init)`: for a UInt64 that picks `init(bitPattern:)`.)
         let limit = s.effectiveLimit.map { Double($0) }
-        guard let highest = s.history.cycles(minDrop: 0.05 * (limit ?? 0)).map(\.peak).max() else { return false }
+        guard let highest = CycleReading.cycles(in: s.history, limit: limit ?? 0).map(\.peak).max() else { return false }
         let running = max(Double(a.robustPeak), a.shape.level)
-        return running <= highest + 0.05 * (limit ?? highest)
+        return running <= highest + CycleReading.limitShare * (limit ?? highest)
     }
 
     /// How long growth must have lasted before it is called a leak when the window is shorter: a quarter of an hour.
@@ -171,9 +168,9 @@ extension CorrelationEngine {
     /// node (the real-cluster tier) a fresh control plane's etcd, kube-apiserver, containerd and kubelet, and a new
     /// pod filling its cache to 140 MiB, were each called leaking within minutes of being watched; recorded on this
     /// machine's realk8s cluster under the API test suite, five of its processes nine times (kube-controller-manager at
-    /// 15 Mi/h for growing 133 → 134 MiB in five minutes; `Tests/Scenarios/unbounded-growth-control-plane-recorded.jsonl`). Until then
-    /// a growing subject without a limit is `UnboundedMemoryGrowth` (Info), and one that will reach its limit is an
-    /// `OOMPrediction`: neither waits.
+    /// 15 Mi/h for growing 133 → 134 MiB in five minutes;
+    /// `Tests/Scenarios/unbounded-growth-control-plane-recorded.jsonl`). Until then a growing subject without a limit
+    /// is `UnboundedMemoryGrowth` (Info), and one that will reach its limit is an `OOMPrediction`: neither waits.
     static let leakSeconds: Double = 15 * 60
 
     /// How fast the later half of that quarter hour must grow against the earlier half (minute peaks, Theil–Sen):

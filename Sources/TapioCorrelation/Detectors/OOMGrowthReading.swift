@@ -174,7 +174,7 @@ extension CorrelationEngine {
                 return .judged(.settle("memory came back down after each of its last \(drops) climbs"))
             case .once(let highest):
                 // Came back down from about here before: a cycle, not a leak (5 % of the limit of slack).
-                if r.level <= highest + 0.05 * L {
+                if r.level <= highest + CycleReading.limitShare * L {
                     return .judged(.settle("memory came back down from \(Formatting.bytes(highest)) before"))
                 }
                 // New ground after one drop: it may still be a cycle with a higher peak.
