@@ -39,7 +39,7 @@ extension CorrelationEngine {
                 // fit — and the container's leak got no prediction before its kill. The cgroup's total replaces them.
                 states[i].memory.reset()
                 states[i].history.reset()
-                states[i].forgetLevellingOff()
+                states[i].forgetCurveReadings()
                 states[i].hasCgroupSeries = true
             }
             if let l = m.limitBytes { states[i].noteLimit(l) }
@@ -291,7 +291,7 @@ extension CorrelationEngine {
         if states[i].restartTimes.count >= 64 { states[i].restartTimes.removeFirst() }
         states[i].restartTimes.append(t)
         states[i].memory.reset()
-        states[i].forgetLevellingOff()
+        states[i].forgetCurveReadings()
         return true
     }
 

@@ -41,6 +41,9 @@ struct MemoryAnalysis: Sendable {
     /// A parabola fitted to the whole envelope by least squares (window mode, six points or more): level, slope
     /// and acceleration at `nowSec`, and the acceleration in standard errors.
     var parabola: Parabola?
+    /// A speed-up was read on this climb at the evaluation before (``CorrelationEngine/Forecast/speedUpHoldSeconds``):
+    /// the bend then keeps counting at ``bendHoldZ``, not ``bendZ`` (set by the detector from the subject's state).
+    var speedUpHeld = false
 
     struct Parabola: Sendable {
         var level: Double
@@ -65,6 +68,14 @@ struct MemoryAnalysis: Sendable {
     /// …and only beyond four standard errors: the detectors re-test every bucket, and at three a wandering
     /// offset bends a straight leak now and then (the same reasoning as ``CorrelationEngine/growing(_:)``'s z ≥ 4).
     static let bendZ = 4.0
+    /// A speed-up already read keeps counting while its bend stays beyond two standard errors (a Schmitt trigger: in
+    /// at four, out below two). At four alone, a quadratic leak whose bend sits near three errors was read speeding
+    /// up and straight by turns: over the corpus's noise seeds 0–7 `oom-accelerating-1`'s prediction fell back from
+    /// Warning to Info seven times (seed 5: Warning at 430 s, Info at 480, Warning at 490, Info at 520–650 s), its
+    /// time-to-OOM swinging between ~17 and 39–44 minutes; with the hold three times. Its bend's z still swings
+    /// 1.3–4.9 from one evaluation to the next, so a dip below two ends the hold. A straight leak's chance bend past
+    /// four sits on a wandering offset and falls back within a few evaluations; the hold ends with it, or with a drop.
+    static let bendHoldZ = 2.0
     /// A bend that levels off still counts from six points and three standard errors: it makes no time-to-OOM
     /// shorter, and a heap filling toward -Xmx bends over within its first minutes — read later, it would stand as
     /// a Critical prediction until then. A leak that only seemed to level off keeps climbing, and the next
@@ -212,8 +223,9 @@ struct MemoryAnalysis: Sendable {
         // The parabola through every point sees a bend sooner than two halves' slopes (each from half the points);
         // the halves still catch one it misses (a least-squares fit gives a spike more weight than Theil–Sen).
         guard let p = parabola else { return (level, fit.slope, 0) }
+        let speedUpZ = speedUpHeld && dropBuckets == 0 ? Self.bendHoldZ : Self.bendZ
         func counts(_ z: Double) -> Bool {
-            z > 0 ? p.count >= Self.bendMinPoints && z > Self.bendZ : -z > Self.levelZ
+            z > 0 ? p.count >= Self.bendMinPoints && z > speedUpZ : -z > Self.levelZ
         }
         if counts(p.z) { return (p.level, p.slope, p.accel) }
         guard let o = older, let r = recent, recentMid > olderMid,
@@ -228,6 +240,9 @@ struct MemoryAnalysis: Sendable {
         let level = mid + r.slope * dt + 0.5 * accel * dt * dt
         return (level, slope, accel)
     }
+
+    /// Whether ``shape`` reads growth speeding up (the bend counted, held or not).
+    var speedsUp: Bool { shape.accel > 0 }
 
     /// Seconds from now until the curve reaches `limit`, and where it levels off when it bends over (nil: it does
     /// not level off). Accelerating growth follows the parabola; decelerating growth is read as an exponential

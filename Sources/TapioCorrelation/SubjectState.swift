@@ -74,19 +74,24 @@ struct SubjectState: Sendable {
     /// The last evaluation at which that reading had held for the hold or longer (0: never): a new OOM prediction
     /// waits as long after it (``CorrelationEngine/Forecast/levelsOffHoldSeconds``).
     var levelledOffAt: UInt64 = 0
+    /// The last evaluation at which the window read growth speeding up (0: none yet): the next one within
+    /// ``CorrelationEngine/Forecast/speedUpHoldSeconds`` keeps the reading at a lower bar
+    /// (``MemoryAnalysis/bendHoldZ``).
+    var speedUpAt: UInt64 = 0
 
     /// A new container, series or limit: what the old curve did says nothing about the new one.
-    mutating func forgetLevellingOff() {
+    mutating func forgetCurveReadings() {
         levellingOffSince = nil
         levelledOffAt = 0
+        speedUpAt = 0
     }
 
-    /// The memory limit as the cgroup or the pod reports it; a changed one forgets the levelling-off reading, which
-    /// was judged against the old limit.
+    /// The memory limit as the cgroup or the pod reports it; a changed one forgets the levelling-off reading, judged
+    /// against the old limit (and the speed-up's hold with it).
     mutating func noteLimit(_ bytes: UInt64) {
         guard bytes != memoryLimit else { return }
         memoryLimit = bytes
-        forgetLevellingOff()
+        forgetCurveReadings()
     }
 
     // OOM kills.

@@ -13,16 +13,21 @@ extension CorrelationEngine {
         case none
     }
 
-    /// The memory detectors' findings, the reason to settle an active OOM prediction now, if there is one, and the
-    /// reading that the curve levels off below the limit, if that is what this evaluation saw.
+    /// The memory detectors' findings, the reason to settle an active OOM prediction now, if there is one, the
+    /// reading that the curve levels off below the limit, if that is what this evaluation saw, and whether it read
+    /// growth speeding up (held for the next evaluation: ``Forecast/speedUpHoldSeconds``).
     func memoryDetectors(_ i: Int, now: UInt64)
-        -> (found: [(InsightIdentity, InsightSpec)], settle: String?, levelsOff: String?) {
+        -> (found: [(InsightIdentity, InsightSpec)], settle: String?, levelsOff: String?, speedsUp: Bool) {
         let s = states[i]
         var series = s.memory
         // A subject that stopped reporting: its buckets age out here, so stale growth is not re-detected forever.
         let oldest = Int64((now > windowNanos ? now - windowNanos : 0) / bucketNanos)
         while let f = series.buckets.first, f.index < oldest { series.buckets.removeFirst() }
-        guard let a = MemoryAnalysis.analyze(series, now: now) else { return ([], nil, nil) }
+        guard var a = MemoryAnalysis.analyze(series, now: now) else { return ([], nil, nil, false) }
+        let held = s.speedUpAt > 0 && now >= s.speedUpAt
+            && Double(now - s.speedUpAt) / 1e9 <= Forecast.speedUpHoldSeconds
+        a.speedUpHeld = held
+        var speedsUp = a.speedsUp
         var out: [(InsightIdentity, InsightSpec)] = []
         var settle: String?
         var levelsOff: String?
@@ -33,8 +38,12 @@ extension CorrelationEngine {
         if case .none = judgement, let climb = recentClimb(series, limit: s.effectiveLimit) {
             var sub = series
             sub.buckets = climb
-            if let b = MemoryAnalysis.analyze(sub, now: now), case .predict(let id, let spec) = oomPrediction(s, b, now: now) {
-                judgement = .predict(id, spec)
+            if var b = MemoryAnalysis.analyze(sub, now: now) {
+                b.speedUpHeld = held
+                if case .predict(let id, let spec) = oomPrediction(s, b, now: now) {
+                    judgement = .predict(id, spec)
+                    speedsUp = b.speedsUp
+                }
             }
         }
         switch judgement {
@@ -49,7 +58,7 @@ extension CorrelationEngine {
            !climbsAgain(s, a) {
             out.append(found)
         }
-        return (out, settle, levelsOff)
+        return (out, settle, levelsOff, speedsUp)
     }
 
     /// Growth a person should hear about: positive, sustained, statistically clear (z ≥ 4: detectors re-test every

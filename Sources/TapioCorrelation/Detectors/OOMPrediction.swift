@@ -77,6 +77,10 @@ extension CorrelationEngine {
         /// A kill due within ten minutes is not held back by the wait above: two minutes would be a fifth or more of
         /// the time left (a fast leak right after a heap filled up).
         static let urgentSeconds = 600.0
+        /// A speed-up read by the window stays read at a lower bar (``MemoryAnalysis/bendHoldZ``) while every memory
+        /// evaluation reads it and the next comes within a minute: memory evaluations run with each bucket of
+        /// samples (10 s), so a minute without one is a gap in the samples, after which the climb is judged afresh.
+        static let speedUpHoldSeconds = 60.0
         /// A straight climb of twenty minutes or more grows at its line's speed (over the climb's minute maxima) while
         /// the window's slope is within 0.75–1.5 times the line's. Over eight noise seeds of the corpus, a straight
         /// climb's window ran at 0.63–1.41 of its line (1st–99th percentile 0.73–1.26): a slow leak's window swings
