@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TapioModel
 @testable import TapioCorrelation
 
 /// When memory growth is read as speeding up or levelling off (issue 12: the time-to-OOM at the first Warning). A
@@ -112,5 +113,54 @@ struct BendReadingTests {
         #expect(MemoryAnalysis.compounding(level: y, slope: k * y, accel: -k * k * y, limit: L) == nil)
         #expect(MemoryAnalysis.compounding(level: y, slope: 0, accel: k * k * y, limit: L) == nil)
         #expect(MemoryAnalysis.compounding(level: L, slope: k * y, accel: k * k * y, limit: L) == nil)
+    }
+
+    @Test("a speed-up read just before keeps counting between two and four standard errors, but not across a drop")
+    func aSpeedUpIsHeldBetweenTheBars() throws {
+        // `oom-accelerating-1`'s shape (100Mi + 412Mi·(0.2u + 0.8u²), u = t/1600 s, into 512Mi) with white noise of
+        // 0.5 % of the limit: its bend is about three standard errors, so some evaluations land between the bars.
+        var found: MemoryAnalysis?
+        for seed in UInt64(1)...40 where found == nil {
+            Self.read(seconds: 720, from: 420, white: 0.005 * 512 * Self.mi, wander: 0, seed: seed,
+                      curve: { t in 100 * Self.mi + 412 * Self.mi * (0.2 * t / 1600 + 0.8 * (t / 1600) * (t / 1600)) }) { _, a in
+                if found == nil, let p = a.parabola, p.z > MemoryAnalysis.bendHoldZ + 0.3, p.z < MemoryAnalysis.bendZ - 0.3,
+                   !a.speedsUp { found = a }
+            }
+        }
+        var a = try #require(found, "no noise draw put the bend between the bars")
+        #expect(a.shape.accel == 0, "unheld, a bend under four errors is read straight")
+        a.speedUpHeld = true
+        #expect(a.speedsUp)
+        let held = a.shape
+        #expect(held.accel > 0 && held.slope > 0)
+        // Read as speeding up, the limit comes sooner than on the straight line.
+        let straight = try #require(MemoryAnalysis.timeToLimit(level: a.level, slope: a.fit.slope, accel: 0, limit: 512 * Self.mi).time)
+        let bent = try #require(MemoryAnalysis.timeToLimit(level: held.level, slope: held.slope, accel: held.accel, limit: 512 * Self.mi).time)
+        #expect(bent < straight)
+        // Memory dropped back inside the window: whatever was read before was another climb.
+        a.dropBuckets = 1
+        #expect(!a.speedsUp)
+    }
+
+    @Test("the engine holds a speed-up from one evaluation to the next, and forgets it with the container")
+    func theEngineKeepsTheSpeedUp() throws {
+        // A clean quadratic climb toward 1Gi: its bend is far beyond four errors.
+        var engine = CorrelationEngine()
+        var out: [InsightUpdate] = []
+        var t = Self.t0
+        for k in 0...400 {
+            t = Self.t0 + UInt64(k) * 1_000_000_000
+            let v = 100 * Self.mi + 0.2 * Self.mi * Double(k) + 0.002 * Self.mi * Double(k * k)
+            engine.ingest(TestEvents.memory(pod: "p", ws: UInt64(v), limit: 1 << 30, at: t), now: t, into: &out)
+        }
+        let i = try #require(engine.index[.podContainer(TestEvents.ref("p"), container: "app")])
+        #expect(engine.states[i].speedUpAt > 0 && engine.states[i].speedUpAt <= t)
+        #expect(t - engine.states[i].speedUpAt <= 10_000_000_000, "the last evaluation read it")
+        let prediction = try #require(engine.activeInsights.first { $0.identity.type == .oomPrediction })
+        #expect(prediction.spec.evidence.contains { $0.description.contains("speeding up") })
+        // A restart: the new container's curve is its own.
+        let r = t + 1_000_000_000
+        engine.ingest(TestEvents.restart(pod: "p", count: 1, reason: "Completed", at: r), now: r, into: &out)
+        #expect(engine.states[i].speedUpAt == 0)
     }
 }
