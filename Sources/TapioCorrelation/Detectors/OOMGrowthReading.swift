@@ -161,6 +161,10 @@ extension CorrelationEngine {
             }
             // How long the growth now seen has lasted: the window's span, and before it the minutes of the long
             // history that lie on the same curve (within 3σ, 2 % of the limit, or 15 % of the rise back to them).
+            // Under a GC sawtooth the window's span is all of it, not only its cycles' peaks: those leave out the
+            // cycle the window begins in and the one still climbing, so their span swung by up to two periods as
+            // the window slid (`oom-gc-leak-1`, 45-s teeth: growth seen 3m45s, then 3m, then 4m45s at 320–360 s;
+            // Warning, Info, Warning on six of eight noise seeds).
             let sigma = a.fit.sigma
             let curve: (Double) -> Double = { [r] d in
                 r.compounding?.value(at: d) ?? r.logarithmic?.value(at: d) ?? (r.level + r.slope * d + 0.5 * r.accel * d * d)
@@ -168,7 +172,7 @@ extension CorrelationEngine {
             let back = s.history.run(
                 before: originMinute, now: now, curve: curve,
                 tolerance: { d in max(3 * sigma, 0.02 * L, 0.15 * abs(curve(0) - curve(d))) })
-            r.growthSpan = a.fit.span + back
+            r.growthSpan = (a.sawtooth ? max(a.fit.span, a.nowSec) : a.fit.span) + back
             switch cycle {
             case .steady(let drops):
                 return .judged(.settle("memory came back down after each of its last \(drops) climbs"))
