@@ -597,6 +597,44 @@ struct PredictionQualityTests {
         #expect(E.predictionSeverity(probability: 0.35, timeToOOM: 200) == .warning)
         #expect(E.predictionSeverity(probability: 0.35, timeToOOM: 900) == .info)
         #expect(E.predictionSeverity(probability: 0.2, timeToOOM: 30) == .info)
+        // A standing prediction keeps its severity until clearly below its bar: 0.05 of probability, a tenth of time.
+        #expect(E.predictionSeverity(probability: 0.77, timeToOOM: 603) == .warning)
+        #expect(E.predictionSeverity(probability: 0.77, timeToOOM: 603, standing: .critical) == .critical)
+        #expect(E.predictionSeverity(probability: 0.66, timeToOOM: 300, standing: .critical) == .critical)
+        #expect(E.predictionSeverity(probability: 0.77, timeToOOM: 700, standing: .critical) == .warning)
+        #expect(E.predictionSeverity(probability: 0.64, timeToOOM: 300, standing: .critical) == .warning)
+        #expect(E.predictionSeverity(probability: 0.47, timeToOOM: 1800) == .info)
+        #expect(E.predictionSeverity(probability: 0.47, timeToOOM: 1800, standing: .warning) == .warning)
+        #expect(E.predictionSeverity(probability: 0.47, timeToOOM: 1800, standing: .critical) == .warning)
+        #expect(E.predictionSeverity(probability: 0.44, timeToOOM: 1800, standing: .warning) == .info)
+        #expect(E.predictionSeverity(probability: 0.27, timeToOOM: 320, standing: .warning) == .warning)
+        // Standing lower, nothing is held: the bars are the bars.
+        #expect(E.predictionSeverity(probability: 0.66, timeToOOM: 300, standing: .warning) == .warning)
+        #expect(E.predictionSeverity(probability: 0.47, timeToOOM: 1800, standing: .info) == .info)
+    }
+
+    @Test("a staircase whose time-to-OOM steps around ten minutes stays Critical once it is")
+    func severityIsHeldAtItsBar() {
+        // `oom-staircase-1`'s shape: 40Mi steps every 60 s from 300Mi into 1Gi (killed at ~1,080 s), white noise of
+        // 0.4 % of the limit. Its time-to-OOM crosses ten minutes a tread at a time.
+        var flaps: [String] = []
+        var critical = 0
+        for seed in UInt64(1)...8 {
+            var noise = TestNoise(state: seed &* 0x9E37_79B9_7F4A_7C15 | 1)
+            let out = TestEvents.replayMemory(seconds: 1075, limit: 1 << 30) { t in
+                300 * Self.mi + 40 * Self.mi * (t / 60).rounded(.down) + noise.gauss() * 0.004 * 1024 * Self.mi
+            }
+            var last: Severity?
+            for p in out where p.identity.type == .oomPrediction && p.change != .resolved {
+                if p.spec.severity == .critical { critical += 1 }
+                if last == .critical, p.spec.severity < .critical {
+                    flaps.append("seed \(seed) at \((p.observedAt - TestEvents.memoryStart) / 1_000_000_000) s")
+                }
+                last = p.spec.severity
+            }
+        }
+        #expect(critical > 0)
+        #expect(flaps.isEmpty, "\(flaps)")
     }
 
     @Test("a fast leak gets an early prediction at least 30 s before its kill, escalating as it goes")

@@ -81,6 +81,11 @@ extension CorrelationEngine {
         /// evaluation reads it and the next comes within a minute: memory evaluations run with each bucket of
         /// samples (10 s), so a minute without one is a gap in the samples, after which the climb is judged afresh.
         static let speedUpHoldSeconds = 60.0
+        /// How far below its severity's bars a standing prediction must fall to lose it
+        /// (``CorrelationEngine/predictionSeverity(probability:timeToOOM:standing:)``): 0.05 of probability, or a time-to-OOM
+        /// a tenth longer — more than a tread of a staircase or a tooth of a sawtooth moves it.
+        static let severityHoldProbability = 0.05
+        static let severityHoldTime = 1.1
         /// A straight climb of twenty minutes or more grows at its line's speed (over the climb's minute maxima) while
         /// the window's slope is within 0.75–1.5 times the line's. Over eight noise seeds of the corpus, a straight
         /// climb's window ran at 0.63–1.41 of its line (1st–99th percentile 0.73–1.26): a slow leak's window swings
@@ -96,9 +101,24 @@ extension CorrelationEngine {
     /// Severity from probability and time-to-OOM together: Critical when the kill is likely (≥ 0.7) and within
     /// 10 minutes — or imminent (≤ 60 s) and at least 0.4, since there is no time left to wait for more evidence;
     /// Warning when more likely than not, or 0.3 and within 5 minutes; otherwise Info.
-    static func predictionSeverity(probability p: Double, timeToOOM t: Double) -> Severity {
-        if (p >= 0.7 && t <= 600) || (p >= 0.4 && t <= 60) { return .critical }
-        if p >= 0.5 || (p >= 0.3 && t <= 300) { return .warning }
+    ///
+    /// A prediction standing at a severity keeps it until it is clearly below that severity's bar: its probability
+    /// 0.05 under it or its time-to-OOM a tenth past it (`standing`, the severity last said). A staircase's time-to-OOM
+    /// steps around ten minutes as each tread comes and goes — 9m51s, 10m3s, 9m52s — and read on the bars alone its
+    /// prediction went Critical, Warning, Critical within 40 s (`oom-staircase-1`, `oom-gc-leak-1`; three of eight
+    /// noise seeds), each return an `escalated` update and a new Event.
+    static func predictionSeverity(probability p: Double, timeToOOM t: Double, standing: Severity? = nil) -> Severity {
+        func reads(_ severity: Severity) -> Bool {
+            let held = standing.map { $0 >= severity } ?? false
+            let dp = held ? Forecast.severityHoldProbability : 0, ft = held ? Forecast.severityHoldTime : 1
+            switch severity {
+            case .critical: return (p >= 0.7 - dp && t <= 600 * ft) || (p >= 0.4 - dp && t <= 60 * ft)
+            case .warning: return p >= 0.5 - dp || (p >= 0.3 - dp && t <= 300 * ft)
+            default: return true
+            }
+        }
+        if reads(.critical) { return .critical }
+        if reads(.warning) { return .warning }
         return .info
     }
 

@@ -15,7 +15,8 @@ extension CorrelationEngine {
         let ooms = s.oomIncidents.count
         if ooms > 0 { confidence += (1 - confidence) * 0.5 }
         confidence = (min(0.99, max(0.01, confidence)) * 100).rounded() / 100
-        let severity = Self.predictionSeverity(probability: shownProbability, timeToOOM: t)
+        let standing = s.active.first { $0.identity.type == .oomPrediction }?.spec.severity
+        let severity = Self.predictionSeverity(probability: shownProbability, timeToOOM: t, standing: standing)
         let ttoText = Formatting.duration(seconds: t)
         let expected = now.adding(saturating: UInt64.rounding(clamping: t * 1e9))
         let at = Formatting.rfc3339(nanos: now)
