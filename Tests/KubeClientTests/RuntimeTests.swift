@@ -265,6 +265,41 @@ struct EventRecorderTests {
         }
     }
 
+    /// Events are named `<object>.<time in ns, hex>` as client-go names them, but a `Date` holds about a quarter of a
+    /// microsecond: a burst of events about one object (an OOM kill, its prediction settled, a crash loop) named
+    /// several alike, and all but the first were refused as AlreadyExists and lost.
+    @Test(.timeLimit(.minutes(2))) func aBurstAboutOneObjectLosesNoEvent() async throws {
+        try await withCluster { _, client, ns in
+            let rec = EventRecorder(client: client, reportingController: "tapio.io/agent", reportingInstance: "node-1")
+            for i in 0..<200 {
+                rec.record(regarding: regarding(ns), type: .normal, reason: "Burst", action: "Observe", note: "event \(i)")
+            }
+            await rec.drain()
+            let events = try await client.list(Event.self, namespace: ns).items
+            #expect(rec.failedCount == 0)
+            #expect(events.count == 200)
+            #expect(Set(events.compactMap(\.metadata.name)).count == 200)
+        }
+    }
+
+    /// Two recorders (two nodes' agents) about one object in the same instants: a name already taken is retried
+    /// once under a new one.
+    @Test(.timeLimit(.minutes(2))) func twoRecordersAboutOneObjectLoseNoEvent() async throws {
+        try await withCluster { _, client, ns in
+            let a = EventRecorder(client: client, reportingController: "tapio.io/agent", reportingInstance: "node-1")
+            let b = EventRecorder(client: client, reportingController: "tapio.io/agent", reportingInstance: "node-2")
+            for i in 0..<100 {
+                a.record(regarding: regarding(ns), type: .normal, reason: "Burst", action: "Observe", note: "a \(i)")
+                b.record(regarding: regarding(ns), type: .normal, reason: "Burst", action: "Observe", note: "b \(i)")
+            }
+            await a.drain()
+            await b.drain()
+            let events = try await client.list(Event.self, namespace: ns).items
+            #expect(a.failedCount + b.failedCount == 0)
+            #expect(events.count == 200)
+        }
+    }
+
     /// Issue 17, item 7: most notes carry changing figures, so most series never repeat; the cache that remembers
     /// them is bounded by a count and forgets a series that has been idle for `seriesIdleExpiry`.
     @Test(.timeLimit(.minutes(2))) func theSeriesCacheIsBoundedAndForgetsIdleSeries() async throws {
