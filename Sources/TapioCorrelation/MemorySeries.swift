@@ -46,15 +46,18 @@ struct MemorySeries: Sendable {
         var dropped = false
         if samples > 0 {
             let delta = lastValue > value ? lastValue - value : value - lastValue
-            let second = UInt32(truncatingIfNeeded: t / 1_000_000_000)
-            var share = lastValue / 10
-            if reclaimKiB > 0, UInt64(second &- reclaimSecond) * 1_000_000_000 <= windowNanos {
-                share = Swift.min(share, UInt64(reclaimKiB) << 9)
-            }
-            dropped = lastValue > value && delta > Swift.max(share, 1 << 20) && Double(delta) > 4 * meanAbsDelta
-            if dropped {
-                reclaimKiB = UInt32(clamping: delta >> 10)
-                reclaimSecond = second
+            // (The common sample, a rise or a small dip, stops at the first test.)
+            if lastValue > value, delta > 1 << 20, Double(delta) > 4 * meanAbsDelta {
+                let second = UInt32(truncatingIfNeeded: t / 1_000_000_000)
+                var share = lastValue / 10
+                if reclaimKiB > 0, UInt64(second &- reclaimSecond) * 1_000_000_000 <= windowNanos {
+                    share = Swift.min(share, UInt64(reclaimKiB) << 9)
+                }
+                if delta > share {
+                    dropped = true
+                    reclaimKiB = UInt32(clamping: delta >> 10)
+                    reclaimSecond = second
+                }
             }
             meanAbsDelta += (Double(delta) - meanAbsDelta) / 16
         }
