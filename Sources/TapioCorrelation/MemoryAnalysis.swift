@@ -41,8 +41,9 @@ struct MemoryAnalysis: Sendable {
     /// A parabola fitted to the whole envelope by least squares (window mode, six points or more): level, slope
     /// and acceleration at `nowSec`, and the acceleration in standard errors.
     var parabola: Parabola?
-    /// A speed-up was read on this climb at the evaluation before (``CorrelationEngine/Forecast/speedUpHoldSeconds``):
-    /// the bend then keeps counting at ``bendHoldZ``, not ``bendZ`` (set by the detector from the subject's state).
+    /// A speed-up was read in this subject's window at the evaluation before — on the whole window or on the climb
+    /// inside it that the prediction was read on (``CorrelationEngine/Forecast/speedUpHoldSeconds``): the bend then
+    /// keeps counting at ``bendHoldZ``, not ``bendZ``, in either (set by the detector from the subject's state).
     var speedUpHeld = false
 
     struct Parabola: Sendable {
@@ -74,7 +75,9 @@ struct MemoryAnalysis: Sendable {
     /// Warning to Info seven times (seed 5: Warning at 430 s, Info at 480, Warning at 490, Info at 520–650 s), its
     /// time-to-OOM swinging between ~17 and 39–44 minutes; with the hold three times. Its bend's z still swings
     /// 1.3–4.9 from one evaluation to the next, so a dip below two ends the hold. A straight leak's chance bend past
-    /// four sits on a wandering offset and falls back within a few evaluations; the hold ends with it, or with a drop.
+    /// four sits on a wandering offset and falls back within a few evaluations; the hold ends with it, or with a drop:
+    /// on `oom-linear-3`'s shape under a wandering offset, 26 of 1,400 readings bent without the hold and 40 (2.9 %)
+    /// with it (`BendReadingTests.wanderIsNotABend`).
     static let bendHoldZ = 2.0
     /// A bend that levels off still counts from six points and three standard errors: it makes no time-to-OOM
     /// shorter, and a heap filling toward -Xmx bends over within its first minutes — read later, it would stand as

@@ -141,13 +141,14 @@ struct MemoryHistory: Sendable {
 
     /// Seconds before minute `before` over which the history follows `curve` (bytes as a function of seconds
     /// relative to `now`, negative into the past): going back minute by minute, each minute's maximum must lie within
-    /// `tolerance(Δ)` of the curve somewhere in that minute — between its values at the minute's start and end, the
-    /// tolerance measured at the end. A steady climb peaks at a minute's end, but a sawtooth's top can come anywhere
-    /// in it: checked at the end alone, a 45-s GC tooth's top up to 45 s of climb below it broke the run now and
-    /// then, and the growth seen went from 4m45s to 3m and back in ten seconds (`oom-gc-leak-1`: Warning, Info,
-    /// Warning at 320–360 s on six of eight noise seeds). Stops at the first minute that does not, an empty one or a
-    /// kill. This is how long the growth now seen has really been going on.
-    func run(before: Int64, now: UInt64, curve: (Double) -> Double, tolerance: (Double) -> Double) -> Double {
+    /// `tolerance(Δ)` of the curve at that minute's end, where a steady climb peaks — or, with `peakAnywhere` (under a
+    /// GC sawtooth, whose tops come anywhere in a minute), of the curve somewhere in it: between its values at the
+    /// minute's start and end. Checked at the end alone, a 45-s tooth's top up to 45 s of climb below it broke the
+    /// run now and then, and the growth seen fell back by up to twelve minutes (`GrowthSeenTests`). Stops at the
+    /// first minute that does not, an empty one or a kill. This is how long the growth now seen has really been
+    /// going on.
+    func run(before: Int64, now: UInt64, curve: (Double) -> Double, tolerance: (Double) -> Double,
+             peakAnywhere: Bool = false) -> Double {
         guard !minutes.isEmpty, before <= lastMinute + 1 else { return 0 }
         var i = minutes.count - 1 - Int(clamping: lastMinute - (before - 1))
         var run = 0.0
@@ -156,10 +157,11 @@ struct MemoryHistory: Sendable {
             let m = minute(i)
             if x.empty || killed(near: m + 1) { break }
             let back = secondsSinceEnd(ofMinute: m, now: now)
-            let backToStart = secondsSince(peakIn: m, early: 60, now: now)
             // A curve without a value there (a logarithm before its origin) does not reach back that far.
-            let atEnd = curve(-back), atStart = curve(-backToStart)
-            guard atEnd.isFinite, atStart.isFinite else { break }
+            let atEnd = curve(-back)
+            guard atEnd.isFinite else { break }
+            let atStart = peakAnywhere ? curve(-secondsSince(peakIn: m, early: 60, now: now)) : atEnd
+            guard atStart.isFinite else { break }
             let top = Self.bytes(x.max), slack = tolerance(back)
             guard top >= Swift.min(atStart, atEnd) - slack, top <= Swift.max(atStart, atEnd) + slack else { break }
             run += 60

@@ -21,8 +21,9 @@ struct MemorySeries: Sendable {
     var samples: UInt64 = 0
     /// Running mean of |difference| between consecutive samples: the series' own jitter.
     var meanAbsDelta: Double = 0
-    /// The last drop counted as reclaim: its size (KiB) and when (seconds, wrapping), so that the same workload's
-    /// teeth keep counting once its level has grown past ten of them (``add(at:value:bucketNanos:windowNanos:repeats:)``).
+    /// The size (KiB) of the last drop that counted as reclaim on the 10 % rule, and when the last drop counted at all
+    /// (seconds, wrapping), so that the same workload's teeth keep counting once its level has grown past ten of them
+    /// (``add(at:value:bucketNanos:windowNanos:repeats:)``).
     var reclaimKiB: UInt32 = 0
     var reclaimSecond: UInt32 = 0
 
@@ -38,24 +39,27 @@ struct MemorySeries: Sendable {
             samples &+= UInt64(repeats)
         }
         // A drop of more than 10 %, 1 MiB and four times the usual jitter between consecutive samples is reclaim or
-        // GC, not noise. Within a window of the last such drop, half its size is enough instead of the 10 %: a GC
-        // sawtooth whose floor climbs keeps teeth of the same size while its level outgrows ten of them, and read as
-        // noise from then on, its series is fitted on bucket maxima that half-catch the teeth instead of on the
-        // cycles' peaks (`oom-gc-leak-2`'s 40Mi teeth past 400Mi: its time-to-OOM jumped 70 s later 3½ minutes
-        // before the kill on four of eight noise seeds).
+        // GC, not noise. Within a window of the last counted drop, half the size of the last one that cleared the
+        // 10 % is enough instead: a GC sawtooth whose floor climbs keeps teeth of the same size while its level
+        // outgrows ten of them, and read as noise from then on, its series is fitted on bucket maxima that half-catch
+        // the teeth instead of on the cycles' peaks (`oom-gc-leak-2`'s 40Mi teeth past 400Mi: its time-to-OOM jumped
+        // 70 s later 3½ minutes before the kill on four of eight noise seeds).
         var dropped = false
         if samples > 0 {
             let delta = lastValue > value ? lastValue - value : value - lastValue
             // (The common sample, a rise or a small dip, stops at the first test.)
             if lastValue > value, delta > 1 << 20, Double(delta) > 4 * meanAbsDelta {
                 let second = UInt32(truncatingIfNeeded: t / 1_000_000_000)
-                var share = lastValue / 10
+                let tenth = lastValue / 10
+                var share = tenth
                 if reclaimKiB > 0, UInt64(second &- reclaimSecond) * 1_000_000_000 <= windowNanos {
                     share = Swift.min(share, UInt64(reclaimKiB) << 9)
                 }
                 if delta > share {
                     dropped = true
-                    reclaimKiB = UInt32(clamping: delta >> 10)
+                    // The size is a drop's that cleared the 10 % on its own: the teeth counted by half of it do not
+                    // lower the bar further (else each dip could halve it for the next), but they keep it alive.
+                    if delta > tenth { reclaimKiB = UInt32(clamping: delta >> 10) }
                     reclaimSecond = second
                 }
             }

@@ -53,6 +53,16 @@ struct MemorySeriesTests {
         Self.feed(&big, from: 0, to: 100) { _ in 680 * Self.mi }
         Self.feed(&big, from: 100, to: 300, value: teeth)
         #expect(Self.drops(big, from: 0) == 1)
+        // Dips counted by half a reclaim's size do not lower the bar for the next: after a 100Mi reclaim, a 51Mi dip
+        // counts, a 26Mi one then does not (it would, were the 51Mi dip's size remembered).
+        var chain = MemorySeries()
+        Self.feed(&chain, from: 0, to: 100) { _ in 700 * Self.mi }
+        Self.feed(&chain, from: 100, to: 130) { _ in 600 * Self.mi }
+        Self.feed(&chain, from: 130, to: 160) { _ in 651 * Self.mi }
+        Self.feed(&chain, from: 160, to: 190) { _ in 600 * Self.mi }
+        Self.feed(&chain, from: 190, to: 220) { _ in 626 * Self.mi }
+        Self.feed(&chain, from: 220, to: 250) { _ in 600 * Self.mi }
+        #expect(Self.drops(chain, from: 0) == 2, "the reclaim and the 51Mi dip; not the 26Mi one")
         // And a window after the last reclaim, they do not either.
         var later = MemorySeries()
         Self.feed(&later, from: 0, to: 100) { _ in 600 * Self.mi }

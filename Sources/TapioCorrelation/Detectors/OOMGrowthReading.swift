@@ -171,7 +171,7 @@ extension CorrelationEngine {
             }
             let back = s.history.run(
                 before: originMinute, now: now, curve: curve,
-                tolerance: { d in max(3 * sigma, 0.02 * L, 0.15 * abs(curve(0) - curve(d))) })
+                tolerance: { d in max(3 * sigma, 0.02 * L, 0.15 * abs(curve(0) - curve(d))) }, peakAnywhere: a.sawtooth)
             r.growthSpan = (a.sawtooth ? max(a.fit.span, a.nowSec) : a.fit.span) + back
             switch cycle {
             case .steady(let drops):

@@ -105,8 +105,9 @@ extension CorrelationEngine {
     /// A prediction standing at a severity keeps it until it is clearly below that severity's bar: its probability
     /// 0.05 under it or its time-to-OOM a tenth past it (`standing`, the severity last said). A staircase's time-to-OOM
     /// steps around ten minutes as each tread comes and goes — 9m51s, 10m3s, 9m52s — and read on the bars alone its
-    /// prediction went Critical, Warning, Critical within 40 s (`oom-staircase-1`, `oom-gc-leak-1`; three of eight
-    /// noise seeds), each return an `escalated` update and a new Event.
+    /// prediction went Critical, Warning, Critical within 40 s (`oom-staircase-1`, `oom-gc-leak-1`: on three of the
+    /// corpus's eight noise seeds; a staircase on four of eight draws in `severityIsHeldAtItsBar`), each return an
+    /// `escalated` update and a new Event.
     static func predictionSeverity(probability p: Double, timeToOOM t: Double, standing: Severity? = nil) -> Severity {
         func reads(_ severity: Severity) -> Bool {
             let held = standing.map { $0 >= severity } ?? false
