@@ -129,7 +129,7 @@ public struct Agent: Sendable {
                 guard ready.withLock({ $0 }) && sniffer.isSynced else { return .init(status: 503, body: Array("starting\n".utf8)) }
                 return .init(body: Array("ok\n".utf8))
             },
-        ])
+        ], metrics: metrics)
         let port = try await endpoint.start()
         logger.info("serving /metrics, /healthz and /readyz on port \(port)")
         defer { node.close() }

@@ -84,7 +84,7 @@ public struct Operator: Sendable {
                 return denied.isEmpty ? .init(body: Array("ok\n".utf8))
                     : .init(status: 503, body: Array(denied.map { "the API server refused \($0)\n" }.joined().utf8))
             },
-        ])
+        ], metrics: metrics)
         let port = try await endpoint.start()
         logger.info("serving /metrics, /healthz and /readyz on port \(port)")
         // Set once the leader's watches are listed: the pages it ran to get there are start-up's too.

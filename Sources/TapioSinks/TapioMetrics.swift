@@ -13,6 +13,7 @@ import TapioModel
 /// | `tapio_memory_growth_bytes_per_second` | gauge | same as above |
 /// | `tapio_events_processed_total` | counter | `source` |
 /// | `tapio_events_shed` | gauge | `stage` — total dropped so far by a full bounded queue or an open circuit breaker |
+/// | `tapio_http_refused_total` | counter | — connections and requests the HTTP endpoint refused (`HTTPEndpoint.Limits`) |
 /// | `tapio_source_up` | gauge | `source` — 1 running, 0.5 degraded, 0 failed or stopped |
 /// | `tapio_api_requests_total`, `tapio_api_errors_total` | counter | `verb` |
 /// | `tapio_remediation_attempts_total` | counter | `outcome` |
@@ -65,6 +66,13 @@ public final class TapioMetrics: Sendable {
         registry.tapioGauge(name: "tapio_events_shed", labels: [("stage", stage)],
                            help: "Events dropped so far at this stage (full bounded queue or open circuit breaker).")
             .set(Double(total))
+    }
+
+    /// One connection or request the HTTP endpoint refused (``HTTPEndpoint/Limits``).
+    public func httpRefused() {
+        registry.tapioCounter(name: "tapio_http_refused_total", labels: [],
+                             help: "Connections and requests the /metrics, /healthz and /readyz endpoint refused: past its connection cap, or asking again before taking the last answer, or past the budget of unsent answers.")
+            .increment()
     }
 
     public func attributionRetries(outcome: String, total: UInt64) {

@@ -7,6 +7,7 @@ import FoundationNetworking
 public enum Loopback {
     public struct Failure: Error, CustomStringConvertible {
         public let description: String
+        public init(description: String) { self.description = description }
     }
 
     /// A TCP port on 127.0.0.1 that nobody listens on right now (bound, read back and released).

@@ -72,7 +72,7 @@ struct SniffRunner {
             let e = HTTPEndpoint(host: c.metricsAddr.host, port: c.metricsAddr.port, routes: [
                 "/metrics": { .init(contentType: "text/plain; version=0.0.4; charset=utf-8", body: metrics.render()) },
                 "/healthz": { .init(body: Array("ok\n".utf8)) },
-            ])
+            ], metrics: metrics)
             let port: Int
             do { port = try await e.start() } catch { throw ExitMessage("\(error)") }
             say("serving /metrics on http://\(ListenAddress(host: c.metricsAddr.host, port: port))/metrics")
