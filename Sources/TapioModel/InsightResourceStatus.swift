@@ -136,4 +136,12 @@ public struct RemediationProposal: Sendable, Hashable, Codable {
         self.patch = patch
         self.commands = commands
     }
+    /// `commands` is optional in the CRD: a proposal without them still says what to change and where.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        action = try c.decode(String.self, forKey: .action)
+        path = try c.decode(String.self, forKey: .path)
+        patch = try c.decode(String.self, forKey: .patch)
+        commands = try c.decodeIfPresent([String].self, forKey: .commands) ?? []
+    }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import KubeEmulator
+import TapioKube
 import TapioModel
 import Testing
 
@@ -146,5 +147,83 @@ struct CRDAgreementTests {
         #expect(mx.maximum.map { Int($0) } == RemediationSettings.maxActionsPerHourRange.upperBound)
         #expect(s.properties["probes"]?.properties["memory"]?.properties["leakThreshold"]?.pattern == Quantity.pattern)
         #expect(s.properties["correlation"]?.properties["window"]?.pattern == GoDuration.pattern)
+    }
+
+    /// One step into a JSON value: an object's key or an array's index.
+    enum Step: CustomStringConvertible {
+        case key(String), index(Int)
+        var description: String {
+            switch self {
+            case .key(let k): ".\(k)"
+            case .index(let i): "[\(i)]"
+            }
+        }
+    }
+
+    /// Every property present in `json` that its schema does not require (maps and `metadata` not descended).
+    static func optionalPaths(in json: JSONValue, schema: JSONSchemaProps, path: [Step] = []) -> [[Step]] {
+        var out: [[Step]] = []
+        for (k, child) in schema.properties.sorted(by: { $0.key < $1.key }) {
+            guard let v = json[k], !(k == "metadata" && path.isEmpty) else { continue }
+            let p = path + [.key(k)]
+            if !schema.required.contains(k) { out.append(p) }
+            if case .array(let items) = v, let itemSchema = child.items {
+                for (i, item) in items.enumerated() { out += optionalPaths(in: item, schema: itemSchema, path: p + [.index(i)]) }
+            } else {
+                out += optionalPaths(in: v, schema: child, path: p)
+            }
+        }
+        return out
+    }
+
+    static func removing(_ path: ArraySlice<Step>, from json: JSONValue) -> JSONValue {
+        guard let first = path.first else { return json }
+        switch (first, json) {
+        case (.key(let k), .object(var o)):
+            if path.count == 1 { o[k] = nil } else if let v = o[k] { o[k] = removing(path.dropFirst(), from: v) }
+            return .object(o)
+        case (.index(let i), .array(var a)) where a.indices.contains(i):
+            a[i] = removing(path.dropFirst(), from: a[i])
+            return .array(a)
+        default:
+            return json
+        }
+    }
+
+    /// What the API server accepts, Tapio must read: an object written with any field the CRD leaves optional left
+    /// out still decodes (and a policy so written has no decoding problems). A Swift field required where the CRD
+    /// does not require it made a whole Insight unreadable to the operator (a proposal without `commands`).
+    static func optionalFieldsMayBeLeftOut<T: Decodable>(_ value: some Encodable, as type: T.Type, crdFile: String,
+                                                         problems: (T) -> [String] = { _ in [] }) throws -> [String] {
+        let crd = try CustomResourceDefinition.load(yamlFile: RepoFiles.path(crdFile))
+        let schema = try #require(crd.storageVersion?.schema)
+        let json = try encoded(value)
+        let paths = optionalPaths(in: json, schema: schema)
+        #expect(paths.count > 20, "the walk found only \(paths.count) optional fields")
+        var failures: [String] = []
+        for path in paths {
+            let name = path.map(\.description).joined()
+            let without = removing(path[...], from: json)
+            do {
+                let decoded = try JSONDecoder().decode(T.self, from: without.jsonData())
+                failures += problems(decoded).map { "without \(name): \($0)" }
+            } catch {
+                failures.append("without \(name): \(error)")
+            }
+        }
+        return failures
+    }
+
+    @Test("an object without any field the CRD leaves optional still decodes")
+    func optionalFieldsAreOptionalInSwift() throws {
+        let policy = try Self.optionalFieldsMayBeLeftOut(Fixtures.fullPolicy, as: TapioPolicy.self, crdFile: RepoFiles.policyCRD,
+                                                         problems: { $0.spec.decodingProblems.map { "\($0)" } })
+        #expect(policy.isEmpty, "\(policy)")
+        let insight = try Self.optionalFieldsMayBeLeftOut(Fixtures.fullInsight, as: InsightResource.self,
+                                                          crdFile: RepoFiles.insightCRD)
+        #expect(insight.isEmpty, "\(insight)")
+        let object = try Self.optionalFieldsMayBeLeftOut(Fixtures.fullInsight, as: InsightObject.self,
+                                                         crdFile: RepoFiles.insightCRD)
+        #expect(object.isEmpty, "\(object)")
     }
 }
