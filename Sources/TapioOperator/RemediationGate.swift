@@ -90,7 +90,14 @@ public enum RemediationGate {
         // subject's namespace.
         let t = patch.target
         let named = insight.spec.resources.contains { $0.kind == t.kind && $0.name == t.name && $0.namespace == t.namespace }
-        guard ["Deployment", "StatefulSet"].contains(t.kind), insight.spec.subject.namespace == t.namespace, named else {
+        // Only Deployments and StatefulSets are patched (the remediation role's rights): a DaemonSet runs on every
+        // node, and raising its limit is a person's call.
+        guard ["Deployment", "StatefulSet"].contains(t.kind) else {
+            return .refused(action, gate: .target,
+                            message: "Tapio patches only Deployments and StatefulSets; \(t.kind) \(t.namespace)/\(t.name) "
+                                + "is for a person to change (the Insight's commands say how)")
+        }
+        guard insight.spec.subject.namespace == t.namespace, named else {
             return .refused(action, gate: .target,
                             message: "the patch targets \(t.kind) \(t.namespace)/\(t.name), which this Insight does not name")
         }

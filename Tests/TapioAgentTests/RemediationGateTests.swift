@@ -143,6 +143,19 @@ import Testing
         #expect(refusedGate(decide([Self.policy(mode: .apply)], insight: Self.insight(patch: otherNamespace))) == .target)
     }
 
+    /// The remediation role patches Deployments and StatefulSets only: a DaemonSet named by its Insight is refused
+    /// for what it is, not as an object the Insight does not name.
+    @Test func aDaemonSetIsLeftToAPerson() {
+        let ds = Patch(target: PatchTarget(apiVersion: "apps/v1", kind: "DaemonSet", namespace: "shop", name: "api"),
+                       type: .strategicMerge, body: Self.patch.body)
+        var insight = Self.insight(patch: ds)
+        insight.spec.resources = [ResourceRef(kind: "DaemonSet", namespace: "shop", name: "api")]
+        guard case .refused(_, .target, let message) = decide([Self.policy(mode: .apply)], insight: insight) else {
+            Issue.record("a DaemonSet patch was not refused at the target gate"); return
+        }
+        #expect(message.contains("only Deployments and StatefulSets") && message.contains("DaemonSet shop/api"), "\(message)")
+    }
+
     @Test func aSelectingPolicyThatIsNotAcceptedStopsDryRunAndApply() {
         var context = Self.context
         context.notAccepted = ["b": "CeilingBelowRequest: memoryCeiling 256Mi is below …"]

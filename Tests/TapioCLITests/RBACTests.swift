@@ -159,12 +159,16 @@ struct RBACTests {
             }
             #expect(leading, "the operator never took its Lease")
             // The writes that only findings cause.
-            for (verb, group, resource, sub) in [("create", "tapio.io", "insights", ""), ("patch", "tapio.io", "insights", "status"),
-                                                  ("create", "events.k8s.io", "events", ""), ("patch", "events.k8s.io", "events", "")] {
+            // Insights are written by server-side apply: patch, and create for a new one.
+            let writes = [("create", "tapio.io", "insights", ""), ("patch", "tapio.io", "insights", ""),
+                          ("get", "tapio.io", "insights", ""), ("patch", "tapio.io", "insights", "status"),
+                          ("create", "events.k8s.io", "events", ""), ("patch", "events.k8s.io", "events", "")]
+            for (verb, group, resource, sub) in writes {
                 #expect(try await allowed(admin, "tapio-agent", verb, group, resource, subresource: sub, namespace: "default"),
                         "the agent may not \(verb) \(resource)/\(sub)")
             }
-            for (verb, group, resource, sub) in [("delete", "tapio.io", "insights", ""), ("update", "tapio.io", "tapiopolicies", "status")] {
+            for (verb, group, resource, sub) in writes + [("delete", "tapio.io", "insights", ""),
+                                                          ("update", "tapio.io", "tapiopolicies", "status")] {
                 #expect(try await allowed(admin, "tapio-operator", verb, group, resource, subresource: sub, namespace: "default"),
                         "the operator may not \(verb) \(resource)/\(sub)")
             }
@@ -175,6 +179,15 @@ struct RBACTests {
                     "the agent reads probe failures and evictions from its pods, not from every node's Events")
             #expect(try await !allowed(admin, "tapio-operator", "patch", "apps", "deployments", namespace: "default"),
                     "patching workloads belongs to the remediation component only")
+            // Nothing the code does not use (the rules' verbs, 6 December): an agent reads no other node's Insights.
+            for (verb, resource, sub) in [("list", "insights", ""), ("watch", "insights", ""), ("update", "insights", ""),
+                                          ("update", "insights", "status")] {
+                #expect(try await !allowed(admin, "tapio-agent", verb, "tapio.io", resource, subresource: sub, namespace: "default"),
+                        "the agent may \(verb) \(resource)/\(sub)")
+            }
+            #expect(try await !allowed(admin, "tapio-agent", "get", "events.k8s.io", "events", namespace: "default"))
+            #expect(try await !allowed(admin, "tapio-operator", "watch", "", "pods", namespace: "default"))
+            #expect(try await !allowed(admin, "tapio-operator", "update", "tapio.io", "insights", namespace: "default"))
             for p in [agent, op] {
                 let text = p.stderr.lowercased()
                 #expect(!text.contains("forbidden") && !text.contains("unauthorized"), "\(p.stderr.suffix(3000))")
