@@ -48,8 +48,12 @@ public struct KubeConfig: Sendable {
     /// Reads a kubeconfig file and resolves `context` (default: `current-context`). Relative file paths inside it are
     /// resolved against the kubeconfig's directory, as kubectl does.
     public static func load(path: String, context: String? = nil) throws -> KubeConfig {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw KubeConfigError(file: path, field: "", message: "cannot read file")
+        let data: Data
+        do { data = try BoundedFile.read(path, limit: BoundedFile.textLimit) } catch {
+            throw KubeConfigError(file: path, field: "", message: error.description)
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw KubeConfigError(file: path, field: "", message: "not UTF-8 text")
         }
         return try parse(yaml: text, file: path, context: context)
     }
@@ -113,10 +117,9 @@ public struct KubeConfig: Sendable {
             if let p = section[fileKey] {
                 guard let path = p as? String else { throw fail("\(prefix).\(fileKey)", "not a string") }
                 let resolved = path.hasPrefix("/") ? path : baseDir.appendingPathComponent(path).path
-                guard let d = FileManager.default.contents(atPath: resolved) else {
-                    throw fail("\(prefix).\(fileKey)", "cannot read \(resolved)")
+                do { return Array(try BoundedFile.read(resolved, limit: BoundedFile.credentialLimit)) } catch {
+                    throw fail("\(prefix).\(fileKey)", error.description)
                 }
-                return Array(d)
             }
             return nil
         }

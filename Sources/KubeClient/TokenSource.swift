@@ -21,7 +21,7 @@ final class TokenSource: Sendable {
         let size = (attrs?[.size] as? NSNumber)?.intValue
         return cache.withLock { c in
             if c.token != nil, c.mtime == mtime, c.size == size { return c.token }
-            if let s = try? String(contentsOfFile: file, encoding: .utf8) {
+            if let d = try? BoundedFile.read(file, limit: BoundedFile.credentialLimit), let s = String(data: d, encoding: .utf8) {
                 c.token = s.trimmingCharacters(in: .whitespacesAndNewlines)
                 c.mtime = mtime
                 c.size = size

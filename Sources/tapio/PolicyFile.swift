@@ -1,4 +1,5 @@
 import Foundation
+import KubeClient
 import TapioKube
 import TapioModel
 
@@ -7,8 +8,8 @@ import TapioModel
 enum PolicyFile {
     static func load(_ path: String) throws -> TapioPolicy {
         let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw ExitMessage("--policy \(path): cannot read it: \(error.localizedDescription)")
+        do { data = try BoundedFile.read(path, limit: BoundedFile.textLimit) } catch {
+            throw ExitMessage("--policy \(path): \(error)")
         }
         guard let text = String(validating: data, as: UTF8.self) else {
             let bytes = [UInt8](data)

@@ -137,6 +137,37 @@ struct KubeConfigRegressionTests {
         #expect(badCert.field == "users[name=u1].user.client-certificate-data")
     }
 
+    /// A kubeconfig, or a file it names, that never ends (`/dev/zero`) is refused at a bound, naming the field,
+    /// instead of read until memory runs out; a pipe (process substitution) is read as a file.
+    @Test(.timeLimit(.minutes(2))) func anEndlessFileIsRefusedAtABound() throws {
+        let whole = try #require(throws: KubeConfigError.self) { try KubeConfig.load(path: "/dev/zero") }
+        #expect(whole.description == "/dev/zero: /dev/zero is larger than \(BoundedFile.textLimit) bytes, more than such a file can hold",
+                "\(whole)")
+        let ca = try Self.error(Self.replacing("insecure-skip-tls-verify: true", "certificate-authority: /dev/zero"))
+        #expect(ca.field == "clusters[name=c1].cluster.certificate-authority")
+        #expect(ca.message == "/dev/zero is larger than \(BoundedFile.credentialLimit) bytes, more than such a file can hold")
+        let missing = try Self.error(Self.replacing("insecure-skip-tls-verify: true", "certificate-authority: /nonexistent/ca.crt"))
+        #expect(missing.message == "cannot read /nonexistent/ca.crt: no such file")
+
+        // Exactly the limit is read; one byte more is refused.
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tapio-bounded-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("f").path
+        try Data(repeating: 7, count: 100_000).write(to: URL(fileURLWithPath: file))
+        #expect(try BoundedFile.read(file, limit: 100_000) == Data(repeating: 7, count: 100_000))
+        #expect(throws: BoundedFile.Failure.tooLarge(path: file, limit: 99_999)) { try BoundedFile.read(file, limit: 99_999) }
+
+        // A FIFO with a writer: read to its end, as `--kubeconfig <(…)` would be.
+        let fifo = dir.appendingPathComponent("pipe").path
+        try #require(mkfifo(fifo, 0o600) == 0)
+        let writer = Thread {
+            if let h = FileHandle(forWritingAtPath: fifo) { h.write(Data(KubeConfigTests.good.utf8)); try? h.close() }
+        }
+        writer.start()
+        #expect(try KubeConfig.load(path: fifo).token == "abc")
+    }
+
     @Test(.timeLimit(.minutes(2))) func anAliasBombIsRefusedQuicklyInsteadOfExpanded() throws {
         // Each line multiplies the one before by ten: fully expanded this is 10⁸ strings.
         var yaml = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
