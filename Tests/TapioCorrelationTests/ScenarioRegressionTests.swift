@@ -120,6 +120,15 @@ struct ScenarioRegressionTests {
             header, #"{"t": 1, "type": "memory", "cgroup": "/x", "cgroupId": -1, "workingSet": 1}"#,
             #"line 2: field "cgroupId": -1 is out of range; expected an integer from 0 to 18446744073709551615"#
         ),
+        // A labelled scenario the scorer would step through for years (a forecast every 10 s, each kept).
+        (
+            #"{"tapioScenario": 1, "duration": "2000000h", "truth": {"oomAt": "2000000h", "shape": "x"}}"#, nil,
+            #"line 1: field "truth.oomAt": a labelled scenario is scored up to its kill or, without one, its end: at most 720h0m0s after start"#
+        ),
+        (
+            #"{"tapioScenario": 1, "duration": "721h", "truth": {"oomAt": null, "shape": "x"}}"#, nil,
+            #"line 1: field "duration": a labelled scenario is scored up to its kill or, without one, its end: at most 720h0m0s after start"#
+        ),
         // Config: durations beyond Go's range, out-of-range numbers, unknown names.
         (
             #"{"tapioScenario": 1, "config": {"batchSize": -1}}"#, nil,

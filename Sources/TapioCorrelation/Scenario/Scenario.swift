@@ -28,6 +28,9 @@ extension Scenario {
         public var oomAt: UInt64?
         /// The kind of series (linear, accelerating, periodic, …), for grouping the score.
         public var shape: String
+        /// How far after its start a labelled scenario may be scored (its kill, or its end): 30 days, 259,200
+        /// forecasts of 10 s. The corpus's longest is three hours.
+        public static let maxScoredNanos: UInt64 = 30 * 86_400 * 1_000_000_000
         public init(oomAt: UInt64?, shape: String) {
             self.oomAt = oomAt
             self.shape = shape

@@ -113,6 +113,14 @@ struct ScenarioParser {
             let tf = Fields(dict: td, line: f.line, prefix: "truth.")
             let oom = try tf.optNanos("oomAt", max: UInt64.max - start, range: timeRange(start))
             truth = Scenario.Truth(oomAt: oom.map { start + $0 }, shape: try tf.optString("shape") ?? "")
+            // The scorer takes a forecast every 10 s up to the kill or the end: a span of years would hold it for
+            // hours and its forecasts in gigabytes.
+            let scored = oom ?? duration
+            if scored > Scenario.Truth.maxScoredNanos {
+                throw f.error(oom != nil ? "truth.oomAt" : "duration",
+                              "a labelled scenario is scored up to its kill or, without one, its end: at most "
+                                  + "\(GoDuration.format(.nanoseconds(Int64(Scenario.Truth.maxScoredNanos)))) after start")
+            }
         }
         header = Scenario(name: try f.optString("name") ?? "", description: try f.optString("description") ?? "",
                           startNanos: start, endNanos: start + duration, config: config,
