@@ -353,6 +353,8 @@ public final class KubeClient: Sendable {
             items += page.items
             rv = page.metadata.resourceVersion ?? rv
             guard let c = page.metadata.continue, !c.isEmpty else { break }
+            // A server (or proxy) that answers a token with itself would be followed forever.
+            if c == opts.continueToken { throw KubeError.continueRepeated(K.plural) }
             opts.continueToken = c
         }
         return (items, rv)

@@ -60,6 +60,13 @@ public enum KubeError: Error, Sendable, CustomStringConvertible {
     case responseTooLarge(limit: Int, message: String)
     /// The server redirected more often than `ResponseLimits.maxRedirects`, or in a cycle.
     case tooManyRedirects(String)
+    /// A list page's `continue` token was the one the client had just sent: following it would never end.
+    case pagingLoop(String)
+
+    /// A list of `resource` whose paging repeats itself.
+    public static func continueRepeated(_ resource: String) -> KubeError {
+        .pagingLoop("listing \(resource): the server answered a continue token with the same token")
+    }
 
     public var description: String {
         switch self {
@@ -79,6 +86,7 @@ public enum KubeError: Error, Sendable, CustomStringConvertible {
         case .configuration(let m): "configuration: \(m)"
         case .responseTooLarge(_, let m): "response too large: \(m)"
         case .tooManyRedirects(let m): "too many redirects: \(m)"
+        case .pagingLoop(let m): "paging loop: \(m)"
         }
     }
 

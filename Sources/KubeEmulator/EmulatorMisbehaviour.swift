@@ -19,13 +19,16 @@ public enum Misbehaviour: Sendable, Equatable {
     case endlessWatchLine
     /// Requests are read and never answered (the connection stays open).
     case neverAnswer
+    /// Lists are answered with no items and the same `continue` token, whatever token was sent: paging that never
+    /// ends (a broken server or proxy).
+    case repeatContinueToken
 }
 
 extension Misbehaviour {
     var watchesOnly: Bool {
         switch self {
         case .expireWatchesInStream, .closeWatchesAtOnce, .endlessWatchLine: true
-        case .status, .redirectLoop, .neverAnswer: false
+        case .status, .redirectLoop, .neverAnswer, .repeatContinueToken: false
         }
     }
 }
@@ -119,6 +122,13 @@ extension EmulatorStore {
                          headers: [("Location", location)])
         case .endlessWatchLine: return .endlessLine
         case .neverAnswer: return .noAnswer
+        case .repeatContinueToken:
+            guard req.method == "GET" else { return nil }
+            return .json(status: 200, body: .object([
+                "kind": .string("List"), "apiVersion": .string("v1"),
+                "metadata": .object(["resourceVersion": .string("1"), "continue": .string("again")]),
+                "items": .array([]),
+            ]), headers: [])
         }
     }
 

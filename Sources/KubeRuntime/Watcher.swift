@@ -131,6 +131,13 @@ public struct Watcher<K: KubeResource>: AsyncSequence, Sendable {
                             labelSelector: config.labelSelector, fieldSelector: config.fieldSelector, limit: config.pageSize,
                             continueToken: token), retryPolicy: RetryPolicy.none)
                         let next = page.metadata.continue.flatMap { $0.isEmpty ? nil : $0 }
+                        // A page that answers the token with itself would be asked for forever, and the first list
+                        // never end: start over, after the backoff any failed list waits.
+                        if let next, next == token {
+                            state = .listing(pending: [], continueToken: nil, resourceVersion: "")
+                            try await pause(after: KubeError.continueRepeated(K.plural), "list")
+                            continue
+                        }
                         // The first page's version is the list's snapshot version.
                         let listRV = rv.isEmpty ? (page.metadata.resourceVersion ?? "0") : rv
                         state = .listing(pending: page.items, continueToken: next, resourceVersion: listRV)

@@ -76,6 +76,32 @@ struct HostileServerTests {
         }
     }
 
+    /// A server whose list pages answer a continue token with the same token: `listAll` fails saying so after two
+    /// requests, and a watcher starts its list over after a backoff instead of asking for the same page forever.
+    @Test func pagingThatRepeatsItsTokenEndsInsteadOfLooping() async throws {
+        try await withHostile { emu, client, ns, outcomes, lines in
+            let lists = "/namespaces/\(ns)/leases"
+            emu.misbehave(.repeatContinueToken, pathContains: lists)
+            do {
+                _ = try await client.listAll(Lease.self, namespace: ns)
+                Issue.record("listAll followed a repeating continue token to an end")
+            } catch let e as KubeError {
+                guard case .pagingLoop = e else { Issue.record("\(e)"); return }
+                #expect(e.description == "paging loop: listing leases: the server answered a continue token with the same token")
+            }
+            #expect(emu.requestTimes(containing: lists).count == 2, "the first page and the repeat")
+            let before = emu.requestTimes(containing: lists).count
+            try await whileWatching(client, ns, config: Self.fast, logger: CapturingLogHandler.logger(lines)) { _ in
+                #expect(await eventually(timeout: .seconds(60)) { emu.requestTimes(containing: lists).count >= before + 8 })
+                let times = Array(emu.requestTimes(containing: lists).dropFirst(before))
+                // Two requests a round (a page, its repeat); each round after the first waits the backoff.
+                let least = Self.fast.backoff.minimumTotal(failures: 3)
+                #expect(times[7] - times[0] >= least, "4 rounds in \(times[7] - times[0]); the backoff allows no less than \(least)")
+            }
+            #expect(lines.get.contains { $0.message.contains("paging loop") }, "\(lines.get.map(\.message))")
+        }
+    }
+
     @Test func persistent500sAreRetriedWithBackoffLoggedAtInfoAndCounted() async throws {
         let retry = RetryPolicy(maxAttempts: 4, initialBackoff: .milliseconds(40), maxBackoff: .seconds(1))
         try await withHostile(retry: retry) { emu, client, ns, outcomes, lines in
