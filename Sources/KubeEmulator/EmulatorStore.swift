@@ -85,9 +85,12 @@ final class EmulatorStore: Sendable {
 
     let state: Mutex<State>
     let token: String
+    /// Events a watch may have waiting before it is ended.
+    let watchBuffer: Int
 
-    init(token: String, historyLimit: Int) {
+    init(token: String, historyLimit: Int, watchBuffer: Int = 100_000) {
         self.token = token
+        self.watchBuffer = max(1, watchBuffer)
         var s = State(historyLimit: historyLimit)
         for k in EmulatedKind.builtins { s.kinds[k.typeKey] = k }
         state = Mutex(s)
@@ -379,13 +382,17 @@ final class EmulatorStore: Sendable {
         let l: LabelSelectorQuery?, f: FieldSelectorQuery?
         do { (l, f) = try selectors(r, req) } catch { return Self.status(400, reason: "BadRequest", message: "\(error)") }
         let rvText = req.query["resourceVersion"] ?? ""
-        let (stream, cont) = AsyncStream<WatchChunk>.makeStream(bufferingPolicy: .unbounded)
+        // Bounded, as kube-apiserver's per-watcher buffer: a watcher that falls this far behind is ended (it resumes
+        // from the last version it saw) rather than buffered without limit.
+        let (stream, cont) = AsyncStream<WatchChunk>.makeStream(bufferingPolicy: .bufferingOldest(watchBuffer))
         let bookmarks = req.query["allowWatchBookmarks"] == "true"
         let id: Int? = state.withLock { s -> Int? in
+            // What the watch starts with; more than its buffer holds is answered 410, so the client lists instead.
+            var initial: [WatchChunk] = []
             if rvText.isEmpty || rvText == "0" {
                 for (_, stored) in (s.objects[r.kind.storageKey] ?? [:]).sorted(by: { $0.key < $1.key }) {
                     let o = r.kind.view(stored)
-                    if Self.matches(o, ns: r.namespace, l, f) { cont.yield(Self.eventLine("ADDED", o, transform)) }
+                    if Self.matches(o, ns: r.namespace, l, f) { initial.append(Self.eventLine("ADDED", o, transform)) }
                 }
             } else {
                 guard let from = Int64(rvText) else { return nil }
@@ -396,9 +403,16 @@ final class EmulatorStore: Sendable {
                     return -1
                 }
                 for e in s.history where e.rv > from && e.storageKey == r.kind.storageKey {
-                    if let chunk = Self.chunk(for: e, kind: r.kind, ns: r.namespace, l, f, transform) { cont.yield(chunk) }
+                    if let chunk = Self.chunk(for: e, kind: r.kind, ns: r.namespace, l, f, transform) { initial.append(chunk) }
                 }
             }
+            guard initial.count < watchBuffer else {
+                cont.yield(Self.eventLine("ERROR", Self.statusObject(410, reason: "Expired",
+                    message: "a watch from \(rvText.isEmpty ? "0" : rvText) would start \(initial.count) events behind; list instead")))
+                cont.finish()
+                return -1
+            }
+            for c in initial { cont.yield(c) }
             let id = s.nextWatchID
             s.nextWatchID += 1
             s.watchers[id] = Watcher(kind: r.kind, namespace: r.namespace, labels: l, fields: f, bookmarks: bookmarks, continuation: cont,
@@ -474,9 +488,15 @@ final class EmulatorStore: Sendable {
             s.compactedThrough = s.history[drop - 1].rv
             s.history.removeFirst(drop)
         }
-        for w in s.watchers.values where w.kind.storageKey == kind.storageKey {
-            if let c = chunk(for: e, kind: w.kind, ns: w.namespace, w.labels, w.fields, w.transform) { w.continuation.yield(c) }
+        var behind: [Int] = []
+        for (id, w) in s.watchers where w.kind.storageKey == kind.storageKey {
+            if let c = chunk(for: e, kind: w.kind, ns: w.namespace, w.labels, w.fields, w.transform),
+               case .dropped = w.continuation.yield(c) {
+                behind.append(id)
+            }
         }
+        // What it has buffered is still delivered; then its watch ends, and it resumes from before the change lost.
+        for id in behind { s.watchers.removeValue(forKey: id)?.continuation.finish() }
     }
 
     static func parseBody(_ req: EmulatorRequest, allowYAML: Bool = false) -> JSONValue? {

@@ -44,13 +44,14 @@ public final class KubeEmulator: Sendable {
     public var baseURL: String { "\(useTLS ? "https" : "http")://127.0.0.1:\(port)" }
 
     /// Starts an emulator. `crdFiles` (default: every YAML file in the repository's `crds/`) are registered.
-    /// `historyLimit` bounds the event history kept for watch resumption; older versions answer 410.
+    /// `historyLimit` bounds the event history kept for watch resumption; older versions answer 410. `watchBuffer`
+    /// bounds the events a watch may have waiting for its client; one that falls further behind is ended.
     public static func start(tls: Bool = true, crdFiles: [String]? = nil, historyLimit: Int = 10_000,
-                             bookmarkInterval: Duration = .seconds(1)) async throws -> KubeEmulator {
+                             bookmarkInterval: Duration = .seconds(1), watchBuffer: Int = 100_000) async throws -> KubeEmulator {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tapio-emulator-\(getpid())-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let token = "tapio-" + UUID().uuidString.lowercased()
-        let store = EmulatorStore(token: token, historyLimit: historyLimit)
+        let store = EmulatorStore(token: token, historyLimit: historyLimit, watchBuffer: watchBuffer)
         for file in crdFiles ?? defaultCRDFiles() {
             let crd = try CustomResourceDefinition.load(yamlFile: file)
             for k in EmulatedKind.from(crd: crd) { store.register(k) }
@@ -179,22 +180,36 @@ public final class KubeEmulator: Sendable {
         }
     }
 
+    /// kube-apiserver's limit on a request body (3 MiB).
+    static let maxRequestBody = 3 << 20
+
     func serve(_ conn: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>) async {
         let channel = conn.channel
         try? await conn.executeThenClose { inbound, outbound in
             var head: HTTPRequestHead?
             var body = ByteBuffer()
+            var tooLarge = false
             for try await part in inbound {
                 switch part {
                 case .head(let h):
                     head = h
                     body.clear()
+                    tooLarge = false
                 case .body(var b):
-                    body.writeBuffer(&b)
+                    // As kube-apiserver: a body past 3 MiB is refused (413), not held.
+                    if tooLarge || body.readableBytes + b.readableBytes > Self.maxRequestBody {
+                        tooLarge = true
+                        body.clear()
+                    } else {
+                        body.writeBuffer(&b)
+                    }
                 case .end:
                     guard let h = head else { continue }
                     let req = Self.request(h, body)
-                    let response = await store.handle(req)
+                    let response = tooLarge
+                        ? EmulatorStore.status(413, reason: "RequestEntityTooLarge",
+                                               message: "the request body is larger than \(Self.maxRequestBody) bytes")
+                        : await store.handle(req)
                     switch response {
                     case .json(let status, let json, let extra):
                         var data = json.jsonData()

@@ -8,52 +8,6 @@ import Testing
 /// is counted (`HTTPEndpoint.Limits`).
 @Suite("The metrics endpoint's limits", .timeLimit(.minutes(2)))
 struct HTTPEndpointLimitsTests {
-    /// A raw TCP client on 127.0.0.1, so a test can do what no well-behaved HTTP client does.
-    final class RawClient {
-        let fd: Int32
-        init(port: Int, receiveBuffer: Int32? = nil) throws {
-            fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            guard fd >= 0 else { throw Loopback.Failure(description: "socket: errno \(errno)") }
-            if var size = receiveBuffer {
-                setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
-            }
-            // A read that never ends would hang the test: 60 s is far past any condition waited for here.
-            var timeout = timeval(tv_sec: 60, tv_usec: 0)
-            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-            var addr = sockaddr_in()
-            addr.sin_family = sa_family_t(AF_INET)
-            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-            addr.sin_port = UInt16(port).bigEndian
-            let ok = withUnsafePointer(to: &addr) { p in
-                p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-                }
-            }
-            guard ok else { close(fd); throw Loopback.Failure(description: "connect: errno \(errno)") }
-        }
-        deinit { close(fd) }
-        func send(_ text: String) throws {
-            let bytes = Array(text.utf8)
-            var sent = 0
-            while sent < bytes.count {
-                let n = bytes[sent...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-                guard n > 0 else { throw Loopback.Failure(description: "send: errno \(errno)") }
-                sent += n
-            }
-        }
-        /// Reads until the server closes the connection: the bytes read (nil when the read timed out or failed).
-        func readToEnd() -> [UInt8]? {
-            var out: [UInt8] = []
-            var buffer = [UInt8](repeating: 0, count: 65536)
-            while true {
-                let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-                if n == 0 { return out }
-                if n < 0 { return nil }
-                out += buffer[..<n]
-            }
-        }
-    }
-
     /// Waits for `condition`, checking every 10 ms, for at most `seconds` (a bound on a hang, not a timing).
     func eventually(_ seconds: Double = 60, _ condition: () -> Bool) async throws -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
@@ -79,7 +33,7 @@ struct HTTPEndpointLimitsTests {
         defer { Task { await e.shutdown() } }
         // 200 requests for a 4 MiB page in one write, nothing read: without a bound each is rendered and queued,
         // 800 MiB held for one peer.
-        let greedy = try RawClient(port: port, receiveBuffer: 4096)
+        let greedy = try Loopback.RawClient(port: port, receiveBuffer: 4096)
         try greedy.send(String(repeating: "GET /page HTTP/1.1\r\nHost: x\r\n\r\n", count: 200))
         #expect(try await eventually { e.shed >= 1 }, "the pipelining peer was never refused")
         #expect(e.unsentBytes <= 4 << 20, "more than one page held: \(e.unsentBytes) bytes")
@@ -91,7 +45,7 @@ struct HTTPEndpointLimitsTests {
         let (status, body) = try await Loopback.get(port: port, path: "/healthz")
         #expect(status == 200 && body == "ok\n")
         // A client that reads each answer before asking again is never refused, keep-alive or not.
-        let polite = try RawClient(port: port)
+        let polite = try Loopback.RawClient(port: port)
         for _ in 0..<3 {
             try polite.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
             var got: [UInt8] = []
@@ -109,9 +63,9 @@ struct HTTPEndpointLimitsTests {
         let e = endpoint(.init(maxConnections: 3))
         let port = try await e.start()
         defer { Task { await e.shutdown() } }
-        var held = try (0..<3).map { _ in try RawClient(port: port) }
+        var held = try (0..<3).map { _ in try Loopback.RawClient(port: port) }
         #expect(try await eventually { e.openConnections == 3 }, "\(e.openConnections) connections open")
-        let fourth = try RawClient(port: port)
+        let fourth = try Loopback.RawClient(port: port)
         #expect(fourth.readToEnd() == [], "the fourth connection was not closed as accepted")
         #expect(e.shed == 1)
         held.removeLast()
@@ -125,7 +79,7 @@ struct HTTPEndpointLimitsTests {
         let e = endpoint(.init(idleTimeout: .milliseconds(300)))
         let port = try await e.start()
         defer { Task { await e.shutdown() } }
-        let idle = try RawClient(port: port)
+        let idle = try Loopback.RawClient(port: port)
         try idle.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         // The answer comes, then nothing more is asked: the server closes it (the read sees the end, not a timeout).
         let got = try #require(idle.readToEnd(), "the idle connection was never closed")

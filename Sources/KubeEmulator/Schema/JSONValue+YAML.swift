@@ -27,8 +27,22 @@ extension JSONValue {
         return out
     }
 
+    /// At most this many nodes are converted: Yams shares an alias's node wherever it is referred to, and converting
+    /// copies it each time, so nine levels of ten references are 10⁹ values (the limit of ``KubeClient``'s
+    /// `YAMLDocument`).
+    public static let maxYAMLNodes = 2_000_000
+
     /// Converts a composed Yams node.
     public init(yamlNode node: Node) throws {
+        var budget = Self.maxYAMLNodes
+        try self.init(yamlNode: node, budget: &budget)
+    }
+
+    private init(yamlNode node: Node, budget: inout Int) throws {
+        budget -= 1
+        guard budget >= 0 else {
+            throw YAMLError(description: "expands to more than \(Self.maxYAMLNodes) values (aliases referring to aliases?)")
+        }
         switch node {
         case .scalar(let s):
             switch Tag.Name(rawValue: node.tag.rawValue) {
@@ -37,6 +51,10 @@ extension JSONValue {
             case .bool:
                 guard let b = Bool.construct(from: s) else { throw YAMLError(description: "bad boolean \(s.string)") }
                 self = .bool(b)
+            case .int where s.string.contains(":"), .float where s.string.contains(":"):
+                // Base 60 (`1:30`): YAML 1.1 reads it as a number, Kubernetes' YAML reader as a string. (Yams's
+                // conversion multiplies by 60 unchecked: a long one trapped the process.)
+                self = .string(s.string)
             case .int:
                 if let i = Int64.construct(from: s) {
                     self = .int(i)
@@ -52,7 +70,9 @@ extension JSONValue {
                 self = .string(s.string)
             }
         case .sequence(let seq):
-            self = .array(try seq.map { try JSONValue(yamlNode: $0) })
+            var items: [JSONValue] = []
+            for n in seq { items.append(try JSONValue(yamlNode: n, budget: &budget)) }
+            self = .array(items)
         case .mapping(let m):
             var o: [String: JSONValue] = [:]
             for (k, v) in m {
@@ -60,7 +80,7 @@ extension JSONValue {
                 guard case .scalar(let ks) = k else {
                     throw YAMLError(description: "mapping key is not a scalar\(k.mark.map { " at \($0)" } ?? "")")
                 }
-                o[ks.string] = try JSONValue(yamlNode: v)
+                o[ks.string] = try JSONValue(yamlNode: v, budget: &budget)
             }
             self = .object(o)
         case .alias:
