@@ -115,6 +115,10 @@ public struct Agent: Sendable {
         let endpoint = HTTPEndpoint(host: options.metricsHost, port: options.metricsPort, routes: [
             "/metrics": {
                 metrics.stateEntries(stateSizes())
+                // Walks of the cgroup hierarchy that stopped at the index's cap: cgroups past it go unattributed.
+                if let index = attributor.translator.index {
+                    metrics.shedTotal(stage: "cgroup_index_walk", total: index.truncatedWalkCount)
+                }
                 return .init(contentType: "text/plain; version=0.0.4; charset=utf-8", body: metrics.render())
             },
             "/healthz": { .init(body: Array("ok\n".utf8)) },

@@ -25,6 +25,7 @@ public final class CgroupIndex: Sendable {
         var byPath: [String: (id: UInt64, lastSeen: UInt64)] = [:]
         var lastWalk: UInt64? = nil
         var walks: UInt64 = 0
+        var truncatedWalks: UInt64 = 0
     }
     let state = Mutex(State())
 
@@ -44,6 +45,8 @@ public final class CgroupIndex: Sendable {
 
     /// Number of full walks of the hierarchy so far.
     public var walkCount: UInt64 { state.withLock { $0.walks } }
+    /// Walks that stopped at `maximumEntries` directories (a node where something makes cgroups without end).
+    public var truncatedWalkCount: UInt64 { state.withLock { $0.truncatedWalks } }
 
     /// The cgroup path (relative to the hierarchy, like `/proc/<pid>/cgroup`) of `id`, walking the hierarchy when
     /// the id is unknown and the last walk is old enough.
@@ -90,8 +93,10 @@ public final class CgroupIndex: Sendable {
     public func refresh() {
         let now = clock()
         var found: [(UInt64, String)] = []
-        walk(directory: mount.mountPoint, into: &found)
+        // The walk holds what it finds until the end: it stops at the cap rather than after the whole tree.
+        let truncated = !walk(directory: mount.mountPoint, into: &found)
         state.withLock { s in
+            if truncated { s.truncatedWalks &+= 1 }
             for (id, dir) in found where s.byID.count < maximumEntries || s.byID[id] != nil {
                 let path = mount.cgroupPath(forDirectory: dir)
                 s.byID[id] = Entry(path: path, lastSeen: now)
@@ -105,8 +110,10 @@ public final class CgroupIndex: Sendable {
         }
     }
 
-    private func walk(directory: String, into found: inout [(UInt64, String)]) {
-        guard let dir = opendir(directory) else { return }
+    /// Adds `directory` and the cgroups below it to `found`; false when it stopped at `maximumEntries`.
+    private func walk(directory: String, into found: inout [(UInt64, String)]) -> Bool {
+        guard found.count < maximumEntries else { return false }
+        guard let dir = opendir(directory) else { return true }
         defer { closedir(dir) }
         var st = stat()
         if fstat(dirfd(dir), &st) == 0 { found.append((UInt64(st.st_ino), directory)) }
@@ -116,7 +123,8 @@ public final class CgroupIndex: Sendable {
                 String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
             }
             if name == "." || name == ".." { continue }
-            walk(directory: directory + "/" + name, into: &found)
+            if !walk(directory: directory + "/" + name, into: &found) { return false }
         }
+        return true
     }
 }

@@ -122,6 +122,20 @@ import TapioModel
         #expect(index.path(forID: inode) == nil)
     }
 
+    /// A hierarchy larger than the index may hold is walked only up to the cap, and the walk says it stopped.
+    @Test func aWalkStopsAtTheCap() throws {
+        let host = try FakeHost()
+        for i in 0..<30 { _ = try host.makeCgroup("/kubepods/besteffort/pod\(sampleUID)/c\(i)") }
+        let small = CgroupIndex(mount: host.mount, minimumRewalkInterval: .zero, maximumEntries: 10, clock: clock.read)
+        small.refresh()
+        #expect(small.truncatedWalkCount == 1)
+        #expect(small.entries.ids == 10 && small.entries.paths == 10)
+        let large = CgroupIndex(mount: host.mount, minimumRewalkInterval: .zero, clock: clock.read)
+        large.refresh()
+        #expect(large.truncatedWalkCount == 0)
+        #expect(large.entries.ids >= 33, "the 30 cgroups and the directories above them")
+    }
+
     @Test func anUnknownCgroupIDIsNilAndNegativelyCached() throws {
         let host = try FakeHost()
         let t = host.translator(clock: clock)
