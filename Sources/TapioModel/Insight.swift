@@ -87,7 +87,7 @@ public struct ResourceRef: Sendable, Hashable, Codable {
 }
 
 public struct Evidence: Sendable, Hashable, Codable {
-    /// Which source saw it: `ebpf`, `kubernetes`, `proc`, `cgroup`.
+    /// Which source saw it: `ebpf`, `cgroup`, `kubernetes` or `tapio`.
     public var source: String
     /// A short sentence: what was seen.
     public var description: String

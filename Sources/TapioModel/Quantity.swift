@@ -19,7 +19,7 @@ public enum Quantity {
     /// The CRD pattern for a non-negative quantity (shared with `crds/`; a test checks they agree).
     public static let pattern = #"^\+?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"#
 
-    static let allowed = "a number with an optional suffix Ki, Mi, Gi, Ti, Pi, Ei (powers of 1024), k, M, G, T, P, E (powers of 1000) or m, e.g. \"10Mi\", \"512M\", \"1.5Gi\""
+    static let allowed = "a number with an optional suffix Ki, Mi, Gi, Ti, Pi, Ei (powers of 1024), k, M, G, T, P, E (powers of 1000), m, u, n, or an exponent (1e6), e.g. \"10Mi\", \"512M\", \"1.5Gi\""
 
     /// Parses a non-negative quantity into bytes (rounding fractions up). Throws `ParseError` for syntax errors,
     /// negative values and values above `UInt64.max`.

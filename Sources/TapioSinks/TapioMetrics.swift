@@ -14,12 +14,12 @@ import TapioModel
 /// | `tapio_events_processed_total` | counter | `source` |
 /// | `tapio_events_shed` | gauge | `stage` — total dropped so far by a full bounded queue or an open circuit breaker |
 /// | `tapio_http_refused_total` | counter | — connections and requests the HTTP endpoint refused (`HTTPEndpoint.Limits`) |
-/// | `tapio_source_up` | gauge | `source` — 1 running, 0.5 degraded, 0 failed or stopped |
+/// | `tapio_source_up` | gauge | `source` — 1 running or starting, 0.5 degraded, 0 failed or stopped |
 /// | `tapio_api_requests_total`, `tapio_api_errors_total` | counter | `verb` |
 /// | `tapio_remediation_attempts_total` | counter | `outcome` |
 /// | `tapio_leader` | gauge | — 1 while this replica leads |
 /// | `tapio_cluster_detectors_pass_seconds` | gauge | — the leading operator's last cluster-detector pass |
-/// | `tapio_insight_info`, `tapio_insight_probability`, `tapio_insight_time_to_event_seconds`, `tapio_insight_predicted_event_timestamp_seconds` | gauge | one series per active Insight (the leading operator only; see `InsightSeries`) |
+/// | `tapio_insight_info`, `tapio_insight_probability`, `tapio_insight_time_to_event_seconds`, `tapio_insight_predicted_event_timestamp_seconds` | gauge | one series per active Insight (the leading operator, and `tapio sniff`; see `InsightSeries`) |
 /// | `tapio_insight_series_omitted` | gauge | — active Insights left out by the series cap |
 /// | `tapio_policy_accepted`, `tapio_policy_nodes_targeted`, `tapio_policy_nodes_applied` | gauge | `policy` (the leading operator) |
 /// | `tapio_policy_status_writes_deferred_total` | counter | — policy reconciles that held a node-driven status write back |
@@ -88,7 +88,7 @@ public final class TapioMetrics: Sendable {
         case .failed, .stopped: 0
         }
         registry.tapioGauge(name: "tapio_source_up", labels: [("source", name)],
-                           help: "1 running, 0.5 degraded, 0 failed or stopped.").set(value)
+                           help: "1 running or starting, 0.5 degraded, 0 failed or stopped.").set(value)
     }
 
     public func apiRequest(verb: String, failed: Bool) {
@@ -171,7 +171,7 @@ public final class TapioMetrics: Sendable {
 
     public func remediationAttempt(outcome: String) {
         registry.tapioCounter(name: "tapio_remediation_attempts_total", labels: [("outcome", outcome)],
-                             help: "Remediation attempts by outcome (applied, dry-run, refused, failed).").increment()
+                             help: "Remediation attempts by outcome (refused, proposed, dry-run, dry-run-failed, applied, failed).").increment()
     }
 
     /// A TapioPolicy's status as numbers, for the "a node's agent does not apply its policy" alert.

@@ -67,18 +67,18 @@ struct OperatorCommand: AsyncParsableCommand {
             transform: DurationArgument.parser(DurationArgument.leaseRange))
     var leaseDuration = DurationArgument(.seconds(15))
 
-    @Option(help: ArgumentHelp("How long the leader keeps trying to renew before it gives up leadership, 1s–1h.", valueName: "duration"),
+    @Option(help: ArgumentHelp("How long the leader keeps trying to renew before it gives up leadership, 1s–1h; shorter than --lease-duration.", valueName: "duration"),
             transform: DurationArgument.parser(DurationArgument.leaseRange))
     var renewDeadline = DurationArgument(.seconds(10))
 
-    @Option(help: ArgumentHelp("Interval between attempts to acquire or renew the lease, 100ms–10m.", valueName: "duration"),
+    @Option(help: ArgumentHelp("Interval between attempts to acquire or renew the lease, 100ms–10m; shorter than --renew-deadline.", valueName: "duration"),
             transform: DurationArgument.parser(DurationArgument.retryRange))
     var retryPeriod = DurationArgument(.seconds(2))
 
     @Option(help: "Where /metrics, /healthz and /readyz are served.")
     var metricsAddr = ListenAddress(host: "0.0.0.0", port: 9464)
 
-    @Option(help: ArgumentHelp("This replica's identity in the election (default: $POD_NAME, else the hostname).", valueName: "id"))
+    @Option(help: ArgumentHelp("This replica's identity in the election (default: $POD_NAME unless empty, else the hostname).", valueName: "id"))
     var identity: String?
 
     @Flag(inversion: .prefixedNo, help: "Once started, give back the pages of code only start-up ran (as the agent does; see the README).")

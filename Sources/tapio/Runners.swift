@@ -32,7 +32,8 @@ struct OperatorRunner {
         let env = ProcessInfo.processInfo.environment
         var options = Operator.Options(
             namespace: c.namespace, leaderElect: c.leaderElect,
-            identity: c.identity ?? env["POD_NAME"] ?? ProcessInfo.processInfo.hostName,
+            // An empty POD_NAME (a manifest without the downward API value) counts as unset, as NODE_NAME does.
+            identity: c.identity ?? env["POD_NAME"].flatMap { $0.isEmpty ? nil : $0 } ?? ProcessInfo.processInfo.hostName,
             leaseDuration: c.leaseDuration.duration, renewDeadline: c.renewDeadline.duration,
             retryPeriod: c.retryPeriod.duration, metricsHost: c.metricsAddr.host, metricsPort: c.metricsAddr.port)
         options.insightSeriesLimit = c.insightSeriesLimit

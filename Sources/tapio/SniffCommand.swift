@@ -51,13 +51,13 @@ struct SniffCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("A TapioPolicy manifest (YAML or JSON) applied locally.", valueName: "file"))
     var policy: String?
 
-    @Option(help: "With -o prometheus: where /metrics is served.")
+    @Option(help: "With -o prometheus: where /metrics and /healthz are served.")
     var metricsAddr = ListenAddress(host: "127.0.0.1", port: 9464)
 
-    @Flag(help: "With -o prometheus: print one scrape to stdout after the first correlation window and exit.")
+    @Flag(help: "With -o prometheus: serve nothing; print one scrape to stdout 10 s after the sources started (or when --duration ends) and exit.")
     var once = false
 
-    @Flag(help: "Plain text without colour or symbols (also when stdout is not a terminal or NO_COLOR is set).")
+    @Flag(help: "Plain text without colour or symbols (also when stdout is not a terminal, NO_COLOR is set or TERM is dumb).")
     var noColor = false
 
     @Option(help: ArgumentHelp("Node name for the cluster side (default: this machine's hostname).", valueName: "name"))

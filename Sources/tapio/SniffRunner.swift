@@ -80,7 +80,8 @@ struct SniffRunner {
         }
         let remaining = deadline.map { max(.zero, $0 - clock.now) }
         if c.once {
-            // One scrape after the first correlation window has had a chance to see something.
+            // One scrape, 10 s after the sources started (a first batch of samples and the cluster's first lists),
+            // or when --duration ends.
             services.append(.init(service: StopAfter(remaining ?? .seconds(10)),
                                   successTerminationBehavior: .gracefullyShutdownGroup))
         } else if let remaining {

@@ -21,7 +21,7 @@ struct ScenarioRegressionTests {
         ),
         (
             header, #"{"t": 1, "type": "memory", \#(pod), "workingSet": "inf"}"#,
-            #"line 2: field "workingSet": expected bytes: a number or a quantity such as "256Mi"; quantity "inf": not a number; expected a number with an optional suffix Ki, Mi, Gi, Ti, Pi, Ei (powers of 1024), k, M, G, T, P, E (powers of 1000) or m, e.g. "10Mi", "512M", "1.5Gi""#
+            #"line 2: field "workingSet": expected bytes: a number or a quantity such as "256Mi"; quantity "inf": not a number; expected a number with an optional suffix Ki, Mi, Gi, Ti, Pi, Ei (powers of 1024), k, M, G, T, P, E (powers of 1000), m, u, n, or an exponent (1e6), e.g. "10Mi", "512M", "1.5Gi""#
         ),
         (
             header, #"{"t": 1, "type": "memory", \#(pod), "workingSet": "20000000000Gi"}"#,
