@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Reads a file named by a user (a kubeconfig, a file it points to, a token, a `--policy` manifest) without trusting
 /// its size: at most `limit` bytes are read, so `/dev/zero`, a runaway pipe or a wrong path to a disk image is
@@ -21,19 +24,40 @@ public enum BoundedFile {
     public static let credentialLimit = 1 << 20
 
     public static func read(_ path: String, limit: Int) throws(Failure) -> Data {
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            let reason = FileManager.default.fileExists(atPath: path) ? "permission denied or not a file" : "no such file"
-            throw .cannotRead(path: path, reason: reason)
+        func failure(_ code: Int32) -> Failure {
+            .cannotRead(path: path, reason: code == ENOENT ? "no such file" : String(cString: strerror(code)))
         }
-        defer { try? handle.close() }
+        // Opened without blocking, so a FIFO is not waited on before it is known to be one.
+        var fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else { throw failure(errno) }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw failure(errno) }
+        switch st.st_mode & S_IFMT {
+        case S_IFDIR:
+            throw .cannotRead(path: path, reason: "a directory, not a file")
+        case S_IFIFO:
+            // A named pipe: wait for its writer, as `cat` would (a FIFO opened without blocking and without a writer
+            // reads as empty). Process substitution's /dev/fd/N is a pipe with its writer already attached.
+            let blocking = open(path, O_RDONLY | O_CLOEXEC)
+            guard blocking >= 0 else { throw failure(errno) }
+            close(fd)
+            fd = blocking
+        default:
+            // Reads below may block (a character device, a regular file): clear O_NONBLOCK.
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
+        }
         var data = Data()
-        do {
-            while data.count <= limit, let chunk = try handle.read(upToCount: min(1 << 16, limit + 1 - data.count)),
-                  !chunk.isEmpty {
-                data.append(chunk)
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        while data.count <= limit {
+            let want = min(buffer.count, limit + 1 - data.count)
+            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, want) }
+            if n == 0 { break }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw failure(errno)
             }
-        } catch {
-            throw .cannotRead(path: path, reason: error.localizedDescription)
+            data.append(contentsOf: buffer[..<n])
         }
         guard data.count <= limit else { throw .tooLarge(path: path, limit: limit) }
         return data

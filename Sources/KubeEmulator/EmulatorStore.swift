@@ -382,8 +382,8 @@ final class EmulatorStore: Sendable {
         let l: LabelSelectorQuery?, f: FieldSelectorQuery?
         do { (l, f) = try selectors(r, req) } catch { return Self.status(400, reason: "BadRequest", message: "\(error)") }
         let rvText = req.query["resourceVersion"] ?? ""
-        // Bounded, as kube-apiserver's per-watcher buffer: a watcher that falls this far behind is ended (it resumes
-        // from the last version it saw) rather than buffered without limit.
+        // Bounded, as kube-apiserver's per-watcher buffer: a watcher that falls this far behind is ended (its client
+        // resumes or relists) rather than buffered without limit.
         let (stream, cont) = AsyncStream<WatchChunk>.makeStream(bufferingPolicy: .bufferingOldest(watchBuffer))
         let bookmarks = req.query["allowWatchBookmarks"] == "true"
         let id: Int? = state.withLock { s -> Int? in
@@ -495,7 +495,8 @@ final class EmulatorStore: Sendable {
                 behind.append(id)
             }
         }
-        // What it has buffered is still delivered; then its watch ends, and it resumes from before the change lost.
+        // What it has buffered is still delivered; then its watch ends. Its client resumes from the last version it
+        // saw if the history still holds what followed, else gets 410 and lists.
         for id in behind { s.watchers.removeValue(forKey: id)?.continuation.finish() }
     }
 

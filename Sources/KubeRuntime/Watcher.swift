@@ -132,9 +132,10 @@ public struct Watcher<K: KubeResource>: AsyncSequence, Sendable {
                             continueToken: token), retryPolicy: RetryPolicy.none)
                         let next = page.metadata.continue.flatMap { $0.isEmpty ? nil : $0 }
                         // A page that answers the token with itself would be asked for forever, and the first list
-                        // never end: start over, after the backoff any failed list waits.
+                        // never end: start over, after the backoff any failed list waits — in a new init frame, so
+                        // what the abandoned pages delivered is not taken for complete.
                         if let next, next == token {
-                            state = .listing(pending: [], continueToken: nil, resourceVersion: "")
+                            state = .empty
                             try await pause(after: KubeError.continueRepeated(K.plural), "list")
                             continue
                         }
@@ -143,8 +144,10 @@ public struct Watcher<K: KubeResource>: AsyncSequence, Sendable {
                         state = .listing(pending: page.items, continueToken: next, resourceVersion: listRV)
                     } catch let e as KubeError {
                         if case .gone = e {
-                            // The continue token expired: start the list over (still inside this init frame).
-                            state = .listing(pending: [], continueToken: nil, resourceVersion: "")
+                            // The continue token expired: start the list over in a new init frame. Kept in the old
+                            // one, objects of the pages already delivered that were deleted meanwhile would outlive
+                            // `initDone`: their deletion predates the new list, so no watch event removes them.
+                            state = .empty
                         }
                         try await pause(after: e, "list")
                     }

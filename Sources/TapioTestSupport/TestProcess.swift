@@ -68,6 +68,14 @@ public final class TestProcess: Sendable {
             posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         }
         posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        // Nothing else of this process goes with it: sockets included. SwiftNIO accepts connections without
+        // O_CLOEXEC, so a child living on (this one sleeps up to ten minutes) would keep the server's end of another
+        // test's connection open after the server closed it, and that client would never see the end.
+        // (glibc ≥ 2.34 has it; Swift's Glibc module does not declare it, hence the lookup.)
+        typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+        if let symbol = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np") {
+            _ = unsafeBitCast(symbol, to: AddCloseFrom.self)(&actions, 3)
+        }
         let cargs = argv.map { strdup($0) } + [nil]
         defer { cargs.forEach { free($0) } }
         var pid: pid_t = 0

@@ -66,12 +66,12 @@ struct EmulatorInputTests {
             }
             #expect(await eventually(timeout: .seconds(60)) { emu.openWatchCount == 0 }, "the stuck watch was never ended")
             // What it had buffered is delivered, then the response ends.
-            #expect(stuck.readToEnd() != nil, "the stuck watch's connection never ended")
+            #expect(await stuck.readToEnd() != nil, "the stuck watch's connection never ended")
             // A watch that would start further behind than its buffer holds is told to list instead (410).
             let late = try Loopback.RawClient(port: emu.port)
             try late.send("GET /apis/coordination.k8s.io/v1/namespaces/default/leases?watch=true HTTP/1.1\r\n"
                           + "Host: x\r\nAuthorization: Bearer \(emu.token)\r\n\r\n")
-            let answer = String(decoding: try #require(late.readToEnd()), as: UTF8.self)
+            let answer = String(decoding: try #require(await late.readToEnd()), as: UTF8.self)
             #expect(answer.contains(#""type":"ERROR""#) && answer.contains("list instead"), "\(answer.prefix(2000))")
         } catch {
             Issue.record(error)

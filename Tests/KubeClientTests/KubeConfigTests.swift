@@ -148,6 +148,9 @@ struct KubeConfigRegressionTests {
         #expect(ca.message == "/dev/zero is larger than \(BoundedFile.credentialLimit) bytes, more than such a file can hold")
         let missing = try Self.error(Self.replacing("insecure-skip-tls-verify: true", "certificate-authority: /nonexistent/ca.crt"))
         #expect(missing.message == "cannot read /nonexistent/ca.crt: no such file")
+        #expect(throws: BoundedFile.Failure.cannotRead(path: "/tmp", reason: "a directory, not a file")) {
+            try BoundedFile.read("/tmp", limit: 100)
+        }
 
         // Exactly the limit is read; one byte more is refused.
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tapio-bounded-\(UUID().uuidString)")
