@@ -15,16 +15,22 @@ public enum Loopback {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure(description: "socket: errno \(errno)") }
         defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = 0
+        var addr = address(port: 0)
         var len = socklen_t(MemoryLayout<sockaddr_in>.size)
         let bound = withUnsafeMutablePointer(to: &addr) { p in
             p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
         }
         guard bound else { throw Failure(description: "bind 127.0.0.1:0: errno \(errno)") }
         return Int(UInt16(bigEndian: addr.sin_port))
+    }
+
+    /// 127.0.0.1:`port` as a socket address.
+    static func address(port: Int) -> sockaddr_in {
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = UInt16(port).bigEndian
+        return addr
     }
 
     /// GET http://127.0.0.1:`port``path`: the status code and the body as text.
@@ -46,16 +52,15 @@ public enum Loopback {
             if var size = receiveBuffer {
                 setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
             }
-            var addr = sockaddr_in()
-            addr.sin_family = sa_family_t(AF_INET)
-            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-            addr.sin_port = UInt16(port).bigEndian
+            var addr = Loopback.address(port: port)
             let ok = withUnsafePointer(to: &addr) { p in
                 p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                     connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
                 }
             }
-            guard ok else { close(fd); throw Failure(description: "connect: errno \(errno)") }
+            // No close here: the instance is whole, so deinit closes it (closing twice could close a descriptor
+            // another test has just been given).
+            guard ok else { throw Failure(description: "connect: errno \(errno)") }
         }
         deinit { close(fd) }
         public func send(_ text: String) throws {

@@ -9,14 +9,9 @@ import Testing
 /// is counted (`HTTPEndpoint.Limits`).
 @Suite("The metrics endpoint's limits", .timeLimit(.minutes(2)))
 struct HTTPEndpointLimitsTests {
-    /// Waits for `condition`, checking every 10 ms, for at most `seconds` (a bound on a hang, not a timing).
-    func eventually(_ seconds: Double = 60, _ condition: () -> Bool) async throws -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while !condition() {
-            if Date() > deadline { return false }
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        return true
+    /// Waits for `condition` (the module's `eventually`, every 10 ms, at most 60 s: a bound on a hang, not a timing).
+    func eventually(_ condition: () -> Bool) async -> Bool {
+        await TapioAgentTests.eventually(timeout: .seconds(60), every: .milliseconds(10)) { condition() ? true : nil } ?? false
     }
 
     /// How many times a route rendered its page.
@@ -57,13 +52,13 @@ struct HTTPEndpointLimitsTests {
         // 1.6 GiB held for one peer.
         let greedy = try Loopback.RawClient(port: port, receiveBuffer: 4096)
         try greedy.send(String(repeating: "GET /page HTTP/1.1\r\nHost: x\r\n\r\n", count: 200))
-        #expect(try await eventually { e.shed >= 1 }, "the pipelining peer was never refused")
+        #expect(await eventually { e.shed >= 1 }, "the pipelining peer was never refused")
         #expect(e.unsentBytes <= Self.bigPage, "more than one page held: \(e.unsentBytes) bytes")
         let exposition = String(decoding: metrics.render(), as: UTF8.self)
         #expect(exposition.contains("tapio_http_refused_total 1"), "\(exposition)")
         // Its connection is closed, so what it held is released; everyone else is still answered.
         _ = await greedy.readToEnd()
-        #expect(try await eventually { e.unsentBytes == 0 }, "\(e.unsentBytes) bytes still held")
+        #expect(await eventually { e.unsentBytes == 0 }, "\(e.unsentBytes) bytes still held")
         let (status, body) = try await Loopback.get(port: port, path: "/healthz")
         #expect(status == 200 && body == "ok\n")
         // The requests already read with the others are not rendered once the connection is refused (they are
@@ -88,14 +83,14 @@ struct HTTPEndpointLimitsTests {
         var idle: [Loopback.RawClient] = []
         for n in 1...3 {
             idle.append(try Loopback.RawClient(port: port))
-            #expect(try await eventually { e.openConnections == n }, "\(e.openConnections) connections open")
+            #expect(await eventually { e.openConnections == n }, "\(e.openConnections) connections open")
         }
         let probe = try Loopback.RawClient(port: port)
         try probe.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         try await answer(probe, endingWith: "ok\n")
         #expect(await idle[0].readToEnd() == [], "the oldest idle connection was not the one closed")
         #expect(e.shed == 1)
-        #expect(try await eventually { e.openConnections == 3 })
+        #expect(await eventually { e.openConnections == 3 })
         withExtendedLifetime(idle) {}
 
         let busyEndpoint = endpoint(.init(maxConnections: 2), page: Self.bigPage)
@@ -107,7 +102,7 @@ struct HTTPEndpointLimitsTests {
             try c.send("GET /page HTTP/1.1\r\nHost: x\r\n\r\n")
             busy.append(c)
         }
-        #expect(try await eventually { busyEndpoint.unsentBytes > Self.bigPage }, "both pages not on their way")
+        #expect(await eventually { busyEndpoint.unsentBytes > Self.bigPage }, "both pages not on their way")
         let third = try Loopback.RawClient(port: busyPort)
         #expect(await third.readToEnd() == [], "a connection was let in by closing one with an answer on its way")
         #expect(busyEndpoint.shed == 1)
@@ -121,7 +116,7 @@ struct HTTPEndpointLimitsTests {
         defer { Task { await e.shutdown() } }
         let stuck = try Loopback.RawClient(port: port, receiveBuffer: 4096)
         try stuck.send("GET /page HTTP/1.1\r\nHost: x\r\n\r\n")
-        #expect(try await eventually { e.unsentBytes == 0 && e.shed == 1 }, "\(e.unsentBytes) bytes held, shed \(e.shed)")
+        #expect(await eventually { e.unsentBytes == 0 && e.shed == 1 }, "\(e.unsentBytes) bytes held, shed \(e.shed)")
         // The connection ended with the page cut short: what the socket buffers held, not the whole answer.
         let got = try #require(await stuck.readToEnd(), "the stalled connection was never closed")
         #expect(got.count < Self.bigPage, "the whole page arrived: \(got.count) bytes")
@@ -135,7 +130,7 @@ struct HTTPEndpointLimitsTests {
         try idle.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         try await answer(idle, endingWith: "ok\n")
         // Then nothing more is asked: the server closes it, and the client reads the end.
-        #expect(try await eventually { e.openConnections == 0 }, "the server never closed the idle connection")
+        #expect(await eventually { e.openConnections == 0 }, "the server never closed the idle connection")
         let rest = try #require(await idle.readToEnd(),
                                 "the client never saw the end (errno \(idle.lastError), fd \(idle.fd) now connected to port \(idle.peerPort.map(String.init) ?? "none"), the endpoint's \(port))")
         #expect(rest.isEmpty)
