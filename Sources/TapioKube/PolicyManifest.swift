@@ -67,7 +67,8 @@ public enum PolicyManifest {
         position.map { "\(doc.file):\($0.line):\($0.column)" } ?? doc.file
     }
 
-    /// `spec.x[2].y` and `matchLabels[app.kubernetes.io/name]` back into path elements.
+    /// `spec.x[2].y` and `matchLabels.app.kubernetes.io/name` back into path elements. A label map's key may hold
+    /// dots (the API server joins it with one all the same), so whatever follows `matchLabels.` is one key.
     static func parse(_ path: String) -> [YAMLDocument.PathElement] {
         var out: [YAMLDocument.PathElement] = []
         var current = ""
@@ -77,6 +78,10 @@ public enum PolicyManifest {
             if c == "." {
                 if !current.isEmpty { out.append(.key(current)) }
                 current = ""
+                if case .key("matchLabels")? = out.last, path.index(after: i) < path.endIndex {
+                    out.append(.key(String(path[path.index(after: i)...])))
+                    return out
+                }
             } else if c == "[", let close = path[i...].firstIndex(of: "]") {
                 if !current.isEmpty { out.append(.key(current)) }
                 current = ""
@@ -125,7 +130,7 @@ public enum PolicyManifest {
                         return false
                     }
                     field = f
-                case (.index, .list(let item, _)):
+                case (.index, .list(let item, _, _)):
                     field = item
                 default:
                     // A label map's keys are data, and a type mismatch is the decoder's to report.

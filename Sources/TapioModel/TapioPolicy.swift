@@ -288,9 +288,9 @@ public struct RemediationSettings: Sendable, Hashable, Codable {
     public var mode: RemediationMode
     /// In `Apply` mode, act only on Insights annotated `tapio.io/approve: "true"`.
     public var requireApproval: Bool
-    /// Names from `RemediationActionName` that may be applied; empty means none.
+    /// Names from `RemediationActionName` that may be applied, each at most once (a set in the CRD); empty means none.
     public var allowedActions: [String]
-    /// Namespaces where actions may be applied; empty means all the policy selects.
+    /// Namespaces where actions may be applied, each at most once; empty means all the policy selects.
     public var namespaces: [String]
     /// Cluster-wide cap on applied actions per rolling hour (0 disables applying).
     public var maxActionsPerHour: Int

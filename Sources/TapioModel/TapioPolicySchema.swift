@@ -2,13 +2,14 @@
 /// that `--policy` files are checked against for unknown fields, and that `crds/tapio.io_tapiopolicies.yaml` must
 /// state (Tests/TapioModelTests/PolicyBoundsTests.swift compares the two field by field, both ways).
 ///
-/// The CRD can say an integer's minimum and maximum, a string's `maxLength` and `pattern`, a list's `maxItems` and a
-/// map's `maxProperties`; what it cannot say — a duration's or quantity's value range — validation checks, and the
-/// operator reports as `Accepted=False` (reason `InvalidSpec`), so an agent never runs with a value out of range.
+/// The CRD can say an integer's minimum and maximum, a string's `maxLength` and `pattern`, a list's `maxItems` and
+/// whether it is a set, and a map's `maxProperties` and its values' pattern; what it cannot say — a duration's or
+/// quantity's value range — validation checks, and the operator reports as `Accepted=False` (reason `InvalidSpec`), so an agent never runs with a value out of range.
 public indirect enum PolicyField: Sendable, Equatable {
     case object([String: PolicyField])
-    case list(PolicyField, maxItems: Int)
-    /// `matchLabels`: label keys to values.
+    /// `unique`: each item at most once (the CRD's `x-kubernetes-list-type: set`).
+    case list(PolicyField, maxItems: Int, unique: Bool = false)
+    /// `matchLabels`: label keys to values (each value matching `NameRules.labelValuePattern`).
     case labelMap(maxProperties: Int)
     case boolean
     case integer(ClosedRange<Int>)
@@ -41,9 +42,10 @@ public enum TapioPolicySchema {
     static let selector: PolicyField = .object([
         "matchLabels": .labelMap(maxProperties: maxMatchLabels),
         "matchExpressions": .list(.object([
-            "key": .string(maxLength: maxLabelKeyLength),
+            "key": .string(maxLength: maxLabelKeyLength, pattern: NameRules.labelKeyPattern),
             "operator": .string(maxLength: 12, enumValues: LabelSelectorRequirement.operators),
-            "values": .list(.string(maxLength: maxLabelValueLength), maxItems: maxSelectorValues),
+            "values": .list(.string(maxLength: maxLabelValueLength, pattern: NameRules.labelValuePattern),
+                            maxItems: maxSelectorValues),
         ]), maxItems: maxMatchExpressions),
     ])
 
@@ -77,9 +79,9 @@ public enum TapioPolicySchema {
             "requireApproval": .boolean,
             "allowGitOpsManaged": .boolean,
             "allowedActions": .list(.string(maxLength: 32, enumValues: RemediationActionName.known),
-                                    maxItems: RemediationSettings.maxAllowedActions),
+                                    maxItems: RemediationSettings.maxAllowedActions, unique: true),
             "namespaces": .list(.string(maxLength: 63, pattern: NameRules.dns1123LabelPattern),
-                                maxItems: RemediationSettings.maxNamespaces),
+                                maxItems: RemediationSettings.maxNamespaces, unique: true),
             "maxActionsPerHour": .integer(RemediationSettings.maxActionsPerHourRange),
             "memoryCeiling": .quantity(RemediationSettings.memoryCeilingRange),
         ]),

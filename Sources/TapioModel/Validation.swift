@@ -136,7 +136,7 @@ public enum TapioPolicyValidation {
                 errs.append(.invalid("\(path).matchLabels", FieldError.quoted(k), why))
             }
             if let v = s.matchLabels?[k], let why = NameRules.labelValueProblem(v) {
-                errs.append(.invalid("\(path).matchLabels[\(k)]", FieldError.quoted(v), why))
+                errs.append(.invalid("\(path).matchLabels.\(k)", FieldError.quoted(v), why))  // the API server's path
             }
         }
         for (i, e) in (s.matchExpressions ?? []).enumerated() {
@@ -182,6 +182,7 @@ public enum TapioPolicyValidation {
 
     static func quantity(_ q: String, path: String, what: String, range: ClosedRange<UInt64>) -> [FieldError] {
         if let e = tooLong(q, path: path) { return [e] }
+        if let why = Spelling.quantityProblem(q) { return [.invalid(path, FieldError.quoted(q), why)] }
         do {
             let b = try Quantity.parseBytes(q)
             if b == 0 { return [.invalid(path, FieldError.quoted(q), "must be greater than zero (a \(what))")] }
@@ -201,6 +202,10 @@ public enum TapioPolicyValidation {
             errs.append(e)
             return nil
         }
+        if let why = Spelling.durationProblem(d) {
+            errs.append(.invalid(path, FieldError.quoted(d), why))
+            return nil
+        }
         do {
             let v = try GoDuration.parse(d)
             if v <= .zero {
@@ -218,6 +223,28 @@ public enum TapioPolicyValidation {
             errs.append(.invalid(path, FieldError.quoted(d), "\(error)"))
         }
         return nil
+    }
+
+    /// What the parsers forgive and the CRD's patterns (`GoDuration.pattern`, `Quantity.pattern`) do not, so that a
+    /// `--policy` file Tapio accepts is one the API server accepts too: Go's `ParseDuration` takes a sign and the
+    /// Greek mu, and the quantity parser trims spaces, because values read back from the API server never have them.
+    enum Spelling {
+        static func durationProblem(_ d: String) -> String? {
+            if let f = d.unicodeScalars.first, f == "+" || f == "-" {
+                return "no sign is allowed (the CRD's pattern); write e.g. \"5m\""
+            }
+            if d.unicodeScalars.contains("\u{03BC}") {
+                return "the unit is written \"us\" or \"µs\" (micro sign U+00B5), not with the Greek letter mu (U+03BC)"
+            }
+            return nil
+        }
+
+        static func quantityProblem(_ q: String) -> String? {
+            if q.unicodeScalars.contains(where: { $0.properties.isWhitespace }) {
+                return "must not contain spaces (the CRD's pattern); write e.g. \"10Mi\""
+            }
+            return nil
+        }
     }
 
     // MARK: Decoding

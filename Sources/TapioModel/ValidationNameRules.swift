@@ -3,6 +3,12 @@
 public enum NameRules {
     /// The CRD pattern of an RFC 1123 label (namespace names).
     public static let dns1123LabelPattern = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+    /// The CRD pattern of a label value (``labelValueProblem(_:)``; the length, 63, is the CRD's `maxLength`).
+    public static let labelValuePattern = "^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
+    /// The CRD pattern of a label key (``labelKeyProblem(_:)``): an optional DNS-subdomain prefix and a slash, then a
+    /// name of 1–63 characters. A pattern cannot bound the prefix to 253 characters; validation does, and the CRD's
+    /// `maxLength` (317) bounds the whole.
+    public static let labelKeyPattern = #"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"#
 
     static func isAlnum(_ u: Unicode.Scalar) -> Bool { (u >= "a" && u <= "z") || (u >= "0" && u <= "9") }
     static func isAlnumMixed(_ u: Unicode.Scalar) -> Bool { isAlnum(u) || (u >= "A" && u <= "Z") }

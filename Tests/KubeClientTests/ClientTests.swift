@@ -172,6 +172,31 @@ struct ClientTests {
         }
     }
 
+    /// `allowedActions` and `namespaces` are sets in the CRD: a repeated item is the API server's to refuse, at
+    /// `kubectl apply`, not only the operator's (`InvalidSpec`) once stored.
+    @Test(.timeLimit(.minutes(2))) func aPolicyListingAnItemTwiceIsRejectedWith422AtTheRepeat() async throws {
+        try await withCluster { _, client, ns in
+            let p = TestPolicy(metadata: ObjectMeta(name: "\(ns)-twice"),
+                               spec: .init(remediation: .init(mode: "Apply", allowedActions: ["RestartPod", "RolloutUndo", "RestartPod"],
+                                                              namespaces: ["shop", "shop"])))
+            defer { Task { try? await client.delete(TestPolicy.self, name: "\(ns)-twice") } }
+            await #expect {
+                _ = try await client.create(p)
+            } throws: { e in
+                guard case KubeError.invalid(_, let causes) = e else { return false }
+                let fields = Set(causes.filter { $0.reason == "FieldValueDuplicate" }.compactMap(\.field))
+                return fields == ["spec.remediation.allowedActions[2]", "spec.remediation.namespaces[1]"]
+            }
+            // The same lists without the repeats are stored as given.
+            var ok = p
+            ok.spec?.remediation?.allowedActions = ["RestartPod", "RolloutUndo"]
+            ok.spec?.remediation?.namespaces = ["shop"]
+            let created = try await client.create(ok)
+            #expect(created.spec?.remediation?.allowedActions == ["RestartPod", "RolloutUndo"])
+            try await client.delete(TestPolicy.self, name: "\(ns)-twice")
+        }
+    }
+
     @Test(.timeLimit(.minutes(2))) func crDefaultsAreAppliedByTheServer() async throws {
         try await withCluster { _, client, ns in
             let name = "\(ns)-defaults"

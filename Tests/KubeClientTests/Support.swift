@@ -15,7 +15,11 @@ struct TestPolicy: KubeResource {
             struct Memory: Codable, Sendable, Equatable { var enabled: Bool?; var samplingHz: Int? }
             var memory: Memory?
         }
-        struct Remediation: Codable, Sendable, Equatable { var mode: String? }
+        struct Remediation: Codable, Sendable, Equatable {
+            var mode: String?
+            var allowedActions: [String]?
+            var namespaces: [String]?
+        }
         var probes: Probes?
         var remediation: Remediation?
     }

@@ -51,6 +51,24 @@ struct PolicyManifestTests {
         #expect(problems[3].hasPrefix("p.yaml:12:5: spec.remediation.mode") && problems[3].contains(#"write "Off""#), "\(problems)")
     }
 
+    @Test("a bad label value under a dotted key, a spelling the API server refuses, and a repeated action each get their line")
+    func serverRefusalsCarryPositions() {
+        let yaml = Self.header + """
+            spec:
+              nodeSelector:
+                matchLabels: {app.kubernetes.io/name: "web shop"}
+              correlation:
+                window: "+5m"
+              remediation:
+                allowedActions: [RestartPod, RestartPod]
+            """
+        let problems = Self.refusal(yaml)
+        #expect(problems.count == 3, "\(problems)")
+        #expect(problems.first?.hasPrefix(#"p.yaml:6:19: spec.nodeSelector.matchLabels.app.kubernetes.io/name: Invalid value: "web shop""#) == true, "\(problems)")
+        #expect(problems.dropFirst().first?.hasPrefix(#"p.yaml:8:5: spec.correlation.window: Invalid value: "+5m": no sign"#) == true, "\(problems)")
+        #expect(problems.last?.hasPrefix(#"p.yaml:10:34: spec.remediation.allowedActions[1]: Duplicate value: "RestartPod""#) == true, "\(problems)")
+    }
+
     @Test("unknown and misspelt fields are warnings with their path and position; the policy still loads")
     func unknownFieldsWarn() throws {
         let yaml = Self.header + """

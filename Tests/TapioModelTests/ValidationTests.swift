@@ -86,7 +86,7 @@ struct ValidationTests {
         var p = TapioPolicy(name: "x")
         p.spec.nodeSelector = PolicyLabelSelector(matchLabels: ["bad key!": "ok", "good/key": "bad value!"])
         let paths = TapioPolicyValidation.validate(p).map(\.path)
-        #expect(paths == ["spec.nodeSelector.matchLabels", "spec.nodeSelector.matchLabels[good/key]"])
+        #expect(paths == ["spec.nodeSelector.matchLabels", "spec.nodeSelector.matchLabels.good/key"])
     }
 
     @Test("a selector whose requirements contradict each other is an error naming the label", arguments: [

@@ -235,7 +235,8 @@ public enum SchemaValidator {
             if let ps = s.properties[k] {
                 validate(v, ps, path: join(path, k), root: false, into: &errs)
             } else if let ap = s.additionalProperties {
-                validate(v, ap, path: "\(path)[\(k)]", root: false, into: &errs)
+                // kube-openapi joins a map key with a dot, as a property (`matchLabels.app.kubernetes.io/name`).
+                validate(v, ap, path: join(path, k), root: false, into: &errs)
             }
         }
     }
@@ -259,15 +260,36 @@ public enum SchemaValidator {
     }
 }
 
-/// Compiled `pattern`s, shared across validations (a CRD's patterns are few and fixed). ECMA-262 patterns as
-/// Kubernetes uses them are compatible with NSRegularExpression for the constructs CRDs use.
+/// Compiled `pattern`s, shared across validations (a CRD's patterns are few and fixed). The API server matches
+/// them with Go's RE2; NSRegularExpression (ICU) agrees on the constructs CRDs use but one: ICU's `$` also matches
+/// before a final line break, so `"5m\n"` matched `^…(m|h)$` here while kube-apiserver refuses it. A bare `$` is
+/// therefore matched as `\z` (end of input), which is what RE2's `$` means outside multi-line mode.
 enum PatternCache {
     private static let cache = PatternCacheStorage()
 
     static func regex(_ pattern: String) -> NSRegularExpression? { cache.get(pattern) }
+
+    /// `pattern` with every `$` outside a character class and not escaped written as `\z`.
+    static func withRE2EndAnchors(_ pattern: String) -> String {
+        var out = ""
+        var escaped = false, inClass = false
+        for c in pattern {
+            if escaped {
+                escaped = false
+                out.append(c)
+                continue
+            }
+            switch c {
+            case "\\": escaped = true; out.append(c)
+            case "[" where !inClass: inClass = true; out.append(c)
+            case "]" where inClass: inClass = false; out.append(c)
+            case "$" where !inClass: out += "\\z"
+            default: out.append(c)
+            }
+        }
+        return out
+    }
 }
-
-
 
 final class PatternCacheStorage: Sendable {
     private let map = Mutex<[String: Entry]>([:])
@@ -279,7 +301,7 @@ final class PatternCacheStorage: Sendable {
 
     func get(_ p: String) -> NSRegularExpression? {
         if let e = map.withLock({ $0[p] }) { return e.regex }
-        let r = try? NSRegularExpression(pattern: p)
+        let r = try? NSRegularExpression(pattern: PatternCache.withRE2EndAnchors(p))
         map.withLock { $0[p] = Entry(regex: r) }
         return r
     }
