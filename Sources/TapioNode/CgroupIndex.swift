@@ -111,20 +111,48 @@ public final class CgroupIndex: Sendable {
     }
 
     /// Adds `directory` and the cgroups below it to `found`; false when it stopped at `maximumEntries`.
-    private func walk(directory: String, into found: inout [(UInt64, String)]) -> Bool {
+    ///
+    /// The order decides what a walk cut at the cap still knows, so it is the kubelet's tree first (`kubepods`,
+    /// `kubepods.slice` at the root, the cgroupfs and systemd drivers' names), each level before the next: pods and
+    /// their containers sit three or four levels down, and a runaway elsewhere on the node (a service making cgroups
+    /// without end, a pod nesting them deep) then costs the other cgroups' attribution, not the pods'. Breadth-first
+    /// with a queue rather than recursion also keeps a deep nest from growing the stack.
+    private func walk(directory root: String, into found: inout [(UInt64, String)]) -> Bool {
         guard found.count < maximumEntries else { return false }
-        guard let dir = opendir(directory) else { return true }
-        defer { closedir(dir) }
         var st = stat()
-        if fstat(dirfd(dir), &st) == 0 { found.append((UInt64(st.st_ino), directory)) }
-        while let entry = readdir(dir) {
-            guard entry.pointee.d_type == UInt8(DT_DIR) else { continue }
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+        guard stat(root, &st) == 0 else { return true }
+        found.append((UInt64(st.st_ino), root))
+        // Two queues of directories still to list: the kubelet's subtrees, then the rest. Each holds only
+        // directories already in `found`, so neither outgrows the cap.
+        var kubelet: [String] = [], other: [String] = [root]
+        var kubeletHead = 0, otherHead = 0
+        while true {
+            let directory: String, inKubelet: Bool
+            if kubeletHead < kubelet.count {
+                directory = kubelet[kubeletHead]; kubeletHead += 1; inKubelet = true
+            } else if otherHead < other.count {
+                directory = other[otherHead]; otherHead += 1; inKubelet = false
+            } else {
+                return true
             }
-            if name == "." || name == ".." { continue }
-            if !walk(directory: directory + "/" + name, into: &found) { return false }
+            guard let dir = opendir(directory) else { continue }
+            defer { closedir(dir) }
+            while let entry = readdir(dir) {
+                guard entry.pointee.d_type == UInt8(DT_DIR) else { continue }
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                    String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+                }
+                if name == "." || name == ".." { continue }
+                guard found.count < maximumEntries else { return false }
+                guard fstatat(dirfd(dir), name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
+                let path = directory + "/" + name
+                found.append((UInt64(st.st_ino), path))
+                if inKubelet || (directory == root && name.hasPrefix("kubepods")) {
+                    kubelet.append(path)
+                } else {
+                    other.append(path)
+                }
+            }
         }
-        return true
     }
 }

@@ -136,6 +136,27 @@ import TapioModel
         #expect(large.entries.ids >= 33, "the 30 cgroups and the directories above them")
     }
 
+    /// A walk cut at the cap still knows the pods: the kubelet's tree is walked first, level by level, so neither a
+    /// service making cgroups without end nor a pod nesting them deep costs another pod's containers their
+    /// attribution.
+    @Test func aWalkCutAtTheCapStillKnowsThePodsContainers() throws {
+        let host = try FakeHost()
+        for i in 0..<40 { _ = try host.makeCgroup("/system.slice/runaway.service/x\(i)") }
+        var deep = "/kubepods/burstable/pod\(sampleUID)/\(sampleContainerID(3))"
+        for i in 0..<40 { deep += "/n\(i)" }
+        _ = try host.makeCgroup(deep)
+        for i in 0..<40 { _ = try host.makeCgroup("/user.slice/u\(i)") }
+        let container = try host.makeCgroup("/kubepods/besteffort/pod\(sampleUID)/\(sampleContainerID(4))")
+        // The root, its three children, two QoS classes, two pods and two containers are 10 directories; the cap
+        // leaves room for two more.
+        let index = CgroupIndex(mount: host.mount, minimumRewalkInterval: .zero, maximumEntries: 12, clock: clock.read)
+        index.refresh()
+        #expect(index.truncatedWalkCount == 1)
+        #expect(index.knownPath(forID: container) == "/kubepods/besteffort/pod\(sampleUID)/\(sampleContainerID(4))")
+        // The cut fell inside the pod's own nest, below every container.
+        #expect(index.entries.ids == 12)
+    }
+
     @Test func anUnknownCgroupIDIsNilAndNegativelyCached() throws {
         let host = try FakeHost()
         let t = host.translator(clock: clock)
