@@ -21,6 +21,8 @@ public final class KubeClient: Sendable {
     public let limits: ResponseLimits
     let http: HTTPClient
     let tokens: TokenSource
+    /// The kubeconfig's exec credential plugin, when it gives the token.
+    let exec: ExecCredentialSource?
     let logger: Logger
     /// Rate limit of the retry and watch-failure log lines.
     public let logLimiter: LogLimiter
@@ -60,6 +62,7 @@ public final class KubeClient: Sendable {
             throw KubeError.configuration("\(config.source.isEmpty ? "server" : config.source): server: \(why)")
         }
         tokens = TokenSource(token: config.token, file: config.tokenFile)
+        exec = config.exec.map { ExecCredentialSource(plugin: $0, cluster: config) }
         var tls = TLSConfiguration.makeClientConfiguration()
         let source = config.source.isEmpty ? "configuration" : config.source
         if let ca = config.certificateAuthorityPEM {
@@ -140,13 +143,29 @@ public final class KubeClient: Sendable {
         return base + path + (q.map { "?" + $0 } ?? "")
     }
 
+    /// The bearer token for the next request: the exec plugin's, the token file's or the fixed one (nil: none, the
+    /// client certificate authenticates).
+    func bearerToken() async throws -> String? {
+        if let exec { return try await exec.token() }
+        return tokens.current()
+    }
+
+    /// Runs the kubeconfig's exec credential plugin now, if it has one and holds no good token: for a caller that
+    /// bounds how long the server may take to answer and should not count the plugin's time (a login) against it.
+    public func prepareCredentials() async throws {
+        if let exec { _ = try await exec.token() }
+    }
+
+    /// How many times the exec credential plugin has run (0 without one): for tests and diagnostics.
+    public var execCredentialRuns: Int { exec?.runs ?? 0 }
+
     func makeRequest(method: HTTPMethod, path: String, query: [(String, String)], body: Data?,
-                     contentType: String?) -> HTTPClientRequest {
+                     contentType: String?, token: String?) -> HTTPClientRequest {
         var req = HTTPClientRequest(url: url(path, query))
         req.method = method
         req.headers.add(name: "Accept", value: "application/json")
         req.headers.add(name: "User-Agent", value: "tapio/0.1")
-        if let token = tokens.current(), !token.isEmpty { req.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        if let token, !token.isEmpty { req.headers.add(name: "Authorization", value: "Bearer \(token)") }
         if let body {
             req.headers.add(name: "Content-Type", value: contentType ?? "application/json")
             req.body = .bytes(ByteBuffer(bytes: body))
@@ -212,21 +231,32 @@ public final class KubeClient: Sendable {
 
     func sendUnobserved(method: HTTPMethod, path: String, query: [(String, String)], body: Data?,
                         contentType: String?) async throws -> RawResponse {
-        let req = makeRequest(method: method, path: path, query: query, body: body, contentType: contentType)
-        let response: HTTPClientResponse
-        let bytes: ByteBuffer
-        do {
-            response = try await http.execute(req, timeout: TimeAmount.clamped(requestTimeout))
-            bytes = try await response.body.collect(upTo: limits.maxBodyBytes)
-        } catch {
-            throw mapTransportError(error, "\(method) \(path)")
+        var refusedOnce = false
+        while true {
+            let token = try await bearerToken()
+            let req = makeRequest(method: method, path: path, query: query, body: body, contentType: contentType, token: token)
+            let response: HTTPClientResponse
+            let bytes: ByteBuffer
+            do {
+                response = try await http.execute(req, timeout: TimeAmount.clamped(requestTimeout))
+                bytes = try await response.body.collect(upTo: limits.maxBodyBytes)
+            } catch {
+                throw mapTransportError(error, "\(method) \(path)")
+            }
+            let data = Data(bytes.readableBytesView)
+            let code = Int(response.status.code)
+            // A plugin's token the server refuses (revoked, or expired without saying when) is asked for anew, and
+            // the request sent once more with the new one; a second refusal is the answer.
+            if code == 401, let exec, let token, !refusedOnce {
+                exec.refused(token)
+                refusedOnce = true
+                continue
+            }
+            guard (200..<300).contains(code) else {
+                throw KubeError.from(statusCode: code, body: data, retryAfterHeader: response.headers.first(name: "Retry-After"))
+            }
+            return RawResponse(status: code, headers: response.headers.map { ($0.name, $0.value) }, body: data)
         }
-        let data = Data(bytes.readableBytesView)
-        let code = Int(response.status.code)
-        guard (200..<300).contains(code) else {
-            throw KubeError.from(statusCode: code, body: data, retryAfterHeader: response.headers.first(name: "Retry-After"))
-        }
-        return RawResponse(status: code, headers: response.headers.map { ($0.name, $0.value) }, body: data)
     }
 
     /// The `KubeError` (or `CancellationError`) for a failure below HTTP: timeouts, limits, redirects, transport.

@@ -23,6 +23,9 @@ public struct KubeConfig: Sendable {
     public var token: String?
     /// A file holding the bearer token; re-read when it changes (service-account token rotation).
     public var tokenFile: String?
+    /// A command that prints a token (a kubeconfig user's `exec`), used when neither a token nor a client
+    /// certificate is given.
+    public var exec: ExecCredentialPlugin?
     /// PEM bytes of the client certificate and its key (mutual TLS).
     public var clientCertificatePEM: [UInt8]?
     public var clientKeyPEM: [UInt8]?
@@ -152,8 +155,9 @@ public struct KubeConfig: Sendable {
                 throw fail(uField + (cfg.clientKeyPEM == nil ? ".client-key-data" : ".client-certificate-data"),
                            "a client certificate needs both a certificate and a key")
             }
-            if user["exec"] != nil && cfg.token == nil && cfg.clientCertificatePEM == nil {
-                throw fail(uField + ".exec", "exec credential plugins are not supported")
+            // As kubectl: a token or a certificate in the kubeconfig is used as it is; the plugin only without them.
+            if let exec = user["exec"], !(exec is NSNull), cfg.token == nil, cfg.tokenFile == nil, cfg.clientCertificatePEM == nil {
+                cfg.exec = try ExecCredentialPlugin.parse(exec, field: uField + ".exec", baseDirectory: baseDir, fail: fail)
             }
         }
         return cfg
@@ -184,14 +188,15 @@ public struct KubeConfig: Sendable {
             throw KubeConfigError(file: tokenPath, field: "", message: "cannot read service account token")
         }
         let caPath = serviceAccountDirectory + "/ca.crt"
-        guard let ca = FileManager.default.contents(atPath: caPath) else {
-            throw KubeConfigError(file: caPath, field: "", message: "cannot read service account CA")
+        let ca: Data
+        do { ca = try BoundedFile.read(caPath, limit: BoundedFile.credentialLimit) } catch {
+            throw KubeConfigError(file: caPath, field: "", message: "cannot read service account CA: \(error)")
         }
         guard PEM.certificates(Array(ca)) != nil else {
             throw KubeConfigError(file: caPath, field: "", message: "not a PEM certificate")
         }
-        let ns = (try? String(contentsOfFile: serviceAccountDirectory + "/namespace", encoding: .utf8))?
-            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let ns = (try? BoundedFile.read(serviceAccountDirectory + "/namespace", limit: 4096))
+            .map { String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) }
         return KubeConfig(server: url, certificateAuthorityPEM: Array(ca), tokenFile: tokenPath,
                           namespace: ns.flatMap { $0.isEmpty ? nil : $0 } ?? "default", source: source)
     }

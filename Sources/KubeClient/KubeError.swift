@@ -62,6 +62,9 @@ public enum KubeError: Error, Sendable, CustomStringConvertible {
     case tooManyRedirects(String)
     /// A list page's `continue` token was the one the client had just sent: following it would never end.
     case pagingLoop(String)
+    /// The kubeconfig's exec credential plugin gave no token (not found, failed, timed out, printed no credential);
+    /// the message says which and carries the end of what the plugin wrote to standard error.
+    case credentials(String)
 
     /// A list of `resource` whose paging repeats itself.
     public static func continueRepeated(_ resource: String) -> KubeError {
@@ -87,6 +90,7 @@ public enum KubeError: Error, Sendable, CustomStringConvertible {
         case .responseTooLarge(_, let m): "response too large: \(m)"
         case .tooManyRedirects(let m): "too many redirects: \(m)"
         case .pagingLoop(let m): "paging loop: \(m)"
+        case .credentials(let m): "credentials: \(m)"
         }
     }
 

@@ -35,6 +35,12 @@ public final class ClusterSide: Sendable {
         } catch {
             return .failure(ClusterUnavailable(reason: "\(error)"))
         }
+        // An exec credential plugin (a cloud login) runs first, bounded by its own timeout: `timeout` is the
+        // server's to answer in.
+        do { try await client.prepareCredentials() } catch {
+            try? await client.shutdown()
+            return .failure(ClusterUnavailable(reason: "\(error)"))
+        }
         var options = ListOptions()
         options.limit = 1
         options.fieldSelector = "spec.nodeName=\(nodeName)"

@@ -45,6 +45,14 @@ struct ClientFuzzTests {
          "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u"}}],
          "users": [{"name": "u", "user": {"exec": {"command": "aws", "args": ["eks", "get-token"]}}}]}
         """,
+        """
+        {"apiVersion": "v1", "kind": "Config", "current-context": "c",
+         "clusters": [{"name": "k", "cluster": {"server": "https://127.0.0.1:6443"}}],
+         "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u"}}],
+         "users": [{"name": "u", "user": {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": "./bin/token",
+           "args": ["--cluster", "k"], "env": [{"name": "REGION", "value": "eu-1"}], "interactiveMode": "IfAvailable",
+           "provideClusterInfo": true, "installHint": "brew install token"}}}]}
+        """,
     ]
 
     /// YAML- and kubeconfig-level messages carry no field; every other failure must name one.

@@ -1,0 +1,216 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One run of an exec credential plugin: spawned with `KUBERNETES_EXEC_INFO`, its output read up to a bound and
+/// decoded, the process killed when it outlives the plugin's timeout. Blocking: ``ExecCredentialSource`` runs it on a
+/// thread of its own, never on an event loop or a task's thread.
+struct ExecCredentialRun {
+    /// What a run produced: the token and, when the plugin said, when it expires.
+    struct Credential: Sendable, Equatable {
+        var token: String
+        var expires: Date?
+    }
+
+    /// An ExecCredential is a token or a certificate and key: a megabyte is far beyond either.
+    static let outputLimit = BoundedFile.credentialLimit
+    /// The end of the plugin's standard error kept for the error message when it does not have the terminal.
+    static let stderrKept = 4096
+
+    let plugin: ExecCredentialPlugin
+    let cluster: KubeConfig
+
+    /// Whether this run hands the plugin the terminal: its mode allows it and standard input is one.
+    var interactive: Bool { plugin.interactiveMode != .never && isatty(0) == 1 }
+
+    func fail(_ message: String) -> KubeError {
+        .credentials("\(cluster.source.isEmpty ? "" : cluster.source + ": ")\(plugin.field): \(message)")
+    }
+
+    /// `KUBERNETES_EXEC_INFO`: the ExecCredential the plugin reads its request from.
+    func execInfo(interactive: Bool) -> String {
+        var spec: [String: Any] = ["interactive": interactive]
+        if plugin.provideClusterInfo {
+            var c: [String: Any] = ["server": cluster.server.absoluteString]
+            if let ca = cluster.certificateAuthorityPEM { c["certificate-authority-data"] = Data(ca).base64EncodedString() }
+            if cluster.insecureSkipTLSVerify { c["insecure-skip-tls-verify"] = true }
+            spec["cluster"] = c
+        }
+        let object: [String: Any] = ["apiVersion": plugin.apiVersion, "kind": "ExecCredential", "spec": spec]
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    func run() throws(KubeError) -> Credential {
+        if plugin.interactiveMode == .always && isatty(0) != 1 {
+            throw fail("interactiveMode is Always, but standard input is not a terminal for \(plugin.command) to ask on")
+        }
+        let interactive = self.interactive
+        var out: [Int32] = [-1, -1], err: [Int32] = [-1, -1]
+        guard pipe(&out) == 0 else { throw fail("cannot make a pipe: \(String(cString: strerror(errno)))") }
+        defer { if out[0] >= 0 { close(out[0]) } }
+        if !interactive {
+            guard pipe(&err) == 0 else {
+                close(out[1])
+                throw fail("cannot make a pipe: \(String(cString: strerror(errno)))")
+            }
+        }
+        defer { if err[0] >= 0 { close(err[0]) } }
+
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, out[1], 1)
+        if interactive {
+            // The terminal stays the plugin's: its prompts go to our standard error, its answers come from our input.
+        } else {
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+            posix_spawn_file_actions_adddup2(&actions, err[1], 2)
+        }
+        // Nothing else of Tapio's is the plugin's to hold: API connections (NIO opens them without close-on-exec),
+        // the metrics socket. glibc ≥ 2.34 has addclosefrom; Swift's Glibc module does not declare it.
+        typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+        if let symbol = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np") {
+            _ = unsafeBitCast(symbol, to: AddCloseFrom.self)(&actions, 3)
+        }
+
+        var environment = ProcessInfo.processInfo.environment
+        for (name, value) in plugin.env { environment[name] = value }
+        environment["KUBERNETES_EXEC_INFO"] = execInfo(interactive: interactive)
+        let argv = [plugin.command] + plugin.args
+        let cargs = argv.map { strdup($0) } + [nil]
+        let cenv = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            cargs.forEach { free($0) }
+            cenv.forEach { free($0) }
+        }
+        // Without the terminal the plugin gets a process group of its own, so a timeout kills what it started too
+        // (a `sleep` in a script would otherwise outlive it). With the terminal it stays in ours: a background group
+        // reading the terminal is stopped by the kernel.
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        if !interactive {
+            posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP))
+            posix_spawnattr_setpgroup(&attributes, 0)
+        }
+        var pid: pid_t = 0
+        let rc = cargs.withUnsafeBufferPointer { a in
+            cenv.withUnsafeBufferPointer { e in
+                posix_spawnp(&pid, plugin.command, &actions, &attributes, UnsafeMutablePointer(mutating: a.baseAddress!),
+                             UnsafeMutablePointer(mutating: e.baseAddress!))
+            }
+        }
+        close(out[1])
+        if err[1] >= 0 { close(err[1]) }
+        guard rc == 0 else {
+            if rc == ENOENT {
+                throw fail("\(plugin.command): command not found" + (plugin.installHint.map { "\n\($0)" } ?? ""))
+            }
+            throw fail("cannot run \(plugin.command): \(String(cString: strerror(rc)))")
+        }
+
+        let timeout = interactive ? max(plugin.timeout, .seconds(600)) : plugin.timeout
+        let (stdout, stderr, outcome) = collect(stdout: out[0], stderr: err[0], pid: pid, group: !interactive, timeout: timeout)
+        let said = String(decoding: stderr, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let tail = said.isEmpty ? "" : ": \(said)"
+        switch outcome {
+        case .timedOut:
+            throw fail("\(plugin.command) did not finish within \(KubeClient.describe(timeout)); killed\(tail)")
+        case .tooMuch:
+            throw fail("\(plugin.command) printed more than \(Self.outputLimit) bytes; killed")
+        case .exited(let status) where status != 0:
+            throw fail("\(plugin.command) exited with status \(status)\(tail)")
+        case .signalled(let signal):
+            throw fail("\(plugin.command) was killed by signal \(signal)\(tail)")
+        case .exited:
+            return try decode(stdout)
+        }
+    }
+
+    enum Outcome { case exited(Int32), signalled(Int32), timedOut, tooMuch }
+
+    /// Reads both pipes until they close (or the deadline, or the output bound), then reaps the process.
+    func collect(stdout: Int32, stderr: Int32, pid: pid_t, group: Bool, timeout: Duration) -> ([UInt8], [UInt8], Outcome) {
+        var output: [UInt8] = [], errors: [UInt8] = []
+        var open = [stdout] + (stderr >= 0 ? [stderr] : [])
+        let deadline = ContinuousClock.now + timeout
+        var buffer = [UInt8](repeating: 0, count: 16384)
+        var stopped: Outcome?
+        while !open.isEmpty {
+            let left = deadline - ContinuousClock.now
+            guard left > .zero else {
+                stopped = .timedOut
+                break
+            }
+            var fds = open.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+            let ms = Int32(clamping: left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000 + 1)
+            let n = poll(&fds, nfds_t(fds.count), ms)
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { continue }
+            for f in fds where f.revents != 0 {
+                let got = buffer.withUnsafeMutableBytes { read(f.fd, $0.baseAddress, $0.count) }
+                if got < 0 && (errno == EINTR || errno == EAGAIN) { continue }
+                if got <= 0 {
+                    open.removeAll { $0 == f.fd }
+                    continue
+                }
+                if f.fd == stdout {
+                    output += buffer[0..<got]
+                    if output.count > Self.outputLimit { stopped = .tooMuch }
+                } else {
+                    errors += buffer[0..<got]
+                    if errors.count > 2 * Self.stderrKept { errors.removeFirst(errors.count - Self.stderrKept) }
+                }
+            }
+            if stopped != nil { break }
+        }
+        if stopped != nil { kill(group ? -pid : pid, SIGKILL) }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        if errors.count > Self.stderrKept { errors.removeFirst(errors.count - Self.stderrKept) }
+        if let stopped { return (output, errors, stopped) }
+        // WIFEXITED / WEXITSTATUS / WTERMSIG, which Swift does not import (they are macros).
+        let signal = status & 0x7f
+        return (output, errors, signal == 0 ? .exited((status >> 8) & 0xff) : .signalled(signal))
+    }
+
+    /// The credential in the plugin's output: an ExecCredential of the configured version with a token.
+    func decode(_ output: [UInt8]) throws(KubeError) -> Credential {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(output)) as? [String: Any] else {
+            let start = String(decoding: output.prefix(80), as: UTF8.self)
+            throw fail("\(plugin.command) did not print an ExecCredential (JSON)" + (start.isEmpty ? ": it printed nothing" : ": \(start)"))
+        }
+        guard object["kind"] as? String == "ExecCredential" else {
+            throw fail("\(plugin.command) printed kind \(String(describing: object["kind"] ?? "nothing").prefix(40)), not ExecCredential")
+        }
+        guard object["apiVersion"] as? String == plugin.apiVersion else {
+            throw fail("\(plugin.command) answered in \(String(describing: object["apiVersion"] ?? "no apiVersion").prefix(60)), not the \(plugin.apiVersion) it was asked for")
+        }
+        guard let status = object["status"] as? [String: Any] else { throw fail("\(plugin.command)'s ExecCredential has no status") }
+        guard let token = status["token"] as? String, !token.isEmpty else {
+            if status["clientCertificateData"] != nil {
+                throw fail("\(plugin.command) gave a client certificate; Tapio takes only tokens from exec plugins (use client-certificate-data in the kubeconfig instead)")
+            }
+            throw fail("\(plugin.command)'s ExecCredential has no status.token")
+        }
+        guard !token.contains(where: { $0.isNewline || $0 == "\r" }) else {
+            throw fail("\(plugin.command)'s token holds a line break, which cannot go in a header")
+        }
+        var expires: Date?
+        if let text = status["expirationTimestamp"] as? String {
+            let f = ISO8601DateFormatter()
+            f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+            expires = f.date(from: text)
+            if expires == nil {
+                f.formatOptions = [.withInternetDateTime]
+                expires = f.date(from: text)
+            }
+            guard expires != nil else {
+                throw fail("\(plugin.command)'s status.expirationTimestamp \"\(text.prefix(40))\" is not an RFC 3339 time")
+            }
+        }
+        return Credential(token: token, expires: expires)
+    }
+}

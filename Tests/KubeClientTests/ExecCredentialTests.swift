@@ -1,0 +1,262 @@
+import Foundation
+import KubeClient
+import TapioTestSupport
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Kubeconfig users whose token comes from a command (`exec`), as on EKS, GKE and AKS. The plugins here are shell
+/// scripts that print an ExecCredential holding the test cluster's own token — the emulator's, or the real
+/// server's under `TAPIO_TEST_KUBECONFIG` — and record each run, so what is asserted is what a server accepted.
+@Suite("Exec credential plugins", .timeLimit(.minutes(2)))
+struct ExecCredentialTests {
+    /// A plugin script and a kubeconfig that runs it, in a directory of their own.
+    struct Plugin {
+        let directory: URL
+        var kubeconfig: String { directory.appendingPathComponent("kubeconfig").path }
+        var runs: Int {
+            ((try? String(contentsOf: directory.appendingPathComponent("runs"), encoding: .utf8)) ?? "")
+                .split(separator: "\n").count
+        }
+        var execInfo: [String: Any]? {
+            (try? Data(contentsOf: directory.appendingPathComponent("info")))
+                .flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
+        }
+    }
+
+    /// The server, CA and token of the test cluster's kubeconfig; nil (with the reason printed) when its user has
+    /// no plain token to hand to a plugin.
+    static func clusterCredentials(_ cluster: TestCluster) throws -> KubeConfig? {
+        let config = try KubeConfig.load(path: cluster.kubeconfigPath)
+        guard config.token != nil else {
+            FileHandle.standardError.write(Data("skipped: the test cluster's kubeconfig user has no token to hand to a plugin\n".utf8))
+            return nil
+        }
+        return config
+    }
+
+    /// Writes `script` (its body; `$STATE` is the plugin's directory, `$GOOD` the cluster's token, `$BAD` one the
+    /// server refuses) and a kubeconfig whose user runs it.
+    static func plugin(_ script: String, server: KubeConfig, apiVersion: String = "client.authentication.k8s.io/v1",
+                       command: String? = nil) throws -> Plugin {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tapio-exec-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let path = dir.appendingPathComponent("plugin.sh").path
+        try ("#!/bin/sh\necho run >> \"$STATE/runs\"\nprintf '%s' \"$KUBERNETES_EXEC_INFO\" > \"$STATE/info\"\n" + script + "\n")
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        chmod(path, 0o755)
+        let ca = server.certificateAuthorityPEM.map { "    certificate-authority-data: \(Data($0).base64EncodedString())\n" } ?? ""
+        let yaml = """
+            apiVersion: v1
+            kind: Config
+            current-context: exec
+            clusters:
+            - name: c
+              cluster:
+                server: \(server.server.absoluteString)
+            \(ca)\(server.insecureSkipTLSVerify ? "    insecure-skip-tls-verify: true\n" : "")contexts:
+            - name: exec
+              context: {cluster: c, user: u}
+            users:
+            - name: u
+              user:
+                exec:
+                  apiVersion: \(apiVersion)
+                  command: \(command ?? "./plugin.sh")
+                  interactiveMode: Never
+                  provideClusterInfo: true
+                  installHint: "install it with: make plugin"
+                  env:
+                  - {name: STATE, value: "\(dir.path)"}
+                  - {name: GOOD, value: "\(server.token ?? "")"}
+                  - {name: BAD, value: "not-the-token"}
+            """
+        try yaml.write(toFile: dir.appendingPathComponent("kubeconfig").path, atomically: true, encoding: .utf8)
+        return Plugin(directory: dir)
+    }
+
+    static func credential(_ token: String, expires: String? = nil, version: String = "client.authentication.k8s.io/v1") -> String {
+        #"printf '{"apiVersion":"\#(version)","kind":"ExecCredential","status":{"token":"%s"\#(expires.map { #","expirationTimestamp":"\#($0)""# } ?? "")}}' "\#(token)""#
+    }
+
+    /// Runs `body` with a client whose kubeconfig user is `script`'s plugin.
+    static func withPlugin(_ script: String, timeout: Duration? = nil,
+                           _ body: (KubeClient, Plugin) async throws -> Void) async throws {
+        let cluster = try await TestCluster.start()
+        defer { Task { await cluster.stop() } }
+        guard let server = try clusterCredentials(cluster) else { return }
+        let plugin = try plugin(script, server: server)
+        defer { try? FileManager.default.removeItem(at: plugin.directory) }
+        var config = try KubeConfig.load(path: plugin.kubeconfig)
+        if let timeout { config.exec?.timeout = timeout }
+        let client = try KubeClient(config: config, retryPolicy: RetryPolicy(maxAttempts: 1))
+        do {
+            try await body(client, plugin)
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+        try await client.shutdown()
+    }
+
+    @Test("the plugin's token authenticates, is kept while it has not expired, and the plugin gets its request")
+    func aTokenIsUsedAndKept() async throws {
+        try await Self.withPlugin(Self.credential("$GOOD")) { client, plugin in
+            for _ in 0..<4 { _ = try await client.list(Namespace.self) }
+            #expect(plugin.runs == 1)
+            #expect(client.execCredentialRuns == 1)
+            let info = try #require(plugin.execInfo)
+            #expect(info["apiVersion"] as? String == "client.authentication.k8s.io/v1")
+            #expect(info["kind"] as? String == "ExecCredential")
+            let spec = try #require(info["spec"] as? [String: Any])
+            #expect(spec["interactive"] as? Bool == false)
+            let cluster = try #require(spec["cluster"] as? [String: Any], "provideClusterInfo: true sends the cluster")
+            #expect(cluster["server"] as? String == client.config.server.absoluteString)
+        }
+    }
+
+    @Test("an expired token is replaced before the next request")
+    func anExpiredTokenIsReplaced() async throws {
+        try await Self.withPlugin(Self.credential("$GOOD", expires: "2020-01-01T00:00:00Z")) { client, plugin in
+            for _ in 0..<3 { _ = try await client.list(Namespace.self) }
+            #expect(plugin.runs == 3)
+        }
+    }
+
+    @Test("requests that need a token together wait for one run of the plugin")
+    func concurrentRequestsShareOneRun() async throws {
+        try await Self.withPlugin("sleep 0.3\n" + Self.credential("$GOOD")) { client, plugin in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<8 { group.addTask { _ = try await client.list(Namespace.self) } }
+                try await group.waitForAll()
+            }
+            #expect(plugin.runs == 1)
+        }
+    }
+
+    @Test("a token the server refuses is asked for again and the request sent once more; a second refusal is the answer")
+    func aRefusedTokenIsReplacedOnce() async throws {
+        // First run: a token the server refuses; every later run: the good one.
+        let script = "if [ \"$(wc -l < \"$STATE/runs\")\" -le 1 ]; then \(Self.credential("$BAD")); else \(Self.credential("$GOOD")); fi"
+        try await Self.withPlugin(script) { client, plugin in
+            _ = try await client.list(Namespace.self)
+            #expect(plugin.runs == 2)
+            _ = try await client.list(Namespace.self)
+            #expect(plugin.runs == 2)
+        }
+        try await Self.withPlugin(Self.credential("$BAD")) { client, plugin in
+            await #expect {
+                _ = try await client.list(Namespace.self)
+            } throws: { e in
+                guard case KubeError.unauthorized = e else { return false }
+                return true
+            }
+            #expect(plugin.runs == 2, "asked again once, not without end")
+        }
+    }
+
+    @Test("a plugin that fails, hangs, prints too much or prints no credential is named with what it said", arguments: [
+        ("echo 'no session; run: login' >&2; exit 3", "exited with status 3: no session; run: login"),
+        ("sleep 30", "did not finish within 1.00s; killed"),
+        ("head -c 2000000 /dev/zero | tr '\\0' 'x'", "printed more than 1048576 bytes; killed"),
+        ("echo hello", "did not print an ExecCredential (JSON): hello"),
+        (credential("$GOOD", version: "client.authentication.k8s.io/v1beta1"), "not the client.authentication.k8s.io/v1 it was asked for"),
+        (#"printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"clientCertificateData":"x","clientKeyData":"y"}}'"#,
+         "Tapio takes only tokens"),
+        (credential("$GOOD", expires: "tomorrow"), "is not an RFC 3339 time"),
+    ])
+    func failuresAreNamed(script: String, expected: String) async throws {
+        try await Self.withPlugin(script, timeout: .seconds(1)) { client, plugin in
+            await #expect {
+                _ = try await client.list(Namespace.self)
+            } throws: { e in
+                guard case KubeError.credentials(let m) = e else { return false }
+                return m.contains("users[name=u].user.exec: ") && m.contains(expected)
+            }
+        }
+    }
+
+    @Test("a command that is not there is named with the kubeconfig's install hint")
+    func aMissingCommandGivesTheInstallHint() async throws {
+        let server = KubeConfig(server: URL(string: "https://127.0.0.1:1")!, token: "unused")
+        let plugin = try Self.plugin("", server: server, command: "tapio-no-such-plugin")
+        defer { try? FileManager.default.removeItem(at: plugin.directory) }
+        let client = try KubeClient(config: KubeConfig.load(path: plugin.kubeconfig), retryPolicy: RetryPolicy(maxAttempts: 1))
+        await #expect {
+            _ = try await client.list(Namespace.self)
+        } throws: { e in
+            guard case KubeError.credentials(let m) = e else { return false }
+            return m.contains("tapio-no-such-plugin: command not found") && m.contains("install it with: make plugin")
+        }
+        try await client.shutdown()
+    }
+
+    @Test("exec sections kubectl would refuse are refused naming the field", arguments: [
+        ("command: \"\"", "exec.command: missing"),
+        ("apiVersion: client.authentication.k8s.io/v1alpha1", "exec.apiVersion: \"client.authentication.k8s.io/v1alpha1\" is not supported"),
+        ("interactiveMode: Sometimes", "exec.interactiveMode: \"Sometimes\" is not one of Never, IfAvailable, Always"),
+        ("env: [{value: x}]", "exec.env[0].name: missing"),
+        ("args: [ok, {a: b}]", "exec.args[1]: not a string"),
+        ("provideClusterInfo: \"yes\"", "exec.provideClusterInfo: not a boolean"),
+    ])
+    func malformedSectionsNameTheField(line: String, expected: String) throws {
+        var fields = ["apiVersion: client.authentication.k8s.io/v1", "command: aws", "interactiveMode: Never"]
+        let key = String(line.prefix { $0 != ":" })
+        fields.removeAll { $0.hasPrefix(key + ":") }
+        fields.append(line)
+        let yaml = """
+            apiVersion: v1
+            current-context: c
+            clusters: [{name: c, cluster: {server: "https://127.0.0.1:6443"}}]
+            contexts: [{name: c, context: {cluster: c, user: u}}]
+            users:
+            - name: u
+              user:
+                exec:
+            \(fields.map { "      " + $0 }.joined(separator: "\n"))
+            """
+        #expect {
+            _ = try KubeConfig.parse(yaml: yaml, file: "/k/config")
+        } throws: { e in
+            (e as? KubeConfigError)?.description.contains("/k/config: users[name=u].user.\(expected)") == true
+        }
+    }
+
+    @Test("a command with a slash is relative to the kubeconfig, a bare name is left to PATH, and v1beta1 defaults to IfAvailable")
+    func commandsResolveAsKubectlResolvesThem() throws {
+        func exec(_ command: String, _ version: String = "client.authentication.k8s.io/v1", mode: String = "interactiveMode: Never") throws -> ExecCredentialPlugin? {
+            try KubeConfig.parse(yaml: """
+                apiVersion: v1
+                current-context: c
+                clusters: [{name: c, cluster: {server: "https://127.0.0.1:6443"}}]
+                contexts: [{name: c, context: {cluster: c, user: u}}]
+                users: [{name: u, user: {exec: {apiVersion: \(version), command: "\(command)", \(mode)}}}]
+                """, file: "/home/me/.kube/config").exec
+        }
+        #expect(try exec("./bin/get-token")?.command == "/home/me/.kube/bin/get-token")
+        #expect(try exec("aws")?.command == "aws")
+        #expect(try exec("/usr/bin/aws")?.command == "/usr/bin/aws")
+        #expect(try exec("aws", "client.authentication.k8s.io/v1beta1", mode: "args: []")?.interactiveMode == .ifAvailable)
+        #expect(throws: KubeConfigError.self) { try exec("aws", mode: "args: []") }
+    }
+
+    @Test("interactiveMode Always without a terminal is refused before anything runs")
+    func alwaysNeedsATerminal() async throws {
+        guard isatty(0) != 1 else {
+            FileHandle.standardError.write(Data("skipped alwaysNeedsATerminal: standard input is a terminal here\n".utf8))
+            return
+        }
+        var config = KubeConfig(server: URL(string: "https://127.0.0.1:1")!)
+        config.exec = ExecCredentialPlugin(command: "/bin/true", interactiveMode: .always, field: "users[name=u].user.exec")
+        let client = try KubeClient(config: config, retryPolicy: RetryPolicy(maxAttempts: 1))
+        await #expect {
+            _ = try await client.list(Namespace.self)
+        } throws: { e in
+            guard case KubeError.credentials(let m) = e else { return false }
+            return m.contains("interactiveMode is Always, but standard input is not a terminal")
+        }
+        #expect(client.execCredentialRuns == 1)
+        try await client.shutdown()
+    }
+}
