@@ -35,6 +35,9 @@ public struct ExecCredentialPlugin: Sendable, Equatable {
     /// hold every request behind it). A minute; a run given the terminal, where a person may be typing, gets at
     /// least ten.
     public var timeout: Duration
+    /// Whether the plugin may have the terminal (standard input when its mode allows, and standard error): nil
+    /// decides by whether they are terminals; false keeps them from it (not a kubeconfig field: for tests).
+    public var terminal: Bool?
 
     public init(command: String, args: [String] = [], env: [(name: String, value: String)] = [],
                 apiVersion: String = "client.authentication.k8s.io/v1", interactiveMode: InteractiveMode = .never,
@@ -55,7 +58,7 @@ public struct ExecCredentialPlugin: Sendable, Equatable {
         a.command == b.command && a.args == b.args && a.env.map(\.name) == b.env.map(\.name)
             && a.env.map(\.value) == b.env.map(\.value) && a.apiVersion == b.apiVersion
             && a.interactiveMode == b.interactiveMode && a.provideClusterInfo == b.provideClusterInfo
-            && a.installHint == b.installHint && a.field == b.field && a.timeout == b.timeout
+            && a.installHint == b.installHint && a.field == b.field && a.timeout == b.timeout && a.terminal == b.terminal
     }
 
     /// Reads `exec` of a kubeconfig user, checking each field as kubectl does; errors name the field.

@@ -21,8 +21,12 @@ struct ExecCredentialRun {
     let plugin: ExecCredentialPlugin
     let cluster: KubeConfig
 
-    /// Whether this run hands the plugin the terminal: its mode allows it and standard input is one.
-    var interactive: Bool { plugin.interactiveMode != .never && isatty(0) == 1 }
+    /// Whether this run hands the plugin the terminal's input: its mode allows it and standard input is one.
+    var interactive: Bool { plugin.interactiveMode != .never && (plugin.terminal ?? (isatty(0) == 1)) }
+    /// Whether the plugin writes to our standard error, as client-go lets it: when that is a terminal, a person sees
+    /// its prompts and device-code instructions (kubelogin prints them with `interactiveMode: Never` too).
+    /// Otherwise — a service, a log collector — its end is kept for the error message instead.
+    var sharesStderr: Bool { interactive || (plugin.terminal ?? (isatty(2) == 1)) }
 
     func fail(_ message: String) -> KubeError {
         .credentials("\(cluster.source.isEmpty ? "" : cluster.source + ": ")\(plugin.field): \(message)")
@@ -35,6 +39,11 @@ struct ExecCredentialRun {
             var c: [String: Any] = ["server": cluster.server.absoluteString]
             if let ca = cluster.certificateAuthorityPEM { c["certificate-authority-data"] = Data(ca).base64EncodedString() }
             if cluster.insecureSkipTLSVerify { c["insecure-skip-tls-verify"] = true }
+            // The cluster's `extensions[name=client.authentication.k8s.io/exec]`: per-cluster settings for the plugin,
+            // the reason provideClusterInfo exists.
+            if let config = cluster.execExtension, let value = try? JSONSerialization.jsonObject(with: config, options: [.fragmentsAllowed]) {
+                c["config"] = value
+            }
             spec["cluster"] = c
         }
         let object: [String: Any] = ["apiVersion": plugin.apiVersion, "kind": "ExecCredential", "spec": spec]
@@ -42,16 +51,19 @@ struct ExecCredentialRun {
         return String(decoding: data, as: UTF8.self)
     }
 
-    func run() throws(KubeError) -> Credential {
-        if plugin.interactiveMode == .always && isatty(0) != 1 {
+    /// Runs the plugin. `started` gets its pid once it runs, and `reaping` is called before the pid can be reaped
+    /// (after which it may name another process): between the two, killing the pid's group stops this run.
+    func run(started: (pid_t) -> Void = { _ in }, reaping: () -> Void = {}) throws(KubeError) -> Credential {
+        if plugin.interactiveMode == .always && !interactive {
             throw fail("interactiveMode is Always, but standard input is not a terminal for \(plugin.command) to ask on")
         }
-        let interactive = self.interactive
+        let interactive = self.interactive, sharesStderr = self.sharesStderr
+        // Close-on-exec, so no other process Tapio starts meanwhile holds them open (and delays the end of output).
         var out: [Int32] = [-1, -1], err: [Int32] = [-1, -1]
-        guard pipe(&out) == 0 else { throw fail("cannot make a pipe: \(String(cString: strerror(errno)))") }
+        guard Self.closeOnExecPipe(&out) else { throw fail("cannot make a pipe: \(String(cString: strerror(errno)))") }
         defer { if out[0] >= 0 { close(out[0]) } }
-        if !interactive {
-            guard pipe(&err) == 0 else {
+        if !sharesStderr {
+            guard Self.closeOnExecPipe(&err) else {
                 close(out[1])
                 throw fail("cannot make a pipe: \(String(cString: strerror(errno)))")
             }
@@ -62,12 +74,9 @@ struct ExecCredentialRun {
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, out[1], 1)
-        if interactive {
-            // The terminal stays the plugin's: its prompts go to our standard error, its answers come from our input.
-        } else {
-            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-            posix_spawn_file_actions_adddup2(&actions, err[1], 2)
-        }
+        // With the terminal, its input stays the plugin's to ask on; without, the plugin reads nothing.
+        if !interactive { posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0) }
+        if !sharesStderr { posix_spawn_file_actions_adddup2(&actions, err[1], 2) }
         // Nothing else of Tapio's is the plugin's to hold: API connections (NIO opens them without close-on-exec),
         // the metrics socket. glibc ≥ 2.34 has addclosefrom; Swift's Glibc module does not declare it.
         typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
@@ -85,16 +94,28 @@ struct ExecCredentialRun {
             cargs.forEach { free($0) }
             cenv.forEach { free($0) }
         }
-        // Without the terminal the plugin gets a process group of its own, so a timeout kills what it started too
-        // (a `sleep` in a script would otherwise outlive it). With the terminal it stays in ours: a background group
-        // reading the terminal is stopped by the kernel.
+        // The run is on a Dispatch thread, which blocks every signal, and Tapio ignores some (its signal handling):
+        // the plugin would inherit both, and Ctrl-C, a `timeout` or `read -t` in a script would not work in it. It
+        // starts with nothing blocked and every signal at its default, as a child of Go's client does.
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
+        var none = sigset_t(), all = sigset_t()
+        sigemptyset(&none)
+        sigfillset(&all)
+        sigdelset(&all, SIGKILL)
+        sigdelset(&all, SIGSTOP)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        var flags = Int32(POSIX_SPAWN_SETSIGMASK) | Int32(POSIX_SPAWN_SETSIGDEF)
+        // Without the terminal the plugin gets a process group of its own, so a timeout kills what it started too
+        // (a `sleep` in a script would otherwise outlive it). With the terminal it stays in ours: a background group
+        // reading the terminal is stopped by the kernel.
         if !interactive {
-            posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP))
+            flags |= Int32(POSIX_SPAWN_SETPGROUP)
             posix_spawnattr_setpgroup(&attributes, 0)
         }
+        posix_spawnattr_setflags(&attributes, Int16(flags))
         var pid: pid_t = 0
         let rc = cargs.withUnsafeBufferPointer { a in
             cenv.withUnsafeBufferPointer { e in
@@ -112,7 +133,9 @@ struct ExecCredentialRun {
         }
 
         let timeout = interactive ? max(plugin.timeout, .seconds(600)) : plugin.timeout
-        let (stdout, stderr, outcome) = collect(stdout: out[0], stderr: err[0], pid: pid, group: !interactive, timeout: timeout)
+        started(pid)
+        let (stdout, stderr, outcome) = collect(stdout: out[0], stderr: err[0], pid: pid, group: !interactive, timeout: timeout,
+                                                reaping: reaping)
         let said = String(decoding: stderr, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         let tail = said.isEmpty ? "" : ": \(said)"
         switch outcome {
@@ -124,31 +147,50 @@ struct ExecCredentialRun {
             throw fail("\(plugin.command) exited with status \(status)\(tail)")
         case .signalled(let signal):
             throw fail("\(plugin.command) was killed by signal \(signal)\(tail)")
+        case .readFailed(let code):
+            throw fail("reading \(plugin.command)'s output failed: \(String(cString: strerror(code))); killed")
         case .exited:
             return try decode(stdout)
         }
     }
 
-    enum Outcome { case exited(Int32), signalled(Int32), timedOut, tooMuch }
+    /// A pipe whose ends close on exec (`pipe2` is not in Swift's Glibc module; the window before `fcntl` is
+    /// only another thread's spawn in between).
+    static func closeOnExecPipe(_ fds: inout [Int32]) -> Bool {
+        guard pipe(&fds) == 0 else { return false }
+        _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
+        _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
+        return true
+    }
 
-    /// Reads both pipes until they close (or the deadline, or the output bound), then reaps the process.
-    func collect(stdout: Int32, stderr: Int32, pid: pid_t, group: Bool, timeout: Duration) -> ([UInt8], [UInt8], Outcome) {
+    enum Outcome { case exited(Int32), signalled(Int32), timedOut, tooMuch, readFailed(Int32) }
+
+    /// Reads both pipes until they close (or the deadline, or the output bound), then reaps the process — by the
+    /// same deadline: a plugin that closed its output and went on running is killed too.
+    func collect(stdout: Int32, stderr: Int32, pid: pid_t, group: Bool, timeout: Duration,
+                 reaping: () -> Void) -> ([UInt8], [UInt8], Outcome) {
         var output: [UInt8] = [], errors: [UInt8] = []
         var open = [stdout] + (stderr >= 0 ? [stderr] : [])
         let deadline = ContinuousClock.now + timeout
         var buffer = [UInt8](repeating: 0, count: 16384)
         var stopped: Outcome?
-        while !open.isEmpty {
+        func millisecondsLeft() -> Int32? {
             let left = deadline - ContinuousClock.now
-            guard left > .zero else {
+            guard left > .zero else { return nil }
+            return Int32(clamping: left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000 + 1)
+        }
+        while !open.isEmpty {
+            guard let ms = millisecondsLeft() else {
                 stopped = .timedOut
                 break
             }
             var fds = open.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
-            let ms = Int32(clamping: left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000 + 1)
             let n = poll(&fds, nfds_t(fds.count), ms)
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { continue }
+            if n < 0 {
+                if errno == EINTR { continue }
+                stopped = .readFailed(errno)
+                break
+            }
             for f in fds where f.revents != 0 {
                 let got = buffer.withUnsafeMutableBytes { read(f.fd, $0.baseAddress, $0.count) }
                 if got < 0 && (errno == EINTR || errno == EAGAIN) { continue }
@@ -166,9 +208,27 @@ struct ExecCredentialRun {
             }
             if stopped != nil { break }
         }
-        if stopped != nil { kill(group ? -pid : pid, SIGKILL) }
         var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        reaping()
+        if stopped == nil {
+            // Output closed: wait for the exit, polling, until the deadline.
+            while true {
+                let r = waitpid(pid, &status, WNOHANG)
+                if r == pid { break }
+                if r < 0 && errno != EINTR { break }
+                guard millisecondsLeft() != nil else {
+                    stopped = .timedOut
+                    break
+                }
+                usleep(10_000)
+            }
+        }
+        if stopped != nil {
+            // Its group, and the process itself should it have left the group.
+            if group { kill(-pid, SIGKILL) }
+            kill(pid, SIGKILL)
+            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        }
         if errors.count > Self.stderrKept { errors.removeFirst(errors.count - Self.stderrKept) }
         if let stopped { return (output, errors, stopped) }
         // WIFEXITED / WEXITSTATUS / WTERMSIG, which Swift does not import (they are macros).

@@ -1,18 +1,27 @@
 import Dispatch
 import Foundation
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The token of an exec credential plugin, as client-go keeps it: the plugin runs when a request needs a token and
-/// none is held, when the held one has expired (10 s early, so a token does not lapse in flight), and when the
-/// server refused it (401). Requests that need a token at once wait for one run, not one each.
+/// none is held, when the held one's `expirationTimestamp` has passed, and when the server refused it (401).
+/// Requests that need a token at once wait for one run, not one each; a waiting request that is cancelled stops
+/// waiting at once (the run goes on for the others, bounded by the plugin's timeout, and is killed when nobody waits).
 final class ExecCredentialSource: Sendable {
-    /// How long before its `expirationTimestamp` a token is replaced.
-    static let expirySkew: TimeInterval = 10
-
     private struct State {
         var held: ExecCredentialRun.Credential?
-        var running: Task<ExecCredentialRun.Credential, any Error>?
+        var running = false
+        var waiters: [UInt64: CheckedContinuation<String, any Error>] = [:]
+        /// Waiters cancelled before they were registered (the cancellation handler can run first).
+        var cancelled: Set<UInt64> = []
+        var nextWaiter: UInt64 = 0
         var runs = 0
+        /// The running plugin while it may be killed (see ``ExecCredentialRun/run(started:reaping:)``), and whether
+        /// it has a process group of its own.
+        var pid: pid_t?
+        var ownGroup = false
     }
     private let state = Mutex(State())
     private let run: ExecCredentialRun
@@ -26,38 +35,68 @@ final class ExecCredentialSource: Sendable {
     /// How many times the plugin has been started.
     var runs: Int { state.withLock { $0.runs } }
 
-    /// A token to send: the held one while it is good, else a fresh one from the plugin.
+    /// A token to send: the held one while it has not expired, else a fresh one from the plugin.
     func token() async throws -> String {
-        enum Next { case held(String), wait(Task<ExecCredentialRun.Credential, any Error>) }
-        let next: Next = state.withLock { s in
-            if let held = s.held, held.expires.map({ now().addingTimeInterval(Self.expirySkew) < $0 }) ?? true {
-                return .held(held.token)
-            }
-            if let running = s.running { return .wait(running) }
-            let run = self.run
-            let t = Task<ExecCredentialRun.Credential, any Error> {
-                // The run blocks (spawn, poll, wait): on a Dispatch thread, not one of the few that run tasks.
-                let result: Result<ExecCredentialRun.Credential, KubeError> = await withCheckedContinuation { c in
-                    DispatchQueue.global().async { c.resume(returning: Result(catching: { () throws(KubeError) in try run.run() })) }
-                }
-                self.finished(result)
-                return try result.get()
-            }
-            s.running = t
-            s.runs += 1
-            return .wait(t)
+        let id = state.withLock { s -> UInt64 in
+            s.nextWaiter &+= 1
+            return s.nextWaiter
         }
-        switch next {
-        case .held(let token): return token
-        case .wait(let task): return try await task.value.token
+        // A cancellation that came after the answer leaves no trace.
+        defer { state.withLock { _ = $0.cancelled.remove(id) } }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (c: CheckedContinuation<String, any Error>) in
+                enum Next { case done(Result<String, any Error>), wait, start }
+                let next: Next = state.withLock { s in
+                    if s.cancelled.remove(id) != nil || Task.isCancelled { return .done(.failure(CancellationError())) }
+                    if let held = s.held, held.expires.map({ now() < $0 }) ?? true { return .done(.success(held.token)) }
+                    s.waiters[id] = c
+                    if s.running { return .wait }
+                    s.running = true
+                    s.runs += 1
+                    return .start
+                }
+                switch next {
+                case .done(let result): c.resume(with: result)
+                case .wait: break
+                case .start:
+                    // The run blocks (spawn, poll, wait): on a Dispatch thread, not one of the few that run tasks.
+                    let run = self.run
+                    let ownGroup = !run.interactive
+                    DispatchQueue.global().async {
+                        self.finished(Result(catching: { () throws(KubeError) in
+                            try run.run(started: { pid in self.state.withLock { $0.pid = pid; $0.ownGroup = ownGroup } },
+                                        reaping: { self.state.withLock { $0.pid = nil } })
+                        }))
+                    }
+                }
+            }
+        } onCancel: {
+            let waiter = state.withLock { s -> CheckedContinuation<String, any Error>? in
+                guard let w = s.waiters.removeValue(forKey: id) else {
+                    s.cancelled.insert(id)
+                    return nil
+                }
+                // The last one waiting gave up (a shutdown, a caller's deadline): the plugin is stopped rather than
+                // left to run on after Tapio, up to its timeout. Under the lock, so the pid is not yet reaped.
+                if s.waiters.isEmpty, let pid = s.pid {
+                    if s.ownGroup { kill(-pid, SIGKILL) }
+                    kill(pid, SIGKILL)
+                }
+                return w
+            }
+            waiter?.resume(throwing: CancellationError())
         }
     }
 
     private func finished(_ result: Result<ExecCredentialRun.Credential, KubeError>) {
-        state.withLock { s in
-            s.running = nil
+        let waiters = state.withLock { s -> [CheckedContinuation<String, any Error>] in
+            s.running = false
             if case .success(let c) = result { s.held = c }
+            defer { s.waiters = [:] }
+            return Array(s.waiters.values)
         }
+        let answer: Result<String, any Error> = result.map(\.token).mapError { $0 as any Error }
+        for w in waiters { w.resume(with: answer) }
     }
 
     /// The server refused `token` (401): it is dropped, so the next request runs the plugin again — unless a newer

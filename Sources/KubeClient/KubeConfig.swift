@@ -26,6 +26,9 @@ public struct KubeConfig: Sendable {
     /// A command that prints a token (a kubeconfig user's `exec`), used when neither a token nor a client
     /// certificate is given.
     public var exec: ExecCredentialPlugin?
+    /// The cluster's `extensions[name=client.authentication.k8s.io/exec].extension` as JSON: settings for the
+    /// plugin, sent to it in `KUBERNETES_EXEC_INFO` when it asks for cluster info.
+    public var execExtension: Data?
     /// PEM bytes of the client certificate and its key (mutual TLS).
     public var clientCertificatePEM: [UInt8]?
     public var clientKeyPEM: [UInt8]?
@@ -139,6 +142,13 @@ public struct KubeConfig: Sendable {
         }
         cfg.certificateAuthorityPEM = try pem(cluster, clField, dataKey: "certificate-authority-data",
                                               fileKey: "certificate-authority")
+        if let extensions = cluster["extensions"] as? [Any] {
+            for case let e as [String: Any] in extensions where e["name"] as? String == "client.authentication.k8s.io/exec" {
+                if let value = e["extension"], JSONSerialization.isValidJSONObject([value]) {
+                    cfg.execExtension = try? JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed, .sortedKeys])
+                }
+            }
+        }
         if let userName = ctx["user"] as? String, !userName.isEmpty {
             let user = try named("users", userName, "user")
             let uField = "users[name=\(userName)].user"

@@ -112,8 +112,9 @@ public final class CgroupIndex: Sendable {
 
     /// Adds `directory` and the cgroups below it to `found`; false when it stopped at `maximumEntries`.
     ///
-    /// The order decides what a walk cut at the cap still knows, so it is the kubelet's tree first (`kubepods`,
-    /// `kubepods.slice` at the root, the cgroupfs and systemd drivers' names), each level before the next: pods and
+    /// The order decides what a walk cut at the cap still knows, so it is the kubelet's tree first (a directory
+    /// named `kubepods…` at any depth — the cgroupfs and systemd drivers' names, under a `--cgroup-root` too — or
+    /// `kubelet…`, as kind nests it), each level before the next: pods and
     /// their containers sit three or four levels down, and a runaway elsewhere on the node (a service making cgroups
     /// without end, a pod nesting them deep) then costs the other cgroups' attribution, not the pods'. Breadth-first
     /// with a queue rather than recursion also keeps a deep nest from growing the stack.
@@ -147,7 +148,7 @@ public final class CgroupIndex: Sendable {
                 guard fstatat(dirfd(dir), name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
                 let path = directory + "/" + name
                 found.append((UInt64(st.st_ino), path))
-                if inKubelet || (directory == root && name.hasPrefix("kubepods")) {
+                if inKubelet || name.contains("kubepods") || name.hasPrefix("kubelet") {
                     kubelet.append(path)
                 } else {
                     other.append(path)

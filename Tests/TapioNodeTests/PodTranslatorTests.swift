@@ -157,6 +157,19 @@ import TapioModel
         #expect(index.entries.ids == 12)
     }
 
+    /// kind and a kubelet with `--cgroup-root` nest the kubelet's tree below the root; it still comes first.
+    @Test func aNestedKubeletTreeComesFirstToo() throws {
+        let host = try FakeHost()
+        for i in 0..<40 { _ = try host.makeCgroup("/system.slice/runaway.service/x\(i)") }
+        let path = "/kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-besteffort.slice/kubelet-kubepods-besteffort-pod\(sampleUID).slice/cri-containerd-\(sampleContainerID(5)).scope"
+        let container = try host.makeCgroup(path)
+        // The root, its two children, and the five levels down to the container: 8.
+        let index = CgroupIndex(mount: host.mount, minimumRewalkInterval: .zero, maximumEntries: 9, clock: clock.read)
+        index.refresh()
+        #expect(index.truncatedWalkCount == 1)
+        #expect(index.knownPath(forID: container) == path)
+    }
+
     @Test func anUnknownCgroupIDIsNilAndNegativelyCached() throws {
         let host = try FakeHost()
         let t = host.translator(clock: clock)
