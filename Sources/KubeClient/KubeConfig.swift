@@ -66,35 +66,102 @@ public struct KubeConfig: Sendable {
 
     /// Parses kubeconfig text; `file` is used in errors and to resolve relative paths.
     public static func parse(yaml: String, file: String, context: String? = nil) throws -> KubeConfig {
+        try parse(MergedFiles(documents: [(file, try document(yaml: yaml, file: file, allowEmpty: false))]), context: context)
+    }
+
+    /// Reads several kubeconfig files and merges them as kubectl merges a `KUBECONFIG` list: a file that does not
+    /// exist is skipped; of clusters, users and contexts with the same name the first file's wins, and so does the
+    /// first `current-context` set. Each entry's relative paths are resolved against its own file's directory, and
+    /// an error names the file the faulty entry came from.
+    public static func load(paths: [String], context: String? = nil) throws -> KubeConfig {
+        var documents: [(String, [String: Any])] = []
+        var seen = Set<String>()
+        for path in paths where !path.isEmpty && seen.insert(path).inserted {
+            let data: Data
+            do { data = try BoundedFile.read(path, limit: BoundedFile.textLimit) } catch {
+                if case .cannotRead(_, let reason) = error, reason == "no such file" { continue }
+                throw KubeConfigError(file: path, field: "", message: error.description)
+            }
+            guard let text = String(data: data, encoding: .utf8) else {
+                throw KubeConfigError(file: path, field: "", message: "not UTF-8 text")
+            }
+            documents.append((path, try document(yaml: text, file: path, allowEmpty: true)))
+        }
+        guard !documents.isEmpty else {
+            throw KubeConfigError(file: paths.joined(separator: ":"), field: "", message: "none of these files exists")
+        }
+        return try parse(MergedFiles(documents: documents), context: context)
+    }
+
+    static func document(yaml: String, file: String, allowEmpty: Bool) throws -> [String: Any] {
         let root = try KubeConfigYAML.load(yaml, file: file)
         guard let doc = root as? [String: Any] else {
+            // An empty file in a list merges as nothing, as kubectl reads it; alone it configures nothing.
+            if root == nil && allowEmpty { return [:] }
             throw KubeConfigError(file: file, field: "", message: "not a kubeconfig (expected a mapping)")
         }
-        let baseDir = URL(fileURLWithPath: file).deletingLastPathComponent()
-        func fail(_ field: String, _ message: String) -> KubeConfigError {
-            KubeConfigError(file: file, field: field, message: message)
+        return doc
+    }
+
+    /// One or more kubeconfig documents, in `KUBECONFIG` order, read as one.
+    struct MergedFiles {
+        var documents: [(file: String, doc: [String: Any])]
+        /// The file errors about the whole name, and the source of the configuration.
+        var first: String { documents.first?.file ?? "" }
+        var label: String { documents.count == 1 ? first : documents.map(\.file).joined(separator: ":") }
+
+        /// The first document's entry of `list` named `name`, and its file; a list that is not a list is an error
+        /// in the file that has it.
+        func entry(_ list: String, _ name: String) throws -> (item: [String: Any], file: String)? {
+            for (file, doc) in documents {
+                guard let value = doc[list], !(value is NSNull) else { continue }
+                guard let items = value as? [[String: Any]] else {
+                    throw KubeConfigError(file: file, field: list, message: "not a list")
+                }
+                if let item = items.first(where: { ($0["name"] as? String) == name }) { return (item, file) }
+            }
+            return nil
         }
-        func named(_ list: String, _ name: String, _ inner: String) throws -> [String: Any] {
-            guard let items = doc[list] as? [[String: Any]] else { throw fail(list, "missing or not a list") }
-            guard let item = items.first(where: { ($0["name"] as? String) == name }) else {
-                throw fail(list, "no entry named \"\(name)\"")
+
+        /// The first `current-context` set.
+        var currentContext: (name: String, file: String)? {
+            for (file, doc) in documents {
+                if let c = doc["current-context"] as? String, !c.isEmpty { return (c, file) }
+            }
+            return nil
+        }
+    }
+
+    static func parse(_ files: MergedFiles, context: String?) throws -> KubeConfig {
+        func named(_ list: String, _ name: String, _ inner: String) throws -> (body: [String: Any], file: String) {
+            guard let (item, file) = try files.entry(list, name) else {
+                let hasList = files.documents.contains { $0.doc[list] != nil }
+                throw KubeConfigError(file: files.label, field: list, message: hasList ? "no entry named \"\(name)\"" : "missing or not a list")
             }
             guard let body = item[inner] as? [String: Any] else {
-                throw fail("\(list)[name=\(name)].\(inner)", "missing or not a mapping")
+                throw KubeConfigError(file: file, field: "\(list)[name=\(name)].\(inner)", message: "missing or not a mapping")
             }
-            return body
+            return (body, file)
         }
         let contextName: String
         if let context { contextName = context } else {
-            guard let c = doc["current-context"] as? String, !c.isEmpty else {
-                throw fail("current-context", "not set and no context was given")
+            guard let c = files.currentContext else {
+                throw KubeConfigError(file: files.label, field: "current-context", message: "not set and no context was given")
             }
-            contextName = c
+            contextName = c.name
         }
-        let ctx = try named("contexts", contextName, "context")
+        let (ctx, ctxFile) = try named("contexts", contextName, "context")
         let ctxField = "contexts[name=\(contextName)].context"
-        guard let clusterName = ctx["cluster"] as? String else { throw fail(ctxField + ".cluster", "missing") }
-        let cluster = try named("clusters", clusterName, "cluster")
+        guard let clusterName = ctx["cluster"] as? String else {
+            throw KubeConfigError(file: ctxFile, field: ctxField + ".cluster", message: "missing")
+        }
+        let (cluster, clusterFile) = try named("clusters", clusterName, "cluster")
+        // Errors about the cluster name its file, and its relative paths are its file's.
+        var file = clusterFile
+        var baseDir = URL(fileURLWithPath: clusterFile).deletingLastPathComponent()
+        func fail(_ field: String, _ message: String) -> KubeConfigError {
+            KubeConfigError(file: file, field: field, message: message)
+        }
         let clField = "clusters[name=\(clusterName)].cluster"
         guard let serverText = cluster["server"] as? String, !serverText.isEmpty else {
             throw fail(clField + ".server", "missing")
@@ -103,7 +170,7 @@ public struct KubeConfig: Sendable {
         guard let server = URL(string: ServerURL.normalized(serverText)) else {
             throw fail(clField + ".server", "not an http(s) URL: \(serverText)")
         }
-        var cfg = KubeConfig(server: server, source: file)
+        var cfg = KubeConfig(server: server, source: files.label)
         cfg.namespace = (ctx["namespace"] as? String).flatMap { $0.isEmpty ? nil : $0 } ?? "default"
         // kubectl refuses a quoted "true" here; reading it as false would turn TLS checks on or off by accident.
         switch cluster["insecure-skip-tls-verify"] {
@@ -150,7 +217,9 @@ public struct KubeConfig: Sendable {
             }
         }
         if let userName = ctx["user"] as? String, !userName.isEmpty {
-            let user = try named("users", userName, "user")
+            let (user, userFile) = try named("users", userName, "user")
+            file = userFile
+            baseDir = URL(fileURLWithPath: userFile).deletingLastPathComponent()
             let uField = "users[name=\(userName)].user"
             if let t = user["token"] {
                 guard let s = t as? String else { throw fail(uField + ".token", "not a string") }
@@ -211,11 +280,13 @@ public struct KubeConfig: Sendable {
                           namespace: ns.flatMap { $0.isEmpty ? nil : $0 } ?? "default", source: source)
     }
 
-    /// `$KUBECONFIG` (first file), else `~/.kube/config`, else in-cluster.
+    /// `$KUBECONFIG` (its files merged, as kubectl merges them), else `~/.kube/config`, else in-cluster.
     public static func fromEnvironment(context: String? = nil,
                                        environment: [String: String] = ProcessInfo.processInfo.environment) throws -> KubeConfig {
-        if let k = environment["KUBECONFIG"], let first = k.split(separator: ":").first {
-            return try load(path: String(first), context: context)
+        if let k = environment["KUBECONFIG"] {
+            let paths = k.split(separator: ":").map(String.init).filter { !$0.isEmpty }
+            if paths.count == 1 { return try load(path: paths[0], context: context) }
+            if !paths.isEmpty { return try load(paths: paths, context: context) }
         }
         let home = environment["HOME"] ?? NSHomeDirectory()
         let path = home + "/.kube/config"

@@ -4,7 +4,7 @@ import Logging
 /// Flags every subcommand shares.
 struct GlobalOptions: ParsableArguments {
     @Option(help: ArgumentHelp(
-        "Path to a kubeconfig file. Default: $KUBECONFIG (its first file only), then ~/.kube/config, then the in-cluster service account.",
+        "Path to a kubeconfig file. Default: $KUBECONFIG (a :-separated list is merged as kubectl merges it), then ~/.kube/config, then the in-cluster service account.",
         valueName: "path"))
     var kubeconfig: String?
 

@@ -256,4 +256,42 @@ struct KubeConfigRegressionTests {
         }
         #expect(e.field == "KUBERNETES_SERVICE_HOST")
     }
+
+    /// `KUBECONFIG=a:b:c` as kubectl reads it: merged, first file wins per name, paths relative to each file.
+    @Test(.timeLimit(.minutes(2))) func aKubeconfigListIsMergedAsKubectlMergesIt() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tapio-kc-\(UUID().uuidString.prefix(8))")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for sub in ["a", "b"] {
+            try FileManager.default.createDirectory(at: dir.appendingPathComponent(sub), withIntermediateDirectories: true)
+        }
+        let a = dir.appendingPathComponent("a/config").path, b = dir.appendingPathComponent("b/config").path
+        // a: the current context and a user; b: the cluster, a second context, and a user named like a's.
+        try """
+            current-context: work
+            contexts: [{name: work, context: {cluster: eks, user: me}}]
+            users: [{name: me, user: {tokenFile: token}}]
+            """.write(toFile: a, atomically: true, encoding: .utf8)
+        try """
+            current-context: other
+            clusters: [{name: eks, cluster: {server: "https://eks.example:443", insecure-skip-tls-verify: true}}]
+            contexts: [{name: other, context: {cluster: eks, user: me, namespace: ops}}]
+            users: [{name: me, user: {token: from-b}}]
+            """.write(toFile: b, atomically: true, encoding: .utf8)
+        let missing = dir.appendingPathComponent("nope").path
+        let merged = try KubeConfig.fromEnvironment(environment: ["KUBECONFIG": "\(a):\(missing):\(b)", "HOME": dir.path])
+        #expect(merged.server.absoluteString == "https://eks.example:443")
+        #expect(merged.tokenFile == dir.appendingPathComponent("a/token").path, "a's user wins, its path relative to a")
+        #expect(merged.token == nil)
+        #expect(merged.source == "\(a):\(b)")
+        let other = try KubeConfig.load(paths: [a, b], context: "other")
+        #expect(other.namespace == "ops")
+        // An error names the file of the entry at fault.
+        try """
+            clusters: [{name: eks, cluster: {server: "https://eks.example:99999"}}]
+            """.write(toFile: b, atomically: true, encoding: .utf8)
+        let e = try #require(throws: KubeConfigError.self) { try KubeConfig.load(paths: [a, b]) }
+        #expect(e.file == b && e.field == "clusters[name=eks].cluster.server", "\(e)")
+        let none = try #require(throws: KubeConfigError.self) { try KubeConfig.load(paths: [missing]) }
+        #expect(none.message == "none of these files exists")
+    }
 }
