@@ -39,6 +39,7 @@ struct ExecCredentialRun {
             var c: [String: Any] = ["server": cluster.server.absoluteString]
             if let ca = cluster.certificateAuthorityPEM { c["certificate-authority-data"] = Data(ca).base64EncodedString() }
             if cluster.insecureSkipTLSVerify { c["insecure-skip-tls-verify"] = true }
+            if case .url(let proxy) = cluster.proxy { c["proxy-url"] = proxy.absoluteString }
             // The cluster's `extensions[name=client.authentication.k8s.io/exec]`: per-cluster settings for the plugin,
             // the reason provideClusterInfo exists.
             if let config = cluster.execExtension, let value = try? JSONSerialization.jsonObject(with: config, options: [.fragmentsAllowed]) {

@@ -23,6 +23,8 @@ public final class KubeClient: Sendable {
     let tokens: TokenSource
     /// The kubeconfig's exec credential plugin, when it gives the token.
     let exec: ExecCredentialSource?
+    /// The proxy in use (nil: none).
+    public let proxy: ProxyEndpoint?
     let logger: Logger
     /// Rate limit of the retry and watch-failure log lines.
     public let logLimiter: LogLimiter
@@ -86,6 +88,13 @@ public final class KubeClient: Sendable {
             tls.privateKey = .privateKey(privateKey)
         }
         var hc = HTTPClient.Configuration(tlsConfiguration: tls)
+        proxy = try Self.proxy(for: config, source: source)
+        hc.proxy = proxy.map { p in
+            switch p.kind {
+            case .http: .server(host: p.host, port: p.port, authorization: p.username.map { .basic(username: $0, password: p.password ?? "") })
+            case .socks5: .socksServer(host: p.host, port: p.port)
+            }
+        }
         hc.timeout.connect = .seconds(10)
         // Watches stay open for minutes: no read timeout; request deadlines bound ordinary calls.
         hc.timeout.read = nil
@@ -98,6 +107,26 @@ public final class KubeClient: Sendable {
         // Go's net/http follows 10 redirects and client-go keeps that; a cycle is cut at its first repeat.
         hc.redirectConfiguration = limits.maxRedirects == 0 ? .disallow : .follow(max: limits.maxRedirects, allowCycles: false)
         http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: hc)
+    }
+
+    /// The proxy requests go through (nil: directly): the kubeconfig's `proxy-url`, or the environment's as Go's
+    /// client reads it (`HTTPS_PROXY`, `NO_PROXY`; never for a loopback server).
+    static func proxy(for config: KubeConfig, source: String,
+                      environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ProxyEndpoint? {
+        switch config.proxy {
+        case .none: return nil
+        case .url(let u):
+            switch ProxyEndpoint.parse(u.absoluteString) {
+            case .success(let p): return p
+            case .failure(let why): throw KubeError.configuration("\(source): proxy-url: \(why)")
+            }
+        case .environment:
+            guard let (variable, value) = ProxyEndpoint.fromEnvironment(for: config.server, environment: environment) else { return nil }
+            switch ProxyEndpoint.parse(value) {
+            case .success(let p): return p
+            case .failure(let why): throw KubeError.configuration("\(variable): \(why)")
+            }
+        }
     }
 
     /// Convenience: a client from a kubeconfig file.

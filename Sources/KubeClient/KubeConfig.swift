@@ -34,6 +34,8 @@ public struct KubeConfig: Sendable {
     public var clientKeyPEM: [UInt8]?
     /// The namespace of the context (or the service account's); `default` when unset.
     public var namespace: String
+    /// How requests reach the server: the cluster's `proxy-url`, else the environment's proxy (client-go's default).
+    public var proxy: ProxySetting = .environment
     /// Where this configuration came from, for messages.
     public var source: String
 
@@ -209,6 +211,17 @@ public struct KubeConfig: Sendable {
         }
         cfg.certificateAuthorityPEM = try pem(cluster, clField, dataKey: "certificate-authority-data",
                                               fileKey: "certificate-authority")
+        switch cluster["proxy-url"] {
+        case nil, is NSNull: break
+        case let text as String where !text.isEmpty:
+            if case .failure(let why) = ProxyEndpoint.parse(text) { throw fail(clField + ".proxy-url", why.description) }
+            guard let u = URL(string: text.contains("://") ? text : "http://" + text) else {
+                throw fail(clField + ".proxy-url", "not a proxy URL")
+            }
+            cfg.proxy = .url(u)
+        case is String: break
+        default: throw fail(clField + ".proxy-url", "not a string")
+        }
         if let extensions = cluster["extensions"] as? [Any] {
             for case let e as [String: Any] in extensions where e["name"] as? String == "client.authentication.k8s.io/exec" {
                 if let value = e["extension"], JSONSerialization.isValidJSONObject([value]) {
