@@ -150,6 +150,8 @@ struct ExecCredentialRun {
             throw fail("\(plugin.command) was killed by signal \(signal)\(tail)")
         case .readFailed(let code):
             throw fail("reading \(plugin.command)'s output failed: \(String(cString: strerror(code))); killed")
+        case .lost(let code):
+            throw fail("\(plugin.command)'s exit could not be waited for: \(String(cString: strerror(code)))")
         case .exited:
             return try decode(stdout)
         }
@@ -164,7 +166,7 @@ struct ExecCredentialRun {
         return true
     }
 
-    enum Outcome { case exited(Int32), signalled(Int32), timedOut, tooMuch, readFailed(Int32) }
+    enum Outcome { case exited(Int32), signalled(Int32), timedOut, tooMuch, readFailed(Int32), lost(Int32) }
 
     /// Reads both pipes until they close (or the deadline, or the output bound), then reaps the process — by the
     /// same deadline: a plugin that closed its output and went on running is killed too.
@@ -210,13 +212,15 @@ struct ExecCredentialRun {
             if stopped != nil { break }
         }
         var status: Int32 = 0
-        reaping()
         if stopped == nil {
-            // Output closed: wait for the exit, polling, until the deadline.
+            // Output closed: wait for the exit until the deadline, without reaping (WNOWAIT), so the pid stays this
+            // process's — and killable by a cancellation — until `reaping`.
             while true {
-                let r = waitpid(pid, &status, WNOHANG)
-                if r == pid { break }
-                if r < 0 && errno != EINTR { break }
+                var info = siginfo_t()
+                let r = waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT)
+                if r < 0 && errno == EINTR { continue }
+                if r < 0 { break }
+                if info._sifields._sigchld.si_pid == pid { break }
                 guard millisecondsLeft() != nil else {
                     stopped = .timedOut
                     break
@@ -228,8 +232,11 @@ struct ExecCredentialRun {
             // Its group, and the process itself should it have left the group.
             if group { kill(-pid, SIGKILL) }
             kill(pid, SIGKILL)
-            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         }
+        reaping()
+        var reaped: pid_t
+        repeat { reaped = waitpid(pid, &status, 0) } while reaped < 0 && errno == EINTR
+        if reaped < 0 && stopped == nil { stopped = .lost(errno) }
         if errors.count > Self.stderrKept { errors.removeFirst(errors.count - Self.stderrKept) }
         if let stopped { return (output, errors, stopped) }
         // WIFEXITED / WEXITSTATUS / WTERMSIG, which Swift does not import (they are macros).

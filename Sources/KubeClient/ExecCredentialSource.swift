@@ -22,6 +22,9 @@ final class ExecCredentialSource: Sendable {
         /// it has a process group of its own.
         var pid: pid_t?
         var ownGroup = false
+        /// The run was stopped because nobody waited any more: a request that joined it since gets a new run, not
+        /// the killed one's failure.
+        var abandoned = false
     }
     private let state = Mutex(State())
     private let run: ExecCredentialRun
@@ -58,16 +61,7 @@ final class ExecCredentialSource: Sendable {
                 switch next {
                 case .done(let result): c.resume(with: result)
                 case .wait: break
-                case .start:
-                    // The run blocks (spawn, poll, wait): on a Dispatch thread, not one of the few that run tasks.
-                    let run = self.run
-                    let ownGroup = !run.interactive
-                    DispatchQueue.global().async {
-                        self.finished(Result(catching: { () throws(KubeError) in
-                            try run.run(started: { pid in self.state.withLock { $0.pid = pid; $0.ownGroup = ownGroup } },
-                                        reaping: { self.state.withLock { $0.pid = nil } })
-                        }))
-                    }
+                case .start: start()
                 }
             }
         } onCancel: {
@@ -77,10 +71,11 @@ final class ExecCredentialSource: Sendable {
                     return nil
                 }
                 // The last one waiting gave up (a shutdown, a caller's deadline): the plugin is stopped rather than
-                // left to run on after Tapio, up to its timeout. Under the lock, so the pid is not yet reaped.
-                if s.waiters.isEmpty, let pid = s.pid {
-                    if s.ownGroup { kill(-pid, SIGKILL) }
-                    kill(pid, SIGKILL)
+                // left to run on after Tapio, up to its timeout — now, or as soon as it has a pid. Under the lock, so
+                // the pid is not yet reaped.
+                if s.waiters.isEmpty && s.running {
+                    s.abandoned = true
+                    if let pid = s.pid { Self.kill(pid, group: s.ownGroup) }
                 }
                 return w
             }
@@ -88,12 +83,45 @@ final class ExecCredentialSource: Sendable {
         }
     }
 
+    /// Starts a run on a Dispatch thread (it blocks: spawn, poll, wait), not on one of the few that run tasks.
+    private func start() {
+        let run = self.run
+        let ownGroup = !run.interactive
+        DispatchQueue.global().async {
+            self.finished(Result(catching: { () throws(KubeError) in
+                try run.run(started: { pid in
+                    self.state.withLock { s in
+                        s.pid = pid
+                        s.ownGroup = ownGroup
+                        if s.abandoned { Self.kill(pid, group: ownGroup) }
+                    }
+                }, reaping: { self.state.withLock { $0.pid = nil } })
+            }))
+        }
+    }
+
+    private static func kill(_ pid: pid_t, group: Bool) {
+        if group { _ = Glibc.kill(-pid, SIGKILL) }
+        _ = Glibc.kill(pid, SIGKILL)
+    }
+
     private func finished(_ result: Result<ExecCredentialRun.Credential, KubeError>) {
-        let waiters = state.withLock { s -> [CheckedContinuation<String, any Error>] in
-            s.running = false
+        let (waiters, again) = state.withLock { s -> ([CheckedContinuation<String, any Error>], Bool) in
             if case .success(let c) = result { s.held = c }
+            // Killed for nobody, but someone came since: they get a run of their own.
+            if s.abandoned && !s.waiters.isEmpty, case .failure = result {
+                s.abandoned = false
+                s.runs += 1
+                return ([], true)
+            }
+            s.running = false
+            s.abandoned = false
             defer { s.waiters = [:] }
-            return Array(s.waiters.values)
+            return (Array(s.waiters.values), false)
+        }
+        if again {
+            start()
+            return
         }
         let answer: Result<String, any Error> = result.map(\.token).mapError { $0 as any Error }
         for w in waiters { w.resume(with: answer) }

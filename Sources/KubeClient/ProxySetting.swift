@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// How the client reaches the API server: through the kubeconfig cluster's `proxy-url`, through the environment's
 /// proxy (`HTTPS_PROXY` and `NO_PROXY`, client-go's default), or directly.
@@ -64,60 +67,79 @@ public struct ProxyEndpoint: Sendable, Equatable {
     }
 
     static func isLoopback(_ host: String) -> Bool {
-        if let v4 = IPv4(host) { return v4.octets[0] == 127 }
-        return host == "::1" || host == "0:0:0:0:0:0:0:1"
+        guard let ip = IP(host) else { return false }
+        return ip.v4.map { $0[0] == 127 } ?? (ip.bytes == [UInt8](repeating: 0, count: 15) + [1])
     }
 
-    /// Whether `NO_PROXY` names the host: `*`; an IP or an IPv4 CIDR; a domain (`example.com` covers it and its
-    /// subdomains, `.example.com` and `*.example.com` only the subdomains), optionally with `:port`.
+    /// Whether `NO_PROXY` names the host (Go's `httpproxy` rules): `*`; an IP or a CIDR, IPv4 or IPv6; a domain
+    /// (`example.com` covers it and its subdomains, `.example.com` and `*.example.com` only the subdomains); any of
+    /// them with `:port` (`[fd00::1]:6443` for an IPv6 address).
     static func bypasses(host: String, port: Int, noProxy: String) -> Bool {
+        let hostIP = IP(host)
         for raw in noProxy.split(separator: ",") {
-            var entry = raw.trimmingCharacters(in: .whitespaces).lowercased()
+            var entry = raw.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
             if entry.isEmpty { continue }
             if entry == "*" { return true }
             if let slash = entry.firstIndex(of: "/") {
-                // A CIDR: IPv4 only here (IPv6 ranges are matched as exact addresses below when written as one).
-                if let net = IPv4(String(entry[..<slash])), let bits = Int(entry[entry.index(after: slash)...]),
-                   (0...32).contains(bits), let ip = IPv4(host) {
-                    let mask: UInt32 = bits == 0 ? 0 : ~UInt32(0) << (32 - bits)
-                    if ip.value & mask == net.value & mask { return true }
-                }
+                if let net = IP(String(entry[..<slash])), let bits = Int(entry[entry.index(after: slash)...]),
+                   let ip = hostIP, ip.contains(in: net, prefix: bits) { return true }
                 continue
             }
-            if entry == host { return true }
-            // host:port
+            // An address (IPv6 in brackets when it has a port), or a name, with an optional port.
             var entryPort: Int?
-            if let colon = entry.lastIndex(of: ":"), !entry.hasPrefix("["), entry.filter({ $0 == ":" }).count == 1,
-               let p = Int(entry[entry.index(after: colon)...]) {
-                entryPort = p
+            if entry.hasPrefix("["), let close = entry.firstIndex(of: "]") {
+                let rest = entry[entry.index(after: close)...]
+                if rest.hasPrefix(":") { entryPort = Int(rest.dropFirst()) }
+                entry = String(entry[entry.index(after: entry.startIndex)..<close])
+            } else if entry.filter({ $0 == ":" }).count == 1, let colon = entry.firstIndex(of: ":") {
+                entryPort = Int(entry[entry.index(after: colon)...])
                 entry = String(entry[..<colon])
             }
-            if IPv4(entry) != nil || entry.contains(":") {
-                if entry.trimmingCharacters(in: CharacterSet(charactersIn: "[]")) == host, entryPort.map({ $0 == port }) ?? true { return true }
+            let portMatches = entryPort.map { $0 == port } ?? true
+            if let ip = IP(entry) {
+                if let h = hostIP, h.bytes == ip.bytes, portMatches { return true }
                 continue
             }
             if entry.hasPrefix("*.") { entry.removeFirst() }
             let subdomainsOnly = entry.hasPrefix(".")
             let suffix = subdomainsOnly ? entry : "." + entry
-            if host.hasSuffix(suffix) || (!subdomainsOnly && host == entry) {
-                if entryPort.map({ $0 == port }) ?? true { return true }
-            }
+            if host.hasSuffix(suffix) || (!subdomainsOnly && host == entry), portMatches { return true }
         }
         return false
     }
 
-    struct IPv4 {
-        var octets: [UInt8]
-        var value: UInt32 { octets.reduce(0) { $0 << 8 | UInt32($1) } }
+    /// An IPv4 or IPv6 address as 16 bytes (IPv4 mapped), as `inet_pton` reads it.
+    struct IP {
+        var bytes: [UInt8]
+        /// The IPv4 address, for one written as IPv4 or mapped (`::ffff:127.0.0.1`).
+        var v4: [UInt8]? { bytes.prefix(12) == [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff] ? Array(bytes.suffix(4)) : nil }
+        let writtenAsV4: Bool
+
         init?(_ text: String) {
-            let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-            guard parts.count == 4 else { return nil }
-            var o: [UInt8] = []
-            for p in parts {
-                guard !p.isEmpty, p.count <= 3, p.allSatisfy({ $0.isASCII && $0.isNumber }), let v = UInt8(p) else { return nil }
-                o.append(v)
+            var v4 = in_addr(), v6 = in6_addr()
+            if inet_pton(AF_INET, text, &v4) == 1 {
+                bytes = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff] + withUnsafeBytes(of: &v4) { Array($0) }
+                writtenAsV4 = true
+            } else if inet_pton(AF_INET6, text, &v6) == 1 {
+                bytes = withUnsafeBytes(of: &v6) { Array($0) }
+                writtenAsV4 = false
+            } else {
+                return nil
             }
-            octets = o
+        }
+
+        /// Whether this address is in `net`/`prefix` (a prefix counts IPv4 bits for an IPv4 network).
+        func contains(in net: IP, prefix: Int) -> Bool {
+            let bits = net.writtenAsV4 ? prefix + 96 : prefix
+            guard (net.writtenAsV4 ? 0...32 : 0...128).contains(prefix) else { return false }
+            var left = bits
+            for i in 0..<16 where left > 0 {
+                let take = min(8, left)
+                let mask: UInt8 = take == 8 ? 0xff : ~UInt8(0xff >> take)
+                if bytes[i] & mask != net.bytes[i] & mask { return false }
+                left -= take
+            }
+            return true
         }
     }
 }

@@ -44,16 +44,14 @@ public final class ConnectProxy: Sendable {
         Thread.detachNewThread { [self] in acceptLoop() }
     }
 
-    /// Stops accepting and cuts every tunnel.
+    /// Stops accepting and cuts every tunnel. Descriptors are only shut down here (under the lock, so none has been
+    /// closed and its number reused by another test meanwhile); the threads that own them close them.
     public func stop() {
-        let sockets = state.withLock { s -> Set<Int32> in
+        state.withLock { s in
             s.stopped = true
-            defer { s.sockets = [] }
-            return s.sockets
+            for fd in s.sockets { shutdown(fd, Int32(SHUT_RDWR)) }
         }
         shutdown(listener, Int32(SHUT_RDWR))
-        close(listener)
-        for fd in sockets { shutdown(fd, Int32(SHUT_RDWR)) }
     }
 
     private func track(_ fd: Int32) -> Bool {
@@ -65,17 +63,21 @@ public final class ConnectProxy: Sendable {
     }
 
     private func release(_ fd: Int32) {
-        let owned = state.withLock { $0.sockets.remove(fd) != nil }
-        _ = owned
-        close(fd)
+        state.withLock { s in
+            s.sockets.remove(fd)
+            close(fd)
+        }
     }
 
     private func acceptLoop() {
+        defer { close(listener) }
         while true {
             let client = accept(listener, nil, nil)
             if client < 0 {
-                if errno == EINTR { continue }
-                return
+                if state.withLock({ $0.stopped }) { return }
+                // EINTR, ECONNABORTED, EMFILE on a loaded machine: try again (briefly, should it persist).
+                if errno != EINTR { usleep(10_000) }
+                continue
             }
             _ = fcntl(client, F_SETFD, FD_CLOEXEC)
             guard track(client) else {

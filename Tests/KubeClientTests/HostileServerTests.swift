@@ -23,7 +23,14 @@ struct HostileServerTests {
                                         logger: CapturingLogHandler.logger(lines))
         let ns = cluster.namespace
         do {
-            _ = try await client.create(Namespace(metadata: ObjectMeta(name: ns)))
+            // Set up with a client of ordinary patience: a test's short request timeout is for the misbehaviour it
+            // provokes, and a loaded machine can take longer than that for the first TLS handshake.
+            let setup = try KubeClient(config: KubeConfig.load(path: cluster.kubeconfigPath))
+            do { _ = try await setup.create(Namespace(metadata: ObjectMeta(name: ns))) } catch {
+                try? await setup.shutdown()
+                throw error
+            }
+            try await setup.shutdown()
             try await body(emu, client, ns, outcomes, lines)
         } catch {
             emu.behave()
