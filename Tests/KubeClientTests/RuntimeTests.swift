@@ -87,10 +87,11 @@ struct WatcherTests {
                 _ = try await client.update(r1)
                 _ = try await client.create(lease("r9", ns))
                 emu.compact()
-                #expect(await eventually { box.get.initStarts == 2 && box.get.initDones == 2 })
+                // The watcher backs off after each injected fault: on a loaded machine that is more than 10 s.
+                #expect(await eventually(timeout: .seconds(60)) { box.get.initStarts == 2 && box.get.initDones == 2 })
                 let server = try await client.listAll(Lease.self, namespace: ns).items
                 let serverView = Dictionary(uniqueKeysWithValues: server.map { ($0.key, $0.metadata.resourceVersion ?? "") })
-                #expect(await eventually {
+                #expect(await eventually(timeout: .seconds(60)) {
                     Dictionary(uniqueKeysWithValues: store.list().map { ($0.key, $0.metadata.resourceVersion ?? "") }) == serverView
                 })
                 #expect(store.get(namespace: ns, name: "r0") == nil)
