@@ -105,6 +105,17 @@ struct ExecCredentialTests {
         try await client.shutdown()
     }
 
+    /// Expects `client`'s next request to fail for want of a credential, with a message holding every one of `parts`.
+    static func expectCredentialsError(_ client: KubeClient, containing parts: String...,
+                                       sourceLocation: SourceLocation = #_sourceLocation) async {
+        await #expect(sourceLocation: sourceLocation) {
+            _ = try await client.list(Namespace.self)
+        } throws: { e in
+            guard case KubeError.credentials(let m) = e else { return false }
+            return parts.allSatisfy { m.contains($0) }
+        }
+    }
+
     @Test("the plugin's token authenticates, is kept while it has not expired, and the plugin gets its request")
     func aTokenIsUsedAndKept() async throws {
         try await Self.withPlugin(Self.credential("$GOOD")) { client, plugin in
@@ -167,12 +178,7 @@ struct ExecCredentialTests {
     @Test("a plugin that closes its output and goes on running is killed at its timeout, not waited for")
     func aPluginThatLingersIsKilled() async throws {
         try await Self.withPlugin("exec >&- 2>&-\nsleep 30", timeout: .seconds(1)) { client, _ in
-            await #expect {
-                _ = try await client.list(Namespace.self)
-            } throws: { e in
-                guard case KubeError.credentials(let m) = e else { return false }
-                return m.contains("did not finish within 1.00s")
-            }
+            await Self.expectCredentialsError(client, containing: "did not finish within 1.00s")
         }
     }
 
@@ -246,12 +252,7 @@ struct ExecCredentialTests {
         // Two seconds for the one that hangs; the others have the default minute, so a loaded machine cannot turn
         // their failure into a timeout.
         try await Self.withPlugin(script, timeout: script.hasPrefix("sleep") ? .seconds(2) : nil) { client, plugin in
-            await #expect {
-                _ = try await client.list(Namespace.self)
-            } throws: { e in
-                guard case KubeError.credentials(let m) = e else { return false }
-                return m.contains("users[name=u].user.exec: ") && m.contains(expected)
-            }
+            await Self.expectCredentialsError(client, containing: "users[name=u].user.exec: ", expected)
         }
     }
 
@@ -263,12 +264,7 @@ struct ExecCredentialTests {
         var config = try KubeConfig.load(path: plugin.kubeconfig)
         config.exec?.terminal = false
         let client = try KubeClient(config: config, retryPolicy: RetryPolicy(maxAttempts: 1))
-        await #expect {
-            _ = try await client.list(Namespace.self)
-        } throws: { e in
-            guard case KubeError.credentials(let m) = e else { return false }
-            return m.contains("tapio-no-such-plugin: command not found") && m.contains("install it with: make plugin")
-        }
+        await Self.expectCredentialsError(client, containing: "tapio-no-such-plugin: command not found", "install it with: make plugin")
         try await client.shutdown()
     }
 
@@ -327,12 +323,7 @@ struct ExecCredentialTests {
         config.exec = ExecCredentialPlugin(command: "/bin/true", interactiveMode: .always, field: "users[name=u].user.exec")
         config.exec?.terminal = false
         let client = try KubeClient(config: config, retryPolicy: RetryPolicy(maxAttempts: 1))
-        await #expect {
-            _ = try await client.list(Namespace.self)
-        } throws: { e in
-            guard case KubeError.credentials(let m) = e else { return false }
-            return m.contains("interactiveMode is Always, but standard input is not a terminal")
-        }
+        await Self.expectCredentialsError(client, containing: "interactiveMode is Always, but standard input is not a terminal")
         #expect(client.execCredentialRuns == 1)
         try await client.shutdown()
     }
