@@ -211,6 +211,12 @@ public struct KubeConfig: Sendable {
         }
         cfg.certificateAuthorityPEM = try pem(cluster, clField, dataKey: "certificate-authority-data",
                                               fileKey: "certificate-authority")
+        // A TLS name other than the server's host (a tunnel to the API server by IP) cannot be honoured: said here,
+        // naming the field, rather than as a certificate that does not match at the first request.
+        if let name = cluster["tls-server-name"] as? String, !name.isEmpty,
+           name.lowercased() != server.host?.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "[]")) {
+            throw fail(clField + ".tls-server-name", "\"\(name.prefix(253))\" differs from the server's host, and Tapio cannot verify the server as another name; point server at a name its certificate holds")
+        }
         switch cluster["proxy-url"] {
         case nil, is NSNull: break
         case let text as String where !text.isEmpty:

@@ -294,4 +294,18 @@ struct KubeConfigRegressionTests {
         let none = try #require(throws: KubeConfigError.self) { try KubeConfig.load(paths: [missing]) }
         #expect(none.message == "none of these files exists")
     }
+
+    /// A tls-server-name Tapio cannot honour is refused naming the field, not met as a certificate mismatch later.
+    @Test(.timeLimit(.minutes(2))) func aTLSServerNameOtherThanTheHostIsNamed() throws {
+        func load(_ name: String) throws -> KubeConfig {
+            try KubeConfig.parse(yaml: """
+                current-context: c
+                clusters: [{name: k, cluster: {server: "https://api.example.com:6443", tls-server-name: "\(name)"}}]
+                contexts: [{name: c, context: {cluster: k}}]
+                """, file: "/k")
+        }
+        #expect(try load("API.example.com").server.host == "api.example.com")
+        let e = try #require(throws: KubeConfigError.self) { try load("kubernetes.default.svc") }
+        #expect(e.field == "clusters[name=k].cluster.tls-server-name" && e.message.contains("differs from the server's host"), "\(e)")
+    }
 }
