@@ -207,7 +207,7 @@ let package = Package(
         ),
         .target(
             name: "TapioTestSupport",
-            dependencies: ["KubeEmulator", "TapioModel"],
+            dependencies: ["KubeClient", "KubeEmulator", "TapioModel"],
             swiftSettings: strict
         ),
 

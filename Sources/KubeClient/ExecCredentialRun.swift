@@ -39,7 +39,7 @@ struct ExecCredentialRun {
             var c: [String: Any] = ["server": cluster.server.absoluteString]
             if let ca = cluster.certificateAuthorityPEM { c["certificate-authority-data"] = Data(ca).base64EncodedString() }
             if cluster.insecureSkipTLSVerify { c["insecure-skip-tls-verify"] = true }
-            if case .url(let proxy) = cluster.proxy { c["proxy-url"] = proxy.absoluteString }
+            if case .url(let proxy) = cluster.proxy { c["proxy-url"] = proxy }
             // The cluster's `extensions[name=client.authentication.k8s.io/exec]`: per-cluster settings for the plugin,
             // the reason provideClusterInfo exists.
             if let config = cluster.execExtension, let value = try? JSONSerialization.jsonObject(with: config, options: [.fragmentsAllowed]) {
@@ -52,19 +52,20 @@ struct ExecCredentialRun {
         return String(decoding: data, as: UTF8.self)
     }
 
-    /// Runs the plugin. `started` gets its pid once it runs, and `reaping` is called before the pid can be reaped
-    /// (after which it may name another process): between the two, killing the pid's group stops this run.
-    func run(started: (pid_t) -> Void = { _ in }, reaping: () -> Void = {}) throws(KubeError) -> Credential {
+    /// Runs the plugin. `started` gets its pid once it runs, and whether it leads a process group of its own (it
+    /// does without the terminal); `reaping` is called before the pid can be reaped (after which it may name another
+    /// process): between the two, killing the pid (and its group) stops this run.
+    func run(started: (_ pid: pid_t, _ ownGroup: Bool) -> Void = { _, _ in }, reaping: () -> Void = {}) throws(KubeError) -> Credential {
         if plugin.interactiveMode == .always && !interactive {
             throw fail("interactiveMode is Always, but standard input is not a terminal for \(plugin.command) to ask on")
         }
         let interactive = self.interactive, sharesStderr = self.sharesStderr
         // Close-on-exec, so no other process Tapio starts meanwhile holds them open (and delays the end of output).
         var out: [Int32] = [-1, -1], err: [Int32] = [-1, -1]
-        guard Self.closeOnExecPipe(&out) else { throw fail("cannot make a pipe: \(String(cString: strerror(errno)))") }
+        guard ChildProcessSetup.closeOnExecPipe(&out) else { throw fail("cannot make a pipe: \(String(cString: strerror(errno)))") }
         defer { if out[0] >= 0 { close(out[0]) } }
         if !sharesStderr {
-            guard Self.closeOnExecPipe(&err) else {
+            guard ChildProcessSetup.closeOnExecPipe(&err) else {
                 close(out[1])
                 throw fail("cannot make a pipe: \(String(cString: strerror(errno)))")
             }
@@ -78,12 +79,8 @@ struct ExecCredentialRun {
         // With the terminal, its input stays the plugin's to ask on; without, the plugin reads nothing.
         if !interactive { posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0) }
         if !sharesStderr { posix_spawn_file_actions_adddup2(&actions, err[1], 2) }
-        // Nothing else of Tapio's is the plugin's to hold: API connections (NIO opens them without close-on-exec),
-        // the metrics socket. glibc ≥ 2.34 has addclosefrom; Swift's Glibc module does not declare it.
-        typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
-        if let symbol = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np") {
-            _ = unsafeBitCast(symbol, to: AddCloseFrom.self)(&actions, 3)
-        }
+        // Nothing else of Tapio's is the plugin's to hold: API connections, the metrics socket.
+        ChildProcessSetup.closeInheritedDescriptors(&actions)
 
         var environment = ProcessInfo.processInfo.environment
         for (name, value) in plugin.env { environment[name] = value }
@@ -134,7 +131,7 @@ struct ExecCredentialRun {
         }
 
         let timeout = interactive ? max(plugin.timeout, .seconds(600)) : plugin.timeout
-        started(pid)
+        started(pid, !interactive)
         let (stdout, stderr, outcome) = collect(stdout: out[0], stderr: err[0], pid: pid, group: !interactive, timeout: timeout,
                                                 reaping: reaping)
         let said = String(decoding: stderr, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
@@ -155,15 +152,6 @@ struct ExecCredentialRun {
         case .exited:
             return try decode(stdout)
         }
-    }
-
-    /// A pipe whose ends close on exec (`pipe2` is not in Swift's Glibc module; the window before `fcntl` is
-    /// only another thread's spawn in between).
-    static func closeOnExecPipe(_ fds: inout [Int32]) -> Bool {
-        guard pipe(&fds) == 0 else { return false }
-        _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
-        _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
-        return true
     }
 
     enum Outcome { case exited(Int32), signalled(Int32), timedOut, tooMuch, readFailed(Int32), lost(Int32) }

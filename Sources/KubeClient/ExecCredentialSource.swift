@@ -86,10 +86,9 @@ final class ExecCredentialSource: Sendable {
     /// Starts a run on a Dispatch thread (it blocks: spawn, poll, wait), not on one of the few that run tasks.
     private func start() {
         let run = self.run
-        let ownGroup = !run.interactive
         DispatchQueue.global().async {
             self.finished(Result(catching: { () throws(KubeError) in
-                try run.run(started: { pid in
+                try run.run(started: { pid, ownGroup in
                     self.state.withLock { s in
                         s.pid = pid
                         s.ownGroup = ownGroup

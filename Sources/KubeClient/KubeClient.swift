@@ -113,19 +113,19 @@ public final class KubeClient: Sendable {
     /// client reads it (`HTTPS_PROXY`, `NO_PROXY`; never for a loopback server).
     static func proxy(for config: KubeConfig, source: String,
                       environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ProxyEndpoint? {
+        /// `text` read as a proxy, or an error naming `origin`.
+        func endpoint(_ text: String, from origin: String) throws -> ProxyEndpoint {
+            switch ProxyEndpoint.parse(text) {
+            case .success(let p): return p
+            case .failure(let why): throw KubeError.configuration("\(origin): \(why)")
+            }
+        }
         switch config.proxy {
         case .none: return nil
-        case .url(let u):
-            switch ProxyEndpoint.parse(u.absoluteString) {
-            case .success(let p): return p
-            case .failure(let why): throw KubeError.configuration("\(source): proxy-url: \(why)")
-            }
+        case .url(let text): return try endpoint(text, from: "\(source): proxy-url")
         case .environment:
             guard let (variable, value) = ProxyEndpoint.fromEnvironment(for: config.server, environment: environment) else { return nil }
-            switch ProxyEndpoint.parse(value) {
-            case .success(let p): return p
-            case .failure(let why): throw KubeError.configuration("\(variable): \(why)")
-            }
+            return try endpoint(value, from: variable)
         }
     }
 
@@ -179,10 +179,11 @@ public final class KubeClient: Sendable {
         return tokens.current()
     }
 
-    /// Runs the kubeconfig's exec credential plugin now, if it has one and holds no good token: for a caller that
-    /// bounds how long the server may take to answer and should not count the plugin's time (a login) against it.
+    /// Gets the next request's token now — running the kubeconfig's exec credential plugin if it has one and holds no
+    /// good token: for a caller that bounds how long the server may take to answer and should not count the plugin's
+    /// time (a login) against it.
     public func prepareCredentials() async throws {
-        if let exec { _ = try await exec.token() }
+        _ = try await bearerToken()
     }
 
     /// How many times the exec credential plugin has run (0 without one): for tests and diagnostics.

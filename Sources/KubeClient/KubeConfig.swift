@@ -214,17 +214,14 @@ public struct KubeConfig: Sendable {
         // A TLS name other than the server's host (a tunnel to the API server by IP) cannot be honoured: said here,
         // naming the field, rather than as a certificate that does not match at the first request.
         if let name = cluster["tls-server-name"] as? String, !name.isEmpty,
-           name.lowercased() != server.host?.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "[]")) {
+           name.lowercased() != server.host.map({ ServerURL.unbracketed($0.lowercased()) }) {
             throw fail(clField + ".tls-server-name", "\"\(name.prefix(253))\" differs from the server's host, and Tapio cannot verify the server as another name; point server at a name its certificate holds")
         }
         switch cluster["proxy-url"] {
         case nil, is NSNull: break
         case let text as String where !text.isEmpty:
             if case .failure(let why) = ProxyEndpoint.parse(text) { throw fail(clField + ".proxy-url", why.description) }
-            guard let u = URL(string: text.contains("://") ? text : "http://" + text) else {
-                throw fail(clField + ".proxy-url", "not a proxy URL")
-            }
-            cfg.proxy = .url(u)
+            cfg.proxy = .url(text)
         case is String: break
         default: throw fail(clField + ".proxy-url", "not a string")
         }

@@ -4,6 +4,11 @@ import NIOSSL
 /// Checks of a server URL that Foundation's parser lets through but the HTTP client cannot take: a port outside
 /// 1–65535 traps in the socket layer, and a port of many digits made connections hang.
 enum ServerURL {
+    /// A URL's host without the brackets an IPv6 literal is written in (`[fd00::1]` → `fd00::1`).
+    static func unbracketed(_ host: String) -> String {
+        host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+    }
+
     /// Why `text` is not a usable API server URL, or nil when it is.
     static func problem(_ text: String) -> String? {
         guard let schemeEnd = text.range(of: "://") else { return "not an http(s) URL: \(text.prefix(256))" }

@@ -9,8 +9,9 @@ public enum ProxySetting: Sendable, Equatable {
     /// `HTTPS_PROXY`/`https_proxy` for an `https` server (`HTTP_PROXY`/`http_proxy` for `http`), unless `NO_PROXY`
     /// names the server or it is on a loopback address — the rules of Go's `http.ProxyFromEnvironment`.
     case environment
-    /// A kubeconfig's `proxy-url`: every request goes through it.
-    case url(URL)
+    /// A kubeconfig's `proxy-url`, as written there (``ProxyEndpoint/parse(_:)`` reads it): every request goes
+    /// through it.
+    case url(String)
     /// Directly.
     case none
 }
@@ -44,9 +45,8 @@ public struct ProxyEndpoint: Sendable, Equatable {
         if kind == .socks5 && comps.user != nil {
             return .failure(ProxyProblem("a SOCKS5 proxy with a user name and password is not supported"))
         }
-        // IPv6 literals come back bracketed from URLComponents.
-        let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
-        return .success(ProxyEndpoint(kind: kind, host: bare, port: port, username: comps.user, password: comps.password))
+        return .success(ProxyEndpoint(kind: kind, host: ServerURL.unbracketed(host), port: port, username: comps.user,
+                                      password: comps.password))
     }
 
     /// The environment's proxy for `server`, or nil to go directly (Go's `httpproxy.Config.ProxyFunc`): none for
@@ -59,7 +59,7 @@ public struct ProxyEndpoint: Sendable, Equatable {
         let secure = server.scheme?.lowercased() == "https"
         guard let proxy = secure ? any("HTTPS_PROXY", "https_proxy") : any("HTTP_PROXY", "http_proxy"),
               let host = server.host?.lowercased() else { return nil }
-        let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+        let bare = ServerURL.unbracketed(host)
         if bare == "localhost" || isLoopback(bare) { return nil }
         let port = server.port ?? (secure ? 443 : 80)
         if let noProxy = any("NO_PROXY", "no_proxy")?.1, bypasses(host: bare, port: port, noProxy: noProxy) { return nil }

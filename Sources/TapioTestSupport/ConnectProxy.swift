@@ -30,17 +30,14 @@ public final class ConnectProxy: Sendable {
         self.requireAuthorization = requireAuthorization
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw Loopback.Failure(description: "socket: errno \(errno)") }
-        var addr = Loopback.address(port: 0)
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let ok = withUnsafeMutablePointer(to: &addr) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
-        }
-        guard ok, listen(fd, 64) == 0 else {
+        do {
+            port = try Loopback.bindAnyPort(fd)
+            guard listen(fd, 64) == 0 else { throw Loopback.Failure(description: "listen 127.0.0.1:\(port): errno \(errno)") }
+        } catch {
             close(fd)
-            throw Loopback.Failure(description: "bind/listen 127.0.0.1:0: errno \(errno)")
+            throw error
         }
         listener = fd
-        port = Int(UInt16(bigEndian: addr.sin_port))
         Thread.detachNewThread { [self] in acceptLoop() }
     }
 

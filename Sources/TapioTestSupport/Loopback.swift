@@ -15,6 +15,11 @@ public enum Loopback {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure(description: "socket: errno \(errno)") }
         defer { close(fd) }
+        return try bindAnyPort(fd)
+    }
+
+    /// Binds `fd` to 127.0.0.1 on a port the kernel picks, and returns that port.
+    static func bindAnyPort(_ fd: Int32) throws -> Int {
         var addr = address(port: 0)
         var len = socklen_t(MemoryLayout<sockaddr_in>.size)
         let bound = withUnsafeMutablePointer(to: &addr) { p in

@@ -1,4 +1,5 @@
 import Foundation
+import KubeClient
 import Synchronization
 
 /// A child process for kernel tests: spawned with posix_spawn, optionally held at a gate (blocked reading stdin) so a
@@ -59,23 +60,17 @@ public final class TestProcess: Sendable {
         defer { posix_spawn_file_actions_destroy(&actions) }
         var fds: [Int32] = [-1, -1]
         if gated {
-            guard pipe(&fds) == 0 else { throw TestCgroupError.io("pipe: errno \(errno)") }
             // Other tests spawn processes concurrently: keep both ends out of every child but this one's stdin.
-            _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
-            _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
+            guard ChildProcessSetup.closeOnExecPipe(&fds) else { throw TestCgroupError.io("pipe: errno \(errno)") }
             posix_spawn_file_actions_adddup2(&actions, fds[0], 0)
         } else {
             posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         }
         posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        // Nothing else of this process goes with it: sockets included. SwiftNIO accepts connections without
-        // O_CLOEXEC, so a child living on (this one sleeps up to ten minutes) would keep the server's end of another
-        // test's connection open after the server closed it, and that client would never see the end.
-        // (glibc ≥ 2.34 has it; Swift's Glibc module does not declare it, hence the lookup.)
-        typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
-        if let symbol = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np") {
-            _ = unsafeBitCast(symbol, to: AddCloseFrom.self)(&actions, 3)
-        }
+        // Nothing else of this process goes with it, sockets included: a child living on (this one sleeps up to ten
+        // minutes) would keep the server's end of another test's connection open after the server closed it, and
+        // that client would never see the end.
+        ChildProcessSetup.closeInheritedDescriptors(&actions)
         let cargs = argv.map { strdup($0) } + [nil]
         defer { cargs.forEach { free($0) } }
         var pid: pid_t = 0
