@@ -114,10 +114,10 @@ public final class CgroupIndex: Sendable {
     ///
     /// The order decides what a walk cut at the cap still knows, so it is the kubelet's tree first (a directory
     /// named `kubepods…` at any depth — the cgroupfs and systemd drivers' names, under a `--cgroup-root` too — or
-    /// `kubelet…`, as kind nests it), each level before the next: pods and
-    /// their containers sit three or four levels down, and a runaway elsewhere on the node (a service making cgroups
-    /// without end, a pod nesting them deep) then costs the other cgroups' attribution, not the pods'. Breadth-first
-    /// with a queue rather than recursion also keeps a deep nest from growing the stack.
+    /// `kubelet…`, as kind nests it), each level before the next: pods and their containers sit three or four levels
+    /// down, and a runaway elsewhere on the node (a service making cgroups without end, a pod nesting them deep) then
+    /// costs the other cgroups' attribution, not the pods'. Breadth-first with a queue rather than recursion also
+    /// keeps a deep nest from growing the stack.
     private func walk(directory root: String, into found: inout [(UInt64, String)]) -> Bool {
         guard found.count < maximumEntries else { return false }
         var st = stat()
