@@ -106,16 +106,20 @@ enum ClimbCurve: Sendable {
     /// knee never fit them best). Compounding was chosen only for the exponential leak. A straight line's squared
     /// residuals over the parabola's (a Python sketch, seeds 0–5): 1.00–1.31 for the slow leaks, 30–1,170 for the
     /// accelerating ones from ten minutes on.
-    static func judge(x: [Double], y: [Double]) -> ClimbCurve {
-        guard let parabola = CompoundingFit.parabolaSSR(x: x, y: y) else { return .parabola }
-        if let line = lineSSR(x: x, y: y), line <= CompoundingFit.clearlyBetter * parabola { return .line }
+    static func judge(x: [Double], y: [Double]) -> ClimbCurve { judged(x: x, y: y).curve }
+
+    /// ``judge(x:y:)``'s verdict with the compounding curve it weighed (nil when a line won before it was fitted, or
+    /// none fits): read `.parabola`, the climb may still compound, and its ``CompoundingFit/advantage`` says how well.
+    static func judged(x: [Double], y: [Double]) -> (curve: ClimbCurve, compounding: CompoundingFit?) {
+        guard let parabola = CompoundingFit.parabolaSSR(x: x, y: y) else { return (.parabola, nil) }
+        if let line = lineSSR(x: x, y: y), line <= CompoundingFit.clearlyBetter * parabola { return (.line, nil) }
         let compounding = CompoundingFit.fit(x: x, y: y, parabolaSSR: parabola)
         if let k = KneeFit.fit(x: x, y: y), k.ssr * CompoundingFit.clearlyBetter <= parabola,
            k.ssr * CompoundingFit.clearlyBetter <= (compounding?.ssr ?? .infinity) {
-            return .knee(k)
+            return (.knee(k), compounding)
         }
-        if let g = compounding, g.advantage >= CompoundingFit.clearlyBetter { return .compounding(g) }
-        return .parabola
+        if let g = compounding, g.advantage >= CompoundingFit.clearlyBetter { return (.compounding(g), g) }
+        return (.parabola, compounding)
     }
 
     /// Which curve a climb of ten minutes or more that slows down follows: a line when the parabola does not leave

@@ -420,6 +420,7 @@ public struct CorrelationEngine: Sendable {
             if memory {
                 let m = memoryDetectors(i, now: now)
                 states[i].speedUpAt = m.speedsUp ? now : 0
+                if m.doubted { states[i].curveDoubtedAt = now }
                 found.append(contentsOf: m.found)
                 if let why = m.settle { settleOOMPrediction(i, because: why, now: now, into: &out) }
                 if let why = m.levelsOff {

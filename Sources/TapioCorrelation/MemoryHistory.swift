@@ -209,7 +209,8 @@ struct MemoryHistory: Sendable {
         // No significant bend is a line; only growth that clearly bends is worth the fits (a few thousand
         // exponentials or logarithms).
         var curve = significant ? ClimbCurve.parabola : .line
-        if significant, accel > 0 { curve = ClimbCurve.judge(x: t, y: y) }
+        var compounding: CompoundingFit?
+        if significant, accel > 0 { (curve, compounding) = ClimbCurve.judged(x: t, y: y) }
         // A slowing bend is judged on all of the climb the history holds (up to 127 finished minutes): a logarithm's bend is in
         // its early part, and over its last hour alone it is nearly straight. There it must show in the whole
         // climb's fit too, as a speed-up must (``ClimbCurve/judge(x:y:)``): over an hour a slow leak's wandering
@@ -245,7 +246,8 @@ struct MemoryHistory: Sendable {
            top >= fit.value(at: last) - 3 * fit.sigma {
             line = fit
         }
-        return Bend(accel: accel, significant: significant, minutes: t.count, curve: curve, line: line)
+        return Bend(accel: accel, significant: significant, minutes: t.count, curve: curve, line: line,
+                    compounding: compounding)
     }
 
     /// The finished minutes since the last drop (a minute whose maximum is over a third above the next one's
@@ -321,6 +323,8 @@ struct MemoryHistory: Sendable {
         /// on the line or above it (within 3σ). A slow leak is such a climb for hours, while the window's minutes of
         /// noise can hide its growth for a while, or swing its slope by a quarter.
         var line: TrendFit?
+        /// For a climb that speeds up: the compounding curve weighed against the others, whichever won.
+        var compounding: CompoundingFit?
     }
 
     mutating func reset() {

@@ -78,12 +78,16 @@ struct SubjectState: Sendable {
     /// ``CorrelationEngine/Forecast/speedUpHoldSeconds`` keeps the reading at a lower bar
     /// (``MemoryAnalysis/bendHoldZ``).
     var speedUpAt: UInt64 = 0
+    /// The last evaluation whose OOM prediction rested on a curve in doubt (0: none yet): a new prediction stays
+    /// Info for ``CorrelationEngine/Forecast/curveDoubtHoldSeconds`` after it (``CorrelationEngine/CurveDoubt``).
+    var curveDoubtedAt: UInt64 = 0
 
     /// A new container, series or limit: what the old curve did says nothing about the new one.
     mutating func forgetCurveReadings() {
         levellingOffSince = nil
         levelledOffAt = 0
         speedUpAt = 0
+        curveDoubtedAt = 0
     }
 
     /// The memory limit as the cgroup or the pod reports it; a changed one forgets the levelling-off reading, judged

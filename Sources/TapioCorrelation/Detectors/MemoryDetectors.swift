@@ -7,7 +7,8 @@ extension CorrelationEngine {
     /// a known cycle), a curve that levels off below the limit (over once that reading has held, see
     /// ``Forecast/levelsOffHoldSeconds``), or nothing to say.
     enum OOMJudgement {
-        case predict(InsightIdentity, InsightSpec)
+        /// `doubted`: the curve's time-to-OOM was open (``CurveDoubt``).
+        case predict(InsightIdentity, InsightSpec, doubted: Bool)
         case settle(String)
         case levelsOff(String)
         case none
@@ -17,13 +18,13 @@ extension CorrelationEngine {
     /// reading that the curve levels off below the limit, if that is what this evaluation saw, and whether it read
     /// growth speeding up (held for the next evaluation: ``Forecast/speedUpHoldSeconds``).
     func memoryDetectors(_ i: Int, now: UInt64)
-        -> (found: [(InsightIdentity, InsightSpec)], settle: String?, levelsOff: String?, speedsUp: Bool) {
+        -> (found: [(InsightIdentity, InsightSpec)], settle: String?, levelsOff: String?, speedsUp: Bool, doubted: Bool) {
         let s = states[i]
         var series = s.memory
         // A subject that stopped reporting: its buckets age out here, so stale growth is not re-detected forever.
         let oldest = Int64((now > windowNanos ? now - windowNanos : 0) / bucketNanos)
         while let f = series.buckets.first, f.index < oldest { series.buckets.removeFirst() }
-        guard var a = MemoryAnalysis.analyze(series, now: now) else { return ([], nil, nil, false) }
+        guard var a = MemoryAnalysis.analyze(series, now: now) else { return ([], nil, nil, false, false) }
         let held = s.speedUpAt > 0 && now >= s.speedUpAt
             && Double(now - s.speedUpAt) / 1e9 <= Forecast.speedUpHoldSeconds
         a.speedUpHeld = held
@@ -40,14 +41,15 @@ extension CorrelationEngine {
             sub.buckets = climb
             if var b = MemoryAnalysis.analyze(sub, now: now) {
                 b.speedUpHeld = held
-                if case .predict(let id, let spec) = oomPrediction(s, b, now: now) {
-                    judgement = .predict(id, spec)
+                if case .predict(let id, let spec, let doubted) = oomPrediction(s, b, now: now) {
+                    judgement = .predict(id, spec, doubted: doubted)
                     speedsUp = b.speedsUp
                 }
             }
         }
+        var doubted = false
         switch judgement {
-        case .predict(let id, let spec): out.append((id, spec))
+        case .predict(let id, let spec, let d): out.append((id, spec)); doubted = d
         case .settle(let why): settle = why
         case .levelsOff(let why): levelsOff = why
         case .none: break
@@ -58,7 +60,7 @@ extension CorrelationEngine {
            !climbsAgain(s, a) {
             out.append(found)
         }
-        return (out, settle, levelsOff, speedsUp)
+        return (out, settle, levelsOff, speedsUp, doubted)
     }
 
     /// Growth a person should hear about: positive, sustained, statistically clear (z ≥ 4: detectors re-test every

@@ -48,10 +48,41 @@ extension CorrelationEngine {
         var knee: KneeFit?
         /// The steady speed-up's time-to-OOM, said beside a compounding one.
         var steadyTime: Double?
+        /// A climb read as a steady speed-up on ten minutes or more: the compounding curve that lost to it.
+        var rival: CompoundingFit?
         /// Whether the long climb's curves were compared at all (then the window's compounding hint is not repeated:
         /// the longer reading has spoken).
         var judged = false
         var notes: [String] = []
+    }
+
+    /// A speed-up whose time-to-OOM is still open: a compounding curve fits the climb as well as the steady
+    /// speed-up the prediction follows, and on it the limit comes a tenth or more sooner. On the window alone
+    /// (minutes of it) the two always fit about equally well (``MemoryAnalysis/compounding(level:slope:accel:limit:)``),
+    /// so there the compounding curve is the one through the parabola's level, slope and acceleration; once ten
+    /// minutes or more of the climb were judged a steady speed-up (``GrowthReading/rival``), only while compounding
+    /// still leaves less than twice the parabola's squared residuals — the bar by which compounding is chosen
+    /// (``CompoundingFit/clearlyBetter``), turned around. A prediction on such a curve stays Info
+    /// (``Forecast/curveDoubtHoldSeconds``): the exponential leak's first Warning said a time-to-OOM 31–64 % late
+    /// over twelve noise seeds, the quadratic ones' up to 23 % either way.
+    struct CurveDoubt {
+        /// Seconds to the limit on the compounding curve, and how long its rate takes to double.
+        var time: Double
+        var doubling: Double
+        /// The long climb's compounding fit, when that is the one.
+        var rival: CompoundingFit?
+    }
+
+    func curveDoubt(_ r: GrowthReading, limit L: Double, timeToOOM t: Double) -> CurveDoubt? {
+        guard r.accel > 0, r.compounding == nil, r.knee == nil else { return nil }
+        if r.judged {
+            guard let g = r.rival, g.advantage * CompoundingFit.clearlyBetter > 1, let time = g.time(toReach: L),
+                  time < 0.9 * t else { return nil }
+            return CurveDoubt(time: time, doubling: g.doubling, rival: g)
+        }
+        guard let c = MemoryAnalysis.compounding(level: r.level, slope: r.slope, accel: r.accel, limit: L),
+              c.time < 0.9 * t else { return nil }
+        return CurveDoubt(time: c.time, doubling: c.doubling)
     }
 
     enum GrowthOutcome {
@@ -143,6 +174,7 @@ extension CorrelationEngine {
                             + "\(g.count) minutes still follow the curve")
                     }
                 case .parabola, .compounding:
+                    if long.accel > 0 { r.rival = long.compounding }
                     r.accel = long.accel
                     r.slope = max(a.recent?.slope ?? a.fit.slope, 0)
                     r.level = a.level

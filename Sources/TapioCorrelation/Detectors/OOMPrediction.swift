@@ -96,6 +96,16 @@ extension CorrelationEngine {
         /// window, a few MiB of growth under as much noise, left the band by chance (0.74 of its line on the corpus's
         /// 3-hour leak, 39–50 % off for that update; a logarithmic climb's at 2.6 times, 66 % short at its first Warning).
         static let lineAgreement = 0.75...1.5
+        /// A Warning says a time to act by, and issue 12 asks it to be within a fifth of the truth. While the curve
+        /// is open between a steady speed-up and compounding (``CorrelationEngine/CurveDoubt``) it is not: a new
+        /// prediction stays Info, saying both times, until the long climb has chosen (ten minutes or more of it)
+        /// or the sooner reading leaves five minutes or less (``curveDoubtUrgentSeconds``), and for two minutes
+        /// after the last evaluation in doubt — the time a reading that came and went on a noisy climb held at most
+        /// (as ``levelsOffHoldSeconds``). A prediction already at Warning or above keeps its severity.
+        static let curveDoubtHoldSeconds = 120.0
+        /// Five minutes: where a likely kill is a Warning on its time alone (``predictionSeverity``), there is no
+        /// time left to wait for the curve.
+        static let curveDoubtUrgentSeconds = 300.0
     }
 
     /// Severity from probability and time-to-OOM together: Critical when the kill is likely (≥ 0.7) and within
@@ -221,9 +231,16 @@ extension CorrelationEngine {
                                                 carried: longLine != nil || carriedOnCurve ? standing : nil)
         guard probability >= Forecast.minProbability else { return .none }
         let shownProbability = (probability * 100).rounded() / 100
+        // Held at Info while the curve is open, and for a while after it last was, unless the long climb has spoken
+        // since: a quadratic leak's window reads it straight now and then, and straight its time-to-OOM came out
+        // 50–100 % late (`oom-accelerating-1`, noise seeds 8 and 11, 20–60 s after a reading in doubt).
+        let doubt = curveDoubt(r, limit: L, timeToOOM: t)
+        let heldAtInfo = doubt != nil || (!r.judged && s.curveDoubtedAt > 0 && now >= s.curveDoubtedAt
+            && Double(now - s.curveDoubtedAt) / 1e9 <= Forecast.curveDoubtHoldSeconds)
         return .predict(InsightIdentity(type: .oomPrediction, subject: s.subject),
                         predictionSpec(s, a, limit: limit, now: now, reading: r, timeToOOM: t,
-                                       probability: shownProbability))
+                                       probability: shownProbability, doubt: doubt, heldAtInfo: heldAtInfo),
+                        doubted: doubt != nil)
     }
 
     /// The chance that the growth really is fast enough to get there within the horizon (from the slope's standard

@@ -5,7 +5,8 @@ import TapioModel
 /// and the prediction's figures, from the growth as read (``CorrelationEngine/GrowthReading``).
 extension CorrelationEngine {
     func predictionSpec(_ s: SubjectState, _ a: MemoryAnalysis, limit: UInt64, now: UInt64, reading r: GrowthReading,
-                        timeToOOM t: Double, probability shownProbability: Double) -> InsightSpec {
+                        timeToOOM t: Double, probability shownProbability: Double, doubt: CurveDoubt?,
+                        heldAtInfo: Bool) -> InsightSpec {
         let L = Double(limit)
         // How well the line the prediction rests on fits, from how many points, over how much of the window.
         let basis = r.carrier.map { (fit: $0.fit, points: $0.points) } ?? (fit: a.fit, points: a.fit.count)
@@ -16,7 +17,13 @@ extension CorrelationEngine {
         if ooms > 0 { confidence += (1 - confidence) * 0.5 }
         confidence = (min(0.99, max(0.01, confidence)) * 100).rounded() / 100
         let standing = s.active.first { $0.identity.type == .oomPrediction }?.spec.severity
-        let severity = Self.predictionSeverity(probability: shownProbability, timeToOOM: t, standing: standing)
+        var severity = Self.predictionSeverity(probability: shownProbability, timeToOOM: t, standing: standing)
+        // While the curve is open (``CurveDoubt``), a prediction not yet past Info stays there unless the sooner
+        // reading leaves five minutes or less: its time is not one to act by.
+        if heldAtInfo, severity > .info, (standing ?? .info) <= .info,
+           (doubt?.time ?? t) > Forecast.curveDoubtUrgentSeconds {
+            severity = .info
+        }
         let ttoText = Formatting.duration(seconds: t)
         let expected = now.adding(saturating: UInt64.rounding(clamping: t * 1e9))
         let at = Formatting.rfc3339(nanos: now)
@@ -48,8 +55,11 @@ extension CorrelationEngine {
             var text = "Growth is speeding up: the recent half of the window grows \(rate(a.recent?.slope ?? r.slope)), the older \(rate(a.older?.slope ?? r.slope))"
             // The same points fit a compounding curve as well: say how much sooner the limit comes on it, when that is
             // a tenth or more sooner (closer than that the two readings say the same).
-            if !r.judged, let c = MemoryAnalysis.compounding(level: r.level, slope: r.slope, accel: r.accel, limit: L),
-               c.time < 0.9 * t {
+            if let c = doubt, let g = c.rival {
+                text += "; over the last \(g.count) minutes a compounding curve, the rate doubling every "
+                    + "\(Formatting.duration(seconds: c.doubling)), fits \(g.advantage >= 1 ? "about" : "nearly") as well, "
+                    + "and on it the limit comes sooner, in ~\(Formatting.duration(seconds: c.time))"
+            } else if let c = doubt {
                 text += "; if the rate keeps doubling every \(Formatting.duration(seconds: c.doubling)) as it does now, "
                     + "the limit comes sooner, in ~\(Formatting.duration(seconds: c.time))"
             }
