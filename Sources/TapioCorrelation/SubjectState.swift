@@ -144,7 +144,8 @@ struct SubjectState: Sendable {
         if let n = c.node { node = n }
         if let i = c.image { image = i }
         if let r = c.memoryRequestBytes { memoryRequest = r }
-        if let l = c.memoryLimitBytes { memoryLimit = l }
+        // Through `noteLimit`: a changed limit forgets what was read of the curve against the old one.
+        if let l = c.memoryLimitBytes { noteLimit(l) }
     }
 
     /// The memory limit, if it is a real one (cgroup v1 reports "unlimited" as a page-rounded 2^63).

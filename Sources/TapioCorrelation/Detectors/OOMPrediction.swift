@@ -101,7 +101,8 @@ extension CorrelationEngine {
         /// prediction stays Info, saying both times, until the long climb has chosen (ten minutes or more of it)
         /// or the sooner reading leaves five minutes or less (``curveDoubtUrgentSeconds``), and for two minutes
         /// after the last evaluation in doubt — the time a reading that came and went on a noisy climb held at most
-        /// (as ``levelsOffHoldSeconds``). A prediction already at Warning or above keeps its severity.
+        /// (as ``levelsOffHoldSeconds``), while the window alone is read. A prediction standing at Warning or above
+        /// is not lowered by it (it may still fall by the usual bars, and then waits like a new one).
         static let curveDoubtHoldSeconds = 120.0
         /// Five minutes: where a likely kill is a Warning on its time alone (``predictionSeverity``), there is no
         /// time left to wait for the curve.
@@ -231,11 +232,13 @@ extension CorrelationEngine {
                                                 carried: longLine != nil || carriedOnCurve ? standing : nil)
         guard probability >= Forecast.minProbability else { return .none }
         let shownProbability = (probability * 100).rounded() / 100
-        // Held at Info while the curve is open, and for a while after it last was, unless the long climb has spoken
-        // since: a quadratic leak's window reads it straight now and then, and straight its time-to-OOM came out
-        // 50–100 % late (`oom-accelerating-1`, noise seeds 8 and 11, 20–60 s after a reading in doubt).
+        // Held at Info while the curve is open, and for a while after it last was while the window alone is read
+        // (not the long climb, which has spoken, nor a cycle's peaks or the climb's line): a quadratic leak's window
+        // reads it straight now and then, and straight its time-to-OOM came out 50–100 % late (`oom-accelerating-1`,
+        // noise seeds 8 and 11, 20–60 s after a reading in doubt).
         let doubt = curveDoubt(r, limit: L, timeToOOM: t)
-        let heldAtInfo = doubt != nil || (!r.judged && s.curveDoubtedAt > 0 && now >= s.curveDoubtedAt
+        let windowOnly = !r.judged && r.peaks == nil && r.carrier == nil && r.logarithmic == nil && r.accel >= 0
+        let heldAtInfo = doubt != nil || (windowOnly && s.curveDoubtedAt > 0 && now >= s.curveDoubtedAt
             && Double(now - s.curveDoubtedAt) / 1e9 <= Forecast.curveDoubtHoldSeconds)
         return .predict(InsightIdentity(type: .oomPrediction, subject: s.subject),
                         predictionSpec(s, a, limit: limit, now: now, reading: r, timeToOOM: t,

@@ -20,10 +20,9 @@ extension CorrelationEngine {
         var severity = Self.predictionSeverity(probability: shownProbability, timeToOOM: t, standing: standing)
         // While the curve is open (``CurveDoubt``), a prediction not yet past Info stays there unless the sooner
         // reading leaves five minutes or less: its time is not one to act by.
-        if heldAtInfo, severity > .info, (standing ?? .info) <= .info,
-           (doubt?.time ?? t) > Forecast.curveDoubtUrgentSeconds {
-            severity = .info
-        }
+        let held = heldAtInfo && severity > .info && (standing ?? .info) <= .info
+            && (doubt?.time ?? t) > Forecast.curveDoubtUrgentSeconds
+        if held { severity = .info }
         let ttoText = Formatting.duration(seconds: t)
         let expected = now.adding(saturating: UInt64.rounding(clamping: t * 1e9))
         let at = Formatting.rfc3339(nanos: now)
@@ -76,6 +75,17 @@ extension CorrelationEngine {
                                      observedAt: at, value: top, unit: "bytes"))
         }
         for n in r.notes { evidence.append(Evidence(source: source, description: n, observedAt: at)) }
+        if held {
+            // Said, so that an Info at a high probability is not read as a quiet one.
+            let which = doubt.map { "the limit comes in \(Formatting.duration(seconds: t)) on a steady speed-up, in "
+                + "~\(Formatting.duration(seconds: $0.time)) if the growth compounds" }
+                ?? "the curve was in doubt within the last \(Formatting.duration(seconds: Forecast.curveDoubtHoldSeconds))"
+            evidence.append(Evidence(
+                source: source,
+                description: "Held at Info until the curve is known: \(which); a Warning waits until the climb shows "
+                    + "which, or until \(Formatting.duration(seconds: Forecast.curveDoubtUrgentSeconds)) are left",
+                observedAt: at, value: doubt?.time ?? t, unit: "seconds"))
+        }
         if ooms > 0 {
             evidence.append(Evidence(source: s.oomKilledByStatus ? "kubernetes" : "ebpf",
                                      description: "OOM-killed \(ooms) time\(ooms == 1 ? "" : "s") in the last \(Formatting.duration(seconds: Double(windowNanos) / 1e9))",
