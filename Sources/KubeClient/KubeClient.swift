@@ -25,6 +25,9 @@ public final class KubeClient: Sendable {
     let exec: ExecCredentialSource?
     /// The proxy in use (nil: none).
     public let proxy: ProxyEndpoint?
+    /// The server's URL as requests are addressed, without a trailing slash: `config.server`, or with the cluster's
+    /// `tls-server-name` as its host (see `init`).
+    let requestBase: String
     let logger: Logger
     /// Rate limit of the retry and watch-failure log lines.
     public let logLimiter: LogLimiter
@@ -88,6 +91,21 @@ public final class KubeClient: Sendable {
             tls.privateKey = .privateKey(privateKey)
         }
         var hc = HTTPClient.Configuration(tlsConfiguration: tls)
+        // Another TLS name than the server's host: requests are addressed to that name, which is what the TLS layer
+        // checks the certificate against and sends as the server name, and the connection goes to the server's own
+        // host (AsyncHTTPClient's DNS override). The API server does not route by the Host header it then gets.
+        var base = config.server.absoluteString
+        if let name = config.tlsServerName, let host = config.server.host,
+           var parts = URLComponents(url: config.server, resolvingAgainstBaseURL: false) {
+            parts.percentEncodedHost = name
+            guard let renamed = parts.string else {
+                throw KubeError.configuration("\(source): tls-server-name: \"\(name.prefix(253))\" does not make a URL")
+            }
+            base = renamed
+            hc.dnsOverride = [name: ServerURL.unbracketed(host)]
+        }
+        while base.hasSuffix("/") { base.removeLast() }
+        requestBase = base
         proxy = try Self.proxy(for: config, source: source)
         hc.proxy = proxy.map { p in
             switch p.kind {
@@ -167,9 +185,7 @@ public final class KubeClient: Sendable {
         comps.queryItems = query.isEmpty ? nil : query.map { URLQueryItem(name: $0.0, value: $0.1) }
         // '+' in selectors must survive: percent-encode it explicitly.
         let q = comps.percentEncodedQuery?.replacingOccurrences(of: "+", with: "%2B")
-        var base = config.server.absoluteString
-        while base.hasSuffix("/") { base.removeLast() }
-        return base + path + (q.map { "?" + $0 } ?? "")
+        return requestBase + path + (q.map { "?" + $0 } ?? "")
     }
 
     /// The bearer token for the next request: the exec plugin's, the token file's or the fixed one (nil: none, the

@@ -36,6 +36,10 @@ public struct KubeConfig: Sendable {
     public var namespace: String
     /// How requests reach the server: the cluster's `proxy-url`, else the environment's proxy (client-go's default).
     public var proxy: ProxySetting = .environment
+    /// The name the server's certificate is checked against and sent in TLS's server name indication, when it is not
+    /// the host in `server` (the cluster's `tls-server-name`: an API server reached by address, or through a tunnel,
+    /// whose certificate names it otherwise). Requests still go to `server`'s host and port. Lower case.
+    public var tlsServerName: String?
     /// Where this configuration came from, for messages.
     public var source: String
 
@@ -211,11 +215,24 @@ public struct KubeConfig: Sendable {
         }
         cfg.certificateAuthorityPEM = try pem(cluster, clField, dataKey: "certificate-authority-data",
                                               fileKey: "certificate-authority")
-        // A TLS name other than the server's host (a tunnel to the API server by IP) cannot be honoured: said here,
-        // naming the field, rather than as a certificate that does not match at the first request.
-        if let name = cluster["tls-server-name"] as? String, !name.isEmpty,
-           name.lowercased() != server.host.map({ ServerURL.unbracketed($0.lowercased()) }) {
-            throw fail(clField + ".tls-server-name", "\"\(name.prefix(253))\" differs from the server's host, and Tapio cannot verify the server as another name; point server at a name its certificate holds")
+        // A TLS name other than the server's host (an API server reached by address, or through a tunnel): the
+        // certificate is checked against it, as client-go does. One that is no name is refused here, naming the field.
+        switch cluster["tls-server-name"] {
+        case nil, is NSNull: break
+        case let name as String where !name.isEmpty:
+            if let why = ServerURL.serverNameProblem(name) { throw fail(clField + ".tls-server-name", why) }
+            let lower = name.lowercased()
+            if lower != server.host.map({ ServerURL.unbracketed($0.lowercased()) }) {
+                // The TLS layer checks a certificate against a name it is given, but against an address only as the
+                // one it connected to.
+                guard ProxyEndpoint.IP(lower) == nil else {
+                    throw fail(clField + ".tls-server-name", "\"\(lower)\" is an IP address other than the server's host: "
+                        + "Tapio checks a certificate against another name only when it is a DNS name; point server at that address")
+                }
+                cfg.tlsServerName = lower
+            }
+        case is String: break
+        default: throw fail(clField + ".tls-server-name", "not a string")
         }
         switch cluster["proxy-url"] {
         case nil, is NSNull: break

@@ -44,6 +44,20 @@ enum ServerURL {
         return nil
     }
 
+    /// Why `name` cannot be a TLS server name, or nil when it can: a DNS name (labels of 1–63 letters, digits and
+    /// hyphens, not starting or ending with one, 253 characters at most) or an IP address.
+    static func serverNameProblem(_ name: String) -> String? {
+        let shown = "\"\(name.prefix(253))\""
+        if ProxyEndpoint.IP(name) != nil { return nil }
+        guard name.utf8.count <= 253 else { return "\(shown)… is longer than a DNS name can be (253 characters)" }
+        for label in name.split(separator: ".", omittingEmptySubsequences: false) {
+            let ok = !label.isEmpty && label.utf8.count <= 63 && label.first != "-" && label.last != "-"
+                && label.utf8.allSatisfy { ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x41 && $0 <= 0x5a) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2d }
+            if !ok { return "\(shown) is not a DNS name or an IP address" }
+        }
+        return nil
+    }
+
     /// `text` with its scheme in lower case (`HTTPS://` → `https://`), as Go's URL parser reads it.
     static func normalized(_ text: String) -> String {
         guard let schemeEnd = text.range(of: "://") else { return text }

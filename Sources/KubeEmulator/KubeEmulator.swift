@@ -311,10 +311,16 @@ public final class KubeEmulator: Sendable {
 
     struct Certificates { var caPEM: String; var certFile: String; var keyFile: String }
 
-    /// A CA and a server certificate for 127.0.0.1/localhost, made with the openssl CLI (P-256 keys: fast).
+    /// A name the emulator's certificate holds besides 127.0.0.1 and localhost, which resolves nowhere (`.invalid` is
+    /// reserved): a client that reaches the emulator under it checked the certificate against a kubeconfig's
+    /// `tls-server-name` and connected to the server's own address.
+    public static let certificateOnlyName = "kube-emulator.invalid"
+
+    /// A CA and a server certificate for 127.0.0.1/localhost (and ``certificateOnlyName``), made with the openssl CLI
+    /// (P-256 keys: fast).
     static func generateCertificates(in dir: URL) throws -> Certificates {
         let p = dir.path
-        try "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n"
+        try "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:\(certificateOnlyName)\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n"
             .write(toFile: p + "/ext.cnf", atomically: true, encoding: .utf8)
         let steps: [[String]] = [
             ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", p + "/ca.key",

@@ -295,17 +295,28 @@ struct KubeConfigRegressionTests {
         #expect(none.message == "none of these files exists")
     }
 
-    /// A tls-server-name Tapio cannot honour is refused naming the field, not met as a certificate mismatch later.
-    @Test(.timeLimit(.minutes(2))) func aTLSServerNameOtherThanTheHostIsNamed() throws {
+    /// A cluster's tls-server-name other than the server's host is kept for the TLS layer (lower case); one that is
+    /// no DNS name, or an IP address other than the host, is refused naming the field.
+    @Test(.timeLimit(.minutes(2))) func aTLSServerNameIsReadAndChecked() throws {
         func load(_ name: String) throws -> KubeConfig {
             try KubeConfig.parse(yaml: """
                 current-context: c
-                clusters: [{name: k, cluster: {server: "https://api.example.com:6443", tls-server-name: "\(name)"}}]
+                clusters: [{name: k, cluster: {server: "https://api.example.com:6443", tls-server-name: \(name)}}]
                 contexts: [{name: c, context: {cluster: k}}]
                 """, file: "/k")
         }
-        #expect(try load("API.example.com").server.host == "api.example.com")
-        let e = try #require(throws: KubeConfigError.self) { try load("kubernetes.default.svc") }
-        #expect(e.field == "clusters[name=k].cluster.tls-server-name" && e.message.contains("differs from the server's host"), "\(e)")
+        let same = try load("API.example.com")
+        #expect(same.server.host == "api.example.com" && same.tlsServerName == nil)
+        #expect(try load("Kubernetes.Default.svc").tlsServerName == "kubernetes.default.svc")
+        #expect(try load("\"\"").tlsServerName == nil)
+        for (name, problem) in [("bad_name.example", "is not a DNS name or an IP address"),
+                                ("-lead.example", "is not a DNS name or an IP address"),
+                                ("a..b", "is not a DNS name or an IP address"),
+                                (String(repeating: "a.", count: 130) + "io", "longer than a DNS name can be"),
+                                ("10.0.0.1", "is an IP address other than the server's host"),
+                                ("[a, b]", "not a string")] {
+            let e = try #require(throws: KubeConfigError.self, "\(name)") { try load(name) }
+            #expect(e.field == "clusters[name=k].cluster.tls-server-name" && e.message.contains(problem), "\(name): \(e)")
+        }
     }
 }
