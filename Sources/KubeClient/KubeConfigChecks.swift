@@ -49,6 +49,7 @@ enum ServerURL {
     static func serverNameProblem(_ name: String) -> String? {
         let shown = "\"\(name.prefix(253))\""
         if ProxyEndpoint.IP(name) != nil { return nil }
+        let name = canonicalName(name)
         guard name.utf8.count <= 253 else { return "\(shown)… is longer than a DNS name can be (253 characters)" }
         for label in name.split(separator: ".", omittingEmptySubsequences: false) {
             let ok = !label.isEmpty && label.utf8.count <= 63 && label.first != "-" && label.last != "-"
@@ -56,6 +57,19 @@ enum ServerURL {
             if !ok { return "\(shown) is not a DNS name or an IP address" }
         }
         return nil
+    }
+
+    /// A DNS name as TLS compares it: lower case, without the trailing dot of a fully qualified name.
+    static func canonicalName(_ name: String) -> String {
+        var lower = name.lowercased()
+        if lower.hasSuffix("."), lower.count > 1 { lower.removeLast() }
+        return lower
+    }
+
+    /// Whether two hosts are one: the same IP address however written, or the same DNS name.
+    static func sameHost(_ a: String, _ b: String) -> Bool {
+        if let x = ProxyEndpoint.IP(a), let y = ProxyEndpoint.IP(b) { return x.bytes == y.bytes }
+        return canonicalName(a) == canonicalName(b)
     }
 
     /// `text` with its scheme in lower case (`HTTPS://` → `https://`), as Go's URL parser reads it.

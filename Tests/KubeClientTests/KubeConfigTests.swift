@@ -309,6 +309,20 @@ struct KubeConfigRegressionTests {
         #expect(same.server.host == "api.example.com" && same.tlsServerName == nil)
         #expect(try load("Kubernetes.Default.svc").tlsServerName == "kubernetes.default.svc")
         #expect(try load("\"\"").tlsServerName == nil)
+        // Compared as Go's client compares: a trailing dot, and an address's spelling, aside.
+        #expect(try load("api.example.com.").tlsServerName == nil)
+        #expect(try load("Kubernetes.Default.svc.").tlsServerName == "kubernetes.default.svc")
+        func loadServer(_ server: String, _ name: String) throws -> KubeConfig {
+            try KubeConfig.parse(yaml: """
+                current-context: c
+                clusters: [{name: k, cluster: {server: "\(server)", tls-server-name: "\(name)"}}]
+                contexts: [{name: c, context: {cluster: k}}]
+                """, file: "/k")
+        }
+        #expect(try loadServer("https://[fd00::1]:6443", "fd00:0::1").tlsServerName == nil)
+        // A name equal to the host is not checked (it loaded before); over http there is no TLS to name.
+        #expect(try loadServer("https://my_host:6443", "my_host").tlsServerName == nil)
+        #expect(try loadServer("http://10.0.0.1:8080", "api.example.com").tlsServerName == nil)
         for (name, problem) in [("bad_name.example", "is not a DNS name or an IP address"),
                                 ("-lead.example", "is not a DNS name or an IP address"),
                                 ("a..b", "is not a DNS name or an IP address"),
