@@ -95,14 +95,15 @@ public final class KubeClient: Sendable {
         // checks the certificate against and sends as the server name, and the connection goes to the server's own
         // host (AsyncHTTPClient's DNS override). The API server does not route by the Host header it then gets.
         var base = config.server.absoluteString
-        if let name = config.tlsServerName {
-            // A configuration built in code skips the kubeconfig's checks.
-            if let why = ServerURL.serverNameProblem(name) ?? (ProxyEndpoint.IP(name) != nil ? "an IP address" : nil) {
-                throw KubeError.configuration("\(source): tls-server-name: \(why)")
+        // Read again as the kubeconfig reads it: a configuration built in code skips the kubeconfig's checks.
+        var tlsName: String?
+        if let asked = config.tlsServerName {
+            do { tlsName = try ServerURL.tlsServerName(asked, server: config.server) } catch {
+                throw KubeError.configuration("\(source): tls-server-name: \(error.message)")
             }
         }
-        if let name = config.tlsServerName.map(ServerURL.canonicalName), config.server.scheme == "https",
-           let host = config.server.host, var parts = URLComponents(url: config.server, resolvingAgainstBaseURL: false) {
+        if let name = tlsName, let host = config.server.host,
+           var parts = URLComponents(url: config.server, resolvingAgainstBaseURL: false) {
             parts.percentEncodedHost = name
             guard let renamed = parts.string else {
                 throw KubeError.configuration("\(source): tls-server-name: \"\(name.prefix(253))\" does not make a URL")

@@ -220,17 +220,8 @@ public struct KubeConfig: Sendable {
         switch cluster["tls-server-name"] {
         case nil, is NSNull: break
         case let name as String where !name.isEmpty:
-            // Only a name other than the server's host matters (compared as Go's client would: case, a trailing dot
-            // and an address's spelling aside); the TLS layer checks a certificate against a name it is given, but
-            // against an address only as the one it connected to — and only over https.
-            if server.scheme == "https", let host = server.host,
-               !ServerURL.sameHost(name, ServerURL.unbracketed(host)) {
-                if let why = ServerURL.serverNameProblem(name) { throw fail(clField + ".tls-server-name", why) }
-                guard ProxyEndpoint.IP(name) == nil else {
-                    throw fail(clField + ".tls-server-name", "\"\(name.prefix(64))\" is an IP address other than the server's host: "
-                        + "Tapio checks a certificate against another name only when it is a DNS name; point server at that address")
-                }
-                cfg.tlsServerName = ServerURL.canonicalName(name)
+            do { cfg.tlsServerName = try ServerURL.tlsServerName(name, server: server) } catch {
+                throw fail(clField + ".tls-server-name", error.message)
             }
         case is String: break
         default: throw fail(clField + ".tls-server-name", "not a string")

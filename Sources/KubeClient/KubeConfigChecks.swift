@@ -59,6 +59,23 @@ enum ServerURL {
         return nil
     }
 
+    /// Why a `tls-server-name` cannot be used (for an error that names its field).
+    struct ServerNameProblem: Error { let message: String }
+
+    /// What a cluster's `tls-server-name` asks of TLS over `server`: nil when nothing — the server's own host (case, a
+    /// trailing dot and an address's spelling aside, as Go's client compares), or a plain-http server — else the name
+    /// in canonical form. The TLS layer checks a certificate against a name it is given, but against an address only
+    /// as the one it connected to: another IP address is refused, as is a name that is no DNS name.
+    static func tlsServerName(_ name: String, server: URL) throws(ServerNameProblem) -> String? {
+        guard server.scheme == "https", let host = server.host, !sameHost(name, unbracketed(host)) else { return nil }
+        if let why = serverNameProblem(name) { throw ServerNameProblem(message: why) }
+        guard ProxyEndpoint.IP(name) == nil else {
+            throw ServerNameProblem(message: "\"\(name.prefix(64))\" is an IP address other than the server's host: "
+                + "Tapio checks a certificate against another name only when it is a DNS name; point server at that address")
+        }
+        return canonicalName(name)
+    }
+
     /// A DNS name as TLS compares it: lower case, without the trailing dot of a fully qualified name.
     static func canonicalName(_ name: String) -> String {
         var lower = name.lowercased()

@@ -82,6 +82,11 @@ struct SubjectState: Sendable {
     /// Info for ``CorrelationEngine/Forecast/curveDoubtHoldSeconds`` after it (``CorrelationEngine/CurveDoubt``).
     var curveDoubtedAt: UInt64 = 0
 
+    /// Whether a reading last made at `at` (0: never) still holds at `now`, `seconds` on (both ends included).
+    static func holds(since at: UInt64, for seconds: Double, now: UInt64) -> Bool {
+        at > 0 && now >= at && Double(now - at) / 1e9 <= seconds
+    }
+
     /// A new container, series or limit: what the old curve did says nothing about the new one.
     mutating func forgetCurveReadings() {
         levellingOffSince = nil

@@ -25,8 +25,7 @@ extension CorrelationEngine {
         let oldest = Int64((now > windowNanos ? now - windowNanos : 0) / bucketNanos)
         while let f = series.buckets.first, f.index < oldest { series.buckets.removeFirst() }
         guard var a = MemoryAnalysis.analyze(series, now: now) else { return ([], nil, nil, false, false) }
-        let held = s.speedUpAt > 0 && now >= s.speedUpAt
-            && Double(now - s.speedUpAt) / 1e9 <= Forecast.speedUpHoldSeconds
+        let held = SubjectState.holds(since: s.speedUpAt, for: Forecast.speedUpHoldSeconds, now: now)
         a.speedUpHeld = held
         var speedsUp = a.speedsUp
         var out: [(InsightIdentity, InsightSpec)] = []

@@ -238,8 +238,8 @@ extension CorrelationEngine {
         // noise seeds 8 and 11, 20–60 s after a reading in doubt).
         let doubt = curveDoubt(r, limit: L, timeToOOM: t)
         let windowOnly = !r.judged && r.peaks == nil && r.carrier == nil && r.logarithmic == nil && r.accel >= 0
-        let heldAtInfo = doubt != nil || (windowOnly && s.curveDoubtedAt > 0 && now >= s.curveDoubtedAt
-            && Double(now - s.curveDoubtedAt) / 1e9 <= Forecast.curveDoubtHoldSeconds)
+        let heldAtInfo = doubt != nil
+            || (windowOnly && SubjectState.holds(since: s.curveDoubtedAt, for: Forecast.curveDoubtHoldSeconds, now: now))
         return .predict(InsightIdentity(type: .oomPrediction, subject: s.subject),
                         predictionSpec(s, a, limit: limit, now: now, reading: r, timeToOOM: t,
                                        probability: shownProbability, doubt: doubt, heldAtInfo: heldAtInfo),
