@@ -40,6 +40,10 @@ public final class KubeEmulator: Sendable {
     let serverChannel: any Channel
     let bookmarkInterval: Duration
     let acceptTask: Mutex<Task<Void, Never>?>
+    let serverNamesSeen: ServerNameLog
+    /// The server names clients have asked for in their TLS hello (none for a client addressing 127.0.0.1), up to
+    /// ``ServerNameLog/limit`` distinct ones.
+    public var serverNames: Set<String> { serverNamesSeen.names.withLock { $0 } }
 
     public var baseURL: String { "\(useTLS ? "https" : "http")://127.0.0.1:\(port)" }
 
@@ -49,6 +53,7 @@ public final class KubeEmulator: Sendable {
     public static func start(tls: Bool = true, crdFiles: [String]? = nil, historyLimit: Int = 10_000,
                              bookmarkInterval: Duration = .seconds(1), watchBuffer: Int = 100_000) async throws -> KubeEmulator {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tapio-emulator-\(getpid())-\(UUID().uuidString.prefix(8))")
+        let serverNames = ServerNameLog()
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let token = "tapio-" + UUID().uuidString.lowercased()
         let store = EmulatorStore(token: token, historyLimit: historyLimit, watchBuffer: watchBuffer)
@@ -65,6 +70,18 @@ public final class KubeEmulator: Sendable {
                 certificateChain: try NIOSSLCertificate.fromPEMFile(certs.certFile).map { .certificate($0) },
                 privateKey: .privateKey(try NIOSSLPrivateKey(file: certs.keyFile, format: .pem)))
             cfg.minimumTLSVersion = .tlsv12
+            // As kube-apiserver's --tls-sni-cert-key: a client that names a server (other than localhost) gets the
+            // certificate for ``certificateOnlyName``, which holds no address — so a client checking that name
+            // against it has to have sent it, and one that sent another name has to refuse it.
+            var named = NIOSSLContextConfigurationOverride()
+            named.certificateChain = try NIOSSLCertificate.fromPEMFile(certs.namedCertFile).map { .certificate($0) }
+            named.privateKey = .privateKey(try NIOSSLPrivateKey(file: certs.namedKeyFile, format: .pem))
+            let override = named
+            cfg.sslContextCallback = { [serverNames] hello, promise in
+                let name = hello.serverHostname
+                if let name { serverNames.note(name) }
+                promise.succeed(name == nil || name == "localhost" ? .noChanges : override)
+            }
             sslContext = try NIOSSLContext(configuration: cfg)
         }
         let ctx = sslContext
@@ -105,17 +122,18 @@ public final class KubeEmulator: Sendable {
         """
         try yaml.write(toFile: kubeconfig, atomically: true, encoding: .utf8)
         let emu = KubeEmulator(port: port, useTLS: tls, token: token, kubeconfigPath: kubeconfig, caPEM: caPEM, directory: dir,
-                               store: store, serverChannel: server.channel, bookmarkInterval: bookmarkInterval)
+                               store: store, serverChannel: server.channel, bookmarkInterval: bookmarkInterval,
+                               serverNames: serverNames)
         let task = Task { await emu.acceptLoop(server) }
         emu.acceptTask.withLock { $0 = task }
         return emu
     }
 
     init(port: Int, useTLS: Bool, token: String, kubeconfigPath: String, caPEM: String?, directory: URL,
-         store: EmulatorStore, serverChannel: any Channel, bookmarkInterval: Duration) {
+         store: EmulatorStore, serverChannel: any Channel, bookmarkInterval: Duration, serverNames: ServerNameLog) {
         self.port = port; self.useTLS = useTLS; self.token = token; self.kubeconfigPath = kubeconfigPath
         self.caPEM = caPEM; self.directory = directory; self.store = store; self.serverChannel = serverChannel
-        self.bookmarkInterval = bookmarkInterval
+        self.bookmarkInterval = bookmarkInterval; self.serverNamesSeen = serverNames
         acceptTask = Mutex(nil)
     }
 
@@ -309,19 +327,27 @@ public final class KubeEmulator: Sendable {
             }
     }
 
-    struct Certificates { var caPEM: String; var certFile: String; var keyFile: String }
+    struct Certificates {
+        var caPEM: String
+        var certFile: String, keyFile: String
+        /// The certificate presented to a client that names another server than localhost: ``certificateOnlyName``'s.
+        var namedCertFile: String, namedKeyFile: String
+    }
 
-    /// A name the emulator's certificate holds besides 127.0.0.1 and localhost, which resolves nowhere (`.invalid` is
-    /// reserved): a client that reaches the emulator under it checked the certificate against a kubeconfig's
-    /// `tls-server-name` and connected to the server's own address.
+    /// The name of the emulator's second certificate, which holds no address and resolves nowhere (`.invalid` is
+    /// reserved). The emulator presents it to every client that sends a server name other than localhost in its TLS
+    /// hello: a client that reaches the emulator under this name sent it, checked the certificate against it (a
+    /// kubeconfig's `tls-server-name`) and connected to the server's own address; a client that sent another name
+    /// must refuse the certificate.
     public static let certificateOnlyName = "kube-emulator.invalid"
 
-    /// A CA and a server certificate for 127.0.0.1/localhost (and ``certificateOnlyName``), made with the openssl CLI
-    /// (P-256 keys: fast).
+    /// A CA, a server certificate for 127.0.0.1 and localhost, and one for ``certificateOnlyName`` alone, made with
+    /// the openssl CLI (P-256 keys: fast).
     static func generateCertificates(in dir: URL) throws -> Certificates {
         let p = dir.path
-        try "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:\(certificateOnlyName)\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n"
-            .write(toFile: p + "/ext.cnf", atomically: true, encoding: .utf8)
+        let usage = "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n"
+        try "subjectAltName=IP:127.0.0.1,DNS:localhost\n\(usage)".write(toFile: p + "/ext.cnf", atomically: true, encoding: .utf8)
+        try "subjectAltName=DNS:\(certificateOnlyName)\n\(usage)".write(toFile: p + "/named.cnf", atomically: true, encoding: .utf8)
         let steps: [[String]] = [
             ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", p + "/ca.key",
              "-out", p + "/ca.crt", "-days", "2", "-subj", "/CN=tapio-emulator-ca",
@@ -330,6 +356,10 @@ public final class KubeEmulator: Sendable {
              "-out", p + "/server.csr", "-subj", "/CN=127.0.0.1"],
             ["x509", "-req", "-in", p + "/server.csr", "-CA", p + "/ca.crt", "-CAkey", p + "/ca.key", "-CAcreateserial",
              "-out", p + "/server.crt", "-days", "2", "-extfile", p + "/ext.cnf"],
+            ["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", p + "/named.key",
+             "-out", p + "/named.csr", "-subj", "/CN=\(certificateOnlyName)"],
+            ["x509", "-req", "-in", p + "/named.csr", "-CA", p + "/ca.crt", "-CAkey", p + "/ca.key", "-CAcreateserial",
+             "-out", p + "/named.crt", "-days", "2", "-extfile", p + "/named.cnf"],
         ]
         for args in steps {
             let proc = Process()
@@ -344,8 +374,15 @@ public final class KubeEmulator: Sendable {
             }
         }
         return Certificates(caPEM: try String(contentsOfFile: p + "/ca.crt", encoding: .utf8), certFile: p + "/server.crt",
-                            keyFile: p + "/server.key")
+                            keyFile: p + "/server.key", namedCertFile: p + "/named.crt", namedKeyFile: p + "/named.key")
     }
+}
+
+/// The server names (TLS SNI) clients have sent: a bounded set, for tests to see what went out.
+final class ServerNameLog: Sendable {
+    static let limit = 64
+    let names = Mutex<Set<String>>([])
+    func note(_ name: String) { names.withLock { if $0.count < Self.limit { $0.insert(name) } } }
 }
 
 /// A failure starting the emulator.

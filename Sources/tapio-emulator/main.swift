@@ -9,7 +9,9 @@ let usage = """
     usage: tapio-emulator [--kubeconfig PATH] [--plain-http]
       Starts the API server emulator on a free loopback port, writes a kubeconfig for it to PATH
       (default ./tapio-emulator.kubeconfig), and serves until SIGINT or SIGTERM.
-      --plain-http   serve HTTP instead of HTTPS (a throwaway CA is made with openssl otherwise)
+      --plain-http   serve HTTP instead of HTTPS (a throwaway CA is made with openssl otherwise; its
+                     certificate holds 127.0.0.1 and localhost, and a client sending another TLS server
+                     name gets one for kube-emulator.invalid alone)
 
     """
 

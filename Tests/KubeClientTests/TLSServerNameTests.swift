@@ -6,16 +6,19 @@ import Testing
 
 /// A kubeconfig cluster's `tls-server-name`: the server's certificate is checked against that name while the
 /// connection goes to the server's own address — an API server reached by address, or through a tunnel. Against the
-/// emulator the name is one its certificate holds that resolves nowhere; against a real server (`TAPIO_TEST_KUBECONFIG`)
-/// `kubernetes`, which every kube-apiserver serving certificate holds. (A name the certificate does not hold cannot be
-/// shown failing here: both certificates also hold 127.0.0.1, and the TLS layer accepts a certificate whose IP
-/// addresses include the one it connected to, whatever the name — see the README's known limits.)
+/// emulator the name is one that resolves nowhere, held by the certificate the emulator presents to a client naming a
+/// server (which holds no address); against a real server (`TAPIO_TEST_KUBECONFIG`) `kubernetes`, which every
+/// kube-apiserver serving certificate holds. That the name is sent and checked is shown against the emulator only: a
+/// real server's certificate also holds its address, and the TLS layer accepts a certificate whose IP addresses
+/// include the one it connected to, whatever the name (the README's known limits).
 @Suite("tls-server-name", .timeLimit(.minutes(2)))
 struct TLSServerNameTests {
-    /// A client of the test cluster with `tlsServerName` (nil when the cluster is not reached over TLS by address or
-    /// localhost, said on stderr).
-    static func withClient(_ name: (TestCluster) -> String, proxy: ConnectProxy? = nil,
-                           _ body: (KubeClient, KubeConfig) async throws -> Void) async throws {
+    /// Runs `body` with a client of the test cluster with `tlsServerName` (skipped, said on stderr, when the cluster
+    /// is not reached over TLS by address or localhost), then `emulator` with what the emulator saw. With a real
+    /// server `emulator` is skipped, saying so — and the whole test when it is `emulatorOnly`.
+    static func withClient(_ name: (TestCluster) -> String, proxy: ConnectProxy? = nil, emulatorOnly: Bool = false,
+                           _ body: (KubeClient, KubeConfig) async throws -> Void,
+                           emulator: ((KubeEmulator) -> Void)? = nil) async throws {
         let cluster = try await TestCluster.start()
         defer { Task { await cluster.stop() } }
         var config = try KubeConfig.load(path: cluster.kubeconfigPath)
@@ -23,7 +26,22 @@ struct TLSServerNameTests {
             FileHandle.standardError.write(Data("skipped: the test cluster is at \(config.server), not on this machine over TLS\n".utf8))
             return
         }
-        config.tlsServerName = name(cluster)
+        guard let seen = cluster.emulator else {
+            let what = emulatorOnly ? "this test needs" : "the server names sent are checked against"
+            if emulatorOnly || emulator != nil {
+                FileHandle.standardError.write(Data("skipped (a real server): \(what) the emulator, whose certificate for a name holds no address\n".utf8))
+            }
+            if !emulatorOnly { try await run(config, name(cluster), proxy, body) }
+            return
+        }
+        try await run(config, name(cluster), proxy, body)
+        emulator?(seen)
+    }
+
+    private static func run(_ config: KubeConfig, _ name: String, _ proxy: ConnectProxy?,
+                            _ body: (KubeClient, KubeConfig) async throws -> Void) async throws {
+        var config = config
+        config.tlsServerName = name
         if let proxy { config.proxy = .url("http://127.0.0.1:\(proxy.port)") }
         let client = try KubeClient(config: config, retryPolicy: RetryPolicy(maxAttempts: 1))
         do { try await body(client, config) } catch {
@@ -44,6 +62,28 @@ struct TLSServerNameTests {
             #expect(client.requestBase.contains("://\(config.tlsServerName ?? "?"):"), "\(client.requestBase)")
             _ = try await client.list(Namespace.self)
             _ = try await client.watch(Namespace.self, options: WatchOptions(timeoutSeconds: 1))
+        } emulator: { emulator in
+            // The name went out in the TLS hello, and the certificate it got holds only that name.
+            #expect(emulator.serverNames == [KubeEmulator.certificateOnlyName], "\(emulator.serverNames)")
+        }
+    }
+
+    @Test("a certificate that does not hold the name is refused, though it is the server's own")
+    func aCertificateForAnotherNameIsRefused() async throws {
+        // The emulator answers any name but localhost with the certificate for its own name, which holds no
+        // address: sent "elsewhere.invalid", it shows a certificate for another server — a MITM's, to the client.
+        try await Self.withClient({ _ in "elsewhere.invalid" }, emulatorOnly: true) { client, _ in
+            do {
+                _ = try await client.list(Namespace.self)
+                Issue.record("a certificate for \(KubeEmulator.certificateOnlyName) was accepted for elsewhere.invalid")
+            } catch let error as KubeError {
+                // Refused for the name, not unreachable: the connection went to the server's address, and the
+                // certificate was checked against the name, not against that address.
+                guard case .transport(let message) = error else { Issue.record("\(error)"); return }
+                #expect(message.contains("failedToValidateHostname") && message.contains("elsewhere.invalid"), "\(message)")
+            }
+        } emulator: { emulator in
+            #expect(emulator.serverNames == ["elsewhere.invalid"], "\(emulator.serverNames)")
         }
     }
 
@@ -55,6 +95,8 @@ struct TLSServerNameTests {
             _ = try await client.list(Namespace.self)
             let server = "\(config.server.host ?? ""):\(config.server.port ?? 443)"
             #expect(!proxy.targets.isEmpty && proxy.targets.allSatisfy { $0 == server }, "\(proxy.targets) for \(server)")
+        } emulator: { emulator in
+            #expect(emulator.serverNames == [KubeEmulator.certificateOnlyName], "\(emulator.serverNames)")
         }
     }
 
