@@ -15,17 +15,10 @@ struct CurveDoubtTests {
     /// accelerating leaks), until it reaches the limit; the updates and the kill's second.
     static func leak(seed: UInt64, limit: UInt64, white: Double, shape: (Double) -> Double)
         -> (updates: [InsightUpdate], kill: Int) {
-        var noise = TestNoise(state: seed &* 0x9E37_79B9_7F4A_7C15 | 1)
-        var engine = CorrelationEngine()
-        var out: [InsightUpdate] = []
-        var k = 0
-        while true {
-            let v = shape(Double(k)) + noise.gauss() * white * Double(limit)
-            if v >= Double(limit) { return (out.filter { $0.identity.type == .oomPrediction }, k) }
-            let t = Self.t0 + UInt64(k) * 1_000_000_000
-            engine.ingest(TestEvents.memory(pod: "p", ws: UInt64(max(0, v)), limit: limit, at: t), now: t, into: &out)
-            k += 1
-        }
+        let run = SyntheticClimb.run(noise: TestNoise(state: seed &* 0x9E37_79B9_7F4A_7C15 | 1), limit: limit, step: 1,
+                                     white: white, start: t0) { shape(Double($0)) }
+        guard let kill = run.kill else { preconditionFailure("a leak that never reached its limit") }
+        return (run.updates.filter { $0.identity.type == .oomPrediction }, kill)
     }
 
     static func second(_ u: InsightUpdate) -> Int { Int((u.observedAt - t0) / 1_000_000_000) }

@@ -246,18 +246,8 @@ struct PredictionQualityTests {
     /// the kill; returns the updates and the kill's second (nil: none).
     static func longClimb(seed: UInt64, limit: UInt64, runFor: Int,
                           shape: (Int) -> Double) -> (updates: [InsightUpdate], kill: Int?) {
-        var noise = TestNoise(state: seed &* 0xD1B5_4A32_D192_ED03)
-        var offset = 0.0
-        var engine = CorrelationEngine()
-        var out: [InsightUpdate] = []
-        for k in stride(from: 0, through: runFor, by: 5) {
-            offset = 0.98 * offset + noise.gauss() * 0.0003 * Double(limit)
-            let v = shape(k) + noise.gauss() * 0.003 * Double(limit) + offset
-            if v >= Double(limit) { return (out, k) }
-            let t = Self.t0 + UInt64(k) * 1_000_000_000
-            engine.ingest(TestEvents.memory(pod: "p", ws: UInt64(max(0, v)), limit: limit, at: t), now: t, into: &out)
-        }
-        return (out, nil)
+        SyntheticClimb.run(noise: TestNoise(state: seed &* 0xD1B5_4A32_D192_ED03), limit: limit, step: 5, white: 0.003,
+                           wander: 0.0003, runFor: runFor, start: t0, shape: shape)
     }
 
     /// |said − true| / true time-to-OOM of every standing prediction's update made in the last hour before the kill
