@@ -40,6 +40,9 @@ public struct KubeConfig: Sendable {
     /// the host in `server` (the cluster's `tls-server-name`: an API server reached by address, or through a tunnel,
     /// whose certificate names it otherwise). Requests still go to `server`'s host and port. Lower case.
     public var tlsServerName: String?
+    /// The cluster's `tls-server-name` as the kubeconfig wrote it (nil when empty or absent), for exec plugins told
+    /// the cluster's info: client-go passes it on as written, also when it only repeats the server's host.
+    public var tlsServerNameAsWritten: String?
     /// Where this configuration came from, for messages.
     public var source: String
 
@@ -223,6 +226,7 @@ public struct KubeConfig: Sendable {
             do { cfg.tlsServerName = try ServerURL.tlsServerName(name, server: server) } catch {
                 throw fail(clField + ".tls-server-name", error.message)
             }
+            cfg.tlsServerNameAsWritten = name
         case is String: break
         default: throw fail(clField + ".tls-server-name", "not a string")
         }

@@ -100,20 +100,24 @@ struct TLSServerNameTests {
         }
     }
 
-    @Test("an exec plugin that asks for the cluster's info is told the tls-server-name, as client-go tells it")
+    @Test("an exec plugin that asks for the cluster's info is told the tls-server-name as written, as client-go tells it")
     func theExecPluginIsToldTheName() throws {
-        let config = try KubeConfig.parse(yaml: """
-            current-context: c
-            clusters: [{name: k, cluster: {server: "https://10.0.0.1:6443", tls-server-name: api.internal.example}}]
-            users: [{name: u, user: {exec: {apiVersion: client.authentication.k8s.io/v1, command: get-token,
-                     interactiveMode: Never, provideClusterInfo: true}}}]
-            contexts: [{name: c, context: {cluster: k, user: u}}]
-            """, file: "/k")
-        let plugin = try #require(config.exec)
-        let info = ExecCredentialRun(plugin: plugin, cluster: config).execInfo(interactive: false)
-        let object = try #require(try JSONSerialization.jsonObject(with: Data(info.utf8)) as? [String: Any])
-        let cluster = try #require((object["spec"] as? [String: Any])?["cluster"] as? [String: Any])
-        #expect(cluster["tls-server-name"] as? String == "api.internal.example")
-        #expect(cluster["server"] as? String == "https://10.0.0.1:6443")
+        // Also when it differs from the name checked only in case and a trailing dot, or repeats the server's host.
+        for (server, name) in [("https://10.0.0.1:6443", "api.internal.example"), ("https://10.0.0.1:6443", "API.Internal.Example."),
+                               ("https://api.example.com:6443", "api.example.com")] {
+            let config = try KubeConfig.parse(yaml: """
+                current-context: c
+                clusters: [{name: k, cluster: {server: "\(server)", tls-server-name: "\(name)"}}]
+                users: [{name: u, user: {exec: {apiVersion: client.authentication.k8s.io/v1, command: get-token,
+                         interactiveMode: Never, provideClusterInfo: true}}}]
+                contexts: [{name: c, context: {cluster: k, user: u}}]
+                """, file: "/k")
+            let plugin = try #require(config.exec)
+            let info = ExecCredentialRun(plugin: plugin, cluster: config).execInfo(interactive: false)
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(info.utf8)) as? [String: Any])
+            let cluster = try #require((object["spec"] as? [String: Any])?["cluster"] as? [String: Any])
+            #expect(cluster["tls-server-name"] as? String == name, "\(server)")
+            #expect(cluster["server"] as? String == server)
+        }
     }
 }
