@@ -210,18 +210,24 @@ let package = Package(
             dependencies: ["KubeClient", "KubeEmulator", "TapioModel"],
             swiftSettings: strict
         ),
+        // Swift Testing traits: a target of its own, so that tapio-bench (which uses TapioTestSupport) does not link Testing.
+        .target(
+            name: "TapioTestTraits",
+            dependencies: [],
+            swiftSettings: strict
+        ),
 
         // MARK: Tests (Swift Testing).
         .testTarget(
             name: "TapioModelTests",
-            dependencies: ["TapioModel", "TapioKube", "KubeClient", "KubeEmulator", "TapioTestSupport",
+            dependencies: ["TapioModel", "TapioKube", "KubeClient", "KubeEmulator", "TapioTestSupport", "TapioTestTraits",
                            .product(name: "Yams", package: "Yams")],
             swiftSettings: strict
         ),
         .testTarget(
             name: "KubeClientTests",
             dependencies: [
-                "KubeClient", "KubeRuntime", "KubeEmulator", "TapioTestSupport", "TapioModel",
+                "KubeClient", "KubeRuntime", "KubeEmulator", "TapioTestSupport", "TapioTestTraits", "TapioModel",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -238,7 +244,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TapioCorrelationTests",
-            dependencies: ["TapioCorrelation", "TapioTestSupport"],
+            dependencies: ["TapioCorrelation", "TapioTestSupport", "TapioTestTraits"],
             swiftSettings: strict
         ),
         .testTarget(

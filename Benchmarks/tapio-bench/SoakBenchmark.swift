@@ -77,7 +77,7 @@ extension AgentBench {
         var restarts: Int32 = 0
 
         let stderrURL = FileManager.default.temporaryDirectory.appendingPathComponent("tapio-soak-\(node).log")
-        FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
         let agent = Process()
         agent.executableURL = URL(fileURLWithPath: tapio)
         let port = try Loopback.freePort()

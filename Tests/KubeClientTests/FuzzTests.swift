@@ -2,13 +2,14 @@ import Foundation
 import KubeClient
 import TapioTestSupport
 import Testing
+import TapioTestTraits
 
 /// Mutation fuzzing of the parsers of what a kubeconfig or an API server hands the client (DESIGN §6, rung 6).
 /// A fixed seed and a bounded number of cases run in the suite; `TAPIO_FUZZ_CASES=200000` runs longer and
 /// `TAPIO_FUZZ_SEED=N` explores other inputs. Properties: no trap, no hang (each case is timed), bounded memory
 /// (the splitter never holds more than its limit and one chunk), and every failure a `KubeConfigError` or
 /// `KubeError` that says where.
-@Suite("Fuzzing the client's parsers", .timeLimit(.minutes(ProcessInfo.processInfo.environment["TAPIO_FUZZ_CASES"] == nil ? 10 : 24 * 60)))
+@Suite("Fuzzing the client's parsers", .cpuBound, .timeLimit(.minutes(ProcessInfo.processInfo.environment["TAPIO_FUZZ_CASES"] == nil ? 10 : 24 * 60)))
 struct ClientFuzzTests {
     static let pem = """
         -----BEGIN CERTIFICATE-----

@@ -21,7 +21,7 @@ struct TLSServerNameTests {
                            emulator: ((KubeEmulator) -> Void)? = nil) async throws {
         let cluster = try await TestCluster.start()
         defer { Task { await cluster.stop() } }
-        var config = try KubeConfig.load(path: cluster.kubeconfigPath)
+        let config = try KubeConfig.load(path: cluster.kubeconfigPath)
         guard config.server.scheme == "https", ["127.0.0.1", "localhost"].contains(config.server.host ?? "") else {
             FileHandle.standardError.write(Data("skipped: the test cluster is at \(config.server), not on this machine over TLS\n".utf8))
             return

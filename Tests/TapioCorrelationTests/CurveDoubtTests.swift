@@ -1,12 +1,13 @@
 import Foundation
 import Testing
+import TapioTestTraits
 import TapioModel
 @testable import TapioCorrelation
 
 /// A speed-up whose time-to-OOM is open between a steady acceleration and compounding growth
 /// (``CorrelationEngine/CurveDoubt``): its prediction stays Info, saying both times, until the curve is known or
 /// little time is left, so that the first Warning's time-to-OOM is one to act by (issue 12: within 20 %).
-@Suite("OOM prediction: a curve in doubt", .timeLimit(.minutes(3)))
+@Suite("OOM prediction: a curve in doubt", .cpuBound, .timeLimit(.minutes(3)))
 struct CurveDoubtTests {
     static let mi = 1_048_576.0
     static let t0: UInt64 = 1_795_000_000 * 1_000_000_000

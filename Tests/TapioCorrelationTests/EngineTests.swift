@@ -1,9 +1,10 @@
 import Foundation
 import Testing
+import TapioTestTraits
 import TapioModel
 @testable import TapioCorrelation
 
-@Suite("Engine: identity, resolution, bounded memory", .timeLimit(.minutes(5)))
+@Suite("Engine: identity, resolution, bounded memory", .cpuBound, .timeLimit(.minutes(5)))
 struct EngineTests {
     let s: UInt64 = 1_000_000_000
     let t0: UInt64 = 1_795_000_000 * 1_000_000_000

@@ -1,11 +1,12 @@
 import Foundation
 import Testing
+import TapioTestTraits
 import TapioModel
 @testable import TapioCorrelation
 
 /// What counts as a leak: growth that has lasted a quarter of an hour (``CorrelationEngine/leakSeconds``), not
 /// five minutes of a process warming up. Each case runs on several noise draws.
-@Suite("What counts as a leak", .timeLimit(.minutes(5)))
+@Suite("What counts as a leak", .cpuBound, .timeLimit(.minutes(5)))
 struct LeakJudgementTests {
     static let mi = Double(1 << 20)
     static let t0 = TestEvents.memoryStart

@@ -1,9 +1,10 @@
 import Foundation
 import Testing
+import TapioTestTraits
 @testable import TapioCorrelation
 
 /// Issue 12's goals on the labelled corpus (Tests/Scenarios/quality), scored as `tapio replay --score` does.
-@Suite("Prediction quality on the labelled corpus", .timeLimit(.minutes(5)))
+@Suite("Prediction quality on the labelled corpus", .cpuBound, .timeLimit(.minutes(5)))
 struct PredictionCorpusTests {
     static let directory = Scenarios.directory.appendingPathComponent("quality")
 

@@ -1,11 +1,12 @@
 import Foundation
 import Testing
+import TapioTestTraits
 import TapioModel
 @testable import TapioCorrelation
 
 /// What an OOM prediction's probability and severity must do as evidence comes and goes (issue 12), on series fed
 /// straight into the engine. Each test compares the engine with itself on two series that differ in one respect.
-@Suite("OOM prediction quality", .timeLimit(.minutes(3)))
+@Suite("OOM prediction quality", .cpuBound, .timeLimit(.minutes(3)))
 struct PredictionQualityTests {
     static let mi = 1_048_576.0
     static let t0: UInt64 = 1_795_000_000 * 1_000_000_000

@@ -1,11 +1,12 @@
 import TapioModel
 import Testing
+import TapioTestTraits
 
 @testable import TapioCorrelation
 
 /// Replay jumps over idle virtual time: the engine is ticked where its timed work falls due, not every second.
 /// Work is counted in ticks (``ScenarioReplayer/timedWorkTicks``), so nothing here waits or measures time.
-@Suite("Replay on virtual time", .timeLimit(.minutes(3)))
+@Suite("Replay on virtual time", .cpuBound, .timeLimit(.minutes(3)))
 struct ReplayTimeTests {
     func replay(_ lines: [String], config: CorrelationConfig? = nil) throws -> (updates: [InsightUpdate], ticks: UInt64)
     {

@@ -1,10 +1,11 @@
 import Testing
+import TapioTestTraits
 import TapioModel
 @testable import TapioCorrelation
 
 /// The silent cases again, over many noise draws: detectors re-test every bucket, so a rule that lets noise
 /// through one time in fifty would fire in production every day.
-@Suite("Memory detectors under noise", .timeLimit(.minutes(5)))
+@Suite("Memory detectors under noise", .cpuBound, .timeLimit(.minutes(5)))
 struct RobustnessTests {
     static let mi = Double(1 << 20)
 

@@ -1,6 +1,7 @@
 import Foundation
 import TapioTestSupport
 import Testing
+import TapioTestTraits
 
 @testable import TapioCorrelation
 
@@ -9,7 +10,7 @@ import Testing
 /// --filter ScenarioFuzz` runs longer (`TAPIO_FUZZ_SEED=N` explores other inputs). The properties: nothing traps,
 /// nothing hangs (the suite's time limit, and virtual-time work bounded per idle stretch), and every failure is a
 /// `ScenarioError` naming a line of the input.
-@Suite("Scenario fuzzing", .timeLimit(.minutes(20)))
+@Suite("Scenario fuzzing", .cpuBound, .timeLimit(.minutes(20)))
 struct ScenarioFuzzTests {
     static let corpus: [[String]] = Scenarios.all.compactMap { name in
         (try? String(contentsOf: Scenarios.directory.appendingPathComponent(name + ".jsonl"), encoding: .utf8))?

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TapioTestTraits
 import TapioModel
 @testable import TapioCorrelation
 
@@ -24,7 +25,7 @@ enum Scenarios {
     }
 }
 
-@Suite("Scenario replays", .timeLimit(.minutes(2)))
+@Suite("Scenario replays", .cpuBound, .timeLimit(.minutes(2)))
 struct ScenarioTests {
     @Test("the scenario directory holds scenarios for every detector and the silent cases")
     func directoryIsComplete() {

@@ -4,12 +4,13 @@ import TapioKube
 import TapioModel
 import TapioTestSupport
 import Testing
+import TapioTestTraits
 
 /// Issue 16, item 2: the parsers of policy input under generated and mutated input — durations, quantities, policies
 /// as the API server hands them over (JSON) and as files (YAML). Fixed seeds and a bounded number of cases in the
 /// suite; `TAPIO_FUZZ_CASES=200000 swift test --filter PolicyFuzzTests` runs longer (`TAPIO_FUZZ_SEED` varies the
 /// inputs). A trap here kills the test process, which fails the run: "does not crash" is asserted by finishing.
-@Suite("Fuzzing policy input", .timeLimit(.minutes(5)))
+@Suite("Fuzzing policy input", .cpuBound, .timeLimit(.minutes(5)))
 struct PolicyFuzzTests {
     @Test("durations: any text parses or fails with a ParseError, and every Int64 of nanoseconds round-trips")
     func durations() throws {

@@ -3,10 +3,11 @@ import KubeClient
 import TapioKube
 import TapioModel
 import Testing
+import TapioTestTraits
 
 /// Issue 16, item 6: `--policy` files are read in linear time, every problem carries its line and column, unknown
 /// fields are warnings with their path, and hostile YAML (alias bombs, deep nesting, huge documents) is refused.
-@Suite("TapioPolicy manifests from files", .timeLimit(.minutes(2)))
+@Suite("TapioPolicy manifests from files", .cpuBound, .timeLimit(.minutes(2)))
 struct PolicyManifestTests {
     static func load(_ yaml: String) throws(PolicyManifest.Refused) -> PolicyManifest.Loaded {
         try PolicyManifest.load(text: yaml, file: "p.yaml")

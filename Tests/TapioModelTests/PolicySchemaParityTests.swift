@@ -3,13 +3,14 @@ import KubeEmulator
 import TapioModel
 import TapioTestSupport
 import Testing
+import TapioTestTraits
 
 /// What the API server refuses in a TapioPolicy, `tapio sniff --policy` must refuse too: a manifest tried locally and
 /// then committed to Git would otherwise fail at `kubectl apply` (or in Argo CD's sync) for a reason Tapio never
 /// named. Generated values for every field whose text the CRD constrains are put to both the CRD's schema (the
 /// emulator's validator, which follows kube-apiserver: its messages and these cases were compared with v1.36.2) and
 /// Tapio's validation. Tapio may refuse more (value ranges, a label key's 253-character prefix), never less.
-@Suite("TapioPolicy: validation refuses whatever the CRD's schema refuses", .timeLimit(.minutes(2)))
+@Suite("TapioPolicy: validation refuses whatever the CRD's schema refuses", .cpuBound, .timeLimit(.minutes(2)))
 struct PolicySchemaParityTests {
     /// A field, how to place a generated value in a manifest's spec, and the alphabet its values are drawn from.
     struct Field: Sendable, CustomStringConvertible {
