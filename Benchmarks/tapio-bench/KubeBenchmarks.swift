@@ -82,7 +82,7 @@ enum KubeBench {
             let rssBefore = currentRSSBytes()
             let store = ReflectorStore<Pod>(indexers: ["node": { [$0.spec?.nodeName ?? ""] }])
             let start = nowNanos()
-            try await withThrowingTaskGroup(of: Void.self) { g in
+            await withThrowingTaskGroup(of: Void.self) { g in
                 g.addTask { try await store.run(Watcher(client: client, Pod.self, namespace: "bench")) }
                 await store.waitUntilReady()
                 g.cancelAll()

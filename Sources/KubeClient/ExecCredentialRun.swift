@@ -39,7 +39,11 @@ struct ExecCredentialRun {
             var c: [String: Any] = ["server": cluster.server.absoluteString]
             if let ca = cluster.certificateAuthorityPEM { c["certificate-authority-data"] = Data(ca).base64EncodedString() }
             if cluster.insecureSkipTLSVerify { c["insecure-skip-tls-verify"] = true }
-            if let name = cluster.tlsServerNameAsWritten ?? cluster.tlsServerName { c["tls-server-name"] = name }
+            // As written, as client-go passes it on — unless the name checked was changed since it was read.
+            let written = cluster.tlsServerNameAsWritten.flatMap { w in
+                (try? ServerURL.tlsServerName(w, server: cluster.server)) == cluster.tlsServerName ? w : nil
+            }
+            if let name = written ?? cluster.tlsServerName { c["tls-server-name"] = name }
             if case .url(let proxy) = cluster.proxy { c["proxy-url"] = proxy }
             // The cluster's `extensions[name=client.authentication.k8s.io/exec]`: per-cluster settings for the plugin,
             // the reason provideClusterInfo exists.

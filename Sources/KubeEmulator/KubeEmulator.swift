@@ -64,23 +64,23 @@ public final class KubeEmulator: Sendable {
         var sslContext: NIOSSLContext?
         var caPEM: String?
         if tls {
-            let certs = try generateCertificates(in: dir)
+            let certs = try certificates()
             caPEM = certs.caPEM
             var cfg = TLSConfiguration.makeServerConfiguration(
-                certificateChain: try NIOSSLCertificate.fromPEMFile(certs.certFile).map { .certificate($0) },
-                privateKey: .privateKey(try NIOSSLPrivateKey(file: certs.keyFile, format: .pem)))
+                certificateChain: try NIOSSLCertificate.fromPEMBytes(certs.certPEM).map { .certificate($0) },
+                privateKey: .privateKey(try NIOSSLPrivateKey(bytes: certs.keyPEM, format: .pem)))
             cfg.minimumTLSVersion = .tlsv12
             // As kube-apiserver's --tls-sni-cert-key: a client that names a server (other than localhost) gets the
             // certificate for ``certificateOnlyName``, which holds no address — so a client checking that name
             // against it has to have sent it, and one that sent another name has to refuse it.
             var named = NIOSSLContextConfigurationOverride()
-            named.certificateChain = try NIOSSLCertificate.fromPEMFile(certs.namedCertFile).map { .certificate($0) }
-            named.privateKey = .privateKey(try NIOSSLPrivateKey(file: certs.namedKeyFile, format: .pem))
+            named.certificateChain = try NIOSSLCertificate.fromPEMBytes(certs.namedCertPEM).map { .certificate($0) }
+            named.privateKey = .privateKey(try NIOSSLPrivateKey(bytes: certs.namedKeyPEM, format: .pem))
             let override = named
             cfg.sslContextCallback = { [serverNames] hello, promise in
-                let name = hello.serverHostname
-                if let name { serverNames.note(name) }
-                promise.succeed(name == nil || name == "localhost" ? .noChanges : override)
+                guard let name = hello.serverHostname else { return promise.succeed(.noChanges) }
+                serverNames.note(name)
+                promise.succeed(servesDefaultCertificate(name) ? .noChanges : override)
             }
             sslContext = try NIOSSLContext(configuration: cfg)
         }
@@ -159,6 +159,10 @@ public final class KubeEmulator: Sendable {
                                        pathContains: pathContains))
         }
     }
+
+    /// Forgets the injected faults still pending (a test that held a watcher off while it changed the store lets it
+    /// back in).
+    public func clearFaults() { store.state.withLock { $0.faults.removeAll() } }
 
     /// Cuts every open watch connection mid-stream, as a load balancer or API server restart would.
     public func dropWatches() { store.dropAllWatches() }
@@ -327,11 +331,28 @@ public final class KubeEmulator: Sendable {
             }
     }
 
-    struct Certificates {
+    struct Certificates: Sendable {
         var caPEM: String
-        var certFile: String, keyFile: String
+        var certPEM: [UInt8], keyPEM: [UInt8]
         /// The certificate presented to a client that names another server than localhost: ``certificateOnlyName``'s.
-        var namedCertFile: String, namedKeyFile: String
+        var namedCertPEM: [UInt8], namedKeyPEM: [UInt8]
+    }
+
+    /// The certificates every emulator of this process serves, made on first use. Made per emulator, they took five
+    /// openssl runs each — hundreds of emulators start in the test suite, in a parallel run enough at once to starve
+    /// the tests started with them. One CA for all is fine: no test tells emulators apart by their CA.
+    static let madeCertificates = Mutex<Certificates?>(nil)
+
+    static func certificates() throws -> Certificates {
+        try madeCertificates.withLock { made in
+            if let made { return made }
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tapio-emulator-ca-\(getpid())-\(UUID().uuidString.prefix(8))")
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: dir) }
+            let certificates = try generateCertificates(in: dir)
+            made = certificates
+            return certificates
+        }
     }
 
     /// The name of the emulator's second certificate, which holds no address and resolves nowhere (`.invalid` is
@@ -341,8 +362,17 @@ public final class KubeEmulator: Sendable {
     /// must refuse the certificate.
     public static let certificateOnlyName = "kube-emulator.invalid"
 
+    /// Whether a client that sent `name` in its TLS hello gets the certificate for 127.0.0.1 and localhost: for
+    /// localhost (any case, a trailing dot too) and for an address sent as a name (which TLS does not allow, but a
+    /// client addressing the server by IP means this certificate).
+    static func servesDefaultCertificate(_ name: String) -> Bool {
+        var n = name.lowercased()
+        if n.hasSuffix(".") { n.removeLast() }
+        return n == "localhost" || n.contains(":") || (!n.isEmpty && n.allSatisfy { $0 == "." || $0.isASCII && $0.isNumber })
+    }
+
     /// A CA, a server certificate for 127.0.0.1 and localhost, and one for ``certificateOnlyName`` alone, made with
-    /// the openssl CLI (P-256 keys: fast).
+    /// the openssl CLI in `dir` (P-256 keys: fast) and read back.
     static func generateCertificates(in dir: URL) throws -> Certificates {
         let p = dir.path
         let usage = "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n"
@@ -373,8 +403,10 @@ public final class KubeEmulator: Sendable {
                 throw EmulatorError("openssl \(args.prefix(2).joined(separator: " ")) failed with status \(proc.terminationStatus)")
             }
         }
-        return Certificates(caPEM: try String(contentsOfFile: p + "/ca.crt", encoding: .utf8), certFile: p + "/server.crt",
-                            keyFile: p + "/server.key", namedCertFile: p + "/named.crt", namedKeyFile: p + "/named.key")
+        func bytes(_ name: String) throws -> [UInt8] { Array(try Data(contentsOf: dir.appendingPathComponent(name))) }
+        return Certificates(caPEM: try String(contentsOfFile: p + "/ca.crt", encoding: .utf8),
+                            certPEM: try bytes("server.crt"), keyPEM: try bytes("server.key"),
+                            namedCertPEM: try bytes("named.crt"), namedKeyPEM: try bytes("named.key"))
     }
 }
 

@@ -7,7 +7,11 @@ public struct CPUBound: SuiteTrait, TestTrait, TestScoping {
 
     public init() {}
 
-    public func scopeProvider(for test: Test, testCase: Test.Case?) -> Self? { test.isSuite ? nil : self }
+    /// Around each test case only, inside its time limit: around the whole test the limit's timer would inherit the
+    /// preference too, and share the executor's threads with the test it is to time out.
+    public func scopeProvider(for test: Test, testCase: Test.Case?) -> Self? {
+        test.isSuite || testCase == nil ? nil : self
+    }
 
     public func provideScope(for test: Test, testCase: Test.Case?,
                       performing function: @Sendable () async throws -> Void) async throws {

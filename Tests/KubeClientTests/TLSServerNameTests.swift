@@ -1,5 +1,5 @@
 import Foundation
-import KubeEmulator
+@testable import KubeEmulator
 @testable import KubeClient
 import TapioTestSupport
 import Testing
@@ -118,6 +118,21 @@ struct TLSServerNameTests {
             let cluster = try #require((object["spec"] as? [String: Any])?["cluster"] as? [String: Any])
             #expect(cluster["tls-server-name"] as? String == name, "\(server)")
             #expect(cluster["server"] as? String == server)
+            // A name changed in code after loading is the one told.
+            var changed = config
+            changed.tlsServerName = "other.example"
+            let told = ExecCredentialRun(plugin: plugin, cluster: changed).execInfo(interactive: false)
+            #expect(told.contains(#""tls-server-name":"other.example""#), "\(told)")
+        }
+    }
+
+    @Test("the emulator answers localhost and addresses with its certificate for them, any other name with the named one")
+    func whichCertificateTheEmulatorServes() {
+        for name in ["localhost", "LocalHost.", "127.0.0.1", "::1"] {
+            #expect(KubeEmulator.servesDefaultCertificate(name), "\(name)")
+        }
+        for name in [KubeEmulator.certificateOnlyName, "elsewhere.invalid", "localhost.localdomain", "my-laptop", "1.2.3.example"] {
+            #expect(!KubeEmulator.servesDefaultCertificate(name), "\(name)")
         }
     }
 }
