@@ -45,16 +45,19 @@ let path = URL(fileURLWithPath: kubeconfig).standardizedFileURL.path
 print("serving \(emulator.baseURL); kubeconfig written to \(path)")
 print("export KUBECONFIG=\(path)")
 
-// Stop on SIGINT/SIGTERM: the signals are turned into a dispatch source so the server shuts down cleanly.
+// Stop on SIGINT/SIGTERM: the signals are turned into dispatch sources so the server shuts down cleanly. Both
+// sources are kept for as long as the stream is: a source released is cancelled, and its signal, ignored so that the
+// source gets it, then does nothing (Ctrl-C did not stop the emulator while one `onTermination` kept only the last).
 let stop = AsyncStream<Int32> { continuation in
-    for sig in [SIGINT, SIGTERM] {
+    let sources = [SIGINT, SIGTERM].map { sig in
         signal(sig, SIG_IGN)
         let source = DispatchSource.makeSignalSource(signal: sig, queue: .main)
         source.setEventHandler { continuation.yield(sig) }
         source.resume()
-        nonisolated(unsafe) let keep = source
-        continuation.onTermination = { _ in keep.cancel() }
+        return source
     }
+    nonisolated(unsafe) let keep = sources
+    continuation.onTermination = { _ in keep.forEach { $0.cancel() } }
 }
 for await sig in stop {
     print("signal \(sig): stopping")
