@@ -60,17 +60,6 @@ func pod(_ name: String, _ ns: String, node: String, labels: [String: String]? =
         spec: PodSpec(nodeName: node, containers: [Container(name: "app", image: "registry.k8s.io/pause:3.9")]))
 }
 
-/// Polls `condition` every 20 ms until it holds or `timeout` passes; returns whether it held.
-func eventually(timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async rethrows -> Bool {
-    let clock = ContinuousClock()
-    let end = clock.now + timeout
-    while clock.now < end {
-        if try await condition() { return true }
-        try? await Task.sleep(for: .milliseconds(20))
-    }
-    return try await condition()
-}
-
 /// A thread-safe box for collecting what concurrent code observed.
 final class Box<T: Sendable>: Sendable {
     let value: Mutex<T>

@@ -10,12 +10,6 @@ import Testing
 struct EmulatorCommandTests {
     static var executable: URL { CommandRunner.buildProductsDirectory.appendingPathComponent("tapio-emulator") }
 
-    /// Polls `condition` every 100 ms for up to `seconds`.
-    func within(_ seconds: Int, _ condition: () -> Bool) async -> Bool {
-        for _ in 0..<(seconds * 10) where !condition() { try? await Task.sleep(for: .milliseconds(100)) }
-        return condition()
-    }
-
     @Test("it serves until SIGINT or SIGTERM, then exits 0 and removes its kubeconfig", arguments: [SIGINT, SIGTERM])
     func stopsOnASignal(_ signal: Int32) async throws {
         #expect(FileManager.default.isExecutableFile(atPath: Self.executable.path), "not built: \(Self.executable.path)")
@@ -30,13 +24,13 @@ struct EmulatorCommandTests {
         p.standardError = FileHandle.nullDevice
         try p.run()
         defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
-        #expect(await within(30) { FileManager.default.fileExists(atPath: kubeconfig) }, "no kubeconfig written")
+        #expect(await eventually(timeout: .seconds(30)) { FileManager.default.fileExists(atPath: kubeconfig) }, "no kubeconfig written")
         let client = try KubeClient(kubeconfigPath: kubeconfig)
         _ = try await client.list(Namespace.self)
         try await client.shutdown()
 
         kill(p.processIdentifier, signal)
-        #expect(await within(30) { !p.isRunning }, "still running 30 s after signal \(signal)")
+        #expect(await eventually(timeout: .seconds(30)) { !p.isRunning }, "still running 30 s after signal \(signal)")
         guard !p.isRunning else { return }
         #expect(p.terminationReason == .exit && p.terminationStatus == 0, "\(p.terminationReason) \(p.terminationStatus)")
         #expect(!FileManager.default.fileExists(atPath: kubeconfig), "the kubeconfig was left behind")
