@@ -366,9 +366,10 @@ public final class KubeEmulator: Sendable {
     /// localhost (any case, a trailing dot too) and for an address sent as a name (which TLS does not allow, but a
     /// client addressing the server by IP means this certificate).
     static func servesDefaultCertificate(_ name: String) -> Bool {
+        if (try? SocketAddress(ipAddress: name, port: 0)) != nil { return true }
         var n = name.lowercased()
         if n.hasSuffix(".") { n.removeLast() }
-        return n == "localhost" || n.contains(":") || (!n.isEmpty && n.allSatisfy { $0 == "." || $0.isASCII && $0.isNumber })
+        return n == "localhost"
     }
 
     /// A CA, a server certificate for 127.0.0.1 and localhost, and one for ``certificateOnlyName`` alone, made with
