@@ -38,6 +38,10 @@ struct FaultPlan: Sendable {
     var delay: Duration?
     var remaining: Int
     var pathContains: String?
+    /// Only requests with this method (POST, PUT, …) suffer it.
+    var method: String? = nil
+    /// The request is applied at once and answered only after this long (`KubeEmulator.delayAnswers`).
+    var answerDelay: Duration? = nil
 }
 
 /// All objects, the global resourceVersion counter, the bounded event history and the open watches, behind one lock.
@@ -144,7 +148,9 @@ final class EmulatorStore: Sendable {
             s.requestCount += 1
             if s.requestLog.count >= Self.requestLogLimit { s.requestLog.removeFirst(s.requestLog.count / 2) }
             s.requestLog.append((req.uri, .now))
-            guard let i = s.faults.firstIndex(where: { f in f.pathContains.map { req.uri.contains($0) } ?? true }) else { return nil }
+            guard let i = s.faults.firstIndex(where: { f in
+                (f.pathContains.map { req.uri.contains($0) } ?? true) && (f.method.map { $0 == req.method } ?? true)
+            }) else { return nil }
             let f = s.faults[i]
             s.faults[i].remaining -= 1
             if s.faults[i].remaining <= 0 { s.faults.remove(at: i) }
@@ -152,6 +158,11 @@ final class EmulatorStore: Sendable {
         }
         if let hostile = misbehaviour(for: req) { return hostile }
         if let fault {
+            if let d = fault.answerDelay {
+                let answer = handleSync(req)
+                try? await Task.sleep(for: d)
+                return answer
+            }
             if let d = fault.delay { try? await Task.sleep(for: d) }
             if fault.status == 429 {
                 return Self.status(429, reason: "TooManyRequests", message: "Too many requests, please try again later.",

@@ -160,6 +160,16 @@ public final class KubeEmulator: Sendable {
         }
     }
 
+    /// Applies the next `count` requests (with `method`, if given, and whose path and query contain `pathContains`)
+    /// at once but answers each only after `delay`: a write the server has made that its client has not heard of
+    /// yet — a slow answer, or a request the client gives up on (cancels) while it is in flight.
+    public func delayAnswers(by delay: Duration, count: Int = 1, method: String? = nil, pathContains: String? = nil) {
+        store.state.withLock {
+            $0.faults.append(FaultPlan(status: 200, retryAfterSeconds: nil, delay: nil, remaining: count,
+                                       pathContains: pathContains, method: method, answerDelay: delay))
+        }
+    }
+
     /// Forgets the injected faults still pending (a test that held a watcher off while it changed the store lets it
     /// back in).
     public func clearFaults() { store.state.withLock { $0.faults.removeAll() } }

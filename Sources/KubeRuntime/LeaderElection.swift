@@ -57,11 +57,21 @@ public final class LeaderElector: Sendable {
         var observed = Observed(spec: nil, at: clock.now)
         while !Task.isCancelled {
             // Campaign.
+            var claimed = false
             while !Task.isCancelled {
-                if await attempt(&observed, clock: clock) { break }
+                if await attempt(&observed, clock: clock, claimSent: &claimed) { break }
                 try? await Task.sleep(for: config.retryPeriod * Double.random(in: 1.0...1.2))
             }
-            if Task.isCancelled { break }
+            if Task.isCancelled {
+                // Stopped while campaigning: a claim may have been in flight — written by the server, its answer
+                // never read (the request was cancelled) or read just now. Give back whatever the server says is
+                // ours, or the next leader waits out the whole lease for a candidate that is gone. (A standby that
+                // never claimed, the lease being held, has nothing to give back and does not ask.)
+                if claimed, await releaseOnStop() == .released {
+                    logger.info("\(identity) released lease \(namespace)/\(name), claimed as it was stopped")
+                }
+                break
+            }
             leading.store(true, ordering: .releasing)
             logger.info("\(identity) became leader of lease \(namespace)/\(name)")
             await onChange(.gained)
@@ -76,7 +86,8 @@ public final class LeaderElector: Sendable {
                     let o = observed
                     let result = try? await withTimeout(remaining) { [self] in
                         var copy = o
-                        let r = await self.attempt(&copy, clock: clock)
+                        var sent = false
+                        let r = await self.attempt(&copy, clock: clock, claimSent: &sent)
                         return (r, copy)
                     }
                     if let (r, copy) = result { ok = r; observed = copy }
@@ -89,15 +100,7 @@ public final class LeaderElector: Sendable {
                 // Stop leader work first, then hand over. The caller's task is cancelled, which would abort the
                 // release request: run it on its own.
                 await onChange(.lost)
-                // A server that does not answer must not hold the shutdown past the pod's grace period: without
-                // the release, the next leader waits out the lease instead.
-                let limit = min(config.renewDeadline, .seconds(5))
-                let released = await Task.detached { [self] in await withDeadline(limit) { await self.release() } }.value
-                if released == true {
-                    logger.info("\(identity) released lease \(namespace)/\(name)")
-                } else {
-                    logger.warning("\(identity) could not release lease \(namespace)/\(name) within \(limit); the next leader takes over when it expires")
-                }
+                if await releaseOnStop() != .failed { logger.info("\(identity) released lease \(namespace)/\(name)") }
                 return
             }
             logger.warning("\(identity) lost lease \(namespace)/\(name): no renewal within \(config.renewDeadline)")
@@ -105,8 +108,9 @@ public final class LeaderElector: Sendable {
         }
     }
 
-    /// One try to acquire or renew. True when we hold the lease afterwards.
-    func attempt(_ observed: inout Observed, clock: ContinuousClock) async -> Bool {
+    /// One try to acquire or renew. True when we hold the lease afterwards. `claimSent` is set when a write was
+    /// sent: the server may have made it even when this returns false (the request cancelled or timed out).
+    func attempt(_ observed: inout Observed, clock: ContinuousClock, claimSent: inout Bool) async -> Bool {
         let now = MicroTime.string()
         // The flag's duration may exceed what the field holds (Int32 seconds): saturate rather than trap.
         let seconds = Int32(clamping: max(1, config.leaseDuration.components.seconds))
@@ -121,6 +125,7 @@ public final class LeaderElector: Sendable {
                 spec.acquireTime = now
                 spec.renewTime = now
                 spec.leaseTransitions = 0
+                claimSent = true
                 let created = try await client.create(Lease(metadata: ObjectMeta(name: name, namespace: namespace), spec: spec))
                 observed = Observed(spec: created.spec, at: clock.now)
                 return true
@@ -145,6 +150,7 @@ public final class LeaderElector: Sendable {
             spec.leaseDurationSeconds = seconds
             spec.renewTime = now
             updated.spec = spec
+            claimSent = true
             let written = try await client.update(updated)
             observed = Observed(spec: written.spec, at: clock.now)
             return true
@@ -157,21 +163,45 @@ public final class LeaderElector: Sendable {
         }
     }
 
-    /// Gives the lease up if we hold it: empty holder, 1 s duration (client-go's ReleaseOnCancel). True when the
-    /// lease is not ours afterwards.
-    @discardableResult
-    func release() async -> Bool {
+    enum Release: Equatable {
+        /// The lease was ours and is given up.
+        case released
+        /// The lease is not ours (or does not exist): nothing to give up.
+        case notHeld
+        /// The server could not be asked or refused, within the time allowed.
+        case failed
+    }
+
+    /// ``release()`` on a task of its own — the caller's is cancelled, which would abort the request — for at most
+    /// `renewDeadline` or 5 s: a server that does not answer must not hold the shutdown past the pod's grace
+    /// period. Without the release, the next leader waits out the lease instead; that is logged.
+    func releaseOnStop() async -> Release {
+        let limit = min(config.renewDeadline, .seconds(5))
+        let outcome = await Task.detached { [self] in await withDeadline(limit) { await self.release() } }.value ?? .failed
+        if outcome == .failed {
+            logger.warning("\(identity) could not release lease \(namespace)/\(name) within \(limit); the next leader takes over when it expires")
+        }
+        return outcome
+    }
+
+    /// Gives the lease up if we hold it: empty holder, 1 s duration (client-go's ReleaseOnCancel).
+    func release() async -> Release {
         do {
-            var lease = try await client.get(Lease.self, namespace: namespace, name: name)
-            guard lease.spec?.holderIdentity == identity else { return true }
+            var lease: Lease
+            do {
+                lease = try await client.get(Lease.self, namespace: namespace, name: name)
+            } catch KubeError.notFound {
+                return .notHeld
+            }
+            guard lease.spec?.holderIdentity == identity else { return .notHeld }
             lease.spec?.holderIdentity = nil
             lease.spec?.leaseDurationSeconds = 1
             lease.spec?.renewTime = MicroTime.string()
             _ = try await client.update(lease)
-            return true
+            return .released
         } catch {
             logger.debug("\(identity): releasing lease failed: \(error)")
-            return false
+            return .failed
         }
     }
 }

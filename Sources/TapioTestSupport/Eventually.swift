@@ -1,11 +1,18 @@
-/// Polls `condition` every 20 ms until it holds or `timeout` passes; returns whether it held. Tests wait for
-/// conditions this way, never for a fixed time.
-public func eventually(timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async rethrows -> Bool {
+/// Polls `body` every `every` until it returns a value or `timeout` passes; returns the value, or nil if none came.
+/// Tests wait for conditions this way, never for a fixed time: the timeout bounds a hang, it is not a timing.
+public func eventually<T>(timeout: Duration = .seconds(20), every: Duration = .milliseconds(100),
+                          _ body: () async throws -> T?) async rethrows -> T? {
     let clock = ContinuousClock()
     let end = clock.now + timeout
     while clock.now < end {
-        if try await condition() { return true }
-        try? await Task.sleep(for: .milliseconds(20))
+        if let value = try await body() { return value }
+        try? await Task.sleep(for: every)
     }
-    return try await condition()
+    return try await body()
+}
+
+/// Polls `condition` every `every` until it holds or `timeout` passes; returns whether it held.
+public func eventually(timeout: Duration = .seconds(20), every: Duration = .milliseconds(100),
+                       _ condition: () async throws -> Bool) async rethrows -> Bool {
+    try await eventually(timeout: timeout, every: every) { try await condition() ? true : nil } ?? false
 }

@@ -230,6 +230,26 @@ struct LeaderElectionTests {
             #expect(released.spec?.holderIdentity == nil, "released on shutdown")
         }
     }
+
+    /// A candidate stopped while its claim is in flight — written by the server, not yet answered — still gives the
+    /// Lease up: otherwise the next leader would wait out the whole lease for one that is gone. (A pod deleted while
+    /// it campaigns; the operator's lifecycle test met it under load, between the server's write and the answer.)
+    @Test(.timeLimit(.minutes(2))) func aCandidateStoppedWhileItsClaimIsInFlightReleasesTheLease() async throws {
+        try await withCluster { cluster, client, ns in
+            guard let emu = cluster.requireEmulator() else { return }
+            emu.delayAnswers(by: .seconds(20), method: "POST", pathContains: "/namespaces/\(ns)/leases")
+            let cfg = LeaderElectionConfig(leaseDuration: .seconds(15), renewDeadline: .seconds(10), retryPeriod: .milliseconds(100))
+            let e = LeaderElector(client: client, namespace: ns, name: "lock", identity: "late", config: cfg)
+            let changes = Box<[LeadershipChange]>([])
+            let t = Task { await e.run { c in changes.with { $0.append(c) } } }
+            func holder() async -> String? { (try? await client.get(Lease.self, namespace: ns, name: "lock"))?.spec?.holderIdentity }
+            #expect(await eventually { await holder() == "late" }, "the server never stored the claim")
+            t.cancel()
+            await t.value
+            #expect(await holder() == nil, "the Lease is still held by the stopped candidate")
+            #expect(changes.get.isEmpty, "it never heard that it led, so it must not have said so")
+        }
+    }
 }
 
 @Suite("Event recorder")

@@ -18,17 +18,6 @@ final class ScriptedSource: EventSource {
 
 func nowNanos() -> UInt64 { UInt64(Date().timeIntervalSince1970 * 1e9) }
 
-/// Polls `body` until it returns a value or `timeout` passes.
-func eventually<T>(timeout: Duration = .seconds(20), every: Duration = .milliseconds(100),
-                   _ body: () async throws -> T?) async rethrows -> T? {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if let v = try await body() { return v }
-        try? await Task.sleep(for: every)
-    }
-    return try await body()
-}
-
 /// A namespace and a pod bound to `node`, with one running container whose runtime id is `containerID`.
 func createPod(_ client: KubeClient, namespace: String, name: String, node: String, containerID: String,
                memoryLimit: String = "64Mi", labels: [String: String] = [:]) async throws -> Pod {

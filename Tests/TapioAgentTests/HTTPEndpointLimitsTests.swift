@@ -11,7 +11,7 @@ import Testing
 struct HTTPEndpointLimitsTests {
     /// Waits for `condition` (the module's `eventually`, every 10 ms, at most 60 s: a bound on a hang, not a timing).
     func eventually(_ condition: () -> Bool) async -> Bool {
-        await TapioAgentTests.eventually(timeout: .seconds(60), every: .milliseconds(10)) { condition() ? true : nil } ?? false
+        await TapioTestSupport.eventually(timeout: .seconds(60), every: .milliseconds(10)) { condition() }
     }
 
     /// How many times a route rendered its page.

@@ -40,14 +40,6 @@ struct AgentOperatorLifecycleTests {
         return (!p.isRunning, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
     }
 
-    func eventually<T>(_ seconds: Int = 20, _ body: () async -> T?) async -> T? {
-        for _ in 0..<(seconds * 10) {
-            if let v = await body() { return v }
-            try? await Task.sleep(for: .milliseconds(100))
-        }
-        return await body()
-    }
-
     @Test(.timeLimit(.minutes(3))) func theOperatorReleasesItsElectionLeaseAndExitsZeroOnSIGTERM() async throws {
         let cluster = try await TestCluster.start()
         let client = try KubeClient(kubeconfigPath: cluster.kubeconfigPath)

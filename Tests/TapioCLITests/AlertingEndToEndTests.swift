@@ -108,21 +108,12 @@ struct AlertingEndToEndTests {
 
         // The leak ends: its Insight resolves 10 s later, the series go, Prometheus resolves the alert.
         leak.stop()
-        let resolved = await eventually(timeout: .seconds(180)) {
+        let resolved = await eventually(timeout: .seconds(180), every: .seconds(1)) {
             guard let active = await Self.activeAlerts(amPort, named: "TapioOOMPredicted") else { return false }
             return !active.contains { (($0["labels"] as? [String: String])?["subject_name"] ?? "").contains(leak.path) }
         }
         #expect(resolved, "the alert stayed active after the leak ended")
         sniff.signal(SIGINT)
         _ = await sniff.waitForExit(timeout: .seconds(60))
-    }
-
-    func eventually(timeout: Duration, _ condition: () async -> Bool) async -> Bool {
-        let end = ContinuousClock.now + timeout
-        while ContinuousClock.now < end {
-            if await condition() { return true }
-            try? await Task.sleep(for: .seconds(1))
-        }
-        return await condition()
     }
 }

@@ -13,22 +13,13 @@ import Testing
 struct HostileServerLifecycleTests {
     static let modes: [Misbehaviour] = [.expireWatchesInStream, .status(500), .redirectLoop, .endlessWatchLine, .neverAnswer]
 
-    func eventually(_ timeout: Duration = .seconds(30), _ condition: () async -> Bool) async -> Bool {
-        let end = ContinuousClock.now + timeout
-        while ContinuousClock.now < end {
-            if await condition() { return true }
-            try? await Task.sleep(for: .milliseconds(50))
-        }
-        return await condition()
-    }
-
     /// Turns the emulator hostile and waits until the process has met it: its open watches are cut, so it reopens
     /// them into the misbehaviour, and two requests have arrived since.
     func turnHostile(_ emu: KubeEmulator, _ mode: Misbehaviour) async -> Bool {
         let before = emu.requestCount
         emu.misbehave(mode)
         emu.dropWatches()
-        return await eventually { emu.requestCount >= before + 2 }
+        return await eventually(timeout: .seconds(30), every: .milliseconds(50)) { emu.requestCount >= before + 2 }
     }
 
     @Test(.timeLimit(.minutes(3)), arguments: modes)
@@ -40,7 +31,7 @@ struct HostileServerLifecycleTests {
         let node = "hostile-" + String(UUID().uuidString.lowercased().prefix(8))
         let agent = try BackgroundCommand(tapio: ["agent", "--node-name", node, "--kubeconfig", cluster.kubeconfigPath, "--metrics-addr", "127.0.0.1:0"])
         defer { agent.cleanUp() }
-        let beating = await eventually {
+        let beating = await eventually(timeout: .seconds(30), every: .milliseconds(50)) {
             (try? await client.get(Lease.self, namespace: "tapio-system", name: "tapio-agent-\(node)")) != nil
         }
         let met = await turnHostile(emu, mode)
@@ -64,7 +55,7 @@ struct HostileServerLifecycleTests {
         let op = try BackgroundCommand(tapio: ["operator", "--leader-elect", "--namespace", cluster.namespace, "--identity", id,
                             "--kubeconfig", cluster.kubeconfigPath, "--metrics-addr", "127.0.0.1:0"])
         defer { op.cleanUp() }
-        let leading = await eventually {
+        let leading = await eventually(timeout: .seconds(30), every: .milliseconds(50)) {
             (try? await client.get(Lease.self, namespace: cluster.namespace, name: "tapio-operator"))?.spec?.holderIdentity == id
         }
         let met = await turnHostile(emu, mode)
@@ -91,7 +82,7 @@ struct HostileServerLifecycleTests {
         defer { agent.cleanUp() }
         // Five watches of its pods: four failures in between, which the reflector schedule spaces by at least
         // 0 + 0.8 + 1.6 + 3.2 s (before: ~44 relists a second).
-        #expect(await eventually(.seconds(60)) { emu.requestTimes(containing: podWatches).count >= 5 })
+        #expect(await eventually(timeout: .seconds(60), every: .milliseconds(50)) { emu.requestTimes(containing: podWatches).count >= 5 })
         let times = emu.requestTimes(containing: podWatches)
         let least = BackoffSchedule.reflector.minimumTotal(failures: 4)
         if times.count >= 5 { #expect(times[4] - times[0] >= least, "5 watches in \(times[4] - times[0]), less than \(least)") }

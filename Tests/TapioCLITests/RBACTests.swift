@@ -154,7 +154,7 @@ struct RBACTests {
             // The heartbeat and the election Lease were written with the roles' grants.
             let beat = try? await admin.get(Lease.self, namespace: ns, name: "tapio-agent-\(node)")
             #expect(beat != nil, "no heartbeat Lease")
-            let leading = await HostileServerLifecycleTests().eventually(.seconds(60)) {
+            let leading = await eventually(timeout: .seconds(60), every: .milliseconds(50)) {
                 (try? await admin.get(Lease.self, namespace: ns, name: "tapio-operator"))?.spec?.holderIdentity == "rbac-\(suffix)"
             }
             #expect(leading, "the operator never took its Lease")
@@ -360,7 +360,7 @@ struct RBACTests {
         }
         let agent = try client(token: agentToken, admin)
         var attempt = 0
-        let active = await HostileServerLifecycleTests().eventually(.seconds(60)) {
+        let active = await eventually(timeout: .seconds(60), every: .milliseconds(50)) {
             attempt += 1
             return await Self.refusal { _ = try await agent.create(Self.lease("tapio-agent-elsewhere-\(attempt)", ns, holder: "x")) } != nil
         }
