@@ -173,15 +173,29 @@ public struct Agent: Sendable {
         ready.withLock { $0 = true }
         onReady?(port)
         try await group.run()
-        // Graceful shutdown: what is still pending gets one more chance, bounded so that a server that does not
-        // answer cannot keep the agent past the 30 s a pod is given.
-        logger.debug("shutting down: writing pending Insights and Events (at most \(options.shutdownFlushLimit))")
-        let flushed = await withDeadline(options.shutdownFlushLimit) {
-            await writer.flush()
-            await recorder.drain()
-            return true
+        let pending = { (insights: writer.pendingCount, events: recorder.entries.queued) }
+        func unwritten() -> String { "\(pending().insights) Insights and \(pending().events) Events" }
+        if Task.isCancelled {
+            // Cancelled (an embedding task stopped, as tests do), not shut down by a signal: cancellation asks to
+            // stop at once, and every request would fail cancelled anyway. Say what is left, truthfully.
+            if pending() != (0, 0) {
+                logger.notice("cancelled: \(unwritten()) pending were not written")
+            } else {
+                logger.debug("cancelled: nothing was pending")
+            }
+        } else {
+            // Graceful shutdown: what is still pending gets one more chance, bounded so that a server that does not
+            // answer cannot keep the agent past the 30 s a pod is given.
+            logger.debug("shutting down: writing pending Insights and Events (at most \(options.shutdownFlushLimit))")
+            let flushed = await withDeadline(options.shutdownFlushLimit) {
+                await writer.flush()
+                await recorder.drain()
+                return true
+            }
+            if flushed == nil {
+                logger.warning("pending Insights and Events not written within \(options.shutdownFlushLimit) of shutdown: \(unwritten()) still pending")
+            }
         }
-        if flushed == nil { logger.warning("pending Insights and Events not written within \(options.shutdownFlushLimit) of shutdown") }
         await endpoint.shutdown()
         logger.debug("shut down")
     }
