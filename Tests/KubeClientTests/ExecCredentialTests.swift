@@ -43,9 +43,8 @@ struct ExecCredentialTests {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tapio-exec-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let path = dir.appendingPathComponent("plugin.sh").path
-        try ("#!/bin/sh\necho run >> \"$STATE/runs\"\nprintf '%s' \"$KUBERNETES_EXEC_INFO\" > \"$STATE/info\"\n" + script + "\n")
-            .write(toFile: path, atomically: true, encoding: .utf8)
-        chmod(path, 0o755)
+        try writeExecutable("#!/bin/sh\necho run >> \"$STATE/runs\"\nprintf '%s' \"$KUBERNETES_EXEC_INFO\" > \"$STATE/info\"\n"
+                            + script + "\n", to: path)
         let ca = server.certificateAuthorityPEM.map { "    certificate-authority-data: \(Data($0).base64EncodedString())\n" } ?? ""
         let yaml = """
             apiVersion: v1

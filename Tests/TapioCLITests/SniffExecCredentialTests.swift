@@ -15,8 +15,7 @@ struct SniffExecCredentialTests {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tapio-sniff-exec-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let plugin = dir.appendingPathComponent("plugin.sh").path
-        try ("#!/bin/sh\n" + script + "\n").write(toFile: plugin, atomically: true, encoding: .utf8)
-        chmod(plugin, 0o755)
+        try writeExecutable("#!/bin/sh\n" + script + "\n", to: plugin)
         let ca = config.certificateAuthorityPEM.map { Data($0).base64EncodedString() } ?? ""
         try """
             apiVersion: v1
