@@ -150,13 +150,13 @@ public final class KubeEmulator: Sendable {
 
     // MARK: Test hooks
 
-    /// Answers the next `count` requests (whose path and query contain `pathContains`, if given) with `status`
+    /// Answers the next `count` requests (with `method`, and whose path and query contain `pathContains`, if given) with `status`
     /// (429 carries `Retry-After: retryAfterSeconds`), after waiting `delay`. A status of 200 only delays.
     public func injectFaults(status: Int, count: Int = 1, retryAfterSeconds: Int? = nil, delay: Duration? = nil,
-                             pathContains: String? = nil) {
+                             method: String? = nil, pathContains: String? = nil) {
         store.state.withLock {
             $0.faults.append(FaultPlan(status: status, retryAfterSeconds: retryAfterSeconds, delay: delay, remaining: count,
-                                       pathContains: pathContains))
+                                       pathContains: pathContains, method: method))
         }
     }
 

@@ -55,23 +55,18 @@ public final class LeaderElector: Sendable {
     public func run(onChange: @escaping @Sendable (LeadershipChange) async -> Void) async {
         let clock = ContinuousClock()
         var observed = Observed(spec: nil, at: clock.now)
+        // Whether the server's record may name us though we do not lead: a claim was sent (written by the server,
+        // its answer never read — the request cancelled — or read just now), or a term ended with our name still on
+        // it. Stopped then, we give back whatever the server says is ours, or the next leader waits out the whole
+        // lease for a candidate that is gone. A standby that never claimed (the lease held) does not ask.
+        var mayHold = false
         while !Task.isCancelled {
             // Campaign.
-            var claimed = false
             while !Task.isCancelled {
-                if await attempt(&observed, clock: clock, claimSent: &claimed) { break }
+                if await attempt(&observed, clock: clock, claimSent: &mayHold) { break }
                 try? await Task.sleep(for: config.retryPeriod * Double.random(in: 1.0...1.2))
             }
-            if Task.isCancelled {
-                // Stopped while campaigning: a claim may have been in flight — written by the server, its answer
-                // never read (the request was cancelled) or read just now. Give back whatever the server says is
-                // ours, or the next leader waits out the whole lease for a candidate that is gone. (A standby that
-                // never claimed, the lease being held, has nothing to give back and does not ask.)
-                if claimed, await releaseOnStop() == .released {
-                    logger.info("\(identity) released lease \(namespace)/\(name), claimed as it was stopped")
-                }
-                break
-            }
+            if Task.isCancelled { break }
             leading.store(true, ordering: .releasing)
             logger.info("\(identity) became leader of lease \(namespace)/\(name)")
             await onChange(.gained)
@@ -98,13 +93,24 @@ public final class LeaderElector: Sendable {
             leading.store(false, ordering: .releasing)
             if Task.isCancelled {
                 // Stop leader work first, then hand over. The caller's task is cancelled, which would abort the
-                // release request: run it on its own.
+                // release request: it runs on its own.
                 await onChange(.lost)
-                if await releaseOnStop() != .failed { logger.info("\(identity) released lease \(namespace)/\(name)") }
+                logRelease(await releaseOnStop(), as: "")
                 return
             }
             logger.warning("\(identity) lost lease \(namespace)/\(name): no renewal within \(config.renewDeadline)")
+            mayHold = true
             await onChange(.lost)
+        }
+        // Stopped while campaigning, or between terms.
+        if mayHold { logRelease(await releaseOnStop(), as: ", not leading,") }
+    }
+
+    private func logRelease(_ outcome: Release, as state: String) {
+        switch outcome {
+        case .released: logger.info("\(identity) released lease \(namespace)/\(name)\(state) as it stopped")
+        case .notHeld: logger.debug("\(identity) stopped; lease \(namespace)/\(name) is not its own")
+        case .failed: break  // releaseOnStop warned
         }
     }
 
@@ -185,23 +191,30 @@ public final class LeaderElector: Sendable {
     }
 
     /// Gives the lease up if we hold it: empty holder, 1 s duration (client-go's ReleaseOnCancel).
+    /// A conflict means the Lease changed between the read and the write (another candidate took it): it is read
+    /// again, once.
     func release() async -> Release {
-        do {
-            var lease: Lease
+        for attempt in 1...2 {
             do {
-                lease = try await client.get(Lease.self, namespace: namespace, name: name)
-            } catch KubeError.notFound {
-                return .notHeld
+                var lease: Lease
+                do {
+                    lease = try await client.get(Lease.self, namespace: namespace, name: name)
+                } catch KubeError.notFound {
+                    return .notHeld
+                }
+                guard lease.spec?.holderIdentity == identity else { return .notHeld }
+                lease.spec?.holderIdentity = nil
+                lease.spec?.leaseDurationSeconds = 1
+                lease.spec?.renewTime = MicroTime.string()
+                _ = try await client.update(lease)
+                return .released
+            } catch KubeError.conflict where attempt == 1 {
+                continue
+            } catch {
+                logger.debug("\(identity): releasing lease failed: \(error)")
+                return .failed
             }
-            guard lease.spec?.holderIdentity == identity else { return .notHeld }
-            lease.spec?.holderIdentity = nil
-            lease.spec?.leaseDurationSeconds = 1
-            lease.spec?.renewTime = MicroTime.string()
-            _ = try await client.update(lease)
-            return .released
-        } catch {
-            logger.debug("\(identity): releasing lease failed: \(error)")
-            return .failed
         }
+        return .failed
     }
 }

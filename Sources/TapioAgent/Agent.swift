@@ -173,16 +173,15 @@ public struct Agent: Sendable {
         ready.withLock { $0 = true }
         onReady?(port)
         try await group.run()
-        let pending = { (insights: writer.pendingCount, events: recorder.entries.queued) }
-        func unwritten() -> String { "\(pending().insights) Insights and \(pending().events) Events" }
+        func unwritten() -> String {
+            let (insights, events) = (writer.pendingCount, recorder.entries.queued)
+            return insights == 0 && events == 0 ? "" : "\(insights) Insights and \(events) Events"
+        }
         if Task.isCancelled {
             // Cancelled (an embedding task stopped, as tests do), not shut down by a signal: cancellation asks to
             // stop at once, and every request would fail cancelled anyway. Say what is left, truthfully.
-            if pending() != (0, 0) {
-                logger.notice("cancelled: \(unwritten()) pending were not written")
-            } else {
-                logger.debug("cancelled: nothing was pending")
-            }
+            let left = unwritten()
+            if left.isEmpty { logger.debug("cancelled: nothing was pending") } else { logger.notice("cancelled: \(left) pending were not written") }
         } else {
             // Graceful shutdown: what is still pending gets one more chance, bounded so that a server that does not
             // answer cannot keep the agent past the 30 s a pod is given.
@@ -193,7 +192,9 @@ public struct Agent: Sendable {
                 return true
             }
             if flushed == nil {
-                logger.warning("pending Insights and Events not written within \(options.shutdownFlushLimit) of shutdown: \(unwritten()) still pending")
+                let left = unwritten()
+                let why = Task.isCancelled ? "cancelled during the shutdown" : "not done within \(options.shutdownFlushLimit) of shutdown"
+                logger.warning("writing pending Insights and Events \(why)\(left.isEmpty ? "" : ": \(left) left unwritten")")
             }
         }
         await endpoint.shutdown()

@@ -250,6 +250,30 @@ struct LeaderElectionTests {
             #expect(changes.get.isEmpty, "it never heard that it led, so it must not have said so")
         }
     }
+
+    /// A leader whose term ended (its renewals refused) still has its name on the record; stopped before it claims
+    /// again — here while it reports the loss — it gives the Lease back too.
+    @Test(.timeLimit(.minutes(2))) func aCandidateStoppedAfterALostTermReleasesTheLeaseStillInItsName() async throws {
+        try await withCluster { cluster, client, ns in
+            guard let emu = cluster.requireEmulator() else { return }
+            let cfg = LeaderElectionConfig(leaseDuration: .seconds(15), renewDeadline: .milliseconds(600), retryPeriod: .milliseconds(100))
+            let e = LeaderElector(client: client, namespace: ns, name: "lock", identity: "former", config: cfg)
+            let handle = Box<Task<Void, Never>?>(nil)
+            let changes = Box<[LeadershipChange]>([])
+            let t = Task {
+                await e.run { c in
+                    changes.with { $0.append(c) }
+                    if c == .gained { emu.injectFaults(status: 500, count: 1_000_000, method: "PUT", pathContains: "/leases/lock") }
+                    if c == .lost { emu.clearFaults(); handle.get?.cancel() }
+                }
+            }
+            handle.with { $0 = t }
+            await t.value
+            #expect(changes.get == [.gained, .lost], "it led, then lost its term to refused renewals")
+            let holder = (try? await client.get(Lease.self, namespace: ns, name: "lock"))?.spec?.holderIdentity
+            #expect(holder == nil, "the Lease still names the stopped candidate: \(holder ?? "")")
+        }
+    }
 }
 
 @Suite("Event recorder")

@@ -44,7 +44,7 @@ struct WatchStreamTests {
                 case .error(let err): Issue.record("unexpected \(err)")
                 case .undecodable(_, let u): Issue.record("unexpected \(u)")
                 }
-                // The emulator bookmarks every second: one may fall between the two updates and carry the first's
+                // The tests' emulator bookmarks every half second: one may fall between the two updates and carry the first's
                 // version (current then). Read on to one after both.
                 if kinds.count >= 2 && bookmarkRV == l.metadata.resourceVersion { break }
             }
