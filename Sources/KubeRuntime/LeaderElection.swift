@@ -91,24 +91,18 @@ public final class LeaderElector: Sendable {
                 if clock.now - lastRenew >= config.renewDeadline { break }
             }
             leading.store(false, ordering: .releasing)
-            if Task.isCancelled {
-                // Stop leader work first, then hand over. The caller's task is cancelled, which would abort the
-                // release request: it runs on its own.
-                await onChange(.lost)
-                logRelease(await releaseOnStop(), as: "")
-                return
+            if !Task.isCancelled {
+                logger.warning("\(identity) lost lease \(namespace)/\(name): no renewal within \(config.renewDeadline)")
             }
-            logger.warning("\(identity) lost lease \(namespace)/\(name): no renewal within \(config.renewDeadline)")
+            // Stopped or not, the record still names us.
             mayHold = true
             await onChange(.lost)
         }
-        // Stopped while campaigning, or between terms.
-        if mayHold { logRelease(await releaseOnStop(), as: ", not leading,") }
-    }
-
-    private func logRelease(_ outcome: Release, as state: String) {
-        switch outcome {
-        case .released: logger.info("\(identity) released lease \(namespace)/\(name)\(state) as it stopped")
+        // Stopped: leader work first (`.lost` above, when leading), then the hand-over. The caller's task is
+        // cancelled, which would abort the release request: it runs on its own.
+        guard mayHold else { return }
+        switch await releaseOnStop() {
+        case .released: logger.info("\(identity) released lease \(namespace)/\(name) as it stopped")
         case .notHeld: logger.debug("\(identity) stopped; lease \(namespace)/\(name) is not its own")
         case .failed: break  // releaseOnStop warned
         }
