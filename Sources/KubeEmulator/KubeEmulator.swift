@@ -170,6 +170,10 @@ public final class KubeEmulator: Sendable {
         }
     }
 
+    /// How many injected faults and delays wait for a request still: 0 once every one has met its requests (a
+    /// delayed one may still be holding its request).
+    public var pendingFaultCount: Int { store.state.withLock { $0.faults.reduce(0) { $0 + $1.remaining } } }
+
     /// Forgets the injected faults still pending (a test that held a watcher off while it changed the store lets it
     /// back in).
     public func clearFaults() { store.state.withLock { $0.faults.removeAll() } }

@@ -55,15 +55,15 @@ public final class LeaderElector: Sendable {
     public func run(onChange: @escaping @Sendable (LeadershipChange) async -> Void) async {
         let clock = ContinuousClock()
         var observed = Observed(spec: nil, at: clock.now)
-        // Whether the server's record may name us though we do not lead: a claim was sent (written by the server,
-        // its answer never read — the request cancelled — or read just now), or a term ended with our name still on
-        // it. Stopped then, we give back whatever the server says is ours, or the next leader waits out the whole
+        // Whether the server's record may name us though we do not lead: a claim was sent (its answer read just
+        // now, as the stop came, or never — the request timed out, and the server may have made it all the same), or
+        // a term ended with our name still on it. Stopped then, we give back whatever the server says is ours, or the next leader waits out the whole
         // lease for a candidate that is gone. A standby that never claimed (the lease held) does not ask.
         var mayHold = false
         while !Task.isCancelled {
             // Campaign.
             while !Task.isCancelled {
-                if await attempt(&observed, clock: clock, claimSent: &mayHold) { break }
+                if await attempt(&observed, clock: clock, claimSent: &mayHold, seeClaimsThrough: true) { break }
                 try? await Task.sleep(for: config.retryPeriod * Double.random(in: 1.0...1.2))
             }
             if Task.isCancelled { break }
@@ -82,7 +82,10 @@ public final class LeaderElector: Sendable {
                     let result = try? await withTimeout(remaining) { [self] in
                         var copy = o
                         var sent = false
-                        let r = await self.attempt(&copy, clock: clock, claimSent: &sent)
+                        // A renewal cut short by the deadline or a stop need not be seen through: it carries the
+                        // resourceVersion of a record that already names us, so landing late it changes nothing
+                        // (or is refused as a conflict), and the release re-reads after a conflict.
+                        let r = await self.attempt(&copy, clock: clock, claimSent: &sent, seeClaimsThrough: false)
                         return (r, copy)
                     }
                     if let (r, copy) = result { ok = r; observed = copy }
@@ -109,8 +112,13 @@ public final class LeaderElector: Sendable {
     }
 
     /// One try to acquire or renew. True when we hold the lease afterwards. `claimSent` is set when a write was
-    /// sent: the server may have made it even when this returns false (the request cancelled or timed out).
-    func attempt(_ observed: inout Observed, clock: ContinuousClock, claimSent: inout Bool) async -> Bool {
+    /// sent: the server may have made it even when this returns false (the request timed out). With
+    /// `seeClaimsThrough`, a write once sent is awaited even if the caller is cancelled (``seeThrough(_:)``).
+    func attempt(_ observed: inout Observed, clock: ContinuousClock, claimSent: inout Bool, seeClaimsThrough: Bool) async -> Bool {
+        let client = client
+        func write<T: Sendable>(_ request: @escaping @Sendable () async throws -> T) async throws -> T {
+            seeClaimsThrough ? try await seeThrough(request) : try await request()
+        }
         let now = MicroTime.string()
         // The flag's duration may exceed what the field holds (Int32 seconds): saturate rather than trap.
         let seconds = Int32(clamping: max(1, config.leaseDuration.components.seconds))
@@ -126,7 +134,8 @@ public final class LeaderElector: Sendable {
                 spec.renewTime = now
                 spec.leaseTransitions = 0
                 claimSent = true
-                let created = try await client.create(Lease(metadata: ObjectMeta(name: name, namespace: namespace), spec: spec))
+                let fresh = Lease(metadata: ObjectMeta(name: name, namespace: namespace), spec: spec)
+                let created = try await write { try await client.create(fresh) }
                 observed = Observed(spec: created.spec, at: clock.now)
                 return true
             }
@@ -151,7 +160,8 @@ public final class LeaderElector: Sendable {
             spec.renewTime = now
             updated.spec = spec
             claimSent = true
-            let written = try await client.update(updated)
+            let claim = updated
+            let written = try await write { try await client.update(claim) }
             observed = Observed(spec: written.spec, at: clock.now)
             return true
         } catch {
@@ -161,6 +171,16 @@ public final class LeaderElector: Sendable {
             }
             return false
         }
+    }
+
+    /// A claim once sent is seen through, cancelled or not. Abandoned in flight, the request may still be applied
+    /// by the server after the release that follows a stop has read the Lease — found it not ours, and left — so the
+    /// claim would stand for a candidate that is gone, and the next leader would wait out the whole lease. So the
+    /// write runs on a task of its own, and is awaited for at most `renewDeadline` or 5 s (as the release): a server
+    /// that never answers must not hold a shutdown.
+    func seeThrough<T: Sendable>(_ request: @escaping @Sendable () async throws -> T) async throws -> T {
+        let limit = min(config.renewDeadline, .seconds(5))
+        return try await Task.detached { try await withTimeout(limit, request) }.value
     }
 
     enum Release: Equatable {

@@ -13,18 +13,3 @@ public enum MicroTime {
                       Int(tmv.tm_hour), Int(tmv.tm_min), Int(tmv.tm_sec), micros)
     }
 }
-
-/// Runs `body`, failing with `KubeError.timeout` if it takes longer than `limit`.
-func withTimeout<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-    try await withThrowingTaskGroup(of: T?.self) { g in
-        g.addTask { try await body() }
-        g.addTask { try await Task.sleep(for: limit); return nil }
-        defer { g.cancelAll() }
-        guard let first = try await g.next(), let value = first else {
-            throw TimeoutError()
-        }
-        return value
-    }
-}
-
-struct TimeoutError: Error {}

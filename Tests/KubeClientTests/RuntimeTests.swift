@@ -234,6 +234,7 @@ struct LeaderElectionTests {
     /// A candidate stopped while its claim is in flight — written by the server, not yet answered — still gives the
     /// Lease up: otherwise the next leader would wait out the whole lease for one that is gone. (A pod deleted while
     /// it campaigns; the operator's lifecycle test met it under load, between the server's write and the answer.)
+    /// The answer never comes in time here (20 s): the candidate waits for it 5 s at most, then releases.
     @Test(.timeLimit(.minutes(2))) func aCandidateStoppedWhileItsClaimIsInFlightReleasesTheLease() async throws {
         try await withCluster { cluster, client, ns in
             guard let emu = cluster.requireEmulator() else { return }
@@ -248,6 +249,29 @@ struct LeaderElectionTests {
             await t.value
             #expect(await holder() == nil, "the Lease is still held by the stopped candidate")
             #expect(changes.get.isEmpty, "it never heard that it led, so it must not have said so")
+        }
+    }
+
+    /// The race a real server allows and the test above does not: the claim is sent but applied late (here 2 s:
+    /// slow admission, a busy etcd), and the candidate is stopped in between. Had it abandoned the request, its
+    /// release would read the Lease before the claim lands — not there, nothing to give back — and the claim would
+    /// then stand for a candidate that is gone. It sees the claim through, then gives the Lease back.
+    @Test(.timeLimit(.minutes(2))) func aCandidateStoppedBeforeItsClaimLandsReleasesTheLeaseOnceItDoes() async throws {
+        try await withCluster { cluster, client, ns in
+            guard let emu = cluster.requireEmulator() else { return }
+            emu.injectFaults(status: 200, delay: .seconds(2), method: "POST", pathContains: "/namespaces/\(ns)/leases")
+            let cfg = LeaderElectionConfig(leaseDuration: .seconds(15), renewDeadline: .seconds(10), retryPeriod: .milliseconds(100))
+            let e = LeaderElector(client: client, namespace: ns, name: "lock", identity: "slow", config: cfg)
+            let changes = Box<[LeadershipChange]>([])
+            let t = Task { await e.run { c in changes.with { $0.append(c) } } }
+            #expect(await eventually { emu.pendingFaultCount == 0 }, "the claim never reached the server")
+            t.cancel()
+            await t.value
+            // Wait for the held claim to land (the Lease then exists), then read whose it is.
+            let lease = await eventually { try? await client.get(Lease.self, namespace: ns, name: "lock") }
+            #expect(lease != nil, "the delayed claim never created the Lease")
+            #expect(lease?.spec?.holderIdentity == nil, "the claim landed after the stopped candidate's release: \(lease?.spec?.holderIdentity ?? "")")
+            #expect(changes.get.isEmpty, "stopped before it led, it must not have said it led")
         }
     }
 
