@@ -58,6 +58,36 @@ public final class TestCluster: Sendable {
     }
 }
 
+extension TestCluster {
+    /// Starts a cluster, runs `body` and stops the cluster, awaited, whatever `body` did. (`defer { Task { await
+    /// cluster.stop() } }` hands the stop to a task nobody waits for: a test that finishes last in a parallel run lets
+    /// the process exit first, and the emulator's kubeconfig directory stays in /tmp.)
+    public static func with<T>(tls: Bool = true, _ body: (TestCluster) async throws -> T) async throws -> T {
+        let cluster = try await start(tls: tls)
+        do {
+            let result = try await body(cluster)
+            await cluster.stop()
+            return result
+        } catch {
+            await cluster.stop()
+            throw error
+        }
+    }
+}
+
+/// Starts an emulator, runs `body` and stops the emulator, awaited, whatever `body` did (see `TestCluster.with`).
+public func withEmulator<T>(tls: Bool = true, _ body: (KubeEmulator) async throws -> T) async throws -> T {
+    let emu = try await KubeEmulator.start(tls: tls)
+    do {
+        let result = try await body(emu)
+        await emu.stop()
+        return result
+    } catch {
+        await emu.stop()
+        throw error
+    }
+}
+
 /// The clean-up actions a test registered, guarded by a lock (tests register them from any task).
 final class CleanupActions: @unchecked Sendable {
     private let lock = NSLock()

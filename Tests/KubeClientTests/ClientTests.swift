@@ -26,25 +26,24 @@ struct ClientTests {
     }
 
     @Test(.timeLimit(.minutes(2))) func aRotatedInClusterTokenIsPickedUpWithoutARestart() async throws {
-        let cluster = try await TestCluster.start()
-        defer { Task { await cluster.stop() } }
-        guard let emu = cluster.requireEmulator() else { return }
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tapio-sa-\(getpid())-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        try "stale-token".write(to: dir.appendingPathComponent("token"), atomically: true, encoding: .utf8)
-        try (emu.caPEM ?? "").write(to: dir.appendingPathComponent("ca.crt"), atomically: true, encoding: .utf8)
-        try "default".write(to: dir.appendingPathComponent("namespace"), atomically: true, encoding: .utf8)
-        let config = try KubeConfig.inCluster(environment: ["KUBERNETES_SERVICE_HOST": "127.0.0.1",
-                                                            "KUBERNETES_SERVICE_PORT": String(emu.port)],
-                                              serviceAccountDirectory: dir.path)
-        let client = try KubeClient(config: config, retryPolicy: .none)
-        await #expect(throws: KubeError.self) { _ = try await client.get(Namespace.self, name: "default") }
-        try emu.token.write(to: dir.appendingPathComponent("token"), atomically: true, encoding: .utf8)
-        let ns = try await client.get(Namespace.self, name: "default")
-        #expect(ns.metadata.name == "default")
-        try await client.shutdown()
-        await cluster.stop()
+        try await TestCluster.with { cluster in
+            guard let emu = cluster.requireEmulator() else { return }
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tapio-sa-\(getpid())-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: dir) }
+            try "stale-token".write(to: dir.appendingPathComponent("token"), atomically: true, encoding: .utf8)
+            try (emu.caPEM ?? "").write(to: dir.appendingPathComponent("ca.crt"), atomically: true, encoding: .utf8)
+            try "default".write(to: dir.appendingPathComponent("namespace"), atomically: true, encoding: .utf8)
+            let config = try KubeConfig.inCluster(environment: ["KUBERNETES_SERVICE_HOST": "127.0.0.1",
+                                                                "KUBERNETES_SERVICE_PORT": String(emu.port)],
+                                                  serviceAccountDirectory: dir.path)
+            let client = try KubeClient(config: config, retryPolicy: .none)
+            await #expect(throws: KubeError.self) { _ = try await client.get(Namespace.self, name: "default") }
+            try emu.token.write(to: dir.appendingPathComponent("token"), atomically: true, encoding: .utf8)
+            let ns = try await client.get(Namespace.self, name: "default")
+            #expect(ns.metadata.name == "default")
+            try await client.shutdown()
+        }
     }
 
     @Test(.timeLimit(.minutes(2))) func plainHTTPWorksToo() async throws {

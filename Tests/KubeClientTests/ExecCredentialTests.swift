@@ -85,23 +85,23 @@ struct ExecCredentialTests {
     /// Runs `body` with a client whose kubeconfig user is `script`'s plugin.
     static func withPlugin(_ script: String, timeout: Duration? = nil,
                            _ body: (KubeClient, Plugin) async throws -> Void) async throws {
-        let cluster = try await TestCluster.start()
-        defer { Task { await cluster.stop() } }
-        guard let server = try clusterCredentials(cluster) else { return }
-        let plugin = try plugin(script, server: server)
-        defer { try? FileManager.default.removeItem(at: plugin.directory) }
-        var config = try KubeConfig.load(path: plugin.kubeconfig)
-        if let timeout { config.exec?.timeout = timeout }
-        // Whether `swift test` runs in a terminal must not change what is asserted.
-        config.exec?.terminal = false
-        let client = try KubeClient(config: config, retryPolicy: RetryPolicy(maxAttempts: 1))
-        do {
-            try await body(client, plugin)
-        } catch {
-            try? await client.shutdown()
-            throw error
+        try await TestCluster.with { cluster in
+            guard let server = try clusterCredentials(cluster) else { return }
+            let plugin = try plugin(script, server: server)
+            defer { try? FileManager.default.removeItem(at: plugin.directory) }
+            var config = try KubeConfig.load(path: plugin.kubeconfig)
+            if let timeout { config.exec?.timeout = timeout }
+            // Whether `swift test` runs in a terminal must not change what is asserted.
+            config.exec?.terminal = false
+            let client = try KubeClient(config: config, retryPolicy: RetryPolicy(maxAttempts: 1))
+            do {
+                try await body(client, plugin)
+            } catch {
+                try? await client.shutdown()
+                throw error
+            }
+            try await client.shutdown()
         }
-        try await client.shutdown()
     }
 
     /// Expects `client`'s next request to fail for want of a credential, with a message holding every one of `parts`.

@@ -10,20 +10,20 @@ import Testing
 struct ProxyTests {
     static func withProxiedClient(_ proxyURL: (Int) -> String, proxy: ConnectProxy,
                                   _ body: (KubeClient, KubeConfig) async throws -> Void) async throws {
-        let cluster = try await TestCluster.start()
-        defer { Task { await cluster.stop() } }
-        var config = try KubeConfig.load(path: cluster.kubeconfigPath)
-        guard ["127.0.0.1", "localhost"].contains(config.server.host ?? "") else {
-            FileHandle.standardError.write(Data("skipped: the test proxy tunnels only to 127.0.0.1, and the test cluster is at \(config.server)\n".utf8))
-            return
+        try await TestCluster.with { cluster in
+            var config = try KubeConfig.load(path: cluster.kubeconfigPath)
+            guard ["127.0.0.1", "localhost"].contains(config.server.host ?? "") else {
+                FileHandle.standardError.write(Data("skipped: the test proxy tunnels only to 127.0.0.1, and the test cluster is at \(config.server)\n".utf8))
+                return
+            }
+            config.proxy = .url(proxyURL(proxy.port))
+            let client = try KubeClient(config: config, retryPolicy: RetryPolicy(maxAttempts: 1))
+            do { try await body(client, config) } catch {
+                try? await client.shutdown()
+                throw error
+            }
+            try await client.shutdown()
         }
-        config.proxy = .url(proxyURL(proxy.port))
-        let client = try KubeClient(config: config, retryPolicy: RetryPolicy(maxAttempts: 1))
-        do { try await body(client, config) } catch {
-            try? await client.shutdown()
-            throw error
-        }
-        try await client.shutdown()
     }
 
     @Test("with proxy-url every request and watch goes through the proxy's tunnel to the server")

@@ -19,23 +19,23 @@ struct TLSServerNameTests {
     static func withClient(_ name: (TestCluster) -> String, proxy: ConnectProxy? = nil, emulatorOnly: Bool = false,
                            _ body: (KubeClient, KubeConfig) async throws -> Void,
                            emulator: ((KubeEmulator) -> Void)? = nil) async throws {
-        let cluster = try await TestCluster.start()
-        defer { Task { await cluster.stop() } }
-        let config = try KubeConfig.load(path: cluster.kubeconfigPath)
-        guard config.server.scheme == "https", ["127.0.0.1", "localhost"].contains(config.server.host ?? "") else {
-            FileHandle.standardError.write(Data("skipped: the test cluster is at \(config.server), not on this machine over TLS\n".utf8))
-            return
-        }
-        guard let seen = cluster.emulator else {
-            let what = emulatorOnly ? "this test needs" : "the server names sent are checked against"
-            if emulatorOnly || emulator != nil {
-                FileHandle.standardError.write(Data("skipped (a real server): \(what) the emulator, whose certificate for a name holds no address\n".utf8))
+        try await TestCluster.with { cluster in
+            let config = try KubeConfig.load(path: cluster.kubeconfigPath)
+            guard config.server.scheme == "https", ["127.0.0.1", "localhost"].contains(config.server.host ?? "") else {
+                FileHandle.standardError.write(Data("skipped: the test cluster is at \(config.server), not on this machine over TLS\n".utf8))
+                return
             }
-            if !emulatorOnly { try await run(config, name(cluster), proxy, body) }
-            return
+            guard let seen = cluster.emulator else {
+                let what = emulatorOnly ? "this test needs" : "the server names sent are checked against"
+                if emulatorOnly || emulator != nil {
+                    FileHandle.standardError.write(Data("skipped (a real server): \(what) the emulator, whose certificate for a name holds no address\n".utf8))
+                }
+                if !emulatorOnly { try await run(config, name(cluster), proxy, body) }
+                return
+            }
+            try await run(config, name(cluster), proxy, body)
+            emulator?(seen)
         }
-        try await run(config, name(cluster), proxy, body)
-        emulator?(seen)
     }
 
     private static func run(_ config: KubeConfig, _ name: String, _ proxy: ConnectProxy?,

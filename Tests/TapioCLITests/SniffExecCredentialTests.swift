@@ -45,31 +45,31 @@ struct SniffExecCredentialTests {
 
     @Test("a plugin that takes longer than sniff's 5-second wait still connects sniff to the cluster")
     func aSlowLoginStillConnects() async throws {
-        let emu = try await KubeEmulator.start()
-        defer { Task { await emu.stop() } }
-        // Seven seconds: longer than the wait for the server, which must not include the login.
-        let dir = try Self.execKubeconfig(emu, script: #"""
-            sleep 7
-            printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"%s"}}' "$GOOD"
-            """#)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let r = try await sniff(dir, ["--k8s-only", "-o", "json", "--duration", "10s"])
-        #expect(!r.timedOut && r.status == 0, "status \(r.status); stderr: \(r.stderr)")
-        #expect(r.stderr.contains("Kubernetes \(emu.baseURL)"), "stderr: \(r.stderr)")
-        #expect(!r.stderr.contains("no cluster reachable"), "stderr: \(r.stderr)")
-        #expect(emu.requestTimes(containing: "/api/v1/pods").count >= 1, "sniff listed pods with the plugin's token")
+        try await withEmulator { emu in
+            // Seven seconds: longer than the wait for the server, which must not include the login.
+            let dir = try Self.execKubeconfig(emu, script: #"""
+                sleep 7
+                printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"%s"}}' "$GOOD"
+                """#)
+            defer { try? FileManager.default.removeItem(at: dir) }
+            let r = try await sniff(dir, ["--k8s-only", "-o", "json", "--duration", "10s"])
+            #expect(!r.timedOut && r.status == 0, "status \(r.status); stderr: \(r.stderr)")
+            #expect(r.stderr.contains("Kubernetes \(emu.baseURL)"), "stderr: \(r.stderr)")
+            #expect(!r.stderr.contains("no cluster reachable"), "stderr: \(r.stderr)")
+            #expect(emu.requestTimes(containing: "/api/v1/pods").count >= 1, "sniff listed pods with the plugin's token")
+        }
     }
 
     @Test("with --k8s-only, a plugin that is not there is named, with the kubeconfig's install hint")
     func aMissingPluginIsNamed() async throws {
-        let emu = try await KubeEmulator.start()
-        defer { Task { await emu.stop() } }
-        let dir = try Self.execKubeconfig(emu, script: "exit 0", command: "tapio-test-no-such-login")
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let r = try await sniff(dir, ["--k8s-only", "--duration", "5s"])
-        #expect(!r.timedOut && r.status == 1, "status \(r.status); stderr: \(r.stderr)")
-        #expect(r.stderr.contains("--k8s-only, but no cluster is reachable: credentials: "), "stderr: \(r.stderr)")
-        #expect(r.stderr.contains("users[name=login].user.exec: tapio-test-no-such-login: command not found"), "stderr: \(r.stderr)")
-        #expect(r.stderr.contains("install the cloud's CLI"), "stderr: \(r.stderr)")
+        try await withEmulator { emu in
+            let dir = try Self.execKubeconfig(emu, script: "exit 0", command: "tapio-test-no-such-login")
+            defer { try? FileManager.default.removeItem(at: dir) }
+            let r = try await sniff(dir, ["--k8s-only", "--duration", "5s"])
+            #expect(!r.timedOut && r.status == 1, "status \(r.status); stderr: \(r.stderr)")
+            #expect(r.stderr.contains("--k8s-only, but no cluster is reachable: credentials: "), "stderr: \(r.stderr)")
+            #expect(r.stderr.contains("users[name=login].user.exec: tapio-test-no-such-login: command not found"), "stderr: \(r.stderr)")
+            #expect(r.stderr.contains("install the cloud's CLI"), "stderr: \(r.stderr)")
+        }
     }
 }
