@@ -83,7 +83,10 @@ final class ExecCredentialSource: Sendable {
         }
     }
 
-    /// Starts a run on a Dispatch thread (it blocks: spawn, poll, wait), not on one of the few that run tasks.
+    /// Starts a run on a Dispatch thread (it blocks: spawn, poll, wait). On Linux that is the pool Swift's tasks run
+    /// on too, but its monitor adds a thread for each one blocked in the kernel: more slow plugins at once than the
+    /// machine has cores still leave tasks running (checked on 6 December: three plugins on two cores, each waiting for
+    /// a file that a task wrote once all three had started, finished at once).
     private func start() {
         let run = self.run
         DispatchQueue.global().async {
