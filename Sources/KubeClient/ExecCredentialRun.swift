@@ -1,16 +1,26 @@
 import Foundation
+import NIOSSL
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// One run of an exec credential plugin: spawned with `KUBERNETES_EXEC_INFO`, its output read up to a bound and
 /// decoded, the process killed when it outlives the plugin's timeout. Blocking: ``ExecCredentialSource`` runs it on a
-/// thread of its own, never on an event loop or a task's thread.
+/// Dispatch thread, never on an event loop.
 struct ExecCredentialRun {
-    /// What a run produced: the token and, when the plugin said, when it expires.
+    /// What a run produced: a token, a client certificate and its key, or both (as client-go takes them), and, when
+    /// the plugin said, when they expire.
     struct Credential: Sendable, Equatable {
-        var token: String
+        var token: String?
+        var certificate: ClientCertificate?
         var expires: Date?
+    }
+
+    /// A client certificate (with the chain after it, if any) and its private key, parsed and checked to belong
+    /// together.
+    struct ClientCertificate: Sendable, Equatable {
+        var chain: [NIOSSLCertificate]
+        var key: NIOSSLPrivateKey
     }
 
     /// An ExecCredential is a token or a certificate and key: a megabyte is far beyond either.
@@ -250,14 +260,36 @@ struct ExecCredentialRun {
             throw fail("\(plugin.command) answered in \(String(describing: object["apiVersion"] ?? "no apiVersion").prefix(60)), not the \(plugin.apiVersion) it was asked for")
         }
         guard let status = object["status"] as? [String: Any] else { throw fail("\(plugin.command)'s ExecCredential has no status") }
-        guard let token = status["token"] as? String, !token.isEmpty else {
-            if status["clientCertificateData"] != nil {
-                throw fail("\(plugin.command) gave a client certificate; Tapio takes only tokens from exec plugins (use client-certificate-data in the kubeconfig instead)")
-            }
-            throw fail("\(plugin.command)'s ExecCredential has no status.token")
+        func text(_ field: String) throws(KubeError) -> String? {
+            guard let value = status[field], !(value is NSNull) else { return nil }
+            guard let string = value as? String else { throw fail("\(plugin.command)'s status.\(field) is not a string") }
+            return string.isEmpty ? nil : string
         }
-        guard !token.contains(where: { $0.isNewline || $0 == "\r" }) else {
+        let token = try text("token")
+        let certificatePEM = try text("clientCertificateData")
+        let keyPEM = try text("clientKeyData")
+        if token == nil && certificatePEM == nil && keyPEM == nil {
+            throw fail("\(plugin.command)'s ExecCredential has neither status.token nor status.clientCertificateData and clientKeyData")
+        }
+        if let token, token.contains(where: { $0.isNewline || $0 == "\r" }) {
             throw fail("\(plugin.command)'s token holds a line break, which cannot go in a header")
+        }
+        var certificate: ClientCertificate?
+        switch (certificatePEM, keyPEM) {
+        case (nil, nil): break
+        case (_, nil): throw fail("\(plugin.command) gave status.clientCertificateData without status.clientKeyData")
+        case (nil, _): throw fail("\(plugin.command) gave status.clientKeyData without status.clientCertificateData")
+        case (let c?, let k?):
+            guard let chain = PEM.certificates(Array(c.utf8)) else {
+                throw fail("\(plugin.command)'s status.clientCertificateData is not a PEM certificate")
+            }
+            guard let key = PEM.privateKey(Array(k.utf8)) else {
+                throw fail("\(plugin.command)'s status.clientKeyData is not a PEM private key")
+            }
+            guard PEM.belongTogether(chain, key) else {
+                throw fail("\(plugin.command)'s status.clientKeyData is not the key of the certificate in status.clientCertificateData")
+            }
+            certificate = ClientCertificate(chain: chain, key: key)
         }
         var expires: Date?
         if let text = status["expirationTimestamp"] as? String {
@@ -272,6 +304,6 @@ struct ExecCredentialRun {
                 throw fail("\(plugin.command)'s status.expirationTimestamp \"\(text.prefix(40))\" is not an RFC 3339 time")
             }
         }
-        return Credential(token: token, expires: expires)
+        return Credential(token: token, certificate: certificate, expires: expires)
     }
 }

@@ -1,19 +1,32 @@
 import Dispatch
 import Foundation
+import NIOSSL
 import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// The token of an exec credential plugin, as client-go keeps it: the plugin runs when a request needs a token and
+/// What a request authenticates with from an exec credential plugin: a bearer token, a client certificate (as the
+/// TLS configuration that presents it), or both.
+struct ExecCredential: Sendable {
+    var token: String?
+    /// The client's TLS configuration with the plugin's certificate and key; nil when the plugin gave none.
+    var tls: TLSConfiguration?
+    /// Which run of the plugin gave it: a refusal drops the held credential only if it is still this one.
+    var run: Int
+}
+
+/// The credential of an exec credential plugin, as client-go keeps it: the plugin runs when a request needs one and
 /// none is held, when the held one's `expirationTimestamp` has passed, and when the server refused it (401).
-/// Requests that need a token at once wait for one run, not one each; a waiting request that is cancelled stops
+/// Requests that need a credential at once wait for one run, not one each; a waiting request that is cancelled stops
 /// waiting at once (the run goes on for the others, bounded by the plugin's timeout, and is killed when nobody waits).
 final class ExecCredentialSource: Sendable {
     private struct State {
-        var held: ExecCredentialRun.Credential?
+        /// The credential requests get (its certificate made into a TLS configuration once, not per request), and
+        /// when it expires.
+        var held: (credential: ExecCredential, expires: Date?)?
         var running = false
-        var waiters: [UInt64: CheckedContinuation<String, any Error>] = [:]
+        var waiters: [UInt64: CheckedContinuation<ExecCredential, any Error>] = [:]
         /// Waiters cancelled before they were registered (the cancellation handler can run first).
         var cancelled: Set<UInt64> = []
         var nextWaiter: UInt64 = 0
@@ -29,17 +42,21 @@ final class ExecCredentialSource: Sendable {
     private let state = Mutex(State())
     private let run: ExecCredentialRun
     private let now: @Sendable () -> Date
+    /// The client's own TLS configuration (trust roots, verification), which a plugin's certificate is added to.
+    private let baseTLS: TLSConfiguration
 
-    init(plugin: ExecCredentialPlugin, cluster: KubeConfig, now: @escaping @Sendable () -> Date = Date.init) {
+    init(plugin: ExecCredentialPlugin, cluster: KubeConfig, tls: TLSConfiguration = .makeClientConfiguration(),
+         now: @escaping @Sendable () -> Date = Date.init) {
         run = ExecCredentialRun(plugin: plugin, cluster: cluster)
+        baseTLS = tls
         self.now = now
     }
 
     /// How many times the plugin has been started.
     var runs: Int { state.withLock { $0.runs } }
 
-    /// A token to send: the held one while it has not expired, else a fresh one from the plugin.
-    func token() async throws -> String {
+    /// The credential to send: the held one while it has not expired, else a fresh one from the plugin.
+    func credential() async throws -> ExecCredential {
         let id = state.withLock { s -> UInt64 in
             s.nextWaiter &+= 1
             return s.nextWaiter
@@ -47,11 +64,11 @@ final class ExecCredentialSource: Sendable {
         // A cancellation that came after the answer leaves no trace.
         defer { state.withLock { _ = $0.cancelled.remove(id) } }
         return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (c: CheckedContinuation<String, any Error>) in
-                enum Next { case done(Result<String, any Error>), wait, start }
+            try await withCheckedThrowingContinuation { (c: CheckedContinuation<ExecCredential, any Error>) in
+                enum Next { case done(Result<ExecCredential, any Error>), wait, start }
                 let next: Next = state.withLock { s in
                     if s.cancelled.remove(id) != nil || Task.isCancelled { return .done(.failure(CancellationError())) }
-                    if let held = s.held, held.expires.map({ now() < $0 }) ?? true { return .done(.success(held.token)) }
+                    if let held = s.held, held.expires.map({ now() < $0 }) ?? true { return .done(.success(held.credential)) }
                     s.waiters[id] = c
                     if s.running { return .wait }
                     s.running = true
@@ -65,7 +82,7 @@ final class ExecCredentialSource: Sendable {
                 }
             }
         } onCancel: {
-            let waiter = state.withLock { s -> CheckedContinuation<String, any Error>? in
+            let waiter = state.withLock { s -> CheckedContinuation<ExecCredential, any Error>? in
                 guard let w = s.waiters.removeValue(forKey: id) else {
                     s.cancelled.insert(id)
                     return nil
@@ -108,32 +125,48 @@ final class ExecCredentialSource: Sendable {
     }
 
     private func finished(_ result: Result<ExecCredentialRun.Credential, KubeError>) {
-        let (waiters, again) = state.withLock { s -> ([CheckedContinuation<String, any Error>], Bool) in
-            if case .success(let c) = result { s.held = c }
+        let (waiters, again, answer) = state.withLock { s -> ([CheckedContinuation<ExecCredential, any Error>], Bool, Result<ExecCredential, any Error>) in
+            let answer = result.map { c in
+                let issued = issue(c, run: s.runs)
+                s.held = (issued, c.expires)
+                return issued
+            }.mapError { $0 as any Error }
             // Killed for nobody, but someone came since: they get a run of their own.
             if s.abandoned && !s.waiters.isEmpty, case .failure = result {
                 s.abandoned = false
                 s.runs += 1
-                return ([], true)
+                return ([], true, answer)
             }
             s.running = false
             s.abandoned = false
             defer { s.waiters = [:] }
-            return (Array(s.waiters.values), false)
+            return (Array(s.waiters.values), false, answer)
         }
         if again {
             start()
             return
         }
-        let answer: Result<String, any Error> = result.map(\.token).mapError { $0 as any Error }
         for w in waiters { w.resume(with: answer) }
     }
 
-    /// The server refused `token` (401): it is dropped, so the next request runs the plugin again — unless a newer
-    /// token has already replaced it.
-    func refused(_ token: String) {
+    /// What requests send of `credential`: its token, and its certificate and key added to the client's TLS
+    /// configuration (a request with another TLS configuration gets connections of its own).
+    private func issue(_ credential: ExecCredentialRun.Credential, run: Int) -> ExecCredential {
+        var tls: TLSConfiguration?
+        if let certificate = credential.certificate {
+            var t = baseTLS
+            t.certificateChain = certificate.chain.map { .certificate($0) }
+            t.privateKey = .privateKey(certificate.key)
+            tls = t
+        }
+        return ExecCredential(token: credential.token, tls: tls, run: run)
+    }
+
+    /// The server refused the credential of run `run` (401): it is dropped, so the next request runs the plugin
+    /// again — unless a newer one has already replaced it.
+    func refused(run: Int) {
         state.withLock { s in
-            if s.held?.token == token { s.held = nil }
+            if s.held?.credential.run == run { s.held = nil }
         }
     }
 }

@@ -21,7 +21,7 @@ public final class KubeClient: Sendable {
     public let limits: ResponseLimits
     let http: HTTPClient
     let tokens: TokenSource
-    /// The kubeconfig's exec credential plugin, when it gives the token.
+    /// The kubeconfig's exec credential plugin, when it gives the credential.
     let exec: ExecCredentialSource?
     /// The proxy in use (nil: none).
     public let proxy: ProxyEndpoint?
@@ -67,7 +67,6 @@ public final class KubeClient: Sendable {
             throw KubeError.configuration("\(config.source.isEmpty ? "server" : config.source): server: \(why)")
         }
         tokens = TokenSource(token: config.token, file: config.tokenFile)
-        exec = config.exec.map { ExecCredentialSource(plugin: $0, cluster: config) }
         var tls = TLSConfiguration.makeClientConfiguration()
         let source = config.source.isEmpty ? "configuration" : config.source
         if let ca = config.certificateAuthorityPEM {
@@ -87,9 +86,15 @@ public final class KubeClient: Sendable {
             guard let privateKey = PEM.privateKey(key) else {
                 throw KubeError.configuration("\(source): client key: not a PEM private key")
             }
+            guard PEM.belongTogether(chain, privateKey) else {
+                throw KubeError.configuration("\(source): client key: not the key of the client certificate")
+            }
             tls.certificateChain = chain.map { .certificate($0) }
             tls.privateKey = .privateKey(privateKey)
         }
+        // A plugin's client certificate goes with each request, on this configuration (the TLS layer keeps
+        // connections apart by it).
+        exec = config.exec.map { [tls] in ExecCredentialSource(plugin: $0, cluster: config, tls: tls) }
         var hc = HTTPClient.Configuration(tlsConfiguration: tls)
         // Another TLS name than the server's host: requests are addressed to that name, which is what the TLS layer
         // checks the certificate against and sends as the server name, and the connection goes to the server's own
@@ -195,30 +200,42 @@ public final class KubeClient: Sendable {
         return requestBase + path + (q.map { "?" + $0 } ?? "")
     }
 
-    /// The bearer token for the next request: the exec plugin's, the token file's or the fixed one (nil: none, the
-    /// client certificate authenticates).
-    func bearerToken() async throws -> String? {
-        if let exec { return try await exec.token() }
-        return tokens.current()
+    /// How the next request authenticates: the bearer token (the exec plugin's, the token file's or the fixed one;
+    /// nil: none, a client certificate authenticates), and the TLS configuration that presents an exec plugin's
+    /// client certificate (nil: the client's own).
+    struct Authentication {
+        var token: String?
+        var tls: TLSConfiguration?
+        /// The plugin run it came from, to report a refusal (nil: not from a plugin).
+        var execRun: Int?
+    }
+
+    func authentication() async throws -> Authentication {
+        if let exec {
+            let c = try await exec.credential()
+            return Authentication(token: c.token, tls: c.tls, execRun: c.run)
+        }
+        return Authentication(token: tokens.current())
     }
 
     /// Gets the next request's token now — running the kubeconfig's exec credential plugin if it has one and holds no
     /// good token: for a caller that bounds how long the server may take to answer and should not count the plugin's
     /// time (a login) against it.
     public func prepareCredentials() async throws {
-        _ = try await bearerToken()
+        _ = try await authentication()
     }
 
     /// How many times the exec credential plugin has run (0 without one): for tests and diagnostics.
     public var execCredentialRuns: Int { exec?.runs ?? 0 }
 
     func makeRequest(method: HTTPMethod, path: String, query: [(String, String)], body: Data?,
-                     contentType: String?, token: String?) -> HTTPClientRequest {
+                     contentType: String?, auth: Authentication) -> HTTPClientRequest {
         var req = HTTPClientRequest(url: url(path, query))
         req.method = method
         req.headers.add(name: "Accept", value: "application/json")
         req.headers.add(name: "User-Agent", value: "tapio/0.1")
-        if let token, !token.isEmpty { req.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        if let token = auth.token, !token.isEmpty { req.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        if let tls = auth.tls { req.tlsConfiguration = tls }
         if let body {
             req.headers.add(name: "Content-Type", value: contentType ?? "application/json")
             req.body = .bytes(ByteBuffer(bytes: body))
@@ -286,8 +303,8 @@ public final class KubeClient: Sendable {
                         contentType: String?) async throws -> RawResponse {
         var refusedOnce = false
         while true {
-            let token = try await bearerToken()
-            let req = makeRequest(method: method, path: path, query: query, body: body, contentType: contentType, token: token)
+            let auth = try await authentication()
+            let req = makeRequest(method: method, path: path, query: query, body: body, contentType: contentType, auth: auth)
             let response: HTTPClientResponse
             let bytes: ByteBuffer
             do {
@@ -298,10 +315,10 @@ public final class KubeClient: Sendable {
             }
             let data = Data(bytes.readableBytesView)
             let code = Int(response.status.code)
-            // A plugin's token the server refuses (revoked, or expired without saying when) is asked for anew, and
-            // the request sent once more with the new one; a second refusal is the answer.
-            if code == 401, let exec, let token, !refusedOnce {
-                exec.refused(token)
+            // A plugin's credential the server refuses (revoked, or expired without saying when) is asked for anew,
+            // and the request sent once more with the new one; a second refusal is the answer.
+            if code == 401, let exec, let run = auth.execRun, !refusedOnce {
+                exec.refused(run: run)
                 refusedOnce = true
                 continue
             }

@@ -263,6 +263,11 @@ public struct KubeConfig: Sendable {
                 throw fail(uField + (cfg.clientKeyPEM == nil ? ".client-key-data" : ".client-certificate-data"),
                            "a client certificate needs both a certificate and a key")
             }
+            if let cert = cfg.clientCertificatePEM.flatMap(PEM.certificates), let key = cfg.clientKeyPEM.flatMap(PEM.privateKey),
+               !PEM.belongTogether(cert, key) {
+                throw fail(uField + (user["client-key-data"] != nil ? ".client-key-data" : ".client-key"),
+                           "not the key of the client certificate")
+            }
             // As kubectl: a token or a certificate in the kubeconfig is used as it is; the plugin only without them.
             if let exec = user["exec"], !(exec is NSNull), cfg.token == nil, cfg.tokenFile == nil, cfg.clientCertificatePEM == nil {
                 cfg.exec = try ExecCredentialPlugin.parse(exec, field: uField + ".exec", baseDirectory: baseDir, fail: fail)

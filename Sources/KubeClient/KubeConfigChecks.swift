@@ -109,6 +109,17 @@ enum PEM {
         return try? NIOSSLPrivateKey(bytes: bytes, format: .pem)
     }
 
+    /// Whether `key` is the private key of the first certificate of `chain` (the one a TLS client presents): a TLS
+    /// context takes the pair only then. Checked before use, so a mismatch is named where it was written rather than
+    /// failing every connection.
+    static func belongTogether(_ chain: [NIOSSLCertificate], _ key: NIOSSLPrivateKey) -> Bool {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.trustRoots = .certificates([])  // not the system's: reading them is the slow part, and not checked here
+        tls.certificateChain = chain.map { .certificate($0) }
+        tls.privateKey = .privateKey(key)
+        return (try? NIOSSLContext(configuration: tls)) != nil
+    }
+
     static func looksLikePEM(_ bytes: [UInt8]) -> Bool {
         let marker = Array("-----BEGIN ".utf8)
         guard bytes.count >= marker.count else { return false }

@@ -92,13 +92,13 @@ extension KubeClient {
     /// closes it. Resuming, relisting and backoff belong to `KubeRuntime`'s watcher.
     public func watch<K: KubeResource>(_ type: K.Type, namespace: String? = nil, options: WatchOptions = .init()) async throws -> WatchStream<K> {
         let t = ResourceType(K.self)
-        let token: String?
-        do { token = try await bearerToken() } catch {
+        let auth: Authentication
+        do { auth = try await authentication() } catch {
             if !(error is CancellationError) { record("WATCH", .failed) }
             throw error
         }
         let req = makeRequest(method: .GET, path: t.path(namespace: K.namespaced ? namespace : nil), query: options.query,
-                              body: nil, contentType: nil, token: token)
+                              body: nil, contentType: nil, auth: auth)
         let response: HTTPClientResponse
         do {
             // The server ends the watch after timeoutSeconds; the deadline is a margin beyond, for a silent server.
@@ -114,8 +114,8 @@ extension KubeClient {
             record("WATCH", .failed)
             let body = (try? await response.body.collect(upTo: 1 << 20)).map { Data($0.readableBytesView) } ?? Data()
             let error = KubeError.from(statusCode: code, body: body, retryAfterHeader: response.headers.first(name: "Retry-After"))
-            // A refused plugin token is run for again on the watcher's next attempt.
-            if code == 401, let token { exec?.refused(token) }
+            // A refused plugin credential is run for again on the watcher's next attempt.
+            if code == 401, let run = auth.execRun { exec?.refused(run: run) }
             noteAccess(verb: "WATCH", path: path, error: error)
             throw error
         }

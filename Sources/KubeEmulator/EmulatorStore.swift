@@ -12,6 +12,8 @@ struct EmulatorRequest: Sendable {
     var query: [String: String]
     var headers: [String: String]  // lower-cased names
     var body: Data
+    /// The connection presented a client certificate signed by the emulator's CA.
+    var clientCertificate = false
 }
 
 /// A chunk of a watch stream, or the instruction to cut the connection (fault injection).
@@ -78,6 +80,8 @@ final class EmulatorStore: Sendable {
         var nextWatchID = 1
         var faults: [FaultPlan] = []
         var requestCount = 0
+        /// Requests a client certificate authenticated (without a valid token).
+        var certificateAuthenticated = 0
         /// Arrival of recent requests (test hooks count and time them), oldest first, at most `requestLogLimit`.
         var requestLog: [(uri: String, at: ContinuousClock.Instant)] = []
         var misbehaviours: [ActiveMisbehaviour] = []
@@ -141,8 +145,10 @@ final class EmulatorStore: Sendable {
 
     /// Handles one request; faults and auth first, then the API.
     func handle(_ req: EmulatorRequest) async -> EmulatorResponse {
-        guard req.headers["authorization"] == "Bearer \(token)" else {
-            return Self.status(401, reason: "Unauthorized", message: "Unauthorized")
+        // As kube-apiserver's authenticators: a client certificate from the trusted CA, or the token, will do.
+        if req.headers["authorization"] != "Bearer \(token)" {
+            guard req.clientCertificate else { return Self.status(401, reason: "Unauthorized", message: "Unauthorized") }
+            state.withLock { $0.certificateAuthenticated += 1 }
         }
         let fault: FaultPlan? = state.withLock { s in
             s.requestCount += 1

@@ -35,6 +35,12 @@ public final class KubeEmulator: Sendable {
     public let kubeconfigPath: String
     /// PEM of the CA that signed the server certificate (nil for plain HTTP).
     public let caPEM: String?
+    /// A client certificate and its key (PEM, CN `tapio-client-certificate`) signed by that CA: as kube-apiserver
+    /// with `--client-ca-file`, the emulator authenticates a request whose connection presented it, with or
+    /// without a token (nil for plain HTTP).
+    public let clientCertificate: (certificatePEM: String, keyPEM: String)?
+    /// How many requests a client certificate authenticated (a valid token was not there to do it).
+    public var certificateAuthenticatedRequestCount: Int { store.state.withLock { $0.certificateAuthenticated } }
     public let directory: URL
     let store: EmulatorStore
     let serverChannel: any Channel
@@ -63,13 +69,18 @@ public final class KubeEmulator: Sendable {
         }
         var sslContext: NIOSSLContext?
         var caPEM: String?
+        var clientCertificate: (certificatePEM: String, keyPEM: String)?
         if tls {
             let certs = try certificates()
             caPEM = certs.caPEM
+            clientCertificate = (certs.clientCertPEM, certs.clientKeyPEM)
             var cfg = TLSConfiguration.makeServerConfiguration(
                 certificateChain: try NIOSSLCertificate.fromPEMBytes(certs.certPEM).map { .certificate($0) },
                 privateKey: .privateKey(try NIOSSLPrivateKey(bytes: certs.keyPEM, format: .pem)))
             cfg.minimumTLSVersion = .tlsv12
+            // Client certificates: asked for, not required; one presented must be the CA's, or the handshake fails.
+            cfg.certificateVerification = .optionalVerification
+            cfg.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(Array(certs.caPEM.utf8)))
             // As kube-apiserver's --tls-sni-cert-key: a client that names a server (other than localhost) gets the
             // certificate for ``certificateOnlyName``, which holds no address — so a client checking that name
             // against it has to have sent it, and one that sent another name has to refuse it.
@@ -121,7 +132,8 @@ public final class KubeEmulator: Sendable {
 
         """
         try yaml.write(toFile: kubeconfig, atomically: true, encoding: .utf8)
-        let emu = KubeEmulator(port: port, useTLS: tls, token: token, kubeconfigPath: kubeconfig, caPEM: caPEM, directory: dir,
+        let emu = KubeEmulator(port: port, useTLS: tls, token: token, kubeconfigPath: kubeconfig, caPEM: caPEM,
+                               clientCertificate: clientCertificate, directory: dir,
                                store: store, serverChannel: server.channel, bookmarkInterval: bookmarkInterval,
                                serverNames: serverNames)
         let task = Task { await emu.acceptLoop(server) }
@@ -129,10 +141,11 @@ public final class KubeEmulator: Sendable {
         return emu
     }
 
-    init(port: Int, useTLS: Bool, token: String, kubeconfigPath: String, caPEM: String?, directory: URL,
+    init(port: Int, useTLS: Bool, token: String, kubeconfigPath: String, caPEM: String?,
+         clientCertificate: (certificatePEM: String, keyPEM: String)?, directory: URL,
          store: EmulatorStore, serverChannel: any Channel, bookmarkInterval: Duration, serverNames: ServerNameLog) {
         self.port = port; self.useTLS = useTLS; self.token = token; self.kubeconfigPath = kubeconfigPath
-        self.caPEM = caPEM; self.directory = directory; self.store = store; self.serverChannel = serverChannel
+        self.caPEM = caPEM; self.clientCertificate = clientCertificate; self.directory = directory; self.store = store; self.serverChannel = serverChannel
         self.bookmarkInterval = bookmarkInterval; self.serverNamesSeen = serverNames
         acceptTask = Mutex(nil)
     }
@@ -225,6 +238,9 @@ public final class KubeEmulator: Sendable {
             var head: HTTPRequestHead?
             var body = ByteBuffer()
             var tooLarge = false
+            // Whether the connection presented a client certificate (the TLS layer checked it against the CA): read
+            // once, at the first request, when the handshake is done.
+            var presentedCertificate: Bool?
             for try await part in inbound {
                 switch part {
                 case .head(let h):
@@ -241,7 +257,11 @@ public final class KubeEmulator: Sendable {
                     }
                 case .end:
                     guard let h = head else { continue }
-                    let req = Self.request(h, body)
+                    var req = Self.request(h, body)
+                    if presentedCertificate == nil {
+                        presentedCertificate = useTLS ? ((try? await channel.nioSSL_peerCertificate().get()) ?? nil) != nil : false
+                    }
+                    req.clientCertificate = presentedCertificate ?? false
                     let response = tooLarge
                         ? EmulatorStore.status(413, reason: "RequestEntityTooLarge",
                                                message: "the request body is larger than \(Self.maxRequestBody) bytes")
@@ -350,6 +370,8 @@ public final class KubeEmulator: Sendable {
         var certPEM: [UInt8], keyPEM: [UInt8]
         /// The certificate presented to a client that names another server than localhost: ``certificateOnlyName``'s.
         var namedCertPEM: [UInt8], namedKeyPEM: [UInt8]
+        /// A client certificate the emulator accepts (``KubeEmulator/clientCertificate``).
+        var clientCertPEM: String, clientKeyPEM: String
     }
 
     /// The certificates every emulator of this process serves, made on first use. Made per emulator, they took five
@@ -386,13 +408,15 @@ public final class KubeEmulator: Sendable {
         return n == "localhost"
     }
 
-    /// A CA, a server certificate for 127.0.0.1 and localhost, and one for ``certificateOnlyName`` alone, made with
-    /// the openssl CLI in `dir` (P-256 keys: fast) and read back.
+    /// A CA, a server certificate for 127.0.0.1 and localhost, one for ``certificateOnlyName`` alone and a client
+    /// certificate, made with the openssl CLI in `dir` (P-256 keys: fast) and read back.
     static func generateCertificates(in dir: URL) throws -> Certificates {
         let p = dir.path
         let usage = "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n"
         try "subjectAltName=IP:127.0.0.1,DNS:localhost\n\(usage)".write(toFile: p + "/ext.cnf", atomically: true, encoding: .utf8)
         try "subjectAltName=DNS:\(certificateOnlyName)\n\(usage)".write(toFile: p + "/named.cnf", atomically: true, encoding: .utf8)
+        try "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n"
+            .write(toFile: p + "/client.cnf", atomically: true, encoding: .utf8)
         let steps: [[String]] = [
             ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", p + "/ca.key",
              "-out", p + "/ca.crt", "-days", "2", "-subj", "/CN=tapio-emulator-ca",
@@ -405,6 +429,10 @@ public final class KubeEmulator: Sendable {
              "-out", p + "/named.csr", "-subj", "/CN=\(certificateOnlyName)"],
             ["x509", "-req", "-in", p + "/named.csr", "-CA", p + "/ca.crt", "-CAkey", p + "/ca.key", "-CAcreateserial",
              "-out", p + "/named.crt", "-days", "2", "-extfile", p + "/named.cnf"],
+            ["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", p + "/client.key",
+             "-out", p + "/client.csr", "-subj", "/O=system:masters/CN=tapio-client-certificate"],
+            ["x509", "-req", "-in", p + "/client.csr", "-CA", p + "/ca.crt", "-CAkey", p + "/ca.key", "-CAcreateserial",
+             "-out", p + "/client.crt", "-days", "2", "-extfile", p + "/client.cnf"],
         ]
         for args in steps {
             let proc = Process()
@@ -421,7 +449,9 @@ public final class KubeEmulator: Sendable {
         func bytes(_ name: String) throws -> [UInt8] { Array(try Data(contentsOf: dir.appendingPathComponent(name))) }
         return Certificates(caPEM: try String(contentsOfFile: p + "/ca.crt", encoding: .utf8),
                             certPEM: try bytes("server.crt"), keyPEM: try bytes("server.key"),
-                            namedCertPEM: try bytes("named.crt"), namedKeyPEM: try bytes("named.key"))
+                            namedCertPEM: try bytes("named.crt"), namedKeyPEM: try bytes("named.key"),
+                            clientCertPEM: try String(contentsOfFile: p + "/client.crt", encoding: .utf8),
+                            clientKeyPEM: try String(contentsOfFile: p + "/client.key", encoding: .utf8))
     }
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import KubeClient
+import KubeEmulator
 import TapioTestSupport
 import Testing
 #if canImport(Glibc)
@@ -76,6 +77,12 @@ struct ExecCredentialTests {
             """
         try yaml.write(toFile: dir.appendingPathComponent("kubeconfig").path, atomically: true, encoding: .utf8)
         return Plugin(directory: dir)
+    }
+
+    /// A plugin body printing an ExecCredential whose status holds `fields` (JSON members, `$VARIABLES` expanded).
+    static func status(_ fields: String) -> String {
+        #"printf '%s\n' "{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\"status\":{"#
+            + fields.replacingOccurrences(of: "\"", with: "\\\"") + #"}}""#
     }
 
     static func credential(_ token: String, expires: String? = nil, version: String = "client.authentication.k8s.io/v1") -> String {
@@ -216,6 +223,63 @@ struct ExecCredentialTests {
         }
     }
 
+    /// Runs `body` with a client whose plugin gives the emulator's client certificate (with `key`, its own unless
+    /// given) and no token; skipped, with the reason printed, against a real server, whose CA did not sign it.
+    static func withCertificatePlugin(expires: String? = nil, key: String? = nil,
+                                      _ body: (KubeClient, Plugin, KubeEmulator) async throws -> Void) async throws {
+        try await TestCluster.with { cluster in
+            guard let emu = cluster.requireEmulator(), let pair = emu.clientCertificate else { return }
+            let plugin = try Self.plugin(#"cat "$STATE/credential.json""#, server: try KubeConfig.load(path: cluster.kubeconfigPath))
+            defer { try? FileManager.default.removeItem(at: plugin.directory) }
+            var status: [String: Any] = ["clientCertificateData": pair.certificatePEM, "clientKeyData": key ?? pair.keyPEM]
+            if let expires { status["expirationTimestamp"] = expires }
+            let object: [String: Any] = ["apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential", "status": status]
+            try JSONSerialization.data(withJSONObject: object).write(to: plugin.directory.appendingPathComponent("credential.json"))
+            var config = try KubeConfig.load(path: plugin.kubeconfig)
+            config.exec?.terminal = false
+            let client = try KubeClient(config: config, retryPolicy: RetryPolicy(maxAttempts: 1))
+            do { try await body(client, plugin, emu) } catch {
+                try? await client.shutdown()
+                throw error
+            }
+            try await client.shutdown()
+        }
+    }
+
+    /// Teleport's `tsh kube credentials` and some on-premises logins answer with a client certificate, not a token.
+    @Test("a plugin's client certificate and key authenticate requests and watches, with no token")
+    func aClientCertificateAuthenticates() async throws {
+        try await Self.withCertificatePlugin { client, plugin, emu in
+            let before = emu.certificateAuthenticatedRequestCount
+            for _ in 0..<3 { _ = try await client.list(Namespace.self) }
+            _ = try await client.watch(Namespace.self, options: WatchOptions(timeoutSeconds: 1))
+            #expect(emu.certificateAuthenticatedRequestCount - before == 4, "every request was authenticated by the certificate alone")
+            #expect(plugin.runs == 1)
+        }
+    }
+
+    @Test("an expired client certificate is replaced before the next request")
+    func anExpiredClientCertificateIsReplaced() async throws {
+        try await Self.withCertificatePlugin(expires: "2020-01-01T00:00:00Z") { client, plugin, emu in
+            for _ in 0..<3 { _ = try await client.list(Namespace.self) }
+            #expect(plugin.runs == 3)
+            #expect(emu.certificateAuthenticatedRequestCount >= 3)
+        }
+    }
+
+    @Test("a plugin's client key that is not PEM, or not the certificate's, is named")
+    func aBadClientKeyIsNamed() async throws {
+        try await Self.withCertificatePlugin(key: "not a key") { client, _, _ in
+            await Self.expectCredentialsError(client, containing: "users[name=u].user.exec: ", "status.clientKeyData is not a PEM private key")
+        }
+        let (_, otherKey) = try await KubeConfigRegressionTests.certificateAndKey()
+        try await Self.withCertificatePlugin(key: otherKey) { client, _, emu in
+            await Self.expectCredentialsError(client, containing: "users[name=u].user.exec: ",
+                                              "status.clientKeyData is not the key of the certificate in status.clientCertificateData")
+            #expect(emu.certificateAuthenticatedRequestCount == 0)
+        }
+    }
+
     @Test("a token the server refuses is asked for again and the request sent once more; a second refusal is the answer")
     func aRefusedTokenIsReplacedOnce() async throws {
         // First run: a token the server refuses; every later run: the good one.
@@ -243,8 +307,11 @@ struct ExecCredentialTests {
         ("head -c 2000000 /dev/zero | tr '\\0' 'x'", "printed more than 1048576 bytes; killed"),
         ("echo hello", "did not print an ExecCredential (JSON): hello"),
         (credential("$GOOD", version: "client.authentication.k8s.io/v1beta1"), "not the client.authentication.k8s.io/v1 it was asked for"),
-        (#"printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"clientCertificateData":"x","clientKeyData":"y"}}'"#,
-         "Tapio takes only tokens"),
+        (status(#""clientCertificateData":"x","clientKeyData":"y""#), "status.clientCertificateData is not a PEM certificate"),
+        (status(#""clientCertificateData":"x""#), "gave status.clientCertificateData without status.clientKeyData"),
+        (status(#""clientKeyData":"y","token":"$GOOD""#), "gave status.clientKeyData without status.clientCertificateData"),
+        (status(""), "has neither status.token nor status.clientCertificateData and clientKeyData"),
+        (status(#""token":7"#), "status.token is not a string"),
         (credential("$GOOD", expires: "tomorrow"), "is not an RFC 3339 time"),
     ])
     func failuresAreNamed(script: String, expected: String) async throws {

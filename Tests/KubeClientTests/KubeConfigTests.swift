@@ -135,6 +135,10 @@ struct KubeConfigRegressionTests {
         #expect(badKey.description == "/tmp/kc: users[name=u1].user.client-key-data: not a PEM private key")
         let badCert = try Self.error(Self.replacing("user: {token: abc}", "user: {client-certificate-data: \(junk), client-key-data: \(b64(key))}"))
         #expect(badCert.field == "users[name=u1].user.client-certificate-data")
+        // Each PEM, but not a pair: named at the key, rather than failing every connection.
+        let (_, otherKey) = try await Self.certificateAndKey()
+        let mismatched = try Self.error(Self.replacing("user: {token: abc}", "user: {client-certificate-data: \(b64(cert)), client-key-data: \(b64(otherKey))}"))
+        #expect(mismatched.description == "/tmp/kc: users[name=u1].user.client-key-data: not the key of the client certificate")
     }
 
     /// A kubeconfig, or a file it names, that never ends (`/dev/zero`) is refused at a bound, naming the field,

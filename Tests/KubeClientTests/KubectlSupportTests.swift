@@ -49,7 +49,7 @@ struct KubectlSupportTests {
     /// is returned (not thrown) so tests can look at Status bodies.
     static func get(_ client: KubeClient, _ path: String, query: [(String, String)] = [], accept: String) async throws -> Answer {
         var req = client.makeRequest(method: .GET, path: path, query: query, body: nil, contentType: nil,
-                                     token: try await client.bearerToken())
+                                     auth: try await client.authentication())
         req.headers.replaceOrAdd(name: "Accept", value: accept)
         let resp = try await client.http.execute(req, timeout: .seconds(30))
         let bytes = try await resp.body.collect(upTo: 64 << 20)
