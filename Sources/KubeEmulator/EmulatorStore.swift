@@ -12,7 +12,7 @@ struct EmulatorRequest: Sendable {
     var query: [String: String]
     var headers: [String: String]  // lower-cased names
     var body: Data
-    /// The connection presented a client certificate signed by the emulator's CA.
+    /// The connection presented the client certificate the emulator's CA signed.
     var clientCertificate = false
 }
 

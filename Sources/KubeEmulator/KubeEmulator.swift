@@ -37,8 +37,10 @@ public final class KubeEmulator: Sendable {
     public let caPEM: String?
     /// A client certificate and its key (PEM, CN `tapio-client-certificate`) signed by that CA: as kube-apiserver
     /// with `--client-ca-file`, the emulator authenticates a request whose connection presented it, with or
-    /// without a token (nil for plain HTTP).
+    /// without a token (nil for plain HTTP). Any other certificate authenticates nothing (the emulator checks no
+    /// signature: it knows the one certificate its CA signed for clients).
     public let clientCertificate: (certificatePEM: String, keyPEM: String)?
+    let acceptedClientCertificate: NIOSSLCertificate?
     /// How many requests a client certificate authenticated (a valid token was not there to do it).
     public var certificateAuthenticatedRequestCount: Int { store.state.withLock { $0.certificateAuthenticated } }
     public let directory: URL
@@ -78,9 +80,9 @@ public final class KubeEmulator: Sendable {
                 certificateChain: try NIOSSLCertificate.fromPEMBytes(certs.certPEM).map { .certificate($0) },
                 privateKey: .privateKey(try NIOSSLPrivateKey(bytes: certs.keyPEM, format: .pem)))
             cfg.minimumTLSVersion = .tlsv12
-            // Client certificates: asked for, not required; one presented must be the CA's, or the handshake fails.
+            // Client certificates: asked for, not required, and any is let through the handshake — as kube-apiserver
+            // does; authentication then decides (`acceptedClientCertificate`), and an unknown one gets 401.
             cfg.certificateVerification = .optionalVerification
-            cfg.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(Array(certs.caPEM.utf8)))
             // As kube-apiserver's --tls-sni-cert-key: a client that names a server (other than localhost) gets the
             // certificate for ``certificateOnlyName``, which holds no address — so a client checking that name
             // against it has to have sent it, and one that sent another name has to refuse it.
@@ -102,7 +104,10 @@ public final class KubeEmulator: Sendable {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .bind(host: "127.0.0.1", port: 0) { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    if let ctx { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: ctx)) }
+                    if let ctx {
+                        try channel.pipeline.syncOperations.addHandler(
+                            NIOSSLServerHandler(context: ctx, customVerificationCallback: { _, verified in verified.succeed(.certificateVerified) }))
+                    }
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                     return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: channel)
                 }
@@ -145,7 +150,9 @@ public final class KubeEmulator: Sendable {
          clientCertificate: (certificatePEM: String, keyPEM: String)?, directory: URL,
          store: EmulatorStore, serverChannel: any Channel, bookmarkInterval: Duration, serverNames: ServerNameLog) {
         self.port = port; self.useTLS = useTLS; self.token = token; self.kubeconfigPath = kubeconfigPath
-        self.caPEM = caPEM; self.clientCertificate = clientCertificate; self.directory = directory; self.store = store; self.serverChannel = serverChannel
+        self.caPEM = caPEM; self.clientCertificate = clientCertificate; self.directory = directory
+        self.store = store; self.serverChannel = serverChannel
+        acceptedClientCertificate = clientCertificate.flatMap { try? NIOSSLCertificate.fromPEMBytes(Array($0.certificatePEM.utf8)).first }
         self.bookmarkInterval = bookmarkInterval; self.serverNamesSeen = serverNames
         acceptTask = Mutex(nil)
     }
@@ -238,8 +245,8 @@ public final class KubeEmulator: Sendable {
             var head: HTTPRequestHead?
             var body = ByteBuffer()
             var tooLarge = false
-            // Whether the connection presented a client certificate (the TLS layer checked it against the CA): read
-            // once, at the first request, when the handshake is done.
+            // Whether the connection presented the client certificate the emulator's CA signed: read once, at the
+            // first request, when the handshake is done.
             var presentedCertificate: Bool?
             for try await part in inbound {
                 switch part {
@@ -259,7 +266,8 @@ public final class KubeEmulator: Sendable {
                     guard let h = head else { continue }
                     var req = Self.request(h, body)
                     if presentedCertificate == nil {
-                        presentedCertificate = useTLS ? ((try? await channel.nioSSL_peerCertificate().get()) ?? nil) != nil : false
+                        let peer = useTLS ? ((try? await channel.nioSSL_peerCertificate().get()) ?? nil) : nil
+                        presentedCertificate = peer != nil && peer == acceptedClientCertificate
                     }
                     req.clientCertificate = presentedCertificate ?? false
                     let response = tooLarge
