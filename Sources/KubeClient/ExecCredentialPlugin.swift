@@ -2,8 +2,8 @@ import Foundation
 
 /// A kubeconfig user's `exec` section: a command that prints a credential (client.authentication.k8s.io
 /// `ExecCredential`), as cloud clusters use — `aws eks get-token`, `gke-gcloud-auth-plugin`, `kubelogin`. Tapio
-/// runs it as kubectl does and sends the token it prints until the token expires or the server refuses it
-/// (``ExecCredentialSource``).
+/// runs it as kubectl does and sends the token, or the client certificate, it prints until that expires or the server
+/// refuses it (``ExecCredentialSource``).
 public struct ExecCredentialPlugin: Sendable, Equatable {
     /// The `ExecCredential` versions Tapio speaks (`v1alpha1` was removed from Kubernetes in 1.24).
     public static let apiVersions = ["client.authentication.k8s.io/v1", "client.authentication.k8s.io/v1beta1"]

@@ -247,7 +247,8 @@ struct ExecCredentialRun {
         return (output, errors, signal == 0 ? .exited((status >> 8) & 0xff) : .signalled(signal))
     }
 
-    /// The credential in the plugin's output: an ExecCredential of the configured version with a token.
+    /// The credential in the plugin's output: an ExecCredential of the configured version with a token, a client
+    /// certificate and key, or both.
     func decode(_ output: [UInt8]) throws(KubeError) -> Credential {
         guard let object = try? JSONSerialization.jsonObject(with: Data(output)) as? [String: Any] else {
             let start = String(decoding: output.prefix(80), as: UTF8.self)

@@ -218,8 +218,8 @@ public final class KubeClient: Sendable {
         return Authentication(token: tokens.current())
     }
 
-    /// Gets the next request's token now — running the kubeconfig's exec credential plugin if it has one and holds no
-    /// good token: for a caller that bounds how long the server may take to answer and should not count the plugin's
+    /// Gets the next request's credential now — running the kubeconfig's exec credential plugin if it has one and holds
+    /// no good credential: for a caller that bounds how long the server may take to answer and should not count the plugin's
     /// time (a login) against it.
     public func prepareCredentials() async throws {
         _ = try await authentication()

@@ -23,7 +23,7 @@ public struct KubeConfig: Sendable {
     public var token: String?
     /// A file holding the bearer token; re-read when it changes (service-account token rotation).
     public var tokenFile: String?
-    /// A command that prints a token (a kubeconfig user's `exec`), used when neither a token nor a client
+    /// A command that prints a token or a client certificate (a kubeconfig user's `exec`), used when neither a token nor a client
     /// certificate is given.
     public var exec: ExecCredentialPlugin?
     /// The cluster's `extensions[name=client.authentication.k8s.io/exec].extension` as JSON: settings for the

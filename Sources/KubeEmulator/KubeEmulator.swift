@@ -83,6 +83,8 @@ public final class KubeEmulator: Sendable {
             // Client certificates: asked for, not required, and any is let through the handshake — as kube-apiserver
             // does; authentication then decides (`acceptedClientCertificate`), and an unknown one gets 401.
             cfg.certificateVerification = .optionalVerification
+            // Unused (the callback decides), but the default would read the system's bundle at every start.
+            cfg.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(Array(certs.caPEM.utf8)))
             // As kube-apiserver's --tls-sni-cert-key: a client that names a server (other than localhost) gets the
             // certificate for ``certificateOnlyName``, which holds no address — so a client checking that name
             // against it has to have sent it, and one that sent another name has to refuse it.

@@ -63,7 +63,7 @@ public final class LeaderElector: Sendable {
         while !Task.isCancelled {
             // Campaign.
             while !Task.isCancelled {
-                if await attempt(&observed, clock: clock, claimSent: &mayHold, seeClaimsThrough: true) { break }
+                if await attempt(&observed, clock: clock, claimSent: &mayHold) { break }
                 try? await Task.sleep(for: config.retryPeriod * Double.random(in: 1.0...1.2))
             }
             if Task.isCancelled { break }
@@ -81,11 +81,10 @@ public final class LeaderElector: Sendable {
                     let o = observed
                     let result = try? await withTimeout(remaining) { [self] in
                         var copy = o
+                        // Whether a write was sent does not matter here: a term that ends marks the record as
+                        // possibly ours anyway (below).
                         var sent = false
-                        // A renewal cut short by the deadline or a stop need not be seen through: it carries the
-                        // resourceVersion of a record that already names us, so landing late it changes nothing
-                        // (or is refused as a conflict), and the release re-reads after a conflict.
-                        let r = await self.attempt(&copy, clock: clock, claimSent: &sent, seeClaimsThrough: false)
+                        let r = await self.attempt(&copy, clock: clock, claimSent: &sent)
                         return (r, copy)
                     }
                     if let (r, copy) = result { ok = r; observed = copy }
@@ -112,13 +111,12 @@ public final class LeaderElector: Sendable {
     }
 
     /// One try to acquire or renew. True when we hold the lease afterwards. `claimSent` is set when a write was
-    /// sent: the server may have made it even when this returns false (the request timed out). With
-    /// `seeClaimsThrough`, a write once sent is awaited even if the caller is cancelled (``seeThrough(_:)``).
-    func attempt(_ observed: inout Observed, clock: ContinuousClock, claimSent: inout Bool, seeClaimsThrough: Bool) async -> Bool {
+    /// sent: the server may have made it even when this returns false (the request timed out). A claim — a create,
+    /// or an update that makes us the holder — is seen through when the caller is cancelled (``seeThrough(_:)``); a
+    /// renewal need not be: it carries the resourceVersion of a record that already names us, so landing late it
+    /// changes nothing, or is refused as a conflict after the release's write (which reads again after a conflict).
+    func attempt(_ observed: inout Observed, clock: ContinuousClock, claimSent: inout Bool) async -> Bool {
         let client = client
-        func write<T: Sendable>(_ request: @escaping @Sendable () async throws -> T) async throws -> T {
-            seeClaimsThrough ? try await seeThrough(request) : try await request()
-        }
         let now = MicroTime.string()
         // The flag's duration may exceed what the field holds (Int32 seconds): saturate rather than trap.
         let seconds = Int32(clamping: max(1, config.leaseDuration.components.seconds))
@@ -135,7 +133,7 @@ public final class LeaderElector: Sendable {
                 spec.leaseTransitions = 0
                 claimSent = true
                 let fresh = Lease(metadata: ObjectMeta(name: name, namespace: namespace), spec: spec)
-                let created = try await write { try await client.create(fresh) }
+                let created = try await seeThrough { try await client.create(fresh) }
                 observed = Observed(spec: created.spec, at: clock.now)
                 return true
             }
@@ -161,7 +159,7 @@ public final class LeaderElector: Sendable {
             updated.spec = spec
             claimSent = true
             let claim = updated
-            let written = try await write { try await client.update(claim) }
+            let written = holder == identity ? try await client.update(claim) : try await seeThrough { try await client.update(claim) }
             observed = Observed(spec: written.spec, at: clock.now)
             return true
         } catch {
@@ -176,11 +174,20 @@ public final class LeaderElector: Sendable {
     /// A claim once sent is seen through, cancelled or not. Abandoned in flight, the request may still be applied
     /// by the server after the release that follows a stop has read the Lease — found it not ours, and left — so the
     /// claim would stand for a candidate that is gone, and the next leader would wait out the whole lease. So the
-    /// write runs on a task of its own, and is awaited for at most `renewDeadline` or 5 s (as the release): a server
-    /// that never answers must not hold a shutdown.
+    /// write runs on a task of its own, bounded by the client's request timeout as before; once the caller is
+    /// cancelled it has at most `renewDeadline` or 5 s more (as the release): a server that never answers must not
+    /// hold a shutdown.
     func seeThrough<T: Sendable>(_ request: @escaping @Sendable () async throws -> T) async throws -> T {
         let limit = min(config.renewDeadline, .seconds(5))
-        return try await Task.detached { try await withTimeout(limit, request) }.value
+        let write = Task.detached { try await request() }
+        return try await withTaskCancellationHandler {
+            try await write.value
+        } onCancel: {
+            Task.detached {
+                try? await Task.sleep(for: limit)
+                write.cancel()
+            }
+        }
     }
 
     enum Release: Equatable {

@@ -255,15 +255,15 @@ struct LeaderElectionTests {
     /// The race a real server allows and the test above does not: the claim is sent but applied late (here 2 s:
     /// slow admission, a busy etcd), and the candidate is stopped in between. Had it abandoned the request, its
     /// release would read the Lease before the claim lands — not there, nothing to give back — and the claim would
-    /// then stand for a candidate that is gone. It sees the claim through, then gives the Lease back.
+    /// then stand for a candidate that is gone. It sees the claim through, then gives the Lease back. (Stopped only
+    /// after the claim landed — a test stalled 2 s — it leads, and releases as a leader does: the same end.)
     @Test(.timeLimit(.minutes(2))) func aCandidateStoppedBeforeItsClaimLandsReleasesTheLeaseOnceItDoes() async throws {
         try await withCluster { cluster, client, ns in
             guard let emu = cluster.requireEmulator() else { return }
             emu.injectFaults(status: 200, delay: .seconds(2), method: "POST", pathContains: "/namespaces/\(ns)/leases")
             let cfg = LeaderElectionConfig(leaseDuration: .seconds(15), renewDeadline: .seconds(10), retryPeriod: .milliseconds(100))
             let e = LeaderElector(client: client, namespace: ns, name: "lock", identity: "slow", config: cfg)
-            let changes = Box<[LeadershipChange]>([])
-            let t = Task { await e.run { c in changes.with { $0.append(c) } } }
+            let t = Task { await e.run { _ in } }
             #expect(await eventually { emu.pendingFaultCount == 0 }, "the claim never reached the server")
             t.cancel()
             await t.value
@@ -271,7 +271,6 @@ struct LeaderElectionTests {
             let lease = await eventually { try? await client.get(Lease.self, namespace: ns, name: "lock") }
             #expect(lease != nil, "the delayed claim never created the Lease")
             #expect(lease?.spec?.holderIdentity == nil, "the claim landed after the stopped candidate's release: \(lease?.spec?.holderIdentity ?? "")")
-            #expect(changes.get.isEmpty, "stopped before it led, it must not have said it led")
         }
     }
 
