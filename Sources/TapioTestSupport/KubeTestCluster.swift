@@ -63,27 +63,23 @@ extension TestCluster {
     /// cluster.stop() } }` hands the stop to a task nobody waits for: a test that finishes last in a parallel run lets
     /// the process exit first, and the emulator's kubeconfig directory stays in /tmp.)
     public static func with<T>(tls: Bool = true, _ body: (TestCluster) async throws -> T) async throws -> T {
-        let cluster = try await start(tls: tls)
-        do {
-            let result = try await body(cluster)
-            await cluster.stop()
-            return result
-        } catch {
-            await cluster.stop()
-            throw error
-        }
+        try await using(try await start(tls: tls), stop: { await $0.stop() }, body)
     }
 }
 
 /// Starts an emulator, runs `body` and stops the emulator, awaited, whatever `body` did (see `TestCluster.with`).
 public func withEmulator<T>(tls: Bool = true, _ body: (KubeEmulator) async throws -> T) async throws -> T {
-    let emu = try await KubeEmulator.start(tls: tls)
+    try await using(try await KubeEmulator.start(tls: tls), stop: { await $0.stop() }, body)
+}
+
+/// Runs `body` on `resource`, then `stop`s it, awaited, whether `body` returned or threw.
+private func using<R, T>(_ resource: R, stop: (R) async -> Void, _ body: (R) async throws -> T) async throws -> T {
     do {
-        let result = try await body(emu)
-        await emu.stop()
+        let result = try await body(resource)
+        await stop(resource)
         return result
     } catch {
-        await emu.stop()
+        await stop(resource)
         throw error
     }
 }
