@@ -6,16 +6,6 @@ import Synchronization
 import Glibc
 #endif
 
-/// What a request authenticates with from an exec credential plugin: a bearer token, a client certificate (as the
-/// TLS configuration that presents it), or both.
-struct ExecCredential: Sendable {
-    var token: String?
-    /// The client's TLS configuration with the plugin's certificate and key; nil when the plugin gave none.
-    var tls: TLSConfiguration?
-    /// Which run of the plugin gave it: a refusal drops the held credential only if it is still this one.
-    var run: Int
-}
-
 /// The credential of an exec credential plugin, as client-go keeps it: the plugin runs when a request needs one and
 /// none is held, when the held one's `expirationTimestamp` has passed, and when the server refused it (401).
 /// Requests that need a credential at once wait for one run, not one each; a waiting request that is cancelled stops
@@ -24,9 +14,9 @@ final class ExecCredentialSource: Sendable {
     private struct State {
         /// The credential requests get (its certificate made into a TLS configuration once, not per request), and
         /// when it expires.
-        var held: (credential: ExecCredential, expires: Date?)?
+        var held: (credential: Authentication, expires: Date?)?
         var running = false
-        var waiters: [UInt64: CheckedContinuation<ExecCredential, any Error>] = [:]
+        var waiters: [UInt64: CheckedContinuation<Authentication, any Error>] = [:]
         /// Waiters cancelled before they were registered (the cancellation handler can run first).
         var cancelled: Set<UInt64> = []
         var nextWaiter: UInt64 = 0
@@ -45,7 +35,7 @@ final class ExecCredentialSource: Sendable {
     /// The client's own TLS configuration (trust roots, verification), which a plugin's certificate is added to.
     private let baseTLS: TLSConfiguration
 
-    init(plugin: ExecCredentialPlugin, cluster: KubeConfig, tls: TLSConfiguration = .makeClientConfiguration(),
+    init(plugin: ExecCredentialPlugin, cluster: KubeConfig, tls: TLSConfiguration,
          now: @escaping @Sendable () -> Date = Date.init) {
         run = ExecCredentialRun(plugin: plugin, cluster: cluster)
         baseTLS = tls
@@ -56,7 +46,7 @@ final class ExecCredentialSource: Sendable {
     var runs: Int { state.withLock { $0.runs } }
 
     /// The credential to send: the held one while it has not expired, else a fresh one from the plugin.
-    func credential() async throws -> ExecCredential {
+    func credential() async throws -> Authentication {
         let id = state.withLock { s -> UInt64 in
             s.nextWaiter &+= 1
             return s.nextWaiter
@@ -64,8 +54,8 @@ final class ExecCredentialSource: Sendable {
         // A cancellation that came after the answer leaves no trace.
         defer { state.withLock { _ = $0.cancelled.remove(id) } }
         return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (c: CheckedContinuation<ExecCredential, any Error>) in
-                enum Next { case done(Result<ExecCredential, any Error>), wait, start }
+            try await withCheckedThrowingContinuation { (c: CheckedContinuation<Authentication, any Error>) in
+                enum Next { case done(Result<Authentication, any Error>), wait, start }
                 let next: Next = state.withLock { s in
                     if s.cancelled.remove(id) != nil || Task.isCancelled { return .done(.failure(CancellationError())) }
                     if let held = s.held, held.expires.map({ now() < $0 }) ?? true { return .done(.success(held.credential)) }
@@ -82,7 +72,7 @@ final class ExecCredentialSource: Sendable {
                 }
             }
         } onCancel: {
-            let waiter = state.withLock { s -> CheckedContinuation<ExecCredential, any Error>? in
+            let waiter = state.withLock { s -> CheckedContinuation<Authentication, any Error>? in
                 guard let w = s.waiters.removeValue(forKey: id) else {
                     s.cancelled.insert(id)
                     return nil
@@ -125,7 +115,7 @@ final class ExecCredentialSource: Sendable {
     }
 
     private func finished(_ result: Result<ExecCredentialRun.Credential, KubeError>) {
-        let (waiters, again, answer) = state.withLock { s -> ([CheckedContinuation<ExecCredential, any Error>], Bool, Result<ExecCredential, any Error>) in
+        let (waiters, again, answer) = state.withLock { s -> ([CheckedContinuation<Authentication, any Error>], Bool, Result<Authentication, any Error>) in
             let answer = result.map { c in
                 let issued = issue(c, run: s.runs)
                 s.held = (issued, c.expires)
@@ -151,7 +141,7 @@ final class ExecCredentialSource: Sendable {
 
     /// What requests send of `credential`: its token, and its certificate and key added to the client's TLS
     /// configuration (a request with another TLS configuration gets connections of its own).
-    private func issue(_ credential: ExecCredentialRun.Credential, run: Int) -> ExecCredential {
+    private func issue(_ credential: ExecCredentialRun.Credential, run: Int) -> Authentication {
         var tls: TLSConfiguration?
         if let certificate = credential.certificate {
             var t = baseTLS
@@ -159,14 +149,14 @@ final class ExecCredentialSource: Sendable {
             t.privateKey = .privateKey(certificate.key)
             tls = t
         }
-        return ExecCredential(token: credential.token, tls: tls, run: run)
+        return Authentication(token: credential.token, tls: tls, execRun: run)
     }
 
     /// The server refused the credential of run `run` (401): it is dropped, so the next request runs the plugin
     /// again — unless a newer one has already replaced it.
     func refused(run: Int) {
         state.withLock { s in
-            if s.held?.credential.run == run { s.held = nil }
+            if s.held?.credential.execRun == run { s.held = nil }
         }
     }
 }

@@ -13,6 +13,17 @@ import Synchronization
 /// on 429 (the server did not act on them), always honouring `Retry-After`. Every retry is logged (at info, at
 /// most one line per request path per 30 s) and reported to the observer. Bodies, watch lines and redirects are
 /// bounded by `limits`. Call `shutdown()` before dropping it.
+/// How a request authenticates: a bearer token (the exec plugin's, the token file's or the fixed one; nil: none, a
+/// client certificate authenticates), and the TLS configuration that presents an exec plugin's client certificate
+/// (nil: the client's own).
+struct Authentication: Sendable {
+    var token: String?
+    var tls: TLSConfiguration?
+    /// The plugin run it came from, to report a refusal: a refusal drops the held credential only if it is still
+    /// this run's (nil: not from a plugin).
+    var execRun: Int?
+}
+
 public final class KubeClient: Sendable {
     public let config: KubeConfig
     public let retryPolicy: RetryPolicy
@@ -200,21 +211,9 @@ public final class KubeClient: Sendable {
         return requestBase + path + (q.map { "?" + $0 } ?? "")
     }
 
-    /// How the next request authenticates: the bearer token (the exec plugin's, the token file's or the fixed one;
-    /// nil: none, a client certificate authenticates), and the TLS configuration that presents an exec plugin's
-    /// client certificate (nil: the client's own).
-    struct Authentication {
-        var token: String?
-        var tls: TLSConfiguration?
-        /// The plugin run it came from, to report a refusal (nil: not from a plugin).
-        var execRun: Int?
-    }
-
+    /// How the next request authenticates: the exec plugin's credential, else the token file's or the fixed token.
     func authentication() async throws -> Authentication {
-        if let exec {
-            let c = try await exec.credential()
-            return Authentication(token: c.token, tls: c.tls, execRun: c.run)
-        }
+        if let exec { return try await exec.credential() }
         return Authentication(token: tokens.current())
     }
 

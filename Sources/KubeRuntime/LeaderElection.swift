@@ -57,8 +57,8 @@ public final class LeaderElector: Sendable {
         var observed = Observed(spec: nil, at: clock.now)
         // Whether the server's record may name us though we do not lead: a claim was sent (its answer read just
         // now, as the stop came, or never — the request timed out, and the server may have made it all the same), or
-        // a term ended with our name still on it. Stopped then, we give back whatever the server says is ours, or the next leader waits out the whole
-        // lease for a candidate that is gone. A standby that never claimed (the lease held) does not ask.
+        // a term ended with our name still on it. Stopped then, we give back whatever the server says is ours, or the
+        // next leader waits out the whole lease for a candidate that is gone. A standby that never claimed (the lease held) does not ask.
         var mayHold = false
         while !Task.isCancelled {
             // Campaign.
@@ -171,6 +171,11 @@ public final class LeaderElector: Sendable {
         }
     }
 
+    /// How long a stopped candidate gives each request it still makes — the claim it sees through, the release:
+    /// `renewDeadline` or 5 s, whichever is shorter, so a server that never answers cannot hold a shutdown past a
+    /// pod's grace period.
+    var stopLimit: Duration { min(config.renewDeadline, .seconds(5)) }
+
     /// A claim once sent is seen through, cancelled or not. Abandoned in flight, the request may still be applied
     /// by the server after the release that follows a stop has read the Lease — found it not ours, and left — so the
     /// claim would stand for a candidate that is gone, and the next leader would wait out the whole lease. So the
@@ -178,7 +183,7 @@ public final class LeaderElector: Sendable {
     /// cancelled it has at most `renewDeadline` or 5 s more (as the release): a server that never answers must not
     /// hold a shutdown.
     func seeThrough<T: Sendable>(_ request: @escaping @Sendable () async throws -> T) async throws -> T {
-        let limit = min(config.renewDeadline, .seconds(5))
+        let limit = stopLimit
         let write = Task.detached { try await request() }
         return try await withTaskCancellationHandler {
             try await write.value
@@ -203,7 +208,7 @@ public final class LeaderElector: Sendable {
     /// `renewDeadline` or 5 s: a server that does not answer must not hold the shutdown past the pod's grace
     /// period. Without the release, the next leader waits out the lease instead; that is logged.
     func releaseOnStop() async -> Release {
-        let limit = min(config.renewDeadline, .seconds(5))
+        let limit = stopLimit
         let outcome = await Task.detached { [self] in await withDeadline(limit) { await self.release() } }.value ?? .failed
         if outcome == .failed {
             logger.warning("\(identity) could not release lease \(namespace)/\(name) within \(limit); the next leader takes over when it expires")
