@@ -130,8 +130,9 @@ public struct ProxyEndpoint: Sendable, Equatable {
 
         /// Whether this address is in `net`/`prefix` (a prefix counts IPv4 bits for an IPv4 network).
         func contains(in net: IP, prefix: Int) -> Bool {
-            let bits = net.writtenAsV4 ? prefix + 96 : prefix
+            // Checked before the sum: a prefix near Int.max from NO_PROXY overflowed it and killed the process.
             guard (net.writtenAsV4 ? 0...32 : 0...128).contains(prefix) else { return false }
+            let bits = net.writtenAsV4 ? prefix + 96 : prefix
             var left = bits
             for i in 0..<16 where left > 0 {
                 let take = min(8, left)

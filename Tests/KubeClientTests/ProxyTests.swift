@@ -117,6 +117,12 @@ struct ProxyTests {
         #expect(bypassed("https://[fd00::1]:6443", "[fd00:0::1]:6443"), "addresses compare as addresses")
         #expect(!bypassed("https://[fd00::1]:443", "[fd00::1]:6443"))
         #expect(bypassed("https://api.example.com:6443", "other.org,\n api.example.com"))
+        // A prefix out of range is no network (as Go's ParseCIDR refuses it); one near Int.max used to overflow and
+        // kill the process at start.
+        for prefix in ["33", "-1", "9223372036854775807", "9223372036854775712", "99999999999999999999"] {
+            #expect(!bypassed("https://10.1.2.3:6443", "10.0.0.0/\(prefix)"), "\(prefix)")
+        }
+        #expect(!bypassed("https://[fd00::10]:6443", "fd00::/9223372036854775807"))
     }
 
     @Test("a proxy variable Tapio cannot use is refused at start, naming the variable")
