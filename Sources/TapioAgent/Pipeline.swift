@@ -48,7 +48,8 @@ public final class Pipeline: Sendable {
     private let current = Mutex(PipelineStatus())
     private let nextConfig = Mutex<CorrelationConfig?>(nil)
 
-    /// - Parameter filter: which updates reach the sinks (e.g. a namespace filter); all by default.
+    /// - Parameter filter: which updates reach the sinks (e.g. a namespace filter); all by default. A finding it let
+    ///   out is followed by its resolution whatever it says then (``PublishedFindings``).
     public init(config: CorrelationConfig, sources: [any EventSource], attributor: any Attributor,
                 sinks: [any InsightSink], queueCapacity: Int = 65_536, logger: Logger = Logger(label: "tapio.pipeline"),
                 filter: @escaping @Sendable (InsightUpdate) -> Bool = { _ in true }) {
@@ -152,6 +153,7 @@ public final class Pipeline: Sendable {
     private func correlate() async {
         var engine = CorrelationEngine(config: config)
         var updates: [InsightUpdate] = []
+        var published = PublishedFindings()
         var events: UInt64 = 0
         var lastSnapshot: UInt64 = 0
         var lastStatus: UInt64 = 0
@@ -183,7 +185,7 @@ public final class Pipeline: Sendable {
                 // The active set costs a walk over every subject: refresh it once a second, or when insights changed.
                 let snapshot = !updates.isEmpty || now &- lastSnapshot >= 1_000_000_000
                 if snapshot { lastSnapshot = now }
-                await publish(&updates, engine: engine, events: events, snapshot: snapshot)
+                await publish(&updates, engine: engine, published: &published, events: events, snapshot: snapshot)
                 // The sources' health and the counters go to the sinks once a second from here: this loop wakes
                 // at least that often (housekeeping), so a timer of its own would only add wake-ups.
                 if now &- lastStatus >= 1_000_000_000 {
@@ -201,12 +203,13 @@ public final class Pipeline: Sendable {
             engine.ingest(.node(n, subject: subject, context: context), now: MonotonicClock.wallNanos(), into: &updates)
         }
         updates.append(contentsOf: engine.flush(now: MonotonicClock.wallNanos()))
-        await publish(&updates, engine: engine, events: events, snapshot: true)
+        await publish(&updates, engine: engine, published: &published, events: events, snapshot: true)
     }
 
-    private func publish(_ updates: inout [InsightUpdate], engine: CorrelationEngine, events: UInt64,
-                         snapshot: Bool) async {
-        let active = snapshot ? engine.activeInsights.filter(filter) : nil
+    private func publish(_ updates: inout [InsightUpdate], engine: CorrelationEngine, published: inout PublishedFindings,
+                         events: UInt64, snapshot: Bool) async {
+        let all = snapshot ? engine.activeInsights : nil
+        let active = all?.filter(filter)
         let stats = engine.stats
         let subjects = engine.trackedSubjects
         let sizes = snapshot ? engine.sizes : nil
@@ -218,10 +221,35 @@ public final class Pipeline: Sendable {
             if let sizes { s.engineSizes = sizes }
             s.shedByStage["engine"] = stats.shed
         }
-        guard !updates.isEmpty else { return }
-        let out = updates.filter(filter)
+        let out = updates.filter { published.pass($0, filter: filter) }
         updates.removeAll(keepingCapacity: true)
+        // After the updates: a resolution in them has just left the engine's active set.
+        if let all { published.retain(all) }
         guard !out.isEmpty else { return }
         for sink in sinks { await sink.emit(out) }
+    }
+}
+
+/// The findings a pipeline's filter let out and that have not been resolved since. A resolution follows its finding
+/// out whatever the filter says by then: a deleted pod is gone from the pod store (its labels with it) before the
+/// engine resolves its findings, so a policy's `podSelector` refused the resolution and the Insight stayed Active for
+/// good; a pod relabelled out of a selector must not leave one behind either. Pruned to the engine's active findings
+/// at each snapshot (once a second), so it never holds more than they (a subject evicted from a full engine
+/// takes its findings with it, unresolved).
+struct PublishedFindings {
+    private(set) var identities: Set<InsightIdentity> = []
+
+    /// Whether `update` goes out, noting what does.
+    mutating func pass(_ update: InsightUpdate, filter: (InsightUpdate) -> Bool) -> Bool {
+        if update.change == .resolved { return identities.remove(update.identity) != nil || filter(update) }
+        guard filter(update) else { return false }
+        identities.insert(update.identity)
+        return true
+    }
+
+    /// Forgets what is no longer active in the engine.
+    mutating func retain(_ active: [InsightUpdate]) {
+        guard !identities.isEmpty else { return }
+        identities.formIntersection(active.lazy.map(\.identity))
     }
 }

@@ -179,6 +179,47 @@ struct AgentIntegrationTests {
         }
     }
 
+    /// A deleted pod's findings resolve under a policy that selects pods by label: the pod store forgets the pod (its
+    /// labels with it) before the engine resolves them, and the selector used to refuse the resolution — the Insight
+    /// stayed Active for good, one per deleted pod that had a finding.
+    @Test func aDeletedPodsFindingResolvesUnderAPodSelector() async throws {
+        try await withAgent { r in
+            try await r.port.waitUntilReady()
+            // The policy selects this node only (a label the test gives it) and pods labelled app=checkout.
+            let name = "selected-\(r.cluster.namespace)"
+            var spec = TapioPolicySpec()
+            spec.nodeSelector = LabelSelector(matchLabels: ["tapio-test/selected": r.node], matchExpressions: nil)
+            spec.selector.podSelector = PolicyLabelSelector(matchLabels: ["app": "checkout"])
+            _ = try await r.client.create(PolicyObject(metadata: KubeObjectMeta(name: name), spec: spec))
+            r.cluster.atCleanup { try? await r.client.deleteRaw(ResourceType(PolicyObject.self), namespace: nil, name: name) }
+            var node = try await r.client.get(Node.self, name: r.node)
+            node.metadata.labels = ["tapio-test/selected": r.node]
+            _ = try await r.client.update(node)
+            let applied = await eventually { r.applied.configs.withLock { $0.last { $0.appliedPolicies[name] != nil } } }
+            try #require(applied != nil, "the policy was never applied")
+            let labelled = try TestCgroup.create(layout: .cgroupfs(qos: "burstable"), memoryLimit: 64 << 20)
+            defer { labelled.destroy() }
+            _ = try await createPod(r.client, namespace: r.cluster.namespace, name: "checkout-0", node: r.node,
+                                    containerID: labelled.containerID, labels: ["app": "checkout"])
+            // The pod is known to the agent once a kill in its cgroup is pinned on it.
+            let found = try await eventually(timeout: .seconds(60), every: .seconds(1)) {
+                r.oomKill(pid: 7070, in: labelled)
+                return try await r.insights().first { $0.spec.type == .oomKilled && $0.spec.subject.name == "checkout-0" }
+            }
+            let insight = try #require(found, "the kill in the selected pod never became an Insight")
+            #expect(insight.status?.phase == .active)
+            // At once, as the kubelet confirms a deletion: with a grace period the pod stays Terminating (no kubelet here).
+            try await r.client.deleteRaw(ResourceType(Pod.self), namespace: r.cluster.namespace, name: "checkout-0",
+                                         options: WriteOptions(gracePeriodSeconds: 0))
+            let resolved = try await eventually {
+                try await r.client.get(InsightObject.self, namespace: r.cluster.namespace, name: insight.metadata.name ?? "")
+                    .status.flatMap { $0.phase == .resolved ? $0 : nil }
+            }
+            await r.stop()
+            #expect(resolved != nil, "the Insight of the deleted pod stayed \(insight.status?.phase.rawValue ?? "?")")
+        }
+    }
+
     @Test func repeatedDetectionsUpdateOneInsightAndEmitAnEvent() async throws {
         try await withAgent { r in
             try await r.port.waitUntilReady()

@@ -1,6 +1,6 @@
 import KubeClient
 import KubeRuntime
-import TapioAgent
+@testable import TapioAgent
 import TapioCorrelation
 import TapioKube
 import TapioModel
@@ -63,5 +63,35 @@ import Testing
         let u = InsightUpdate(identity: InsightIdentity(type: .oomPrediction, subject: subject), spec: spec, change: .new,
                               observedAt: 1, firstSeenAt: 1, occurrences: 1)
         #expect(s.allows(u))
+    }
+
+    /// A resolution follows its finding out whatever the selectors say by then (the pod is gone from the store, or
+    /// relabelled); one of a finding never let out is still judged by them; a finding no longer active is forgotten.
+    @Test func aResolutionFollowsItsFindingOut() {
+        let s = scope()
+        s.setPolicies([Self.policy(podLabels: ["app": "api"])])
+        var published = PublishedFindings()
+        let allows: (InsightUpdate) -> Bool = { s.allows($0) }
+        func resolved(_ u: InsightUpdate) -> InsightUpdate {
+            var r = u
+            r.change = .resolved
+            return r
+        }
+        let api = Self.update(namespace: "shop", pod: "api"), db = Self.update(namespace: "shop", pod: "db")
+        let apiOut = published.pass(api, filter: allows), dbOut = published.pass(db, filter: allows)
+        #expect(apiOut && !dbOut)
+        s.pods.apply(.delete(Pod(metadata: KubeObjectMeta(name: "api", namespace: "shop"))))
+        #expect(!s.allows(resolved(api)), "the selector alone refuses it once the pod is gone")
+        let first = published.pass(resolved(api), filter: allows), again = published.pass(resolved(api), filter: allows)
+        #expect(first, "the deleted pod's finding was let out: so is its resolution")
+        #expect(!again, "once")
+        let dbResolved = published.pass(resolved(db), filter: allows)
+        #expect(!dbResolved, "never let out: the selector decides")
+        let gone = Self.update(namespace: "shop", pod: "gone")
+        s.setPolicies([])
+        let goneOut = published.pass(gone, filter: allows)
+        #expect(goneOut)
+        published.retain([api])
+        #expect(published.identities.isEmpty, "no longer active in the engine: forgotten")
     }
 }
