@@ -63,7 +63,8 @@ public final class Pipeline: Sendable {
     }
 
     /// Switches the engine to a new configuration (a policy changed). The engine starts over with the new
-    /// windows and thresholds; insights already written stay where they are and are updated on the next detection.
+    /// windows and thresholds, keeping the active findings: each is updated on its next detection, or resolved once
+    /// `resolveAfter` passes without one (``CorrelationEngine/adoptActiveFindings(of:now:)``).
     public func reconfigure(_ config: CorrelationConfig) {
         nextConfig.withLock { $0 = config }
     }
@@ -170,7 +171,9 @@ public final class Pipeline: Sendable {
                 if let new = nextConfig.withLock({ c -> CorrelationConfig? in defer { c = nil }; return c }),
                    new != engine.config {
                     updates.append(contentsOf: engine.flush(now: now))
-                    engine = CorrelationEngine(config: new)
+                    var next = CorrelationEngine(config: new)
+                    next.adoptActiveFindings(of: engine, now: now)
+                    engine = next
                     logger.info("correlation engine reconfigured")
                 }
                 if batch.isEmpty { engine.tick(now: now, into: &updates) }

@@ -134,6 +134,28 @@ public struct CorrelationEngine: Sendable {
         return out
     }
 
+    /// Takes over `old`'s active findings: a policy change starts a new engine (new windows and thresholds), and a
+    /// finding the new one did not detect again stayed Active in the cluster for good — nothing resolved it. Each stays
+    /// active here as it was: detected again, it is updated, not announced anew; not detected for this engine's
+    /// `resolveAfter` since it last was, it is resolved as usual. The pods deleted within the window come too, so late
+    /// events about them are still ignored. Call on a new engine, before its first event.
+    public mutating func adoptActiveFindings(of old: CorrelationEngine, now: UInt64) {
+        for (uid, at) in old.tombstoneOrder where old.tombstones[uid] == at {
+            tombstones[uid] = at
+            tombstoneOrder.append((uid, at))
+        }
+        while tombstoneOrder.count > max(1, config.maxSubjects), let t = tombstoneOrder.popFirst() {
+            if tombstones[t.uid] == t.at { tombstones[t.uid] = nil }
+        }
+        for s in old.states where !s.active.isEmpty {
+            guard let i = slot(for: s.subject, now: now) else { continue }
+            states[i].active = s.active
+            // A ClusterHealth finding still covers its pods' own findings, as it did.
+            for a in s.active where a.identity.type == .clusterHealth { cluster.activeDetails.insert(a.identity.detail) }
+        }
+        timedWorkCache = nil
+    }
+
     // MARK: Input
 
     /// Feeds events in order; returns the updates they caused.

@@ -34,6 +34,38 @@ struct EngineTests {
         #expect(engine.activeInsights.isEmpty)
     }
 
+    @Test("a new engine (a policy changed) takes over the old one's active findings: updated if seen again, else resolved")
+    func reconfigurationKeepsActiveFindings() {
+        var config = CorrelationConfig()
+        config.resolveAfter = .seconds(60)
+        config.updateInterval = .seconds(10)
+        var old = CorrelationEngine(config: config)
+        var out: [InsightUpdate] = []
+        old.ingest(TestEvents.oomKill(pod: "a", at: t0), now: t0, into: &out)
+        old.ingest(TestEvents.oomKill(pod: "b", at: t0), now: t0, into: &out)
+        old.tick(now: t0 + s, into: &out)
+        #expect(out.filter { $0.identity.type == .oomKilled && $0.change == .new }.count == 2)
+        // The new configuration's window is too short to hold the kills: only adoption can still resolve them.
+        config.window = .seconds(60)
+        config.resolveAfter = .seconds(30)
+        let at = t0 + 10 * s
+        var engine = CorrelationEngine(config: config)
+        engine.adoptActiveFindings(of: old, now: at)
+        #expect(Set(engine.activeInsights.map(\.identity)) == Set(old.activeInsights.map(\.identity)))
+        out = []
+        engine.ingest(TestEvents.oomKill(pod: "a", at: at + s), now: at + s, into: &out)
+        for k in 2...120 { engine.tick(now: at + UInt64(k) * s, into: &out) }
+        let a = out.filter { $0.identity.subject.pod?.name == "a" }, b = out.filter { $0.identity.subject.pod?.name == "b" }
+        #expect(!a.contains { $0.change == .new }, "seen again: an update of the finding it had, not a new one: \(a.map(\.change))")
+        #expect(b.map(\.change) == [.resolved], "not seen again: resolved")
+        if let r = b.first {
+            // Last detected at t0 + 1 s by the old engine; the new one resolves 30 s after that, at its next housekeeping.
+            let after = Double(r.observedAt - t0) / 1e9
+            #expect(after >= 31 && after <= 33, "resolved \(after) s after the kill")
+        }
+        #expect(a.last?.change == .resolved, "the kill seen again leaves the new, one-minute window and resolves too")
+    }
+
     @Test("an OOM kill does not wait for its batch: flushIfUrgent reports it at once, ordinary events wait")
     func urgentFlush() {
         var config = CorrelationConfig()
