@@ -119,6 +119,15 @@ public struct Agent: Sendable {
                 if let index = attributor.translator.index {
                     metrics.shedTotal(stage: "cgroup_index_walk", total: index.truncatedWalkCount)
                 }
+                // Walks of the memory poller that stopped at its cap: limited cgroups past it go unsampled.
+                if let poller = node.cgroupPoller {
+                    metrics.shedTotal(stage: "cgroup_poller_walk", total: poller.truncatedWalkCount)
+                }
+                // Records the kernel could not fit in the ring buffer (the queue behind it counts its own).
+                if let probes = node.probes {
+                    metrics.shedTotal(stage: "kernel_ringbuf", total: probes.kernelStats().ringBufferDrops)
+                }
+                metrics.writesDropped(insights: writer, events: [recorder])
                 return .init(contentType: "text/plain; version=0.0.4; charset=utf-8", body: metrics.render())
             },
             "/healthz": { .init(body: Array("ok\n".utf8)) },

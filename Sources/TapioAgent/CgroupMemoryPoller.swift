@@ -59,10 +59,16 @@ public final class CgroupMemoryPoller: EventSource, Sendable {
         var kubeRoots: [String] = []
         /// A walk was asked for before `minWalkGap` had passed since the last one.
         var walkDeferred = false
+        /// Walks that stopped at `maxCgroups` with cgroups left unvisited.
+        var truncatedWalks: UInt64 = 0
     }
     /// Whether each path of the last walk is a kubelet aggregate: parsing every path again at every walk was a tenth
     /// of the agent's CPU at rest (506 cgroups on this machine's host). At most `maxCgroups` entries.
     private let aggregates = Mutex<[String: Bool]>([:])
+
+    /// Walks that stopped at the cap (`maxCgroups`) with cgroups left: those past it go unsampled
+    /// (`tapio_events_shed{stage="cgroup_poller_walk"}`).
+    public var truncatedWalkCount: UInt64 { state.withLock { $0.truncatedWalks } }
 
     struct Known: Sendable {
         var entry: LimitedCgroups.Entry
@@ -239,7 +245,9 @@ public final class CgroupMemoryPoller: EventSource, Sendable {
         }
         for (_, gone) in previous { gone.handle.close() }
         aggregates.withLock { $0 = isAggregate }
+        let truncated = !stack.isEmpty
         state.withLock { s in
+            if truncated { s.truncatedWalks &+= 1 }
             s.known = found
             s.lastWalk = now
             if full {

@@ -223,6 +223,8 @@ public final class Pipeline: Sendable {
             if let active { s.activeInsights = active }
             if let sizes { s.engineSizes = sizes }
             s.shedByStage["engine"] = stats.shed
+            // Subjects pushed out of a full engine (`maxSubjects`), with what they held.
+            s.shedByStage["engine_evicted"] = stats.evictedSubjects
         }
         let out = updates.filter { published.pass($0, filter: filter) }
         updates.removeAll(keepingCapacity: true)

@@ -28,7 +28,10 @@ public final class InsightWriter: InsightSink {
         var order: [String] = []
         /// Refusals (401/403) so far per identity: retried a few times, then given up on.
         var refusals: [String: Int] = [:]
-        var dropped: UInt64 = 0
+        /// Updates lost: the oldest waiting identity, pushed out by a full map; and writes given up on (refused past
+        /// ``maxRefusals``, or rejected: 400, 404, 422 — retrying the same document cannot help).
+        var droppedFull: UInt64 = 0
+        var droppedFailed: UInt64 = 0
         var written: UInt64 = 0
         var failures: UInt64 = 0
         var breaker = CircuitBreaker(failureThreshold: 3, coolDown: .seconds(2))
@@ -64,7 +67,10 @@ public final class InsightWriter: InsightSink {
         (wakes, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
     }
 
-    public var dropped: UInt64 { state.withLock { $0.dropped } }
+    /// Updates lost so far, for any reason (``drops``).
+    public var dropped: UInt64 { state.withLock { $0.droppedFull &+ $0.droppedFailed } }
+    /// Updates lost so far: pushed out of the full pending map, and writes given up on (`tapio_writes_dropped`).
+    public var drops: (full: UInt64, failed: UInt64) { state.withLock { ($0.droppedFull, $0.droppedFailed) } }
     public var written: UInt64 { state.withLock { $0.written } }
     public var pendingCount: Int { state.withLock { $0.pending.count } }
 
@@ -77,7 +83,8 @@ public final class InsightWriter: InsightSink {
                         // Full: the oldest waiting identity goes (counted), never the newest news.
                         s.order.removeFirst()
                         s.pending[oldest] = nil
-                        s.dropped &+= 1
+                        s.refusals[oldest] = nil
+                        s.droppedFull &+= 1
                     }
                     s.order.append(key)
                 } else if let waiting = s.pending[key], waiting.change == .new || waiting.change == .escalated,
@@ -124,13 +131,15 @@ public final class InsightWriter: InsightSink {
                     // A kube-apiserver that just started refuses ServiceAccounts for a few seconds while its
                     // authorization caches fill (seen on the real cluster: a CrashLoop update was lost to one 403).
                     // A refusal is retried up to `maxRefusals` times (the breaker spaces them); one that lasts is a
-                    // missing permission, and the write is given up (counted in `dropped`).
+                    // missing permission, and the write is given up (counted in `drops`).
                     if refused {
                         let n = (s.refusals[key] ?? 0) + 1
                         s.refusals[key] = n
                         retry = n < Self.maxRefusals
-                        if !retry { s.refusals[key] = nil; s.dropped &+= 1 }
+                        if !retry { s.refusals[key] = nil }
                     }
+                    // Given up on, unless something newer for the same identity arrived meanwhile (it replaces it).
+                    if !retry && s.pending[key] == nil { s.droppedFailed &+= 1 }
                     // Put it back unless something newer for the same identity arrived meanwhile.
                     if retry && s.pending[key] == nil {
                         s.pending[key] = update
@@ -201,6 +210,16 @@ public final class InsightWriter: InsightSink {
                             reason: u.spec.type.rawValue, action: u.change == .new ? "Detected" : "Escalated",
                             note: InsightDocument.note(u), annotations: InsightDocument.eventAnnotations(u))
         }
+    }
+}
+
+extension TapioMetrics {
+    /// `tapio_writes_dropped` for a process's Insight writer and Event recorders: what they lost so far.
+    public func writesDropped(insights writer: InsightWriter, events recorders: [EventRecorder]) {
+        let d = writer.drops
+        writesDropped(what: "insights", full: d.full, failed: d.failed)
+        writesDropped(what: "events", full: recorders.reduce(0) { $0 &+ UInt64(max(0, $1.shedCount)) },
+                      failed: recorders.reduce(0) { $0 &+ UInt64(max(0, $1.failedCount)) })
     }
 }
 

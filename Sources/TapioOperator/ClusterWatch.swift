@@ -29,11 +29,14 @@ final class ClusterWatch: Sendable {
     let recorder: EventRecorder
     let writer: InsightWriter
     let janitor: InsightJanitor
+    /// The leader's other Event recorders (the remediation controller's), whose losses each pass exports with its own.
+    let otherRecorders: [EventRecorder]
 
     init(client: KubeClient, namespace: String, insights: ReflectorStore<InsightObject>, policies: ReflectorStore<PolicyObject>,
          period: Duration, config: ClusterDetectors.Config = .init(), insightSeriesLimit: Int = TapioMetrics.defaultInsightSeriesLimit,
-         metrics: TapioMetrics, logger: Logger) {
+         metrics: TapioMetrics, otherRecorders: [EventRecorder] = [], logger: Logger) {
         self.insightSeriesLimit = insightSeriesLimit
+        self.otherRecorders = otherRecorders
         self.client = client
         self.metrics = metrics
         self.namespace = namespace
@@ -105,6 +108,8 @@ final class ClusterWatch: Sendable {
             // One series per active Insight, for alerting on a single finding (`tapio_insight_*`).
             metrics.setInsightSeries(InsightSeriesExport.series(all), limit: insightSeriesLimit)
             metrics.retainPolicies(Set(policies.list().compactMap(\.metadata.name)))
+            // This term's lost writes (a new leader starts from zero).
+            metrics.writesDropped(insights: writer, events: [recorder] + otherRecorders)
             try? await Task.sleep(for: period)
         }
     }

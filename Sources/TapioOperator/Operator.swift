@@ -147,7 +147,7 @@ public struct Operator: Sendable {
         let cluster = ClusterWatch(client: client, namespace: options.namespace, insights: insights.store,
                                    policies: policies, period: options.clusterCheck,
                                    config: options.clusterDetectors, insightSeriesLimit: options.insightSeriesLimit,
-                                   metrics: metrics, logger: logger)
+                                   metrics: metrics, otherRecorders: [remediation.recorder], logger: logger)
         // The agents' heartbeats, watched (not listed at every policy reconcile: at 5,000 nodes a list is 5,000 Leases).
         let beats = ReflectorStore<Lease>()
         let statusWrites = PolicyStatusWrites()

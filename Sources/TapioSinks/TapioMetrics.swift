@@ -13,6 +13,7 @@ import TapioModel
 /// | `tapio_memory_growth_bytes_per_second` | gauge | same as above |
 /// | `tapio_events_processed_total` | counter | `source` |
 /// | `tapio_events_shed` | gauge | `stage` — total dropped so far by a full bounded queue or an open circuit breaker |
+/// | `tapio_writes_dropped` | gauge | `what` (`insights`, `events`), `why` (`full`: pushed out of a full queue; `failed`: refused or rejected by the API server, given up on) — total so far, read at each scrape |
 /// | `tapio_http_refused_total` | counter | — connections and requests the HTTP endpoint refused (`HTTPEndpoint.Limits`) |
 /// | `tapio_source_up` | gauge | `source` — 1 running or starting, 0.5 degraded, 0 failed or stopped |
 /// | `tapio_api_requests_total`, `tapio_api_errors_total` | counter | `verb` |
@@ -66,6 +67,15 @@ public final class TapioMetrics: Sendable {
         registry.tapioGauge(name: "tapio_events_shed", labels: [("stage", stage)],
                            help: "Events dropped so far at this stage (full bounded queue or open circuit breaker).")
             .set(Double(total))
+    }
+
+    /// Writes to the API server lost so far (an `InsightWriter`'s updates, an `EventRecorder`'s Events), by why.
+    public func writesDropped(what: String, full: UInt64, failed: UInt64) {
+        for (why, n) in [("full", full), ("failed", failed)] {
+            registry.tapioGauge(name: "tapio_writes_dropped", labels: [("what", what), ("why", why)],
+                               help: "Insight updates and Events lost so far: pushed out of a full queue, or refused or rejected by the API server and given up on.")
+                .set(Double(n))
+        }
     }
 
     /// One connection or request the HTTP endpoint refused (``HTTPEndpoint/Limits``).

@@ -361,6 +361,33 @@ struct AgentIntegrationTests {
         }
     }
 
+    /// A write the API server rejects (422: the same document cannot pass on a retry) is given up on, and counted
+    /// in /metrics — it used to vanish, counted nowhere. The other losses are exported beside it.
+    @Test func aRejectedInsightWriteIsCountedAsDropped() async throws {
+        try await withAgent { r in
+            guard let emulator = r.cluster.requireEmulator() else { await r.stop(); return }
+            try await r.port.waitUntilReady()
+            // The apply of the Insight (its GET, to see whether it exists, answers as usual).
+            emulator.injectFaults(status: 422, count: 1, method: "PATCH", pathContains: "/insights")
+            r.oomKill()
+            func sample(_ text: String, _ series: String) -> Double? {
+                text.split(separator: "\n").first { $0.hasPrefix(series + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") }
+            }
+            let port = try #require(r.port.value)
+            let text = await eventually { () -> String? in
+                guard let (code, body) = try? await Loopback.get(port: port, path: "/metrics"), code == 200 else { return nil }
+                return (sample(body, #"tapio_writes_dropped{what="insights",why="failed"}"#) ?? 0) >= 1 ? body : nil
+            }
+            await r.stop()
+            let scraped = try #require(text, "the rejected write was never counted in tapio_writes_dropped")
+            #expect(sample(scraped, #"tapio_writes_dropped{what="insights",why="full"}"#) == 0)
+            #expect(sample(scraped, #"tapio_writes_dropped{what="events",why="full"}"#) == 0)
+            #expect(sample(scraped, #"tapio_writes_dropped{what="events",why="failed"}"#) != nil)
+            #expect(sample(scraped, #"tapio_events_shed{stage="engine_evicted"}"#) == 0)
+            #expect(sample(scraped, #"tapio_events_shed{stage="cgroup_poller_walk"}"#) == 0)
+        }
+    }
+
     /// A kube-apiserver that has just started refuses ServiceAccounts for a few seconds while its authorization
     /// caches fill (seen on the real cluster after a restart): the writer retries a refused write a few times
     /// instead of dropping the Insight at the first 403.

@@ -67,6 +67,7 @@ final class AgentPort: Sendable {
     private let port = Mutex<Int?>(nil)
 
     func set(_ p: Int) { port.withLock { $0 = p } }
+    var value: Int? { port.withLock { $0 } }
 
     /// Until `/readyz` answers 200 (every watch listed, every call allowed); fails the test naming the last answer.
     func waitUntilReady(timeout: Duration = .seconds(60), sourceLocation: SourceLocation = #_sourceLocation) async throws {

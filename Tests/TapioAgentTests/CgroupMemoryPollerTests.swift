@@ -40,6 +40,19 @@ struct CgroupMemoryPollerTests {
         }
     }
 
+    /// A walk that stops at the cap with cgroups left is counted (exported as a shed stage): the limited cgroups past
+    /// it go unsampled, and that must show. A walk under the cap counts nothing.
+    @Test func aWalkStoppedAtTheCapIsCounted() throws {
+        try TestCgroup.with(layout: .cgroupfs(qos: "burstable"), memoryLimit: 64 << 20) { _ in
+            let capped = CgroupMemoryPoller(interval: .seconds(1), rewalk: .zero, bucketNanos: 1, maxCgroups: 2)
+            capped.pollOnce()
+            #expect(capped.truncatedWalkCount == 1)
+            let roomy = CgroupMemoryPoller(interval: .seconds(1), rewalk: .zero, bucketNanos: 1)
+            roomy.pollOnce()
+            #expect(roomy.truncatedWalkCount == 0)
+        }
+    }
+
     /// A walk reads a cgroup it already knows through its open files, but still sees a limit that changed or went
     /// away since the last walk (the kubelet resizes a container in place).
     @Test func aLaterWalkSeesAChangedLimitAndARemovedOne() throws {
