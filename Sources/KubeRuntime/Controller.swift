@@ -98,6 +98,9 @@ public struct Controller<K: KubeResource>: Sendable {
                                 }
                             }
                             if case .requeue(let after) = action { delayInput.yield((key, after)) }
+                        } else {
+                            // Its failures go with it: kept, one entry per object that failed and was then deleted.
+                            await queue.forget(key)
                         }
                         await queue.done(key)
                     }

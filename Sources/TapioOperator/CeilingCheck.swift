@@ -62,6 +62,14 @@ final class CeilingChecks: Sendable {
 
     init(recheck: Duration = .seconds(300)) { self.recheck = recheck }
 
+    /// Forgets the policies not in `names` (deleted): their checks stayed for the operator's life, across terms.
+    func retain(_ names: Set<String>) {
+        entries.withLock { e in e = e.filter { names.contains($0.key) } }
+    }
+
+    /// Policies with a check remembered.
+    var count: Int { entries.withLock { $0.count } }
+
     /// The findings for `policy`, listing pods (and namespaces, for a namespaceSelector) when due.
     func findings(for policy: TapioPolicy, client: KubeClient) async throws -> [CeilingCheck.Finding] {
         let name = policy.metadata.name ?? ""

@@ -178,6 +178,7 @@ public struct Operator: Sendable {
                         let current = Dictionary(policies.list().map { ($0.metadata.name ?? "", PolicyGenerations.verdict($0)) },
                                                  uniquingKeysWith: { a, _ in a })
                         statusWrites.retain(Set(current.keys))
+                        self.ceilingChecks.retain(Set(current.keys))
                         let changed = judgedUnder.value.withLock { last in
                             defer { last = current }
                             return last != current

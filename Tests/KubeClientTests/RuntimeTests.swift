@@ -501,4 +501,31 @@ struct ControllerTests {
             try await g.waitForAll()
         }
     }
+
+    /// An object whose reconcile failed and that is then deleted takes its failure count with it: the queue kept one
+    /// per such object for good (the operator's Insights, deleted by the janitor or an agent after a failed remediation).
+    @Test(.timeLimit(.minutes(2))) func aDeletedObjectsFailuresAreForgotten() async throws {
+        let (events, input) = AsyncStream<WatcherEvent<Lease>>.makeStream()
+        let calls = Box(0)
+        let queue = WorkQueue(baseDelay: .seconds(5))
+        let controller = Controller<Lease>(queue: queue)
+        try await withThrowingTaskGroup(of: Void.self) { g in
+            g.addTask {
+                try await controller.run(events: events) { _ in
+                    calls.with { $0 += 1 }
+                    throw CancellationError()
+                }
+            }
+            let doomed = lease("doomed", "ns")
+            input.yield(.initStart)
+            input.yield(.initApply(doomed))
+            input.yield(.initDone)
+            #expect(await eventually { await queue.failureCount("ns/doomed") == 1 }, "the first reconcile failed")
+            input.yield(.delete(doomed))
+            // The deletion touches the key: its next turn finds the object gone.
+            #expect(await eventually { await queue.failureCount("ns/doomed") == 0 }, "the deleted object's failures stayed")
+            input.finish()
+            try await g.waitForAll()
+        }
+    }
 }
