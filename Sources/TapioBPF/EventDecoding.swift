@@ -14,8 +14,9 @@ struct EventDecoder {
         var real = timespec(), boot = timespec()
         clock_gettime(CLOCK_REALTIME, &real)
         clock_gettime(CLOCK_BOOTTIME, &boot)
-        let r = UInt64(real.tv_sec) * 1_000_000_000 + UInt64(real.tv_nsec)
-        let b = UInt64(boot.tv_sec) * 1_000_000_000 + UInt64(boot.tv_nsec)
+        // Clamped: a wall clock set before 1970 must not trap (the offset is then wrong, as the clock is).
+        let r = UInt64(clamping: real.tv_sec) &* 1_000_000_000 &+ UInt64(clamping: real.tv_nsec)
+        let b = UInt64(clamping: boot.tv_sec) &* 1_000_000_000 &+ UInt64(clamping: boot.tv_nsec)
         return r &- b
     }
 

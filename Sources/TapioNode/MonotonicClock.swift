@@ -18,7 +18,8 @@ public enum MonotonicClock {
     @Sendable public static func wallNanos() -> UInt64 {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
-        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+        // Clamped: a wall clock set before 1970 (a node whose RTC lost its battery) must not trap.
+        return UInt64(clamping: ts.tv_sec) &* 1_000_000_000 &+ UInt64(clamping: ts.tv_nsec)
     }
 }
 

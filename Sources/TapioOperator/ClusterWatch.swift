@@ -91,7 +91,7 @@ final class ClusterWatch: Sendable {
             let all = insights.list()
             let findings = ClusterDetectors.all(nodes: nodeViews(), pods: Self.podFindings(all), now: now, config: config)
             metrics.clusterDetectorsPass(seconds: (ContinuousClock.now - started).inSeconds)
-            let nanos = UInt64(now.timeIntervalSince1970 * 1e9)
+            let nanos = UInt64.rounding(clamping: now.timeIntervalSince1970 * 1e9)
             for f in findings {
                 guard let (o, _) = orphans.removeValue(forKey: f.identity.name) else { continue }
                 let first = o.status?.firstSeen.flatMap(Formatting.parseRFC3339) ?? nanos

@@ -151,7 +151,7 @@ public final class MetricsSink: InsightSink {
             defer { last = status.events }
             return status.events &- last
         }
-        metrics.eventsProcessed(source: "all", count: Int(delta))
+        metrics.eventsProcessed(source: "all", count: Int(clamping: delta))
     }
 }
 

@@ -129,6 +129,12 @@ struct ScenarioRegressionTests {
             #"{"tapioScenario": 1, "duration": "721h", "truth": {"oomAt": null, "shape": "x"}}"#, nil,
             #"line 1: field "duration": a labelled scenario is scored up to its kill or, without one, its end: at most 720h0m0s after start"#
         ),
+        // Its last event would push the end, and so the scoring, past that bound.
+        (
+            #"{"tapioScenario": 1, "duration": "1h", "truth": {"oomAt": null, "shape": "x"}}"#,
+            #"{"t": "721h", "type": "podDeleted", "pod": "d/a"}"#,
+            #"line 2: field "t": a labelled scenario without a kill is scored up to its last event: at most 720h0m0s after start"#
+        ),
         // Config: durations beyond Go's range, out-of-range numbers, unknown names.
         (
             #"{"tapioScenario": 1, "config": {"batchSize": -1}}"#, nil,

@@ -137,6 +137,12 @@ struct ScenarioParser {
             let t = Self.seconds(at - (header?.startNanos ?? 0))
             throw f.error("t", "time goes backwards (\(t) s is before the previous event)")
         }
+        // A labelled scenario without a kill is scored up to its end, which its last event may push back: bounded
+        // as the header's `duration` is (the scorer takes a forecast every 10 s).
+        if let h = header, let truth = h.truth, truth.oomAt == nil, at - h.startNanos > Scenario.Truth.maxScoredNanos {
+            throw f.error("t", "a labelled scenario without a kill is scored up to its last event: at most "
+                              + "\(GoDuration.format(.nanoseconds(Int64(Scenario.Truth.maxScoredNanos)))) after start")
+        }
         let type = try f.string("type")
         var event: AttributedEvent?
         func add(_ e: AttributedEvent) { event = e }
