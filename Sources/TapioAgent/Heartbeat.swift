@@ -24,6 +24,9 @@ public final class Heartbeat: Service, Sendable {
     private let wake: AsyncStream<Void>.Continuation
     private let wakes: AsyncStream<Void>
     private let writes = Mutex<Int>(0)
+    /// When this agent started (the Lease's `acquireTime`): the leading operator resolves the node's Active Insights
+    /// written before it that it has not taken over (``TapioOperator`` `LeftBehindInsights`).
+    let started = MicroTime.string()
 
     public init(client: KubeClient, namespace: String, node: String, period: Duration = .seconds(120), logger: Logger,
                 problems: @escaping @Sendable () -> [String] = { [] }) {
@@ -80,6 +83,7 @@ public final class Heartbeat: Service, Sendable {
                                                              H.problems: H.encodeProblems(report.problems)]))
         var spec = Lease.Spec()
         spec.holderIdentity = node
+        spec.acquireTime = started
         spec.leaseDurationSeconds = schedule.withLock { $0.leaseDurationSeconds }
         spec.renewTime = MicroTime.string()
         lease.spec = spec

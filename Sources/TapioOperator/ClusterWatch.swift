@@ -20,6 +20,8 @@ final class ClusterWatch: Sendable {
     let namespace: String
     let insights: ReflectorStore<InsightObject>
     let policies: ReflectorStore<PolicyObject>
+    /// The agents' heartbeat Leases (when each node's agent started, when it last beat): ``LeftBehindInsights``.
+    let beats: ReflectorStore<Lease>
     let period: Duration
     let config: ClusterDetectors.Config
     let insightSeriesLimit: Int
@@ -33,6 +35,7 @@ final class ClusterWatch: Sendable {
     let otherRecorders: [EventRecorder]
 
     init(client: KubeClient, namespace: String, insights: ReflectorStore<InsightObject>, policies: ReflectorStore<PolicyObject>,
+         beats: ReflectorStore<Lease>,
          period: Duration, config: ClusterDetectors.Config = .init(), insightSeriesLimit: Int = TapioMetrics.defaultInsightSeriesLimit,
          metrics: TapioMetrics, otherRecorders: [EventRecorder] = [], logger: Logger) {
         self.insightSeriesLimit = insightSeriesLimit
@@ -42,6 +45,7 @@ final class ClusterWatch: Sendable {
         self.namespace = namespace
         self.insights = insights
         self.policies = policies
+        self.beats = beats
         self.period = period
         self.config = config
         self.logger = logger
@@ -122,12 +126,38 @@ final class ClusterWatch: Sendable {
         await nodes.waitUntilReady()
         await insights.waitUntilReady()
         await policies.waitUntilReady()
+        await beats.waitUntilReady()
+        var missingSince: [String: Date] = [:]
         while !Task.isCancelled {
-            let ttl = Self.ttlResolver(policies: policies.list().map(\.policy), nodes: nodes.list())
-            let expired = await janitor.sweep(insights.list(), ttl: ttl, now: Date())
+            let policies = policies.list().map(\.policy), nodes = nodes.list(), all = insights.list()
+            let ttl = Self.ttlResolver(policies: policies, nodes: nodes)
+            let expired = await janitor.sweep(all, ttl: ttl, now: Date())
             if expired > 0 { metrics.insightsExpired(expired) }
+            await resolveLeftBehind(all, nodes: nodes, policies: policies, missingSince: &missingSince)
             try? await Task.sleep(for: period)
         }
+    }
+
+    /// Resolves agents' Insights no agent will resolve (``LeftBehindInsights``): at most `maxDeletesPerSweep` per pass,
+    /// as the janitor deletes, so an upgrade of every agent does not land as a burst of writes.
+    private func resolveLeftBehind(_ all: [InsightObject], nodes: [Node], policies: [TapioPolicy],
+                                   missingSince: inout [String: Date]) async {
+        let now = Date()
+        let present = Set(nodes.compactMap { $0.metadata.name.map(InsightDocument.labelValue) })
+        var missing: [String: Date] = [:]
+        for i in all {
+            guard let node = i.metadata.labels?["tapio.io/node"], !present.contains(node) else { continue }
+            missing[node] = missingSince[node] ?? now
+        }
+        missingSince = missing
+        let found = LeftBehindInsights.find(all, nodes: present, agents: LeftBehindInsights.agents(beats.list()),
+                                            missingSince: missingSince, grace: Self.graceResolver(policies: policies, nodes: nodes),
+                                            now: now)
+        for (insight, why) in found.prefix(janitor.maxDeletesPerSweep) {
+            logger.info("resolving Insight \(insight.metadata.namespace ?? "")/\(insight.metadata.name ?? ""): \(why)")
+            await resolve(insight, now: now, onlyIfUnchanged: true)
+        }
+        if !found.isEmpty { metrics.insightsLeftBehindResolved(min(found.count, janitor.maxDeletesPerSweep)) }
     }
 
     static func isOwn(_ o: InsightObject) -> Bool {
@@ -161,12 +191,34 @@ final class ClusterWatch: Sendable {
     /// applies (`EffectiveConfig`). The operator's own Insights, and those of a node that is gone, keep the longest
     /// `ttl` of all valid policies: never deleted sooner than some policy asks.
     static func ttlResolver(policies: [TapioPolicy], nodes: [Node]) -> (InsightObject) -> Duration {
-        let fallback = Duration.seconds(86_400)
-        let valid = policies.filter { TapioPolicyValidation.validate($0).allSatisfy { $0.level != .error } }
-        func longest(_ ps: [TapioPolicy]) -> Duration {
-            let ttl = ps.compactMap { try? $0.spec.insights.ttlDuration() }.max() ?? fallback
+        let byNode = longestPerNode(policies: policies, nodes: nodes) { p in
+            let ttl = (try? p.spec.insights.ttlDuration()) ?? .seconds(86_400)
             return min(max(ttl, InsightSettings.ttlRange.lowerBound), InsightSettings.ttlRange.upperBound)
         }
+        return { o in byNode(o.metadata.labels?["tapio.io/node"]) }
+    }
+
+    /// How long after a node's agent started, or its node went, its Insights are judged left behind
+    /// (``LeftBehindInsights``): the node's `window` + `resolveAfter`, as its agent merges them (the largest of the
+    /// valid policies selecting it; a gone node's, of all). By the Insight label value of the node's name.
+    static func graceResolver(policies: [TapioPolicy], nodes: [Node]) -> (String) -> Duration {
+        let byNode = longestPerNode(policies: policies, nodes: nodes) { p in
+            let window = (try? p.spec.correlation.windowDuration()) ?? .seconds(300)
+            let resolveAfter = (try? p.spec.insights.resolveAfterDuration()) ?? .seconds(300)
+            return min(max(window, CorrelationSettings.windowRange.lowerBound), CorrelationSettings.windowRange.upperBound)
+                + min(max(resolveAfter, InsightSettings.resolveAfterRange.lowerBound), InsightSettings.resolveAfterRange.upperBound)
+        }
+        return { node in byNode(node) }
+    }
+
+    /// A per-node setting merged as the agents merge it: the largest `value` of the valid policies selecting the node
+    /// (by the Insight label value of its name), or of all of them for a node not among `nodes` (nil too); `value` of
+    /// a default policy when none applies.
+    static func longestPerNode(policies: [TapioPolicy], nodes: [Node],
+                               _ value: (TapioPolicy) -> Duration) -> (String?) -> Duration {
+        let fallback = value(TapioPolicy(name: "", spec: TapioPolicySpec()))
+        let valid = policies.filter { TapioPolicyValidation.validate($0).allSatisfy { $0.level != .error } }
+        func longest(_ ps: [TapioPolicy]) -> Duration { ps.map(value).max() ?? fallback }
         let ofAll = longest(valid)
         var byNodeLabel: [String: Duration] = [:]
         for n in nodes {
@@ -174,20 +226,29 @@ final class ClusterWatch: Sendable {
             let labels = n.metadata.labels ?? [:]
             byNodeLabel[InsightDocument.labelValue(name)] = longest(valid.filter { $0.spec.nodeSelector?.matches(labels) ?? true })
         }
-        return { o in o.metadata.labels?["tapio.io/node"].flatMap { byNodeLabel[$0] } ?? ofAll }
+        return { label in label.flatMap { byNodeLabel[$0] } ?? ofAll }
     }
 
-    /// Marks a finding left by a previous leader Resolved (status only: the spec stays as it was written).
-    func resolve(_ o: InsightObject, now: Date) async {
+    /// Marks a finding nobody will resolve — left by a previous leader, or by an agent (``LeftBehindInsights``) —
+    /// Resolved, or Remediated when its fix was applied (status only: the spec stays as it was written). With
+    /// `onlyIfUnchanged` the resourceVersion it was judged at goes with it: one written since (an agent saw it again)
+    /// answers 409 and stays, to be judged again.
+    func resolve(_ o: InsightObject, now: Date, onlyIfUnchanged: Bool = false) async {
         struct Doc: Encodable {
+            struct Meta: Encodable { let resourceVersion: String? }
             struct Status: Encodable { let phase: String; let lastSeen: String }
+            let metadata: Meta
             let status: Status
         }
-        guard let body = try? JSONEncoder().encode(Doc(status: .init(phase: InsightPhase.resolved.rawValue,
-                                                                      lastSeen: now.formatted(.iso8601)))) else { return }
+        let phase: InsightPhase = o.status?.remediation?.state == .applied ? .remediated : .resolved
+        guard let body = try? JSONEncoder().encode(Doc(metadata: .init(resourceVersion: onlyIfUnchanged ? o.metadata.resourceVersion : nil),
+                                                       status: .init(phase: phase.rawValue, lastSeen: now.formatted(.iso8601))))
+        else { return }
         do {
             _ = try await client.patchRaw(ResourceType(InsightObject.self), namespace: o.metadata.namespace,
                                           name: o.metadata.name ?? "", subresource: "status", patch: body, patchType: .merge)
+        } catch KubeError.conflict, KubeError.notFound {
+            // Written again since, or deleted: judged afresh on the next pass, if at all.
         } catch {
             logger.warning("resolving Insight \(o.metadata.name ?? "") failed: \(error)")
         }

@@ -144,12 +144,12 @@ public struct Operator: Sendable {
         // never be acted on.
         // Deletions show up at the next policy reconcile (at most `statusRefresh` later).
         let judgedUnder = PolicyGenerations()
-        let cluster = ClusterWatch(client: client, namespace: options.namespace, insights: insights.store,
-                                   policies: policies, period: options.clusterCheck,
-                                   config: options.clusterDetectors, insightSeriesLimit: options.insightSeriesLimit,
-                                   metrics: metrics, otherRecorders: [remediation.recorder], logger: logger)
         // The agents' heartbeats, watched (not listed at every policy reconcile: at 5,000 nodes a list is 5,000 Leases).
         let beats = ReflectorStore<Lease>()
+        let cluster = ClusterWatch(client: client, namespace: options.namespace, insights: insights.store,
+                                   policies: policies, beats: beats, period: options.clusterCheck,
+                                   config: options.clusterDetectors, insightSeriesLimit: options.insightSeriesLimit,
+                                   metrics: metrics, otherRecorders: [remediation.recorder], logger: logger)
         let statusWrites = PolicyStatusWrites()
         await withTaskGroup(of: Void.self) { group in
             group.addTask {

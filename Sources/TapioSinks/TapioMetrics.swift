@@ -14,6 +14,7 @@ import TapioModel
 /// | `tapio_events_processed_total` | counter | `source` |
 /// | `tapio_events_shed` | gauge | `stage` — total dropped so far by a full bounded queue or an open circuit breaker |
 /// | `tapio_writes_dropped` | gauge | `what` (`insights`, `events`), `why` (`full`: pushed out of a full queue; `failed`: refused or rejected by the API server, given up on) — total so far, read at each scrape |
+/// | `tapio_insights_left_behind_resolved_total` | counter | — agents' Insights the leading operator resolved because no agent would (see `LeftBehindInsights`) |
 /// | `tapio_http_refused_total` | counter | — connections and requests the HTTP endpoint refused (`HTTPEndpoint.Limits`) |
 /// | `tapio_source_up` | gauge | `source` — 1 running or starting, 0.5 degraded, 0 failed or stopped |
 /// | `tapio_api_requests_total`, `tapio_api_errors_total` | counter | `verb` |
@@ -167,6 +168,14 @@ public final class TapioMetrics: Sendable {
     }
 
     /// Expired Insights the leading operator deleted (every writer's: agents have no delete right).
+    /// Agents' Insights the leading operator resolved because no agent would: the node's agent restarted and did not
+    /// see them again, or the node is gone.
+    public func insightsLeftBehindResolved(_ n: Int) {
+        registry.tapioCounter(name: "tapio_insights_left_behind_resolved_total",
+                              help: "Active agent Insights the leading operator resolved because no agent would: written before their node's agent restarted and not seen since, or of a node that is gone.")
+            .increment(by: Int64(n))
+    }
+
     public func insightsExpired(_ n: Int) {
         registry.tapioCounter(name: "tapio_insights_expired_total",
                               help: "Resolved or Remediated Insights deleted by the leading operator once older than their insights.ttl.")

@@ -288,6 +288,7 @@ struct AgentIntegrationTests {
         #expect(first != nil && first?[name] == nil, "the first heartbeat: the policy does not select the node yet")
         #expect(applied == 1, "the label change did not reach the heartbeat")
         #expect(lease?.spec?.leaseDurationSeconds.map { Int($0) } == 10_800, "three periods")
+        #expect(lease?.spec?.acquireTime != nil, "the agent's start, for the operator to tell what it has not taken over")
     }
 
     @Test func aPolicyChangeReachesTheProbesAndTheHeartbeat() async throws {

@@ -409,6 +409,59 @@ struct OperatorTests {
         }
     }
 
+    /// Agents' Active Insights no agent will resolve are resolved by the operator: one written before its node's agent
+    /// restarted (15 minutes ago, its heartbeat says) and not since, and one of a node that is gone (its agent's last
+    /// heartbeat 15 minutes ago). One the restarted agent wrote again stays Active. They stayed Active for good.
+    @Test func theOperatorResolvesWhatNoAgentWill() async throws {
+        try await withOperator() { r in
+            let ns = r.cluster.namespace
+            let node = "\(ns)-restarted", goneNode = "\(ns)-gone"
+            try await createNode(r, Node(metadata: KubeObjectMeta(name: node)))
+            r.cluster.atCleanup { [client = r.client] in
+                try? await client.deleteRaw(ResourceType(Lease.self), namespace: "tapio-system", name: HeartbeatAnnotations.leaseName(node: goneNode))
+                try? await client.deleteRaw(ResourceType(Namespace.self), namespace: nil, name: ns)
+            }
+            _ = try await r.client.create(Namespace(metadata: KubeObjectMeta(name: ns)))
+            // The heartbeats: both agents started long ago enough (more than the default 5m window + 5m resolveAfter);
+            // the gone node's last beat was as long ago.
+            let started = Date().addingTimeInterval(-15 * 60)
+            for (n, beat) in [(node, Date()), (goneNode, started)] {
+                var lease = Lease(metadata: KubeObjectMeta(name: HeartbeatAnnotations.leaseName(node: n), namespace: "tapio-system",
+                                                           labels: [HeartbeatAnnotations.appLabel: "tapio", HeartbeatAnnotations.nodeLabel: n]))
+                var spec = Lease.Spec()
+                spec.holderIdentity = n
+                spec.acquireTime = MicroTime.string(started)
+                spec.renewTime = MicroTime.string(beat)
+                spec.leaseDurationSeconds = 3600
+                lease.spec = spec
+                _ = try await r.client.create(lease)
+            }
+            let before = Date().addingTimeInterval(-20 * 60), since = Date().addingTimeInterval(-60)
+            for (name, n, seen) in [("left-behind", node, before), ("taken-over", node, since), ("on-a-gone-node", goneNode, since)] {
+                let spec = InsightSpec(type: .oomPrediction, severity: .warning, title: name, summary: "test",
+                                       subject: ResourceRef(kind: "Pod", namespace: ns, name: name, container: "app"))
+                var o = try await r.client.create(InsightObject(
+                    metadata: KubeObjectMeta(name: name, namespace: ns, labels: ["tapio.io/node": n]), spec: spec))
+                o.status = InsightStatus(phase: .active, firstSeen: seen.formatted(.iso8601), lastSeen: seen.formatted(.iso8601),
+                                         occurrences: 1)
+                _ = try await r.client.updateStatus(o)
+            }
+            func phases() async -> [String: InsightPhase]? {
+                guard let items = try? await r.client.list(InsightObject.self, namespace: ns).items else { return nil }
+                return Dictionary(items.map { ($0.metadata.name ?? "", $0.status?.phase ?? .active) }, uniquingKeysWith: { a, _ in a })
+            }
+            let resolved = await eventually { () -> [String: InsightPhase]? in
+                guard let p = await phases(), p["left-behind"] == .resolved, p["on-a-gone-node"] == .resolved else { return nil }
+                return p
+            }
+            let text = String(decoding: r.metrics.render(), as: UTF8.self)
+            let last = await phases() ?? [:]
+            let p = try #require(resolved, "not resolved: \(last)")
+            #expect(p["taken-over"] == .active, "written by the restarted agent: it still holds it")
+            #expect((Self.sample(text, "tapio_insights_left_behind_resolved_total") ?? 0) >= 2)
+        }
+    }
+
     /// The value of one sample line (`name{labels} value`) in Prometheus text.
     static func sample(_ text: String, _ series: String) -> Double? {
         text.split(separator: "\n").first { $0.hasPrefix(series + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") }

@@ -1,0 +1,72 @@
+import Foundation
+import KubeClient
+import TapioCorrelation
+import TapioInsightWriter
+import TapioKube
+import TapioModel
+import KubeRuntime
+
+/// Agents' Active Insights that no agent will ever resolve, for the leading operator to resolve instead.
+///
+/// An agent resolves what its engine holds. Two things leave an Insight Active with no engine holding it:
+/// - **The agent restarted** (an upgrade rolls every node's agent): its new engine starts empty. What it detects again
+///   it announces, and its writer turns that into an update of the Active Insight — written again, `lastSeen` after the
+///   start. What it does not detect again stayed Active for good (a prediction whose leak stopped meanwhile, a
+///   process that is gone). So: written before the node's current agent started (its heartbeat Lease's
+///   `acquireTime`), and not since, once that agent has run for the node's `window` + `resolveAfter` — the time to
+///   gather the evidence again, and the time the agent itself waits before calling a finding clear.
+/// - **The node is gone** (scaled down, replaced): nobody runs there. So: a node no Node object names, once its
+///   agent's last heartbeat (else the moment this leader first missed the node) is as old as that same grace.
+/// An agent that is down but whose Node remains is left alone: its findings are unverified, not cleared, and the
+/// policy status names the agent (heartbeat expired).
+enum LeftBehindInsights {
+    /// A node's agent as its heartbeat Lease says (keyed by the Insight label value of the node's name).
+    struct Agent: Sendable, Equatable {
+        var started: Date?
+        var lastBeat: Date?
+    }
+
+    /// The Insights to resolve at `now`, with why, oldest `lastSeen` first. `nodes`: the label values of the Nodes
+    /// that exist; `missingSince`: when this leader first saw each missing node's Insights; `grace`: the node's
+    /// `window` + `resolveAfter`, by label value.
+    static func find(_ insights: [InsightObject], nodes: Set<String>, agents: [String: Agent],
+                     missingSince: [String: Date], grace: (String) -> Duration, now: Date) -> [(InsightObject, String)] {
+        var out: [(InsightObject, String, Double)] = []
+        // The node's checks first, the Insight's own time last: at 50,000 Insights a pass parses only the candidates'.
+        var waits: [String: Double] = [:]
+        for i in insights where (i.status?.phase ?? .active) == .active {
+            guard let node = i.metadata.labels?["tapio.io/node"], !node.isEmpty else { continue }
+            let wait = waits[node] ?? grace(node).inSeconds
+            waits[node] = wait
+            let agent = agents[node]
+            let why: String
+            var before: Date?
+            if nodes.contains(node) {
+                guard let started = agent?.started, now.timeIntervalSince(started) >= wait else { continue }
+                why = "node \(node)'s agent restarted at \(MicroTime.string(started)) and has not seen it since"
+                before = started
+            } else {
+                guard let since = agent?.lastBeat ?? missingSince[node], now.timeIntervalSince(since) >= wait else { continue }
+                why = "node \(node) is gone"
+            }
+            guard let seenNanos = i.status?.lastSeen.flatMap(Formatting.parseRFC3339) else { continue }
+            let seen = Double(seenNanos) / 1e9
+            if let before, seen >= before.timeIntervalSince1970 { continue }
+            out.append((i, why, seen))
+        }
+        return out.sorted { $0.2 < $1.2 }.map { ($0.0, $0.1) }
+    }
+
+    /// The agents of `leases` (the heartbeat Leases), by the label value of their node.
+    static func agents(_ leases: [Lease]) -> [String: Agent] {
+        var out: [String: Agent] = [:]
+        for l in leases {
+            guard let node = l.metadata.labels?[HeartbeatAnnotations.nodeLabel] else { continue }
+            func date(_ text: String?) -> Date? {
+                text.flatMap(Formatting.parseRFC3339).map { Date(timeIntervalSince1970: Double($0) / 1e9) }
+            }
+            out[InsightDocument.labelValue(node)] = Agent(started: date(l.spec?.acquireTime), lastBeat: date(l.spec?.renewTime))
+        }
+        return out
+    }
+}
