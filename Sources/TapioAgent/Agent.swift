@@ -84,7 +84,8 @@ public struct Agent: Sendable {
                 + client.accessDenials.current.map { "the API server refused \($0)" }
         }
         let heartbeat = Heartbeat(client: client, namespace: options.namespace, node: options.nodeName,
-                                  period: options.heartbeatPeriod, logger: logger, problems: problems)
+                                  period: options.heartbeatPeriod, logger: logger, problems: problems,
+                                  writtenThrough: { writer.writtenThrough })
         let policies = PolicyFollower(client: client, nodeName: options.nodeName, logger: logger) { effective, errors in
             if let probes = node.probes {
                 do { try probes.apply(NodeSide.bpfSettings(effective)) } catch {

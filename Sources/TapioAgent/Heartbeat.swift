@@ -28,9 +28,14 @@ public final class Heartbeat: Service, Sendable {
     /// written before it that it has not taken over (``TapioOperator`` `LeftBehindInsights`).
     let started = MicroTime.string()
 
+    /// The agent's Insight writer's ``TapioInsightWriter/InsightWriter/writtenThrough``, carried at each renewal (its
+    /// change alone writes nothing).
+    let writtenThrough: @Sendable () -> Date?
+
     public init(client: KubeClient, namespace: String, node: String, period: Duration = .seconds(120), logger: Logger,
-                problems: @escaping @Sendable () -> [String] = { [] }) {
+                problems: @escaping @Sendable () -> [String] = { [] }, writtenThrough: @escaping @Sendable () -> Date? = { nil }) {
         self.problems = problems
+        self.writtenThrough = writtenThrough
         self.client = client
         self.namespace = namespace
         self.node = node
@@ -76,11 +81,11 @@ public final class Heartbeat: Service, Sendable {
 
     func renew(_ report: HeartbeatSchedule.Report) async -> Bool {
         typealias H = HeartbeatAnnotations
+        var annotations = [H.applied: H.encodeApplied(report.applied), H.errors: H.encodeErrors(report.errors),
+                           H.problems: H.encodeProblems(report.problems)]
+        if let through = writtenThrough() { annotations[H.insightsWrittenThrough] = MicroTime.string(through) }
         var lease = Lease(metadata: ObjectMeta(name: H.leaseName(node: node), namespace: namespace,
-                                               labels: [H.appLabel: "tapio", H.nodeLabel: node],
-                                               annotations: [H.applied: H.encodeApplied(report.applied),
-                                                             H.errors: H.encodeErrors(report.errors),
-                                                             H.problems: H.encodeProblems(report.problems)]))
+                                               labels: [H.appLabel: "tapio", H.nodeLabel: node], annotations: annotations))
         var spec = Lease.Spec()
         spec.holderIdentity = node
         spec.acquireTime = started

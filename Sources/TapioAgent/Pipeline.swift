@@ -155,6 +155,8 @@ public final class Pipeline: Sendable {
         var engine = CorrelationEngine(config: config)
         var updates: [InsightUpdate] = []
         var published = PublishedFindings()
+        // What earlier engines shed and evicted: the exported totals never go backwards at a reconfiguration.
+        var carried: (shed: UInt64, evicted: UInt64) = (0, 0)
         var events: UInt64 = 0
         var lastSnapshot: UInt64 = 0
         var lastStatus: UInt64 = 0
@@ -171,8 +173,10 @@ public final class Pipeline: Sendable {
                 if let new = nextConfig.withLock({ c -> CorrelationConfig? in defer { c = nil }; return c }),
                    new != engine.config {
                     updates.append(contentsOf: engine.flush(now: now))
+                    carried.shed &+= engine.stats.shed
+                    carried.evicted &+= engine.stats.evictedSubjects
                     var next = CorrelationEngine(config: new)
-                    next.adoptActiveFindings(of: engine, now: now)
+                    next.adoptActiveFindings(of: engine, now: now, published: { [published] in published.identities.contains($0) })
                     engine = next
                     logger.info("correlation engine reconfigured")
                 }
@@ -188,7 +192,7 @@ public final class Pipeline: Sendable {
                 // The active set costs a walk over every subject: refresh it once a second, or when insights changed.
                 let snapshot = !updates.isEmpty || now &- lastSnapshot >= 1_000_000_000
                 if snapshot { lastSnapshot = now }
-                await publish(&updates, engine: engine, published: &published, events: events, snapshot: snapshot)
+                await publish(&updates, engine: engine, carried: carried, published: &published, events: events, snapshot: snapshot)
                 // The sources' health and the counters go to the sinks once a second from here: this loop wakes
                 // at least that often (housekeeping), so a timer of its own would only add wake-ups.
                 if now &- lastStatus >= 1_000_000_000 {
@@ -206,11 +210,11 @@ public final class Pipeline: Sendable {
             engine.ingest(.node(n, subject: subject, context: context), now: MonotonicClock.wallNanos(), into: &updates)
         }
         updates.append(contentsOf: engine.flush(now: MonotonicClock.wallNanos()))
-        await publish(&updates, engine: engine, published: &published, events: events, snapshot: true)
+        await publish(&updates, engine: engine, carried: carried, published: &published, events: events, snapshot: true)
     }
 
-    private func publish(_ updates: inout [InsightUpdate], engine: CorrelationEngine, published: inout PublishedFindings,
-                         events: UInt64, snapshot: Bool) async {
+    private func publish(_ updates: inout [InsightUpdate], engine: CorrelationEngine, carried: (shed: UInt64, evicted: UInt64),
+                         published: inout PublishedFindings, events: UInt64, snapshot: Bool) async {
         let all = snapshot ? engine.activeInsights : nil
         let active = all?.filter(filter)
         let stats = engine.stats
@@ -222,9 +226,9 @@ public final class Pipeline: Sendable {
             s.subjects = subjects
             if let active { s.activeInsights = active }
             if let sizes { s.engineSizes = sizes }
-            s.shedByStage["engine"] = stats.shed
+            s.shedByStage["engine"] = carried.shed &+ stats.shed
             // Subjects pushed out of a full engine (`maxSubjects`), with what they held.
-            s.shedByStage["engine_evicted"] = stats.evictedSubjects
+            s.shedByStage["engine_evicted"] = carried.evicted &+ stats.evictedSubjects
         }
         let out = updates.filter { published.pass($0, filter: filter) }
         updates.removeAll(keepingCapacity: true)

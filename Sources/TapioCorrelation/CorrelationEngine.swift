@@ -137,9 +137,12 @@ public struct CorrelationEngine: Sendable {
     /// Takes over `old`'s active findings: a policy change starts a new engine (new windows and thresholds), and a
     /// finding the new one did not detect again stayed Active in the cluster for good — nothing resolved it. Each stays
     /// active here as it was: detected again, it is updated, not announced anew; not detected for this engine's
-    /// `resolveAfter` since it last was, it is resolved as usual. The pods deleted within the window come too, so late
-    /// events about them are still ignored. Call on a new engine, before its first event.
-    public mutating func adoptActiveFindings(of old: CorrelationEngine, now: UInt64) {
+    /// `window` (the evidence it needs, which the old engine's state does not bring) and then its `resolveAfter`, it
+    /// is resolved as usual. `published` says which were let out to people (a finding the policies' selectors held
+    /// back is announced when this engine detects it, if they now let it out). The pods deleted within the window
+    /// come too, so late events about them are still ignored. Call on a new engine, before its first event.
+    public mutating func adoptActiveFindings(of old: CorrelationEngine, now: UInt64,
+                                             published: (InsightIdentity) -> Bool = { _ in true }) {
         for (uid, at) in old.tombstoneOrder where old.tombstones[uid] == at {
             tombstones[uid] = at
             tombstoneOrder.append((uid, at))
@@ -149,7 +152,12 @@ public struct CorrelationEngine: Sendable {
         }
         for s in old.states where !s.active.isEmpty {
             guard let i = slot(for: s.subject, now: now) else { continue }
-            states[i].active = s.active
+            states[i].active = s.active.map { a in
+                var a = a
+                a.announced = a.announced && published(a.identity)
+                a.heldUntil = now.adding(saturating: windowNanos)
+                return a
+            }
             // A ClusterHealth finding still covers its pods' own findings, as it did.
             for a in s.active where a.identity.type == .clusterHealth { cluster.activeDetails.insert(a.identity.detail) }
         }
@@ -401,7 +409,7 @@ public struct CorrelationEngine: Sendable {
         var k = 0
         while k < states[i].active.count {
             let a = states[i].active[k]
-            if now &- a.lastDetected >= resolveAfterNanos {
+            if now >= a.clearSince, now - a.clearSince >= resolveAfterNanos {
                 states[i].active.remove(at: k)
                 resolved(a, now: now, into: &out)
             } else {

@@ -47,7 +47,7 @@ extension CorrelationEngine {
         for s in states {
             if !s.active.isEmpty {
                 due = min(due, s.lastEvaluated.adding(saturating: recheckNanos))
-                for a in s.active { due = min(due, a.lastDetected.adding(saturating: resolveAfterNanos)) }
+                for a in s.active { due = min(due, a.clearSince.adding(saturating: resolveAfterNanos)) }
             } else if s.subject != .cluster {
                 due = min(due, s.lastSeen.adding(saturating: quietPeriod(of: s)))
             }

@@ -11,6 +11,12 @@ struct ActiveInsight: Sendable {
     var occurrences: Int
     /// Whether a person has been told (it reached `minSeverity` and was not covered by a ClusterHealth insight).
     var announced: Bool
+    /// Counted as detected until then: a finding adopted by a new engine (``CorrelationEngine/adoptActiveFindings``)
+    /// waits for that engine to have seen a window before `resolveAfter` starts.
+    var heldUntil: UInt64 = 0
+
+    /// Since when it has gone undetected, for `resolveAfter`.
+    var clearSince: UInt64 { max(lastDetected, heldUntil) }
 }
 
 /// Time-bucketed TCP trouble for the network detector.

@@ -34,6 +34,10 @@ public final class InsightWriter: InsightSink {
         var droppedFailed: UInt64 = 0
         var written: UInt64 = 0
         var failures: UInt64 = 0
+        /// Writes in flight (``flush()`` may run from `run` and a shutdown at once).
+        var writing = 0
+        /// The last instant nothing was pending or being written (``writtenThrough``), while something is.
+        var idleUntil = Date()
         var breaker = CircuitBreaker(failureThreshold: 3, coolDown: .seconds(2))
         var pace: TokenBucket
     }
@@ -74,8 +78,16 @@ public final class InsightWriter: InsightSink {
     public var written: UInt64 { state.withLock { $0.written } }
     public var pendingCount: Int { state.withLock { $0.pending.count } }
 
+    /// Every update emitted before this instant has been written or given up on: now while nothing is pending or
+    /// being written, else the last instant that was so. The heartbeat carries it, for the operator to tell that a
+    /// restarted agent has written again what it still holds (``TapioOperator`` `LeftBehindInsights`).
+    public var writtenThrough: Date {
+        state.withLock { s in s.pending.isEmpty && s.writing == 0 ? Date() : s.idleUntil }
+    }
+
     public func emit(_ updates: [InsightUpdate]) async {
         state.withLock { s in
+            if !updates.isEmpty, s.pending.isEmpty, s.writing == 0 { s.idleUntil = Date() }
             for u in updates {
                 let key = u.identity.name
                 if s.pending[key] == nil {
@@ -115,6 +127,7 @@ public final class InsightWriter: InsightSink {
     /// One pass over what is pending.
     public func flush() async {
         while let (key, update) = next() {
+            defer { state.withLock { $0.writing -= 1 } }
             do {
                 try await write(update)
                 state.withLock { s in
@@ -160,6 +173,7 @@ public final class InsightWriter: InsightSink {
             guard !s.order.isEmpty, s.breaker.allow(now: now), s.pace.take(now: now) else { return nil }
             let key = s.order.removeFirst()
             guard let u = s.pending.removeValue(forKey: key) else { return nil }
+            s.writing += 1
             return (key, u)
         }
     }

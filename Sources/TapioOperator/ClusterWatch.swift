@@ -76,6 +76,9 @@ final class ClusterWatch: Sendable {
         metrics.retainPolicies([])
         await writer.flush()
         await recorder.drain()
+        // This term's lost writes: a replica that no longer leads loses none.
+        metrics.writesDropped(what: "insights", full: 0, failed: 0)
+        metrics.writesDropped(what: "events", full: 0, failed: 0)
     }
 
     private func detect() async {
@@ -150,14 +153,17 @@ final class ClusterWatch: Sendable {
             missing[node] = missingSince[node] ?? now
         }
         missingSince = missing
-        let found = LeftBehindInsights.find(all, nodes: present, agents: LeftBehindInsights.agents(beats.list()),
+        let found = LeftBehindInsights.find(all, nodes: present, agents: LeftBehindInsights.agents(beats.list(), now: now),
                                             missingSince: missingSince, grace: Self.graceResolver(policies: policies, nodes: nodes),
                                             now: now)
+        var resolved = 0
         for (insight, why) in found.prefix(janitor.maxDeletesPerSweep) {
-            logger.info("resolving Insight \(insight.metadata.namespace ?? "")/\(insight.metadata.name ?? ""): \(why)")
-            await resolve(insight, now: now, onlyIfUnchanged: true)
+            if await resolve(insight, now: now, onlyIfUnchanged: true) {
+                resolved += 1
+                logger.info("resolved Insight \(insight.metadata.namespace ?? "")/\(insight.metadata.name ?? ""): \(why)")
+            }
         }
-        if !found.isEmpty { metrics.insightsLeftBehindResolved(min(found.count, janitor.maxDeletesPerSweep)) }
+        if resolved > 0 { metrics.insightsLeftBehindResolved(resolved) }
     }
 
     static func isOwn(_ o: InsightObject) -> Bool {
@@ -202,13 +208,15 @@ final class ClusterWatch: Sendable {
     /// (``LeftBehindInsights``): the node's `window` + `resolveAfter`, as its agent merges them (the largest of the
     /// valid policies selecting it; a gone node's, of all). By the Insight label value of the node's name.
     static func graceResolver(policies: [TapioPolicy], nodes: [Node]) -> (String) -> Duration {
-        let byNode = longestPerNode(policies: policies, nodes: nodes) { p in
-            let window = (try? p.spec.correlation.windowDuration()) ?? .seconds(300)
-            let resolveAfter = (try? p.spec.insights.resolveAfterDuration()) ?? .seconds(300)
-            return min(max(window, CorrelationSettings.windowRange.lowerBound), CorrelationSettings.windowRange.upperBound)
-                + min(max(resolveAfter, InsightSettings.resolveAfterRange.lowerBound), InsightSettings.resolveAfterRange.upperBound)
+        // Each the largest on its own, as the agent merges them: not the largest sum of one policy's two.
+        func within(_ d: Duration, _ r: ClosedRange<Duration>) -> Duration { min(max(d, r.lowerBound), r.upperBound) }
+        let window = longestPerNode(policies: policies, nodes: nodes) { p in
+            within((try? p.spec.correlation.windowDuration()) ?? .seconds(300), CorrelationSettings.windowRange)
         }
-        return { node in byNode(node) }
+        let resolveAfter = longestPerNode(policies: policies, nodes: nodes) { p in
+            within((try? p.spec.insights.resolveAfterDuration()) ?? .seconds(300), InsightSettings.resolveAfterRange)
+        }
+        return { node in window(node) + resolveAfter(node) }
     }
 
     /// A per-node setting merged as the agents merge it: the largest `value` of the valid policies selecting the node
@@ -233,7 +241,8 @@ final class ClusterWatch: Sendable {
     /// Resolved, or Remediated when its fix was applied (status only: the spec stays as it was written). With
     /// `onlyIfUnchanged` the resourceVersion it was judged at goes with it: one written since (an agent saw it again)
     /// answers 409 and stays, to be judged again.
-    func resolve(_ o: InsightObject, now: Date, onlyIfUnchanged: Bool = false) async {
+    @discardableResult
+    func resolve(_ o: InsightObject, now: Date, onlyIfUnchanged: Bool = false) async -> Bool {
         struct Doc: Encodable {
             struct Meta: Encodable { let resourceVersion: String? }
             struct Status: Encodable { let phase: String; let lastSeen: String }
@@ -243,14 +252,17 @@ final class ClusterWatch: Sendable {
         let phase: InsightPhase = o.status?.remediation?.state == .applied ? .remediated : .resolved
         guard let body = try? JSONEncoder().encode(Doc(metadata: .init(resourceVersion: onlyIfUnchanged ? o.metadata.resourceVersion : nil),
                                                        status: .init(phase: phase.rawValue, lastSeen: now.formatted(.iso8601))))
-        else { return }
+        else { return false }
         do {
             _ = try await client.patchRaw(ResourceType(InsightObject.self), namespace: o.metadata.namespace,
                                           name: o.metadata.name ?? "", subresource: "status", patch: body, patchType: .merge)
+            return true
         } catch KubeError.conflict, KubeError.notFound {
             // Written again since, or deleted: judged afresh on the next pass, if at all.
+            return false
         } catch {
             logger.warning("resolving Insight \(o.metadata.name ?? "") failed: \(error)")
+            return false
         }
     }
 }

@@ -13,17 +13,23 @@ import KubeRuntime
 ///   it announces, and its writer turns that into an update of the Active Insight — written again, `lastSeen` after the
 ///   start. What it does not detect again stayed Active for good (a prediction whose leak stopped meanwhile, a
 ///   process that is gone). So: written before the node's current agent started (its heartbeat Lease's
-///   `acquireTime`), and not since, once that agent has run for the node's `window` + `resolveAfter` — the time to
-///   gather the evidence again, and the time the agent itself waits before calling a finding clear.
+///   `acquireTime`) and not since, once that agent has run for the node's `window` + `resolveAfter` — the time to
+///   gather the evidence again, and the time the agent itself waits before calling a finding clear — and has said,
+///   in a heartbeat since, that everything it held by then is written (`tapio.io/insights-written-through`): a
+///   backlog of writes (a throttling server) must not pass for a finding it no longer holds. Only while that agent is
+///   alive (its Lease not expired) and reports no problem: an agent that crashed, or whose watches are refused,
+///   re-detects nothing, and its findings are unverified, not cleared.
 /// - **The node is gone** (scaled down, replaced): nobody runs there. So: a node no Node object names, once its
 ///   agent's last heartbeat (else the moment this leader first missed the node) is as old as that same grace.
-/// An agent that is down but whose Node remains is left alone: its findings are unverified, not cleared, and the
-/// policy status names the agent (heartbeat expired).
 enum LeftBehindInsights {
     /// A node's agent as its heartbeat Lease says (keyed by the Insight label value of the node's name).
     struct Agent: Sendable, Equatable {
         var started: Date?
         var lastBeat: Date?
+        /// Every Insight update the agent had by then was written (``HeartbeatAnnotations/insightsWrittenThrough``).
+        var writtenThrough: Date?
+        /// Its Lease has not expired, and it reports no problem.
+        var healthy = false
     }
 
     /// The Insights to resolve at `now`, with why, oldest `lastSeen` first. `nodes`: the label values of the Nodes
@@ -42,7 +48,8 @@ enum LeftBehindInsights {
             let why: String
             var before: Date?
             if nodes.contains(node) {
-                guard let started = agent?.started, now.timeIntervalSince(started) >= wait else { continue }
+                guard let agent, agent.healthy, let started = agent.started, now.timeIntervalSince(started) >= wait,
+                      let through = agent.writtenThrough, through.timeIntervalSince(started) >= wait else { continue }
                 why = "node \(node)'s agent restarted at \(MicroTime.string(started)) and has not seen it since"
                 before = started
             } else {
@@ -57,15 +64,26 @@ enum LeftBehindInsights {
         return out.sorted { $0.2 < $1.2 }.map { ($0.0, $0.1) }
     }
 
-    /// The agents of `leases` (the heartbeat Leases), by the label value of their node.
-    static func agents(_ leases: [Lease]) -> [String: Agent] {
+    /// The agents of `leases` (the heartbeat Leases) at `now`, by the label value of their node. Two nodes whose
+    /// names share that value (longer than 63 characters) cannot be told apart: neither counts as healthy.
+    static func agents(_ leases: [Lease], now: Date) -> [String: Agent] {
         var out: [String: Agent] = [:]
+        var seen: Set<String> = []
         for l in leases {
             guard let node = l.metadata.labels?[HeartbeatAnnotations.nodeLabel] else { continue }
             func date(_ text: String?) -> Date? {
                 text.flatMap(Formatting.parseRFC3339).map { Date(timeIntervalSince1970: Double($0) / 1e9) }
             }
-            out[InsightDocument.labelValue(node)] = Agent(started: date(l.spec?.acquireTime), lastBeat: date(l.spec?.renewTime))
+            let beat = date(l.spec?.renewTime)
+            let annotations = l.metadata.annotations ?? [:]
+            let lasts = TimeInterval(l.spec?.leaseDurationSeconds ?? 360)
+            let problems = !(annotations[HeartbeatAnnotations.problems] ?? "").isEmpty
+            var agent = Agent(started: date(l.spec?.acquireTime), lastBeat: beat,
+                              writtenThrough: date(annotations[HeartbeatAnnotations.insightsWrittenThrough]))
+            agent.healthy = !problems && beat.map { now.timeIntervalSince($0) <= lasts } == true
+            let key = InsightDocument.labelValue(node)
+            if !seen.insert(key).inserted { agent.healthy = false; agent.lastBeat = max(agent.lastBeat ?? .distantPast, out[key]?.lastBeat ?? .distantPast) }
+            out[key] = agent
         }
         return out
     }

@@ -167,7 +167,6 @@ public final class TapioMetrics: Sendable {
                             help: "Duration of the leading operator's last pass of the cluster-level detectors.").set(seconds)
     }
 
-    /// Expired Insights the leading operator deleted (every writer's: agents have no delete right).
     /// Agents' Insights the leading operator resolved because no agent would: the node's agent restarted and did not
     /// see them again, or the node is gone.
     public func insightsLeftBehindResolved(_ n: Int) {
@@ -176,6 +175,7 @@ public final class TapioMetrics: Sendable {
             .increment(by: Int64(n))
     }
 
+    /// Expired Insights the leading operator deleted (every writer's: agents have no delete right).
     public func insightsExpired(_ n: Int) {
         registry.tapioCounter(name: "tapio_insights_expired_total",
                               help: "Resolved or Remediated Insights deleted by the leading operator once older than their insights.ttl.")

@@ -289,6 +289,7 @@ struct AgentIntegrationTests {
         #expect(applied == 1, "the label change did not reach the heartbeat")
         #expect(lease?.spec?.leaseDurationSeconds.map { Int($0) } == 10_800, "three periods")
         #expect(lease?.spec?.acquireTime != nil, "the agent's start, for the operator to tell what it has not taken over")
+        #expect(lease?.metadata.annotations?[HeartbeatAnnotations.insightsWrittenThrough] != nil)
     }
 
     @Test func aPolicyChangeReachesTheProbesAndTheHeartbeat() async throws {

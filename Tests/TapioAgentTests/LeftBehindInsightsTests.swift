@@ -3,6 +3,7 @@ import KubeClient
 import KubeRuntime
 import TapioCorrelation
 import TapioKube
+import TapioInsightWriter
 import TapioModel
 @testable import TapioOperator
 import Testing
@@ -24,12 +25,18 @@ import Testing
 
     func ago(_ minutes: Double) -> Date { now.addingTimeInterval(-minutes * 60) }
 
+    func agent(started: Double?, beat: Double?, through: Double?, healthy: Bool = true) -> LeftBehindInsights.Agent {
+        .init(started: started.map(ago), lastBeat: beat.map(ago), writtenThrough: through.map(ago), healthy: healthy)
+    }
+
     @Test func whatNoAgentWillResolveIsFoundAndNothingElse() {
         let insights = [
             insight("before-restart", node: "n1", lastSeen: ago(30)),
             insight("since-restart", node: "n1", lastSeen: ago(5)),
             insight("restart-too-recent", node: "n2", lastSeen: ago(30)),
             insight("older-agent", node: "n3", lastSeen: ago(30)),
+            insight("writes-behind", node: "n4", lastSeen: ago(30)),
+            insight("agent-down", node: "n5", lastSeen: ago(30)),
             insight("already-resolved", node: "n1", lastSeen: ago(30), phase: .resolved),
             insight("never-seen", node: "n1", lastSeen: nil),
             insight("operators-own", node: nil, lastSeen: ago(30)),
@@ -39,13 +46,19 @@ import Testing
             insight("node-missing-a-moment", node: "missing-a-moment", lastSeen: ago(60)),
         ]
         let agents: [String: LeftBehindInsights.Agent] = [
-            "n1": .init(started: ago(15), lastBeat: ago(1)),
-            "n2": .init(started: ago(5), lastBeat: ago(1)),
-            "n3": .init(started: nil, lastBeat: ago(1)),
-            "gone": .init(started: ago(100), lastBeat: ago(11)),
-            "gone-recently": .init(started: ago(100), lastBeat: ago(3)),
+            // Started 15 minutes ago, everything written through a minute ago.
+            "n1": agent(started: 15, beat: 1, through: 1),
+            "n2": agent(started: 5, beat: 1, through: 1),
+            // An agent from before acquireTime was written.
+            "n3": agent(started: nil, beat: 1, through: 1),
+            // Its writes lag: what it had 10 minutes after its start is not all written yet.
+            "n4": agent(started: 15, beat: 1, through: 6),
+            // Its Lease expired, or it reports a problem.
+            "n5": agent(started: 15, beat: 1, through: 1, healthy: false),
+            "gone": agent(started: 100, beat: 11, through: 11),
+            "gone-recently": agent(started: 100, beat: 3, through: 3),
         ]
-        let found = LeftBehindInsights.find(insights, nodes: ["n1", "n2", "n3"], agents: agents,
+        let found = LeftBehindInsights.find(insights, nodes: ["n1", "n2", "n3", "n4", "n5"], agents: agents,
                                             missingSince: ["gone-no-lease": ago(20), "missing-a-moment": ago(1)],
                                             grace: { _ in .seconds(600) }, now: now)
         #expect(found.map { $0.0.metadata.name ?? "" } == ["node-gone", "node-gone-no-lease", "before-restart"],
@@ -68,19 +81,45 @@ import Testing
         #expect(grace("b") == .seconds(600), "no policy selects b: the defaults")
         #expect(grace("gone") == .seconds(5400), "a gone node: the longest of all")
         #expect(ClusterWatch.graceResolver(policies: [], nodes: [])("x") == .seconds(600))
+        // Each the largest on its own, as the agent merges them: 30m + 30m, not the largest sum of one policy's (31m).
+        var wide = TapioPolicySpec(), late = TapioPolicySpec()
+        wide.correlation.window = "30m"
+        wide.insights.resolveAfter = "1m"
+        late.correlation.window = "1m"
+        late.insights.resolveAfter = "30m"
+        #expect(ClusterWatch.graceResolver(policies: [TapioPolicy(name: "w", spec: wide), TapioPolicy(name: "l", spec: late)],
+                                           nodes: [])("x") == .seconds(3600))
     }
 
+    /// Healthy: its Lease has not expired and it reports no problem. Two nodes whose names share a label value (cut
+    /// at 63 characters) cannot be told apart: neither is healthy.
     @Test func theAgentsComeFromTheHeartbeatLeases() {
-        var lease = Lease(metadata: KubeObjectMeta(name: "tapio-agent-n1", namespace: "tapio-system",
-                                                   labels: [HeartbeatAnnotations.nodeLabel: "N1.example"]))
-        var spec = Lease.Spec()
-        spec.acquireTime = MicroTime.string(ago(15))
-        spec.renewTime = MicroTime.string(ago(1))
-        lease.spec = spec
-        let agents = LeftBehindInsights.agents([lease, Lease(metadata: KubeObjectMeta(name: "unlabelled"))])
-        #expect(agents.count == 1)
+        func lease(_ node: String, started: Double, beat: Double, lasts: Int32 = 360, problems: String = "") -> Lease {
+            var l = Lease(metadata: KubeObjectMeta(name: "tapio-agent-\(node)", namespace: "tapio-system",
+                                                   labels: [HeartbeatAnnotations.nodeLabel: node],
+                                                   annotations: [HeartbeatAnnotations.problems: problems,
+                                                                 HeartbeatAnnotations.insightsWrittenThrough: MicroTime.string(ago(beat))]))
+            var spec = Lease.Spec()
+            spec.acquireTime = MicroTime.string(ago(started))
+            spec.renewTime = MicroTime.string(ago(beat))
+            spec.leaseDurationSeconds = lasts
+            l.spec = spec
+            return l
+        }
+        let long = String(repeating: "n", count: 70)
+        let agents = LeftBehindInsights.agents([
+            lease("N1.example", started: 15, beat: 1), lease("expired", started: 15, beat: 7), lease("troubled", started: 15, beat: 1, problems: "eBPF probes did not load"),
+            lease(long + "-a", started: 15, beat: 1), lease(long + "-b", started: 15, beat: 1),
+            Lease(metadata: KubeObjectMeta(name: "unlabelled")),
+        ], now: now)
+        #expect(agents.count == 4)
         let a = agents["N1.example"]
         #expect(a?.started.map { abs($0.timeIntervalSince(ago(15))) < 0.001 } == true)
         #expect(a?.lastBeat.map { abs($0.timeIntervalSince(ago(1))) < 0.001 } == true)
+        #expect(a?.writtenThrough.map { abs($0.timeIntervalSince(ago(1))) < 0.001 } == true)
+        #expect(a?.healthy == true)
+        #expect(agents["expired"]?.healthy == false, "its Lease (6 minutes) expired")
+        #expect(agents["troubled"]?.healthy == false)
+        #expect(agents[InsightDocument.labelValue(long + "-a")]?.healthy == false)
     }
 }

@@ -56,14 +56,39 @@ struct EngineTests {
         engine.ingest(TestEvents.oomKill(pod: "a", at: at + s), now: at + s, into: &out)
         for k in 2...120 { engine.tick(now: at + UInt64(k) * s, into: &out) }
         let a = out.filter { $0.identity.subject.pod?.name == "a" }, b = out.filter { $0.identity.subject.pod?.name == "b" }
-        #expect(!a.contains { $0.change == .new }, "seen again: an update of the finding it had, not a new one: \(a.map(\.change))")
+        #expect(!a.isEmpty && !a.contains { $0.change == .new }, "seen again: an update of the finding it had, not a new one: \(a.map(\.change))")
         #expect(b.map(\.change) == [.resolved], "not seen again: resolved")
         if let r = b.first {
-            // Last detected at t0 + 1 s by the old engine; the new one resolves 30 s after that, at its next housekeeping.
+            // Held for the new engine's window (60 s from the adoption, 10 s after the kill), then resolveAfter (30 s).
             let after = Double(r.observedAt - t0) / 1e9
-            #expect(after >= 31 && after <= 33, "resolved \(after) s after the kill")
+            #expect(after >= 100 && after <= 102, "resolved \(after) s after the kill")
         }
         #expect(a.last?.change == .resolved, "the kill seen again leaves the new, one-minute window and resolves too")
+    }
+
+    @Test("an adopted finding the policies' selectors held back is announced when the new engine sees it, and never resolved unannounced")
+    func adoptionKeepsWhatWasNotLetOut() {
+        var config = CorrelationConfig()
+        config.resolveAfter = .seconds(30)
+        var old = CorrelationEngine(config: config)
+        var out: [InsightUpdate] = []
+        old.ingest(TestEvents.oomKill(pod: "a", at: t0), now: t0, into: &out)
+        old.ingest(TestEvents.oomKill(pod: "b", at: t0), now: t0, into: &out)
+        old.ingest(TestEvents.oomKill(pod: "c", at: t0), now: t0, into: &out)
+        old.tick(now: t0 + s, into: &out)
+        let heldBack = Set(out.filter { ["a", "c"].contains($0.identity.subject.pod?.name) }.map(\.identity))
+        #expect(heldBack.count == 2)
+        var engine = CorrelationEngine(config: config)
+        engine.adoptActiveFindings(of: old, now: t0 + 2 * s, published: { !heldBack.contains($0) })
+        out = []
+        engine.ingest(TestEvents.oomKill(pod: "a", at: t0 + 3 * s), now: t0 + 3 * s, into: &out)
+        for k in 4...900 { engine.tick(now: t0 + UInt64(k) * s, into: &out) }
+        let a = out.filter { $0.identity.subject.pod?.name == "a" }.map(\.change)
+        let b = out.filter { $0.identity.subject.pod?.name == "b" }.map(\.change)
+        #expect(a.first == .new, "held back before: announced now \(a)")
+        #expect(a.last == .resolved)
+        #expect(b == [.resolved], "\(b)")
+        #expect(!out.contains { $0.identity.subject.pod?.name == "c" }, "held back and not seen again: nothing to resolve")
     }
 
     @Test("an OOM kill does not wait for its batch: flushIfUrgent reports it at once, ordinary events wait")
