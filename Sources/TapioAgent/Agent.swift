@@ -85,7 +85,7 @@ public struct Agent: Sendable {
         }
         let heartbeat = Heartbeat(client: client, namespace: options.namespace, node: options.nodeName,
                                   period: options.heartbeatPeriod, logger: logger, problems: problems,
-                                  writtenThrough: { writer.writtenThrough })
+                                  writtenThrough: { writer.writtenThrough }, engineStarted: { pipeline.status.engineStartedAt })
         let policies = PolicyFollower(client: client, nodeName: options.nodeName, logger: logger) { effective, errors in
             if let probes = node.probes {
                 do { try probes.apply(NodeSide.bpfSettings(effective)) } catch {

@@ -31,11 +31,15 @@ public final class Heartbeat: Service, Sendable {
     /// The agent's Insight writer's ``TapioInsightWriter/InsightWriter/writtenThrough``, carried at each renewal (its
     /// change alone writes nothing).
     let writtenThrough: @Sendable () -> Date?
+    /// When the agent's correlation engine last started afresh (``PipelineStatus/engineStartedAt``), carried likewise.
+    let engineStarted: @Sendable () -> Date?
 
     public init(client: KubeClient, namespace: String, node: String, period: Duration = .seconds(120), logger: Logger,
-                problems: @escaping @Sendable () -> [String] = { [] }, writtenThrough: @escaping @Sendable () -> Date? = { nil }) {
+                problems: @escaping @Sendable () -> [String] = { [] }, writtenThrough: @escaping @Sendable () -> Date? = { nil },
+                engineStarted: @escaping @Sendable () -> Date? = { nil }) {
         self.problems = problems
         self.writtenThrough = writtenThrough
+        self.engineStarted = engineStarted
         self.client = client
         self.namespace = namespace
         self.node = node
@@ -84,6 +88,7 @@ public final class Heartbeat: Service, Sendable {
         var annotations = [H.applied: H.encodeApplied(report.applied), H.errors: H.encodeErrors(report.errors),
                            H.problems: H.encodeProblems(report.problems)]
         if let through = writtenThrough() { annotations[H.insightsWrittenThrough] = MicroTime.string(through) }
+        if let engine = engineStarted() { annotations[H.engineStarted] = MicroTime.string(engine) }
         var lease = Lease(metadata: ObjectMeta(name: H.leaseName(node: node), namespace: namespace,
                                                labels: [H.appLabel: "tapio", H.nodeLabel: node], annotations: annotations))
         var spec = Lease.Spec()

@@ -173,11 +173,15 @@ public final class Pipeline: Sendable {
                 if let new = nextConfig.withLock({ c -> CorrelationConfig? in defer { c = nil }; return c }),
                    new != engine.config {
                     updates.append(contentsOf: engine.flush(now: now))
+                    // What the old engine said goes out first: the adoption asks what was published, and a finding
+                    // its last batch announced would otherwise be adopted as never announced — and never resolved.
+                    await publish(&updates, engine: engine, carried: carried, published: &published, events: events, snapshot: false)
                     carried.shed &+= engine.stats.shed
                     carried.evicted &+= engine.stats.evictedSubjects
                     var next = CorrelationEngine(config: new)
                     next.adoptActiveFindings(of: engine, now: now, published: { [published] in published.identities.contains($0) })
                     engine = next
+                    current.withLock { $0.engineStartedAt = Date() }
                     logger.info("correlation engine reconfigured")
                 }
                 if batch.isEmpty { engine.tick(now: now, into: &updates) }

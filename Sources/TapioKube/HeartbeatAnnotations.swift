@@ -5,13 +5,15 @@
 /// holds `name: why; …` for policies the agent could not apply; `tapio.io/node-problems` lists, one per line, what
 /// keeps the agent from working fully whatever the policy (probes that did not load, calls the API server refused);
 /// `tapio.io/insights-written-through` is a time (RFC 3339) by which every Insight update the agent had was written,
-/// and the Lease's `acquireTime` is when the agent started — from these two the operator tells the Insights a
-/// restarted agent no longer holds.
+/// `tapio.io/engine-started` when its correlation engine last started afresh (a policy change restarts it), and the
+/// Lease's `acquireTime` is when the agent started — from these the operator tells the Insights a restarted agent no
+/// longer holds.
 public enum HeartbeatAnnotations {
     public static let applied = "tapio.io/applied-policies"
     public static let errors = "tapio.io/policy-errors"
     public static let problems = "tapio.io/node-problems"
     public static let insightsWrittenThrough = "tapio.io/insights-written-through"
+    public static let engineStarted = "tapio.io/engine-started"
     public static let nodeLabel = "tapio.io/node"
     public static let appLabel = "app.kubernetes.io/name"
     public static func leaseName(node: String) -> String { "tapio-agent-\(node)" }

@@ -19,8 +19,11 @@ import KubeRuntime
 ///   backlog of writes (a throttling server) must not pass for a finding it no longer holds. Only while that agent is
 ///   alive (its Lease not expired) and reports no problem: an agent that crashed, or whose watches are refused,
 ///   re-detects nothing, and its findings are unverified, not cleared.
+///   The grace counts from the later of the agent's start and its engine's last start (`tapio.io/engine-started`:
+///   a policy change starts the engine afresh, and its evidence with it).
 /// - **The node is gone** (scaled down, replaced): nobody runs there. So: a node no Node object names, once its
-///   agent's last heartbeat (else the moment this leader first missed the node) is as old as that same grace.
+///   agent's Lease has expired and its last heartbeat is as old as that same grace (without a Lease: once this leader
+///   has missed the node that long).
 enum LeftBehindInsights {
     /// A node's agent as its heartbeat Lease says (keyed by the Insight label value of the node's name).
     struct Agent: Sendable, Equatable {
@@ -28,8 +31,13 @@ enum LeftBehindInsights {
         var lastBeat: Date?
         /// Every Insight update the agent had by then was written (``HeartbeatAnnotations/insightsWrittenThrough``).
         var writtenThrough: Date?
+        /// When its engine last started afresh (``HeartbeatAnnotations/engineStarted``): a policy change restarts it,
+        /// and its evidence with it.
+        var engineStarted: Date?
         /// Its Lease has not expired, and it reports no problem.
         var healthy = false
+        /// How long its Lease lasts after a renewal (`leaseDurationSeconds`).
+        var leaseDuration: TimeInterval = 360
     }
 
     /// The Insights to resolve at `now`, with why, oldest `lastSeen` first. `nodes`: the label values of the Nodes
@@ -48,12 +56,18 @@ enum LeftBehindInsights {
             let why: String
             var before: Date?
             if nodes.contains(node) {
-                guard let agent, agent.healthy, let started = agent.started, now.timeIntervalSince(started) >= wait,
-                      let through = agent.writtenThrough, through.timeIntervalSince(started) >= wait else { continue }
+                // The grace counts from the later of the agent's start and its engine's.
+                guard let agent, agent.healthy, let started = agent.started, let through = agent.writtenThrough,
+                      through.timeIntervalSince(max(started, agent.engineStarted ?? started)) >= wait else { continue }
                 why = "node \(node)'s agent restarted at \(MicroTime.string(started)) and has not seen it since"
                 before = started
+            } else if let agent, let beat = agent.lastBeat {
+                // Its agent must be gone too: a Node object missing for a while (deleted before its pods, a kubelet
+                // registering again) while the agent still runs is no reason.
+                guard now.timeIntervalSince(beat) > max(wait, agent.leaseDuration) else { continue }
+                why = "node \(node) is gone"
             } else {
-                guard let since = agent?.lastBeat ?? missingSince[node], now.timeIntervalSince(since) >= wait else { continue }
+                guard let since = missingSince[node], now.timeIntervalSince(since) >= wait else { continue }
                 why = "node \(node) is gone"
             }
             guard let seenNanos = i.status?.lastSeen.flatMap(Formatting.parseRFC3339) else { continue }
@@ -79,10 +93,17 @@ enum LeftBehindInsights {
             let lasts = TimeInterval(l.spec?.leaseDurationSeconds ?? 360)
             let problems = !(annotations[HeartbeatAnnotations.problems] ?? "").isEmpty
             var agent = Agent(started: date(l.spec?.acquireTime), lastBeat: beat,
-                              writtenThrough: date(annotations[HeartbeatAnnotations.insightsWrittenThrough]))
+                              writtenThrough: date(annotations[HeartbeatAnnotations.insightsWrittenThrough]),
+                              engineStarted: date(annotations[HeartbeatAnnotations.engineStarted]))
             agent.healthy = !problems && beat.map { now.timeIntervalSince($0) <= lasts } == true
+            agent.leaseDuration = lasts
             let key = InsightDocument.labelValue(node)
-            if !seen.insert(key).inserted { agent.healthy = false; agent.lastBeat = max(agent.lastBeat ?? .distantPast, out[key]?.lastBeat ?? .distantPast) }
+            if !seen.insert(key).inserted, let other = out[key] {
+                agent.healthy = false
+                // Either node's agent may still run: the later beat and the longer lease decide.
+                if let b = other.lastBeat { agent.lastBeat = max(agent.lastBeat ?? b, b) }
+                agent.leaseDuration = max(agent.leaseDuration, other.leaseDuration)
+            }
             out[key] = agent
         }
         return out

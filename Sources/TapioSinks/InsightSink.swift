@@ -1,3 +1,4 @@
+import Foundation
 import TapioCorrelation
 import TapioModel
 
@@ -28,6 +29,9 @@ public struct PipelineStatus: Sendable {
     public var attributionRetries: [String: UInt64] = [:]
     /// The engine's ``CorrelationEngine/sizes``, refreshed with the active set (once a second at most).
     public var engineSizes: [(structure: String, entries: Int)] = []
+    /// When the current engine started: the pipeline's start, or its last reconfiguration (a policy changed), from
+    /// which the engine gathers its evidence afresh.
+    public var engineStartedAt = Date()
     public init() {}
     public var shed: UInt64 { shedByStage.values.reduce(0, &+) }
 }

@@ -290,6 +290,7 @@ struct AgentIntegrationTests {
         #expect(lease?.spec?.leaseDurationSeconds.map { Int($0) } == 10_800, "three periods")
         #expect(lease?.spec?.acquireTime != nil, "the agent's start, for the operator to tell what it has not taken over")
         #expect(lease?.metadata.annotations?[HeartbeatAnnotations.insightsWrittenThrough] != nil)
+        #expect(lease?.metadata.annotations?[HeartbeatAnnotations.engineStarted] != nil)
     }
 
     @Test func aPolicyChangeReachesTheProbesAndTheHeartbeat() async throws {

@@ -25,8 +25,9 @@ import Testing
 
     func ago(_ minutes: Double) -> Date { now.addingTimeInterval(-minutes * 60) }
 
-    func agent(started: Double?, beat: Double?, through: Double?, healthy: Bool = true) -> LeftBehindInsights.Agent {
-        .init(started: started.map(ago), lastBeat: beat.map(ago), writtenThrough: through.map(ago), healthy: healthy)
+    func agent(started: Double?, beat: Double?, through: Double?, engine: Double? = nil, healthy: Bool = true) -> LeftBehindInsights.Agent {
+        .init(started: started.map(ago), lastBeat: beat.map(ago), writtenThrough: through.map(ago), engineStarted: engine.map(ago),
+              healthy: healthy)
     }
 
     @Test func whatNoAgentWillResolveIsFoundAndNothingElse() {
@@ -37,6 +38,7 @@ import Testing
             insight("older-agent", node: "n3", lastSeen: ago(30)),
             insight("writes-behind", node: "n4", lastSeen: ago(30)),
             insight("agent-down", node: "n5", lastSeen: ago(30)),
+            insight("engine-restarted", node: "n6", lastSeen: ago(30)),
             insight("already-resolved", node: "n1", lastSeen: ago(30), phase: .resolved),
             insight("never-seen", node: "n1", lastSeen: nil),
             insight("operators-own", node: nil, lastSeen: ago(30)),
@@ -44,6 +46,7 @@ import Testing
             insight("node-gone-recently", node: "gone-recently", lastSeen: ago(60)),
             insight("node-gone-no-lease", node: "gone-no-lease", lastSeen: ago(60)),
             insight("node-missing-a-moment", node: "missing-a-moment", lastSeen: ago(60)),
+            insight("node-missing-agent-alive", node: "missing-agent-alive", lastSeen: ago(60)),
         ]
         let agents: [String: LeftBehindInsights.Agent] = [
             // Started 15 minutes ago, everything written through a minute ago.
@@ -55,12 +58,17 @@ import Testing
             "n4": agent(started: 15, beat: 1, through: 6),
             // Its Lease expired, or it reports a problem.
             "n5": agent(started: 15, beat: 1, through: 1, healthy: false),
+            // A policy change started its engine afresh 5 minutes ago: its evidence is 5 minutes old.
+            "n6": agent(started: 15, beat: 1, through: 1, engine: 5),
+            // Its Node object is missing, but its agent beat 2 minutes ago (its Lease lasts 6): it still runs.
+            "missing-agent-alive": agent(started: 100, beat: 2, through: 2),
             "gone": agent(started: 100, beat: 11, through: 11),
             "gone-recently": agent(started: 100, beat: 3, through: 3),
         ]
-        let found = LeftBehindInsights.find(insights, nodes: ["n1", "n2", "n3", "n4", "n5"], agents: agents,
-                                            missingSince: ["gone-no-lease": ago(20), "missing-a-moment": ago(1)],
-                                            grace: { _ in .seconds(600) }, now: now)
+        let found = LeftBehindInsights.find(insights, nodes: ["n1", "n2", "n3", "n4", "n5", "n6"], agents: agents,
+                                            missingSince: ["gone-no-lease": ago(20), "missing-a-moment": ago(1),
+                                                           "missing-agent-alive": ago(20)],
+                                            grace: { $0 == "missing-agent-alive" ? .seconds(61) : .seconds(600) }, now: now)
         #expect(found.map { $0.0.metadata.name ?? "" } == ["node-gone", "node-gone-no-lease", "before-restart"],
                 "oldest lastSeen first: \(found.map { $0.0.metadata.name ?? "" })")
         #expect(found.first { $0.0.metadata.name == "before-restart" }?.1.contains("node n1's agent restarted at") == true)

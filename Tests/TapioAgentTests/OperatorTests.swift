@@ -434,7 +434,7 @@ struct OperatorTests {
                 spec.holderIdentity = n
                 spec.acquireTime = MicroTime.string(started)
                 spec.renewTime = MicroTime.string(beat)
-                spec.leaseDurationSeconds = 3600
+                spec.leaseDurationSeconds = 360
                 lease.spec = spec
                 _ = try await r.client.create(lease)
             }
