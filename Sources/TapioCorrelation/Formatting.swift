@@ -53,6 +53,12 @@ public enum Formatting {
     /// The last instant the engine's clock can name: `UInt64.max` nanoseconds after the Unix epoch.
     public static let lastInstant = "2554-07-21T23:34:33Z"
 
+    /// ``parseRFC3339(_:)`` as a `Date` (nil for nil or unreadable text): the operator's reading of Lease and Insight
+    /// times.
+    public static func parseDate(_ s: String?) -> Date? {
+        s.flatMap(parseRFC3339).map { Date(timeIntervalSince1970: Double($0) / 1e9) }
+    }
+
     /// Parses RFC 3339 (`2026-11-29T10:00:00Z`, optional fraction, `Z` or `±hh:mm`) to nanoseconds since the Unix
     /// epoch. Times before 1970 read as 0; nil for text that is not RFC 3339 and for times after ``lastInstant``.
     public static func parseRFC3339(_ s: String) -> UInt64? {

@@ -151,12 +151,15 @@ public final class InsightWriter: InsightSink {
                         retry = n < Self.maxRefusals
                         if !retry { s.refusals[key] = nil }
                     }
-                    // Given up on, unless something newer for the same identity arrived meanwhile (it replaces it).
-                    if !retry && s.pending[key] == nil { s.droppedFailed &+= 1 }
-                    // Put it back unless something newer for the same identity arrived meanwhile.
-                    if retry && s.pending[key] == nil {
-                        s.pending[key] = update
-                        s.order.insert(key, at: 0)
+                    // Put back, or given up on (counted) — unless something newer for the same identity arrived
+                    // meanwhile: it replaces this one either way.
+                    if s.pending[key] == nil {
+                        if retry {
+                            s.pending[key] = update
+                            s.order.insert(key, at: 0)
+                        } else {
+                            s.droppedFailed &+= 1
+                        }
                     }
                 }
                 // Rate-limited: against a failing server the breaker retries every few seconds.

@@ -184,7 +184,7 @@ final class ClusterWatch: Sendable {
         objects.compactMap { o in
             guard (o.status?.phase ?? .active) == .active, let node = o.metadata.labels?["tapio.io/node"],
                   o.spec.subject.kind == "Pod", let ns = o.spec.subject.namespace else { return nil }
-            let seen = o.status?.lastSeen.flatMap(Formatting.parseRFC3339).map { Date(timeIntervalSince1970: Double($0) / 1e9) }
+            let seen = Formatting.parseDate(o.status?.lastSeen)
             let owner = o.spec.resources.first { ClusterDetectors.workloadKinds.contains($0.kind) }
             return ClusterDetectors.PodFinding(
                 type: o.spec.type, pod: ResourceRef(kind: "Pod", namespace: ns, name: o.spec.subject.name, uid: o.spec.subject.uid),
@@ -198,8 +198,7 @@ final class ClusterWatch: Sendable {
     /// `ttl` of all valid policies: never deleted sooner than some policy asks.
     static func ttlResolver(policies: [TapioPolicy], nodes: [Node]) -> (InsightObject) -> Duration {
         let byNode = longestPerNode(policies: policies, nodes: nodes) { p in
-            let ttl = (try? p.spec.insights.ttlDuration()) ?? .seconds(86_400)
-            return min(max(ttl, InsightSettings.ttlRange.lowerBound), InsightSettings.ttlRange.upperBound)
+            within((try? p.spec.insights.ttlDuration()) ?? .seconds(86_400), InsightSettings.ttlRange)
         }
         return { o in byNode(o.metadata.labels?["tapio.io/node"]) }
     }
@@ -209,7 +208,6 @@ final class ClusterWatch: Sendable {
     /// valid policies selecting it; a gone node's, of all). By the Insight label value of the node's name.
     static func graceResolver(policies: [TapioPolicy], nodes: [Node]) -> (String) -> Duration {
         // Each the largest on its own, as the agent merges them: not the largest sum of one policy's two.
-        func within(_ d: Duration, _ r: ClosedRange<Duration>) -> Duration { min(max(d, r.lowerBound), r.upperBound) }
         let window = longestPerNode(policies: policies, nodes: nodes) { p in
             within((try? p.spec.correlation.windowDuration()) ?? .seconds(300), CorrelationSettings.windowRange)
         }
@@ -217,6 +215,11 @@ final class ClusterWatch: Sendable {
             within((try? p.spec.insights.resolveAfterDuration()) ?? .seconds(300), InsightSettings.resolveAfterRange)
         }
         return { node in window(node) + resolveAfter(node) }
+    }
+
+    /// `d` within `range`, as the agent clamps a policy's durations.
+    private static func within(_ d: Duration, _ range: ClosedRange<Duration>) -> Duration {
+        min(max(d, range.lowerBound), range.upperBound)
     }
 
     /// A per-node setting merged as the agents merge it: the largest `value` of the valid policies selecting the node

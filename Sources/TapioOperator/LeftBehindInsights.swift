@@ -85,16 +85,13 @@ enum LeftBehindInsights {
         var seen: Set<String> = []
         for l in leases {
             guard let node = l.metadata.labels?[HeartbeatAnnotations.nodeLabel] else { continue }
-            func date(_ text: String?) -> Date? {
-                text.flatMap(Formatting.parseRFC3339).map { Date(timeIntervalSince1970: Double($0) / 1e9) }
-            }
-            let beat = date(l.spec?.renewTime)
+            let beat = Formatting.parseDate(l.spec?.renewTime)
             let annotations = l.metadata.annotations ?? [:]
             let lasts = TimeInterval(l.spec?.leaseDurationSeconds ?? 360)
             let problems = !(annotations[HeartbeatAnnotations.problems] ?? "").isEmpty
-            var agent = Agent(started: date(l.spec?.acquireTime), lastBeat: beat,
-                              writtenThrough: date(annotations[HeartbeatAnnotations.insightsWrittenThrough]),
-                              engineStarted: date(annotations[HeartbeatAnnotations.engineStarted]))
+            var agent = Agent(started: Formatting.parseDate(l.spec?.acquireTime), lastBeat: beat,
+                              writtenThrough: Formatting.parseDate(annotations[HeartbeatAnnotations.insightsWrittenThrough]),
+                              engineStarted: Formatting.parseDate(annotations[HeartbeatAnnotations.engineStarted]))
             agent.healthy = !problems && beat.map { now.timeIntervalSince($0) <= lasts } == true
             agent.leaseDuration = lasts
             let key = InsightDocument.labelValue(node)

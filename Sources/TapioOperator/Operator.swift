@@ -217,7 +217,7 @@ public struct Operator: Sendable {
             return PolicyStatusComputer.HeartbeatView(
                 node: node, applied: HeartbeatAnnotations.decodeApplied(a[HeartbeatAnnotations.applied] ?? ""),
                 errors: HeartbeatAnnotations.decodeErrors(a[HeartbeatAnnotations.errors] ?? ""),
-                renewed: l.spec?.renewTime.flatMap(Formatting.parseRFC3339).map { Date(timeIntervalSince1970: Double($0) / 1e9) },
+                renewed: Formatting.parseDate(l.spec?.renewTime),
                 leaseDuration: l.spec?.leaseDurationSeconds.map { TimeInterval($0) },
                 problems: HeartbeatAnnotations.decodeProblems(a[HeartbeatAnnotations.problems] ?? ""))
         }
