@@ -69,6 +69,7 @@ public struct Agent: Sendable {
         let node = options.kernelSources ? NodeSide.start(initial, logger: logger) : NodeSide.simulated()
         let sniffer = KubeSniffer(client: client, nodeName: options.nodeName, logger: logger)
         let attributor = node.attributor
+        attributor.followPods(of: sniffer)
         let recorder = EventRecorder(client: client, reportingController: "tapio.io/agent",
                                      reportingInstance: options.nodeName, logger: logger)
         let writer = InsightWriter(client: client, recorder: recorder, nodeName: options.nodeName,

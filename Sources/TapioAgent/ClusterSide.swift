@@ -4,7 +4,8 @@ import TapioCorrelation
 import TapioModel
 
 /// The Kubernetes side of a node: the client and the sniffer of pods, the Node and kubelet events. (Kernel events
-/// are joined to pods by the node side's ``NodeAttributor``, which learns the pods from the sniffer's events.)
+/// are joined to pods by the node side's ``NodeAttributor``, whose pod directory the sniffer's pod watch feeds:
+/// ``NodeAttributor/followPods(of:)``.)
 public final class ClusterSide: Sendable {
     public let client: KubeClient
     public let sniffer: KubeSniffer

@@ -27,6 +27,8 @@ public final class KubeSniffer: EventSource, Sendable {
     private let synced = Mutex<Set<String>>([])
     static let watches: Set<String> = ["pods", "node"]
     private let labelsHandler = Mutex<(@Sendable ([String: String]) -> Void)?>(nil)
+    /// Kept in step with ``pods`` as each change arrives, not through the event queue (``feed(_:)``).
+    private let directory = Mutex<PodDirectory?>(nil)
     private let lastLabels = Mutex<[String: String]?>(nil)
 
     /// Called with the Node's labels once its watch has listed (empty when there is no such Node) and whenever they
@@ -41,6 +43,13 @@ public final class KubeSniffer: EventSource, Sendable {
             return last != labels
         }
         if changed { labelsHandler.withLock { $0 }?(labels) }
+    }
+
+    /// Keeps `directory` in step with the pod watch itself, as each change arrives: the queue the engine reads sheds
+    /// its oldest events under a storm, and a pod deletion shed there would have kept the pod in the directory for
+    /// the agent's life (an update shed, a restarted container's new id unknown until the pod's next change).
+    public func feed(_ directory: PodDirectory) {
+        self.directory.withLock { $0 = directory }
     }
 
     /// True once every watch has listed: the agent has seen everything it reads at least once (and was allowed to).
@@ -104,6 +113,7 @@ public final class KubeSniffer: EventSource, Sendable {
                 switch event {
                 case .apply(let pod), .initApply(let pod):
                     let info = PodConversion.podInfo(pod)
+                    directory.withLock { $0 }?.upsert(info)
                     let old = known.withLock { k in
                         defer { k[info.pod.uid] = info }
                         return k[info.pod.uid]
@@ -119,11 +129,13 @@ public final class KubeSniffer: EventSource, Sendable {
                         for uid in missing.keys { k[uid] = nil }
                         return Array(missing.values)
                     }
+                    if let d = directory.withLock({ $0 }) { for info in gone { d.remove(info.pod) } }
                     let now = MonotonicClock.wallNanos()
                     push(gone.map { ClusterEvent(timestampNanos: now, kind: .podDeleted($0.pod)) })
                 case .delete(let pod):
                     let info = PodConversion.podInfo(pod)
                     known.withLock { _ = $0.removeValue(forKey: info.pod.uid) }
+                    directory.withLock { $0 }?.remove(info.pod)
                     push([ClusterEvent(timestampNanos: MonotonicClock.wallNanos(), kind: .podDeleted(info.pod))])
                 case .initStart:
                     break

@@ -13,6 +13,9 @@ public final class NodeAttributor: Attributor {
     public let translator: PodTranslator
     public let directory: PodDirectory
     let limited: LimitedCgroups?
+    /// The directory is fed by a pod watch directly (``followPods(of:)``): the cluster events reaching
+    /// ``observe(_:)`` are then older than what it holds, and must not overwrite it.
+    private let fedDirectly = Atomic(false)
 
     public init(limited: LimitedCgroups?, mount: CgroupMount? = CgroupMount.discover()) {
         let directory = PodDirectory()
@@ -87,14 +90,22 @@ public final class NodeAttributor: Attributor {
         return (nil, nil)
     }
 
+    /// Feeds the pod directory from `sniffer`'s watch as each change arrives, instead of from the cluster events
+    /// that reach ``observe(_:)`` through a queue that may shed them. Call before the pipeline starts.
+    public func followPods(of sniffer: KubeSniffer) {
+        fedDirectly.store(true, ordering: .releasing)
+        sniffer.feed(directory)
+    }
+
     public func observe(_ event: ClusterEvent) {
+        let fed = fedDirectly.load(ordering: .acquiring)
         switch event.kind {
         case .podUpdated(let info):
-            directory.upsert(info)
+            if !fed { directory.upsert(info) }
             // A pod changed on this node: a container its status now names may have a cgroup the poller has not
             // walked yet (its periodic walk is 30 s apart).
             limited?.requestWalk()
-        case .podDeleted(let pod): directory.remove(pod)
+        case .podDeleted(let pod): if !fed { directory.remove(pod) }
         default: break
         }
     }

@@ -60,8 +60,10 @@ struct SniffRunner {
         if let terminal { sinks.append(terminal) }
         if let json { sinks.append(json) }
         let namespace = c.namespace
+        let attributor = node?.attributor ?? NodeAttributor(limited: nil, mount: nil)
+        if let cluster { attributor.followPods(of: cluster.sniffer) }
         let pipeline = Pipeline(config: config.correlation, sources: sources,
-                                attributor: node?.attributor ?? NodeAttributor(limited: nil, mount: nil), sinks: sinks, logger: logger,
+                                attributor: attributor, sinks: sinks, logger: logger,
                                 filter: { u in namespace == nil || u.spec.subject.namespace == namespace })
 
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [

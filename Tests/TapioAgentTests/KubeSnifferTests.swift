@@ -1,0 +1,62 @@
+import Foundation
+import KubeClient
+import Logging
+import TapioAgent
+import TapioKube
+import TapioModel
+import TapioTestSupport
+import Testing
+
+/// The sniffer's pod watch against an API server reached through a kubeconfig (the emulator, or
+/// TAPIO_TEST_KUBECONFIG).
+@Suite(.serialized, .timeLimit(.minutes(3)))
+struct KubeSnifferTests {
+    static func containerID() -> String {
+        (UUID().uuidString + UUID().uuidString).replacingOccurrences(of: "-", with: "").lowercased()
+    }
+
+    /// Under an event storm the sniffer's queue sheds its oldest events (counted). The pod directory that pins kernel
+    /// events on pods used to learn pods from those events only, so a shed deletion kept a pod in it for the agent's
+    /// life. It follows the watch itself now: here nothing drains a one-event queue, and the directory still learns
+    /// every pod and forgets every deleted one.
+    @Test func thePodDirectoryFollowsTheWatchWhateverTheQueueSheds() async throws {
+        let cluster = try await TestCluster.start()
+        let client = try KubeClient(kubeconfigPath: cluster.kubeconfigPath)
+        let node = randomNodeName()
+        let sniffer = KubeSniffer(client: client, nodeName: node, capacity: 1, logger: Logger(label: "test"))
+        do {
+            try await registerTestNode(at: cluster, client: client, node: node)
+            let attributor = NodeAttributor(limited: nil, mount: nil)
+            attributor.followPods(of: sniffer)
+            let queue = sniffer.events()
+            var pods: [(Pod, String)] = []
+            for i in 0..<3 {
+                let id = Self.containerID()
+                pods.append((try await createPod(client, namespace: cluster.namespace, name: "storm-\(i)", node: node,
+                                                 containerID: id), id))
+            }
+            let learned = await eventually(timeout: .seconds(60)) {
+                pods.allSatisfy { attributor.directory.container(id: $0.1)?.pod.name == $0.0.metadata.name }
+            }
+            #expect(learned, "the directory knows \(attributor.directory.podCount) of the 3 pods")
+            #expect(queue.shed > 0, "the one-event queue shed nothing: the test did not test a storm")
+
+            for (pod, _) in pods {
+                try await client.deleteRaw(ResourceType(Pod.self), namespace: cluster.namespace,
+                                           name: pod.metadata.name ?? "", options: WriteOptions(gracePeriodSeconds: 0))
+            }
+            let forgotten = await eventually(timeout: .seconds(60)) { attributor.directory.podCount == 0 }
+            #expect(forgotten, "\(attributor.directory.podCount) deleted pods are still in the directory")
+            // An update still queued when its pod went away reaches the attributor after the deletion: it must not
+            // bring the pod back.
+            attributor.observe(ClusterEvent(timestampNanos: 1, kind: .podUpdated(PodConversion.podInfo(pods[0].0))))
+            #expect(attributor.directory.podCount == 0, "a late queued update brought a deleted pod back")
+        } catch {
+            sniffer.stop()
+            await cluster.stop()
+            throw error
+        }
+        sniffer.stop()
+        await cluster.stop()
+    }
+}
