@@ -309,7 +309,7 @@ public struct CorrelationEngine: Sendable {
             stats.ignoredLate &+= 1
             return nil
         }
-        evictIfFull()
+        evictIfFull(now: now)
         timedWorkCache = nil
         let i = states.count
         let g = nextGeneration
@@ -323,7 +323,7 @@ public struct CorrelationEngine: Sendable {
         return i
     }
 
-    private mutating func evictIfFull() {
+    private mutating func evictIfFull(now: UInt64) {
         var attempts = 0
         while states.count >= max(1, config.maxSubjects), let front = arrival.popFirst() {
             attempts += 1
@@ -334,9 +334,27 @@ public struct CorrelationEngine: Sendable {
                 arrival.append((front.subject, front.generation, s.lastSeen))
                 continue
             }
-            remove(i)
-            stats.evictedSubjects &+= 1
+            evict(i, now: now)
         }
+    }
+
+    /// Forgets a subject to make room, resolving what it had announced: nothing would resolve it after, and its
+    /// Insight would stay Active for good. The evidence says why, for no one can say the problem is gone.
+    private mutating func evict(_ i: Int, now: UInt64) {
+        var out: [InsightUpdate] = []
+        for var a in states[i].active where a.announced {
+            if a.spec.evidence.count < 64 {
+                a.spec.evidence.append(Evidence(
+                    source: "tapio", description: "Tapio stopped tracking this subject: more than \(config.maxSubjects) "
+                        + "subjects were tracked here (maxSubjects) and this one was seen least recently",
+                    observedAt: Formatting.rfc3339(nanos: now)))
+            }
+            resolved(a, now: now, into: &out)
+        }
+        pending.append(contentsOf: out)
+        states[i].active.removeAll()
+        remove(i)
+        stats.evictedSubjects &+= 1
     }
 
     /// Removes slot `i` (swapping the last slot into its place).

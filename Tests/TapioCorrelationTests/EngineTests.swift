@@ -147,6 +147,27 @@ struct EngineTests {
         #expect(engine.index[.podContainer(TestEvents.ref("p0"), container: "app")] == nil)
     }
 
+    @Test("a subject evicted from a full engine has its announced findings resolved, saying why, not left Active")
+    func evictionResolvesWhatWasAnnounced() {
+        var config = CorrelationConfig()
+        config.maxSubjects = 2
+        var engine = CorrelationEngine(config: config)
+        var out: [InsightUpdate] = []
+        engine.ingest(TestEvents.oomKill(pod: "a", at: t0), now: t0, into: &out)
+        for k in 1...5 { engine.tick(now: t0 + UInt64(k) * s, into: &out) }
+        let announced = try? #require(out.first { $0.identity.type == .oomKilled && $0.change == .new })
+        out.removeAll()
+        for (k, pod) in ["b", "c"].enumerated() {
+            let at = t0 + UInt64(10 + k) * s
+            engine.ingest(TestEvents.memory(pod: pod, ws: 100 << 20, at: at), now: at, into: &out)
+        }
+        #expect(engine.stats.evictedSubjects >= 1)
+        let resolved = out.filter { $0.identity == announced?.identity && $0.change == .resolved }
+        #expect(resolved.count == 1, "the evicted subject's OOMKilled finding was not resolved: \(out.map(\.change))")
+        #expect(resolved.first?.spec.evidence.last?.description.contains("stopped tracking") == true)
+        #expect(!engine.activeInsights.contains { $0.identity == announced?.identity })
+    }
+
     @Test("a subject's memory series keeps one window of buckets however many samples arrive")
     func seriesBounded() {
         var engine = CorrelationEngine()
