@@ -20,12 +20,17 @@ struct KubeSnifferTests {
     /// life. It follows the watch itself now: here nothing drains a one-event queue, and the directory still learns
     /// every pod and forgets every deleted one.
     @Test func thePodDirectoryFollowsTheWatchWhateverTheQueueSheds() async throws {
-        let cluster = try await TestCluster.start()
-        let client = try KubeClient(kubeconfigPath: cluster.kubeconfigPath)
-        let node = randomNodeName()
-        let sniffer = KubeSniffer(client: client, nodeName: node, capacity: 1, logger: Logger(label: "test"))
-        do {
+        try await TestCluster.with { cluster in
+            let client = try KubeClient(kubeconfigPath: cluster.kubeconfigPath)
+            let node = randomNodeName()
+            let sniffer = KubeSniffer(client: client, nodeName: node, capacity: 1, logger: Logger(label: "test"))
+            // Newest first at the end: the sniffer stops, then the namespace and the Node go, then the client.
+            cluster.atCleanup { try? await client.shutdown() }
             try await registerTestNode(at: cluster, client: client, node: node)
+            cluster.atCleanup {
+                try? await client.deleteRaw(ResourceType(Namespace.self), namespace: nil, name: cluster.namespace)
+            }
+            cluster.atCleanup { sniffer.stop() }
             let attributor = NodeAttributor(limited: nil, mount: nil)
             attributor.followPods(of: sniffer)
             let queue = sniffer.events()
@@ -51,12 +56,6 @@ struct KubeSnifferTests {
             // bring the pod back.
             attributor.observe(ClusterEvent(timestampNanos: 1, kind: .podUpdated(PodConversion.podInfo(pods[0].0))))
             #expect(attributor.directory.podCount == 0, "a late queued update brought a deleted pod back")
-        } catch {
-            sniffer.stop()
-            await cluster.stop()
-            throw error
         }
-        sniffer.stop()
-        await cluster.stop()
     }
 }
