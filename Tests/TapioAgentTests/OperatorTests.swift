@@ -769,23 +769,23 @@ struct OperatorTests {
         let clients = [try KubeClient(kubeconfigPath: cluster.kubeconfigPath), try KubeClient(kubeconfigPath: cluster.kubeconfigPath)]
         func start(_ id: String, _ c: KubeClient) -> Task<Void, any Error> {
             let op = Operator(options: .init(namespace: cluster.namespace, leaderElect: true, identity: id,
-                                             leaseDuration: .seconds(2), renewDeadline: .milliseconds(1500),
+                                             leaseDuration: .seconds(6), renewDeadline: .seconds(4),
                                              retryPeriod: .milliseconds(500), metricsHost: "127.0.0.1", metricsPort: 0),
                               client: c)
             return Task { try await op.run(signals: [], onLeadership: { leaders.set(id, $0) }) }
         }
         let tasks = ["op-a": start("op-a", clients[0]), "op-b": start("op-b", clients[1])]
-        let first = await eventually(timeout: .seconds(10)) { leaders.current.count == 1 ? leaders.current[0] : nil }
-        // Hold for a few lease periods: the follower must not take over while the leader renews.
-        try await Task.sleep(for: .seconds(4))
+        let first = await eventually(timeout: .seconds(30)) { leaders.current.count == 1 ? leaders.current[0] : nil }
+        // Hold for longer than a lease: the follower must not take over while the leader renews. (Renewals every
+        // 0.5 s lose the lease only after 4 s of failing ones: a loaded machine's slow answer does not.)
+        try await Task.sleep(for: .seconds(8))
         let stillFirst = leaders.current
         var takeover: String?
         if let first, let leader = tasks[first] {
             leader.cancel()
             _ = await leader.result
-            // Within the lease duration (2 s) and a retry period, with slack for a loaded machine; a released
-            // Lease is taken at the follower's next retry.
-            takeover = await eventually(timeout: .seconds(5)) { leaders.current.first { $0 != first } }
+            // A released Lease is taken at the follower's next retry; an unreleased one once it runs out (6 s).
+            takeover = await eventually(timeout: .seconds(30)) { leaders.current.first { $0 != first } }
         }
         for t in tasks.values { t.cancel(); _ = await t.result }
         for c in clients { try? await c.shutdown() }

@@ -88,7 +88,7 @@ struct KernelProbeTests {
         kill(terminated.pid, SIGTERM)
         _ = exits3.wait(); _ = killed.wait(); _ = terminated.wait()
         let pids: Set<Int32> = [exits3.pid, killed.pid, terminated.pid]
-        let events = await collect(from: probes, timeout: 5) { seen in
+        let events = await collect(from: probes, timeout: 30) { seen in
             Set(seen.filter { $0.exit != nil }.map(\.pid)).isSuperset(of: pids)
         }
         func exit(of pid: Int32) -> NodeEvent.ProcessExit? { events.first { $0.pid == pid && $0.exit != nil }?.exit }
@@ -121,7 +121,7 @@ struct KernelProbeTests {
             os._exit(5)
             """)
         _ = child.wait()
-        let events = await collect(from: probes, timeout: 5) { seen in seen.contains { $0.pid == child.pid && $0.exit != nil } }
+        let events = await collect(from: probes, timeout: 30) { seen in seen.contains { $0.pid == child.pid && $0.exit != nil } }
         try await Task.sleep(for: .milliseconds(300))
         let exits = (events + (await collect(from: probes, timeout: 0.3))).filter { $0.pid == child.pid && $0.exit != nil }
         #expect(exits.count == 1, "threads that end earlier, and the ones killed by the exit, are not processes")
@@ -144,7 +144,7 @@ struct KernelProbeTests {
             """)
         child.release()
         _ = child.wait()
-        let events = await collect(from: probes, timeout: 5) { seen in
+        let events = await collect(from: probes, timeout: 30) { seen in
             seen.contains { $0.pid == child.pid && $0.tcp?.kind == .connectFailed }
         }
         let failed = try #require(events.first { $0.tcp?.kind == .connectFailed && $0.tcp?.destinationPort == port })
@@ -180,7 +180,7 @@ struct KernelProbeTests {
         setsockopt(accepted, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
         close(accepted)
         let me = getpid()
-        let events = await collect(from: probes, timeout: 5) { seen in
+        let events = await collect(from: probes, timeout: 30) { seen in
             seen.contains { $0.tcp?.kind == .resetSent && $0.tcp?.sourcePort == port }
                 && seen.contains { $0.tcp?.kind == .resetReceived && $0.tcp?.destinationPort == port }
         }
@@ -200,12 +200,15 @@ struct KernelProbeTests {
         let spinner = try python("import sys\nsys.stdin.readline()\nwhile True: pass")
         spinner.release()
         defer { kill(spinner.pid, SIGKILL); _ = spinner.wait() }
+        /// The spinner's samples the kernel took within `seconds` from now — by the kernel's own timestamps, so a
+        /// sample taken under the previous settings and delivered late (a loaded machine delays the reader) does not
+        /// count, and one taken in the window and delivered after it does.
         func samples(for seconds: Double) async -> Int {
-            // Let the reader take what was committed under the previous settings (it polls every 100 ms).
-            try? await Task.sleep(for: .milliseconds(300))
             drain(probes)
-            let events = await collect(from: probes, timeout: seconds)
-            return events.filter { $0.pid == spinner.pid && $0.memory != nil }.count
+            let since = UInt64(Date().timeIntervalSince1970 * 1e9) + 20_000_000
+            let until = since + UInt64(seconds * 1e9)
+            let events = await collect(from: probes, timeout: seconds + 1)
+            return events.filter { $0.pid == spinner.pid && $0.memory != nil && (since..<until).contains($0.timestampNanos) }.count
         }
         let slow = await samples(for: 1.5)
         settings.samplingHz = 199
@@ -235,7 +238,7 @@ struct KernelProbeTests {
         try probes.apply(settings)
         let loud = try Child.start("/bin/true", [])
         _ = loud.wait()
-        let onEvents = await collect(from: probes, timeout: 5) { seen in seen.contains { $0.pid == loud.pid && $0.exit != nil } }
+        let onEvents = await collect(from: probes, timeout: 30) { seen in seen.contains { $0.pid == loud.pid && $0.exit != nil } }
         #expect(onEvents.contains { $0.pid == loud.pid && $0.exit != nil }, "switched back on, exits are reported")
     }
 
@@ -261,7 +264,7 @@ struct KernelProbeTests {
         }
         let child = try Child.start("/bin/sh", ["-c", "exit 7"])
         _ = child.wait()
-        let events = await collect(from: probes, timeout: 5) { seen in seen.contains { $0.pid == child.pid && $0.exit != nil } }
+        let events = await collect(from: probes, timeout: 30) { seen in seen.contains { $0.pid == child.pid && $0.exit != nil } }
         #expect(events.first { $0.pid == child.pid && $0.exit != nil }?.exit?.exitCode == 7)
     }
 
@@ -284,7 +287,7 @@ struct KernelProbeTests {
         #expect(await collect(from: probes, timeout: 0.5).filter { $0.pid == sleeper.pid }.isEmpty,
                 "no record of the sleeper until asked")
         try probes.snapshotMemory()
-        let events = await collect(from: probes, timeout: 5) { seen in seen.contains { $0.pid == sleeper.pid } }
+        let events = await collect(from: probes, timeout: 30) { seen in seen.contains { $0.pid == sleeper.pid } }
         let sample = try #require(events.first { $0.pid == sleeper.pid }?.memory)
         #expect(sample.rssAnonBytes >= 48 << 20, "its 48 MiB of touched memory: \(sample.rssAnonBytes)")
         #expect(events.filter { $0.memory != nil }.count > 5, "every process is in the snapshot")

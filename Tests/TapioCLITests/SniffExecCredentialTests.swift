@@ -52,7 +52,8 @@ struct SniffExecCredentialTests {
                 printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"%s"}}' "$GOOD"
                 """#)
             defer { try? FileManager.default.removeItem(at: dir) }
-            let r = try await sniff(dir, ["--k8s-only", "-o", "json", "--duration", "10s"])
+            // Twenty: the login's 7 s, then a binary's start and the list, with room for a loaded machine.
+            let r = try await sniff(dir, ["--k8s-only", "-o", "json", "--duration", "20s"])
             #expect(!r.timedOut && r.status == 0, "status \(r.status); stderr: \(r.stderr)")
             #expect(r.stderr.contains("Kubernetes \(emu.baseURL)"), "stderr: \(r.stderr)")
             #expect(!r.stderr.contains("no cluster reachable"), "stderr: \(r.stderr)")

@@ -67,10 +67,16 @@ struct KernelCgroupTests {
         try cg.add(pid: p.pid)
         let before = try #require(handle.sample())
         try p.release()
+        // Until the process has touched its memory and the usage has settled (two samples 20 ms apart within 1 MiB):
+        // the comparison with a fresh reader below must not race its last pages. Up to 60 s, for a loaded machine.
         var after = before
-        for _ in 0..<250 where after.usageBytes < before.usageBytes + (40 << 20) {
+        var previous = before
+        for _ in 0..<3000 {
             usleep(20_000)
+            previous = after
             after = try #require(handle.sample())
+            if after.usageBytes >= before.usageBytes + (40 << 20),
+               abs(Int64(after.usageBytes) - Int64(previous.usageBytes)) < 1 << 20 { break }
         }
         #expect(after.usageBytes >= before.usageBytes + (40 << 20), "the handle kept showing the old value")
         let full = try reader(cg).read()

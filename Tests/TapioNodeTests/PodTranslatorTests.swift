@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TapioModel
 @testable import TapioNode
+import TapioTestSupport
 
 @Suite(.timeLimit(.minutes(2))) struct PodTranslatorTests {
     let clock = ManualClock()
@@ -236,10 +237,10 @@ import TapioModel
         let host = try FakeHost()
         let t = host.translator(clock: clock, withMount: false) { $0.scanInterval = .milliseconds(10) }
         let task = Task { try await t.run() }
-        try await Task.sleep(for: .milliseconds(50))
+        // Cancelled once it has scanned (a task cancelled before it starts never scans, and passes nothing).
+        #expect(await eventually { t.stats.scans >= 1 })
         task.cancel()
         try await task.value
-        #expect(t.stats.scans >= 1)
     }
 }
 
