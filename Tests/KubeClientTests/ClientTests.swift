@@ -124,7 +124,7 @@ struct ClientTests {
     @Test(.timeLimit(.minutes(2))) func theStatusSubresourceIsKeptApartAndGenerationFollowsSpecOnly() async throws {
         try await withCluster { cluster, client, ns in
             let name = "\(ns)-status"
-            defer { Task { try? await client.delete(TestPolicy.self, name: name) } }
+            cluster.atCleanup { try? await client.delete(TestPolicy.self, name: name) }
             var p = TestPolicy(metadata: ObjectMeta(name: name),
                                spec: .init(probes: .init(memory: .init(enabled: true, samplingHz: 19)), remediation: .init(mode: "Suggest")),
                                status: .init(observedGeneration: 7))
@@ -158,9 +158,11 @@ struct ClientTests {
     }
 
     @Test(.timeLimit(.minutes(2))) func anInvalidTapioPolicyIsRejectedWith422NamingTheFields() async throws {
-        try await withCluster { _, client, ns in
+        try await withCluster { cluster, client, ns in
             let p = TestPolicy(metadata: ObjectMeta(name: "\(ns)-bad"),
                                spec: .init(probes: .init(memory: .init(enabled: true, samplingHz: 0)), remediation: .init(mode: "Sometimes")))
+            // Only if the server wrongly accepts it.
+            cluster.atCleanup { try? await client.delete(TestPolicy.self, name: "\(ns)-bad") }
             await #expect {
                 _ = try await client.create(p)
             } throws: { e in
@@ -174,11 +176,11 @@ struct ClientTests {
     /// `allowedActions` and `namespaces` are sets in the CRD: a repeated item is the API server's to refuse, at
     /// `kubectl apply`, not only the operator's (`InvalidSpec`) once stored.
     @Test(.timeLimit(.minutes(2))) func aPolicyListingAnItemTwiceIsRejectedWith422AtTheRepeat() async throws {
-        try await withCluster { _, client, ns in
+        try await withCluster { cluster, client, ns in
             let p = TestPolicy(metadata: ObjectMeta(name: "\(ns)-twice"),
                                spec: .init(remediation: .init(mode: "Apply", allowedActions: ["RestartPod", "RolloutUndo", "RestartPod"],
                                                               namespaces: ["shop", "shop"])))
-            defer { Task { try? await client.delete(TestPolicy.self, name: "\(ns)-twice") } }
+            cluster.atCleanup { try? await client.delete(TestPolicy.self, name: "\(ns)-twice") }
             await #expect {
                 _ = try await client.create(p)
             } throws: { e in
@@ -197,10 +199,10 @@ struct ClientTests {
     }
 
     @Test(.timeLimit(.minutes(2))) func crDefaultsAreAppliedByTheServer() async throws {
-        try await withCluster { _, client, ns in
+        try await withCluster { cluster, client, ns in
             let name = "\(ns)-defaults"
             let created = try await client.create(TestPolicy(metadata: ObjectMeta(name: name), spec: .init()))
-            defer { Task { try? await client.delete(TestPolicy.self, name: name) } }
+            cluster.atCleanup { try? await client.delete(TestPolicy.self, name: name) }
             #expect(created.spec?.probes?.memory?.samplingHz == 19)
             #expect(created.spec?.remediation?.mode == "Suggest")
             try await client.delete(TestPolicy.self, name: name)

@@ -39,11 +39,14 @@ func withCluster(tls: Bool = true, historyLimit: Int = 10_000, retry: RetryPolic
         _ = try await client.create(Namespace(metadata: ObjectMeta(name: ns)))
         try await body(cluster, client, ns)
     } catch {
+        await cluster.runCleanups()
         try? await client.delete(Namespace.self, name: ns)
         try? await client.shutdown()
         await cluster.stop()
         throw error
     }
+    // What the test registered (cluster-scoped objects) goes while the client still works.
+    await cluster.runCleanups()
     try? await client.delete(Namespace.self, name: ns)
     try await client.shutdown()
     await cluster.stop()

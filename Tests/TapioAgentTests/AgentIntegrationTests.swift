@@ -59,11 +59,26 @@ struct AgentIntegrationTests {
         let cluster = try await TestCluster.start()
         let client = try KubeClient(kubeconfigPath: cluster.kubeconfigPath)
         let node = randomNodeName()
-        try await registerTestNode(at: cluster, client: client, node: node)
-        let cgroup = try TestCgroup.create(layout: .cgroupfs(qos: "burstable"), memoryLimit: 64 << 20)
-        _ = try? await client.create(Namespace(metadata: KubeObjectMeta(name: "tapio-system")))
-        let pod = try await createPod(client, namespace: cluster.namespace, name: "api-0", node: node,
-                                      containerID: cgroup.containerID)
+        let cgroup: TestCgroup, pod: Pod
+        do {
+            try await registerTestNode(at: cluster, client: client, node: node)
+            cgroup = try TestCgroup.create(layout: .cgroupfs(qos: "burstable"), memoryLimit: 64 << 20)
+            do {
+                _ = try? await client.create(Namespace(metadata: KubeObjectMeta(name: "tapio-system")))
+                pod = try await createPod(client, namespace: cluster.namespace, name: "api-0", node: node,
+                                          containerID: cgroup.containerID)
+            } catch {
+                cgroup.destroy()
+                throw error
+            }
+        } catch {
+            // Nothing started yet: what was made goes before the error does.
+            try? await client.deleteRaw(ResourceType(Namespace.self), namespace: nil, name: cluster.namespace)
+            await cluster.runCleanups()
+            try? await client.shutdown()
+            await cluster.stop()
+            throw error
+        }
         let source = ScriptedSource()
         let applied = Applied()
         let port = AgentPort()
@@ -254,12 +269,18 @@ struct AgentIntegrationTests {
         let cluster = try await TestCluster.start()
         let client = try KubeClient(kubeconfigPath: cluster.kubeconfigPath)
         let node = randomNodeName()
-        try await registerTestNode(at: cluster, client: client, node: node)
         _ = try? await client.create(Namespace(metadata: KubeObjectMeta(name: "tapio-system")))
         let name = "labelled-\(cluster.namespace)"
         var spec = TapioPolicySpec()
         spec.nodeSelector = LabelSelector(matchLabels: ["tapio-test/tier": "special-\(node)"], matchExpressions: nil)
-        _ = try await client.create(PolicyObject(metadata: KubeObjectMeta(name: name), spec: spec))
+        do {
+            try await registerTestNode(at: cluster, client: client, node: node)
+            _ = try await client.create(PolicyObject(metadata: KubeObjectMeta(name: name), spec: spec))
+        } catch {
+            await cluster.stop()
+            throw error
+        }
+        cluster.atCleanup { try? await client.deleteRaw(ResourceType(PolicyObject.self), namespace: nil, name: name) }
         var options = Agent.Options(nodeName: node, metricsHost: "127.0.0.1", metricsPort: 0, heartbeatPeriod: .seconds(3600))
         options.kernelSources = false
         let agent = Agent(options: options, client: client)
@@ -269,14 +290,20 @@ struct AgentIntegrationTests {
             return l.map { HeartbeatAnnotations.decodeApplied($0.metadata.annotations?[HeartbeatAnnotations.applied] ?? "") }
         }
         let first = await eventually { await leaseApplied() }
-        var labelled = try await client.get(Node.self, name: node)
-        labelled.metadata.labels = ["tapio-test/tier": "special-\(node)"]
-        _ = try await client.update(labelled)
+        do {
+            var labelled = try await client.get(Node.self, name: node)
+            labelled.metadata.labels = ["tapio-test/tier": "special-\(node)"]
+            _ = try await client.update(labelled)
+        } catch {
+            task.cancel()
+            _ = await task.result
+            await cluster.stop()
+            throw error
+        }
         let applied = await eventually { await leaseApplied()?[name] }
         let lease = try? await client.get(Lease.self, namespace: "tapio-system", name: HeartbeatAnnotations.leaseName(node: node))
         task.cancel()
         _ = await task.result
-        try? await client.deleteRaw(ResourceType(PolicyObject.self), namespace: nil, name: name)
         if let emulator = cluster.emulator {
             #expect(emulator.requestTimes(containing: "Unhealthy").isEmpty && emulator.requestTimes(containing: "Evicted").isEmpty,
                     "the agent asked for the kubelet's Events")
