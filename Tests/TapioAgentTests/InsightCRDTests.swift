@@ -12,21 +12,18 @@ struct InsightCRDTests {
     /// insights` (and any alert on Insight CRs) saw an Insight without a phase. The CRD defaults the status, so the
     /// first read after creation already says Active.
     @Test func anInsightReadBeforeItsFirstStatusWriteIsAlreadyActive() async throws {
-        let cluster = try await TestCluster.start()
-        let client = try KubeClient(kubeconfigPath: cluster.kubeconfigPath)
-        let ns = cluster.namespace
-        _ = try? await client.create(Namespace(metadata: KubeObjectMeta(name: ns)))
-        let spec = InsightSpec(type: .crashLoop, severity: .warning, title: "t", summary: "s",
-                               subject: ResourceRef(kind: "Pod", namespace: ns, name: "p", uid: "u", container: "c"))
-        // Created exactly as the writers create it: server-side apply of the spec, no status.
-        let applied = try await client.apply(InsightObject(metadata: KubeObjectMeta(name: "crashloop-p", namespace: ns), spec: spec),
-                                             fieldManager: "tapio-test")
-        let read = try await client.get(InsightObject.self, namespace: ns, name: "crashloop-p")
-        let listed = try await client.list(InsightObject.self, namespace: ns).items.first { $0.metadata.name == "crashloop-p" }
-        try? await client.deleteRaw(ResourceType(InsightObject.self), namespace: ns, name: "crashloop-p")
-        try? await client.deleteRaw(ResourceType(Namespace.self), namespace: nil, name: ns)
-        try? await client.shutdown()
-        await cluster.stop()
+        let (applied, read, listed) = try await withTestNamespace { cluster, client in
+            let ns = cluster.namespace
+            let spec = InsightSpec(type: .crashLoop, severity: .warning, title: "t", summary: "s",
+                                   subject: ResourceRef(kind: "Pod", namespace: ns, name: "p", uid: "u", container: "c"))
+            // Created exactly as the writers create it: server-side apply of the spec, no status.
+            let applied = try await client.apply(InsightObject(metadata: KubeObjectMeta(name: "crashloop-p", namespace: ns), spec: spec),
+                                                 fieldManager: "tapio-test")
+            let read = try await client.get(InsightObject.self, namespace: ns, name: "crashloop-p")
+            let listed = try await client.list(InsightObject.self, namespace: ns).items.first { $0.metadata.name == "crashloop-p" }
+            try? await client.deleteRaw(ResourceType(InsightObject.self), namespace: ns, name: "crashloop-p")
+            return (applied, read, listed)
+        }
         #expect(applied.status?.phase == .active, "the apply response: \(String(describing: applied.status))")
         #expect(read.status?.phase == .active, "a get: \(String(describing: read.status))")
         #expect(listed?.status?.phase == .active, "a list: \(String(describing: listed?.status))")

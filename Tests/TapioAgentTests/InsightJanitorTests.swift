@@ -60,19 +60,17 @@ import Testing
     }
 
     @Test func expiredInsightsOfEveryWriterAreDeletedOnlyIfUnchangedAndAtMostABatchAPass() async throws {
-        let cluster = try await TestCluster.start()
-        let client = try KubeClient(kubeconfigPath: cluster.kubeconfigPath)
-        let ns = cluster.namespace
-        _ = try await client.create(Namespace(metadata: KubeObjectMeta(name: ns)))
-        let hours = { (h: Double) in Date().addingTimeInterval(-h * 3600) }
-        let ttl = ClusterWatch.ttlResolver(policies: [Self.policy("short", ttl: "1h", nodeSelector: ["tier": "short"])],
-                                           nodes: [Self.node("n-short", labels: ["tier": "short"]), Self.node("n-plain")])
-        var seen: [InsightObject] = []
-        for (name, node, phase, age) in [("short-expired", "n-short", InsightPhase.resolved, 2.0), ("short-recent", "n-short", .resolved, 0.5),
-                                         ("short-active", "n-short", .active, 2), ("short-remediated", "n-short", .remediated, 3),
-                                         ("plain-recent", "n-plain", .resolved, 2), ("plain-expired", "n-plain", .resolved, 25),
-                                         ("operator-expired", nil, .resolved, 2), ("short-changed", "n-short", .resolved, 1.5)] as [(String, String?, InsightPhase, Double)] {
-            seen.append(try await insight(client, namespace: ns, name: name, node: node, phase: phase, lastSeen: hours(age)))
+        let (first, afterFirst, second, left, batched, janitor) = try await withTestNamespace { cluster, client in
+            let ns = cluster.namespace
+            let hours = { (h: Double) in Date().addingTimeInterval(-h * 3600) }
+            let ttl = ClusterWatch.ttlResolver(policies: [Self.policy("short", ttl: "1h", nodeSelector: ["tier": "short"])],
+                                               nodes: [Self.node("n-short", labels: ["tier": "short"]), Self.node("n-plain")])
+            var seen: [InsightObject] = []
+            for (name, node, phase, age) in [("short-expired", "n-short", InsightPhase.resolved, 2.0), ("short-recent", "n-short", .resolved, 0.5),
+                                             ("short-active", "n-short", .active, 2), ("short-remediated", "n-short", .remediated, 3),
+                                             ("plain-recent", "n-plain", .resolved, 2), ("plain-expired", "n-plain", .resolved, 25),
+                                             ("operator-expired", nil, .resolved, 2), ("short-changed", "n-short", .resolved, 1.5)] as [(String, String?, InsightPhase, Double)] {
+                seen.append(try await insight(client, namespace: ns, name: name, node: node, phase: phase, lastSeen: hours(age)))
         }
         // Reactivated after the janitor's copy was taken: the delete's preconditions must keep it.
         var changed = try await client.get(InsightObject.self, namespace: ns, name: "short-changed")
@@ -86,10 +84,8 @@ import Testing
         let janitor = InsightJanitor(client: client, logger: Logger(label: "test"))
         let second = await janitor.sweep(seen, ttl: ttl, now: Date())
         let left = Set(try await client.list(InsightObject.self, namespace: ns).items.compactMap(\.metadata.name))
-
-        try? await client.deleteRaw(ResourceType(Namespace.self), namespace: nil, name: ns)
-        try? await client.shutdown()
-        await cluster.stop()
+        return (first, afterFirst, second, left, batched, janitor)
+        }
         // Five had expired on the copy: the oldest three went in the first pass (25 h, 3 h, then one of the two
         // 2 h ones), the other 2 h one in the second — but never the one reactivated after the copy was taken.
         #expect(first == 3)

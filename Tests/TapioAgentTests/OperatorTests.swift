@@ -73,6 +73,16 @@ struct OperatorTests {
         _ = try await r.client.create(node)
     }
 
+    /// Creates a (cluster-scoped) policy, to be deleted when the test ends whatever the outcome.
+    @discardableResult
+    func createPolicy(_ r: Running, _ policy: PolicyObject) async throws -> PolicyObject {
+        let name = policy.metadata.name ?? ""
+        r.cluster.atCleanup { [client = r.client] in
+            try? await client.deleteRaw(ResourceType(PolicyObject.self), namespace: nil, name: name)
+        }
+        return try await r.client.create(policy)
+    }
+
     func deletePolicy(_ client: KubeClient, _ name: String) async {
         try? await client.deleteRaw(ResourceType(PolicyObject.self), namespace: nil, name: name)
     }
@@ -85,7 +95,7 @@ struct OperatorTests {
             var spec = TapioPolicySpec()
             // Valid for the CRD schema, which does not require values; `In` without values selects nothing.
             spec.selector.podSelector = PolicyLabelSelector(matchExpressions: [.init(key: "app", operator: "In", values: [])])
-            _ = try await r.client.create(PolicyObject(metadata: KubeObjectMeta(name: name), spec: spec))
+            try await createPolicy(r, PolicyObject(metadata: KubeObjectMeta(name: name), spec: spec))
             let status = await eventually {
                 (try? await r.client.get(PolicyObject.self, name: name))?.status.flatMap { $0.condition("Accepted") == nil ? nil : $0 }
             }
@@ -109,8 +119,8 @@ struct OperatorTests {
             bad.correlation.batchTimeout = "2562047.9h"
             bad.correlation.window = "2562047h47m16.854775808s"
             bad.insights.resolveAfter = "169h"
-            _ = try await r.client.create(PolicyObject(metadata: KubeObjectMeta(name: poison), spec: bad))
-            _ = try await r.client.create(PolicyObject(metadata: KubeObjectMeta(name: good), spec: TapioPolicySpec()))
+            try await createPolicy(r, PolicyObject(metadata: KubeObjectMeta(name: poison), spec: bad))
+            try await createPolicy(r, PolicyObject(metadata: KubeObjectMeta(name: good), spec: TapioPolicySpec()))
             func accepted(_ name: String) async -> StatusCondition? {
                 await eventually { (try? await r.client.get(PolicyObject.self, name: name))?.status?.condition("Accepted") }
             }
@@ -144,7 +154,7 @@ struct OperatorTests {
             var spec = TapioPolicySpec()
             spec.nodeSelector = PolicyLabelSelector(matchLabels: ["tapio-test-pool": pool])
             r.cluster.atCleanup { [client = r.client] in try? await client.deleteRaw(ResourceType(PolicyObject.self), namespace: nil, name: name) }
-            let created = try await r.client.create(PolicyObject(metadata: KubeObjectMeta(name: name), spec: spec))
+            let created = try await createPolicy(r, PolicyObject(metadata: KubeObjectMeta(name: name), spec: spec))
             let generation = try #require(created.metadata.generation)
             func heartbeat(_ node: String, applied: [String: Int64]) async throws {
                 var lease = Lease(metadata: KubeObjectMeta(
@@ -189,7 +199,7 @@ struct OperatorTests {
             var spec = TapioPolicySpec()
             spec.nodeSelector = PolicyLabelSelector(matchLabels: ["tapio-test-pool": pool])
             r.cluster.atCleanup { [client = r.client] in try? await client.deleteRaw(ResourceType(PolicyObject.self), namespace: nil, name: name) }
-            let created = try await r.client.create(PolicyObject(metadata: KubeObjectMeta(name: name), spec: spec))
+            let created = try await createPolicy(r, PolicyObject(metadata: KubeObjectMeta(name: name), spec: spec))
             let generation = try #require(created.metadata.generation)
             func lease(problems: [String]) -> Lease {
                 var annotations = [HeartbeatAnnotations.applied: HeartbeatAnnotations.encodeApplied([name: generation])]
@@ -535,8 +545,10 @@ struct OperatorTests {
     ]
 
     /// Creates the case's namespace (labelled so only its own policy selects it), policy, Deployment and Insight.
-    func setUp(_ c: Case, _ client: KubeClient, run: String) async throws -> (namespace: String, policy: String?) {
+    func setUp(_ c: Case, _ r: Running, run: String) async throws -> (namespace: String, policy: String?) {
+        let client = r.client
         let ns = "\(run)-\(c.id)"
+        r.cluster.atCleanup { try? await client.deleteRaw(ResourceType(Namespace.self), namespace: nil, name: ns) }
         _ = try await client.create(Namespace(metadata: KubeObjectMeta(name: ns, labels: ["tapio-test-case": ns])))
         for (name, request) in c.pods {
             _ = try await client.create(Pod(metadata: KubeObjectMeta(name: name, namespace: ns), spec: PodSpec(containers: [
@@ -562,7 +574,7 @@ struct OperatorTests {
             var spec = TapioPolicySpec()
             spec.selector.namespaceSelector = PolicyLabelSelector(matchLabels: ["tapio-test-case": ns])
             spec.remediation = rem
-            let p = try await client.create(PolicyObject(metadata: KubeObjectMeta(name: ns), spec: spec))
+            let p = try await createPolicy(r, PolicyObject(metadata: KubeObjectMeta(name: ns), spec: spec))
             policy = p.metadata.name
         }
         let labels = ["app": "api"]
@@ -604,7 +616,7 @@ struct OperatorTests {
             let run = r.cluster.namespace
             var created: [(Case, String, String?)] = []
             for c in Self.matrix {
-                let (ns, p) = try await setUp(c, r.client, run: run)
+                let (ns, p) = try await setUp(c, r, run: run)
                 created.append((c, ns, p))
             }
             // Rows with an outcome are done when it is recorded; the rest show nothing, so they are checked once
@@ -660,7 +672,7 @@ struct OperatorTests {
         try await withOperator() { r in
             let c = Case(id: "lowceiling", remediation: Self.apply { $0.memoryCeiling = "256Mi" }, newLimit: "200Mi",
                          expectPatched: false, pods: [("api-0", "64Mi"), ("big-0", "512Mi")])
-            let (ns, policy) = try await setUp(c, r.client, run: r.cluster.namespace)
+            let (ns, policy) = try await setUp(c, r, run: r.cluster.namespace)
             let name = try #require(policy)
             let accepted = await eventually {
                 (try? await r.client.get(PolicyObject.self, name: name))?.status?.condition("Accepted").flatMap { $0.status == .false ? $0 : nil }
@@ -687,12 +699,12 @@ struct OperatorTests {
         try await withOperator() { r in
             let ns = "\(r.cluster.namespace)-late"
             let c = Case(id: "late", remediation: nil, expectPatched: true)
-            _ = try await setUp(c, r.client, run: r.cluster.namespace)
+            _ = try await setUp(c, r, run: r.cluster.namespace)
             try await Task.sleep(for: .seconds(1))
             var spec = TapioPolicySpec()
             spec.selector.namespaceSelector = PolicyLabelSelector(matchLabels: ["tapio-test-case": ns])
             spec.remediation = Self.apply()
-            _ = try await r.client.create(PolicyObject(metadata: KubeObjectMeta(name: ns), spec: spec))
+            try await createPolicy(r, PolicyObject(metadata: KubeObjectMeta(name: ns), spec: spec))
             let patched = try await eventually(timeout: .seconds(20)) {
                 try await limits(r.client, ns)["app"] == "256Mi" ? true : nil
             }
@@ -712,7 +724,7 @@ struct OperatorTests {
             let c = Case(id: "retry", remediation: .init(mode: .dryRun), expectPatched: false)
             // The first two dry runs are refused as a missing RBAC rule would refuse them.
             emu.injectFaults(status: 403, count: 2, pathContains: "/namespaces/\(run)-retry/deployments/api")
-            let (ns, p) = try await setUp(c, r.client, run: run)
+            let (ns, p) = try await setUp(c, r, run: run)
             let history = await eventually(timeout: .seconds(60)) {
                 (try? await r.client.get(InsightObject.self, namespace: ns, name: "oomprediction-api-0"))?.status?.remediation
                     .flatMap { $0.history.last?.outcome == .dryRunSucceeded ? $0 : nil }
@@ -727,20 +739,17 @@ struct OperatorTests {
     }
 
     @Test func strategicMergeToACustomResourceIsRefusedLikeTheRealServerDoes() async throws {
-        let cluster = try await TestCluster.start()
-        let client = try KubeClient(kubeconfigPath: cluster.kubeconfigPath)
-        _ = try await client.create(Namespace(metadata: KubeObjectMeta(name: cluster.namespace)))
-        let spec = InsightSpec(type: .oomKilled, severity: .critical, title: "t", summary: "s",
-                               subject: ResourceRef(kind: "Pod", namespace: cluster.namespace, name: "p"))
-        _ = try await client.create(InsightObject(metadata: KubeObjectMeta(name: "i", namespace: cluster.namespace), spec: spec))
-        var refused: (any Error)?
-        do {
-            _ = try await client.patchRaw(ResourceType(InsightObject.self), namespace: cluster.namespace, name: "i",
-                                          patch: Data(#"{"spec":{"title":"x"}}"#.utf8), patchType: .strategicMerge)
-        } catch { refused = error }
-        try? await client.deleteRaw(ResourceType(Namespace.self), namespace: nil, name: cluster.namespace)
-        try? await client.shutdown()
-        await cluster.stop()
+        let refused: (any Error)? = try await withTestNamespace { cluster, client in
+            let spec = InsightSpec(type: .oomKilled, severity: .critical, title: "t", summary: "s",
+                                   subject: ResourceRef(kind: "Pod", namespace: cluster.namespace, name: "p"))
+            _ = try await client.create(InsightObject(metadata: KubeObjectMeta(name: "i", namespace: cluster.namespace), spec: spec))
+            var refused: (any Error)?
+            do {
+                _ = try await client.patchRaw(ResourceType(InsightObject.self), namespace: cluster.namespace, name: "i",
+                                              patch: Data(#"{"spec":{"title":"x"}}"#.utf8), patchType: .strategicMerge)
+            } catch { refused = error }
+            return refused
+        }
         let error = try #require(refused, "a strategic merge patch to a custom resource was accepted")
         #expect("\(error)".contains("415") || "\(error)".contains("UnsupportedMediaType"), "\(error)")
     }
