@@ -50,48 +50,48 @@ struct InsightSeriesTests {
     /// The operator exports an agent's active OOMPrediction with its pod, probability and time-to-event, and drops
     /// the series once the Insight resolves.
     @Test(.timeLimit(.minutes(3))) func theOperatorExportsAnActiveInsightAndDropsItWhenItResolves() async throws {
-        let cluster = try await TestCluster.start()
-        let client = try KubeClient(kubeconfigPath: cluster.kubeconfigPath)
-        let ns = cluster.namespace
-        cluster.atCleanup { try? await client.deleteRaw(ResourceType(Namespace.self), namespace: nil, name: ns) }
-        _ = try await client.create(Namespace(metadata: KubeObjectMeta(name: ns)))
-        _ = try? await client.create(Namespace(metadata: KubeObjectMeta(name: "tapio-system")))
-        let metrics = TapioMetrics()
-        let op = Operator(options: .init(identity: "series-\(ns)", metricsHost: "127.0.0.1", metricsPort: 0, clusterCheck: .seconds(1)),
-                          client: try KubeClient(kubeconfigPath: cluster.kubeconfigPath), metrics: metrics)
-        let task = Task { try await op.run(signals: []) }
-        let name = "oomprediction-api-0-app-series"
-        let stamp = Date().formatted(.iso8601)
-        var object = try await client.create(InsightObject(
-            metadata: KubeObjectMeta(name: name, namespace: ns, labels: ["tapio.io/node": "node-a", "tapio.io/type": "OOMPrediction"]),
-            spec: InsightSpec(type: .oomPrediction, severity: .critical, title: "api-0 will be OOM-killed", summary: "test",
-                              subject: ResourceRef(kind: "Pod", namespace: ns, name: "api-0", container: "app"),
-                              prediction: Prediction(kind: "OOMKill", probability: 0.85, confidence: 0.9, timeToEvent: "4m",
-                                                     expectedAt: nil))))
-        object.status = InsightStatus(phase: .active, firstSeen: stamp, lastSeen: stamp, occurrences: 1)
-        object = try await client.updateStatus(object)
-        func probabilityLine() -> Substring? {
-            Self.lines(metrics, "tapio_insight_probability").first { $0.contains("name=\"\(name)\"") }
-        }
-        // Until the status write is seen too: the expected time is counted from its lastSeen.
-        let exported = await eventually(timeout: .seconds(60)) { () -> Substring? in
-            guard Self.lines(metrics, "tapio_insight_predicted_event_timestamp_seconds").contains(where: { $0.contains("name=\"\(name)\"") })
-            else { return nil }
-            return probabilityLine()
-        }
-        let tte = Self.lines(metrics, "tapio_insight_time_to_event_seconds").first { $0.contains("name=\"\(name)\"") }
-        let at = Self.lines(metrics, "tapio_insight_predicted_event_timestamp_seconds").first { $0.contains("name=\"\(name)\"") }
+        let (ns, name, exported, tte, at, gone) = try await withTestNamespace { cluster, client in
+            let ns = cluster.namespace
+            _ = try? await client.create(Namespace(metadata: KubeObjectMeta(name: "tapio-system")))
+            let metrics = TapioMetrics()
+            let op = Operator(options: .init(identity: "series-\(ns)", metricsHost: "127.0.0.1", metricsPort: 0, clusterCheck: .seconds(1)),
+                              client: try KubeClient(kubeconfigPath: cluster.kubeconfigPath), metrics: metrics)
+            let task = Task { try await op.run(signals: []) }
+            // The operator stops before the namespace goes, whatever the test did.
+            cluster.atCleanup {
+                task.cancel()
+                _ = await task.result
+            }
+            let name = "oomprediction-api-0-app-series"
+            let stamp = Date().formatted(.iso8601)
+            var object = try await client.create(InsightObject(
+                metadata: KubeObjectMeta(name: name, namespace: ns, labels: ["tapio.io/node": "node-a", "tapio.io/type": "OOMPrediction"]),
+                spec: InsightSpec(type: .oomPrediction, severity: .critical, title: "api-0 will be OOM-killed", summary: "test",
+                                  subject: ResourceRef(kind: "Pod", namespace: ns, name: "api-0", container: "app"),
+                                  prediction: Prediction(kind: "OOMKill", probability: 0.85, confidence: 0.9, timeToEvent: "4m",
+                                                         expectedAt: nil))))
+            object.status = InsightStatus(phase: .active, firstSeen: stamp, lastSeen: stamp, occurrences: 1)
+            object = try await client.updateStatus(object)
+            func probabilityLine() -> Substring? {
+                Self.lines(metrics, "tapio_insight_probability").first { $0.contains("name=\"\(name)\"") }
+            }
+            // Until the status write is seen too: the expected time is counted from its lastSeen.
+            let exported = await eventually(timeout: .seconds(60)) { () -> Substring? in
+                guard Self.lines(metrics, "tapio_insight_predicted_event_timestamp_seconds").contains(where: { $0.contains("name=\"\(name)\"") })
+                else { return nil }
+                return probabilityLine()
+            }
+            let tte = Self.lines(metrics, "tapio_insight_time_to_event_seconds").first { $0.contains("name=\"\(name)\"") }
+            let at = Self.lines(metrics, "tapio_insight_predicted_event_timestamp_seconds").first { $0.contains("name=\"\(name)\"") }
 
-        object.status?.phase = .resolved
-        _ = try await client.updateStatus(object)
-        let gone = await eventually(timeout: .seconds(60)) {
-            Self.lines(metrics, "tapio_insight_info").contains { $0.contains("name=\"\(name)\"") } ? nil : true
+            object.status?.phase = .resolved
+            _ = try await client.updateStatus(object)
+            let gone = await eventually(timeout: .seconds(60)) {
+                Self.lines(metrics, "tapio_insight_info").contains { $0.contains("name=\"\(name)\"") } ? nil : true
+            }
+            try? await client.deleteRaw(ResourceType(InsightObject.self), namespace: ns, name: name)
+            return (ns, name, exported, tte, at, gone)
         }
-        task.cancel()
-        _ = await task.result
-        try? await client.deleteRaw(ResourceType(InsightObject.self), namespace: ns, name: name)
-        await cluster.stop()
-        try? await client.shutdown()
 
         let line = try #require(exported, "no tapio_insight_probability series for \(name)")
         for label in ["namespace=\"\(ns)\"", #"type="OOMPrediction""#, #"severity="Critical""#, #"subject_kind="Pod""#,

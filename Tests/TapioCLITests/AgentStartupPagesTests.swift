@@ -33,7 +33,12 @@ struct AgentStartupPagesTests {
             if !beating { try? await Task.sleep(for: .milliseconds(100)) }
         }
         let (exited, _) = await agent.terminate()
-        if beating { try? await client.delete(Lease.self, namespace: "tapio-system", name: "tapio-agent-\(node)") }
+        // What it leaves in tapio-system: its heartbeat and the Insights about this machine's own processes.
+        try? await client.delete(Lease.self, namespace: "tapio-system", name: "tapio-agent-\(node)")
+        for insight in (try? await client.list(InsightObject.self, namespace: "tapio-system",
+                                                options: ListOptions(labelSelector: "tapio.io/node=\(node)")).items) ?? [] {
+            try? await client.deleteRaw(ResourceType(InsightObject.self), namespace: "tapio-system", name: insight.metadata.name ?? "")
+        }
         try? await client.shutdown()
         await cluster.stop()
         let log = agent.stderr
