@@ -48,8 +48,14 @@ public final class KubeSniffer: EventSource, Sendable {
     /// Keeps `directory` in step with the pod watch itself, as each change arrives: the queue the engine reads sheds
     /// its oldest events under a storm, and a pod deletion shed there would have kept the pod in the directory for
     /// the agent's life (an update shed, a restarted container's new id unknown until the pod's next change).
+    ///
+    /// Fed at once with the pods already listed, so a late call misses nothing. The watch's own updates take the same
+    /// lock after the store has changed, so the newer of the two always lands last.
     public func feed(_ directory: PodDirectory) {
-        self.directory.withLock { $0 = directory }
+        self.directory.withLock { d in
+            d = directory
+            for pod in pods.list() { directory.upsert(PodConversion.podInfo(pod)) }
+        }
     }
 
     /// True once every watch has listed: the agent has seen everything it reads at least once (and was allowed to).
@@ -113,7 +119,7 @@ public final class KubeSniffer: EventSource, Sendable {
                 switch event {
                 case .apply(let pod), .initApply(let pod):
                     let info = PodConversion.podInfo(pod)
-                    directory.withLock { $0 }?.upsert(info)
+                    directory.withLock { $0?.upsert(info) }
                     let old = known.withLock { k in
                         defer { k[info.pod.uid] = info }
                         return k[info.pod.uid]
@@ -129,13 +135,13 @@ public final class KubeSniffer: EventSource, Sendable {
                         for uid in missing.keys { k[uid] = nil }
                         return Array(missing.values)
                     }
-                    if let d = directory.withLock({ $0 }) { for info in gone { d.remove(info.pod) } }
+                    directory.withLock { d in for info in gone { d?.remove(info.pod) } }
                     let now = MonotonicClock.wallNanos()
                     push(gone.map { ClusterEvent(timestampNanos: now, kind: .podDeleted($0.pod)) })
                 case .delete(let pod):
                     let info = PodConversion.podInfo(pod)
                     known.withLock { _ = $0.removeValue(forKey: info.pod.uid) }
-                    directory.withLock { $0 }?.remove(info.pod)
+                    directory.withLock { $0?.remove(info.pod) }
                     push([ClusterEvent(timestampNanos: MonotonicClock.wallNanos(), kind: .podDeleted(info.pod))])
                 case .initStart:
                     break

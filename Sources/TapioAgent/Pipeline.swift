@@ -247,8 +247,8 @@ public final class Pipeline: Sendable {
 /// out whatever the filter says by then: a deleted pod is gone from the pod store (its labels with it) before the
 /// engine resolves its findings, so a policy's `podSelector` refused the resolution and the Insight stayed Active for
 /// good; a pod relabelled out of a selector must not leave one behind either. Pruned to the engine's active findings
-/// at each snapshot (once a second), so it never holds more than they (a subject evicted from a full engine
-/// takes its findings with it, unresolved).
+/// at each snapshot (once a second), so it never holds more than they (a subject evicted from a full engine has
+/// its findings resolved as it goes, handed out with the same call that evicted it, before any snapshot).
 struct PublishedFindings {
     private(set) var identities: Set<InsightIdentity> = []
 

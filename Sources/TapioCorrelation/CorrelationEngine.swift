@@ -188,11 +188,8 @@ public struct CorrelationEngine: Sendable {
         } else {
             apply(event, now: now)
             if case .node(let n) = event.event, n.isUrgent { urgent = true }
-            if !pending.isEmpty {
-                out.append(contentsOf: pending)
-                pending.removeAll(keepingCapacity: true)
-            }
         }
+        handOutPending(into: &out)
         if batchCount == 0 { batchStart = now }
         batchCount &+= 1
         if batchCount >= config.batchSize || now &- batchStart >= batchTimeoutNanos {
@@ -237,6 +234,16 @@ public struct CorrelationEngine: Sendable {
         } else if now &- lastHousekeeping >= 1_000_000_000 {
             housekeeping(now: now, into: &out)
         }
+        handOutPending(into: &out)
+    }
+
+    /// Updates made outside an evaluation (a deleted pod's resolutions, an evicted subject's) go out with the
+    /// next call that returns updates: an ingest, a tick or a flush — the last flush of an engine included.
+    @inline(__always)
+    private mutating func handOutPending(into out: inout [InsightUpdate]) {
+        guard !pending.isEmpty else { return }
+        out.append(contentsOf: pending)
+        pending.removeAll(keepingCapacity: true)
     }
 
     /// Runs the pending batch now, whatever its size (e.g. at the end of a replay).
@@ -284,6 +291,7 @@ public struct CorrelationEngine: Sendable {
             if let c = slot(for: .cluster, now: now) { evaluate(c, now: now, forceMemory: false, into: &out) }
         }
         if now &- lastHousekeeping >= 1_000_000_000 { housekeeping(now: now, into: &out) }
+        handOutPending(into: &out)
     }
 
     @inline(__always)
@@ -329,8 +337,13 @@ public struct CorrelationEngine: Sendable {
             attempts += 1
             guard let i = index[front.subject], states[i].generation == front.generation else { continue }
             let s = states[i]
-            let protected = s.subject == .cluster
-            if attempts <= states.count, protected || s.lastSeen > front.stamp {
+            // The cluster subject goes last, whatever the stale entries the count of attempts also sees: evicted, its
+            // ClusterHealth finding would resolve, then be announced again by the next batch (a second Event).
+            if s.subject == .cluster, states.count > 1 {
+                arrival.append((front.subject, front.generation, s.lastSeen))
+                continue
+            }
+            if attempts <= states.count, s.lastSeen > front.stamp {
                 arrival.append((front.subject, front.generation, s.lastSeen))
                 continue
             }
@@ -342,8 +355,9 @@ public struct CorrelationEngine: Sendable {
     /// Insight would stay Active for good. The evidence says why, for no one can say the problem is gone.
     private mutating func evict(_ i: Int, now: UInt64) {
         var out: [InsightUpdate] = []
-        for var a in states[i].active where a.announced {
-            if a.spec.evidence.count < 64 {
+        // Every finding goes through `resolved`, announced or not: it also ends a ClusterHealth finding's cover.
+        for var a in states[i].active {
+            if a.announced, a.spec.evidence.count < 64 {
                 a.spec.evidence.append(Evidence(
                     source: "tapio", description: "Tapio stopped tracking this subject: more than \(config.maxSubjects) "
                         + "subjects were tracked here (maxSubjects) and this one was seen least recently",

@@ -58,4 +58,28 @@ struct KubeSnifferTests {
             #expect(attributor.directory.podCount == 0, "a late queued update brought a deleted pod back")
         }
     }
+
+    /// A directory fed after the watch has listed starts with what the list had: the queued copies that reach
+    /// `observe` no longer write a directory fed this way.
+    @Test func aDirectoryFedLateStartsWithThePodsAlreadyListed() async throws {
+        try await TestCluster.with { cluster in
+            let client = try KubeClient(kubeconfigPath: cluster.kubeconfigPath)
+            let node = randomNodeName()
+            let sniffer = KubeSniffer(client: client, nodeName: node, logger: Logger(label: "test"))
+            cluster.atCleanup { try? await client.shutdown() }
+            try await registerTestNode(at: cluster, client: client, node: node)
+            cluster.atCleanup {
+                try? await client.deleteRaw(ResourceType(Namespace.self), namespace: nil, name: cluster.namespace)
+            }
+            cluster.atCleanup { sniffer.stop() }
+            let id = Self.containerID()
+            _ = try await createPod(client, namespace: cluster.namespace, name: "early-0", node: node, containerID: id)
+            _ = sniffer.events()
+            let listed = await eventually(timeout: .seconds(60)) { sniffer.isSynced && sniffer.pods.list().count == 1 }
+            try #require(listed, "the sniffer never listed the pod")
+            let attributor = NodeAttributor(limited: nil, mount: nil)
+            attributor.followPods(of: sniffer)
+            #expect(attributor.directory.container(id: id)?.pod.name == "early-0")
+        }
+    }
 }

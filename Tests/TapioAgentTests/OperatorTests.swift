@@ -770,37 +770,37 @@ struct OperatorTests {
     }
 
     @Test func twoOperatorsElectOneLeaderAndTheOtherTakesOverWhenItStops() async throws {
-        let cluster = try await TestCluster.start()
-        let client = try KubeClient(kubeconfigPath: cluster.kubeconfigPath)
-        // The Lease lives in this test's namespace so a real cluster's own operator is not disturbed.
-        _ = try await client.create(Namespace(metadata: KubeObjectMeta(name: cluster.namespace)))
         let leaders = Leaders()
-        let clients = [try KubeClient(kubeconfigPath: cluster.kubeconfigPath), try KubeClient(kubeconfigPath: cluster.kubeconfigPath)]
-        func start(_ id: String, _ c: KubeClient) -> Task<Void, any Error> {
-            let op = Operator(options: .init(namespace: cluster.namespace, leaderElect: true, identity: id,
-                                             leaseDuration: .seconds(6), renewDeadline: .seconds(4),
-                                             retryPeriod: .milliseconds(500), metricsHost: "127.0.0.1", metricsPort: 0),
-                              client: c)
-            return Task { try await op.run(signals: [], onLeadership: { leaders.set(id, $0) }) }
+        // The Lease lives in this test's namespace so a real cluster's own operator is not disturbed.
+        let (first, stillFirst, takeover) = try await withTestNamespace { cluster, client in
+            let clients = [try KubeClient(kubeconfigPath: cluster.kubeconfigPath), try KubeClient(kubeconfigPath: cluster.kubeconfigPath)]
+            func start(_ id: String, _ c: KubeClient) -> Task<Void, any Error> {
+                let op = Operator(options: .init(namespace: cluster.namespace, leaderElect: true, identity: id,
+                                                 leaseDuration: .seconds(6), renewDeadline: .seconds(4),
+                                                 retryPeriod: .milliseconds(500), metricsHost: "127.0.0.1", metricsPort: 0),
+                                  client: c)
+                return Task { try await op.run(signals: [], onLeadership: { leaders.set(id, $0) }) }
+            }
+            let tasks = ["op-a": start("op-a", clients[0]), "op-b": start("op-b", clients[1])]
+            // Both stop before the namespace goes, whatever the test did.
+            cluster.atCleanup {
+                for t in tasks.values { t.cancel(); _ = await t.result }
+                for c in clients { try? await c.shutdown() }
+            }
+            let first = await eventually(timeout: .seconds(30)) { leaders.current.count == 1 ? leaders.current[0] : nil }
+            // Hold for longer than a lease: the follower must not take over while the leader renews. (Renewals every
+            // 0.5 s lose the lease only after 4 s of failing ones: a loaded machine's slow answer does not.)
+            try await Task.sleep(for: .seconds(8))
+            let stillFirst = leaders.current
+            var takeover: String?
+            if let first, let leader = tasks[first] {
+                leader.cancel()
+                _ = await leader.result
+                // A released Lease is taken at the follower's next retry; an unreleased one once it runs out (6 s).
+                takeover = await eventually(timeout: .seconds(30)) { leaders.current.first { $0 != first } }
+            }
+            return (first, stillFirst, takeover)
         }
-        let tasks = ["op-a": start("op-a", clients[0]), "op-b": start("op-b", clients[1])]
-        let first = await eventually(timeout: .seconds(30)) { leaders.current.count == 1 ? leaders.current[0] : nil }
-        // Hold for longer than a lease: the follower must not take over while the leader renews. (Renewals every
-        // 0.5 s lose the lease only after 4 s of failing ones: a loaded machine's slow answer does not.)
-        try await Task.sleep(for: .seconds(8))
-        let stillFirst = leaders.current
-        var takeover: String?
-        if let first, let leader = tasks[first] {
-            leader.cancel()
-            _ = await leader.result
-            // A released Lease is taken at the follower's next retry; an unreleased one once it runs out (6 s).
-            takeover = await eventually(timeout: .seconds(30)) { leaders.current.first { $0 != first } }
-        }
-        for t in tasks.values { t.cancel(); _ = await t.result }
-        for c in clients { try? await c.shutdown() }
-        try? await client.deleteRaw(ResourceType(Namespace.self), namespace: nil, name: cluster.namespace)
-        try? await client.shutdown()
-        await cluster.stop()
 
         let leader = try #require(first, "no operator became the leader")
         #expect(stillFirst == [leader], "leadership should stay with \(leader), got \(stillFirst)")

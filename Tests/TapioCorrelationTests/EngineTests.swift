@@ -168,6 +168,26 @@ struct EngineTests {
         #expect(!engine.activeInsights.contains { $0.identity == announced?.identity })
     }
 
+    @Test("findings adopted into a smaller engine and evicted there are resolved by its next flush, not held back")
+    func adoptionIntoASmallerEngineHandsOutWhatItEvicts() {
+        var out: [InsightUpdate] = []
+        var old = CorrelationEngine()
+        for pod in ["a", "b", "c"] { old.ingest(TestEvents.oomKill(pod: pod, at: t0), now: t0, into: &out) }
+        for k in 1...5 { old.tick(now: t0 + UInt64(k) * s, into: &out) }
+        let announced = Set(out.filter { $0.identity.type == .oomKilled && $0.change == .new }.map(\.identity))
+        #expect(announced.count == 3)
+        var config = CorrelationConfig()
+        config.maxSubjects = 2
+        var engine = CorrelationEngine(config: config)
+        engine.adoptActiveFindings(of: old, now: t0 + 6 * s)
+        // The last flush of an engine hands out everything it holds (the pipeline flushes before it drops one).
+        let flushed = engine.flush(now: t0 + 6 * s)
+        let resolved = flushed.filter { $0.change == .resolved && announced.contains($0.identity) }
+        #expect(resolved.count >= 1, "an adopted finding was evicted and its resolution held back: \(flushed.map(\.change))")
+        #expect(resolved.count + engine.activeInsights.filter { announced.contains($0.identity) }.count == 3,
+                "each adopted finding is either still active or resolved")
+    }
+
     @Test("a subject's memory series keeps one window of buckets however many samples arrive")
     func seriesBounded() {
         var engine = CorrelationEngine()
