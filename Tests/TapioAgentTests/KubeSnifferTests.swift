@@ -82,4 +82,38 @@ struct KubeSnifferTests {
             #expect(attributor.directory.container(id: id)?.pod.name == "early-0")
         }
     }
+
+    /// A pod deleted while the sniffer could not watch, and whose deletion the server no longer remembers, is only
+    /// found gone at the next list: the relist forgets it in the directory too, not only in the sniffer's own map.
+    @Test func aPodFoundGoneAtARelistLeavesTheDirectory() async throws {
+        try await TestCluster.with { cluster in
+            guard let emu = cluster.requireEmulator() else { return }
+            let client = try KubeClient(kubeconfigPath: cluster.kubeconfigPath)
+            let node = randomNodeName()
+            let sniffer = KubeSniffer(client: client, nodeName: node, logger: Logger(label: "test"))
+            cluster.atCleanup { try? await client.shutdown() }
+            try await registerTestNode(at: cluster, client: client, node: node)
+            cluster.atCleanup {
+                try? await client.deleteRaw(ResourceType(Namespace.self), namespace: nil, name: cluster.namespace)
+            }
+            cluster.atCleanup { sniffer.stop() }
+            let attributor = NodeAttributor(limited: nil, mount: nil)
+            attributor.followPods(of: sniffer)
+            _ = sniffer.events()
+            let id = Self.containerID()
+            _ = try await createPod(client, namespace: cluster.namespace, name: "gone-0", node: node, containerID: id)
+            let known = await eventually(timeout: .seconds(60)) { attributor.directory.container(id: id) != nil }
+            try #require(known, "the directory never learned the pod")
+            // Watches end at once from here; the deletion happens unwatched and is then forgotten by the server.
+            emu.misbehave(.closeWatchesAtOnce)
+            emu.dropWatches()
+            try await client.deleteRaw(ResourceType(Pod.self), namespace: cluster.namespace, name: "gone-0",
+                                       options: WriteOptions(gracePeriodSeconds: 0))
+            emu.compact()
+            emu.behave()
+            // The resumed watch is told 410 Expired; the relist does not have the pod.
+            let forgotten = await eventually(timeout: .seconds(60)) { attributor.directory.podCount == 0 }
+            #expect(forgotten, "a pod found gone at a relist is still in the directory")
+        }
+    }
 }
