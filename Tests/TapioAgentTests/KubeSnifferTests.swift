@@ -15,23 +15,39 @@ struct KubeSnifferTests {
         (UUID().uuidString + UUID().uuidString).replacingOccurrences(of: "-", with: "").lowercased()
     }
 
-    /// Under an event storm the sniffer's queue sheds its oldest events (counted). The pod directory that pins kernel
-    /// events on pods used to learn pods from those events only, so a shed deletion kept a pod in it for the agent's
-    /// life. It follows the watch itself now: here nothing drains a one-event queue, and the directory still learns
-    /// every pod and forgets every deleted one.
-    @Test func thePodDirectoryFollowsTheWatchWhateverTheQueueSheds() async throws {
+    /// A sniffer for a Node of the test's own, and an attributor whose directory it feeds; removed, with the
+    /// namespace and the Node, whatever the test did (newest first: the sniffer stops, then the namespace and the
+    /// Node go, then the client).
+    struct Fixture {
+        let cluster: TestCluster
+        let client: KubeClient
+        let node: String
+        let sniffer: KubeSniffer
+        let attributor = NodeAttributor(limited: nil, mount: nil)
+    }
+
+    func withSniffer(capacity: Int = 16_384, _ body: (Fixture) async throws -> Void) async throws {
         try await TestCluster.with { cluster in
             let client = try KubeClient(kubeconfigPath: cluster.kubeconfigPath)
             let node = randomNodeName()
-            let sniffer = KubeSniffer(client: client, nodeName: node, capacity: 1, logger: Logger(label: "test"))
-            // Newest first at the end: the sniffer stops, then the namespace and the Node go, then the client.
+            let sniffer = KubeSniffer(client: client, nodeName: node, capacity: capacity, logger: Logger(label: "test"))
             cluster.atCleanup { try? await client.shutdown() }
             try await registerTestNode(at: cluster, client: client, node: node)
             cluster.atCleanup {
                 try? await client.deleteRaw(ResourceType(Namespace.self), namespace: nil, name: cluster.namespace)
             }
             cluster.atCleanup { sniffer.stop() }
-            let attributor = NodeAttributor(limited: nil, mount: nil)
+            try await body(Fixture(cluster: cluster, client: client, node: node, sniffer: sniffer))
+        }
+    }
+
+    /// Under an event storm the sniffer's queue sheds its oldest events (counted). The pod directory that pins kernel
+    /// events on pods used to learn pods from those events only, so a shed deletion kept a pod in it for the agent's
+    /// life. It follows the watch itself now: here nothing drains a one-event queue, and the directory still learns
+    /// every pod and forgets every deleted one.
+    @Test func thePodDirectoryFollowsTheWatchWhateverTheQueueSheds() async throws {
+        try await withSniffer(capacity: 1) { f in
+            let (cluster, client, node, sniffer, attributor) = (f.cluster, f.client, f.node, f.sniffer, f.attributor)
             attributor.followPods(of: sniffer)
             let queue = sniffer.events()
             var pods: [(Pod, String)] = []
@@ -62,22 +78,13 @@ struct KubeSnifferTests {
     /// A directory fed after the watch has listed starts with what the list had: the queued copies that reach
     /// `observe` no longer write a directory fed this way.
     @Test func aDirectoryFedLateStartsWithThePodsAlreadyListed() async throws {
-        try await TestCluster.with { cluster in
-            let client = try KubeClient(kubeconfigPath: cluster.kubeconfigPath)
-            let node = randomNodeName()
-            let sniffer = KubeSniffer(client: client, nodeName: node, logger: Logger(label: "test"))
-            cluster.atCleanup { try? await client.shutdown() }
-            try await registerTestNode(at: cluster, client: client, node: node)
-            cluster.atCleanup {
-                try? await client.deleteRaw(ResourceType(Namespace.self), namespace: nil, name: cluster.namespace)
-            }
-            cluster.atCleanup { sniffer.stop() }
+        try await withSniffer { f in
+            let (cluster, client, node, sniffer, attributor) = (f.cluster, f.client, f.node, f.sniffer, f.attributor)
             let id = Self.containerID()
             _ = try await createPod(client, namespace: cluster.namespace, name: "early-0", node: node, containerID: id)
             _ = sniffer.events()
             let listed = await eventually(timeout: .seconds(60)) { sniffer.isSynced && sniffer.pods.list().count == 1 }
             try #require(listed, "the sniffer never listed the pod")
-            let attributor = NodeAttributor(limited: nil, mount: nil)
             attributor.followPods(of: sniffer)
             #expect(attributor.directory.container(id: id)?.pod.name == "early-0")
         }
@@ -86,18 +93,9 @@ struct KubeSnifferTests {
     /// A pod deleted while the sniffer could not watch, and whose deletion the server no longer remembers, is only
     /// found gone at the next list: the relist forgets it in the directory too, not only in the sniffer's own map.
     @Test func aPodFoundGoneAtARelistLeavesTheDirectory() async throws {
-        try await TestCluster.with { cluster in
-            guard let emu = cluster.requireEmulator() else { return }
-            let client = try KubeClient(kubeconfigPath: cluster.kubeconfigPath)
-            let node = randomNodeName()
-            let sniffer = KubeSniffer(client: client, nodeName: node, logger: Logger(label: "test"))
-            cluster.atCleanup { try? await client.shutdown() }
-            try await registerTestNode(at: cluster, client: client, node: node)
-            cluster.atCleanup {
-                try? await client.deleteRaw(ResourceType(Namespace.self), namespace: nil, name: cluster.namespace)
-            }
-            cluster.atCleanup { sniffer.stop() }
-            let attributor = NodeAttributor(limited: nil, mount: nil)
+        try await withSniffer { f in
+            guard let emu = f.cluster.requireEmulator() else { return }
+            let (cluster, client, node, sniffer, attributor) = (f.cluster, f.client, f.node, f.sniffer, f.attributor)
             attributor.followPods(of: sniffer)
             _ = sniffer.events()
             let id = Self.containerID()
