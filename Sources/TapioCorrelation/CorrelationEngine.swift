@@ -337,13 +337,10 @@ public struct CorrelationEngine: Sendable {
             attempts += 1
             guard let i = index[front.subject], states[i].generation == front.generation else { continue }
             let s = states[i]
-            // The cluster subject goes last, whatever the stale entries the count of attempts also sees: evicted, its
-            // ClusterHealth finding would resolve, then be announced again by the next batch (a second Event).
-            if s.subject == .cluster, states.count > 1 {
-                arrival.append((front.subject, front.generation, s.lastSeen))
-                continue
-            }
-            if attempts <= states.count, s.lastSeen > front.stamp {
+            // Kept, to the back of the queue: the cluster subject, which goes last whatever the stale entries the count
+            // of attempts also sees (evicted, its ClusterHealth finding would resolve, then be announced again by the
+            // next batch: a second Event); and, while attempts last, a subject seen since it was queued.
+            if (s.subject == .cluster && states.count > 1) || (attempts <= states.count && s.lastSeen > front.stamp) {
                 arrival.append((front.subject, front.generation, s.lastSeen))
                 continue
             }

@@ -1,4 +1,5 @@
 import Foundation
+import KubeClient
 import KubeEmulator
 
 /// The API server a test talks to, always through a kubeconfig: an in-process `KubeEmulator` by default, or the
@@ -64,6 +65,36 @@ extension TestCluster {
     /// the process exit first, and the emulator's kubeconfig directory stays in /tmp.)
     public static func with<T>(tls: Bool = true, _ body: (TestCluster) async throws -> T) async throws -> T {
         try await using(try await start(tls: tls), stop: { await $0.stop() }, body)
+    }
+}
+
+extension TestCluster {
+    /// Starts a cluster and a client for it, creates the test's `namespace` and runs `body`; then — whatever `body`
+    /// did — runs what it registered with `atCleanup` while the client still works, deletes the namespace, shuts the
+    /// client down and stops the cluster, so a shared real cluster is left as it was found when a test fails half-way.
+    public static func withNamespace<T>(tls: Bool = true, historyLimit: Int = 10_000, retry: RetryPolicy = RetryPolicy(),
+                                        _ body: (TestCluster, KubeClient) async throws -> T) async throws -> T {
+        let cluster = try await start(tls: tls, historyLimit: historyLimit)
+        let client: KubeClient
+        do { client = try KubeClient(kubeconfigPath: cluster.kubeconfigPath, retryPolicy: retry) } catch {
+            await cluster.stop()
+            throw error
+        }
+        func end() async {
+            await cluster.runCleanups()
+            try? await client.delete(Namespace.self, name: cluster.namespace)
+            try? await client.shutdown()
+            await cluster.stop()
+        }
+        do {
+            _ = try await client.create(Namespace(metadata: ObjectMeta(name: cluster.namespace)))
+            let result = try await body(cluster, client)
+            await end()
+            return result
+        } catch {
+            await end()
+            throw error
+        }
     }
 }
 

@@ -29,27 +29,13 @@ struct TestPolicy: KubeResource {
     var status: Status?
 }
 
-/// Runs `body` with a client for a fresh test cluster and a namespace of its own; removes both afterwards.
+/// Runs `body` with a client for a fresh test cluster and a namespace of its own; removes both afterwards
+/// (``TestCluster/withNamespace(tls:historyLimit:retry:_:)``).
 func withCluster(tls: Bool = true, historyLimit: Int = 10_000, retry: RetryPolicy = RetryPolicy(initialBackoff: .milliseconds(20)),
                  _ body: (TestCluster, KubeClient, String) async throws -> Void) async throws {
-    let cluster = try await TestCluster.start(tls: tls, historyLimit: historyLimit)
-    let client = try KubeClient(config: KubeConfig.load(path: cluster.kubeconfigPath), retryPolicy: retry)
-    let ns = cluster.namespace
-    do {
-        _ = try await client.create(Namespace(metadata: ObjectMeta(name: ns)))
-        try await body(cluster, client, ns)
-    } catch {
-        await cluster.runCleanups()
-        try? await client.delete(Namespace.self, name: ns)
-        try? await client.shutdown()
-        await cluster.stop()
-        throw error
+    try await TestCluster.withNamespace(tls: tls, historyLimit: historyLimit, retry: retry) { cluster, client in
+        try await body(cluster, client, cluster.namespace)
     }
-    // What the test registered (cluster-scoped objects) goes while the client still works.
-    await cluster.runCleanups()
-    try? await client.delete(Namespace.self, name: ns)
-    try await client.shutdown()
-    await cluster.stop()
 }
 
 func lease(_ name: String, _ ns: String, labels: [String: String]? = nil, holder: String? = nil) -> Lease {

@@ -36,33 +36,6 @@ func createPod(_ client: KubeClient, namespace: String, name: String, node: Stri
     return try await client.updateStatus(pod)
 }
 
-/// Starts a cluster and a client, creates the test's namespace and runs `body`; then — whatever `body` did — runs
-/// what it registered with `atCleanup`, deletes the namespace, shuts the client down and stops the cluster, so a
-/// shared real cluster is left as it was found when a test fails half-way.
-func withTestNamespace<T>(_ body: (TestCluster, KubeClient) async throws -> T) async throws -> T {
-    let cluster = try await TestCluster.start()
-    let client: KubeClient
-    do { client = try KubeClient(kubeconfigPath: cluster.kubeconfigPath) } catch {
-        await cluster.stop()
-        throw error
-    }
-    func end() async {
-        await cluster.runCleanups()
-        try? await client.deleteRaw(ResourceType(Namespace.self), namespace: nil, name: cluster.namespace)
-        try? await client.shutdown()
-        await cluster.stop()
-    }
-    do {
-        _ = try await client.create(Namespace(metadata: KubeObjectMeta(name: cluster.namespace)))
-        let result = try await body(cluster, client)
-        await end()
-        return result
-    } catch {
-        await end()
-        throw error
-    }
-}
-
 func randomNodeName() -> String { "node-" + String(UUID().uuidString.lowercased().prefix(8)) }
 
 /// Makes `node` a Node of the test's cluster and registers its removal, with what an agent for it leaves behind in

@@ -12,7 +12,7 @@ struct InsightCRDTests {
     /// insights` (and any alert on Insight CRs) saw an Insight without a phase. The CRD defaults the status, so the
     /// first read after creation already says Active.
     @Test func anInsightReadBeforeItsFirstStatusWriteIsAlreadyActive() async throws {
-        let (applied, read, listed) = try await withTestNamespace { cluster, client in
+        let (applied, read, listed) = try await TestCluster.withNamespace { cluster, client in
             let ns = cluster.namespace
             let spec = InsightSpec(type: .crashLoop, severity: .warning, title: "t", summary: "s",
                                    subject: ResourceRef(kind: "Pod", namespace: ns, name: "p", uid: "u", container: "c"))

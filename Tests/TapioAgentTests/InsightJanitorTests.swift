@@ -60,7 +60,7 @@ import Testing
     }
 
     @Test func expiredInsightsOfEveryWriterAreDeletedOnlyIfUnchangedAndAtMostABatchAPass() async throws {
-        let (first, afterFirst, second, left, batched, janitor) = try await withTestNamespace { cluster, client in
+        let (first, afterFirst, second, left, batched, janitor) = try await TestCluster.withNamespace { cluster, client in
             let ns = cluster.namespace
             let hours = { (h: Double) in Date().addingTimeInterval(-h * 3600) }
             let ttl = ClusterWatch.ttlResolver(policies: [Self.policy("short", ttl: "1h", nodeSelector: ["tier": "short"])],

@@ -50,7 +50,7 @@ struct InsightSeriesTests {
     /// The operator exports an agent's active OOMPrediction with its pod, probability and time-to-event, and drops
     /// the series once the Insight resolves.
     @Test(.timeLimit(.minutes(3))) func theOperatorExportsAnActiveInsightAndDropsItWhenItResolves() async throws {
-        let (ns, name, exported, tte, at, gone) = try await withTestNamespace { cluster, client in
+        let (ns, name, exported, tte, at, gone) = try await TestCluster.withNamespace { cluster, client in
             let ns = cluster.namespace
             _ = try? await client.create(Namespace(metadata: KubeObjectMeta(name: "tapio-system")))
             let metrics = TapioMetrics()

@@ -739,7 +739,7 @@ struct OperatorTests {
     }
 
     @Test func strategicMergeToACustomResourceIsRefusedLikeTheRealServerDoes() async throws {
-        let refused: (any Error)? = try await withTestNamespace { cluster, client in
+        let refused: (any Error)? = try await TestCluster.withNamespace { cluster, client in
             let spec = InsightSpec(type: .oomKilled, severity: .critical, title: "t", summary: "s",
                                    subject: ResourceRef(kind: "Pod", namespace: cluster.namespace, name: "p"))
             _ = try await client.create(InsightObject(metadata: KubeObjectMeta(name: "i", namespace: cluster.namespace), spec: spec))
@@ -772,7 +772,7 @@ struct OperatorTests {
     @Test func twoOperatorsElectOneLeaderAndTheOtherTakesOverWhenItStops() async throws {
         let leaders = Leaders()
         // The Lease lives in this test's namespace so a real cluster's own operator is not disturbed.
-        let (first, stillFirst, takeover) = try await withTestNamespace { cluster, client in
+        let (first, stillFirst, takeover) = try await TestCluster.withNamespace { cluster, client in
             let clients = [try KubeClient(kubeconfigPath: cluster.kubeconfigPath), try KubeClient(kubeconfigPath: cluster.kubeconfigPath)]
             func start(_ id: String, _ c: KubeClient) -> Task<Void, any Error> {
                 let op = Operator(options: .init(namespace: cluster.namespace, leaderElect: true, identity: id,
