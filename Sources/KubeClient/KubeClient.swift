@@ -447,13 +447,17 @@ public final class KubeClient: Sendable {
         opts.limit = pageSize
         var items: [K] = []
         var rv = ""
+        var pages = 0
         while true {
             let page = try await list(K.self, namespace: namespace, options: opts)
             items += page.items
+            pages += 1
             rv = page.metadata.resourceVersion ?? rv
             guard let c = page.metadata.continue, !c.isEmpty else { break }
-            // A server (or proxy) that answers a token with itself would be followed forever.
+            // A server (or proxy) that answers a token with itself, or with new tokens for ever, would be followed
+            // forever — the second holding every page in memory.
             if c == opts.continueToken { throw KubeError.continueRepeated(K.plural) }
+            if let overrun = limits.listOverrun(K.plural, objects: items.count, pages: pages) { throw overrun }
             opts.continueToken = c
         }
         return (items, rv)

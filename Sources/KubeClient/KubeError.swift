@@ -60,7 +60,8 @@ public enum KubeError: Error, Sendable, CustomStringConvertible {
     case responseTooLarge(limit: Int, message: String)
     /// The server redirected more often than `ResponseLimits.maxRedirects`, or in a cycle.
     case tooManyRedirects(String)
-    /// A list page's `continue` token was the one the client had just sent: following it would never end.
+    /// A list page's `continue` token was the one the client had just sent, or a list went past
+    /// `ResponseLimits.maxListObjects` or `maxListPages`: following it would never end.
     case pagingLoop(String)
     /// The kubeconfig's exec credential plugin gave no token (not found, failed, timed out, printed no credential);
     /// the message says which and carries the end of what the plugin wrote to standard error.

@@ -129,10 +129,31 @@ public struct ResponseLimits: Sendable, Hashable {
     public var maxWatchLineBytes: Int
     /// Redirects followed per request: 10, as Go's net/http (and so client-go and kubectl) follows.
     public var maxRedirects: Int
+    /// Objects one paged list (`listAll`, a watcher's list) gathers before it is abandoned: 1,000,000. Kubernetes'
+    /// scalability thresholds are 150,000 pods and 5,000 nodes per cluster; a list past this is a server (or proxy)
+    /// handing out continue tokens that never end, and following it would hold every page in memory for good.
+    public var maxListObjects: Int
+    /// Pages one paged list follows before it is abandoned: 20,000 (10 million objects at the 500 a page asks for).
+    /// Bounds the same endless paging when its pages are empty, which costs no memory but never finishes the list.
+    public var maxListPages: Int
 
-    public init(maxBodyBytes: Int = 64 << 20, maxWatchLineBytes: Int = 16 << 20, maxRedirects: Int = 10) {
+    public init(maxBodyBytes: Int = 64 << 20, maxWatchLineBytes: Int = 16 << 20, maxRedirects: Int = 10,
+                maxListObjects: Int = 1_000_000, maxListPages: Int = 20_000) {
         self.maxBodyBytes = max(1, maxBodyBytes); self.maxWatchLineBytes = max(1, maxWatchLineBytes)
         self.maxRedirects = max(0, maxRedirects)
+        self.maxListObjects = max(1, maxListObjects); self.maxListPages = max(1, maxListPages)
+    }
+
+    /// Whether a list that has gathered `objects` over `pages` pages has gone past the limits: the error to stop it
+    /// with, or nil to go on.
+    public func listOverrun(_ resource: String, objects: Int, pages: Int) -> KubeError? {
+        if objects > maxListObjects {
+            return .pagingLoop("listing \(resource): more than \(maxListObjects) objects over \(pages) pages and still a continue token; the list was abandoned")
+        }
+        if pages >= maxListPages {
+            return .pagingLoop("listing \(resource): \(pages) pages (\(objects) objects) and still a continue token; the list was abandoned")
+        }
+        return nil
     }
 
     /// `16 MiB`, `512 KiB`, `100 bytes`.

@@ -22,13 +22,17 @@ public enum Misbehaviour: Sendable, Equatable {
     /// Lists are answered with no items and the same `continue` token, whatever token was sent: paging that never
     /// ends (a broken server or proxy).
     case repeatContinueToken
+    /// Lists are answered with `itemsPerPage` new objects (named `endless-<n>`, the rest of each as the list's kind
+    /// needs nothing more to decode) and a new `continue` token, whatever token was sent: paging that never ends and
+    /// never repeats itself.
+    case endlessContinueTokens(itemsPerPage: Int)
 }
 
 extension Misbehaviour {
     var watchesOnly: Bool {
         switch self {
         case .expireWatchesInStream, .closeWatchesAtOnce, .endlessWatchLine: true
-        case .status, .redirectLoop, .neverAnswer, .repeatContinueToken: false
+        case .status, .redirectLoop, .neverAnswer, .repeatContinueToken, .endlessContinueTokens: false
         }
     }
 }
@@ -128,6 +132,20 @@ extension EmulatorStore {
                 "kind": .string("List"), "apiVersion": .string("v1"),
                 "metadata": .object(["resourceVersion": .string("1"), "continue": .string("again")]),
                 "items": .array([]),
+            ]), headers: [])
+        case .endlessContinueTokens(let perPage):
+            guard req.method == "GET" else { return nil }
+            let page = Int(req.query["continue"]?.dropFirst("page-".count) ?? "0").map { $0 &+ 1 } ?? 1
+            let items = (0..<max(0, perPage)).map { i in
+                JSONValue.object(["metadata": .object([
+                    "name": .string("endless-\(page)-\(i)"), "namespace": .string("default"),
+                    "uid": .string("endless-\(page)-\(i)"), "resourceVersion": .string("1"),
+                ])])
+            }
+            return .json(status: 200, body: .object([
+                "kind": .string("List"), "apiVersion": .string("v1"),
+                "metadata": .object(["resourceVersion": .string("1"), "continue": .string("page-\(page)")]),
+                "items": .array(items),
             ]), headers: [])
         }
     }

@@ -83,7 +83,8 @@ public struct Watcher<K: KubeResource>: AsyncSequence, Sendable {
     public struct Iterator: AsyncIteratorProtocol {
         enum State {
             case empty
-            case listing(pending: [K], continueToken: String?, resourceVersion: String)
+            /// `listed` objects over `pages` pages so far in this list (bounded by the client's `ResponseLimits`).
+            case listing(pending: [K], continueToken: String?, resourceVersion: String, listed: Int, pages: Int)
             case listDone(resourceVersion: String)
             case watching(resourceVersion: String, stream: WatchStream<K>.AsyncIterator, opened: ContinuousClock.Instant,
                           received: Bool)
@@ -112,12 +113,12 @@ public struct Watcher<K: KubeResource>: AsyncSequence, Sendable {
                 try Task.checkCancellation()
                 switch state {
                 case .empty:
-                    state = .listing(pending: [], continueToken: nil, resourceVersion: "")
+                    state = .listing(pending: [], continueToken: nil, resourceVersion: "", listed: 0, pages: 0)
                     return .initStart
-                case .listing(var pending, let token, let rv):
+                case .listing(var pending, let token, let rv, let listed, let pages):
                     if !pending.isEmpty {
                         let first = pending.removeFirst()
-                        state = .listing(pending: pending, continueToken: token, resourceVersion: rv)
+                        state = .listing(pending: pending, continueToken: token, resourceVersion: rv, listed: listed, pages: pages)
                         return .initApply(first)
                     }
                     if !rv.isEmpty && token == nil {
@@ -139,9 +140,19 @@ public struct Watcher<K: KubeResource>: AsyncSequence, Sendable {
                             try await pause(after: KubeError.continueRepeated(K.plural), "list")
                             continue
                         }
+                        // New tokens for ever would never finish the list either, and the consumers hold what an
+                        // unfinished list delivered (a store's buffer, a controller's pending keys) until it does:
+                        // past the client's list limits, start over the same way.
+                        let (listedNow, pagesNow) = (listed &+ page.items.count, pages &+ 1)
+                        if next != nil, let overrun = client.limits.listOverrun(K.plural, objects: listedNow, pages: pagesNow) {
+                            state = .empty
+                            try await pause(after: overrun, "list")
+                            continue
+                        }
                         // The first page's version is the list's snapshot version.
                         let listRV = rv.isEmpty ? (page.metadata.resourceVersion ?? "0") : rv
-                        state = .listing(pending: page.items, continueToken: next, resourceVersion: listRV)
+                        state = .listing(pending: page.items, continueToken: next, resourceVersion: listRV,
+                                         listed: listedNow, pages: pagesNow)
                     } catch let e as KubeError {
                         if case .gone = e {
                             // The continue token expired: start the list over in a new init frame. Kept in the old

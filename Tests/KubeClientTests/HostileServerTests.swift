@@ -51,8 +51,12 @@ struct HostileServerTests {
             g.addTask {
                 for try await e in Watcher(client: client, Lease.self, namespace: ns, config: config, logger: logger) {
                     seen.with { s in
-                        if case .initStart = e { s.initStarts += 1 }
-                        if case .initDone = e { s.initDones += 1 }
+                        switch e {
+                        case .initStart: s.initStarts += 1; s.initFrame = 0
+                        case .initApply: s.initFrame += 1; s.largestInitFrame = max(s.largestInitFrame, s.initFrame)
+                        case .initDone: s.initDones += 1
+                        case .apply, .delete: break
+                        }
                     }
                 }
             }
@@ -106,6 +110,43 @@ struct HostileServerTests {
                 #expect(times[7] - times[0] >= least, "4 rounds in \(times[7] - times[0]); the backoff allows no less than \(least)")
             }
             #expect(lines.get.contains { $0.message.contains("paging loop") }, "\(lines.get.map(\.message))")
+        }
+    }
+
+    /// A server whose list pages hand out new continue tokens for ever: `listAll` stops at the client's list limits
+    /// — by objects, or by pages when the pages are empty — instead of following them (and holding every page) for
+    /// good; a watcher abandons the list there and starts over after its backoff, in a new init frame, so what its
+    /// consumers hold of an unfinished list stays bounded, and it never reports the list complete.
+    @Test func pagingThatNeverEndsIsAbandonedAtTheListLimits() async throws {
+        try await withHostile(limits: ResponseLimits(maxListObjects: 40, maxListPages: 25)) { emu, client, ns, _, lines in
+            let lists = "/namespaces/\(ns)/leases"
+            func listAllFails(saying expected: String) async {
+                do {
+                    let r = try await client.listAll(Lease.self, namespace: ns)
+                    Issue.record("listAll followed endless continue tokens to an end (\(r.items.count) objects)")
+                } catch let e as KubeError {
+                    guard case .pagingLoop = e else { Issue.record("\(e)"); return }
+                    #expect(e.description.contains(expected), "\(e)")
+                } catch { Issue.record("\(error)") }
+            }
+            emu.misbehave(.endlessContinueTokens(itemsPerPage: 3), pathContains: lists)
+            await listAllFails(saying: "listing leases: more than 40 objects over 14 pages and still a continue token")
+            #expect(emu.requestTimes(containing: lists).count == 14, "three objects a page: the 14th page passes 40")
+            emu.misbehave(.endlessContinueTokens(itemsPerPage: 0), pathContains: lists)
+            await listAllFails(saying: "listing leases: 25 pages (0 objects) and still a continue token")
+            #expect(emu.requestTimes(containing: lists).count == 14 + 25)
+
+            emu.misbehave(.endlessContinueTokens(itemsPerPage: 3), pathContains: lists)
+            let before = emu.requestTimes(containing: lists).count
+            try await whileWatching(client, ns, config: Self.fast, logger: CapturingLogHandler.logger(lines)) { seen in
+                #expect(await eventually(timeout: .seconds(60)) { seen.get.initStarts >= 4 })
+                #expect(seen.get.initDones == 0, "a list that never ends is never complete")
+                // Each round delivers the 13 pages below the limit (39 objects) and drops the 14th.
+                #expect(seen.get.largestInitFrame == 39, "\(seen.get.largestInitFrame)")
+                let rounds = emu.requestTimes(containing: lists).count - before
+                #expect(rounds <= 14 * seen.get.initStarts, "\(rounds) list requests for \(seen.get.initStarts) lists")
+            }
+            #expect(lines.get.contains { $0.message.contains("the list was abandoned") }, "\(lines.get.map(\.message))")
         }
     }
 

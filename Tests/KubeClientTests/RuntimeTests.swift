@@ -12,6 +12,9 @@ struct Seen: Sendable {
     var deletes: [String] = []
     var initStarts = 0
     var initDones = 0
+    /// Objects delivered since the last `initStart`, and the most one list frame delivered.
+    var initFrame = 0
+    var largestInitFrame = 0
 }
 
 func runWatcher(_ client: KubeClient, _ ns: String, into box: Box<Seen>, store: ReflectorStore<Lease>? = nil) async throws {
