@@ -16,7 +16,9 @@ import TapioKube
 /// identity replaces the one waiting, so nothing but stale intermediate states is skipped). When the API server
 /// is unreachable or throttling, a circuit breaker stops hammering it, the pending map keeps each identity's
 /// newest state, and everything is written once it answers again; identities dropped because the map was full
-/// are counted (``dropped``). Writes are also paced by a token bucket (`writesPerSecond`, `writeBurst`): under an
+/// are counted (``dropped``) — a resolution last, as nothing else would ever write it — and the active Insights are
+/// written again once the map has drained (``status(_:)``: a resync), so a dropped detection or update comes back,
+/// its Event with it. Writes are also paced by a token bucket (`writesPerSecond`, `writeBurst`): under an
 /// incident storm an agent's load on the API server stays bounded, and what waits meanwhile is coalesced per Insight.
 public final class InsightWriter: InsightSink {
     /// The server-side apply field manager: `tapio-agent`, or `tapio-operator` for the operator's findings.
@@ -38,6 +40,16 @@ public final class InsightWriter: InsightSink {
         var writing = 0
         /// The last instant nothing was pending or being written (``writtenThrough``), while something is.
         var idleUntil = Date()
+        /// Since the first update pushed out of the full map and not yet written again by a resync: what
+        /// ``writtenThrough`` says until then (``status(_:)``).
+        var lostSince: Date?
+        /// The announcements (new, escalated) among those pushed out: a resync writes them as such, with their Event.
+        /// At most `capacity`.
+        var lostAnnouncements: [String: InsightChange] = [:]
+        /// `droppedFull` when the resync in progress was handed in; nil while none is.
+        var resyncMark: UInt64?
+        /// A resync was skipped: more active Insights than the map holds (said once).
+        var resyncTooBigSaid = false
         var breaker = CircuitBreaker(failureThreshold: 3, coolDown: .seconds(2))
         var pace: TokenBucket
     }
@@ -80,9 +92,11 @@ public final class InsightWriter: InsightSink {
 
     /// Every update emitted before this instant has been written or given up on: now while nothing is pending or
     /// being written, else the last instant that was so. The heartbeat carries it, for the operator to tell that a
-    /// restarted agent has written again what it still holds (``TapioOperator`` `LeftBehindInsights`).
+    /// restarted agent has written again what it still holds (``TapioOperator`` `LeftBehindInsights`). An update
+    /// pushed out of the full map holds it at that instant until a resync has written the active Insights again:
+    /// moving on, it would have told the operator that a re-detection whose write was lost had been written.
     public var writtenThrough: Date {
-        state.withLock { s in s.pending.isEmpty && s.writing == 0 ? Date() : s.idleUntil }
+        state.withLock { s in s.lostSince ?? (s.pending.isEmpty && s.writing == 0 ? Date() : s.idleUntil) }
     }
 
     public func emit(_ updates: [InsightUpdate]) async {
@@ -91,13 +105,7 @@ public final class InsightWriter: InsightSink {
             for u in updates {
                 let key = u.identity.name
                 if s.pending[key] == nil {
-                    if s.pending.count >= capacity, let oldest = s.order.first {
-                        // Full: the oldest waiting identity goes (counted), never the newest news.
-                        s.order.removeFirst()
-                        s.pending[oldest] = nil
-                        s.refusals[oldest] = nil
-                        s.droppedFull &+= 1
-                    }
+                    if s.pending.count >= capacity { pushOutOldest(&s) }
                     s.order.append(key)
                 } else if let waiting = s.pending[key], waiting.change == .new || waiting.change == .escalated,
                           u.change == .updated {
@@ -111,6 +119,57 @@ public final class InsightWriter: InsightSink {
             }
         }
         wake.yield()
+    }
+
+    /// Full: the oldest waiting identity goes (counted), never the newest news — and not a resolution while anything
+    /// else waits: a resync writes the active Insights again, but nothing would write a lost resolution.
+    private func pushOutOldest(_ s: inout State) {
+        guard let at = s.order.firstIndex(where: { s.pending[$0]?.change != .resolved }) ?? s.order.indices.first else { return }
+        let oldest = s.order.remove(at: at)
+        let lost = s.pending.removeValue(forKey: oldest)
+        s.refusals[oldest] = nil
+        s.droppedFull &+= 1
+        if s.lostSince == nil { s.lostSince = s.idleUntil }
+        if let change = lost?.change, change == .new || change == .escalated, s.lostAnnouncements.count < capacity {
+            // An escalation after a lost detection is still announced as detected.
+            if s.lostAnnouncements[oldest] != .new { s.lostAnnouncements[oldest] = change }
+        }
+    }
+
+    /// The resync: once a second the pipeline hands its sinks the active Insights. After updates were pushed out of
+    /// the full map, the first time nothing waits they are all handed in again, lost announcements as such; when
+    /// they are written with nothing pushed out meanwhile, ``writtenThrough`` moves on again (else the next resync).
+    /// A resolution pushed out is not among them: it stays lost (counted), which is why one goes last.
+    public func status(_ status: PipelineStatus) async {
+        let resync = state.withLock { s -> [InsightUpdate]? in
+            guard s.lostSince != nil, s.pending.isEmpty, s.writing == 0 else { return nil }
+            if let mark = s.resyncMark {
+                // The resync handed in earlier is written: done, unless more was pushed out meanwhile.
+                s.resyncMark = nil
+                if s.droppedFull == mark {
+                    s.lostSince = nil
+                    return nil
+                }
+            }
+            guard status.activeInsights.count <= capacity else {
+                if !s.resyncTooBigSaid {
+                    s.resyncTooBigSaid = true
+                    logger.warning("\(status.activeInsights.count) active Insights, more than the \(capacity) the writer holds: updates pushed out of its full queue are not written again")
+                }
+                return nil
+            }
+            s.resyncMark = s.droppedFull
+            let announce = s.lostAnnouncements
+            s.lostAnnouncements = [:]
+            return status.activeInsights.map { u in
+                var u = u
+                if let change = announce[u.identity.name] { u.change = change }
+                return u
+            }
+        }
+        guard let resync else { return }
+        logger.info("writing \(resync.count) active Insight\(resync.count == 1 ? "" : "s") again: updates were pushed out of the full write queue")
+        await emit(resync)
     }
 
     /// Writes pending insights until cancelled; then one last attempt to flush (for graceful shutdown).

@@ -1,9 +1,11 @@
 import Foundation
 import KubeClient
+import KubeRuntime
 import TapioCorrelation
 import TapioInsightWriter
 import TapioKube
 import TapioModel
+import TapioSinks
 import TapioTestSupport
 import Testing
 
@@ -43,6 +45,57 @@ struct InsightWriterTests {
             try await client.shutdown()
             #expect(written == true, "never written")
             #expect(caughtUp > emitted, "written: caught up")
+        }
+    }
+
+    /// A full queue pushes out its oldest update — a resolution only when nothing else waits, as nothing would write
+    /// it again — and holds `writtenThrough` at the last instant before. The next status with nothing waiting hands
+    /// the active Insights in again (the lost detection as a detection, so its Event is not lost either); once they
+    /// are written, the status after moves `writtenThrough` on. Without the resync the lost detection never reaches
+    /// the server, and `writtenThrough` moved on past it.
+    @Test func updatesPushedOutOfAFullQueueAreWrittenAgainBeforeWrittenThroughMovesOn() async throws {
+        try await TestCluster.withNamespace { cluster, client in
+            let ns = cluster.namespace
+            let recorder = EventRecorder(client: client, reportingController: "tapio.io/agent", reportingInstance: "n")
+            let writer = InsightWriter(client: client, recorder: recorder, nodeName: "n", ownNamespace: ns, capacity: 2)
+            func update(_ pod: String, _ change: InsightChange) -> InsightUpdate {
+                let subject = Subject.podContainer(PodRef(namespace: ns, name: pod, uid: "uid-\(pod)"), container: "app")
+                let spec = InsightSpec(type: .oomKilled, severity: .critical, title: "t", summary: "s", subject: subject.resourceRef)
+                return InsightUpdate(identity: InsightIdentity(type: .oomKilled, subject: subject), spec: spec, change: change,
+                                     observedAt: 1, firstSeenAt: 1, occurrences: 1)
+            }
+            func written() async throws -> Set<String> {
+                Set(try await client.list(InsightObject.self, namespace: ns).items.compactMap(\.metadata.name))
+            }
+            let name = { (pod: String) in update(pod, .new).identity.name }
+
+            let before = Date()
+            await writer.emit([update("gone", .resolved), update("a", .new)])
+            await writer.emit([update("b", .new)])
+            let pushedOut = Date()
+            #expect(writer.drops.full == 1 && writer.pendingCount == 2)
+            let held = writer.writtenThrough
+            #expect(held >= before && held <= pushedOut, "held at the last instant nothing waited")
+            await writer.flush()
+            #expect(try await written() == [name("gone"), name("b")], "the resolution stayed; the oldest other update went")
+            #expect(writer.writtenThrough == held, "what waited is written, but an update was lost: still held")
+
+            // The pipeline's once-a-second status, with what its engine holds.
+            var status = PipelineStatus()
+            status.activeInsights = [update("a", .updated), update("b", .updated)]
+            await writer.status(status)
+            #expect(writer.pendingCount == 2, "the active Insights, handed in again")
+            await writer.flush()
+            #expect(try await written() == [name("gone"), name("a"), name("b")])
+            #expect(writer.writtenThrough == held, "written; the next status says so")
+            await writer.status(status)
+            #expect(writer.pendingCount == 0, "no second resync: nothing was lost during the first")
+            #expect(writer.writtenThrough > pushedOut, "moved on")
+
+            await recorder.drain()
+            let events = try await client.list(Event.self, namespace: ns).items
+            let detected = events.filter { $0.action == "Detected" }.compactMap(\.regarding?.name).sorted()
+            #expect(detected == ["a", "b"], "the lost detection's Event came with the resync: \(detected)")
         }
     }
 }
