@@ -72,8 +72,12 @@ public struct Agent: Sendable {
         attributor.followPods(of: sniffer)
         let recorder = EventRecorder(client: client, reportingController: "tapio.io/agent",
                                      reportingInstance: options.nodeName, logger: logger)
+        // One instant for the heartbeat's `acquireTime` and the earliest `lastSeen` the writer gives: the operator
+        // resolves what was last seen before the agent started, and a wall clock stepped back must not date a
+        // re-detection before it.
+        let started = Date()
         let writer = InsightWriter(client: client, recorder: recorder, nodeName: options.nodeName,
-                                   ownNamespace: options.namespace, logger: logger)
+                                   ownNamespace: options.namespace, notBefore: started, logger: logger)
         let metrics = self.metrics
         let scope = PolicyScope(pods: sniffer.pods)
         let pipeline = Pipeline(config: initial.correlation, sources: node.sources + [sniffer] + extraSources,
@@ -86,7 +90,8 @@ public struct Agent: Sendable {
         }
         let heartbeat = Heartbeat(client: client, namespace: options.namespace, node: options.nodeName,
                                   period: options.heartbeatPeriod, logger: logger, problems: problems,
-                                  writtenThrough: { writer.writtenThrough }, engineStarted: { pipeline.status.engineStartedAt })
+                                  writtenThrough: { writer.writtenThrough }, engineStarted: { pipeline.status.engineStartedAt },
+                                  started: started)
         let policies = PolicyFollower(client: client, nodeName: options.nodeName, logger: logger) { effective, errors in
             if let probes = node.probes {
                 do { try probes.apply(NodeSide.bpfSettings(effective)) } catch {

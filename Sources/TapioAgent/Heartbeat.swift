@@ -26,7 +26,7 @@ public final class Heartbeat: Service, Sendable {
     private let writes = Mutex<Int>(0)
     /// When this agent started (the Lease's `acquireTime`): the leading operator resolves the node's Active Insights
     /// written before it that it has not taken over (``TapioOperator`` `LeftBehindInsights`).
-    let started = MicroTime.string()
+    let started: String
 
     /// The agent's Insight writer's ``TapioInsightWriter/InsightWriter/writtenThrough``, carried at each renewal (its
     /// change alone writes nothing).
@@ -36,7 +36,8 @@ public final class Heartbeat: Service, Sendable {
 
     public init(client: KubeClient, namespace: String, node: String, period: Duration = .seconds(120), logger: Logger,
                 problems: @escaping @Sendable () -> [String] = { [] }, writtenThrough: @escaping @Sendable () -> Date? = { nil },
-                engineStarted: @escaping @Sendable () -> Date? = { nil }) {
+                engineStarted: @escaping @Sendable () -> Date? = { nil }, started: Date = Date()) {
+        self.started = MicroTime.string(started)
         self.problems = problems
         self.writtenThrough = writtenThrough
         self.engineStarted = engineStarted

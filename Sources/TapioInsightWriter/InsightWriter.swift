@@ -63,6 +63,10 @@ public final class InsightWriter: InsightSink {
     /// Every insight goes to `ownNamespace`, whatever its subject (the operator's cluster-level findings).
     let alwaysOwnNamespace: Bool
     let capacity: Int
+    /// The earliest `lastSeen` written, in nanoseconds since the epoch: the agent's start (its heartbeat Lease's
+    /// `acquireTime`). The operator resolves a node's Insights last seen before its agent started; a wall clock
+    /// stepped back after the start would otherwise date a re-detection before it.
+    let notBefore: UInt64
     let logger: Logger
     private let state: Mutex<State>
     private let wake: AsyncStream<Void>.Continuation
@@ -70,7 +74,11 @@ public final class InsightWriter: InsightSink {
 
     public init(client: KubeClient, recorder: EventRecorder?, nodeName: String?, ownNamespace: String,
                 alwaysOwnNamespace: Bool = false, fieldManager: String = "tapio-agent", capacity: Int = 10_000,
-                writesPerSecond: Double = 10, writeBurst: Int = 50, logger: Logger = Logger(label: "tapio.insights")) {
+                writesPerSecond: Double = 10, writeBurst: Int = 50, notBefore: Date? = nil,
+                logger: Logger = Logger(label: "tapio.insights")) {
+        // Up to the next millisecond, the precision `lastSeen` is written in (the Lease's time has microseconds).
+        let millis = ((notBefore?.timeIntervalSince1970 ?? 0) * 1000).rounded(.up)
+        self.notBefore = millis > 0 && millis < 1.8e13 ? UInt64(millis) * 1_000_000 : 0
         state = Mutex(State(pace: TokenBucket(perSecond: writesPerSecond, burst: writeBurst)))
         self.client = client
         self.alwaysOwnNamespace = alwaysOwnNamespace
@@ -265,6 +273,7 @@ public final class InsightWriter: InsightSink {
         let ns = namespace(for: update)
         let name = update.identity.name
         var u = await carriedOver(update, namespace: ns)
+        u.observedAt = max(u.observedAt, notBefore)
         let phase = await resolvedPhase(u, namespace: ns)
         if phase == .remediated, u.spec.summary.hasPrefix("Resolved: ") {
             u.spec.summary = "Remediated: " + u.spec.summary.dropFirst("Resolved: ".count)

@@ -5,6 +5,7 @@ import TapioCorrelation
 import TapioInsightWriter
 import TapioKube
 import TapioModel
+import TapioNode
 import TapioSinks
 import TapioTestSupport
 import Testing
@@ -45,6 +46,33 @@ struct InsightWriterTests {
             try await client.shutdown()
             #expect(written == true, "never written")
             #expect(caughtUp > emitted, "written: caught up")
+        }
+    }
+
+    /// The operator resolves a node's Insights last seen before its agent started (its Lease's `acquireTime`). A wall
+    /// clock stepped back after the start dates what the agent sees before it: the writer's `lastSeen` is never
+    /// earlier than the start, compared as the operator compares them (the Lease's microseconds, `lastSeen`'s
+    /// milliseconds).
+    @Test func lastSeenIsNeverBeforeTheAgentStarted() async throws {
+        try await TestCluster.withNamespace { cluster, client in
+            let ns = cluster.namespace
+            // Started at …:00.000500 by a clock since stepped back an hour (and at a time with microseconds, which
+            // `lastSeen`'s milliseconds cannot say).
+            let started = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 + 3600).rounded(.down) + 0.0005)
+            let writer = InsightWriter(client: client, recorder: nil, nodeName: "n", ownNamespace: ns, notBefore: started)
+            let subject = Subject.podContainer(PodRef(namespace: ns, name: "p", uid: "u"), container: "app")
+            let spec = InsightSpec(type: .oomKilled, severity: .critical, title: "t", summary: "s", subject: subject.resourceRef)
+            let now = MonotonicClock.wallNanos()
+            let update = InsightUpdate(identity: InsightIdentity(type: .oomKilled, subject: subject), spec: spec, change: .new,
+                                       observedAt: now, firstSeenAt: now, occurrences: 1)
+            await writer.emit([update])
+            await writer.flush()
+            #expect(writer.written == 1)
+            let insight = try await client.get(InsightObject.self, namespace: ns, name: update.identity.name)
+            let seen = try #require(insight.status?.lastSeen.flatMap(Formatting.parseRFC3339))
+            let acquired = try #require(Formatting.parseDate(MicroTime.string(started)))
+            #expect(Double(seen) / 1e9 >= acquired.timeIntervalSince1970, "lastSeen \(insight.status?.lastSeen ?? "") before the start \(MicroTime.string(started))")
+            #expect(Double(seen) / 1e9 - started.timeIntervalSince1970 < 0.002, "the start, to the millisecond up")
         }
     }
 
