@@ -108,7 +108,8 @@ final class ClusterWatch: Sendable {
             if !updates.isEmpty { await writer.emit(updates) }
             for (name, orphan) in orphans where now.timeIntervalSince(orphan.missingSince) >= Double(tracker.resolveAfter) / 1e9 {
                 orphans[name] = nil
-                await resolve(orphan.object, now: now)
+                await resolve(orphan.object, now: now,
+                              why: "no cluster detector found it again since this operator began leading")
             }
             // The cluster's active Insights by type and severity, every writer's (`tapio_insights`).
             metrics.setInsightCounts(all.filter { ($0.status?.phase ?? .active) == .active }.map { ($0.spec.type, $0.spec.severity) })
@@ -158,7 +159,7 @@ final class ClusterWatch: Sendable {
                                             now: now)
         var resolved = 0
         for (insight, why) in found.prefix(janitor.maxDeletesPerSweep) {
-            if await resolve(insight, now: now, onlyIfUnchanged: true) {
+            if await resolve(insight, now: now, why: why, onlyIfUnchanged: true) {
                 resolved += 1
                 logger.info("resolved Insight \(insight.metadata.namespace ?? "")/\(insight.metadata.name ?? ""): \(why)")
             }
@@ -245,27 +246,59 @@ final class ClusterWatch: Sendable {
     /// `onlyIfUnchanged` the resourceVersion it was judged at goes with it: one written since (an agent saw it again)
     /// answers 409 and stays, to be judged again.
     @discardableResult
-    func resolve(_ o: InsightObject, now: Date, onlyIfUnchanged: Bool = false) async -> Bool {
+    /// Resolves `o` (Remediated when its fix was applied): its status, then its summary ("Resolved: …", as an agent
+    /// resolves) and `why` as its last evidence, so the Insight itself says what ended it. The spec follows only the
+    /// status it patched: a writer in between (the agent re-detecting it) wins.
+    func resolve(_ o: InsightObject, now: Date, why: String, onlyIfUnchanged: Bool = false) async -> Bool {
         struct Doc: Encodable {
             struct Meta: Encodable { let resourceVersion: String? }
             struct Status: Encodable { let phase: String; let lastSeen: String }
             let metadata: Meta
             let status: Status
         }
+        struct SpecDoc: Encodable {
+            struct Meta: Encodable { let resourceVersion: String? }
+            struct Spec: Encodable { let summary: String; let evidence: [Evidence] }
+            let metadata: Meta
+            let spec: Spec
+        }
         let phase: InsightPhase = o.status?.remediation?.state == .applied ? .remediated : .resolved
         guard let body = try? JSONEncoder().encode(Doc(metadata: .init(resourceVersion: onlyIfUnchanged ? o.metadata.resourceVersion : nil),
                                                        status: .init(phase: phase.rawValue, lastSeen: now.formatted(.iso8601))))
         else { return false }
+        let name = o.metadata.name ?? ""
+        let answer: Data
         do {
-            _ = try await client.patchRaw(ResourceType(InsightObject.self), namespace: o.metadata.namespace,
-                                          name: o.metadata.name ?? "", subresource: "status", patch: body, patchType: .merge)
-            return true
+            answer = try await client.patchRaw(ResourceType(InsightObject.self), namespace: o.metadata.namespace, name: name,
+                                               subresource: "status", patch: body, patchType: .merge)
         } catch KubeError.conflict, KubeError.notFound {
             // Written again since, or deleted: judged afresh on the next pass, if at all.
             return false
         } catch {
-            logger.warning("resolving Insight \(o.metadata.name ?? "") failed: \(error)")
+            logger.warning("resolving Insight \(name) failed: \(error)")
             return false
         }
+        // Resolved already; an answer that does not decode (another version's Insight) only goes without the why.
+        guard let patched = try? JSONDecoder().decode(InsightObject.self, from: answer) else { return true }
+        let prefix = phase == .remediated ? "Remediated: " : "Resolved: "
+        var spec = patched.spec
+        if !spec.summary.hasPrefix("Resolved: ") && !spec.summary.hasPrefix("Remediated: ") {
+            spec.summary = String((prefix + spec.summary).prefix(4096))
+        }
+        // The CRD keeps 64 entries at most: the newest.
+        spec.evidence = Array((spec.evidence + [Evidence(source: "tapio", description: "Resolved by the operator: \(why)",
+                                                           observedAt: now.formatted(.iso8601))]).suffix(64))
+        if let specBody = try? JSONEncoder().encode(SpecDoc(metadata: .init(resourceVersion: patched.metadata.resourceVersion),
+                                                            spec: .init(summary: spec.summary, evidence: spec.evidence))) {
+            do {
+                _ = try await client.patchRaw(ResourceType(InsightObject.self), namespace: o.metadata.namespace, name: name,
+                                              patch: specBody, patchType: .merge)
+            } catch KubeError.conflict, KubeError.notFound {
+                // Its agent wrote it meanwhile: what it wrote stands.
+            } catch {
+                logger.warning("saying why Insight \(name) was resolved failed (it is resolved): \(error)")
+            }
+        }
+        return true
     }
 }

@@ -476,6 +476,19 @@ struct OperatorTests {
             #expect(p["taken-over"] == .active, "written by the restarted agent: it still holds it")
             #expect(last["taken-over"] == .active)
             #expect(counted == 2, "each resolved once")
+            // Each says so itself, as an agent's resolution does, and why (the status goes first, then the spec).
+            let said = await eventually { () -> [String: InsightSpec]? in
+                guard let items = try? await r.client.list(InsightObject.self, namespace: ns).items else { return nil }
+                let specs = Dictionary(items.map { ($0.metadata.name ?? "", $0.spec) }, uniquingKeysWith: { a, _ in a })
+                return ["left-behind", "on-a-gone-node"].allSatisfy { specs[$0]?.summary.hasPrefix("Resolved: ") == true } ? specs : nil
+            }
+            let specs = try #require(said, "the resolved Insights' summaries do not say so")
+            #expect(specs["left-behind"]?.summary == "Resolved: test")
+            let why = specs["left-behind"]?.evidence.last?.description ?? ""
+            #expect(why.hasPrefix("Resolved by the operator: node \(node)'s agent restarted at ")
+                    && why.hasSuffix(" and has not seen it since"), "\(why)")
+            #expect(specs["on-a-gone-node"]?.evidence.last?.description == "Resolved by the operator: node \(goneNode) is gone")
+            #expect(specs["taken-over"]?.summary == "test" && specs["taken-over"]?.evidence.isEmpty == true)
         }
     }
 
