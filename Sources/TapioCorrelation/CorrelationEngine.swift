@@ -138,7 +138,8 @@ public struct CorrelationEngine: Sendable {
     /// finding the new one did not detect again stayed Active in the cluster for good — nothing resolved it. Each stays
     /// active here as it was: detected again, it is updated, not announced anew; not detected for this engine's
     /// `window` (the evidence it needs, which the old engine's state does not bring) and then its `resolveAfter`, it
-    /// is resolved as usual. `published` says which were let out to people (a finding the policies' selectors held
+    /// is resolved as usual — a hold counted from the first policy change since it was last detected, not restarted by
+    /// later ones. `published` says which were let out to people (a finding the policies' selectors held
     /// back is announced when this engine detects it, if they now let it out). The pods deleted within the window
     /// come too, so late events about them are still ignored. Call on a new engine, before its first event.
     public mutating func adoptActiveFindings(of old: CorrelationEngine, now: UInt64,
@@ -155,7 +156,10 @@ public struct CorrelationEngine: Sendable {
             states[i].active = s.active.map { a in
                 var a = a
                 a.announced = a.announced && published(a.identity)
-                a.heldUntil = now.adding(saturating: windowNanos)
+                // Held already by an earlier adoption and not detected since: that hold stands. Restarted by every
+                // policy change, it kept a finding no engine saw again Active for good while the changes came more
+                // often than `window` + `resolveAfter`.
+                if a.heldUntil <= a.lastDetected { a.heldUntil = now.adding(saturating: windowNanos) }
                 return a
             }
             // A ClusterHealth finding still covers its pods' own findings, as it did.

@@ -66,6 +66,36 @@ struct EngineTests {
         #expect(a.last?.change == .resolved, "the kill seen again leaves the new, one-minute window and resolves too")
     }
 
+    @Test("policy changes more often than window + resolveAfter do not hold an adopted finding for ever")
+    func repeatedAdoptionKeepsTheFirstHold() {
+        var config = CorrelationConfig()
+        config.window = .seconds(60)
+        config.resolveAfter = .seconds(30)
+        config.updateInterval = .seconds(10)
+        var engine = CorrelationEngine(config: config)
+        var out: [InsightUpdate] = []
+        engine.ingest(TestEvents.oomKill(pod: "b", at: t0), now: t0, into: &out)
+        engine.tick(now: t0 + s, into: &out)
+        #expect(out.contains { $0.identity.type == .oomKilled && $0.change == .new })
+        out = []
+        // A policy change every 20 s from 10 s on, each starting a new engine that takes over the last one's findings
+        // and never sees the kill again (it is in none of their windows).
+        for change in 0..<20 {
+            let at = t0 + UInt64(10 + 20 * change) * s
+            var next = CorrelationEngine(config: config)
+            next.adoptActiveFindings(of: engine, now: at)
+            engine = next
+            for k in 1..<20 { engine.tick(now: at + UInt64(k) * s, into: &out) }
+        }
+        let resolved = out.filter { $0.identity.subject.pod?.name == "b" && $0.change == .resolved }
+        #expect(resolved.count == 1, "\(out.map(\.change))")
+        if let r = resolved.first {
+            // Held for the first new engine's window (60 s from 10 s), then resolveAfter (30 s).
+            let after = Double(r.observedAt - t0) / 1e9
+            #expect(after >= 100 && after <= 102, "resolved \(after) s after the kill")
+        }
+    }
+
     @Test("an adopted finding the policies' selectors held back is announced when the new engine sees it, and never resolved unannounced")
     func adoptionKeepsWhatWasNotLetOut() {
         var config = CorrelationConfig()
