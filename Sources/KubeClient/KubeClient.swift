@@ -39,6 +39,9 @@ public final class KubeClient: Sendable {
     /// The server's URL as requests are addressed, without a trailing slash: `config.server`, or with the cluster's
     /// `tls-server-name` as its host (see `init`).
     let requestBase: String
+    /// The `Host` header when `requestBase` names the cluster's `tls-server-name`: still the server's own host (and
+    /// port), as Go's client sends it — a proxy or gateway in front of the API server may route by it.
+    let hostHeader: String?
     let logger: Logger
     /// Rate limit of the retry and watch-failure log lines.
     public let logLimiter: LogLimiter
@@ -109,7 +112,7 @@ public final class KubeClient: Sendable {
         var hc = HTTPClient.Configuration(tlsConfiguration: tls)
         // Another TLS name than the server's host: requests are addressed to that name, which is what the TLS layer
         // checks the certificate against and sends as the server name, and the connection goes to the server's own
-        // host (AsyncHTTPClient's DNS override). The API server does not route by the Host header it then gets.
+        // host (AsyncHTTPClient's DNS override); the Host header stays the server's host, as Go's client sends it.
         var base = config.server.absoluteString
         // Read again as the kubeconfig reads it: a configuration built in code skips the kubeconfig's checks.
         var tlsName: String?
@@ -126,6 +129,10 @@ public final class KubeClient: Sendable {
             }
             base = renamed
             hc.dnsOverride = [name: ServerURL.unbracketed(host)]
+            let bare = ServerURL.unbracketed(host)
+            hostHeader = (bare.contains(":") ? "[\(bare)]" : bare) + (config.server.port.map { ":\($0)" } ?? "")
+        } else {
+            hostHeader = nil
         }
         while base.hasSuffix("/") { base.removeLast() }
         requestBase = base
@@ -233,6 +240,7 @@ public final class KubeClient: Sendable {
         req.method = method
         req.headers.add(name: "Accept", value: "application/json")
         req.headers.add(name: "User-Agent", value: "tapio/0.1")
+        if let hostHeader { req.headers.add(name: "Host", value: hostHeader) }
         if let token = auth.token, !token.isEmpty { req.headers.add(name: "Authorization", value: "Bearer \(token)") }
         if let tls = auth.tls { req.tlsConfiguration = tls }
         if let body {

@@ -59,6 +59,9 @@ extension KubeEmulator {
         for c in channels { c.close(promise: nil) }
     }
 
+    /// The distinct `Host` headers requests came with so far (at most 100).
+    public var hostHeaders: Set<String> { store.state.withLock { $0.hostHeaders } }
+
     /// When each request whose path and query contain `substring` arrived (the last 100,000 requests are kept).
     public func requestTimes(containing substring: String) -> [ContinuousClock.Instant] {
         store.state.withLock { s in s.requestLog.filter { $0.uri.contains(substring) }.map(\.at) }

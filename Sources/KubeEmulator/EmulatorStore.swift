@@ -84,6 +84,8 @@ final class EmulatorStore: Sendable {
         var certificateAuthenticated = 0
         /// Arrival of recent requests (test hooks count and time them), oldest first, at most `requestLogLimit`.
         var requestLog: [(uri: String, at: ContinuousClock.Instant)] = []
+        /// The distinct `Host` headers requests came with (at most 100).
+        var hostHeaders: Set<String> = []
         var misbehaviours: [ActiveMisbehaviour] = []
         /// Connections a misbehaviour holds open, closed by `behave()` and `stop()`.
         var hostileChannels: [Int: any Channel] = [:]
@@ -154,6 +156,7 @@ final class EmulatorStore: Sendable {
             s.requestCount += 1
             if s.requestLog.count >= Self.requestLogLimit { s.requestLog.removeFirst(s.requestLog.count / 2) }
             s.requestLog.append((req.uri, .now))
+            if let host = req.headers["host"], s.hostHeaders.count < 100 { s.hostHeaders.insert(host) }
             guard let i = s.faults.firstIndex(where: { f in
                 (f.pathContains.map { req.uri.contains($0) } ?? true) && (f.method.map { $0 == req.method } ?? true)
             }) else { return nil }

@@ -58,13 +58,19 @@ struct TLSServerNameTests {
     @Test("requests and watches reach the server under a name only its certificate holds")
     func aNameOnlyTheCertificateHolds() async throws {
         // The name resolves nowhere, so reaching the server at all shows the connection went to its address.
+        let server = Box("")
         try await Self.withClient(Self.certificateName) { client, config in
             #expect(client.requestBase.contains("://\(config.tlsServerName ?? "?"):"), "\(client.requestBase)")
+            server.with { $0 = "\(config.server.host ?? ""):\(config.server.port ?? 443)" }
+            #expect(client.hostHeader == server.get, "the Host header names the server, as Go's client sends it")
             _ = try await client.list(Namespace.self)
             _ = try await client.watch(Namespace.self, options: WatchOptions(timeoutSeconds: 1))
         } emulator: { emulator in
             // The name went out in the TLS hello, and the certificate it got holds only that name.
             #expect(emulator.serverNames == [KubeEmulator.certificateOnlyName], "\(emulator.serverNames)")
+            // The Host header did not: it named the server, as it does without a tls-server-name.
+            #expect(emulator.hostHeaders.contains(server.get), "\(emulator.hostHeaders)")
+            #expect(!emulator.hostHeaders.contains { $0.hasPrefix(KubeEmulator.certificateOnlyName) }, "\(emulator.hostHeaders)")
         }
     }
 
