@@ -237,8 +237,11 @@ public struct Watcher<K: KubeResource>: AsyncSequence, Sendable {
             let message = step == "relist"
                 ? "watch \(what): \(error); relisting \(then)"
                 : "watch \(what): \(step) failed: \(error); retrying \(then)"
-            // The first failure after a healthy period at info, repeats at warning; each at most once per 30 s.
-            client.logLimiter.log(logger, n <= 1 ? .info : .warning, key: "watch \(what) \(step) \(n <= 1)",
+            // The first failure after a healthy period at info, repeats at warning; each at most once per 30 s. A
+            // paging loop is a broken server or proxy, however long the list took: always a warning.
+            var quiet = n <= 1
+            if case .pagingLoop = error { quiet = false }
+            client.logLimiter.log(logger, quiet ? .info : .warning, key: "watch \(what) \(step) \(quiet)",
                                   message + (n > 1 ? " (\(n) failures in a row)" : ""))
             if delay > .zero { try await Task.sleep(for: delay) }
         }

@@ -158,8 +158,11 @@ public struct CorrelationEngine: Sendable {
                 a.announced = a.announced && published(a.identity)
                 // Held already by an earlier adoption and not detected since: that hold stands. Restarted by every
                 // policy change, it kept a finding no engine saw again Active for good while the changes came more
-                // often than `window` + `resolveAfter`.
-                if a.heldUntil <= a.lastDetected { a.heldUntil = now.adding(saturating: windowNanos) }
+                // often than `window` + `resolveAfter`. Detected since, it gets a whole window again.
+                if a.heldFrom == 0 || a.lastDetected >= a.heldFrom {
+                    a.heldFrom = now
+                    a.heldUntil = now.adding(saturating: windowNanos)
+                }
                 return a
             }
             // A ClusterHealth finding still covers its pods' own findings, as it did.

@@ -14,6 +14,8 @@ struct ActiveInsight: Sendable {
     /// Counted as detected until then: a finding adopted by a new engine (``CorrelationEngine/adoptActiveFindings``)
     /// waits for that engine to have seen a window before `resolveAfter` starts.
     var heldUntil: UInt64 = 0
+    /// When that hold began (the adoption): a finding not detected since keeps it through later adoptions.
+    var heldFrom: UInt64 = 0
 
     /// Since when it has gone undetected, for `resolveAfter`.
     var clearSince: UInt64 { max(lastDetected, heldUntil) }

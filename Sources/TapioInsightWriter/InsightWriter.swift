@@ -40,12 +40,14 @@ public final class InsightWriter: InsightSink {
         var writing = 0
         /// The last instant nothing was pending or being written (``writtenThrough``), while something is.
         var idleUntil = Date()
-        /// Since the first update pushed out of the full map and not yet written again by a resync: what
-        /// ``writtenThrough`` says until then (``status(_:)``).
+        /// Since the first update pushed out of the full map and not yet written again: what ``writtenThrough``
+        /// says until then (``status(_:)``).
         var lostSince: Date?
-        /// The announcements (new, escalated) among those pushed out: a resync writes them as such, with their Event.
-        /// At most `capacity`.
-        var lostAnnouncements: [String: InsightChange] = [:]
+        /// The identities pushed out and not emitted since, with the change to write them as: `new` or `escalated`
+        /// for a lost announcement (its Event goes with the rewrite), else `updated`. At most `capacity`; past that,
+        /// `lostUncounted` and a resync writes every active Insight.
+        var lost: [String: InsightChange] = [:]
+        var lostUncounted = false
         /// `droppedFull` when the resync in progress was handed in; nil while none is.
         var resyncMark: UInt64?
         /// A resync was skipped: more active Insights than the map holds (said once).
@@ -110,8 +112,11 @@ public final class InsightWriter: InsightSink {
     public func emit(_ updates: [InsightUpdate]) async {
         state.withLock { s in
             if !updates.isEmpty, s.pending.isEmpty, s.writing == 0 { s.idleUntil = Date() }
-            for u in updates {
+            for var u in updates {
                 let key = u.identity.name
+                // A newer update of an identity pushed out: it is no longer lost, and it carries the announcement
+                // that was (written as an update, the Insight would have appeared without its Event).
+                if let was = s.lost.removeValue(forKey: key), was != .updated, u.change == .updated { u.change = was }
                 if s.pending[key] == nil {
                     if s.pending.count >= capacity { pushOutOldest(&s) }
                     s.order.append(key)
@@ -129,25 +134,40 @@ public final class InsightWriter: InsightSink {
         wake.yield()
     }
 
+    /// How far into the waiting order a full map looks for something other than a resolution to push out: the
+    /// cost of a push-out stays bounded when resolutions crowd the head (an engine evicting thousands of subjects).
+    static let pushOutScan = 256
+
     /// Full: the oldest waiting identity goes (counted), never the newest news — and not a resolution while anything
-    /// else waits: a resync writes the active Insights again, but nothing would write a lost resolution.
+    /// else waits among the oldest ``pushOutScan``: the active Insights are written again once the map drains
+    /// (``status(_:)``), but nothing would write a lost resolution.
     private func pushOutOldest(_ s: inout State) {
-        guard let at = s.order.firstIndex(where: { s.pending[$0]?.change != .resolved }) ?? s.order.indices.first else { return }
+        let scan = s.order.prefix(Self.pushOutScan)
+        guard let at = scan.firstIndex(where: { s.pending[$0]?.change != .resolved }) ?? s.order.indices.first else { return }
         let oldest = s.order.remove(at: at)
         let lost = s.pending.removeValue(forKey: oldest)
         s.refusals[oldest] = nil
         s.droppedFull &+= 1
         if s.lostSince == nil { s.lostSince = s.idleUntil }
-        if let change = lost?.change, change == .new || change == .escalated, s.lostAnnouncements.count < capacity {
-            // An escalation after a lost detection is still announced as detected.
-            if s.lostAnnouncements[oldest] != .new { s.lostAnnouncements[oldest] = change }
+        guard let change = lost?.change, change != .resolved else {
+            // A lost resolution: its finding is no longer active, so there is nothing to write again.
+            s.lost[oldest] = nil
+            return
         }
+        let was = s.lost[oldest]
+        if was == nil, s.lost.count >= capacity {
+            s.lostUncounted = true
+            return
+        }
+        // An escalation after a lost detection is still announced as detected.
+        s.lost[oldest] = was == .new ? .new : (change == .updated ? (was ?? .updated) : change)
     }
 
     /// The resync: once a second the pipeline hands its sinks the active Insights. After updates were pushed out of
-    /// the full map, the first time nothing waits they are all handed in again, lost announcements as such; when
-    /// they are written with nothing pushed out meanwhile, ``writtenThrough`` moves on again (else the next resync).
-    /// A resolution pushed out is not among them: it stays lost (counted), which is why one goes last.
+    /// the full map, the first time nothing waits, those of them still active and not emitted since are handed in
+    /// again (every active one if more were lost than the map holds), lost announcements as such; once that is
+    /// written with nothing pushed out meanwhile, ``writtenThrough`` moves on again (else the next resync). A
+    /// resolution pushed out is not among them: it stays lost (counted), which is why one goes last.
     public func status(_ status: PipelineStatus) async {
         let resync = state.withLock { s -> [InsightUpdate]? in
             guard s.lostSince != nil, s.pending.isEmpty, s.writing == 0 else { return nil }
@@ -159,7 +179,13 @@ public final class InsightWriter: InsightSink {
                     return nil
                 }
             }
-            guard status.activeInsights.count <= capacity else {
+            if s.lost.isEmpty && !s.lostUncounted {
+                // Every identity pushed out was emitted again since, and is written.
+                s.lostSince = nil
+                return nil
+            }
+            let all = s.lostUncounted
+            guard !all || status.activeInsights.count <= capacity else {
                 if !s.resyncTooBigSaid {
                     s.resyncTooBigSaid = true
                     logger.warning("\(status.activeInsights.count) active Insights, more than the \(capacity) the writer holds: updates pushed out of its full queue are not written again")
@@ -167,16 +193,18 @@ public final class InsightWriter: InsightSink {
                 return nil
             }
             s.resyncMark = s.droppedFull
-            let announce = s.lostAnnouncements
-            s.lostAnnouncements = [:]
-            return status.activeInsights.map { u in
+            let lost = s.lost
+            s.lost = [:]
+            s.lostUncounted = false
+            return status.activeInsights.compactMap { u in
+                guard all || lost[u.identity.name] != nil else { return nil }
                 var u = u
-                if let change = announce[u.identity.name] { u.change = change }
+                if let change = lost[u.identity.name], change != .updated { u.change = change }
                 return u
             }
         }
-        guard let resync else { return }
-        logger.info("writing \(resync.count) active Insight\(resync.count == 1 ? "" : "s") again: updates were pushed out of the full write queue")
+        guard let resync, !resync.isEmpty else { return }
+        logger.info("writing \(resync.count) active Insight\(resync.count == 1 ? "" : "s") again: their updates were pushed out of the full write queue")
         await emit(resync)
     }
 

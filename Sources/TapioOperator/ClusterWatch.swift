@@ -242,13 +242,13 @@ final class ClusterWatch: Sendable {
     }
 
     /// Marks a finding nobody will resolve — left by a previous leader, or by an agent (``LeftBehindInsights``) —
-    /// Resolved, or Remediated when its fix was applied (status only: the spec stays as it was written). With
-    /// `onlyIfUnchanged` the resourceVersion it was judged at goes with it: one written since (an agent saw it again)
-    /// answers 409 and stays, to be judged again.
+    /// Resolved, or Remediated when its fix was applied: its status, then its summary ("Resolved: …", as an agent
+    /// resolves) and `why` as its last evidence, so the Insight itself says what ended it. With `onlyIfUnchanged` the
+    /// resourceVersion it was judged at goes with the status: one written since (an agent saw it again) answers 409
+    /// and stays, to be judged again. The spec follows only the status it patched: a write in between wins. (An
+    /// agent's write is two requests, spec then status; a resolution landing between them leaves an Active Insight
+    /// whose summary says "Resolved: " until the agent's next spec change.)
     @discardableResult
-    /// Resolves `o` (Remediated when its fix was applied): its status, then its summary ("Resolved: …", as an agent
-    /// resolves) and `why` as its last evidence, so the Insight itself says what ended it. The spec follows only the
-    /// status it patched: a writer in between (the agent re-detecting it) wins.
     func resolve(_ o: InsightObject, now: Date, why: String, onlyIfUnchanged: Bool = false) async -> Bool {
         struct Doc: Encodable {
             struct Meta: Encodable { let resourceVersion: String? }

@@ -96,6 +96,34 @@ struct EngineTests {
         }
     }
 
+    @Test("a finding detected again while held gets a whole window from the next policy change")
+    func adoptionAfterADetectionHoldsAgain() {
+        var config = CorrelationConfig()
+        config.window = .seconds(60)
+        config.resolveAfter = .seconds(30)
+        config.updateInterval = .seconds(10)
+        var old = CorrelationEngine(config: config)
+        var out: [InsightUpdate] = []
+        old.ingest(TestEvents.oomKill(pod: "b", at: t0), now: t0, into: &out)
+        old.tick(now: t0 + s, into: &out)
+        // Adopted at 10 s (held until 70 s), killed again at 30 s, adopted again at 40 s.
+        var engine = CorrelationEngine(config: config)
+        engine.adoptActiveFindings(of: old, now: t0 + 10 * s)
+        out = []
+        engine.ingest(TestEvents.oomKill(pod: "b", at: t0 + 30 * s), now: t0 + 30 * s, into: &out)
+        for k in 31..<40 { engine.tick(now: t0 + UInt64(k) * s, into: &out) }
+        var next = CorrelationEngine(config: config)
+        next.adoptActiveFindings(of: engine, now: t0 + 40 * s)
+        for k in 41...200 { next.tick(now: t0 + UInt64(k) * s, into: &out) }
+        let resolved = out.filter { $0.identity.subject.pod?.name == "b" && $0.change == .resolved }
+        #expect(resolved.count == 1 && !out.contains { $0.change == .new }, "\(out.map(\.change))")
+        if let r = resolved.first {
+            // Held for the second engine's window (60 s from 40 s), then resolveAfter: not at 100 s by the first hold.
+            let after = Double(r.observedAt - t0) / 1e9
+            #expect(after >= 130 && after <= 132, "resolved \(after) s after the first kill")
+        }
+    }
+
     @Test("an adopted finding the policies' selectors held back is announced when the new engine sees it, and never resolved unannounced")
     func adoptionKeepsWhatWasNotLetOut() {
         var config = CorrelationConfig()
