@@ -41,7 +41,7 @@ struct KernelProbeTests {
         try cgroup.add(pid: child.pid)
         child.release()
         let status = child.wait()
-        let events = await collect(from: probes, timeout: 10) { seen in
+        let events = await collect(from: probes, timeout: 30) { seen in
             seen.contains { $0.pid == child.pid && $0.exit != nil }
         }
 
