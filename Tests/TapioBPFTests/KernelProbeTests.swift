@@ -40,7 +40,7 @@ struct KernelProbeTests {
             """)
         try cgroup.add(pid: child.pid)
         child.release()
-        let status = child.wait()
+        let status = await child.exited()
         let events = await collect(from: probes, timeout: 30) { seen in
             seen.contains { $0.pid == child.pid && $0.exit != nil }
         }
@@ -86,7 +86,7 @@ struct KernelProbeTests {
         usleep(100_000)
         kill(killed.pid, SIGKILL)
         kill(terminated.pid, SIGTERM)
-        _ = exits3.wait(); _ = killed.wait(); _ = terminated.wait()
+        _ = await exits3.exited(); _ = await killed.exited(); _ = await terminated.exited()
         let pids: Set<Int32> = [exits3.pid, killed.pid, terminated.pid]
         let events = await collect(from: probes, timeout: 30) { seen in
             Set(seen.filter { $0.exit != nil }.map(\.pid)).isSuperset(of: pids)
@@ -120,7 +120,7 @@ struct KernelProbeTests {
             time.sleep(0.05)
             os._exit(5)
             """)
-        _ = child.wait()
+        _ = await child.exited()
         let events = await collect(from: probes, timeout: 30) { seen in seen.contains { $0.pid == child.pid && $0.exit != nil } }
         try await Task.sleep(for: .milliseconds(300))
         let exits = (events + (await collect(from: probes, timeout: 0.3))).filter { $0.pid == child.pid && $0.exit != nil }
@@ -143,7 +143,7 @@ struct KernelProbeTests {
                 pass
             """)
         child.release()
-        _ = child.wait()
+        _ = await child.exited()
         let events = await collect(from: probes, timeout: 30) { seen in
             seen.contains { $0.pid == child.pid && $0.tcp?.kind == .connectFailed }
         }
@@ -231,13 +231,13 @@ struct KernelProbeTests {
         settings.enabled.remove(.process)
         try probes.apply(settings)
         let quiet = try Child.start("/bin/true", [])
-        _ = quiet.wait()
+        _ = await quiet.exited()
         let offEvents = await collect(from: probes, timeout: 0.5)
         #expect(!offEvents.contains { $0.pid == quiet.pid }, "no process events while the probe is off")
         settings.enabled.insert(.process)
         try probes.apply(settings)
         let loud = try Child.start("/bin/true", [])
-        _ = loud.wait()
+        _ = await loud.exited()
         let onEvents = await collect(from: probes, timeout: 30) { seen in seen.contains { $0.pid == loud.pid && $0.exit != nil } }
         #expect(onEvents.contains { $0.pid == loud.pid && $0.exit != nil }, "switched back on, exits are reported")
     }
@@ -263,7 +263,7 @@ struct KernelProbeTests {
             Issue.record("health should be degraded, is \(probes.health().state)")
         }
         let child = try Child.start("/bin/sh", ["-c", "exit 7"])
-        _ = child.wait()
+        _ = await child.exited()
         let events = await collect(from: probes, timeout: 30) { seen in seen.contains { $0.pid == child.pid && $0.exit != nil } }
         #expect(events.first { $0.pid == child.pid && $0.exit != nil }?.exit?.exitCode == 7)
     }

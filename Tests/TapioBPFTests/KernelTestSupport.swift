@@ -63,9 +63,18 @@ struct Child {
 
     func release() { stdin.fileHandleForWriting.write(Data("go\n".utf8)) }
 
+    /// Blocks its thread until the child ends: for a `defer` after SIGKILL, where the end is a moment away.
     func wait() -> (status: Int32, reason: Process.TerminationReason) {
         process.waitUntilExit()
         return (process.terminationStatus, process.terminationReason)
+    }
+
+    /// Waits for the child to end without holding a thread: `waitUntilExit` blocked one of the machine's two
+    /// cooperative threads for the child's whole life, and a parallel run starved beside it (a controller test
+    /// saw no 20-ms requeue within 20 s).
+    func exited() async -> (status: Int32, reason: Process.TerminationReason) {
+        while process.isRunning { try? await Task.sleep(for: .milliseconds(20)) }
+        return wait()
     }
 }
 
