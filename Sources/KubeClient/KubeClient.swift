@@ -128,8 +128,8 @@ public final class KubeClient: Sendable {
                 throw KubeError.configuration("\(source): tls-server-name: \"\(name.prefix(253))\" does not make a URL")
             }
             base = renamed
-            hc.dnsOverride = [name: ServerURL.unbracketed(host)]
             let bare = ServerURL.unbracketed(host)
+            hc.dnsOverride = [name: bare]
             hostHeader = (bare.contains(":") ? "[\(bare)]" : bare) + (config.server.port.map { ":\($0)" } ?? "")
         } else {
             hostHeader = nil

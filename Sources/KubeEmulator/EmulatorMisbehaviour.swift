@@ -131,11 +131,7 @@ extension EmulatorStore {
         case .neverAnswer: return .noAnswer
         case .repeatContinueToken:
             guard req.method == "GET" else { return nil }
-            return .json(status: 200, body: .object([
-                "kind": .string("List"), "apiVersion": .string("v1"),
-                "metadata": .object(["resourceVersion": .string("1"), "continue": .string("again")]),
-                "items": .array([]),
-            ]), headers: [])
+            return Self.listPage([], continue: "again")
         case .endlessContinueTokens(let perPage):
             guard req.method == "GET" else { return nil }
             let page = Int(req.query["continue"]?.dropFirst("page-".count) ?? "0").map { $0 &+ 1 } ?? 1
@@ -145,12 +141,17 @@ extension EmulatorStore {
                     "uid": .string("endless-\(page)-\(i)"), "resourceVersion": .string("1"),
                 ])])
             }
-            return .json(status: 200, body: .object([
-                "kind": .string("List"), "apiVersion": .string("v1"),
-                "metadata": .object(["resourceVersion": .string("1"), "continue": .string("page-\(page)")]),
-                "items": .array(items),
-            ]), headers: [])
+            return Self.listPage(items, continue: "page-\(page)")
         }
+    }
+
+    /// A list page with `items` and a `continue` token, as the paging misbehaviours answer.
+    static func listPage(_ items: [JSONValue], continue token: String) -> EmulatorResponse {
+        .json(status: 200, body: .object([
+            "kind": .string("List"), "apiVersion": .string("v1"),
+            "metadata": .object(["resourceVersion": .string("1"), "continue": .string(token)]),
+            "items": .array(items),
+        ]), headers: [])
     }
 
     func holdOpen(_ channel: any Channel) -> Int {

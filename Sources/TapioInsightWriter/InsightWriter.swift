@@ -16,9 +16,9 @@ import TapioKube
 /// identity replaces the one waiting, so nothing but stale intermediate states is skipped). When the API server
 /// is unreachable or throttling, a circuit breaker stops hammering it, the pending map keeps each identity's
 /// newest state, and everything is written once it answers again; identities dropped because the map was full
-/// are counted (``dropped``) — a resolution last, as nothing else would ever write it — and the active Insights are
-/// written again once the map has drained (``status(_:)``: a resync), so a dropped detection or update comes back,
-/// its Event with it. Writes are also paced by a token bucket (`writesPerSecond`, `writeBurst`): under an
+/// are counted (``dropped``) — a resolution last, as nothing else would ever write it — and those still active are
+/// written again with their next update or once the map has drained (``status(_:)``: a resync), so a dropped
+/// detection or update comes back, its Event with it. Writes are also paced by a token bucket (`writesPerSecond`, `writeBurst`): under an
 /// incident storm an agent's load on the API server stays bounded, and what waits meanwhile is coalesced per Insight.
 public final class InsightWriter: InsightSink {
     /// The server-side apply field manager: `tapio-agent`, or `tapio-operator` for the operator's findings.
@@ -103,7 +103,7 @@ public final class InsightWriter: InsightSink {
     /// Every update emitted before this instant has been written or given up on: now while nothing is pending or
     /// being written, else the last instant that was so. The heartbeat carries it, for the operator to tell that a
     /// restarted agent has written again what it still holds (``TapioOperator`` `LeftBehindInsights`). An update
-    /// pushed out of the full map holds it at that instant until a resync has written the active Insights again:
+    /// pushed out of the full map holds it at that instant until what was lost has been written again:
     /// moving on, it would have told the operator that a re-detection whose write was lost had been written.
     public var writtenThrough: Date {
         state.withLock { s in s.lostSince ?? (s.pending.isEmpty && s.writing == 0 ? Date() : s.idleUntil) }
@@ -139,7 +139,7 @@ public final class InsightWriter: InsightSink {
     static let pushOutScan = 256
 
     /// Full: the oldest waiting identity goes (counted), never the newest news — and not a resolution while anything
-    /// else waits among the oldest ``pushOutScan``: the active Insights are written again once the map drains
+    /// else waits among the oldest ``pushOutScan``: a lost update is written again once the map drains
     /// (``status(_:)``), but nothing would write a lost resolution.
     private func pushOutOldest(_ s: inout State) {
         let scan = s.order.prefix(Self.pushOutScan)
@@ -408,7 +408,7 @@ public enum InsightDocument {
 
     /// The spec within the CRD's bounds (title ≤ 256, summary ≤ 4096, ≤ 64 evidence entries — the newest —,
     /// ≤ 32 resources, ≤ 16 actions), so the API server never rejects a finding for its length.
-    static func bounded(_ s: InsightSpec) -> InsightSpec {
+    public static func bounded(_ s: InsightSpec) -> InsightSpec {
         var s = s
         s.title = String(s.title.prefix(256))
         s.summary = String(s.summary.prefix(4096))

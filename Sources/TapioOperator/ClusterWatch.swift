@@ -282,12 +282,10 @@ final class ClusterWatch: Sendable {
         guard let patched = try? JSONDecoder().decode(InsightObject.self, from: answer) else { return true }
         let prefix = phase == .remediated ? "Remediated: " : "Resolved: "
         var spec = patched.spec
-        if !spec.summary.hasPrefix("Resolved: ") && !spec.summary.hasPrefix("Remediated: ") {
-            spec.summary = String((prefix + spec.summary).prefix(4096))
-        }
-        // The CRD keeps 64 entries at most: the newest.
-        spec.evidence = Array((spec.evidence + [Evidence(source: "tapio", description: "Resolved by the operator: \(why)",
-                                                           observedAt: now.formatted(.iso8601))]).suffix(64))
+        if !spec.summary.hasPrefix("Resolved: ") && !spec.summary.hasPrefix("Remediated: ") { spec.summary = prefix + spec.summary }
+        spec.evidence.append(Evidence(source: "tapio", description: "Resolved by the operator: \(why)", observedAt: now.formatted(.iso8601)))
+        // Within the CRD's bounds, as the agents write them (the newest evidence kept).
+        spec = InsightDocument.bounded(spec)
         if let specBody = try? JSONEncoder().encode(SpecDoc(metadata: .init(resourceVersion: patched.metadata.resourceVersion),
                                                             spec: .init(summary: spec.summary, evidence: spec.evidence))) {
             do {
