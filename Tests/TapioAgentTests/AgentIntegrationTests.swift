@@ -164,6 +164,15 @@ struct AgentIntegrationTests {
             let first = try await eventually {
                 try await r.insights().first { $0.spec.type == .oomKilled && $0.status?.firstSeen != nil }
             }
+            var options = ListOptions()
+            options.fieldSelector = "regarding.name=api-0"
+            func kills() async throws -> [Event] {
+                try await r.client.list(Event.self, namespace: r.cluster.namespace, options: options).items
+                    .filter { $0.reason == "OOMKilled" && $0.reportingController == "tapio.io/agent" }
+            }
+            // Its Event too, before the agent is cancelled (cancelled, not shut down, it writes nothing pending: on
+            // a loaded machine the Event was still queued).
+            _ = try await eventually { try await kills().isEmpty ? nil : true }
             r.task.cancel()
             _ = await r.task.result
             // The same node's next agent, seeing the same kill.
@@ -181,10 +190,7 @@ struct AgentIntegrationTests {
             }
             second.cancel()
             _ = await second.result  // the shutdown flush writes pending Events
-            var options = ListOptions()
-            options.fieldSelector = "regarding.name=api-0"
-            let events = try await r.client.list(Event.self, namespace: r.cluster.namespace, options: options).items
-                .filter { $0.reason == "OOMKilled" && $0.reportingController == "tapio.io/agent" }
+            let events = try await kills()
             await r.stop()
             #expect(first != nil && rewritten != nil, "the restarted agent did not write the Insight")
             #expect(rewritten?.status?.firstSeen == first?.status?.firstSeen, "the first sighting is kept")
