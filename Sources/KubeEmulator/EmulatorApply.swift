@@ -94,7 +94,11 @@ extension EmulatorStore {
         } else {
             entries.append(entry(manager, appliedFields))
         }
-        return commit(r, name: name, new: obj, old: old, req: req, subresource: r.subresource, managedFields: .array(entries))
+        // A resourceVersion in the applied document is a precondition, as on the real server: 409 when the object
+        // has been written since (ignored when the apply creates it, as there).
+        let expected = applied["metadata"]?["resourceVersion"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
+        return commit(r, name: name, new: obj, old: old, req: req, subresource: r.subresource, expectedRV: expected,
+                      managedFields: .array(entries))
     }
 
     static func withoutNulls(_ v: JSONValue) -> JSONValue {

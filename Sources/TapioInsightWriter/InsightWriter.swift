@@ -70,6 +70,9 @@ public final class InsightWriter: InsightSink {
     /// stepped back after the start would otherwise date a re-detection before it.
     let notBefore: UInt64
     let logger: Logger
+    /// For tests: runs between an update's spec write and its status write, to make a race happen there.
+    let afterSpecWriteHook = Mutex<(@Sendable (String) async -> Void)?>(nil)
+    var afterSpecWrite: (@Sendable (String) async -> Void)? { afterSpecWriteHook.withLock { $0 } }
     private let state: Mutex<State>
     private let wake: AsyncStream<Void>.Continuation
     private let wakes: AsyncStream<Void>
@@ -233,9 +236,11 @@ public final class InsightWriter: InsightSink {
             } catch {
                 var retry = isRetryable(error)
                 let refused = Self.isRefusal(error)
+                // Written by another meanwhile (the status's precondition): not the server failing; written again.
+                let raced = if case .conflict? = error as? KubeError { true } else { false }
                 state.withLock { s in
                     s.failures &+= 1
-                    s.breaker.recordFailure(now: MonotonicClock.wallNanos())
+                    if !raced { s.breaker.recordFailure(now: MonotonicClock.wallNanos()) }
                     // A kube-apiserver that just started refuses ServiceAccounts for a few seconds while its
                     // authorization caches fill (seen on the real cluster: a CrashLoop update was lost to one 403).
                     // A refusal is retried up to `maxRefusals` times (the breaker spaces them); one that lasts is a
@@ -256,6 +261,10 @@ public final class InsightWriter: InsightSink {
                             s.droppedFailed &+= 1
                         }
                     }
+                }
+                if raced {
+                    logger.debug("Insight \(key) was written by another between its spec and its status: writing it again")
+                    continue
                 }
                 // Rate-limited: against a failing server the breaker retries every few seconds.
                 client.logLimiter.log(logger, .warning, key: "insight write \(retry)",
@@ -294,6 +303,15 @@ public final class InsightWriter: InsightSink {
         }
     }
 
+    /// The resourceVersion of a written object as the server answered it (nil when the answer does not say).
+    static func resourceVersion(of answer: Data) -> String? {
+        struct Answer: Decodable {
+            struct Meta: Decodable { let resourceVersion: String? }
+            let metadata: Meta
+        }
+        return (try? JSONDecoder().decode(Answer.self, from: answer))?.metadata.resourceVersion.flatMap { $0.isEmpty ? nil : $0 }
+    }
+
     func namespace(for u: InsightUpdate) -> String { alwaysOwnNamespace ? ownNamespace : u.spec.subject.namespace ?? ownNamespace }
 
     /// Server-side apply of the spec and labels, then of the status through the status subresource.
@@ -307,9 +325,13 @@ public final class InsightWriter: InsightSink {
             u.spec.summary = "Remediated: " + u.spec.summary.dropFirst("Resolved: ".count)
         }
         let object = InsightDocument.object(u, namespace: ns, nodeName: nodeName)
-        _ = try await client.patchRaw(Self.insights, namespace: ns, name: name, patch: object, patchType: .apply,
-                                      options: WriteOptions(fieldManager: fieldManager), force: true)
-        let status = InsightDocument.status(u, namespace: ns, phase: phase)
+        let written = try await client.patchRaw(Self.insights, namespace: ns, name: name, patch: object, patchType: .apply,
+                                                options: WriteOptions(fieldManager: fieldManager), force: true)
+        await afterSpecWrite?(name)
+        // The status goes only onto the spec just written: a write in between (the operator resolving the Insight,
+        // its spec then saying "Resolved: ") answers 409, and the whole update is written again — else an Active
+        // status would stand under the other writer's spec.
+        let status = InsightDocument.status(u, namespace: ns, phase: phase, resourceVersion: Self.resourceVersion(of: written))
         _ = try await client.patchRaw(Self.insights, namespace: ns, name: name, subresource: "status", patch: status,
                                       patchType: .apply, options: WriteOptions(fieldManager: fieldManager), force: true)
         if u.change == .new || u.change == .escalated, let recorder {
@@ -389,10 +411,13 @@ public enum InsightDocument {
         return encode(Doc(metadata: Meta(name: u.identity.name, namespace: namespace, labels: labels), spec: bounded(u.spec)))
     }
 
-    public static func status(_ u: InsightUpdate, namespace: String, phase: InsightPhase? = nil) -> Data {
+    /// With `resourceVersion`, the status applies only to that version of the object (409 otherwise).
+    public static func status(_ u: InsightUpdate, namespace: String, phase: InsightPhase? = nil,
+                              resourceVersion: String? = nil) -> Data {
         struct Meta: Encodable {
             let name: String
             let namespace: String
+            let resourceVersion: String?
         }
         struct Doc: Encodable {
             let apiVersion = "tapio.io/v1alpha1"
@@ -403,7 +428,8 @@ public enum InsightDocument {
         let status = InsightStatus(phase: phase ?? (u.change == .resolved ? .resolved : .active),
                                    firstSeen: Formatting.rfc3339(nanos: u.firstSeenAt),
                                    lastSeen: Formatting.rfc3339(nanos: u.observedAt), occurrences: max(1, u.occurrences))
-        return encode(Doc(metadata: Meta(name: u.identity.name, namespace: namespace), status: status))
+        return encode(Doc(metadata: Meta(name: u.identity.name, namespace: namespace, resourceVersion: resourceVersion),
+                          status: status))
     }
 
     /// The spec within the CRD's bounds (title ≤ 256, summary ≤ 4096, ≤ 64 evidence entries — the newest —,

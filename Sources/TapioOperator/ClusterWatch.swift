@@ -246,8 +246,8 @@ final class ClusterWatch: Sendable {
     /// resolves) and `why` as its last evidence, so the Insight itself says what ended it. With `onlyIfUnchanged` the
     /// resourceVersion it was judged at goes with the status: one written since (an agent saw it again) answers 409
     /// and stays, to be judged again. The spec follows only the status it patched: a write in between wins. (An
-    /// agent's write is two requests, spec then status; a resolution landing between them leaves an Active Insight
-    /// whose summary says "Resolved: " until the agent's next spec change.)
+    /// agent's write is two requests, spec then status, the status only onto its spec's version: a resolution landing
+    /// between them makes the agent write both again.)
     @discardableResult
     func resolve(_ o: InsightObject, now: Date, why: String, onlyIfUnchanged: Bool = false) async -> Bool {
         struct Doc: Encodable {

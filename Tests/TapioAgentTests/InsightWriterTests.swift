@@ -2,12 +2,13 @@ import Foundation
 import KubeClient
 import KubeRuntime
 import TapioCorrelation
-import TapioInsightWriter
+@testable import TapioInsightWriter
 import TapioKube
 import TapioModel
 import TapioNode
 import TapioSinks
 import TapioTestSupport
+import Synchronization
 import Testing
 
 /// What the writer says of itself for the heartbeat: `writtenThrough` does not move past an update still waiting to be
@@ -132,6 +133,51 @@ struct InsightWriterTests {
             let events = try await client.list(Event.self, namespace: ns).items
             let detected = events.filter { $0.action == "Detected" }.compactMap(\.regarding?.name).sorted()
             #expect(detected == ["a", "b", "c"], "the lost detections' Events came with their rewrites: \(detected)")
+        }
+    }
+
+    /// An agent writes an Insight in two requests, spec then status. The operator resolving it in between (its status
+    /// Resolved, then — onto that status's version — its summary "Resolved: …") left an Active status under the
+    /// operator's spec. The status now goes only onto the spec the writer wrote: answered 409, the whole update is
+    /// written again, spec and status, and the Insight says what its agent sees.
+    @Test func aResolutionBetweenSpecAndStatusIsWrittenOver() async throws {
+        try await TestCluster.withNamespace { cluster, client in
+            let ns = cluster.namespace
+            let writer = InsightWriter(client: client, recorder: nil, nodeName: "n", ownNamespace: ns)
+            let subject = Subject.podContainer(PodRef(namespace: ns, name: "p", uid: "uid-p"), container: "app")
+            let identity = InsightIdentity(type: .oomPrediction, subject: subject)
+            func update(_ summary: String, _ change: InsightChange, at seconds: UInt64) -> InsightUpdate {
+                let spec = InsightSpec(type: .oomPrediction, severity: .warning, title: "t", summary: summary,
+                                       subject: subject.resourceRef)
+                let now = MonotonicClock.wallNanos() + seconds * 1_000_000_000
+                return InsightUpdate(identity: identity, spec: spec, change: change, observedAt: now, firstSeenAt: now,
+                                     occurrences: 1)
+            }
+            let insights = ResourceType(apiVersion: "tapio.io/v1alpha1", kind: "Insight", plural: "insights", namespaced: true)
+            await writer.emit([update("OOM kill predicted in 4m", .new, at: 0)])
+            await writer.flush()
+            #expect(writer.written == 1)
+
+            // As the operator resolves (ClusterWatch.resolve), once, between the next update's spec and status.
+            let raced = Atomic<Int>(0)
+            writer.afterSpecWriteHook.withLock {
+                $0 = { name in
+                    guard raced.add(1, ordering: .sequentiallyConsistent).oldValue == 0 else { return }
+                    let answer = try? await client.patchRaw(insights, namespace: ns, name: name, subresource: "status",
+                                                            patch: Data(#"{"status":{"phase":"Resolved"}}"#.utf8), patchType: .merge)
+                    let rv = answer.flatMap(InsightWriter.resourceVersion(of:)) ?? ""
+                    _ = try? await client.patchRaw(insights, namespace: ns, name: name,
+                                                   patch: Data(#"{"metadata":{"resourceVersion":"\#(rv)"},"spec":{"summary":"Resolved: OOM kill predicted in 3m"}}"#.utf8),
+                                                   patchType: .merge)
+                }
+            }
+            await writer.emit([update("OOM kill predicted in 3m", .updated, at: 1)])
+            await writer.flush()
+            #expect(raced.load(ordering: .sequentiallyConsistent) == 2, "the race happened, and the update was written again")
+            let insight = try await client.get(InsightObject.self, namespace: ns, name: identity.name)
+            #expect(insight.status?.phase == .active, "the agent still sees it")
+            #expect(insight.spec.summary == "OOM kill predicted in 3m", "its own summary, not the operator's \"\(insight.spec.summary)\"")
+            #expect(writer.written == 2 && writer.dropped == 0 && writer.pendingCount == 0)
         }
     }
 }
