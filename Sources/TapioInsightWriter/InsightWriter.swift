@@ -16,9 +16,10 @@ import TapioKube
 /// identity replaces the one waiting, so nothing but stale intermediate states is skipped). When the API server
 /// is unreachable or throttling, a circuit breaker stops hammering it, the pending map keeps each identity's
 /// newest state, and everything is written once it answers again; identities dropped because the map was full
-/// are counted (``dropped``) — a resolution last, as nothing else would ever write it — and those still active are
-/// written again with their next update or once the map has drained (``status(_:)``: a resync), so a dropped
-/// detection or update comes back, its Event with it. Writes are also paced by a token bucket (`writesPerSecond`, `writeBurst`): under an
+/// are counted (``dropped``) — a resolution last, as only its identity and instant are kept of it — and those still
+/// active are written again with their next update or once the map has drained (``status(_:)``: a resync), so a
+/// dropped detection or update comes back, its Event with it; a dropped resolution is then written too, unless the
+/// finding was seen again. Writes are also paced by a token bucket (`writesPerSecond`, `writeBurst`): under an
 /// incident storm an agent's load on the API server stays bounded, and what waits meanwhile is coalesced per Insight.
 public final class InsightWriter: InsightSink {
     /// The server-side apply field manager: `tapio-agent`, or `tapio-operator` for the operator's findings.
@@ -48,6 +49,14 @@ public final class InsightWriter: InsightSink {
         /// `lostUncounted` and a resync writes every active Insight.
         var lost: [String: InsightChange] = [:]
         var lostUncounted = false
+        /// Resolutions pushed out (the oldest ``pushOutScan`` waiting were all resolutions): their Insights stand
+        /// Active until resolved again (``status(_:)``), unless seen again meanwhile. Only where and when, at most
+        /// `capacity`; past that a resolution is lost (counted in `droppedFull` as every push-out is).
+        var lostResolutions: [String: LostResolution] = [:]
+        /// Handed in by a resync, resolved by ``flush()`` once nothing else waits; and those being resolved (a newer
+        /// update of the identity takes its key out of either: it is seen again).
+        var resolveAgain: [String: LostResolution] = [:]
+        var resolving: Set<String> = []
         /// `droppedFull` when the resync in progress was handed in; nil while none is.
         var resyncMark: UInt64?
         /// A resync was skipped: more active Insights than the map holds (said once).
@@ -65,6 +74,11 @@ public final class InsightWriter: InsightSink {
     /// Every insight goes to `ownNamespace`, whatever its subject (the operator's cluster-level findings).
     let alwaysOwnNamespace: Bool
     let capacity: Int
+    /// Where and when a resolution pushed out of the full map was made.
+    struct LostResolution {
+        let namespace: String
+        let at: UInt64
+    }
     /// The earliest `lastSeen` written, in nanoseconds since the epoch: the agent's start (its heartbeat Lease's
     /// `acquireTime`). The operator resolves a node's Insights last seen before its agent started; a wall clock
     /// stepped back after the start would otherwise date a re-detection before it.
@@ -102,6 +116,8 @@ public final class InsightWriter: InsightSink {
     public var drops: (full: UInt64, failed: UInt64) { state.withLock { ($0.droppedFull, $0.droppedFailed) } }
     public var written: UInt64 { state.withLock { $0.written } }
     public var pendingCount: Int { state.withLock { $0.pending.count } }
+    /// Something waits: an update, or a lost resolution to write again.
+    var waiting: Bool { state.withLock { !$0.pending.isEmpty || !$0.resolveAgain.isEmpty } }
 
     /// Every update emitted before this instant has been written or given up on: now while nothing is pending or
     /// being written, else the last instant that was so. The heartbeat carries it, for the operator to tell that a
@@ -117,6 +133,10 @@ public final class InsightWriter: InsightSink {
             if !updates.isEmpty, s.pending.isEmpty, s.writing == 0 { s.idleUntil = Date() }
             for var u in updates {
                 let key = u.identity.name
+                // Seen again (or resolved again): a lost resolution of it is not to be written.
+                s.lostResolutions[key] = nil
+                s.resolveAgain[key] = nil
+                s.resolving.remove(key)
                 // A newer update of an identity pushed out: it is no longer lost, and it carries the announcement
                 // that was (written as an update, the Insight would have appeared without its Event).
                 if let was = s.lost.removeValue(forKey: key), was != .updated, u.change == .updated { u.change = was }
@@ -142,8 +162,9 @@ public final class InsightWriter: InsightSink {
     static let pushOutScan = 256
 
     /// Full: the oldest waiting identity goes (counted), never the newest news — and not a resolution while anything
-    /// else waits among the oldest ``pushOutScan``: a lost update is written again once the map drains
-    /// (``status(_:)``), but nothing would write a lost resolution.
+    /// else waits among the oldest ``pushOutScan``: a lost update is written again whole once the map drains
+    /// (``status(_:)``), a lost resolution only as a status (``InsightResolution``; its spec keeps what was last
+    /// written of the finding), from its identity and instant, at most `capacity` of them.
     private func pushOutOldest(_ s: inout State) {
         let scan = s.order.prefix(Self.pushOutScan)
         guard let at = scan.firstIndex(where: { s.pending[$0]?.change != .resolved }) ?? s.order.indices.first else { return }
@@ -152,11 +173,15 @@ public final class InsightWriter: InsightSink {
         s.refusals[oldest] = nil
         s.droppedFull &+= 1
         if s.lostSince == nil { s.lostSince = s.idleUntil }
-        guard let change = lost?.change, change != .resolved else {
-            // A lost resolution: its finding is no longer active, so there is nothing to write again.
+        guard let lost, lost.change != .resolved else {
+            // A lost resolution: the finding is no longer active, so no resync writes it; remembered to be resolved.
             s.lost[oldest] = nil
+            if let lost, s.lostResolutions.count < capacity {
+                s.lostResolutions[oldest] = LostResolution(namespace: namespace(for: lost), at: lost.observedAt)
+            }
             return
         }
+        let change = lost.change
         let was = s.lost[oldest]
         if was == nil, s.lost.count >= capacity {
             s.lostUncounted = true
@@ -169,11 +194,11 @@ public final class InsightWriter: InsightSink {
     /// The resync: once a second the pipeline hands its sinks the active Insights. After updates were pushed out of
     /// the full map, the first time nothing waits, those of them still active and not emitted since are handed in
     /// again (every active one if more were lost than the map holds), lost announcements as such; once that is
-    /// written with nothing pushed out meanwhile, ``writtenThrough`` moves on again (else the next resync). A
-    /// resolution pushed out is not among them: it stays lost (counted), which is why one goes last.
+    /// written with nothing pushed out meanwhile, ``writtenThrough`` moves on again (else the next resync). Lost
+    /// resolutions of findings not active again are handed to ``flush()`` with it: each Insight still Active is resolved.
     public func status(_ status: PipelineStatus) async {
-        let resync = state.withLock { s -> [InsightUpdate]? in
-            guard s.lostSince != nil, s.pending.isEmpty, s.writing == 0 else { return nil }
+        let resync = state.withLock { s -> (updates: [InsightUpdate], resolutions: Int)? in
+            guard s.lostSince != nil, s.pending.isEmpty, s.resolveAgain.isEmpty, s.writing == 0 else { return nil }
             if let mark = s.resyncMark {
                 // The resync handed in earlier is written: done, unless more was pushed out meanwhile.
                 s.resyncMark = nil
@@ -182,33 +207,44 @@ public final class InsightWriter: InsightSink {
                     return nil
                 }
             }
-            if s.lost.isEmpty && !s.lostUncounted {
+            if s.lost.isEmpty && !s.lostUncounted && s.lostResolutions.isEmpty {
                 // Every identity pushed out was emitted again since, and is written.
                 s.lostSince = nil
                 return nil
             }
+            // Lost resolutions of what is not active again: resolved by `flush` once this resync is written.
+            let active = Set(status.activeInsights.map(\.identity.name))
+            for (key, lost) in s.lostResolutions where !active.contains(key) { s.resolveAgain[key] = lost }
+            s.lostResolutions = [:]
+            let resolutions = s.resolveAgain.count
             let all = s.lostUncounted
             guard !all || status.activeInsights.count <= capacity else {
                 if !s.resyncTooBigSaid {
                     s.resyncTooBigSaid = true
                     logger.warning("\(status.activeInsights.count) active Insights, more than the \(capacity) the writer holds: updates pushed out of its full queue are not written again")
                 }
-                return nil
+                return ([], resolutions)
             }
             s.resyncMark = s.droppedFull
             let lost = s.lost
             s.lost = [:]
             s.lostUncounted = false
-            return status.activeInsights.compactMap { u in
+            let updates = status.activeInsights.compactMap { u -> InsightUpdate? in
                 guard all || lost[u.identity.name] != nil else { return nil }
                 var u = u
                 if let change = lost[u.identity.name], change != .updated { u.change = change }
                 return u
             }
+            return (updates, resolutions)
         }
-        guard let resync, !resync.isEmpty else { return }
-        logger.info("writing \(resync.count) active Insight\(resync.count == 1 ? "" : "s") again: their updates were pushed out of the full write queue")
-        await emit(resync)
+        guard let resync else { return }
+        if resync.resolutions > 0 {
+            logger.info("resolving \(resync.resolutions) Insight\(resync.resolutions == 1 ? "" : "s") again: their resolutions were pushed out of the full write queue")
+            wake.yield()
+        }
+        guard !resync.updates.isEmpty else { return }
+        logger.info("writing \(resync.updates.count) active Insight\(resync.updates.count == 1 ? "" : "s") again: their updates were pushed out of the full write queue")
+        await emit(resync.updates)
     }
 
     /// Writes pending insights until cancelled; then one last attempt to flush (for graceful shutdown).
@@ -216,7 +252,7 @@ public final class InsightWriter: InsightSink {
         for await _ in wakes {
             await flush()
             // Something is still pending after a failure: retry after the breaker's cool-down.
-            if pendingCount > 0 { try? await Task.sleep(for: .milliseconds(500)); wake.yield() }
+            if waiting { try? await Task.sleep(for: .milliseconds(500)); wake.yield() }
             if Task.isCancelled { break }
         }
         await flush()
@@ -271,6 +307,61 @@ public final class InsightWriter: InsightSink {
                                       "writing Insight \(key) failed\(retry ? " (will retry)" : ""): \(error)")
                 if retry { return }
             }
+        }
+        await resolveLost()
+    }
+
+    /// Lost resolutions handed in by a resync, once nothing else waits: an Insight still Active is resolved as of
+    /// its resolution (``InsightResolution``, only if unchanged since it was read here), saying it was written late.
+    private func resolveLost() async {
+        let resolver = nodeName.map { "node \($0)'s agent" } ?? "the operator"
+        while let (key, lost) = nextLostResolution() {
+            defer { state.withLock { $0.writing -= 1 } }
+            let at = Date(timeIntervalSince1970: Double(lost.at) / 1e9)
+            do {
+                let o = try await client.get(InsightObject.self, namespace: lost.namespace, name: key)
+                // Not if seen again meanwhile (a newer update took it out of `resolving`).
+                if (o.status?.phase ?? .active) == .active, state.withLock({ $0.resolving.contains(key) }) {
+                    try await InsightResolution.resolve(o, client: client, lastSeen: at,
+                                                        why: "cleared at \(at.formatted(.iso8601)); written late, its write queue was full",
+                                                        by: resolver, onlyIfUnchanged: true, logger: logger)
+                    state.withLock { $0.written &+= 1 }
+                }
+                state.withLock { s in
+                    s.resolving.remove(key)
+                    s.breaker.recordSuccess(now: MonotonicClock.wallNanos())
+                }
+            } catch KubeError.notFound {
+                // Never written, or deleted since: nothing stands Active.
+                _ = state.withLock { $0.resolving.remove(key) }
+            } catch {
+                let retry = isRetryable(error)
+                // Written since it was read: judged again on a fresh read.
+                let raced = if case .conflict? = error as? KubeError { true } else { false }
+                state.withLock { s in
+                    s.failures &+= 1
+                    if !raced { s.breaker.recordFailure(now: MonotonicClock.wallNanos()) }
+                    if s.resolving.remove(key) != nil {
+                        if retry { s.resolveAgain[key] = lost } else { s.droppedFailed &+= 1 }
+                    }
+                }
+                if raced { continue }
+                client.logLimiter.log(logger, .warning, key: "insight resolve \(retry)",
+                                      "resolving Insight \(key) again failed\(retry ? " (will retry)" : ""): \(error)")
+                if retry { return }
+            }
+        }
+    }
+
+    private func nextLostResolution() -> (String, LostResolution)? {
+        state.withLock { s in
+            let now = MonotonicClock.wallNanos()
+            guard s.order.isEmpty, let (key, lost) = s.resolveAgain.first, s.breaker.allow(now: now), s.pace.take(now: now)
+            else { return nil }
+            s.resolveAgain[key] = nil
+            s.resolving.insert(key)
+            s.writing += 1
+            return (key, lost)
         }
     }
 

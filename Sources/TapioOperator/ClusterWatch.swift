@@ -242,61 +242,20 @@ final class ClusterWatch: Sendable {
     }
 
     /// Marks a finding nobody will resolve — left by a previous leader, or by an agent (``LeftBehindInsights``) —
-    /// Resolved, or Remediated when its fix was applied: its status, then its summary ("Resolved: …", as an agent
-    /// resolves) and `why` as its last evidence, so the Insight itself says what ended it. With `onlyIfUnchanged` the
-    /// resourceVersion it was judged at goes with the status: one written since (an agent saw it again) answers 409
-    /// and stays, to be judged again. The spec follows only the status it patched: a write in between wins. (An
-    /// agent's write is two requests, spec then status, the status only onto its spec's version: a resolution landing
-    /// between them makes the agent write both again.)
+    /// Resolved, or Remediated when its fix was applied, saying why (``InsightResolution``). With `onlyIfUnchanged`
+    /// one written since it was judged (an agent saw it again) answers 409 and stays, to be judged again.
     @discardableResult
     func resolve(_ o: InsightObject, now: Date, why: String, onlyIfUnchanged: Bool = false) async -> Bool {
-        struct Doc: Encodable {
-            struct Meta: Encodable { let resourceVersion: String? }
-            struct Status: Encodable { let phase: String; let lastSeen: String }
-            let metadata: Meta
-            let status: Status
-        }
-        struct SpecDoc: Encodable {
-            struct Meta: Encodable { let resourceVersion: String? }
-            struct Spec: Encodable { let summary: String; let evidence: [Evidence] }
-            let metadata: Meta
-            let spec: Spec
-        }
-        let phase: InsightPhase = o.status?.remediation?.state == .applied ? .remediated : .resolved
-        guard let body = try? JSONEncoder().encode(Doc(metadata: .init(resourceVersion: onlyIfUnchanged ? o.metadata.resourceVersion : nil),
-                                                       status: .init(phase: phase.rawValue, lastSeen: now.formatted(.iso8601))))
-        else { return false }
-        let name = o.metadata.name ?? ""
-        let answer: Data
         do {
-            answer = try await client.patchRaw(ResourceType(InsightObject.self), namespace: o.metadata.namespace, name: name,
-                                               subresource: "status", patch: body, patchType: .merge)
+            try await InsightResolution.resolve(o, client: client, lastSeen: now, why: why, by: "the operator",
+                                                onlyIfUnchanged: onlyIfUnchanged, logger: logger)
+            return true
         } catch KubeError.conflict, KubeError.notFound {
             // Written again since, or deleted: judged afresh on the next pass, if at all.
             return false
         } catch {
-            logger.warning("resolving Insight \(name) failed: \(error)")
+            logger.warning("resolving Insight \(o.metadata.name ?? "") failed: \(error)")
             return false
         }
-        // Resolved already; an answer that does not decode (another version's Insight) only goes without the why.
-        guard let patched = try? JSONDecoder().decode(InsightObject.self, from: answer) else { return true }
-        let prefix = phase == .remediated ? "Remediated: " : "Resolved: "
-        var spec = patched.spec
-        if !spec.summary.hasPrefix("Resolved: ") && !spec.summary.hasPrefix("Remediated: ") { spec.summary = prefix + spec.summary }
-        spec.evidence.append(Evidence(source: "tapio", description: "Resolved by the operator: \(why)", observedAt: now.formatted(.iso8601)))
-        // Within the CRD's bounds, as the agents write them (the newest evidence kept).
-        spec = InsightDocument.bounded(spec)
-        if let specBody = try? JSONEncoder().encode(SpecDoc(metadata: .init(resourceVersion: patched.metadata.resourceVersion),
-                                                            spec: .init(summary: spec.summary, evidence: spec.evidence))) {
-            do {
-                _ = try await client.patchRaw(ResourceType(InsightObject.self), namespace: o.metadata.namespace, name: name,
-                                              patch: specBody, patchType: .merge)
-            } catch KubeError.conflict, KubeError.notFound {
-                // Its agent wrote it meanwhile: what it wrote stands.
-            } catch {
-                logger.warning("saying why Insight \(name) was resolved failed (it is resolved): \(error)")
-            }
-        }
-        return true
     }
 }

@@ -180,4 +180,66 @@ struct InsightWriterTests {
             #expect(writer.written == 2 && writer.dropped == 0 && writer.pendingCount == 0)
         }
     }
+
+    /// A full map pushes out a resolution only when the oldest waiting are all resolutions. Its Insight then stood
+    /// Active for good (nothing resolves a finding its agent no longer holds, while that agent runs). The writer keeps
+    /// its identity and instant and, once the map has drained, resolves the Insight if it is still Active — not if the
+    /// finding was seen again meanwhile; `writtenThrough` waits for that.
+    @Test func aResolutionPushedOutOfAFullQueueIsWrittenOnceItDrains() async throws {
+        try await TestCluster.withNamespace { cluster, client in
+            let ns = cluster.namespace
+            let writer = InsightWriter(client: client, recorder: nil, nodeName: "n1", ownNamespace: ns, capacity: 2)
+            let start = MonotonicClock.wallNanos()
+            func update(_ pod: String, _ change: InsightChange, at second: UInt64 = 0) -> InsightUpdate {
+                let subject = Subject.podContainer(PodRef(namespace: ns, name: pod, uid: "uid-\(pod)"), container: "app")
+                let summary = change == .resolved ? "Resolved: OOM kill of \(pod)" : "OOM kill of \(pod)"
+                let spec = InsightSpec(type: .oomKilled, severity: .critical, title: "t", summary: summary, subject: subject.resourceRef)
+                return InsightUpdate(identity: InsightIdentity(type: .oomKilled, subject: subject), spec: spec, change: change,
+                                     observedAt: start + second * 1_000_000_000, firstSeenAt: start, occurrences: 1)
+            }
+            func insight(_ pod: String) async throws -> InsightObject {
+                try await client.get(InsightObject.self, namespace: ns, name: update(pod, .new).identity.name)
+            }
+            await writer.emit([update("a", .new), update("b", .new), update("d", .new)])
+            #expect(writer.drops.full == 1, "d pushed out")
+            await writer.emit([update("d", .new)])
+            await writer.flush()
+            #expect(writer.writtenThrough > Date(timeIntervalSince1970: Double(start) / 1e9), "d was emitted again")
+            var status = PipelineStatus()
+            status.activeInsights = [update("a", .updated), update("b", .updated), update("d", .updated)]
+            await writer.status(status)
+            await writer.flush()
+            await writer.status(status)
+
+            // a, d and b resolved, then a detection: only resolutions wait when each arrives, so a's and d's go.
+            await writer.emit([update("a", .resolved, at: 60), update("d", .resolved, at: 61)])
+            await writer.emit([update("b", .resolved, at: 62)])
+            await writer.emit([update("c", .new, at: 63)])
+            #expect(writer.drops.full == 3 && writer.pendingCount == 2)
+            // d is seen again before the queue drains.
+            await writer.emit([update("d", .new, at: 64)])
+            #expect(writer.drops.full == 4, "c pushed out this time: it will be written again whole")
+            await writer.flush()
+            let held = writer.writtenThrough
+            #expect(try await insight("a").status?.phase == .active, "a's resolution is still unwritten")
+            #expect(try await insight("b").status?.phase == .resolved)
+
+            status.activeInsights = [update("c", .updated, at: 63), update("d", .updated, at: 64)]
+            await writer.status(status)
+            await writer.flush()
+            #expect(writer.writtenThrough == held, "written, but the next status says so")
+            let a = try await insight("a")
+            #expect(a.status?.phase == .resolved, "the lost resolution is written once the queue drained")
+            #expect(a.status?.lastSeen?.hasPrefix(Formatting.rfc3339(nanos: start + 60 * 1_000_000_000).prefix(19)) == true,
+                    "last seen when it was resolved, not when written: \(a.status?.lastSeen ?? "")")
+            #expect(a.spec.summary == "Resolved: OOM kill of a", "\(a.spec.summary)")
+            #expect(a.spec.evidence.last?.description.hasPrefix("Resolved by node n1's agent: cleared at ") == true,
+                    "\(a.spec.evidence.last?.description ?? "")")
+            #expect(try await insight("d").status?.phase == .active, "seen again: not resolved")
+            #expect(try await insight("c").status?.phase == .active, "the lost detection written again")
+            await writer.status(status)
+            #expect(writer.writtenThrough > held, "everything lost is written: it moves on")
+            #expect(writer.pendingCount == 0)
+        }
+    }
 }
