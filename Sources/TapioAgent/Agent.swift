@@ -81,7 +81,8 @@ public struct Agent: Sendable {
         let metrics = self.metrics
         let scope = PolicyScope(pods: sniffer.pods)
         let pipeline = Pipeline(config: initial.correlation, sources: node.sources + [sniffer] + extraSources,
-                                attributor: attributor, sinks: [MetricsSink(metrics: metrics), writer], logger: logger,
+                                attributor: attributor, sinks: [MetricsSink(metrics: metrics), writer],
+                                deletions: sniffer.deletions, logger: logger,
                                 filter: { scope.allows($0) })
         let client = self.client
         let problems: @Sendable () -> [String] = {

@@ -29,6 +29,8 @@ public final class KubeSniffer: EventSource, Sendable {
     private let labelsHandler = Mutex<(@Sendable ([String: String]) -> Void)?>(nil)
     /// Kept in step with ``pods`` as each change arrives, not through the event queue (``feed(_:)``).
     private let directory = Mutex<PodDirectory?>(nil)
+    /// Every pod deletion, beside the queue that may shed it: for the pipeline (``Pipeline`` `deletions`).
+    public let deletions = PodDeletionLog()
     private let lastLabels = Mutex<[String: String]?>(nil)
 
     /// Called with the Node's labels once its watch has listed (empty when there is no such Node) and whenever they
@@ -137,12 +139,15 @@ public final class KubeSniffer: EventSource, Sendable {
                     }
                     directory.withLock { d in for info in gone { d?.remove(info.pod) } }
                     let now = MonotonicClock.wallNanos()
+                    for info in gone { deletions.record(info.pod, at: now) }
                     push(gone.map { ClusterEvent(timestampNanos: now, kind: .podDeleted($0.pod)) })
                 case .delete(let pod):
                     let info = PodConversion.podInfo(pod)
                     known.withLock { _ = $0.removeValue(forKey: info.pod.uid) }
                     directory.withLock { $0?.remove(info.pod) }
-                    push([ClusterEvent(timestampNanos: MonotonicClock.wallNanos(), kind: .podDeleted(info.pod))])
+                    let now = MonotonicClock.wallNanos()
+                    deletions.record(info.pod, at: now)
+                    push([ClusterEvent(timestampNanos: now, kind: .podDeleted(info.pod))])
                 case .initStart:
                     break
                 }

@@ -44,6 +44,10 @@ public final class Pipeline: Sendable {
     let merged: BoundedQueue<Item>
     let retry = AttributionRetry()
     let filter: @Sendable (InsightUpdate) -> Bool
+    /// Pod deletions seen beside the sources' queues (``PodDeletionLog``), applied ``deletionGrace`` after they were
+    /// seen if the engine still holds the pod: its queued event was shed.
+    let deletions: PodDeletionLog?
+    let deletionGrace: UInt64
     let logger: Logger
     private let current = Mutex(PipelineStatus())
     private let nextConfig = Mutex<CorrelationConfig?>(nil)
@@ -51,7 +55,8 @@ public final class Pipeline: Sendable {
     /// - Parameter filter: which updates reach the sinks (e.g. a namespace filter); all by default. A finding it let
     ///   out is followed by its resolution whatever it says then (``PublishedFindings``).
     public init(config: CorrelationConfig, sources: [any EventSource], attributor: any Attributor,
-                sinks: [any InsightSink], queueCapacity: Int = 65_536, logger: Logger = Logger(label: "tapio.pipeline"),
+                sinks: [any InsightSink], queueCapacity: Int = 65_536, deletions: PodDeletionLog? = nil,
+                deletionGrace: Duration = .seconds(10), logger: Logger = Logger(label: "tapio.pipeline"),
                 filter: @escaping @Sendable (InsightUpdate) -> Bool = { _ in true }) {
         self.config = config
         self.sources = sources
@@ -60,6 +65,9 @@ public final class Pipeline: Sendable {
         self.merged = BoundedQueue(capacity: queueCapacity, policy: .dropOldest)
         self.logger = logger
         self.filter = filter
+        self.deletions = deletions
+        let grace = deletionGrace.components
+        self.deletionGrace = UInt64(clamping: max(0, grace.seconds)) &* 1_000_000_000 &+ UInt64(clamping: max(0, grace.attoseconds) / 1_000_000_000)
     }
 
     /// Switches the engine to a new configuration (a policy changed). The engine starts over with the new
@@ -146,6 +154,7 @@ public final class Pipeline: Sendable {
             s.sources = healths
             for h in healths { s.shedByStage["source:\(h.name)"] = h.health.shed }
             s.shedByStage["merge"] = merged.shed
+            if let deletions { s.shedByStage["pod_deletion_log"] = deletions.dropped }
             s.attributionRetries = retry.counters.byOutcome
             return s
         }
@@ -192,6 +201,16 @@ public final class Pipeline: Sendable {
                         engine.ingest(e, now: now, into: &updates)
                     }
                 }
+                let statusDue = now &- lastStatus >= 1_000_000_000
+                if statusDue, let deletions {
+                    // Once a second: deletions seen `deletionGrace` ago whose pod the engine still holds.
+                    var gone: [PodRef] = []
+                    for pod in deletions.take(recordedBy: now &- min(now, deletionGrace))
+                    where engine.podGone(pod, now: now, into: &updates) { gone.append(pod) }
+                    if !gone.isEmpty {
+                        logger.info("\(gone.count) pod deletion\(gone.count == 1 ? "" : "s") reached the engine only from the deletion log (their events were shed by a full queue): \(gone.prefix(5).map { "\($0.namespace)/\($0.name)" }.joined(separator: ", "))")
+                    }
+                }
                 engine.flushIfUrgent(now: now, into: &updates)
                 // The active set costs a walk over every subject: refresh it once a second, or when insights changed.
                 let snapshot = !updates.isEmpty || now &- lastSnapshot >= 1_000_000_000
@@ -199,7 +218,7 @@ public final class Pipeline: Sendable {
                 await publish(&updates, engine: engine, carried: carried, published: &published, events: events, snapshot: snapshot)
                 // The sources' health and the counters go to the sinks once a second from here: this loop wakes
                 // at least that often (housekeeping), so a timer of its own would only add wake-ups.
-                if now &- lastStatus >= 1_000_000_000 {
+                if statusDue {
                     lastStatus = now
                     let s = refreshSources()
                     for sink in sinks { await sink.status(s) }

@@ -204,6 +204,16 @@ public struct CorrelationEngine: Sendable {
         }
     }
 
+    /// A pod deletion learned beside the event stream (a queued `podDeleted` event may have been shed by a full
+    /// queue): applied only while the engine still holds subjects of the pod, whose findings then resolve now rather
+    /// than after `resolveAfter`. Returns whether it did anything.
+    @discardableResult
+    public mutating func podGone(_ pod: PodRef, now: UInt64, into out: inout [InsightUpdate]) -> Bool {
+        guard podSubjects[pod.uid] != nil else { return false }
+        ingest(.cluster(ClusterEvent(timestampNanos: now, kind: .podDeleted(pod))), now: now, into: &out)
+        return true
+    }
+
     /// Events fed since the last batch ran (0: no batch is open).
     public var pendingBatchCount: Int { batchCount }
 

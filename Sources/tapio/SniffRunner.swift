@@ -63,7 +63,7 @@ struct SniffRunner {
         let attributor = node?.attributor ?? NodeAttributor(limited: nil, mount: nil)
         if let cluster { attributor.followPods(of: cluster.sniffer) }
         let pipeline = Pipeline(config: config.correlation, sources: sources,
-                                attributor: attributor, sinks: sinks, logger: logger,
+                                attributor: attributor, sinks: sinks, deletions: cluster?.sniffer.deletions, logger: logger,
                                 filter: { u in namespace == nil || u.spec.subject.namespace == namespace })
 
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
