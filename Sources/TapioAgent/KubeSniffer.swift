@@ -100,7 +100,10 @@ public final class KubeSniffer: EventSource, Sendable {
     }
 
     private func push(_ events: [ClusterEvent]) {
-        for e in events { queue.push(.cluster(e)) }
+        for e in events where !queue.push(.cluster(e)) {
+            // Something older was shed: perhaps a deletion (``PodDeletionLog``).
+            deletions.markShed()
+        }
         counters.withLock {
             $0.events &+= UInt64(events.count)
             $0.last = MonotonicClock.wallNanos()
@@ -137,17 +140,17 @@ public final class KubeSniffer: EventSource, Sendable {
                         for uid in missing.keys { k[uid] = nil }
                         return Array(missing.values)
                     }
+                    let seen = MonotonicClock.coarseNanos()
+                    for info in gone { deletions.record(info.pod, at: seen) }
                     directory.withLock { d in for info in gone { d?.remove(info.pod) } }
                     let now = MonotonicClock.wallNanos()
-                    for info in gone { deletions.record(info.pod, at: now) }
                     push(gone.map { ClusterEvent(timestampNanos: now, kind: .podDeleted($0.pod)) })
                 case .delete(let pod):
                     let info = PodConversion.podInfo(pod)
                     known.withLock { _ = $0.removeValue(forKey: info.pod.uid) }
+                    deletions.record(info.pod, at: MonotonicClock.coarseNanos())
                     directory.withLock { $0?.remove(info.pod) }
-                    let now = MonotonicClock.wallNanos()
-                    deletions.record(info.pod, at: now)
-                    push([ClusterEvent(timestampNanos: now, kind: .podDeleted(info.pod))])
+                    push([ClusterEvent(timestampNanos: MonotonicClock.wallNanos(), kind: .podDeleted(info.pod))])
                 case .initStart:
                     break
                 }

@@ -45,7 +45,7 @@ public final class Pipeline: Sendable {
     let retry = AttributionRetry()
     let filter: @Sendable (InsightUpdate) -> Bool
     /// Pod deletions seen beside the sources' queues (``PodDeletionLog``), applied ``deletionGrace`` after they were
-    /// seen if the engine still holds the pod: its queued event was shed.
+    /// seen if a queue shed events meanwhile, their own has not reached the engine, and it still holds the pod.
     let deletions: PodDeletionLog?
     let deletionGrace: UInt64
     let logger: Logger
@@ -115,7 +115,8 @@ public final class Pipeline: Sendable {
                         out.append(.event(.cluster(c)))
                     }
                 }
-                merged.push(contentsOf: out, urgent: urgent)
+                // Something older was shed: perhaps a pod deletion (``PodDeletionLog``).
+                if merged.push(contentsOf: out, urgent: urgent) > 0 { deletions?.markShed() }
                 out.removeAll(keepingCapacity: true)
             }
         } onCancel: {
@@ -143,7 +144,9 @@ public final class Pipeline: Sendable {
                 } else {
                     retry.noteResolved()
                 }
-                merged.push(.event(.node(held.event, subject: subject, context: context)), urgent: held.event.isUrgent)
+                if !merged.push(.event(.node(held.event, subject: subject, context: context)), urgent: held.event.isUrgent) {
+                    deletions?.markShed()
+                }
             }
         }
     }
@@ -198,17 +201,21 @@ public final class Pipeline: Sendable {
                     switch item {
                     case .event(let e):
                         events &+= 1
+                        if let deletions, case .cluster(let c) = e.event, case .podDeleted(let pod) = c.kind {
+                            deletions.forget(pod.uid)
+                        }
                         engine.ingest(e, now: now, into: &updates)
                     }
                 }
                 let statusDue = now &- lastStatus >= 1_000_000_000
                 if statusDue, let deletions {
-                    // Once a second: deletions seen `deletionGrace` ago whose pod the engine still holds.
+                    // Once a second: deletions seen `deletionGrace` ago, perhaps shed, whose pod the engine still holds.
                     var gone: [PodRef] = []
-                    for pod in deletions.take(recordedBy: now &- min(now, deletionGrace))
+                    let seen = MonotonicClock.coarseNanos()
+                    for pod in deletions.take(recordedBy: seen &- min(seen, deletionGrace), now: seen)
                     where engine.podGone(pod, now: now, into: &updates) { gone.append(pod) }
                     if !gone.isEmpty {
-                        logger.info("\(gone.count) pod deletion\(gone.count == 1 ? "" : "s") reached the engine only from the deletion log (their events were shed by a full queue): \(gone.prefix(5).map { "\($0.namespace)/\($0.name)" }.joined(separator: ", "))")
+                        logger.info("\(gone.count) pod deletion\(gone.count == 1 ? "" : "s") reached the engine only from the deletion log (their events were not there \(deletionGrace / 1_000_000_000) s later, and a full queue had shed events): \(gone.prefix(5).map { "\($0.namespace)/\($0.name)" }.joined(separator: ", "))")
                     }
                 }
                 engine.flushIfUrgent(now: now, into: &updates)

@@ -31,6 +31,10 @@ public final class InsightWriter: InsightSink {
         var order: [String] = []
         /// Refusals (401/403) so far per identity: retried a few times, then given up on.
         var refusals: [String: Int] = [:]
+        /// 409s in a row per identity (written by another between its spec and its status): retried at once, but
+        /// from the third on each counts as a failure for the breaker, so a writer that always interposes is not
+        /// raced at the full write pace.
+        var conflicts: [String: Int] = [:]
         /// Updates lost: the oldest waiting identity, pushed out by a full map; and writes given up on (refused past
         /// ``maxRefusals``, or rejected: 400, 404, 422 — retrying the same document cannot help).
         var droppedFull: UInt64 = 0
@@ -115,7 +119,8 @@ public final class InsightWriter: InsightSink {
     /// Updates lost so far: pushed out of the full pending map, and writes given up on (`tapio_writes_dropped`).
     public var drops: (full: UInt64, failed: UInt64) { state.withLock { ($0.droppedFull, $0.droppedFailed) } }
     public var written: UInt64 { state.withLock { $0.written } }
-    public var pendingCount: Int { state.withLock { $0.pending.count } }
+    /// Updates waiting, and lost resolutions waiting to be written again.
+    public var pendingCount: Int { state.withLock { $0.pending.count + $0.resolveAgain.count + $0.resolving.count } }
     /// Something waits: an update, or a lost resolution to write again.
     var waiting: Bool { state.withLock { !$0.pending.isEmpty || !$0.resolveAgain.isEmpty } }
 
@@ -266,6 +271,7 @@ public final class InsightWriter: InsightSink {
                 try await write(update)
                 state.withLock { s in
                     s.refusals[key] = nil
+                    s.conflicts[key] = nil
                     s.written &+= 1
                     s.breaker.recordSuccess(now: MonotonicClock.wallNanos())
                 }
@@ -276,7 +282,9 @@ public final class InsightWriter: InsightSink {
                 let raced = if case .conflict? = error as? KubeError { true } else { false }
                 state.withLock { s in
                     s.failures &+= 1
-                    if !raced { s.breaker.recordFailure(now: MonotonicClock.wallNanos()) }
+                    let inARow = raced ? (s.conflicts[key] ?? 0) + 1 : 0
+                    s.conflicts[key] = raced ? inARow : nil
+                    if !raced || inARow >= 3 { s.breaker.recordFailure(now: MonotonicClock.wallNanos()) }
                     // A kube-apiserver that just started refuses ServiceAccounts for a few seconds while its
                     // authorization caches fill (seen on the real cluster: a CrashLoop update was lost to one 403).
                     // A refusal is retried up to `maxRefusals` times (the breaker spaces them); one that lasts is a
@@ -317,7 +325,7 @@ public final class InsightWriter: InsightSink {
         let resolver = nodeName.map { "node \($0)'s agent" } ?? "the operator"
         while let (key, lost) = nextLostResolution() {
             defer { state.withLock { $0.writing -= 1 } }
-            let at = Date(timeIntervalSince1970: Double(lost.at) / 1e9)
+            let at = Date(timeIntervalSince1970: Double(max(lost.at, notBefore)) / 1e9)
             do {
                 let o = try await client.get(InsightObject.self, namespace: lost.namespace, name: key)
                 // Not if seen again meanwhile (a newer update took it out of `resolving`).
@@ -335,7 +343,8 @@ public final class InsightWriter: InsightSink {
                 // Never written, or deleted since: nothing stands Active.
                 _ = state.withLock { $0.resolving.remove(key) }
             } catch {
-                let retry = isRetryable(error)
+                // An Insight this version cannot read (another version's) will not read on a retry either.
+                let retry = !(error is DecodingError) && isRetryable(error)
                 // Written since it was read: judged again on a fresh read.
                 let raced = if case .conflict? = error as? KubeError { true } else { false }
                 state.withLock { s in
@@ -457,7 +466,10 @@ extension InsightWriter {
     func carriedOver(_ u: InsightUpdate, namespace: String) async -> InsightUpdate {
         guard u.change == .new,
               let existing = try? await client.get(InsightObject.self, namespace: namespace, name: u.identity.name),
-              let status = existing.status, status.phase == .active else { return u }
+              let status = existing.status, status.phase == .active,
+              // Written by a writer, not the CRD's defaults: an Insight whose first spec write went through and whose
+              // status did not (a 409, retried) reads Active too, and was never announced.
+              status.lastSeen != nil else { return u }
         var u = u
         u.change = .updated
         if let first = status.firstSeen.flatMap(Formatting.parseRFC3339), first < u.firstSeenAt { u.firstSeenAt = first }

@@ -181,6 +181,40 @@ struct InsightWriterTests {
         }
     }
 
+    /// A new Insight whose spec went in and whose status was refused (409: written by another in between) reads
+    /// Active on the retry — the CRD defaults the phase — and was taken for one announced already: written as an
+    /// update, without its Event. Only a status a writer wrote (with `lastSeen`) counts now.
+    @Test func aNewInsightWrittenAgainAfterA409IsStillAnnounced() async throws {
+        try await TestCluster.withNamespace { cluster, client in
+            let ns = cluster.namespace
+            let recorder = EventRecorder(client: client, reportingController: "tapio.io/agent", reportingInstance: "n")
+            let writer = InsightWriter(client: client, recorder: recorder, nodeName: "n", ownNamespace: ns)
+            let subject = Subject.podContainer(PodRef(namespace: ns, name: "p", uid: "uid-p"), container: "app")
+            let spec = InsightSpec(type: .oomKilled, severity: .critical, title: "t", summary: "s", subject: subject.resourceRef)
+            let now = MonotonicClock.wallNanos()
+            let update = InsightUpdate(identity: InsightIdentity(type: .oomKilled, subject: subject), spec: spec, change: .new,
+                                       observedAt: now, firstSeenAt: now, occurrences: 1)
+            let insights = ResourceType(apiVersion: "tapio.io/v1alpha1", kind: "Insight", plural: "insights", namespaced: true)
+            let raced = Atomic<Int>(0)
+            writer.afterSpecWriteHook.withLock {
+                $0 = { name in
+                    guard raced.add(1, ordering: .sequentiallyConsistent).oldValue == 0 else { return }
+                    // Someone labels it between the spec and the status write.
+                    _ = try? await client.patchRaw(insights, namespace: ns, name: name,
+                                                   patch: Data(#"{"metadata":{"labels":{"team":"shop"}}}"#.utf8), patchType: .merge)
+                }
+            }
+            await writer.emit([update])
+            await writer.flush()
+            await recorder.drain()
+            #expect(raced.load(ordering: .sequentiallyConsistent) == 2, "raced once, then written again")
+            let insight = try await client.get(InsightObject.self, namespace: ns, name: update.identity.name)
+            #expect(insight.status?.phase == .active && insight.status?.lastSeen != nil)
+            let detected = try await client.list(Event.self, namespace: ns).items.filter { $0.action == "Detected" }
+            #expect(detected.count == 1, "announced once: \(detected.count) Detected Events")
+        }
+    }
+
     /// A full map pushes out a resolution only when the oldest waiting are all resolutions. Its Insight then stood
     /// Active for good (nothing resolves a finding its agent no longer holds, while that agent runs). The writer keeps
     /// its identity and instant and, once the map has drained, resolves the Insight if it is still Active — not if the
@@ -188,7 +222,7 @@ struct InsightWriterTests {
     @Test func aResolutionPushedOutOfAFullQueueIsWrittenOnceItDrains() async throws {
         try await TestCluster.withNamespace { cluster, client in
             let ns = cluster.namespace
-            let writer = InsightWriter(client: client, recorder: nil, nodeName: "n1", ownNamespace: ns, capacity: 2)
+            let writer = InsightWriter(client: client, recorder: nil, nodeName: "n1", ownNamespace: ns, capacity: 3)
             let start = MonotonicClock.wallNanos()
             func update(_ pod: String, _ change: InsightChange, at second: UInt64 = 0) -> InsightUpdate {
                 let subject = Subject.podContainer(PodRef(namespace: ns, name: pod, uid: "uid-\(pod)"), container: "app")
@@ -200,32 +234,32 @@ struct InsightWriterTests {
             func insight(_ pod: String) async throws -> InsightObject {
                 try await client.get(InsightObject.self, namespace: ns, name: update(pod, .new).identity.name)
             }
-            await writer.emit([update("a", .new), update("b", .new), update("d", .new)])
-            #expect(writer.drops.full == 1, "d pushed out")
-            await writer.emit([update("d", .new)])
-            await writer.flush()
-            #expect(writer.writtenThrough > Date(timeIntervalSince1970: Double(start) / 1e9), "d was emitted again")
-            var status = PipelineStatus()
-            status.activeInsights = [update("a", .updated), update("b", .updated), update("d", .updated)]
-            await writer.status(status)
-            await writer.flush()
-            await writer.status(status)
+            for pods in [["a", "b", "c"], ["d", "e", "f"]] {
+                await writer.emit(pods.map { update($0, .new) })
+                await writer.flush()
+            }
+            #expect(writer.drops.full == 0 && writer.written == 6)
 
-            // a, d and b resolved, then a detection: only resolutions wait when each arrives, so a's and d's go.
-            await writer.emit([update("a", .resolved, at: 60), update("d", .resolved, at: 61)])
-            await writer.emit([update("b", .resolved, at: 62)])
-            await writer.emit([update("c", .new, at: 63)])
-            #expect(writer.drops.full == 3 && writer.pendingCount == 2)
-            // d is seen again before the queue drains.
-            await writer.emit([update("d", .new, at: 64)])
-            #expect(writer.drops.full == 4, "c pushed out this time: it will be written again whole")
+            // Resolutions only: each arriving at a full queue pushes out the oldest — a's, d's, e's.
+            await writer.emit([update("a", .resolved, at: 60), update("d", .resolved, at: 61), update("e", .resolved, at: 62)])
+            await writer.emit([update("b", .resolved, at: 63)])
+            await writer.emit([update("f", .resolved, at: 64)])
+            await writer.emit([update("c", .resolved, at: 65)])
+            #expect(writer.drops.full == 3 && writer.pendingCount == 3)
+            // d is seen again before the queue drains (b's resolution goes for it).
+            await writer.emit([update("d", .new, at: 66)])
+            #expect(writer.drops.full == 4)
             await writer.flush()
             let held = writer.writtenThrough
             #expect(try await insight("a").status?.phase == .active, "a's resolution is still unwritten")
-            #expect(try await insight("b").status?.phase == .resolved)
+            #expect(try await insight("c").status?.phase == .resolved)
 
-            status.activeInsights = [update("c", .updated, at: 63), update("d", .updated, at: 64)]
+            var status = PipelineStatus()
+            status.activeInsights = [update("d", .updated, at: 66)]
             await writer.status(status)
+            #expect(writer.pendingCount == 3, "a's, b's and e's resolutions to write again")
+            // e is seen again after the resync handed its resolution in, before it was written.
+            await writer.emit([update("e", .new, at: 67)])
             await writer.flush()
             #expect(writer.writtenThrough == held, "written, but the next status says so")
             let a = try await insight("a")
@@ -235,8 +269,11 @@ struct InsightWriterTests {
             #expect(a.spec.summary == "Resolved: OOM kill of a", "\(a.spec.summary)")
             #expect(a.spec.evidence.last?.description.hasPrefix("Resolved by node n1's agent: cleared at ") == true,
                     "\(a.spec.evidence.last?.description ?? "")")
-            #expect(try await insight("d").status?.phase == .active, "seen again: not resolved")
-            #expect(try await insight("c").status?.phase == .active, "the lost detection written again")
+            #expect(try await insight("b").status?.phase == .resolved, "b's lost resolution too")
+            #expect(try await insight("f").status?.phase == .resolved)
+            #expect(try await insight("d").status?.phase == .active, "seen again before the resync: not resolved")
+            #expect(try await insight("e").status?.phase == .active, "seen again after it: not resolved")
+            status.activeInsights = [update("d", .updated, at: 66), update("e", .updated, at: 67)]
             await writer.status(status)
             #expect(writer.writtenThrough > held, "everything lost is written: it moves on")
             #expect(writer.pendingCount == 0)
