@@ -203,6 +203,15 @@ struct ClusterFindingTracker: Sendable {
                                   occurrences: min(max(occurrences, 1), Int(Int32.max)))
     }
 
+    /// The active findings as they stand (the newest spec), for the writer's resync of what its full queue pushed out
+    /// (``TapioInsightWriter/InsightWriter/status(_:)``).
+    var activeInsights: [InsightUpdate] {
+        active.map { identity, a in
+            InsightUpdate(identity: identity, spec: a.spec, change: .updated, observedAt: a.lastSeen, firstSeenAt: a.firstSeen,
+                          occurrences: a.occurrences)
+        }
+    }
+
     mutating func evaluate(_ findings: [ClusterDetectors.Finding], now: UInt64) -> [InsightUpdate] {
         var out: [InsightUpdate] = []
         var seen = Set<InsightIdentity>()

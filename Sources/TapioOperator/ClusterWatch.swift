@@ -106,6 +106,10 @@ final class ClusterWatch: Sendable {
             }
             let updates = tracker.evaluate(findings, now: nanos)
             if !updates.isEmpty { await writer.emit(updates) }
+            // What the writer's full queue pushed out is written again once it has drained, as on an agent.
+            var written = PipelineStatus()
+            written.activeInsights = tracker.activeInsights
+            await writer.status(written)
             for (name, orphan) in orphans where now.timeIntervalSince(orphan.missingSince) >= Double(tracker.resolveAfter) / 1e9 {
                 orphans[name] = nil
                 await resolve(orphan.object, now: now,

@@ -112,4 +112,24 @@ import Testing
         #expect(resolved.first?.occurrences == 5)
         #expect(tracker.evaluate([], now: t0 + 300 * s).isEmpty)
     }
+
+    /// The operator's writer is handed the tracker's active findings each pass, to write again what its full queue
+    /// pushed out: the newest spec, first and last sighting, and count — and nothing once resolved.
+    @Test func theTrackerListsItsActiveFindingsForTheWritersResync() throws {
+        var config = ClusterDetectors.Config()
+        config.resolveAfter = 120
+        var tracker = ClusterFindingTracker(config: config)
+        let s: UInt64 = 1_000_000_000
+        let t0: UInt64 = 1_795_000_000 * s
+        #expect(tracker.activeInsights.isEmpty)
+        _ = tracker.evaluate(ClusterDetectors.nodePressure(nodes(10, affected: 3), now: now), now: t0)
+        let worse = ClusterDetectors.nodePressure(nodes(10, affected: 7), now: now)
+        _ = tracker.evaluate(worse, now: t0 + 15 * s)
+        let active = try #require(tracker.activeInsights.first)
+        #expect(tracker.activeInsights.count == 1)
+        #expect(active.spec == worse.first?.spec, "the newest spec")
+        #expect(active.firstSeenAt == t0 && active.observedAt == t0 + 15 * s && active.occurrences == 2)
+        _ = tracker.evaluate([], now: t0 + 200 * s)
+        #expect(tracker.activeInsights.isEmpty, "resolved: not written again")
+    }
 }
