@@ -2,10 +2,28 @@ import Foundation
 import KubeClient
 import Synchronization
 import TapioAgent
+import TapioCorrelation
 import TapioKube
 import TapioModel
+import TapioNode
+import TapioSinks
 import TapioTestSupport
 import Testing
+
+/// Attributes nothing: the pipeline tests drive cluster events only.
+struct NoAttribution: Attributor {
+    func attribute(_ event: NodeEvent) -> (subject: Subject?, context: SubjectContext?) { (nil, nil) }
+    func observe(_ event: ClusterEvent) {}
+}
+
+/// Keeps every update the pipeline hands its sinks.
+final class RecordingSink: InsightSink {
+    let updates = Mutex<[InsightUpdate]>([])
+    func emit(_ u: [InsightUpdate]) async { updates.withLock { $0 += u } }
+    func changes(of pod: String) -> [InsightChange] {
+        updates.withLock { $0.filter { $0.identity.subject.pod?.name == pod }.map(\.change) }
+    }
+}
 
 /// A source the test drives: events pushed by the test reach the agent's pipeline like kernel events do.
 final class ScriptedSource: EventSource {

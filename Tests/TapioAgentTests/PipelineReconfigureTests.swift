@@ -13,19 +13,6 @@ import Testing
 /// adopted as never announced, it was never resolved, and its Insight stayed Active.
 @Suite(.timeLimit(.minutes(2)))
 struct PipelineReconfigureTests {
-    struct NoAttribution: Attributor {
-        func attribute(_ event: NodeEvent) -> (subject: Subject?, context: SubjectContext?) { (nil, nil) }
-        func observe(_ event: ClusterEvent) {}
-    }
-
-    final class Recorded: InsightSink {
-        let updates = Mutex<[InsightUpdate]>([])
-        func emit(_ u: [InsightUpdate]) async { updates.withLock { $0 += u } }
-        func changes(of pod: String) -> [InsightChange] {
-            updates.withLock { $0.filter { $0.identity.subject.pod?.name == pod }.map(\.change) }
-        }
-    }
-
     @Test func aFindingAnnouncedByTheOldEnginesLastBatchIsStillResolved() async throws {
         var config = CorrelationConfig()
         // Cluster events wait for their batch: the crash loop is announced only when the batch is run, by the
@@ -34,7 +21,7 @@ struct PipelineReconfigureTests {
         config.batchTimeout = .seconds(60)
         config.window = .seconds(1)
         config.resolveAfter = .seconds(1)
-        let source = ScriptedSource(), sink = Recorded()
+        let source = ScriptedSource(), sink = RecordingSink()
         let pipeline = Pipeline(config: config, sources: [source], attributor: NoAttribution(), sinks: [sink])
         let run = Task { await pipeline.run() }
         let pod = PodRef(namespace: "shop", name: "api-0", uid: "u-api-0")

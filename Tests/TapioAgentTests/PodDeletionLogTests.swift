@@ -13,23 +13,10 @@ import Testing
 /// beside the queues gives the pipeline the deletion anyway.
 @Suite(.timeLimit(.minutes(2)))
 struct PodDeletionLogTests {
-    struct NoAttribution: Attributor {
-        func attribute(_ event: NodeEvent) -> (subject: Subject?, context: SubjectContext?) { (nil, nil) }
-        func observe(_ event: ClusterEvent) {}
-    }
-
-    final class Recorded: InsightSink {
-        let updates = Mutex<[InsightUpdate]>([])
-        func emit(_ u: [InsightUpdate]) async { updates.withLock { $0 += u } }
-        func changes(of pod: String) -> [InsightChange] {
-            updates.withLock { $0.filter { $0.identity.subject.pod?.name == pod }.map(\.change) }
-        }
-    }
-
     @Test func aDeletionShedByAFullQueueStillResolvesThePodsFindings() async throws {
         var config = CorrelationConfig()
         config.resolveAfter = .seconds(3600)
-        let source = ScriptedSource(), sink = Recorded(), deletions = PodDeletionLog()
+        let source = ScriptedSource(), sink = RecordingSink(), deletions = PodDeletionLog()
         let pipeline = Pipeline(config: config, sources: [source], attributor: NoAttribution(), sinks: [sink],
                                 deletions: deletions, deletionGrace: .milliseconds(200))
         let run = Task { await pipeline.run() }
