@@ -176,6 +176,7 @@ public final class InsightWriter: InsightSink {
         let oldest = s.order.remove(at: at)
         let lost = s.pending.removeValue(forKey: oldest)
         s.refusals[oldest] = nil
+        s.conflicts[oldest] = nil
         s.droppedFull &+= 1
         if s.lostSince == nil { s.lostSince = s.idleUntil }
         guard let lost, lost.change != .resolved else {
