@@ -215,7 +215,7 @@ public final class Pipeline: Sendable {
                     for pod in deletions.take(recordedBy: seen &- min(seen, deletionGrace), now: seen)
                     where engine.podGone(pod, now: now, into: &updates) { gone.append(pod) }
                     if !gone.isEmpty {
-                        logger.info("\(gone.count) pod deletion\(gone.count == 1 ? "" : "s") reached the engine only from the deletion log (their events were not there \(deletionGrace / 1_000_000_000) s later, and a full queue had shed events): \(gone.prefix(5).map { "\($0.namespace)/\($0.name)" }.joined(separator: ", "))")
+                        logger.info("\(gone.count) pod deletion\(gone.count == 1 ? "" : "s") reached the engine only from the deletion log (their events were not there \(deletionGrace / 1_000_000) ms later, and a full queue had shed events): \(gone.prefix(5).map { "\($0.namespace)/\($0.name)" }.joined(separator: ", "))")
                     }
                 }
                 engine.flushIfUrgent(now: now, into: &updates)

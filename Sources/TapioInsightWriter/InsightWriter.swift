@@ -286,6 +286,13 @@ public final class InsightWriter: InsightSink {
                     let inARow = raced ? (s.conflicts[key] ?? 0) + 1 : 0
                     s.conflicts[key] = raced ? inARow : nil
                     if !raced || inARow >= 3 { s.breaker.recordFailure(now: MonotonicClock.wallNanos()) }
+                    // From the third 409 in a row the identity also waits behind the others: the breaker's trial
+                    // write after its cool-down is then someone else's, not the one that keeps being raced.
+                    if inARow >= 3, retry, s.pending[key] == nil {
+                        s.pending[key] = update
+                        s.order.append(key)
+                        return
+                    }
                     // A kube-apiserver that just started refuses ServiceAccounts for a few seconds while its
                     // authorization caches fill (seen on the real cluster: a CrashLoop update was lost to one 403).
                     // A refusal is retried up to `maxRefusals` times (the breaker spaces them); one that lasts is a
@@ -344,8 +351,9 @@ public final class InsightWriter: InsightSink {
                 // Never written, or deleted since: nothing stands Active.
                 _ = state.withLock { $0.resolving.remove(key) }
             } catch {
-                // An Insight this version cannot read (another version's) will not read on a retry either.
-                let retry = !(error is DecodingError) && isRetryable(error)
+                // Not retried: an Insight this version cannot read (another version's: `KubeError.decoding`) will not
+                // read on a retry either.
+                let retry = isRetryable(error)
                 // Written since it was read: judged again on a fresh read.
                 let raced = if case .conflict? = error as? KubeError { true } else { false }
                 state.withLock { s in

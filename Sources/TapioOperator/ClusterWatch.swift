@@ -91,6 +91,12 @@ final class ClusterWatch: Sendable {
             if let name = o.metadata.name { orphans[name] = (o, Date()) }
         }
         while !Task.isCancelled {
+            // What the writer's full queue pushed out is written again once it has drained, as on an agent: asked
+            // first, a period after the last pass's updates were handed over (asked after them, it would find them
+            // still waiting on every busy pass).
+            var held = PipelineStatus()
+            held.activeInsights = tracker.activeInsights
+            await writer.status(held)
             let now = Date()
             let started = ContinuousClock.now
             // One copy of the store per pass for everything below: at 50,000 Insights each copy is tens of MiB that
@@ -106,10 +112,6 @@ final class ClusterWatch: Sendable {
             }
             let updates = tracker.evaluate(findings, now: nanos)
             if !updates.isEmpty { await writer.emit(updates) }
-            // What the writer's full queue pushed out is written again once it has drained, as on an agent.
-            var written = PipelineStatus()
-            written.activeInsights = tracker.activeInsights
-            await writer.status(written)
             for (name, orphan) in orphans where now.timeIntervalSince(orphan.missingSince) >= Double(tracker.resolveAfter) / 1e9 {
                 orphans[name] = nil
                 await resolve(orphan.object, now: now,

@@ -215,6 +215,41 @@ struct InsightWriterTests {
         }
     }
 
+    /// A writer that lands between every spec and status write of one Insight: each 409 puts the update back, and
+    /// from the third in a row it waits behind the others (and counts against the breaker). At the head it took every
+    /// write the breaker allowed until the breaker opened, and the Insight behind it waited.
+    @Test func anInsightRacedAgainAndAgainDoesNotHoldUpTheOthers() async throws {
+        try await TestCluster.withNamespace { cluster, client in
+            let ns = cluster.namespace
+            let writer = InsightWriter(client: client, recorder: nil, nodeName: "n", ownNamespace: ns)
+            func update(_ pod: String) -> InsightUpdate {
+                let subject = Subject.podContainer(PodRef(namespace: ns, name: pod, uid: "uid-\(pod)"), container: "app")
+                let spec = InsightSpec(type: .oomKilled, severity: .critical, title: "t", summary: "s", subject: subject.resourceRef)
+                let now = MonotonicClock.wallNanos()
+                return InsightUpdate(identity: InsightIdentity(type: .oomKilled, subject: subject), spec: spec, change: .new,
+                                     observedAt: now, firstSeenAt: now, occurrences: 1)
+            }
+            let raced = update("raced").identity.name
+            let insights = ResourceType(apiVersion: "tapio.io/v1alpha1", kind: "Insight", plural: "insights", namespaced: true)
+            let interposed = Atomic<Int>(0)
+            writer.afterSpecWriteHook.withLock {
+                $0 = { name in
+                    guard name == raced else { return }
+                    let n = interposed.add(1, ordering: .sequentiallyConsistent).newValue
+                    _ = try? await client.patchRaw(insights, namespace: ns, name: name,
+                                                   patch: Data(#"{"metadata":{"labels":{"touched":"\#(n)"}}}"#.utf8), patchType: .merge)
+                }
+            }
+            await writer.emit([update("raced"), update("other")])
+            await writer.flush()
+            #expect(interposed.load(ordering: .sequentiallyConsistent) >= 3, "raced at least three times")
+            let other = try? await client.get(InsightObject.self, namespace: ns, name: update("other").identity.name)
+            #expect(other?.status?.lastSeen != nil, "the other Insight was written while the raced one kept failing")
+            #expect(writer.pendingCount == 1, "the raced one still waits")
+            writer.afterSpecWriteHook.withLock { $0 = nil }
+        }
+    }
+
     /// A full map pushes out a resolution only when the oldest waiting are all resolutions. Its Insight then stood
     /// Active for good (nothing resolves a finding its agent no longer holds, while that agent runs). The writer keeps
     /// its identity and instant and, once the map has drained, resolves the Insight if it is still Active — not if the

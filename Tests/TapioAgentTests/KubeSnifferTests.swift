@@ -4,6 +4,7 @@ import Logging
 import TapioAgent
 import TapioKube
 import TapioModel
+import TapioNode
 import TapioTestSupport
 import Testing
 
@@ -68,9 +69,15 @@ struct KubeSnifferTests {
             }
             let forgotten = await eventually(timeout: .seconds(60)) { attributor.directory.podCount == 0 }
             #expect(forgotten, "\(attributor.directory.podCount) deleted pods are still in the directory")
-            // The deletions the one-event queue shed are in the deletion log beside it, marked as perhaps shed: the
-            // pipeline may take them.
-            #expect(Set(sniffer.deletions.take(recordedBy: .max, now: .max).map(\.name)) == Set(pods.compactMap(\.0.metadata.name)))
+            // The deletions the one-event queue shed are in the deletion log beside it, marked as perhaps shed (each
+            // once its own push has shed): the pipeline may take them.
+            let names = Set(pods.compactMap(\.0.metadata.name))
+            var taken = Set<String>()
+            let logged = await eventually(timeout: .seconds(60)) {
+                taken.formUnion(sniffer.deletions.take(recordedBy: .max, now: MonotonicClock.coarseNanos()).map(\.name))
+                return taken == names
+            }
+            #expect(logged, "taken from the deletion log: \(taken.sorted())")
             // An update still queued when its pod went away reaches the attributor after the deletion: it must not
             // bring the pod back.
             attributor.observe(ClusterEvent(timestampNanos: 1, kind: .podUpdated(PodConversion.podInfo(pods[0].0))))
