@@ -66,8 +66,7 @@ public final class Pipeline: Sendable {
         self.logger = logger
         self.filter = filter
         self.deletions = deletions
-        let grace = deletionGrace.components
-        self.deletionGrace = UInt64(clamping: max(0, grace.seconds)) &* 1_000_000_000 &+ UInt64(clamping: max(0, grace.attoseconds) / 1_000_000_000)
+        self.deletionGrace = deletionGrace.nanos
     }
 
     /// Switches the engine to a new configuration (a policy changed). The engine starts over with the new

@@ -32,8 +32,8 @@ public final class InsightWriter: InsightSink {
         /// Refusals (401/403) so far per identity: retried a few times, then given up on.
         var refusals: [String: Int] = [:]
         /// 409s in a row per identity (written by another between its spec and its status): retried at once, but
-        /// from the third on each counts as a failure for the breaker, so a writer that always interposes is not
-        /// raced at the full write pace.
+        /// from the third on each counts as a failure for the breaker and the identity waits behind the others, so a
+        /// writer that always interposes is not raced at the full write pace, nor holds up the rest.
         var conflicts: [String: Int] = [:]
         /// Updates lost: the oldest waiting identity, pushed out by a full map; and writes given up on (refused past
         /// ``maxRefusals``, or rejected: 400, 404, 422 — retrying the same document cannot help).
@@ -90,7 +90,6 @@ public final class InsightWriter: InsightSink {
     let logger: Logger
     /// For tests: runs between an update's spec write and its status write, to make a race happen there.
     let afterSpecWriteHook = Mutex<(@Sendable (String) async -> Void)?>(nil)
-    var afterSpecWrite: (@Sendable (String) async -> Void)? { afterSpecWriteHook.withLock { $0 } }
     private let state: Mutex<State>
     private let wake: AsyncStream<Void>.Continuation
     private let wakes: AsyncStream<Void>
@@ -436,7 +435,7 @@ public final class InsightWriter: InsightSink {
         let object = InsightDocument.object(u, namespace: ns, nodeName: nodeName)
         let written = try await client.patchRaw(Self.insights, namespace: ns, name: name, patch: object, patchType: .apply,
                                                 options: WriteOptions(fieldManager: fieldManager), force: true)
-        await afterSpecWrite?(name)
+        await afterSpecWriteHook.withLock { $0 }?(name)
         // The status goes only onto the spec just written: a write in between (the operator resolving the Insight,
         // its spec then saying "Resolved: ") answers 409, and the whole update is written again — else an Active
         // status would stand under the other writer's spec.
