@@ -1,5 +1,6 @@
 import Foundation
 import TapioCorrelation
+import TapioSinks
 import TapioModel
 
 /// Benchmarks for the correlation engine (DESIGN.md §7: ≥ 1,000,000 events/s on one core, batch-to-insight
@@ -71,7 +72,62 @@ let correlationBenchmarks: [Benchmark] = [
         memoryPerSubject(subjects: 20_000, steps: Array(repeating: 60_000_000_000, count: 125)
                              + Array(repeating: 10_000_000_000, count: 31))
     },
+    Benchmark(name: "correlation-workload-cycles",
+              summary: "heap the engine keeps per workload for its pods' cycles once the pods are gone (WorkloadCycles): 1,024 workloads, each one pod that went through four 3-minute cycles and was deleted, against the same pods flat") {
+        workloadCyclesHeap(workloads: 1024)
+    },
 ]
+
+/// Heap held after `workloads` pods (one per workload) cycled four times and were deleted, minus the same with flat
+/// pods: what the engine keeps of their drops. Allocations, not time: a debug build measures it as well.
+func workloadCyclesHeap(workloads n: Int) -> [Measurement] {
+    let mi: UInt64 = 1 << 20
+    let t0: UInt64 = 1_795_000_000 * 1_000_000_000
+    // Names and uids as Kubernetes makes them: a Deployment's pod name and a 36-character uid.
+    let pods = (0..<n).map { k in
+        PodRef(namespace: "ns-\(k % 50)", name: "batch-\(k)-7d9f8c6b5-x2k4q",
+               uid: "3f1c9a2e-5b7d-4e8f-9a0b-\(String(format: "%012d", k))")
+    }
+    func run(cycling: Bool) -> (held: Double, entries: Int) {
+        let before = ProcessHeap.current(countingArenas: false)?.inUse ?? 0
+        var config = CorrelationConfig()
+        config.maxSubjects = 10_000
+        var engine = CorrelationEngine(config: config)
+        var sink: [InsightUpdate] = []
+        // Four cycles of 3 minutes (2 minutes climbing from 100Mi to 375Mi, 1 minute back at 100Mi), a sample every 10 s.
+        for step in 0..<73 {
+            let t = t0 + UInt64(step) * 10_000_000_000
+            let phase = UInt64(step % 18)
+            let ws = cycling && phase < 12 ? 100 * mi + phase * 25 * mi : 100 * mi
+            for (k, p) in pods.enumerated() {
+                let e = NodeEvent(timestampNanos: t, pid: Int32(1000 + k), cgroupID: UInt64(5000 + k), comm: "app",
+                                  kind: .cgroupMemory(.init(usageBytes: ws, workingSetBytes: ws, limitBytes: 1 << 30)))
+                engine.ingest(AttributedEvent(event: .node(e), subject: .podContainer(p, container: "app"),
+                                              context: SubjectContext(owner: OwnerRef(kind: "Deployment", name: "batch-\(k)"),
+                                                                      node: "node-1")),
+                              now: t, into: &sink)
+            }
+            sink.removeAll(keepingCapacity: true)
+        }
+        let end = t0 + 73 * 10_000_000_000
+        for p in pods { engine.ingest(.cluster(ClusterEvent(timestampNanos: end, kind: .podDeleted(p))), now: end, into: &sink) }
+        // Past the window the tombstones (which share the uids' storage) are gone: what is left is the kept drops.
+        engine.tick(now: end + 600_000_000_000, into: &sink)
+        sink = []
+        let after = ProcessHeap.current(countingArenas: false)?.inUse ?? before
+        let entries = engine.sizes.first { $0.structure == "engine_workload_cycles" }?.entries ?? 0
+        blackHole(engine)
+        return (after > before ? Double(after - before) : 0, entries)
+    }
+    let flat = run(cycling: false)
+    let cycling = run(cycling: true)
+    return [Measurement(metric: "workloads_kept", value: Double(cycling.entries), unit: "workloads"),
+            Measurement(metric: "workloads_kept_flat", value: Double(flat.entries), unit: "workloads"),
+            Measurement(metric: "bytes_per_workload", value: ((cycling.held - flat.held) / Double(max(cycling.entries, 1))).rounded(),
+                        unit: "bytes"),
+            Measurement(metric: "held_cycling", value: cycling.held / 1_048_576, unit: "MiB"),
+            Measurement(metric: "held_flat", value: flat.held / 1_048_576, unit: "MiB")]
+}
 
 /// Resident memory the engine gains per subject after one round of samples per entry of `steps` (its virtual step).
 func memoryPerSubject(subjects: Int, steps: [UInt64]) -> [Measurement] {

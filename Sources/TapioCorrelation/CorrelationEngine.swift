@@ -68,6 +68,8 @@ public struct CorrelationEngine: Sendable {
     var timedWorkCache: UInt64?
     var cluster = ClusterHealthTracker()
     var ownerImages: [String: OwnerImages] = [:]
+    /// The drops of pods that are gone, by workload: a new pod's first ramp of a cycling workload is that cycle again.
+    var workloadCycles = WorkloadCycles()
     /// Updates produced while applying an event (a pod deletion resolves its insights), handed out right after.
     var pending: [InsightUpdate] = []
 
@@ -117,7 +119,7 @@ public struct CorrelationEngine: Sendable {
                 ("engine_subjects_local_cgroup", cgroups), ("engine_subjects_local_process", processes),
                 ("engine_subjects_exited_process", exited), ("engine_arrival_queue", arrival.count),
                 ("engine_pod_subjects", podSubjects.count), ("engine_process_subjects", processSubjects.count), ("engine_tombstones", tombstoneOrder.count),
-                ("engine_owner_images", ownerImages.count)]
+                ("engine_owner_images", ownerImages.count), ("engine_workload_cycles", workloadCycles.count)]
     }
 
     /// The active insights, as their latest updates (for a status line or a full resync of a sink).
@@ -151,6 +153,9 @@ public struct CorrelationEngine: Sendable {
         while tombstoneOrder.count > max(1, config.maxSubjects), let t = tombstoneOrder.popFirst() {
             if tombstones[t.uid] == t.at { tombstones[t.uid] = nil }
         }
+        // The old engine's histories do not come: what they knew of cycles does, as a gone pod's would.
+        workloadCycles = old.workloadCycles
+        for s in old.states { noteCycles(of: s) }
         for s in old.states where !s.active.isEmpty {
             guard let i = slot(for: s.subject, now: now) else { continue }
             states[i].active = s.active.map { a in
@@ -385,9 +390,18 @@ public struct CorrelationEngine: Sendable {
         stats.evictedSubjects &+= 1
     }
 
-    /// Removes slot `i` (swapping the last slot into its place).
+    /// Keeps the drops of a pod container's history under its workload, for the next pod (``WorkloadCycles``).
+    mutating func noteCycles(of s: SubjectState) {
+        guard let key = WorkloadCycles.key(s.subject, owner: s.owner), let pod = s.subject.pod else { return }
+        let limit = s.effectiveLimit.map { Double($0) } ?? 0
+        workloadCycles.note(key, pod: pod, cycles: CycleReading.cycles(in: s.history, limit: limit), now: s.lastSeen)
+    }
+
+    /// Removes slot `i` (swapping the last slot into its place), keeping the cycles its memory went through for the
+    /// next pod of its workload (``WorkloadCycles``).
     mutating func remove(_ i: Int) {
         let subject = states[i].subject
+        noteCycles(of: states[i])
         index[subject] = nil
         if let p = subject.pod, var list = podSubjects[p.uid] {
             list.removeAll { $0 == subject }
@@ -420,6 +434,7 @@ public struct CorrelationEngine: Sendable {
             if tombstones[t.uid] == t.at { tombstones[t.uid] = nil }
         }
         cluster.prune(before: cutoff)
+        workloadCycles.prune(now: now)
         if ownerImages.count > 0 {
             let old = now.subtracting(saturating: windowNanos.multiplied(saturating: 2))
             ownerImages = ownerImages.filter { $0.value.lastSeen >= old }

@@ -6,6 +6,9 @@ enum CycleReading: Sendable {
     /// One drop, from `highest`: a climb back to about there is the same cycle again; above it, it may still be one
     /// with a higher peak.
     case once(highest: Double)
+    /// No drop of its own, but other pods of its workload came back down, from `highest` at most (see
+    /// ``WorkloadCycles``): read as ``once(highest:)`` is, with the pod named.
+    case workload(highest: Double, drops: Int, pod: String)
     /// Two or more drops whose peaks do not clearly climb: a cycle, not a leak.
     case steady(drops: Int)
     /// Two or more drops whose peaks climb: a leak across cycles.

@@ -5,11 +5,12 @@ import TapioModel
 enum TestEvents {
     static func ref(_ name: String, ns: String = "default") -> PodRef { PodRef(namespace: ns, name: name, uid: "uid-\(ns)-\(name)") }
 
-    static func memory(pod: String, ws: UInt64, limit: UInt64? = 512 << 20, at: UInt64) -> AttributedEvent {
+    /// A cgroup memory sample of pod `pod`'s container `app`, owned by Deployment `owner` (default: named as the pod).
+    static func memory(pod: String, ws: UInt64, limit: UInt64? = 512 << 20, owner: String? = nil, at: UInt64) -> AttributedEvent {
         .node(NodeEvent(timestampNanos: at, pid: 1, cgroupID: 7, comm: "app",
                         kind: .cgroupMemory(.init(usageBytes: ws, workingSetBytes: ws, limitBytes: limit))),
               subject: .podContainer(ref(pod), container: "app"),
-              context: SubjectContext(owner: OwnerRef(kind: "Deployment", name: pod), node: "node-1"))
+              context: SubjectContext(owner: OwnerRef(kind: "Deployment", name: owner ?? pod), node: "node-1"))
     }
 
     static func oomKill(pod: String, at: UInt64) -> AttributedEvent {

@@ -162,13 +162,16 @@ extension CorrelationEngine {
     /// (a batch phase, a cache rebuilt on a schedule): within 5 % of the limit (without one, of that peak) of the
     /// highest earlier peak, as the OOM prediction's cycle reading allows. Above it is new ground, and a leak across
     /// cycles gets there. Drops count as the OOM prediction counts them (``CycleReading/cycles(in:limit:)``; not a
-    /// kill's); a container restarted before it climbs higher than last time reads as a cycle too. A sawtooth inside
-    /// the window is judged by its floors instead.
+    /// kill's); a container restarted before it climbs higher than last time reads as a cycle too, and so does a new
+    /// pod's climb to where the workload's earlier pods came back down from. A sawtooth inside the window is judged
+    /// by its floors instead.
     func climbsAgain(_ s: SubjectState, _ a: MemoryAnalysis) -> Bool {
         guard !a.sawtooth else { return false }
         // (Not `.map(Double.init)`: for a UInt64 that picks `init(bitPattern:)`.)
         let limit = s.effectiveLimit.map { Double($0) }
-        guard let highest = CycleReading.cycles(in: s.history, limit: limit ?? 0).map(\.peak).max() else { return false }
+        // Its own drops, or with none, those of the workload's earlier pods (``WorkloadCycles``).
+        guard let highest = CycleReading.cycles(in: s.history, limit: limit ?? 0).map(\.peak).max()
+            ?? workloadDrop(s)?.peak else { return false }
         let running = max(Double(a.robustPeak), a.shape.level)
         return running <= highest + CycleReading.limitShare * (limit ?? highest)
     }

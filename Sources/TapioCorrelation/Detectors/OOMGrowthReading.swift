@@ -216,6 +216,16 @@ extension CorrelationEngine {
                 // New ground after one drop: it may still be a cycle with a higher peak.
                 r.cycleFactor = 0.5
                 r.notes.append("Memory dropped back once before, from \(Formatting.bytes(highest))")
+            case .workload(let highest, let drops, let pod):
+                // Another pod of the workload came back down from about here: the same cycle, in a new pod.
+                let times = drops == 1 ? "once" : "\(drops) times"
+                if r.level <= highest + CycleReading.limitShare * L {
+                    return .judged(.settle("this workload's memory came back down from \(Formatting.bytes(highest)) "
+                        + "in pod \(pod) (\(times) in its earlier pods)"))
+                }
+                r.cycleFactor = 0.5
+                r.notes.append("This workload's memory came back down \(times) in its earlier pods, from "
+                    + "\(Formatting.bytes(highest)) at most (pod \(pod))")
             case .rising, .none:
                 // (Climbing peaks were judged above: `peaks` is set whenever memory grows.)
                 break

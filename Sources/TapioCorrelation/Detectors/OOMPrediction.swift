@@ -167,8 +167,12 @@ extension CorrelationEngine {
         // Ramps longer than the window: what did this subject do before? (Sawtooth mode already judges cycles
         // inside the window.) Read when memory grows, or between climbs for a prediction that stands: the common
         // evaluation, memory not growing and nothing predicted, does not pay for it.
-        let cycle = a.sawtooth || !(climbing || standing != nil) ? CycleReading.none
+        var cycle = a.sawtooth || !(climbing || standing != nil) ? CycleReading.none
             : CycleReading.read(s.history, limit: L, running: running, now: now, nowSec: nowSec)
+        // None of its own: did other pods of its workload come back down (a rollout's new pod, a scale-up's)?
+        if case .none = cycle, !a.sawtooth, climbing || standing != nil, let w = workloadDrop(s) {
+            cycle = .workload(highest: w.peak, drops: w.drops, pod: w.pod)
+        }
         // A leak across cycles is judged on its peaks — between its climbs too, while they keep their rhythm: the
         // drop after a climb is the pattern, not the end of the growth, and settling there would raise a new
         // prediction (a new alert) on every climb.
@@ -272,6 +276,13 @@ extension CorrelationEngine {
     /// maximum is at least 0.5 % of the limit above the one before (a leak due at the limit within ~30 minutes
     /// climbs that much per 10-s bucket; a flat or noisy stretch does not), plus the bucket just opened. Nil unless
     /// it holds five buckets or more and is shorter than the window's series.
+    /// The highest drop earlier pods of `s`'s workload came back down from (``WorkloadCycles``).
+    func workloadDrop(_ s: SubjectState) -> (peak: Double, drops: Int, pod: String)? {
+        // (No key built while nothing is kept: the common case costs one count.)
+        guard workloadCycles.count > 0, let key = WorkloadCycles.key(s.subject, owner: s.owner) else { return nil }
+        return workloadCycles.highest(key)
+    }
+
     func recentClimb(_ series: MemorySeries, limit: UInt64?) -> Deque<MemorySeries.Bucket>? {
         guard let l = limit, series.buckets.count > 5 else { return nil }
         let step = l / 200

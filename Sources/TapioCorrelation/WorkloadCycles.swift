@@ -1,0 +1,88 @@
+import TapioModel
+
+/// The cycles a workload's containers went through, kept after their pods are gone.
+///
+/// A subject's own ``MemoryHistory`` recognises a ramp that came back down before as a cycle, but a subject is one
+/// container of one pod: a rollout or a scale-down replaces the pod, and the new pod's first ramp of a periodic
+/// workload (a batch phase, a nightly cache rebuild, a flush every 45 minutes) was a fresh "OOM kill predicted"
+/// on every rollout — the engine never learnt that *this workload* always comes back down. So when a pod's
+/// container leaves the engine (its pod deleted, forgotten when quiet, or evicted to make room), the drops its
+/// history holds are kept here under the workload's name (namespace, owner kind and name — a ReplicaSet is already
+/// its Deployment — and container name), and a new container of the same workload with no drop of its own reads
+/// them as the OOM prediction reads its own once-seen drop: a climb back to about there is that cycle again; above
+/// it, new ground that may still be a cycle with a higher peak.
+///
+/// Only drops the history counts as cycles are kept: a kill's drop is the kernel's and is not a cycle, and a pod
+/// deleted at its peak left no drop. Bounded: ``dropsKept`` drops per workload, ``capacity`` workloads (the one
+/// noted least recently goes first), each kept ``keepForNanos`` after it was last noted: 343 bytes a workload with
+/// four drops (`tapio-bench correlation-workload-cycles`), 0.34 MiB for all of them.
+struct WorkloadCycles: Sendable {
+    struct Drop: Sendable, Hashable {
+        /// The pod whose container came back down (its uid, so that a drop noted twice counts once, and its name for
+        /// the evidence).
+        var podUID: String
+        var podName: String
+        /// The minute (since the epoch) of the cycle's peak, and the peak in bytes.
+        var minute: Int64
+        var peak: Double
+    }
+
+    struct Entry: Sendable {
+        var drops: [Drop] = []
+        var lastNoted: UInt64
+    }
+
+    static let dropsKept = 4
+    static let capacity = 1024
+    /// Six hours: a rollout or a scale-up some hours after the last pod that cycled is still the same workload
+    /// doing the same thing; a day later its code or its load may not be.
+    static let keepForNanos: UInt64 = 6 * 3_600_000_000_000
+
+    private(set) var entries: [String: Entry] = [:]
+    /// No entry is older than this (the earliest `lastNoted`): housekeeping runs every second, the filter only when
+    /// something can have expired.
+    private var oldestNoted: UInt64 = .max
+
+    var count: Int { entries.count }
+
+    /// The workload a subject belongs to, when it is a pod's container with a known owner.
+    static func key(_ subject: Subject, owner: OwnerRef?) -> String? {
+        guard case .podContainer(let pod, let container) = subject, let owner else { return nil }
+        return "\(pod.namespace)/\(owner.kind)/\(owner.name)/\(container)"
+    }
+
+    /// Keeps the drops of a container that is leaving (`cycles`, from ``CycleReading/cycles(in:limit:)``): the
+    /// newest ``dropsKept`` of the workload's.
+    mutating func note(_ key: String, pod: PodRef, cycles: [(minute: Int64, peak: Double, early: Double)], now: UInt64) {
+        guard !cycles.isEmpty else { return }
+        if entries[key] == nil, entries.count >= Self.capacity,
+           let oldest = entries.min(by: { $0.value.lastNoted < $1.value.lastNoted })?.key {
+            entries[oldest] = nil
+        }
+        var e = entries[key] ?? Entry(lastNoted: now)
+        for c in cycles where !e.drops.contains(where: { $0.podUID == pod.uid && $0.minute == c.minute }) {
+            e.drops.append(Drop(podUID: pod.uid, podName: pod.name, minute: c.minute, peak: c.peak))
+        }
+        e.drops.sort { $0.minute < $1.minute }
+        if e.drops.count > Self.dropsKept { e.drops.removeFirst(e.drops.count - Self.dropsKept) }
+        e.lastNoted = max(e.lastNoted, now)
+        entries[key] = e
+        oldestNoted = min(oldestNoted, e.lastNoted)
+    }
+
+    /// The highest drop a container of the workload came back down from, with how many drops were kept and the pod
+    /// that peaked highest; nil when there is none. A pod's own drops count too: they are here only when its
+    /// subject's history was lost (forgotten while quiet, evicted to make room, or a policy change's new engine).
+    func highest(_ key: String) -> (peak: Double, drops: Int, pod: String)? {
+        guard let e = entries[key], let top = e.drops.max(by: { $0.peak < $1.peak }) else { return nil }
+        return (top.peak, e.drops.count, top.podName)
+    }
+
+    /// Forgets workloads not noted for ``keepForNanos``.
+    mutating func prune(now: UInt64) {
+        let cutoff = now.subtracting(saturating: Self.keepForNanos)
+        guard oldestNoted < cutoff else { return }
+        entries = entries.filter { $0.value.lastNoted >= cutoff }
+        oldestNoted = entries.values.map(\.lastNoted).min() ?? .max
+    }
+}
