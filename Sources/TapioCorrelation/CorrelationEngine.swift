@@ -70,6 +70,8 @@ public struct CorrelationEngine: Sendable {
     var ownerImages: [String: OwnerImages] = [:]
     /// The drops of pods that are gone, by workload: a new pod's first ramp of a cycling workload is that cycle again.
     var workloadCycles = WorkloadCycles()
+    /// When housekeeping next notes the live subjects' cycles (``WorkloadCycles/sweepNanos``).
+    var nextCycleSweep: UInt64 = 0
     /// Updates produced while applying an event (a pod deletion resolves its insights), handed out right after.
     var pending: [InsightUpdate] = []
 
@@ -392,9 +394,11 @@ public struct CorrelationEngine: Sendable {
 
     /// Keeps the drops of a pod container's history under its workload, for the next pod (``WorkloadCycles``).
     mutating func noteCycles(of s: SubjectState) {
-        guard let key = WorkloadCycles.key(s.subject, owner: s.owner), let pod = s.subject.pod else { return }
-        let limit = s.effectiveLimit.map { Double($0) } ?? 0
-        workloadCycles.note(key, pod: pod, cycles: CycleReading.cycles(in: s.history, limit: limit), now: s.lastSeen)
+        guard s.owner != nil, let pod = s.subject.pod else { return }
+        // The drops first: most subjects have none, and then no key is built.
+        let cycles = CycleReading.cycles(in: s.history, limit: s.effectiveLimit.map { Double($0) } ?? 0)
+        guard !cycles.isEmpty, let key = WorkloadCycles.key(s.subject, owner: s.owner) else { return }
+        workloadCycles.note(key, pod: pod, cycles: cycles, now: s.lastSeen)
     }
 
     /// Removes slot `i` (swapping the last slot into its place), keeping the cycles its memory went through for the
@@ -435,6 +439,12 @@ public struct CorrelationEngine: Sendable {
         }
         cluster.prune(before: cutoff)
         workloadCycles.prune(now: now)
+        // Replicas side by side: what one's history holds of cycles is kept for the others every few minutes, not
+        // only when a pod goes, so a scale-up's new pod reads it too.
+        if now >= nextCycleSweep {
+            nextCycleSweep = now.adding(saturating: WorkloadCycles.sweepNanos)
+            for i in states.indices where states[i].owner != nil { noteCycles(of: states[i]) }
+        }
         if ownerImages.count > 0 {
             let old = now.subtracting(saturating: windowNanos.multiplied(saturating: 2))
             ownerImages = ownerImages.filter { $0.value.lastSeen >= old }

@@ -1,16 +1,16 @@
 import TapioModel
 
-/// The cycles a workload's containers went through, kept after their pods are gone.
+/// The cycles a workload's containers went through, kept beyond any one pod.
 ///
 /// A subject's own ``MemoryHistory`` recognises a ramp that came back down before as a cycle, but a subject is one
 /// container of one pod: a rollout or a scale-down replaces the pod, and the new pod's first ramp of a periodic
 /// workload (a batch phase, a nightly cache rebuild, a flush every 45 minutes) was a fresh "OOM kill predicted"
 /// on every rollout — the engine never learnt that *this workload* always comes back down. So when a pod's
-/// container leaves the engine (its pod deleted, forgotten when quiet, or evicted to make room), the drops its
-/// history holds are kept here under the workload's name (namespace, owner kind and name — a ReplicaSet is already
-/// its Deployment — and container name), and a new container of the same workload with no drop of its own reads
-/// them as the OOM prediction reads its own once-seen drop: a climb back to about there is that cycle again; above
-/// it, new ground that may still be a cycle with a higher peak.
+/// container leaves the engine (its pod deleted, forgotten when quiet, or evicted to make room), and every
+/// ``sweepNanos`` for those it still tracks, the drops its history holds are kept here under the workload's name
+/// (namespace, owner kind and name — a ReplicaSet is already its Deployment — and container name). A container of
+/// the same workload with no drop of its own reads them as the OOM prediction reads its own once-seen drop: a climb
+/// back to about there is that cycle again; above it, new ground that may still be a cycle with a higher peak.
 ///
 /// Only drops the history counts as cycles are kept: a kill's drop is the kernel's and is not a cycle, and a pod
 /// deleted at its peak left no drop. Bounded: ``dropsKept`` drops per workload, ``capacity`` workloads (the one
@@ -37,6 +37,11 @@ struct WorkloadCycles: Sendable {
     /// Six hours: a rollout or a scale-up some hours after the last pod that cycled is still the same workload
     /// doing the same thing; a day later its code or its load may not be.
     static let keepForNanos: UInt64 = 6 * 3_600_000_000_000
+
+    /// How often the engine also notes the drops of the containers it still tracks (replicas running side by side
+    /// learn from each other, not only from pods that are gone): five minutes, against climbs that take minutes to
+    /// look like a leak; a sweep costs a pass over each tracked container's 128 minutes.
+    static let sweepNanos: UInt64 = 300_000_000_000
 
     private(set) var entries: [String: Entry] = [:]
     /// No entry is older than this (the earliest `lastNoted`): housekeeping runs every second, the filter only when

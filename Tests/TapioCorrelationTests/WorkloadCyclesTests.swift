@@ -86,6 +86,23 @@ struct WorkloadCyclesTests {
         #expect(b.isEmpty, "the new pod of the cycling workload was predicted at \(b) s")
     }
 
+    /// A scale-up: batch-a keeps running (cycling every 10 minutes) when batch-b joins it. What batch-a's history
+    /// holds is noted every five minutes of housekeeping, so batch-b's first climb already reads it.
+    @Test("a replica added beside one that came back down climbs as that cycle, not a new prediction", arguments: 1...3)
+    func scaleUp(seed: Int) {
+        var noise = TestNoise(state: UInt64(seed) &* 0x2545_f491_4f6c_dd1d | 1)
+        let a = (0..<3).map { Climb(pod: "batch-a", owner: "batch", start: 600 * $0) }
+        let pods = [Pod(name: "batch-a", owner: "batch") { k in a.lazy.compactMap { $0.value(k, noise: &noise) }.first },
+                    Pod(name: "batch-b", owner: "batch") { k in Climb(pod: "batch-b", owner: "batch", start: 1220).value(k, noise: &noise) },
+                    Pod(name: "other-c", owner: "other") { k in Climb(pod: "other-c", owner: "other", start: 1220).value(k, noise: &noise) }]
+        let u = replay(pods, limit: Self.gi, seconds: 1800)
+        #expect(!raised(u, .oomPrediction, pod: "other-c").isEmpty, "another workload's same ramp was not predicted")
+        let b = raised(u, .oomPrediction, pod: "batch-b").map { Double($0.observedAt - Self.t0) / 1e9 }
+        #expect(b.isEmpty, "the added replica was predicted at \(b) s")
+        let again = raised(u, .oomPrediction, pod: "batch-a").map { Double($0.observedAt - Self.t0) / 1e9 }
+        #expect(again.count == 1 && again.allSatisfy { $0 < 600 }, "the first replica was predicted at \(again) s")
+    }
+
     @Test("a new pod that climbs past where the workload came back down is new ground, and said so", arguments: 1...2)
     func newGroundInANewPod(seed: Int) throws {
         let u = replay([Climb(pod: "batch-a", owner: "batch", start: 0),
