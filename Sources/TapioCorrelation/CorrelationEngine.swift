@@ -155,9 +155,17 @@ public struct CorrelationEngine: Sendable {
         while tombstoneOrder.count > max(1, config.maxSubjects), let t = tombstoneOrder.popFirst() {
             if tombstones[t.uid] == t.at { tombstones[t.uid] = nil }
         }
-        // The old engine's histories do not come: what they knew of cycles does, as a gone pod's would.
+        // What memory did beyond the window is not the policy's: each pod container's minute history comes (its
+        // cycles, and a leak's climb across them), and with them what the workloads' gone pods went through.
         workloadCycles = old.workloadCycles
-        for s in old.states { noteCycles(of: s) }
+        for s in old.states where s.history.firstAt > 0 {
+            guard case .podContainer = s.subject, let i = slot(for: s.subject, now: now) else { continue }
+            states[i].history = s.history
+            // (Without it the first cgroup sample would take the history for a per-process one and start it over.)
+            states[i].hasCgroupSeries = s.hasCgroupSeries
+            states[i].owner = s.owner
+            noteCycles(of: s)
+        }
         for s in old.states where !s.active.isEmpty {
             guard let i = slot(for: s.subject, now: now) else { continue }
             states[i].active = s.active.map { a in
@@ -396,7 +404,7 @@ public struct CorrelationEngine: Sendable {
     mutating func noteCycles(of s: SubjectState) {
         guard s.owner != nil, let pod = s.subject.pod else { return }
         // The drops first: most subjects have none, and then no key is built.
-        let cycles = CycleReading.cycles(in: s.history, limit: s.effectiveLimit.map { Double($0) } ?? 0)
+        let cycles = CycleReading.cyclesLivedThrough(in: s.history, limit: s.effectiveLimit.map { Double($0) } ?? 0)
         guard !cycles.isEmpty, let key = WorkloadCycles.key(s.subject, owner: s.owner) else { return }
         workloadCycles.note(key, pod: pod, cycles: cycles, now: s.lastSeen)
     }

@@ -59,6 +59,12 @@ enum CycleReading: Sendable {
         history.cycles(minDrop: limitShare * limit)
     }
 
+    /// The cycles in `history` its workload's other pods may go by (``MemoryHistory/cyclesLivedThrough(minDrop:)``),
+    /// drops counted as in ``cycles(in:limit:)``.
+    static func cyclesLivedThrough(in history: MemoryHistory, limit: Double) -> [(minute: Int64, peak: Double, early: Double)] {
+        history.cyclesLivedThrough(minDrop: limitShare * limit)
+    }
+
     /// Reads `history` against the current climb. `running` is the highest the memory is now (the window's robust
     /// peak, or the envelope's level when higher). The peaks are placed in seconds on the analysis' clock, where
     /// `now` (nanoseconds) is `nowSec`.

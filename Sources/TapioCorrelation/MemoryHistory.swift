@@ -30,6 +30,11 @@ struct MemoryHistory: Sendable {
     /// Minutes (numbers since the epoch) with an OOM kill, newest last, at most four: the drop that follows a kill
     /// is the kernel's doing, not the workload's, and must not count as a cycle.
     var oomMinutes: [Int64] = []
+    /// Minutes with a container restart (its death and the status reporting it), newest last, at most four. The drop
+    /// a restart makes is a new container starting low, not the workload giving memory back: this container's own
+    /// reading counts it as a cycle (a container restarted before it climbs higher than last time), the cycles kept
+    /// for its workload's other pods do not (``cyclesLivedThrough(minDrop:)``).
+    var restartMinutes: [Int64] = []
     /// The minute number (since the epoch) of `minutes.last`.
     var lastMinute: Int64 = 0
     /// The first sample's instant: how long this subject has been watched.
@@ -81,6 +86,14 @@ struct MemoryHistory: Sendable {
         }
     }
 
+    /// Marks a container restart (any reason) at `t`: see ``restartMinutes``.
+    mutating func markRestart(at t: UInt64) {
+        let m = Int64(t / Self.minuteNanos)
+        if restartMinutes.last == m { return }
+        if restartMinutes.count >= 4 { restartMinutes.removeFirst() }
+        restartMinutes.append(m)
+    }
+
     mutating func markOOM(at t: UInt64) {
         let m = Int64(t / Self.minuteNanos)
         if oomMinutes.last == m { return }
@@ -102,7 +115,21 @@ struct MemoryHistory: Sendable {
     /// minute holds it (memory climbed on, then fell, inside it), none when the minute before does (a climbing
     /// minute's maximum is at its end).
     func cycles(minDrop: Double) -> [(minute: Int64, peak: Double, early: Double)] {
-        var out: [(minute: Int64, peak: Double, early: Double)] = []
+        cycleDrops(minDrop: minDrop).map { ($0.minute, $0.peak, $0.early) }
+    }
+
+    /// The cycles other pods of the workload may go by (``WorkloadCycles``): those of ``cycles(minDrop:)`` that no
+    /// restart made (nor a kill, as there) and that the container lived on past for two minutes or more — a drop in a
+    /// pod's last minutes may be its shutdown, not a cycle.
+    func cyclesLivedThrough(minDrop: Double) -> [(minute: Int64, peak: Double, early: Double)] {
+        cycleDrops(minDrop: minDrop).filter { c in
+            c.drop <= lastMinute - 2 && !restartMinutes.contains { abs($0 - c.drop) <= 1 }
+        }.map { ($0.minute, $0.peak, $0.early) }
+    }
+
+    /// ``cycles(minDrop:)`` with the minute each drop fell in.
+    private func cycleDrops(minDrop: Double) -> [(minute: Int64, peak: Double, early: Double, drop: Int64)] {
+        var out: [(minute: Int64, peak: Double, early: Double, drop: Int64)] = []
         var peak: UInt32 = 0
         var peakIndex = 0
         // The lowest point since the last drop (0 before the first: the first cycle's climb may predate the
@@ -117,7 +144,7 @@ struct MemoryHistory: Sendable {
                 // A cycle is a climb and a drop: a drop that goes on into the next minute has climbed nothing since
                 // the last one, and is the same drop, not a second cycle.
                 let climbed = top.1 - Self.bytes(low) >= max(0.25 * top.1, minDrop)
-                if climbed, !killed(near: minute(i)) { out.append(top) }
+                if climbed, !killed(near: minute(i)) { out.append((top.0, top.1, top.2, minute(i))) }
                 // The next cycle starts at the trough.
                 peak = x.min
                 peakIndex = i
@@ -330,6 +357,7 @@ struct MemoryHistory: Sendable {
     mutating func reset() {
         minutes.removeAll()
         oomMinutes.removeAll()
+        restartMinutes.removeAll()
         lastMinute = 0
         firstAt = 0
     }

@@ -43,7 +43,16 @@ struct WorkloadCycles: Sendable {
     /// look like a leak; a sweep costs a pass over each tracked container's 128 minutes.
     static let sweepNanos: UInt64 = 300_000_000_000
 
-    private(set) var entries: [String: Entry] = [:]
+    /// A workload's container: built from the strings the subject already holds (no allocation, unlike a joined
+    /// string), since the OOM prediction looks it up at every evaluation of a climb once anything is kept.
+    struct Key: Sendable, Hashable {
+        var namespace: String
+        var ownerKind: String
+        var ownerName: String
+        var container: String
+    }
+
+    private(set) var entries: [Key: Entry] = [:]
     /// No entry is older than this (the earliest `lastNoted`): housekeeping runs every second, the filter only when
     /// something can have expired.
     private var oldestNoted: UInt64 = .max
@@ -51,14 +60,14 @@ struct WorkloadCycles: Sendable {
     var count: Int { entries.count }
 
     /// The workload a subject belongs to, when it is a pod's container with a known owner.
-    static func key(_ subject: Subject, owner: OwnerRef?) -> String? {
+    static func key(_ subject: Subject, owner: OwnerRef?) -> Key? {
         guard case .podContainer(let pod, let container) = subject, let owner else { return nil }
-        return "\(pod.namespace)/\(owner.kind)/\(owner.name)/\(container)"
+        return Key(namespace: pod.namespace, ownerKind: owner.kind, ownerName: owner.name, container: container)
     }
 
-    /// Keeps the drops of a container that is leaving (`cycles`, from ``CycleReading/cycles(in:limit:)``): the
-    /// newest ``dropsKept`` of the workload's.
-    mutating func note(_ key: String, pod: PodRef, cycles: [(minute: Int64, peak: Double, early: Double)], now: UInt64) {
+    /// Keeps the drops of a container (`cycles`, from ``CycleReading/cyclesLivedThrough(in:limit:)``): the newest
+    /// ``dropsKept`` of the workload's.
+    mutating func note(_ key: Key, pod: PodRef, cycles: [(minute: Int64, peak: Double, early: Double)], now: UInt64) {
         guard !cycles.isEmpty else { return }
         if entries[key] == nil, entries.count >= Self.capacity,
            let oldest = entries.min(by: { $0.value.lastNoted < $1.value.lastNoted })?.key {
@@ -75,12 +84,18 @@ struct WorkloadCycles: Sendable {
         oldestNoted = min(oldestNoted, e.lastNoted)
     }
 
-    /// The highest drop a container of the workload came back down from, with how many drops were kept and the pod
-    /// that peaked highest; nil when there is none. A pod's own drops count too: they are here only when its
-    /// subject's history was lost (forgotten while quiet, evicted to make room, or a policy change's new engine).
-    func highest(_ key: String) -> (peak: Double, drops: Int, pod: String)? {
-        guard let e = entries[key], let top = e.drops.max(by: { $0.peak < $1.peak }) else { return nil }
-        return (top.peak, e.drops.count, top.podName)
+    /// The highest drop another pod of the workload came back down from, with how many such drops were kept and the
+    /// pod that peaked highest; nil when there is none. Not the asking pod's own: its own history reads those, and
+    /// read here as one highest drop they would hide that its peaks climb (a leak across cycles). Under a limit
+    /// (bytes; 0 without one) only drops from below it by more than the slack a climb back is allowed
+    /// (``CycleReading/limitShare``) count: peaks an earlier pod reached under a higher limit say nothing about this
+    /// one's, which memory would reach first.
+    func highest(_ key: Key, except podUID: String, limit: Double) -> (peak: Double, drops: Int, pod: String)? {
+        guard let e = entries[key] else { return nil }
+        let ceiling = limit > 0 ? (1 - CycleReading.limitShare) * limit : .infinity
+        let usable = e.drops.filter { $0.podUID != podUID && $0.peak < ceiling }
+        guard let top = usable.max(by: { $0.peak < $1.peak }) else { return nil }
+        return (top.peak, usable.count, top.podName)
     }
 
     /// Forgets workloads not noted for ``keepForNanos``.

@@ -276,11 +276,11 @@ extension CorrelationEngine {
     /// maximum is at least 0.5 % of the limit above the one before (a leak due at the limit within ~30 minutes
     /// climbs that much per 10-s bucket; a flat or noisy stretch does not), plus the bucket just opened. Nil unless
     /// it holds five buckets or more and is shorter than the window's series.
-    /// The highest drop earlier pods of `s`'s workload came back down from (``WorkloadCycles``).
+    /// The highest drop other pods of `s`'s workload came back down from under its limit (``WorkloadCycles``).
     func workloadDrop(_ s: SubjectState) -> (peak: Double, drops: Int, pod: String)? {
-        // (No key built while nothing is kept: the common case costs one count.)
-        guard workloadCycles.count > 0, let key = WorkloadCycles.key(s.subject, owner: s.owner) else { return nil }
-        return workloadCycles.highest(key)
+        guard workloadCycles.count > 0, let key = WorkloadCycles.key(s.subject, owner: s.owner), let pod = s.subject.pod
+        else { return nil }
+        return workloadCycles.highest(key, except: pod.uid, limit: s.effectiveLimit.map { Double($0) } ?? 0)
     }
 
     func recentClimb(_ series: MemorySeries, limit: UInt64?) -> Deque<MemorySeries.Bucket>? {
