@@ -155,17 +155,6 @@ public struct CorrelationEngine: Sendable {
         while tombstoneOrder.count > max(1, config.maxSubjects), let t = tombstoneOrder.popFirst() {
             if tombstones[t.uid] == t.at { tombstones[t.uid] = nil }
         }
-        // What memory did beyond the window is not the policy's: each pod container's minute history comes (its
-        // cycles, and a leak's climb across them), and with them what the workloads' gone pods went through.
-        workloadCycles = old.workloadCycles
-        for s in old.states where s.history.firstAt > 0 {
-            guard case .podContainer = s.subject, let i = slot(for: s.subject, now: now) else { continue }
-            states[i].history = s.history
-            // (Without it the first cgroup sample would take the history for a per-process one and start it over.)
-            states[i].hasCgroupSeries = s.hasCgroupSeries
-            states[i].owner = s.owner
-            noteCycles(of: s)
-        }
         for s in old.states where !s.active.isEmpty {
             guard let i = slot(for: s.subject, now: now) else { continue }
             states[i].active = s.active.map { a in
@@ -182,6 +171,23 @@ public struct CorrelationEngine: Sendable {
             }
             // A ClusterHealth finding still covers its pods' own findings, as it did.
             for a in s.active where a.identity.type == .clusterHealth { cluster.activeDetails.insert(a.identity.detail) }
+        }
+        // What memory did beyond the window is not the policy's: each pod container's minute history comes (its
+        // cycles, and a leak's climb across them), and with them what the workloads' gone pods went through. Taken
+        // after the findings and only while there is room: a history must not push out a subject with a finding.
+        workloadCycles = old.workloadCycles
+        for s in old.states where s.history.firstAt > 0 {
+            noteCycles(of: s)
+            guard case .podContainer = s.subject, index[s.subject] != nil || states.count < max(1, config.maxSubjects),
+                  let i = slot(for: s.subject, now: now) else { continue }
+            states[i].history = s.history
+            // (Without it the first cgroup sample would take the history for a per-process one and start it over.)
+            states[i].hasCgroupSeries = s.hasCgroupSeries
+            states[i].owner = s.owner
+            states[i].memoryLimit = s.memoryLimit
+            states[i].memoryRequest = s.memoryRequest
+            // Quiet since then, not since the change: a gone container is forgotten when it would have been.
+            states[i].lastSeen = s.lastSeen
         }
         timedWorkCache = nil
     }

@@ -258,11 +258,9 @@ extension CorrelationEngine {
     private mutating func restartAndTerminations(_ i: Int, count: Int, force: Bool, _ terms: [Termination?], t: UInt64, now: UInt64) {
         let oomsBefore = states[i].lastCountedOOMFinishedAt
         let restarted = noteRestart(i, count: count, t: t, force: force)
-        if restarted {
-            // When the container died, and when its status said so (up to a minute or two later).
-            if let died = terms.first??.finishedAtNanos, died > 0 { states[i].history.markRestart(at: died) }
-            states[i].history.markRestart(at: t)
-        }
+        // When the agent saw the new container: its memory's drop shows then (its death can be minutes before, under
+        // CrashLoopBackOff; the reading looks back to the peak).
+        if restarted { states[i].history.markRestart(at: t) }
         for term in terms { termination(term, at: i, now: t) }
         guard restarted, states[i].active.contains(where: { $0.identity.type == .oomPrediction }) else { return }
         let killed = states[i].lastCountedOOMFinishedAt != oomsBefore
@@ -312,7 +310,7 @@ extension CorrelationEngine {
         states[i].lastCountedOOMFinishedAt = term.finishedAtNanos
         states[i].oomKilledByStatus = true
         // The kill's drop is the kernel's, not a cycle, also when only the pod's status tells of it.
-        states[i].history.markOOM(at: term.finishedAtNanos == 0 ? t : term.finishedAtNanos)
+        states[i].history.markOOM(at: term.finishedAtNanos)
         if let l = states[i].effectiveLimit, l > states[i].peakWorkingSet { states[i].peakWorkingSet = l }
         let at = term.finishedAtNanos == 0 ? t : term.finishedAtNanos
         if let k = kernel, absDiff(k.at, at) <= 60_000_000_000 { return }

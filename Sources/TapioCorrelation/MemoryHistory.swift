@@ -27,14 +27,14 @@ struct MemoryHistory: Sendable {
     static let minuteNanos: UInt64 = 60_000_000_000
 
     var minutes: Deque<Minute> = []
-    /// Minutes (numbers since the epoch) with an OOM kill, newest last, at most four: the drop that follows a kill
-    /// is the kernel's doing, not the workload's, and must not count as a cycle.
-    var oomMinutes: [Int64] = []
-    /// Minutes with a container restart (its death and the status reporting it), newest last, at most four. The drop
+    /// Minutes (numbers since the epoch) with an OOM kill, the kernel probe's or the pod status's, at most 8: the
+    /// drop that follows a kill is the kernel's doing, not the workload's, and must not count as a cycle.
+    var oomMarks = MinuteMarks()
+    /// Minutes a container restarted in (any reason; when the agent saw its restart count rise), at most 16. The drop
     /// a restart makes is a new container starting low, not the workload giving memory back: this container's own
     /// reading counts it as a cycle (a container restarted before it climbs higher than last time), the cycles kept
     /// for its workload's other pods do not (``cyclesLivedThrough(minDrop:)``).
-    var restartMinutes: [Int64] = []
+    var restartMarks = MinuteMarks()
     /// The minute number (since the epoch) of `minutes.last`.
     var lastMinute: Int64 = 0
     /// The first sample's instant: how long this subject has been watched.
@@ -86,26 +86,16 @@ struct MemoryHistory: Sendable {
         }
     }
 
-    /// Marks a container restart (any reason) at `t`: see ``restartMinutes``.
-    mutating func markRestart(at t: UInt64) {
-        let m = Int64(t / Self.minuteNanos)
-        if restartMinutes.last == m { return }
-        if restartMinutes.count >= 4 { restartMinutes.removeFirst() }
-        restartMinutes.append(m)
-    }
+    /// Marks a container restart (any reason) at `t`: see ``restartMarks``.
+    mutating func markRestart(at t: UInt64) { restartMarks.mark(Int64(t / Self.minuteNanos), capacity: 16) }
 
-    mutating func markOOM(at t: UInt64) {
-        let m = Int64(t / Self.minuteNanos)
-        if oomMinutes.last == m { return }
-        if oomMinutes.count >= 4 { oomMinutes.removeFirst() }
-        oomMinutes.append(m)
-    }
+    mutating func markOOM(at t: UInt64) { oomMarks.mark(Int64(t / Self.minuteNanos), capacity: 8) }
 
     /// The minute number of entry `i`.
     @inline(__always) func minute(_ i: Int) -> Int64 { lastMinute - Int64(minutes.count - 1 - i) }
 
     /// Whether an OOM kill fell in minute `m` or the one before (its drop may show a minute later).
-    @inline(__always) func killed(near m: Int64) -> Bool { oomMinutes.contains { $0 == m || $0 == m - 1 } }
+    @inline(__always) func killed(near m: Int64) -> Bool { oomMarks.near(m) }
 
     /// Earlier cycles: each a peak (bytes) and its minute, closed by a drop of at least a quarter of the peak (and
     /// of `minDrop`) that no OOM kill caused. A quarter: GC and cache trimming move memory by a few percent, a
@@ -122,8 +112,10 @@ struct MemoryHistory: Sendable {
     /// restart made (nor a kill, as there) and that the container lived on past for two minutes or more — a drop in a
     /// pod's last minutes may be its shutdown, not a cycle.
     func cyclesLivedThrough(minDrop: Double) -> [(minute: Int64, peak: Double, early: Double)] {
+        // A restart from the minute before the peak to the minute after the drop (the new container's first sample
+        // can precede the status that tells of it), or marks that have been dropped there.
         cycleDrops(minDrop: minDrop).filter { c in
-            c.drop <= lastMinute - 2 && !restartMinutes.contains { abs($0 - c.drop) <= 1 }
+            c.drop <= lastMinute - 2 && !restartMarks.within(c.minute - 1, c.drop + 1)
         }.map { ($0.minute, $0.peak, $0.early) }
     }
 
@@ -144,7 +136,9 @@ struct MemoryHistory: Sendable {
                 // A cycle is a climb and a drop: a drop that goes on into the next minute has climbed nothing since
                 // the last one, and is the same drop, not a second cycle.
                 let climbed = top.1 - Self.bytes(low) >= max(0.25 * top.1, minDrop)
-                if climbed, !killed(near: minute(i)) { out.append((top.0, top.1, top.2, minute(i))) }
+                // A kill from the minute before the peak to the drop's: a container killed under CrashLoopBackOff
+                // comes back (and its memory shows the drop) up to five minutes after the kill.
+                if climbed, !oomMarks.within(top.0 - 1, minute(i)) { out.append((top.0, top.1, top.2, minute(i))) }
                 // The next cycle starts at the trough.
                 peak = x.min
                 peakIndex = i
@@ -356,9 +350,36 @@ struct MemoryHistory: Sendable {
 
     mutating func reset() {
         minutes.removeAll()
-        oomMinutes.removeAll()
-        restartMinutes.removeAll()
+        oomMarks = MinuteMarks()
+        restartMarks = MinuteMarks()
         lastMinute = 0
         firstAt = 0
+    }
+}
+
+/// Minutes marked with an event (an OOM kill, a restart), oldest first, at most a capacity: past it the oldest goes,
+/// and ``completeSince`` says from which minute on every mark is still there.
+struct MinuteMarks: Sendable, Hashable {
+    private(set) var minutes: [Int64] = []
+    /// Marks before this minute may have been dropped (0: none was).
+    private(set) var completeSince: Int64 = 0
+
+    mutating func mark(_ m: Int64, capacity: Int) {
+        guard !minutes.contains(m) else { return }
+        // In order (a status can tell of a kill after a later one's kernel event): the oldest is the one to drop.
+        let at = minutes.firstIndex { $0 > m } ?? minutes.count
+        minutes.insert(m, at: at)
+        if minutes.count > max(1, capacity) {
+            let gone = minutes.removeFirst()
+            completeSince = Swift.max(completeSince, gone + 1)
+        }
+    }
+
+    /// A mark in minute `m` or the one before.
+    @inline(__always) func near(_ m: Int64) -> Bool { minutes.contains { $0 == m || $0 == m - 1 } }
+
+    /// A mark in minutes `from` through `to`, or there may have been one there that was dropped.
+    func within(_ from: Int64, _ to: Int64) -> Bool {
+        from < completeSince || minutes.contains { $0 >= from && $0 <= to }
     }
 }

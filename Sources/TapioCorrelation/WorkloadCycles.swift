@@ -84,16 +84,17 @@ struct WorkloadCycles: Sendable {
         oldestNoted = min(oldestNoted, e.lastNoted)
     }
 
-    /// The highest drop another pod of the workload came back down from, with how many such drops were kept and the
-    /// pod that peaked highest; nil when there is none. Not the asking pod's own: its own history reads those, and
-    /// read here as one highest drop they would hide that its peaks climb (a leak across cycles). Under a limit
-    /// (bytes; 0 without one) only drops from below it by more than the slack a climb back is allowed
+    /// The highest drop the workload's containers came back down from, with how many such drops were kept and the pod
+    /// that peaked highest; nil when there is none. Not the asking pod's own drops from minute `ownFrom` on: its own
+    /// history still holds those and reads them with their order (read here as one highest drop they would hide
+    /// peaks that climb, a leak across cycles); older ones it has forgotten count (a cycle longer than its two hours).
+    /// Under a limit (bytes; 0 without one) only drops from below it by more than the slack a climb back is allowed
     /// (``CycleReading/limitShare``) count: peaks an earlier pod reached under a higher limit say nothing about this
     /// one's, which memory would reach first.
-    func highest(_ key: Key, except podUID: String, limit: Double) -> (peak: Double, drops: Int, pod: String)? {
+    func highest(_ key: Key, except podUID: String, from ownFrom: Int64, limit: Double) -> (peak: Double, drops: Int, pod: String)? {
         guard let e = entries[key] else { return nil }
         let ceiling = limit > 0 ? (1 - CycleReading.limitShare) * limit : .infinity
-        let usable = e.drops.filter { $0.podUID != podUID && $0.peak < ceiling }
+        let usable = e.drops.filter { ($0.podUID != podUID || $0.minute < ownFrom) && $0.peak < ceiling }
         guard let top = usable.max(by: { $0.peak < $1.peak }) else { return nil }
         return (top.peak, usable.count, top.podName)
     }

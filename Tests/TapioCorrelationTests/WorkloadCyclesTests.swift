@@ -268,25 +268,66 @@ struct WorkloadCyclesTests {
 
     /// Without the kernel probe (`--k8s-only`, or a node where BPF cannot load) a kill is known only from the pod's
     /// status: the container's own history must not take the kill's drop for a cycle either, or a container killed
-    /// again and again would be settled as "came back down" before each kill.
-    @Test("a kill known only from the pod's status is not a cycle of the container's own history")
-    func statusKillInOwnHistory() {
+    /// again and again would be settled as "came back down" before each kill — also when CrashLoopBackOff brings the
+    /// container back minutes after the kill (`backOff`), its memory's drop showing only then.
+    @Test("a kill known only from the pod's status is not a cycle of the container's own history", arguments: [0, 200])
+    func statusKillInOwnHistory(backOff: Int) {
         var engine = CorrelationEngine()
         var out: [InsightUpdate] = []
         var noise = TestNoise(state: 3)
-        for k in 0...1200 {
+        let back = 560 + backOff
+        for k in 0...(back + 640) {
             let t = Self.t0 + UInt64(k) * 1_000_000_000
-            if k == 560 {
-                engine.ingest(TestEvents.restart(pod: "batch-a", count: 1, reason: "OOMKilled", at: t), now: t, into: &out)
+            if k == back {
+                // Killed at 560 s (finishedAt), seen restarted when the new container starts.
+                let died = Self.t0 + 560 * 1_000_000_000
+                engine.ingest(.cluster(ClusterEvent(timestampNanos: t, kind: .containerRestarted(ContainerTermination(
+                    pod: TestEvents.ref("batch-a"), container: "app", restartCount: 1,
+                    termination: Termination(reason: "OOMKilled", exitCode: 137, signal: 0, finishedAtNanos: died))))),
+                              now: t, into: &out)
             }
-            let phase = Double(k < 560 ? k : k - 560)
+            guard k < 560 || k >= back else { continue }
+            let phase = Double(k < 560 ? k : k - back)
             let v = 300 * Self.mi + 500 * Self.mi / 450 * phase + 0.5 * Self.mi * noise.gauss()
             guard v < Double(Self.gi) else { continue }
             engine.ingest(TestEvents.memory(pod: "batch-a", ws: UInt64(v), limit: Self.gi, owner: "batch", at: t), now: t, into: &out)
         }
         let raised = raised(out, .oomPrediction, pod: "batch-a").map { Double($0.observedAt - Self.t0) / 1e9 }
         // The second climb is predicted as soon into it as the first was (taken for a cycle, it waits for new ground).
-        #expect(raised.count == 2 && raised.last.map { $0 > 560 && $0 - 560 <= raised[0] + 30 } == true, "predicted at \(raised) s")
+        #expect(raised.count == 2 && raised.last.map { $0 > Double(back) && $0 - Double(back) <= raised[0] + 30 } == true,
+                "predicted at \(raised) s")
+    }
+
+    @Test("marks past their capacity leave the minutes before the oldest kept as unknown, so as marked")
+    func marksBeyondCapacity() {
+        var m = MinuteMarks()
+        for minute in [10, 5, 20] { m.mark(Int64(minute), capacity: 3) }
+        #expect(m.minutes == [5, 10, 20] && m.completeSince == 0)
+        #expect(m.within(6, 9) == false && m.within(6, 10) && m.near(11) && !m.near(12))
+        m.mark(30, capacity: 3)
+        #expect(m.minutes == [10, 20, 30] && m.completeSince == 6)
+        #expect(m.within(2, 4), "minute 5's mark was dropped: a drop there may be its restart")
+        #expect(m.within(11, 19) == false)
+    }
+
+    /// A policy change adopts the old engine's pod containers with their minute history; one that had gone quiet must
+    /// be forgotten when it would have been, not a quiet period after each change.
+    @Test("a history taken over by a policy change is forgotten on the old schedule")
+    func adoptedHistoryKeepsItsQuietClock() {
+        var engine = CorrelationEngine()
+        var out: [InsightUpdate] = []
+        for k in 0...120 {
+            let t = Self.t0 + UInt64(k) * 1_000_000_000
+            engine.ingest(TestEvents.memory(pod: "quiet", ws: 100 << 20, limit: Self.gi, at: t), now: t, into: &out)
+        }
+        // Quiet from 120 s; the change at 500 s; the old engine would have forgotten it a window and a resolveAfter
+        // (10 minutes) after 120 s.
+        var next = CorrelationEngine()
+        next.adoptActiveFindings(of: engine, now: Self.t0 + 500 * 1_000_000_000)
+        #expect(next.trackedSubjects == 1, "the history was not taken over")
+        next.tick(now: Self.t0 + 700 * 1_000_000_000, into: &out)  // (an engine's first tick starts its clock)
+        next.tick(now: Self.t0 + 721 * 1_000_000_000, into: &out)
+        #expect(next.trackedSubjects == 0, "kept past its quiet period: the change restarted its clock")
     }
 
     /// A rollout that lowers the limit: the old pods' peaks, reached under the higher one, would be past the new.
@@ -314,13 +355,15 @@ struct WorkloadCyclesTests {
         // The same drops noted again (every sweep notes a live pod's drops) count once.
         w.note(key("a"), pod: pod, cycles: Array(six.suffix(2)), now: 2_000)
         #expect(w.entries[key("a")]?.drops.map(\.minute) == [2, 3, 4, 5], "noted twice")
-        let other = try #require(w.highest(key("a"), except: "ub", limit: 0))
+        let other = try #require(w.highest(key("a"), except: "ub", from: 0, limit: 0))
         #expect(other.peak == 600 && other.drops == 4 && other.pod == "a")
-        #expect(w.highest(key("a"), except: "ua", limit: 0) == nil, "a pod's own drops were read as another's")
-        // Under a limit, only peaks from below it by more than the slack: 600 under 650 is within 5 % of it.
-        #expect(w.highest(key("a"), except: "ub", limit: 600)?.peak == 500)
-        #expect(w.highest(key("a"), except: "ub", limit: 300) == nil)
-        #expect(w.highest(key("b"), except: "ub", limit: 0) == nil)
+        // A pod's own drops are its history's to read while it holds them (from minute 2 on, here); older ones count.
+        #expect(w.highest(key("a"), except: "ua", from: 2, limit: 0) == nil, "a pod's own drops were read as another's")
+        #expect(w.highest(key("a"), except: "ua", from: 4, limit: 0)?.peak == 400, "drops its history forgot were not read")
+        // Under a limit, only peaks from below it by more than the slack: 600 under 600 is not, 500 is.
+        #expect(w.highest(key("a"), except: "ub", from: 0, limit: 600)?.peak == 500)
+        #expect(w.highest(key("a"), except: "ub", from: 0, limit: 300) == nil)
+        #expect(w.highest(key("b"), except: "ub", from: 0, limit: 0) == nil)
         for k in 0..<WorkloadCycles.capacity {
             w.note(key("w\(k)"), pod: PodRef(namespace: "ns", name: "w\(k)", uid: "u\(k)"),
                    cycles: [(minute: 1, peak: 1, early: 0)], now: 10_000 + UInt64(k))

@@ -280,7 +280,8 @@ extension CorrelationEngine {
     func workloadDrop(_ s: SubjectState) -> (peak: Double, drops: Int, pod: String)? {
         guard workloadCycles.count > 0, let key = WorkloadCycles.key(s.subject, owner: s.owner), let pod = s.subject.pod
         else { return nil }
-        return workloadCycles.highest(key, except: pod.uid, limit: s.effectiveLimit.map { Double($0) } ?? 0)
+        let ownFrom = s.history.minutes.isEmpty ? Int64.max : s.history.minute(0)
+        return workloadCycles.highest(key, except: pod.uid, from: ownFrom, limit: s.effectiveLimit.map { Double($0) } ?? 0)
     }
 
     func recentClimb(_ series: MemorySeries, limit: UInt64?) -> Deque<MemorySeries.Bucket>? {
