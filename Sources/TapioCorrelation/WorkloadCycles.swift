@@ -14,8 +14,8 @@ import TapioModel
 ///
 /// Only drops the history counts as cycles are kept: a kill's drop is the kernel's and is not a cycle, and a pod
 /// deleted at its peak left no drop. Bounded: ``dropsKept`` drops per workload, ``capacity`` workloads (the one
-/// noted least recently goes first), each kept ``keepForNanos`` after it was last noted: 343 bytes a workload with
-/// four drops (`tapio-bench correlation-workload-cycles`), 0.34 MiB for all of them.
+/// noted least recently goes first), each kept ``keepForNanos`` after it was last noted: 308 bytes a workload with
+/// four drops (`tapio-bench correlation-workload-cycles`), 0.30 MiB for all of them.
 struct WorkloadCycles: Sendable {
     struct Drop: Sendable, Hashable {
         /// The pod whose container came back down (its uid, so that a drop noted twice counts once, and its name for
