@@ -68,7 +68,8 @@ public struct CorrelationEngine: Sendable {
     var timedWorkCache: UInt64?
     var cluster = ClusterHealthTracker()
     var ownerImages: [String: OwnerImages] = [:]
-    /// The drops of pods that are gone, by workload: a new pod's first ramp of a cycling workload is that cycle again.
+    /// The drops pods went through, by workload (noted when a pod goes, and every few minutes for those still here):
+    /// a new pod's first ramp of a cycling workload is that cycle again.
     var workloadCycles = WorkloadCycles()
     /// When housekeeping next notes the live subjects' cycles (``WorkloadCycles/sweepNanos``).
     var nextCycleSweep: UInt64 = 0

@@ -55,13 +55,13 @@ enum CycleReading: Sendable {
     static let limitShare = 0.05
 
     /// The earlier cycles in `history` under `limit` (bytes; 0 without one), drops counted as ``limitShare`` says.
-    static func cycles(in history: MemoryHistory, limit: Double) -> [(minute: Int64, peak: Double, early: Double)] {
+    static func cycles(in history: MemoryHistory, limit: Double) -> [MemoryHistory.Cycle] {
         history.cycles(minDrop: limitShare * limit)
     }
 
     /// The cycles in `history` its workload's other pods may go by (``MemoryHistory/cyclesLivedThrough(minDrop:)``),
     /// drops counted as in ``cycles(in:limit:)``.
-    static func cyclesLivedThrough(in history: MemoryHistory, limit: Double) -> [(minute: Int64, peak: Double, early: Double)] {
+    static func cyclesLivedThrough(in history: MemoryHistory, limit: Double) -> [MemoryHistory.Cycle] {
         history.cyclesLivedThrough(minDrop: limitShare * limit)
     }
 

@@ -97,6 +97,10 @@ struct MemoryHistory: Sendable {
     /// Whether an OOM kill fell in minute `m` or the one before (its drop may show a minute later).
     @inline(__always) func killed(near m: Int64) -> Bool { oomMarks.near(m) }
 
+    /// A finished cycle: its peak's minute (since the epoch), the peak (bytes), how early in that minute it most
+    /// likely was (seconds), and the minute memory dropped in.
+    typealias Cycle = (minute: Int64, peak: Double, early: Double, drop: Int64)
+
     /// Earlier cycles: each a peak (bytes) and its minute, closed by a drop of at least a quarter of the peak (and
     /// of `minDrop`) that no OOM kill caused. A quarter: GC and cache trimming move memory by a few percent, a
     /// finished batch phase or a restart by far more. The running (unfinished) cycle is not included.
@@ -104,24 +108,12 @@ struct MemoryHistory: Sendable {
     /// `early` is how long before its minute's end the peak most likely was: half a minute when the drop's own
     /// minute holds it (memory climbed on, then fell, inside it), none when the minute before does (a climbing
     /// minute's maximum is at its end).
-    func cycles(minDrop: Double) -> [(minute: Int64, peak: Double, early: Double)] {
-        cycleDrops(minDrop: minDrop).map { ($0.minute, $0.peak, $0.early) }
-    }
 
     /// The cycles other pods of the workload may go by (``WorkloadCycles``): those of ``cycles(minDrop:)`` that no
     /// restart made (nor a kill, as there) and that the container lived on past for two minutes or more — a drop in a
     /// pod's last minutes may be its shutdown, not a cycle.
-    func cyclesLivedThrough(minDrop: Double) -> [(minute: Int64, peak: Double, early: Double)] {
-        // A restart from the minute before the peak to the minute after the drop (the new container's first sample
-        // can precede the status that tells of it), or marks that have been dropped there.
-        cycleDrops(minDrop: minDrop).filter { c in
-            c.drop <= lastMinute - 2 && !restartMarks.within(c.minute - 1, c.drop + 1)
-        }.map { ($0.minute, $0.peak, $0.early) }
-    }
-
-    /// ``cycles(minDrop:)`` with the minute each drop fell in.
-    private func cycleDrops(minDrop: Double) -> [(minute: Int64, peak: Double, early: Double, drop: Int64)] {
-        var out: [(minute: Int64, peak: Double, early: Double, drop: Int64)] = []
+    func cycles(minDrop: Double) -> [Cycle] {
+        var out: [Cycle] = []
         var peak: UInt32 = 0
         var peakIndex = 0
         // The lowest point since the last drop (0 before the first: the first cycle's climb may predate the
@@ -149,6 +141,17 @@ struct MemoryHistory: Sendable {
             low = Swift.min(low, x.min)
         }
         return out
+    }
+
+    /// The cycles other pods of the workload may go by (``WorkloadCycles``): those of ``cycles(minDrop:)`` that no
+    /// restart made (nor a kill, as there) and that the container lived on past for two minutes or more — a drop in a
+    /// pod's last minutes may be its shutdown, not a cycle.
+    func cyclesLivedThrough(minDrop: Double) -> [Cycle] {
+        // A restart from the minute before the peak to the minute after the drop (the new container's first sample
+        // can precede the status that tells of it), or marks that have been dropped there.
+        cycles(minDrop: minDrop).filter { c in
+            c.drop <= lastMinute - 2 && !restartMarks.within(c.minute - 1, c.drop + 1)
+        }
     }
 
     /// Seconds from a cycle's peak to `now`: `early` seconds before the end of minute `m` (see

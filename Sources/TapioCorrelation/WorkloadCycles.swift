@@ -12,8 +12,8 @@ import TapioModel
 /// the same workload with no drop of its own reads them as the OOM prediction reads its own once-seen drop: a climb
 /// back to about there is that cycle again; above it, new ground that may still be a cycle with a higher peak.
 ///
-/// Only drops the history counts as cycles are kept: a kill's drop is the kernel's and is not a cycle, and a pod
-/// deleted at its peak left no drop. Bounded: ``dropsKept`` drops per workload, ``capacity`` workloads (the one
+/// Only drops the workload made itself are kept (``MemoryHistory/cyclesLivedThrough(minDrop:)``): not a kill's, a
+/// restart's, or one in a container's last minutes (a shutdown); and a pod deleted at its peak left no drop. Bounded: ``dropsKept`` drops per workload, ``capacity`` workloads (the one
 /// noted least recently goes first), each kept ``keepForNanos`` after it was last noted: 308 bytes a workload with
 /// four drops (`tapio-bench correlation-workload-cycles`), 0.30 MiB for all of them.
 struct WorkloadCycles: Sendable {
@@ -67,7 +67,7 @@ struct WorkloadCycles: Sendable {
 
     /// Keeps the drops of a container (`cycles`, from ``CycleReading/cyclesLivedThrough(in:limit:)``): the newest
     /// ``dropsKept`` of the workload's.
-    mutating func note(_ key: Key, pod: PodRef, cycles: [(minute: Int64, peak: Double, early: Double)], now: UInt64) {
+    mutating func note(_ key: Key, pod: PodRef, cycles: [MemoryHistory.Cycle], now: UInt64) {
         guard !cycles.isEmpty else { return }
         if entries[key] == nil, entries.count >= Self.capacity,
            let oldest = entries.min(by: { $0.value.lastNoted < $1.value.lastNoted })?.key {

@@ -348,7 +348,10 @@ struct WorkloadCyclesTests {
         var w = WorkloadCycles()
         func key(_ name: String) -> WorkloadCycles.Key { .init(namespace: "ns", ownerKind: "Deployment", ownerName: name, container: "app") }
         let pod = PodRef(namespace: "ns", name: "a", uid: "ua")
-        let six = (0..<6).map { (minute: Int64($0), peak: Double($0 + 1) * 100, early: 0.0) }
+        let six: [MemoryHistory.Cycle] = (0..<6).map { k in
+            let m = Int64(k)
+            return (minute: m, peak: Double(m + 1) * 100, early: 0, drop: m + 1)
+        }
         w.note(key("a"), pod: pod, cycles: six, now: 1_000)
         let entry = try #require(w.entries[key("a")])
         #expect(entry.drops.map(\.minute) == [2, 3, 4, 5], "not the newest \(WorkloadCycles.dropsKept)")
@@ -366,7 +369,7 @@ struct WorkloadCyclesTests {
         #expect(w.highest(key("b"), except: "ub", from: 0, limit: 0) == nil)
         for k in 0..<WorkloadCycles.capacity {
             w.note(key("w\(k)"), pod: PodRef(namespace: "ns", name: "w\(k)", uid: "u\(k)"),
-                   cycles: [(minute: 1, peak: 1, early: 0)], now: 10_000 + UInt64(k))
+                   cycles: [(minute: 1, peak: 1, early: 0, drop: 2)], now: 10_000 + UInt64(k))
         }
         #expect(w.count == WorkloadCycles.capacity)
         #expect(w.entries[key("a")] == nil, "the workload noted least recently was kept past the cap")

@@ -272,10 +272,6 @@ extension CorrelationEngine {
         return probability
     }
 
-    /// The buckets of a climb that began inside the window: the longest run at the end whose every bucket's
-    /// maximum is at least 0.5 % of the limit above the one before (a leak due at the limit within ~30 minutes
-    /// climbs that much per 10-s bucket; a flat or noisy stretch does not), plus the bucket just opened. Nil unless
-    /// it holds five buckets or more and is shorter than the window's series.
     /// The highest drop other pods of `s`'s workload came back down from under its limit (``WorkloadCycles``).
     func workloadDrop(_ s: SubjectState) -> (peak: Double, drops: Int, pod: String)? {
         guard workloadCycles.count > 0, let key = WorkloadCycles.key(s.subject, owner: s.owner), let pod = s.subject.pod
@@ -284,6 +280,10 @@ extension CorrelationEngine {
         return workloadCycles.highest(key, except: pod.uid, from: ownFrom, limit: s.effectiveLimit.map { Double($0) } ?? 0)
     }
 
+    /// The buckets of a climb that began inside the window: the longest run at the end whose every bucket's
+    /// maximum is at least 0.5 % of the limit above the one before (a leak due at the limit within ~30 minutes
+    /// climbs that much per 10-s bucket; a flat or noisy stretch does not), plus the bucket just opened. Nil unless
+    /// it holds five buckets or more and is shorter than the window's series.
     func recentClimb(_ series: MemorySeries, limit: UInt64?) -> Deque<MemorySeries.Bucket>? {
         guard let l = limit, series.buckets.count > 5 else { return nil }
         let step = l / 200
