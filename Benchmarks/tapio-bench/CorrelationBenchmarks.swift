@@ -76,7 +76,61 @@ let correlationBenchmarks: [Benchmark] = [
               summary: "heap the engine keeps per workload for its pods' cycles once the pods are gone (WorkloadCycles): 1,024 workloads, each one pod that went through four 3-minute cycles and was deleted, against the same pods flat") {
         workloadCyclesHeap(workloads: 1024)
     },
+    Benchmark(name: "engine-memory-checkpoint",
+              summary: "the agent's state file (--state-file): taking the engine's memory, writing it to bytes, reading it back and restoring it, for a full node (110 pods) and for 10,000 pod containers, each with a full two-hour history") {
+        engineMemoryCheckpoint(containers: 110, prefix: "node") + engineMemoryCheckpoint(containers: 10_000, prefix: "10k")
+    },
 ]
+
+/// Costs of one checkpoint of `containers` pod containers whose minute histories are full (125 minutes of a sawtooth),
+/// best of five: what the engine's task spends taking the memory every minute, what the writer spends encoding it,
+/// and what a start spends decoding and restoring it; the file's size.
+func engineMemoryCheckpoint(containers n: Int, prefix: String) -> [Measurement] {
+    let t0: UInt64 = 1_795_000_000 * 1_000_000_000
+    var config = CorrelationConfig()
+    config.maxSubjects = max(n * 2, 1000)
+    var engine = CorrelationEngine(config: config)
+    var sink: [InsightUpdate] = []
+    let pods = (0..<n).map { k in
+        PodRef(namespace: "ns-\(k % 50)", name: "app-\(k)-7d9f8c6b5-x2k4q", uid: "3f1c9a2e-5b7d-4e8f-9a0b-\(String(format: "%012d", k))")
+    }
+    for minute in 0..<125 {
+        let t = t0 + UInt64(minute) * 60_000_000_000
+        let ws = UInt64(200 + (minute % 30) * 10) << 20
+        for (k, p) in pods.enumerated() {
+            let e = NodeEvent(timestampNanos: t, pid: Int32(1000 + k), cgroupID: UInt64(5000 + k), comm: "app",
+                              kind: .cgroupMemory(.init(usageBytes: ws, workingSetBytes: ws, limitBytes: 1 << 30)))
+            engine.ingest(AttributedEvent(event: .node(e), subject: .podContainer(p, container: "app"),
+                                          context: SubjectContext(owner: OwnerRef(kind: "Deployment", name: "app-\(k)"), node: "node-1")),
+                          now: t, into: &sink)
+        }
+        sink.removeAll(keepingCapacity: true)
+    }
+    let now = t0 + 125 * 60_000_000_000
+    func best(_ body: () -> Void) -> Double {
+        (0..<5).map { _ in let a = nowNanos(); body(); return Double(nowNanos() - a) / 1e6 }.min() ?? 0
+    }
+    var memory = EngineMemory()
+    let take = best { memory = engine.memory(now: now) }
+    var bytes: [UInt8] = []
+    let encode = best { bytes = EngineMemoryCodec.encode(memory) }
+    var back = EngineMemory()
+    let decode = best { back = (try? EngineMemoryCodec.decode(bytes)) ?? EngineMemory() }
+    var restored = 0
+    let restore = best {
+        var fresh = CorrelationEngine(config: config)
+        restored = fresh.restore(back, now: now)
+        blackHole(fresh)
+    }
+    blackHole(engine)
+    return [Measurement(metric: "\(prefix)_containers_restored", value: Double(restored), unit: "containers"),
+            Measurement(metric: "\(prefix)_file_bytes", value: Double(bytes.count), unit: "bytes"),
+            Measurement(metric: "\(prefix)_bytes_per_container", value: (Double(bytes.count) / Double(max(n, 1))).rounded(), unit: "bytes"),
+            Measurement(metric: "\(prefix)_take_ms", value: take, unit: "ms"),
+            Measurement(metric: "\(prefix)_encode_ms", value: encode, unit: "ms"),
+            Measurement(metric: "\(prefix)_decode_ms", value: decode, unit: "ms"),
+            Measurement(metric: "\(prefix)_restore_ms", value: restore, unit: "ms")]
+}
 
 /// Heap held after `workloads` pods (one per workload) cycled four times and were deleted, minus the same with flat
 /// pods: what the engine keeps of their drops. Allocations, not time: a debug build measures it as well.

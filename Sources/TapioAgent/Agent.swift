@@ -34,6 +34,9 @@ public struct Agent: Sendable {
         /// so only `tapio agent` sets it (30 s unless told otherwise), not the tests and benchmarks that run agents
         /// in their own process; never with `kernelSources` off.
         public var releaseStartupPagesAfter: Duration?
+        /// Where the engine's memory beyond its window (each pod container's two-hour minute history, the cycles its
+        /// workloads went through) is kept across agent restarts (``EngineMemoryFile``); nil: nowhere.
+        public var stateFile: String?
         public init(nodeName: String, namespace: String = "tapio-system", metricsHost: String = "0.0.0.0",
                     metricsPort: Int = 9464, heartbeatPeriod: Duration = .seconds(120), cgroupRoot: String = "/sys/fs/cgroup") {
             self.nodeName = nodeName
@@ -80,9 +83,10 @@ public struct Agent: Sendable {
                                    ownNamespace: options.namespace, notBefore: started, logger: logger)
         let metrics = self.metrics
         let scope = PolicyScope(pods: sniffer.pods)
+        let memoryFile = options.stateFile.map { EngineMemoryFile(path: $0, logger: logger) }
         let pipeline = Pipeline(config: initial.correlation, sources: node.sources + [sniffer] + extraSources,
                                 attributor: attributor, sinks: [MetricsSink(metrics: metrics), writer],
-                                deletions: sniffer.deletions, logger: logger,
+                                deletions: sniffer.deletions, memoryFile: memoryFile, logger: logger,
                                 filter: { scope.allows($0) })
         let client = self.client
         let problems: @Sendable () -> [String] = {
@@ -136,6 +140,11 @@ public struct Agent: Sendable {
                     metrics.shedTotal(stage: "kernel_ringbuf", total: probes.kernelStats().ringBufferDrops)
                 }
                 metrics.writesDropped(insights: writer, events: [recorder])
+                if let f = memoryFile?.stats {
+                    metrics.stateFile(written: f.writesSucceeded, failed: f.writesFailed, superseded: f.writesSuperseded,
+                                      bytes: f.lastWriteBytes, readOutcome: f.readOutcome,
+                                      restoredContainers: f.restoredContainers, restoredWorkloads: f.restoredWorkloads)
+                }
                 return .init(contentType: "text/plain; version=0.0.4; charset=utf-8", body: metrics.render())
             },
             "/healthz": { .init(body: Array("ok\n".utf8)) },

@@ -48,6 +48,9 @@ public final class Pipeline: Sendable {
     /// seen if a queue shed events meanwhile, their own has not reached the engine, and it still holds the pod.
     let deletions: PodDeletionLog?
     let deletionGrace: UInt64
+    /// Where the engine's memory beyond its window is kept across restarts (nil: nowhere), and how often it is written.
+    let memoryFile: EngineMemoryFile?
+    let checkpointNanos: UInt64
     let logger: Logger
     private let current = Mutex(PipelineStatus())
     private let nextConfig = Mutex<CorrelationConfig?>(nil)
@@ -56,7 +59,8 @@ public final class Pipeline: Sendable {
     ///   out is followed by its resolution whatever it says then (``PublishedFindings``).
     public init(config: CorrelationConfig, sources: [any EventSource], attributor: any Attributor,
                 sinks: [any InsightSink], queueCapacity: Int = 65_536, deletions: PodDeletionLog? = nil,
-                deletionGrace: Duration = .seconds(10), logger: Logger = Logger(label: "tapio.pipeline"),
+                deletionGrace: Duration = .seconds(10), memoryFile: EngineMemoryFile? = nil,
+                checkpointEvery: Duration = .seconds(60), logger: Logger = Logger(label: "tapio.pipeline"),
                 filter: @escaping @Sendable (InsightUpdate) -> Bool = { _ in true }) {
         self.config = config
         self.sources = sources
@@ -67,6 +71,8 @@ public final class Pipeline: Sendable {
         self.filter = filter
         self.deletions = deletions
         self.deletionGrace = deletionGrace.nanos
+        self.memoryFile = memoryFile
+        self.checkpointNanos = max(checkpointEvery.nanos, 1_000_000_000)
     }
 
     /// Switches the engine to a new configuration (a policy changed). The engine starts over with the new
@@ -171,6 +177,11 @@ public final class Pipeline: Sendable {
         var events: UInt64 = 0
         var lastSnapshot: UInt64 = 0
         var lastStatus: UInt64 = 0
+        // What the last agent on this node knew of memory beyond the window, before the first event.
+        if let memoryFile, let memory = memoryFile.load() {
+            memoryFile.noteRestored(memory, containers: engine.restore(memory, now: MonotonicClock.wallNanos()))
+        }
+        var lastCheckpoint = MonotonicClock.wallNanos()
         let onCancel = merged
         await withTaskCancellationHandler {
             // Waits for events only as long as the engine has nothing due: a partial batch's timeout or the
@@ -224,6 +235,10 @@ public final class Pipeline: Sendable {
                 await publish(&updates, engine: engine, carried: carried, published: &published, events: events, snapshot: snapshot)
                 // The sources' health and the counters go to the sinks once a second from here: this loop wakes
                 // at least that often (housekeeping), so a timer of its own would only add wake-ups.
+                if let memoryFile, now &- lastCheckpoint >= checkpointNanos {
+                    lastCheckpoint = now
+                    memoryFile.submit(engine.memory(now: now))
+                }
                 if statusDue {
                     lastStatus = now
                     let s = refreshSources()
@@ -240,6 +255,7 @@ public final class Pipeline: Sendable {
         }
         updates.append(contentsOf: engine.flush(now: MonotonicClock.wallNanos()))
         await publish(&updates, engine: engine, carried: carried, published: &published, events: events, snapshot: true)
+        memoryFile?.writeNow(engine.memory(now: MonotonicClock.wallNanos()))
     }
 
     private func publish(_ updates: inout [InsightUpdate], engine: CorrelationEngine, carried: (shed: UInt64, evicted: UInt64),

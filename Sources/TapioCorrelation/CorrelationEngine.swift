@@ -176,20 +176,7 @@ public struct CorrelationEngine: Sendable {
         // What memory did beyond the window is not the policy's: each pod container's minute history comes (its
         // cycles, and a leak's climb across them), and with them what the workloads' gone pods went through. Taken
         // after the findings and only while there is room: a history must not push out a subject with a finding.
-        workloadCycles = old.workloadCycles
-        for s in old.states where s.history.firstAt > 0 {
-            noteCycles(of: s)
-            guard case .podContainer = s.subject, index[s.subject] != nil || states.count < max(1, config.maxSubjects),
-                  let i = slot(for: s.subject, now: now) else { continue }
-            states[i].history = s.history
-            // (Without it the first cgroup sample would take the history for a per-process one and start it over.)
-            states[i].hasCgroupSeries = s.hasCgroupSeries
-            states[i].owner = s.owner
-            states[i].memoryLimit = s.memoryLimit
-            states[i].memoryRequest = s.memoryRequest
-            // Quiet since then, not since the change: a gone container is forgotten when it would have been.
-            states[i].lastSeen = s.lastSeen
-        }
+        restore(old.memory(now: now), now: now, keepLastSeen: true)
         timedWorkCache = nil
     }
 

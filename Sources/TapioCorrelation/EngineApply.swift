@@ -288,7 +288,7 @@ extension CorrelationEngine {
     private mutating func noteRestart(_ i: Int, count: Int, t: UInt64, force: Bool) -> Bool {
         let known = states[i].restartCount
         guard count > known || (force && count == 0) else { return false }
-        let firstSight = known == 0 && states[i].restartTimes.isEmpty && !force
+        let firstSight = known == 0 && states[i].restartTimes.isEmpty && !force && !states[i].restartsKnown
         states[i].restartCount = count
         if firstSight && count > 0 { return false }  // restarts from before Tapio was watching are history, not news
         if states[i].restartTimes.count >= 64 { states[i].restartTimes.removeFirst() }

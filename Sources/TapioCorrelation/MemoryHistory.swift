@@ -87,9 +87,12 @@ struct MemoryHistory: Sendable {
     }
 
     /// Marks a container restart (any reason) at `t`: see ``restartMarks``.
-    mutating func markRestart(at t: UInt64) { restartMarks.mark(Int64(t / Self.minuteNanos), capacity: 16) }
+    mutating func markRestart(at t: UInt64) { restartMarks.mark(Int64(t / Self.minuteNanos), capacity: Self.restartMarksKept) }
 
-    mutating func markOOM(at t: UInt64) { oomMarks.mark(Int64(t / Self.minuteNanos), capacity: 8) }
+    mutating func markOOM(at t: UInt64) { oomMarks.mark(Int64(t / Self.minuteNanos), capacity: Self.oomMarksKept) }
+
+    static let oomMarksKept = 8
+    static let restartMarksKept = 16
 
     /// The minute number of entry `i`.
     @inline(__always) func minute(_ i: Int) -> Int64 { lastMinute - Int64(minutes.count - 1 - i) }
@@ -366,6 +369,15 @@ struct MinuteMarks: Sendable, Hashable {
     private(set) var minutes: [Int64] = []
     /// Marks before this minute may have been dropped (0: none was).
     private(set) var completeSince: Int64 = 0
+
+    init() {}
+
+    /// Marks read back (``EngineMemoryCodec``): nil unless strictly in order.
+    init?(minutes: [Int64], completeSince: Int64) {
+        guard zip(minutes, minutes.dropFirst()).allSatisfy({ $0 < $1 }) else { return nil }
+        self.minutes = minutes
+        self.completeSince = completeSince
+    }
 
     mutating func mark(_ m: Int64, capacity: Int) {
         guard !minutes.contains(m) else { return }

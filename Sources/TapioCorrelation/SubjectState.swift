@@ -127,6 +127,9 @@ struct SubjectState: Sendable {
 
     // Restarts, crash loop, probes.
     var restartCount = 0
+    /// The restart count was taken over from an engine that watched before this one (``EngineMemory``): a higher
+    /// count on first sight is then news (a restart while no engine watched), not history from before Tapio.
+    var restartsKnown = false
     var restartTimes: Deque<UInt64> = []
     var lastTermination: Termination?
     var waitingReason: String?

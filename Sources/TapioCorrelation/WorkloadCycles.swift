@@ -69,17 +69,25 @@ struct WorkloadCycles: Sendable {
     /// ``dropsKept`` of the workload's.
     mutating func note(_ key: Key, pod: PodRef, cycles: [MemoryHistory.Cycle], now: UInt64) {
         guard !cycles.isEmpty else { return }
+        merge(key, Entry(drops: cycles.map { Drop(podUID: pod.uid, podName: pod.name, minute: $0.minute, peak: $0.peak) },
+                         lastNoted: now))
+    }
+
+    /// Adds `entry`'s drops to the workload's (each pod's drop in a minute once; the newest ``dropsKept``), noted at
+    /// the later of the two times; a new workload past ``capacity`` pushes out the one noted least recently.
+    mutating func merge(_ key: Key, _ entry: Entry) {
+        guard !entry.drops.isEmpty else { return }
         if entries[key] == nil, entries.count >= Self.capacity,
            let oldest = entries.min(by: { $0.value.lastNoted < $1.value.lastNoted })?.key {
             entries[oldest] = nil
         }
-        var e = entries[key] ?? Entry(lastNoted: now)
-        for c in cycles where !e.drops.contains(where: { $0.podUID == pod.uid && $0.minute == c.minute }) {
-            e.drops.append(Drop(podUID: pod.uid, podName: pod.name, minute: c.minute, peak: c.peak))
+        var e = entries[key] ?? Entry(lastNoted: entry.lastNoted)
+        for d in entry.drops where !e.drops.contains(where: { $0.podUID == d.podUID && $0.minute == d.minute }) {
+            e.drops.append(d)
         }
         e.drops.sort { $0.minute < $1.minute }
         if e.drops.count > Self.dropsKept { e.drops.removeFirst(e.drops.count - Self.dropsKept) }
-        e.lastNoted = max(e.lastNoted, now)
+        e.lastNoted = max(e.lastNoted, entry.lastNoted)
         entries[key] = e
         oldestNoted = min(oldestNoted, e.lastNoted)
     }

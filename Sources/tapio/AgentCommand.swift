@@ -29,6 +29,9 @@ struct AgentCommand: AsyncParsableCommand {
             transform: DurationArgument.parser(DurationArgument.startupReleaseRange))
     var releaseStartupPagesAfter = DurationArgument(.seconds(30))
 
+    @Option(help: ArgumentHelp("Keep the engine's memory beyond its window (each pod container's two-hour minute history, its workload's cycles) in this file across agent restarts: written every minute and at shutdown, read back at start (the DaemonSet uses /var/lib/tapio/engine-memory). Default: kept in memory only.", valueName: "path"))
+    var stateFile: String?
+
     var resolvedNodeName: String? {
         nodeName ?? ProcessInfo.processInfo.environment["NODE_NAME"].flatMap { $0.isEmpty ? nil : $0 }
     }
@@ -38,6 +41,9 @@ struct AgentCommand: AsyncParsableCommand {
             throw ValidationError("the agent needs its node's name: pass --node-name or set NODE_NAME (the DaemonSet sets it from spec.nodeName).")
         }
         if !DNSNames.isLabel(namespace) { throw ValidationError("--namespace '\(namespace)' is not a valid namespace name.") }
+        if let stateFile, stateFile.isEmpty || stateFile.hasSuffix("/") || stateFile.utf8.count > 4000 {
+            throw ValidationError("--state-file '\(stateFile)' is not a file path (a directory, empty, or too long).")
+        }
     }
 
     func run() async throws {

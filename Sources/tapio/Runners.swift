@@ -17,6 +17,7 @@ struct AgentRunner {
         var options = Agent.Options(nodeName: c.resolvedNodeName ?? "", namespace: c.namespace,
                                     metricsHost: c.metricsAddr.host, metricsPort: c.metricsAddr.port)
         options.releaseStartupPagesAfter = c.releaseStartupPages ? c.releaseStartupPagesAfter.duration : nil
+        options.stateFile = c.stateFile
         try await runThenShutDown(client) { try await Agent(options: options, client: client, metrics: metrics).run() }
     }
 }

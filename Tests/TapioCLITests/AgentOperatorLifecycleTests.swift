@@ -70,7 +70,13 @@ struct AgentOperatorLifecycleTests {
         let client = try KubeClient(kubeconfigPath: cluster.kubeconfigPath)
         _ = try? await client.create(Namespace(metadata: ObjectMeta(name: "tapio-system")))
         let node = "lifecycle-" + String(UUID().uuidString.lowercased().prefix(8))
-        let args = try manifestArguments("config/agent/daemonset.yaml", ["POD_NAMESPACE": "tapio-system", "NODE_NAME": node])
+        var args = try manifestArguments("config/agent/daemonset.yaml", ["POD_NAMESPACE": "tapio-system", "NODE_NAME": node])
+        // The manifest's state file is the node's /var/lib/tapio: here a directory of the test's own (not yet
+        // there: the agent creates it).
+        let stateDir = FileManager.default.temporaryDirectory.appendingPathComponent("tapio-state-\(node)")
+        defer { try? FileManager.default.removeItem(at: stateDir) }
+        let stateAt = try #require(args.firstIndex(of: "--state-file"), "the DaemonSet passes no --state-file") + 1
+        args[stateAt] = stateDir.appendingPathComponent("engine-memory").path
         let p = try launch(args + ["--kubeconfig", cluster.kubeconfigPath, "--metrics-addr", "127.0.0.1:0"])
         defer { if p.isRunning { p.terminate() } }
         // Running for real once its heartbeat Lease exists.
@@ -89,5 +95,9 @@ struct AgentOperatorLifecycleTests {
         #expect(beating == true, "the agent never wrote its heartbeat Lease")
         #expect(exited, "the agent did not exit within 30 s of SIGTERM")
         if exited { #expect(p.terminationStatus == 0, "exit status \(p.terminationStatus) after \(seconds) s") }
+        // Its last act: the engine's memory written for the next start, whole (the temporary file renamed over it).
+        let state = try? Data(contentsOf: stateDir.appendingPathComponent("engine-memory"))
+        #expect(state.map { $0.starts(with: Array("TAPIOMEM".utf8)) } == true, "no state file written at shutdown")
+        #expect(!FileManager.default.fileExists(atPath: stateDir.appendingPathComponent("engine-memory.tmp").path))
     }
 }

@@ -175,9 +175,20 @@ struct DeployManifestTests {
             let mount = try #require(c["volumeMounts"]?.arrayValue?.first { $0["name"] == vol["name"] })
             #expect(mount["readOnly"] == .bool(true), "\(hostPath) must be mounted read-only")
         }
+        // The one writable hostPath is the agent's own state directory, where --state-file points (the engine's
+        // memory kept across restarts); every other host path is read-only.
+        let args = (c["args"]?.arrayValue ?? []).compactMap(\.stringValue)
+        let stateFile = try #require(args.firstIndex(of: "--state-file").flatMap { args.indices.contains($0 + 1) ? args[$0 + 1] : nil },
+                                     "the agent keeps no state file")
         for m in c["volumeMounts"]?.arrayValue ?? [] {
             let v = volumes[m["name"]?.stringValue ?? ""]
-            if v?["hostPath"] != nil { #expect(m["readOnly"] == .bool(true), "\(m["mountPath"]?.goRendered ?? "")") }
+            guard v?["hostPath"] != nil else { continue }
+            if v?["hostPath"]?["path"] == .string("/var/lib/tapio") {
+                #expect(m["mountPath"] == .string("/var/lib/tapio") && stateFile.hasPrefix("/var/lib/tapio/"), "\(stateFile)")
+                #expect(v?["hostPath"]?["type"] == .string("DirectoryOrCreate"))
+            } else {
+                #expect(m["readOnly"] == .bool(true), "\(m["mountPath"]?.goRendered ?? "")")
+            }
         }
         // The budget: ≤ 32 MiB at rest (measured 27–30); the request a little above, the limit headroom above it.
         let req = try Quantity.parseBytes(try #require(c["resources"]?["requests"]?["memory"]?.stringValue))

@@ -1,0 +1,239 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import Logging
+import Synchronization
+import TapioCorrelation
+import TapioNode
+
+/// The engine's memory beyond its window (``EngineMemory``) kept in a file across agent restarts (`--state-file`;
+/// the DaemonSet keeps it in the node's /var/lib/tapio).
+///
+/// Written whole, atomically: to `<path>.tmp`, fsync'd, renamed over the file, and the directory fsync'd — a crash
+/// or a power cut leaves the last complete file or the new one, never half of one. Writes run off the engine's task,
+/// one at a time; a snapshot submitted while one is being written replaces the one waiting (only the newest
+/// matters), and an older snapshot is never written over a newer one.
+///
+/// A file that cannot be read back (cut short, corrupted, another version's) is an error in the log naming the byte
+/// and the field, is moved aside to `<path>.invalid` for a person to look at (not deleted: nothing is lost, and the
+/// next write does not destroy it), and the agent starts without it, as it would without a file.
+public final class EngineMemoryFile: Sendable {
+    /// Largest file read back: 50,000 containers (the engine's default `maxSubjects`) take ~60 MiB.
+    public static let maxBytes = 256 << 20
+
+    public struct Stats: Sendable, Hashable {
+        public var writesSucceeded: UInt64 = 0
+        public var writesFailed: UInt64 = 0
+        /// Snapshots replaced by a newer one before they were written, or older than the one already written.
+        public var writesSuperseded: UInt64 = 0
+        public var lastWriteBytes = 0
+        /// What the start read back: `restored`, `none` (no file), `invalid` (moved aside) or `unreadable`; empty
+        /// before it has been read.
+        public var readOutcome = ""
+        public var restoredContainers = 0
+        public var restoredWorkloads = 0
+    }
+
+    public let path: String
+    let logger: Logger
+    private struct State {
+        var stats = Stats()
+        var waiting: EngineMemory?
+        var writing = false
+        /// `takenAt` of the newest snapshot written: an older one is not written over it.
+        var writtenThrough: UInt64 = 0
+        var lastError: String?
+    }
+    private let state = Mutex(State())
+    /// Held while a file is written (the writer task's, or the shutdown's).
+    private let io = Mutex(())
+
+    public init(path: String, logger: Logger) {
+        self.path = path
+        self.logger = logger
+    }
+
+    public var stats: Stats { state.withLock { $0.stats } }
+
+    /// Reads the file back (at start-up). Nil when there is none or it cannot be used; each case is logged and
+    /// counted (``Stats/readOutcome``).
+    public func load() -> EngineMemory? {
+        makeDirectory()
+        let bytes: [UInt8]
+        switch Self.readAll(path, limit: Self.maxBytes) {
+        case .failure(let e) where e.code == ENOENT:
+            logger.info("no engine memory at \(path) yet (first start on this node): memory histories start empty")
+            state.withLock { $0.stats.readOutcome = "none" }
+            return nil
+        case .failure(let e):
+            logger.error("cannot read the engine memory file \(path): \(e); memory histories start empty, and it will be written over")
+            state.withLock { $0.stats.readOutcome = "unreadable" }
+            return nil
+        case .success(nil):
+            moveAside("it is larger than \(Self.maxBytes >> 20) MiB")
+            return nil
+        case .success(let b?):
+            bytes = b
+        }
+        do {
+            let memory = try EngineMemoryCodec.decode(bytes)
+            state.withLock { $0.stats.readOutcome = "restored" }
+            return memory
+        } catch {
+            moveAside("\(error)")
+            return nil
+        }
+    }
+
+    /// Notes what the engine took over of a loaded memory (for the log and the metrics).
+    public func noteRestored(_ memory: EngineMemory, containers: Int) {
+        state.withLock {
+            $0.stats.restoredContainers = containers
+            $0.stats.restoredWorkloads = memory.workloadCount
+        }
+        logger.info("engine memory restored from \(path): \(containers) of \(memory.containerCount) containers' minute histories, \(memory.workloadCount) workloads' cycles")
+    }
+
+    /// Creates the file's directory (and its parents) when missing, readable by root only: the DaemonSet's hostPath
+    /// volume creates it too, but `tapio agent` run by hand is given only a path.
+    private func makeDirectory() {
+        var dir = ""
+        for part in path.split(separator: "/", omittingEmptySubsequences: false).dropLast() {
+            dir += (dir.isEmpty && part.isEmpty ? "" : "/") + part
+            if dir.isEmpty || dir == "/" { continue }
+            if mkdir(dir, 0o700) != 0, errno != EEXIST {
+                logger.error("cannot create \(dir) for the engine memory file: \(Errno(errno))")
+                return
+            }
+        }
+    }
+
+    private func moveAside(_ why: String) {
+        let aside = path + ".invalid"
+        let moved = rename(path, aside) == 0 ? "moved to \(aside)" : "could not be moved aside (\(Errno(errno)))"
+        logger.error("the engine memory file \(path) cannot be used: \(why); \(moved); memory histories start empty")
+        state.withLock { $0.stats.readOutcome = "invalid" }
+    }
+
+    /// Hands a snapshot to the writer (returns at once; the engine's task does not wait for the disk).
+    public func submit(_ memory: EngineMemory) {
+        let start = state.withLock { s -> Bool in
+            if s.waiting != nil { s.stats.writesSuperseded &+= 1 }
+            s.waiting = memory
+            if s.writing { return false }
+            s.writing = true
+            return true
+        }
+        guard start else { return }
+        Task.detached { [self] in
+            while let next = state.withLock({ s -> EngineMemory? in
+                defer { s.waiting = nil }
+                if s.waiting == nil { s.writing = false }
+                return s.waiting
+            }) {
+                write(next)
+            }
+        }
+    }
+
+    /// Writes a snapshot now, on the caller's thread (at shutdown: the last one, after the engine's final flush).
+    public func writeNow(_ memory: EngineMemory) {
+        state.withLock { s in
+            if s.waiting != nil { s.stats.writesSuperseded &+= 1 }
+            s.waiting = nil
+        }
+        write(memory)
+    }
+
+    private func write(_ memory: EngineMemory) {
+        io.withLock { _ in
+            let newer = state.withLock { s -> Bool in
+                if memory.takenAt >= s.writtenThrough { return true }
+                s.stats.writesSuperseded &+= 1
+                return false
+            }
+            guard newer else { return }
+            let bytes = EngineMemoryCodec.encode(memory)
+            var error = Self.writeAtomically(bytes, to: path)
+            // Its directory removed while the agent runs (or never made): made again, once.
+            if error != nil, access(Self.directory(of: path), F_OK) != 0 {
+                makeDirectory()
+                error = Self.writeAtomically(bytes, to: path)
+            }
+            let report = state.withLock { s -> String? in
+                if let error {
+                    s.stats.writesFailed &+= 1
+                    // Once per distinct error, not every minute: the metric counts the rest.
+                    defer { s.lastError = error }
+                    return s.lastError == error ? nil : error
+                }
+                s.stats.writesSucceeded &+= 1
+                s.stats.lastWriteBytes = bytes.count
+                s.writtenThrough = memory.takenAt
+                s.lastError = nil
+                return nil
+            }
+            if let report {
+                logger.error("writing the engine memory file failed: \(report); the agent goes on without it (an agent restart then forgets the memory histories), retried every minute")
+            }
+        }
+    }
+
+    /// `bytes` to `path` through `<path>.tmp`: write, fsync, rename, fsync the directory. The error, or nil.
+    static func writeAtomically(_ bytes: [UInt8], to path: String) -> String? {
+        let tmp = path + ".tmp"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return "cannot create \(tmp): \(Errno(errno))" }
+        var written = 0
+        while written < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, $0.count - written) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                let e = Errno(errno)
+                close(fd); unlink(tmp)
+                return "cannot write \(tmp): \(e)"
+            }
+            written += n
+        }
+        if fsync(fd) != 0 {
+            let e = Errno(errno)
+            close(fd); unlink(tmp)
+            return "cannot sync \(tmp): \(e)"
+        }
+        close(fd)
+        guard rename(tmp, path) == 0 else {
+            let e = Errno(errno)
+            unlink(tmp)
+            return "cannot rename \(tmp) to \(path): \(e)"
+        }
+        // The rename itself is durable only once the directory is synced.
+        let dfd = open(directory(of: path), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dfd >= 0 { _ = fsync(dfd); close(dfd) }
+        return nil
+    }
+
+    static func directory(of path: String) -> String {
+        path.lastIndex(of: "/").map { String(path[..<$0]) }.map { $0.isEmpty ? "/" : $0 } ?? "."
+    }
+
+    /// The whole file, or nil when it is larger than `limit`.
+    static func readAll(_ path: String, limit: Int) -> Result<[UInt8]?, Errno> {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { return .failure(Errno(errno)) }
+        defer { close(fd) }
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                return .failure(Errno(errno))
+            }
+            if n == 0 { return .success(out) }
+            guard out.count + n <= limit else { return .success(nil) }
+            out.append(contentsOf: chunk[..<n])
+        }
+    }
+}

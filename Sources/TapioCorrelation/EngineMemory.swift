@@ -1,0 +1,113 @@
+import TapioModel
+
+/// What the engine knows of memory beyond its window, taken out of one engine and given to the next: each pod
+/// container's minute history (its cycles, a leak's climb across them, how long it has been watched) with what
+/// reading it needs (limit, owner, restart count, the last OOM kill counted), and the cycles its workloads' gone
+/// pods went through (``WorkloadCycles``).
+///
+/// A policy change hands it from the old engine to the new one (``CorrelationEngine/adoptActiveFindings(of:now:published:)``);
+/// the agent writes it to a file every minute and at shutdown and reads it back when it starts
+/// (``EngineMemoryCodec``), so that an agent restart — an upgrade of Tapio itself, a crash — does not forget what
+/// every periodic workload on the node does and raise a fresh "OOM kill predicted" on each one's next climb.
+/// The window itself (the last minutes' samples and findings) is not in it: findings live in the Insights the agent
+/// adopts when it starts, and the window refills in minutes.
+public struct EngineMemory: Sendable {
+    struct Container: Sendable {
+        var pod: PodRef
+        var container: String
+        var owner: OwnerRef?
+        var memoryLimit: UInt64?
+        var memoryRequest: UInt64?
+        var hasCgroupSeries: Bool
+        var restartCount: Int
+        var lastCountedOOMFinishedAt: UInt64
+        var lastSeen: UInt64
+        var history: MemoryHistory
+    }
+
+    var containers: [Container]
+    var workloadCycles: WorkloadCycles
+    /// When it was taken (engine time: nanoseconds since the Unix epoch).
+    public internal(set) var takenAt: UInt64
+
+    /// Pod containers with a minute history.
+    public var containerCount: Int { containers.count }
+    /// Workloads with kept cycles.
+    public var workloadCount: Int { workloadCycles.count }
+
+    public init() {
+        containers = []
+        workloadCycles = WorkloadCycles()
+        takenAt = 0
+    }
+
+    init(containers: [Container], workloadCycles: WorkloadCycles, takenAt: UInt64) {
+        self.containers = containers
+        self.workloadCycles = workloadCycles
+        self.takenAt = takenAt
+    }
+}
+
+extension CorrelationEngine {
+    /// This engine's memory beyond the window (``EngineMemory``): every pod container with a minute history, most
+    /// recently seen first, and the workloads' kept cycles. Cheap enough for the engine's task every minute (copies
+    /// share the histories' storage): the cycles of the containers still tracked are noted for their workloads by
+    /// ``restore(_:now:keepLastSeen:)``, for those it has no room for.
+    public func memory(now: UInt64) -> EngineMemory {
+        var containers: [EngineMemory.Container] = []
+        containers.reserveCapacity(states.count)
+        for s in states where s.history.firstAt > 0 {
+            guard case .podContainer(let pod, let container) = s.subject else { continue }
+            containers.append(EngineMemory.Container(
+                pod: pod, container: container, owner: s.owner, memoryLimit: s.memoryLimit, memoryRequest: s.memoryRequest,
+                hasCgroupSeries: s.hasCgroupSeries, restartCount: s.restartCount,
+                lastCountedOOMFinishedAt: s.lastCountedOOMFinishedAt, lastSeen: s.lastSeen, history: s.history))
+        }
+        containers.sort { $0.lastSeen > $1.lastSeen }
+        return EngineMemory(containers: containers, workloadCycles: workloadCycles, takenAt: now)
+    }
+
+    /// Takes over `memory` (call before the first event). Each container's history comes back with its limit, owner,
+    /// restart count and last counted OOM kill — so a restart or a kill that happened while no engine watched is
+    /// news when its pod's status tells of it, and marks the history (its drop is not a cycle) — while there is room
+    /// under `maxSubjects` (subjects already held come first; then the most recently seen). A history whose last
+    /// minute is older than the history's span is not taken (its next sample would start it afresh), nor a pod
+    /// deleted within the window; what those and the ones without room went through is kept for their workloads
+    /// (``WorkloadCycles``). `keepLastSeen`: a policy change keeps when each container was last seen (a container gone quiet is
+    /// forgotten when it would have been); an agent restart counts it as seen now, since no engine watched in
+    /// between — a pod deleted meanwhile is forgotten one quiet period later, leaving its cycles to its workload.
+    /// Returns how many containers were taken over.
+    @discardableResult
+    public mutating func restore(_ memory: EngineMemory, now: UInt64, keepLastSeen: Bool = false) -> Int {
+        for (key, entry) in memory.workloadCycles.entries { workloadCycles.merge(key, entry) }
+        workloadCycles.prune(now: now)
+        let oldest = Int64(now / MemoryHistory.minuteNanos) - Int64(MemoryHistory.capacity)
+        var restored = 0
+        for c in memory.containers {
+            let subject = Subject.podContainer(c.pod, container: c.container)
+            guard c.history.lastMinute > oldest, index[subject] != nil || states.count < max(1, config.maxSubjects),
+                  let i = slot(for: subject, now: now) else {
+                // (The limit as ``SubjectState/effectiveLimit`` reads it: cgroup v1's "unlimited" is none.)
+                let limit = c.memoryLimit.flatMap { $0 > 0 && $0 < 1 << 60 ? Double($0) : nil } ?? 0
+                let cycles = CycleReading.cyclesLivedThrough(in: c.history, limit: limit)
+                if !cycles.isEmpty, let key = WorkloadCycles.key(subject, owner: c.owner) {
+                    workloadCycles.note(key, pod: c.pod, cycles: cycles, now: c.lastSeen)
+                }
+                continue
+            }
+            states[i].history = c.history
+            // (Without it the first cgroup sample would take the history for a per-process one and start it over.)
+            states[i].hasCgroupSeries = c.hasCgroupSeries
+            states[i].owner = states[i].owner ?? c.owner
+            states[i].memoryLimit = states[i].memoryLimit ?? c.memoryLimit
+            states[i].memoryRequest = states[i].memoryRequest ?? c.memoryRequest
+            states[i].restartCount = max(states[i].restartCount, c.restartCount)
+            states[i].restartsKnown = true
+            states[i].lastCountedOOMFinishedAt = max(states[i].lastCountedOOMFinishedAt, c.lastCountedOOMFinishedAt)
+            states[i].lastSeen = keepLastSeen ? c.lastSeen : max(now, states[i].lastSeen)
+            restored += 1
+        }
+        timedWorkCache = nil
+        return restored
+    }
+}

@@ -1,0 +1,141 @@
+import Foundation
+import Synchronization
+import TapioAgent
+import TapioCorrelation
+import TapioModel
+import TapioNode
+import TapioSinks
+import TapioTestSupport
+import Testing
+
+/// Every node event is `app` of pod shop/api-0 (Deployment api).
+struct FixedAttribution: Attributor {
+    static let pod = PodRef(namespace: "shop", name: "api-0", uid: "u-api-0")
+    func attribute(_ event: NodeEvent) -> (subject: Subject?, context: SubjectContext?) {
+        (.podContainer(Self.pod, container: "app"), SubjectContext(owner: OwnerRef(kind: "Deployment", name: "api"), node: "n1"))
+    }
+    func observe(_ event: ClusterEvent) {}
+}
+
+/// The agent's state file (`--state-file`): the engine's memory beyond its window, kept across restarts.
+@Suite(.timeLimit(.minutes(2)))
+struct EngineMemoryFileTests {
+    /// A directory of the test's own, removed after it.
+    final class Scratch {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("tapio-state-test-\(UUID().uuidString)")
+        func path(_ name: String) -> String { url.appendingPathComponent(name).path }
+        deinit { try? FileManager.default.removeItem(at: url) }
+    }
+
+    /// An engine's memory with `pods` pod containers' histories, taken at `at` seconds past a fixed start.
+    static func memory(pods: Int, at seconds: UInt64 = 600) -> EngineMemory {
+        var engine = CorrelationEngine()
+        var out: [InsightUpdate] = []
+        let t0: UInt64 = 1_795_000_000 * 1_000_000_000
+        for k in stride(from: 0, through: seconds, by: 10) {
+            let t = t0 + k * 1_000_000_000
+            for p in 0..<pods {
+                engine.ingest(.node(NodeEvent(timestampNanos: t, pid: 1, cgroupID: 7, comm: "app",
+                                              kind: .cgroupMemory(.init(usageBytes: 300 << 20, workingSetBytes: 300 << 20, limitBytes: 1 << 30))),
+                                    subject: .podContainer(PodRef(namespace: "shop", name: "api-\(p)", uid: "u-\(p)"), container: "app"),
+                                    context: SubjectContext(owner: OwnerRef(kind: "Deployment", name: "api"), node: "n1")),
+                              now: t, into: &out)
+            }
+        }
+        return engine.memory(now: t0 + seconds * 1_000_000_000)
+    }
+
+    @Test func writtenWholeAndReadBackAtTheNextStart() throws {
+        let dir = Scratch()
+        // Neither the directory nor the file exists yet: a first start.
+        let path = dir.path("var/lib/tapio/engine-memory")
+        let first = EngineMemoryFile(path: path, logger: .init(label: "test"))
+        #expect(first.load() == nil)
+        #expect(first.stats.readOutcome == "none")
+        first.writeNow(Self.memory(pods: 3))
+        #expect(first.stats.writesSucceeded == 1 && first.stats.writesFailed == 0 && first.stats.lastWriteBytes > 0)
+        let attributes = try FileManager.default.attributesOfItem(atPath: path)
+        #expect((attributes[.posixPermissions] as? Int) == 0o600, "\(attributes[.posixPermissions] ?? "none")")
+        #expect(!FileManager.default.fileExists(atPath: path + ".tmp"))
+        let next = EngineMemoryFile(path: path, logger: .init(label: "test"))
+        let back = try #require(next.load())
+        #expect(back.containerCount == 3 && next.stats.readOutcome == "restored")
+    }
+
+    @Test func aFileThatCannotBeReadBackIsMovedAsideNotLost() throws {
+        let dir = Scratch()
+        try FileManager.default.createDirectory(at: dir.url, withIntermediateDirectories: true)
+        let path = dir.path("engine-memory")
+        var bytes = Array(EngineMemoryCodec.encode(Self.memory(pods: 2)).dropLast(100))
+        bytes.append(contentsOf: [1, 2, 3])
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let file = EngineMemoryFile(path: path, logger: .init(label: "test"))
+        #expect(file.load() == nil)
+        #expect(file.stats.readOutcome == "invalid")
+        #expect(!FileManager.default.fileExists(atPath: path))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path + ".invalid")) == Data(bytes), "the bad file was not kept as it was")
+        // The next write goes on as before, leaving the bad one for a person to look at.
+        file.writeNow(Self.memory(pods: 1))
+        #expect(try EngineMemoryCodec.decode(Array(try Data(contentsOf: URL(fileURLWithPath: path)))).containerCount == 1)
+        #expect(FileManager.default.fileExists(atPath: path + ".invalid"))
+    }
+
+    @Test func aPathThatCannotBeWrittenIsCountedNotFatal() throws {
+        let dir = Scratch()
+        try FileManager.default.createDirectory(at: dir.url, withIntermediateDirectories: true)
+        // The state file's "directory" is a regular file.
+        try Data("x".utf8).write(to: dir.url.appendingPathComponent("plain"))
+        let file = EngineMemoryFile(path: dir.path("plain/engine-memory"), logger: .init(label: "test"))
+        #expect(file.load() == nil)
+        #expect(file.stats.readOutcome == "unreadable")
+        file.writeNow(Self.memory(pods: 1))
+        file.writeNow(Self.memory(pods: 1))
+        #expect(file.stats.writesFailed == 2 && file.stats.writesSucceeded == 0)
+    }
+
+    @Test func anOlderSnapshotIsNotWrittenOverANewerOne() async throws {
+        let dir = Scratch()
+        let path = dir.path("engine-memory")
+        let file = EngineMemoryFile(path: path, logger: .init(label: "test"))
+        let newer = Self.memory(pods: 2, at: 900), older = Self.memory(pods: 1, at: 600)
+        file.writeNow(newer)
+        file.submit(older)
+        #expect(await eventually { file.stats.writesSuperseded == 1 ? true : nil } == true)
+        #expect(try EngineMemoryCodec.decode(Array(try Data(contentsOf: URL(fileURLWithPath: path)))).takenAt == newer.takenAt)
+        #expect(file.stats.writesSucceeded == 1)
+    }
+
+    /// The pipeline writes its engine's memory while it runs and when it stops, and the next pipeline (the restarted
+    /// agent's) starts from it.
+    @Test func thePipelineWritesItsMemoryAndTheNextOneStartsFromIt() async throws {
+        let dir = Scratch()
+        let path = dir.path("engine-memory")
+        let file = EngineMemoryFile(path: path, logger: .init(label: "test"))
+        let source = ScriptedSource()
+        let pipeline = Pipeline(config: CorrelationConfig(), sources: [source], attributor: FixedAttribution(), sinks: [],
+                                memoryFile: file, checkpointEvery: .seconds(1))
+        let run = Task { await pipeline.run() }
+        let t = MonotonicClock.wallNanos()
+        for k in 0..<5 {
+            source.push(NodeEvent(timestampNanos: t + UInt64(k) * 1_000_000, pid: 1, cgroupID: 7, comm: "app",
+                                  kind: .cgroupMemory(.init(usageBytes: 300 << 20, workingSetBytes: 300 << 20, limitBytes: 1 << 30))))
+        }
+        let checkpointed = await eventually { file.stats.writesSucceeded >= 1 ? true : nil }
+        run.cancel()
+        await run.value
+        #expect(checkpointed == true, "no checkpoint written while running")
+        #expect(file.stats.readOutcome == "none")
+        let written = try EngineMemoryCodec.decode(Array(try Data(contentsOf: URL(fileURLWithPath: path))))
+        #expect(written.containerCount == 1)
+
+        let again = EngineMemoryFile(path: path, logger: .init(label: "test"))
+        let next = Pipeline(config: CorrelationConfig(), sources: [ScriptedSource()], attributor: FixedAttribution(), sinks: [],
+                            memoryFile: again)
+        let rerun = Task { await next.run() }
+        let restored = await eventually { again.stats.restoredContainers == 1 ? true : nil }
+        rerun.cancel()
+        await rerun.value
+        #expect(restored == true, "read back: \(again.stats)")
+        #expect(again.stats.readOutcome == "restored")
+    }
+}
