@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import Dispatch
 import Logging
 import Synchronization
 import TapioCorrelation
@@ -12,16 +13,18 @@ import TapioNode
 /// the DaemonSet keeps it in the node's /var/lib/tapio).
 ///
 /// Written whole, atomically: to `<path>.tmp`, fsync'd, renamed over the file, and the directory fsync'd — a crash
-/// or a power cut leaves the last complete file or the new one, never half of one. Writes run off the engine's task,
-/// one at a time; a snapshot submitted while one is being written replaces the one waiting (only the newest
-/// matters), and an older snapshot is never written over a newer one.
+/// or a power cut leaves the last complete file or the new one, never half of one. Writes run on a thread of their
+/// own (a serial dispatch queue: encoding and fsync must not hold one of the few threads the async tasks share), one
+/// at a time; a snapshot submitted while one is being written replaces the one waiting (only the newest matters),
+/// and a snapshot is never written over a later one (they are numbered as they come, not by the wall clock).
 ///
-/// A file that cannot be read back (cut short, corrupted, another version's) is an error in the log naming the byte
-/// and the field, is moved aside to `<path>.invalid` for a person to look at (not deleted: nothing is lost, and the
-/// next write does not destroy it), and the agent starts without it, as it would without a file.
+/// A file that cannot be read back (cut short, corrupted, another version's, too large) is an error in the log
+/// naming the byte and the field, is moved aside to `<path>.invalid` for a person to look at (not deleted: nothing
+/// is lost, and the next write does not destroy it), and the agent starts without it, as it would without a file.
 public final class EngineMemoryFile: Sendable {
-    /// Largest file read back: 50,000 containers (the engine's default `maxSubjects`) take ~60 MiB.
-    public static let maxBytes = 256 << 20
+    /// Largest file read back: what ``EngineMemoryCodec/maxContainers`` containers take (~15 MB), with room to spare,
+    /// and far inside the agent's memory limit (128 MiB in the DaemonSet) with the decoded copy beside it.
+    public static let defaultMaxBytes = 24 << 20
 
     public struct Stats: Sendable, Hashable {
         public var writesSucceeded: UInt64 = 0
@@ -37,21 +40,24 @@ public final class EngineMemoryFile: Sendable {
     }
 
     public let path: String
+    let maxBytes: Int
     let logger: Logger
     private struct State {
         var stats = Stats()
-        var waiting: EngineMemory?
-        var writing = false
-        /// `takenAt` of the newest snapshot written: an older one is not written over it.
+        /// The snapshot waiting to be written, with its number.
+        var waiting: (memory: EngineMemory, sequence: UInt64)?
+        var scheduled = false
+        var nextSequence: UInt64 = 1
+        /// The number of the last snapshot written: an earlier one is not written over it.
         var writtenThrough: UInt64 = 0
         var lastError: String?
     }
     private let state = Mutex(State())
-    /// Held while a file is written (the writer task's, or the shutdown's).
-    private let io = Mutex(())
+    private let queue = DispatchQueue(label: "tapio.state-file")
 
-    public init(path: String, logger: Logger) {
+    public init(path: String, maxBytes: Int = EngineMemoryFile.defaultMaxBytes, logger: Logger) {
         self.path = path
+        self.maxBytes = maxBytes
         self.logger = logger
     }
 
@@ -62,7 +68,7 @@ public final class EngineMemoryFile: Sendable {
     public func load() -> EngineMemory? {
         makeDirectory()
         let bytes: [UInt8]
-        switch Self.readAll(path, limit: Self.maxBytes) {
+        switch Self.readAll(path, limit: maxBytes) {
         case .failure(let e) where e.code == ENOENT:
             logger.info("no engine memory at \(path) yet (first start on this node): memory histories start empty")
             state.withLock { $0.stats.readOutcome = "none" }
@@ -72,7 +78,7 @@ public final class EngineMemoryFile: Sendable {
             state.withLock { $0.stats.readOutcome = "unreadable" }
             return nil
         case .success(nil):
-            moveAside("it is larger than \(Self.maxBytes >> 20) MiB")
+            moveAside("it is larger than \(maxBytes) bytes, more than this version writes")
             return nil
         case .success(let b?):
             bytes = b
@@ -97,12 +103,11 @@ public final class EngineMemoryFile: Sendable {
     }
 
     /// Creates the file's directory (and its parents) when missing, readable by root only: the DaemonSet's hostPath
-    /// volume creates it too, but `tapio agent` run by hand is given only a path.
+    /// volume creates it too, but `tapio agent` run by hand is given only a path (absolute or relative).
     private func makeDirectory() {
-        var dir = ""
-        for part in path.split(separator: "/", omittingEmptySubsequences: false).dropLast() {
-            dir += (dir.isEmpty && part.isEmpty ? "" : "/") + part
-            if dir.isEmpty || dir == "/" { continue }
+        var dir = path.hasPrefix("/") ? "" : "."
+        for part in path.split(separator: "/").dropLast() {
+            dir += "/" + part
             if mkdir(dir, 0o700) != 0, errno != EEXIST {
                 logger.error("cannot create \(dir) for the engine memory file: \(Errno(errno))")
                 return
@@ -119,72 +124,73 @@ public final class EngineMemoryFile: Sendable {
 
     /// Hands a snapshot to the writer (returns at once; the engine's task does not wait for the disk).
     public func submit(_ memory: EngineMemory) {
-        let start = state.withLock { s -> Bool in
+        let schedule = state.withLock { s -> Bool in
             if s.waiting != nil { s.stats.writesSuperseded &+= 1 }
-            s.waiting = memory
-            if s.writing { return false }
-            s.writing = true
-            return true
+            s.waiting = (memory, s.nextSequence)
+            s.nextSequence &+= 1
+            defer { s.scheduled = true }
+            return !s.scheduled
         }
-        guard start else { return }
-        Task.detached { [self] in
-            while let next = state.withLock({ s -> EngineMemory? in
-                defer { s.waiting = nil }
-                if s.waiting == nil { s.writing = false }
+        guard schedule else { return }
+        queue.async { [self] in
+            let next = state.withLock { s -> (memory: EngineMemory, sequence: UInt64)? in
+                defer { s.waiting = nil; s.scheduled = false }
                 return s.waiting
-            }) {
-                write(next)
             }
+            if let next { write(next.memory, sequence: next.sequence) }
         }
     }
 
-    /// Writes a snapshot now, on the caller's thread (at shutdown: the last one, after the engine's final flush).
+    /// Writes a snapshot now, after any write under way (at shutdown: the last one, after the engine's final flush).
     public func writeNow(_ memory: EngineMemory) {
-        state.withLock { s in
+        let sequence = state.withLock { s -> UInt64 in
             if s.waiting != nil { s.stats.writesSuperseded &+= 1 }
             s.waiting = nil
+            defer { s.nextSequence &+= 1 }
+            return s.nextSequence
         }
-        write(memory)
+        queue.sync { write(memory, sequence: sequence) }
     }
 
-    private func write(_ memory: EngineMemory) {
-        io.withLock { _ in
-            let newer = state.withLock { s -> Bool in
-                if memory.takenAt >= s.writtenThrough { return true }
-                s.stats.writesSuperseded &+= 1
-                return false
+    /// On the queue.
+    private func write(_ memory: EngineMemory, sequence: UInt64) {
+        let newer = state.withLock { s -> Bool in
+            if sequence > s.writtenThrough { return true }
+            s.stats.writesSuperseded &+= 1
+            return false
+        }
+        guard newer else { return }
+        let bytes = EngineMemoryCodec.encode(memory)
+        var error = Self.writeAtomically(bytes, to: path)
+        // Its directory removed while the agent runs (or never made): made again, once.
+        if error != nil, access(Self.directory(of: path), F_OK) != 0 {
+            makeDirectory()
+            error = Self.writeAtomically(bytes, to: path)
+        }
+        let report = state.withLock { s -> String? in
+            if let error {
+                s.stats.writesFailed &+= 1
+                // Once per distinct error, not every minute: the metric counts the rest.
+                defer { s.lastError = error }
+                return s.lastError == error ? nil : error
             }
-            guard newer else { return }
-            let bytes = EngineMemoryCodec.encode(memory)
-            var error = Self.writeAtomically(bytes, to: path)
-            // Its directory removed while the agent runs (or never made): made again, once.
-            if error != nil, access(Self.directory(of: path), F_OK) != 0 {
-                makeDirectory()
-                error = Self.writeAtomically(bytes, to: path)
-            }
-            let report = state.withLock { s -> String? in
-                if let error {
-                    s.stats.writesFailed &+= 1
-                    // Once per distinct error, not every minute: the metric counts the rest.
-                    defer { s.lastError = error }
-                    return s.lastError == error ? nil : error
-                }
-                s.stats.writesSucceeded &+= 1
-                s.stats.lastWriteBytes = bytes.count
-                s.writtenThrough = memory.takenAt
-                s.lastError = nil
-                return nil
-            }
-            if let report {
-                logger.error("writing the engine memory file failed: \(report); the agent goes on without it (an agent restart then forgets the memory histories), retried every minute")
-            }
+            s.stats.writesSucceeded &+= 1
+            s.stats.lastWriteBytes = bytes.count
+            s.writtenThrough = sequence
+            s.lastError = nil
+            return nil
+        }
+        if let report {
+            logger.error("writing the engine memory file failed: \(report); the agent goes on without it (an agent restart then forgets the memory histories), retried every minute")
         }
     }
 
     /// `bytes` to `path` through `<path>.tmp`: write, fsync, rename, fsync the directory. The error, or nil.
     static func writeAtomically(_ bytes: [UInt8], to path: String) -> String? {
         let tmp = path + ".tmp"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        // (A .tmp left by a crash is replaced, not reused: it may have another mode.)
+        unlink(tmp)
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { return "cannot create \(tmp): \(Errno(errno))" }
         var written = 0
         while written < bytes.count {
@@ -218,22 +224,28 @@ public final class EngineMemoryFile: Sendable {
         path.lastIndex(of: "/").map { String(path[..<$0]) }.map { $0.isEmpty ? "/" : $0 } ?? "."
     }
 
-    /// The whole file, or nil when it is larger than `limit`.
+    /// The whole file, or nil when it is larger than `limit` (told by its size before anything is read).
     static func readAll(_ path: String, limit: Int) -> Result<[UInt8]?, Errno> {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 { return .failure(Errno(errno)) }
         defer { close(fd) }
-        var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { return .failure(Errno(errno)) }
+        guard st.st_size >= 0, st.st_size <= limit else { return .success(nil) }
+        let size = Int(st.st_size)
+        var out = [UInt8](repeating: 0, count: size)
+        var filled = 0
+        while filled < size {
+            let n = out.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + filled, size - filled) }
             if n < 0 {
                 if errno == EINTR { continue }
                 return .failure(Errno(errno))
             }
-            if n == 0 { return .success(out) }
-            guard out.count + n <= limit else { return .success(nil) }
-            out.append(contentsOf: chunk[..<n])
+            if n == 0 { break }
+            filled += n
         }
+        // (A file that shrank while it was read is what was there: the checksum will tell.)
+        out.removeLast(size - filled)
+        return .success(out)
     }
 }

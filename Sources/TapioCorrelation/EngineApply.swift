@@ -258,6 +258,8 @@ extension CorrelationEngine {
     private mutating func restartAndTerminations(_ i: Int, count: Int, force: Bool, _ terms: [Termination?], t: UInt64, now: UInt64) {
         let oomsBefore = states[i].lastCountedOOMFinishedAt
         let restarted = noteRestart(i, count: count, t: t, force: force)
+        // From now on the count is the status's (kept across an agent restart: ``EngineMemory``).
+        states[i].restartsKnown = true
         // When the agent saw the new container: its memory's drop shows then (its death can be minutes before, under
         // CrashLoopBackOff; the reading looks back to the peak).
         if restarted { states[i].history.markRestart(at: t) }
@@ -288,7 +290,7 @@ extension CorrelationEngine {
     private mutating func noteRestart(_ i: Int, count: Int, t: UInt64, force: Bool) -> Bool {
         let known = states[i].restartCount
         guard count > known || (force && count == 0) else { return false }
-        let firstSight = known == 0 && states[i].restartTimes.isEmpty && !force && !states[i].restartsKnown
+        let firstSight = known == 0 && states[i].restartTimes.isEmpty && !force && !states[i].restartsTaken
         states[i].restartCount = count
         if firstSight && count > 0 { return false }  // restarts from before Tapio was watching are history, not news
         if states[i].restartTimes.count >= 64 { states[i].restartTimes.removeFirst() }

@@ -20,6 +20,9 @@ public struct EngineMemory: Sendable {
         var memoryRequest: UInt64?
         var hasCgroupSeries: Bool
         var restartCount: Int
+        /// The restart count came from the pod's status (seen by this engine or one before it): a higher one on first
+        /// sight after a restore is a restart no engine watched.
+        var restartsKnown: Bool
         var lastCountedOOMFinishedAt: UInt64
         var lastSeen: UInt64
         var history: MemoryHistory
@@ -60,7 +63,7 @@ extension CorrelationEngine {
             guard case .podContainer(let pod, let container) = s.subject else { continue }
             containers.append(EngineMemory.Container(
                 pod: pod, container: container, owner: s.owner, memoryLimit: s.memoryLimit, memoryRequest: s.memoryRequest,
-                hasCgroupSeries: s.hasCgroupSeries, restartCount: s.restartCount,
+                hasCgroupSeries: s.hasCgroupSeries, restartCount: s.restartCount, restartsKnown: s.restartsKnown,
                 lastCountedOOMFinishedAt: s.lastCountedOOMFinishedAt, lastSeen: s.lastSeen, history: s.history))
         }
         containers.sort { $0.lastSeen > $1.lastSeen }
@@ -73,19 +76,27 @@ extension CorrelationEngine {
     /// under `maxSubjects` (subjects already held come first; then the most recently seen). A history whose last
     /// minute is older than the history's span is not taken (its next sample would start it afresh), nor a pod
     /// deleted within the window; what those and the ones without room went through is kept for their workloads
-    /// (``WorkloadCycles``). `keepLastSeen`: a policy change keeps when each container was last seen (a container gone quiet is
+    /// (``WorkloadCycles``). Nothing dated after `now` is taken (a clock that was ahead when it was written: the
+    /// history would ignore every sample until real time caught up), and no workload is noted later than `now`. `keepLastSeen`: a policy change keeps when each container was last seen (a container gone quiet is
     /// forgotten when it would have been); an agent restart counts it as seen now, since no engine watched in
     /// between — a pod deleted meanwhile is forgotten one quiet period later, leaving its cycles to its workload.
     /// Returns how many containers were taken over.
     @discardableResult
     public mutating func restore(_ memory: EngineMemory, now: UInt64, keepLastSeen: Bool = false) -> Int {
-        for (key, entry) in memory.workloadCycles.entries { workloadCycles.merge(key, entry) }
-        workloadCycles.prune(now: now)
-        let oldest = Int64(now / MemoryHistory.minuteNanos) - Int64(MemoryHistory.capacity)
+        for (key, entry) in memory.workloadCycles.entries {
+            var entry = entry
+            entry.lastNoted = min(entry.lastNoted, now)
+            workloadCycles.merge(key, entry)
+        }
+        let nowMinute = Int64(now / MemoryHistory.minuteNanos)
         var restored = 0
-        for c in memory.containers {
+        // Most recently seen first (as ``memory(now:)`` writes them; a file need not be in order).
+        for c in memory.containers.sorted(by: { $0.lastSeen > $1.lastSeen }) {
             let subject = Subject.podContainer(c.pod, container: c.container)
-            guard c.history.lastMinute > oldest, index[subject] != nil || states.count < max(1, config.maxSubjects),
+            let future = c.history.lastMinute > nowMinute || c.history.firstAt > now || c.lastSeen > now
+            guard !future else { continue }
+            guard c.history.lastMinute > nowMinute - Int64(MemoryHistory.capacity),
+                  index[subject] != nil || states.count < max(1, config.maxSubjects),
                   let i = slot(for: subject, now: now) else {
                 // (The limit as ``SubjectState/effectiveLimit`` reads it: cgroup v1's "unlimited" is none.)
                 let limit = c.memoryLimit.flatMap { $0 > 0 && $0 < 1 << 60 ? Double($0) : nil } ?? 0
@@ -102,11 +113,16 @@ extension CorrelationEngine {
             states[i].memoryLimit = states[i].memoryLimit ?? c.memoryLimit
             states[i].memoryRequest = states[i].memoryRequest ?? c.memoryRequest
             states[i].restartCount = max(states[i].restartCount, c.restartCount)
-            states[i].restartsKnown = true
+            if c.restartsKnown {
+                states[i].restartsKnown = true
+                states[i].restartsTaken = true
+            }
             states[i].lastCountedOOMFinishedAt = max(states[i].lastCountedOOMFinishedAt, c.lastCountedOOMFinishedAt)
             states[i].lastSeen = keepLastSeen ? c.lastSeen : max(now, states[i].lastSeen)
             restored += 1
         }
+        // After the noting: a workload noted long ago makes room for none noted since.
+        workloadCycles.prune(now: now)
         timedWorkCache = nil
         return restored
     }

@@ -6,7 +6,8 @@ import TapioModel
 ///
 ///     "TAPIOMEM" · version u16 (1) · reserved u16 · takenAt u64 · containers u32 · workloads u32
 ///     container: namespace, pod name, pod uid, container (strings: u16 length + UTF-8) · flags u8 (1 owner,
-///                2 limit, 4 request, 8 cgroup series) · [owner kind, owner name] · [limit u64] · [request u64] ·
+///                2 limit, 4 request, 8 cgroup series, 16 restart count from the pod's status) · [owner kind, owner
+///                name] · [limit u64] · [request u64] ·
 ///                restart count u32 · last counted OOM kill u64 · last seen u64 ·
 ///                history: first sample u64 · last minute i64 · minutes u16 (≤ 128) × (max u32, min u32) ·
 ///                kill marks, restart marks: count u8 · complete since i64 · minutes i64…
@@ -15,13 +16,19 @@ import TapioModel
 ///     FNV-1a 64 of all the bytes before it, u64
 ///
 /// Reading checks every count against its bound and what is left of the file, every string for UTF-8 and length,
-/// every mark list for order and every peak for a finite, non-negative value: a file cut short, corrupted or written
-/// by another version is an error naming the byte and the field, never a crash, a hang or a huge allocation.
+/// every minute number for the range an instant can give (so no arithmetic on it overflows later), every mark list
+/// for order and every peak for a finite, non-negative value: a file cut short, corrupted or written by another
+/// version is an error naming the byte and the field, never a crash, a hang or a huge allocation.
 public enum EngineMemoryCodec {
     public static let version: UInt16 = 1
     static let magic = Array("TAPIOMEM".utf8)
     /// Longest string kept: Kubernetes names are at most 253 bytes; a longer one is not from a pod.
     static let maxString = 1024
+    /// Most containers written (the most recently seen): far more than any node runs (the kubelet's default is 110
+    /// pods), and it keeps the file under ~15 MB, well inside the agent's memory limit when it is read back.
+    public static let maxContainers = 10_000
+    /// The largest minute number an instant (nanoseconds since the epoch, 64 bits) gives.
+    static let maxMinute = Int64(UInt64.max / MemoryHistory.minuteNanos)
 
     public struct DecodeError: Error, CustomStringConvertible, Equatable {
         public var offset: Int
@@ -37,12 +44,13 @@ public enum EngineMemoryCodec {
         w.u16(version)
         w.u16(0)
         w.u64(m.takenAt)
-        w.u32(UInt32(clamping: m.containers.count))
-        w.u32(UInt32(clamping: m.workloadCycles.count))
-        for c in m.containers.prefix(Int(UInt32.max)) {
+        let containers = m.containers.prefix(maxContainers)
+        w.u32(UInt32(containers.count))
+        w.u32(UInt32(min(m.workloadCycles.count, WorkloadCycles.capacity)))
+        for c in containers {
             w.string(c.pod.namespace); w.string(c.pod.name); w.string(c.pod.uid); w.string(c.container)
             let flags: UInt8 = (c.owner != nil ? 1 : 0) | (c.memoryLimit != nil ? 2 : 0) | (c.memoryRequest != nil ? 4 : 0)
-                | (c.hasCgroupSeries ? 8 : 0)
+                | (c.hasCgroupSeries ? 8 : 0) | (c.restartsKnown ? 16 : 0)
             w.u8(flags)
             if let o = c.owner { w.string(o.kind); w.string(o.name) }
             if let l = c.memoryLimit { w.u64(l) }
@@ -63,7 +71,7 @@ public enum EngineMemoryCodec {
             ($1.value.lastNoted, $0.key.namespace, $0.key.ownerKind, $0.key.ownerName, $0.key.container)
                 < ($0.value.lastNoted, $1.key.namespace, $1.key.ownerKind, $1.key.ownerName, $1.key.container)
         }
-        for (key, e) in workloads.prefix(Int(UInt32.max)) {
+        for (key, e) in workloads.prefix(WorkloadCycles.capacity) {
             w.string(key.namespace); w.string(key.ownerKind); w.string(key.ownerName); w.string(key.container)
             w.u64(e.lastNoted)
             let drops = e.drops.suffix(WorkloadCycles.dropsKept)
@@ -92,10 +100,12 @@ public enum EngineMemoryCodec {
         }
         _ = try r.u16("reserved")
         let takenAt = try r.u64("taken at")
-        // Each record takes at least this many bytes: a count that could not fit is refused before anything is
-        // reserved for it.
-        let containerCount = try r.count("containers", minimumBytes: 4 * 2 + 1 + 4 + 3 * 8 + 8 + 8 + 2 + 2 * 9)
-        let workloadCount = try r.count("workloads", minimumBytes: 4 * 2 + 8 + 1)
+        // Each record takes at least this many bytes (a container: four empty strings, flags, restart count, four
+        // instants, the minute count and two empty mark lists; a workload: four empty strings, an instant and the
+        // drop count): a count that could not fit is refused before anything is reserved for it, and so is one
+        // past what is ever written.
+        let containerCount = try r.count("containers", minimumBytes: 4 * 2 + 1 + 4 + 4 * 8 + 2 + 2 * 9, atMost: maxContainers)
+        let workloadCount = try r.count("workloads", minimumBytes: 4 * 2 + 8 + 1, atMost: WorkloadCycles.capacity)
         var containers: [EngineMemory.Container] = []
         containers.reserveCapacity(containerCount)
         for n in 0..<containerCount {
@@ -106,7 +116,7 @@ public enum EngineMemoryCodec {
             let container = try r.string("\(field()) name")
             let flagsAt = r.offset
             let flags = try r.u8("\(field()) flags")
-            guard flags & ~0x0F == 0 else {
+            guard flags & ~0x1F == 0 else {
                 throw DecodeError(offset: flagsAt, field: "\(field()) flags", problem: "unknown flags \(flags)")
             }
             let owner = flags & 1 != 0 ? OwnerRef(kind: try r.string("\(field()) owner kind"), name: try r.string("\(field()) owner name")) : nil
@@ -121,11 +131,16 @@ public enum EngineMemoryCodec {
             let lastSeen = try r.u64("\(field()) last seen")
             var h = MemoryHistory()
             h.firstAt = try r.u64("\(field()) first sample")
+            let lastMinuteAt = r.offset
             h.lastMinute = try r.i64("\(field()) last minute")
             let minutesAt = r.offset
             let minutes = Int(try r.u16("\(field()) minutes"))
             guard minutes <= MemoryHistory.capacity else {
                 throw DecodeError(offset: minutesAt, field: "\(field()) minutes", problem: "\(minutes) minutes, at most \(MemoryHistory.capacity) are kept")
+            }
+            // Every entry's minute (the last one's, counted back) must be one an instant can give.
+            guard h.lastMinute >= Int64(max(minutes - 1, 0)), h.lastMinute <= maxMinute else {
+                throw DecodeError(offset: lastMinuteAt, field: "\(field()) last minute", problem: "minute \(h.lastMinute) is out of range")
             }
             var entries = Deque<MemoryHistory.Minute>()
             entries.reserveCapacity(minutes)
@@ -137,8 +152,8 @@ public enum EngineMemoryCodec {
             h.restartMarks = try r.marks("\(field()) restart marks", capacity: MemoryHistory.restartMarksKept)
             containers.append(EngineMemory.Container(
                 pod: pod, container: container, owner: owner, memoryLimit: limit, memoryRequest: request,
-                hasCgroupSeries: flags & 8 != 0, restartCount: Int(restarts), lastCountedOOMFinishedAt: lastOOM,
-                lastSeen: lastSeen, history: h))
+                hasCgroupSeries: flags & 8 != 0, restartCount: Int(restarts), restartsKnown: flags & 16 != 0,
+                lastCountedOOMFinishedAt: lastOOM, lastSeen: lastSeen, history: h))
         }
         var cycles = WorkloadCycles()
         for n in 0..<workloadCount {
@@ -154,7 +169,11 @@ public enum EngineMemoryCodec {
             var entry = WorkloadCycles.Entry(lastNoted: lastNoted)
             for _ in 0..<drops {
                 let uid = try r.string("\(field()) drop's pod uid"), name = try r.string("\(field()) drop's pod name")
+                let minuteAt = r.offset
                 let minute = try r.i64("\(field()) drop's minute")
+                guard minute >= 0, minute <= maxMinute else {
+                    throw DecodeError(offset: minuteAt, field: "\(field()) drop's minute", problem: "minute \(minute) is out of range")
+                }
                 let peakAt = r.offset
                 let peak = try r.f64("\(field()) drop's peak")
                 guard peak.isFinite, peak >= 0 else {
@@ -236,10 +255,13 @@ public enum EngineMemoryCodec {
             return s
         }
 
-        /// A u32 count of records of at least `minimumBytes` each, checked against what is left.
-        mutating func count(_ field: String, minimumBytes: Int) throws(DecodeError) -> Int {
+        /// A u32 count of records of at least `minimumBytes` each, checked against what is left and `atMost`.
+        mutating func count(_ field: String, minimumBytes: Int, atMost: Int) throws(DecodeError) -> Int {
             let at = offset
             let n = Int(try u32(field))
+            guard n <= atMost else {
+                throw DecodeError(offset: at, field: field, problem: "\(n) records, at most \(atMost) are written")
+            }
             guard n <= (bytes.count - offset) / minimumBytes else {
                 throw DecodeError(offset: at, field: field, problem: "\(n) records cannot fit in the \(bytes.count - offset) bytes left")
             }
@@ -255,6 +277,11 @@ public enum EngineMemoryCodec {
             let completeSince = try i64(field())
             var minutes: [Int64] = []
             for _ in 0..<n { minutes.append(try i64(field())) }
+            // Minutes an instant can give (completeSince is one past a dropped mark's).
+            guard completeSince >= 0, completeSince <= EngineMemoryCodec.maxMinute + 1,
+                  minutes.allSatisfy({ $0 >= 0 && $0 <= EngineMemoryCodec.maxMinute }) else {
+                throw DecodeError(offset: at, field: field(), problem: "a minute out of range")
+            }
             guard let m = MinuteMarks(minutes: minutes, completeSince: completeSince) else {
                 throw DecodeError(offset: at, field: field(), problem: "the marks are not in order")
             }

@@ -127,9 +127,11 @@ struct SubjectState: Sendable {
 
     // Restarts, crash loop, probes.
     var restartCount = 0
-    /// The restart count was taken over from an engine that watched before this one (``EngineMemory``): a higher
-    /// count on first sight is then news (a restart while no engine watched), not history from before Tapio.
+    /// The restart count is the pod status's (this engine has seen it, or one before it did).
     var restartsKnown = false
+    /// …and it was taken over from an engine that watched before this one (``EngineMemory``): a higher count on this
+    /// engine's first sight is then news (a restart while no engine watched), not history from before Tapio.
+    var restartsTaken = false
     var restartTimes: Deque<UInt64> = []
     var lastTermination: Termination?
     var waitingReason: String?

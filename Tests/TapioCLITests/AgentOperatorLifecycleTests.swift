@@ -83,6 +83,7 @@ struct AgentOperatorLifecycleTests {
         let beating = await eventually {
             (try? await client.get(Lease.self, namespace: "tapio-system", name: "tapio-agent-\(node)")) != nil ? true : nil
         }
+        let signalled = Date()
         let (exited, seconds) = try await stop(p)
         // What it leaves in tapio-system: its heartbeat and the Insights about this machine's own processes.
         try? await client.deleteRaw(ResourceType(Lease.self), namespace: "tapio-system", name: "tapio-agent-\(node)")
@@ -98,6 +99,8 @@ struct AgentOperatorLifecycleTests {
         // Its last act: the engine's memory written for the next start, whole (the temporary file renamed over it).
         let state = try? Data(contentsOf: stateDir.appendingPathComponent("engine-memory"))
         #expect(state.map { $0.starts(with: Array("TAPIOMEM".utf8)) } == true, "no state file written at shutdown")
+        let written = (try? FileManager.default.attributesOfItem(atPath: stateDir.appendingPathComponent("engine-memory").path))?[.modificationDate] as? Date
+        #expect(written.map { $0.timeIntervalSince(signalled) > -0.5 } == true, "the state file was last written at \(String(describing: written)), before SIGTERM at \(signalled)")
         #expect(!FileManager.default.fileExists(atPath: stateDir.appendingPathComponent("engine-memory.tmp").path))
     }
 }

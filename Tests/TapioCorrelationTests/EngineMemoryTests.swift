@@ -101,6 +101,8 @@ struct EngineMemoryTests {
         var noise = TestNoise(state: 5)
         for k in 0...seconds {
             let t = Self.at(k)
+            // The agent lists the pod as it starts watching (its restart count, 0).
+            if k == 0 { engine.ingest(Self.status("api-0", .cameBackDown, at: t), now: t, into: &out) }
             if downtime && k == 560 {
                 engine = try Self.restarted(from: engine, at: t, keep: true)
                 engine.ingest(Self.status("api-0", ending, at: t), now: t, into: &out)
@@ -163,33 +165,72 @@ struct EngineMemoryTests {
                 "api-1 predicted at \(String(describing: first("api-1"))) s, the other workload's at \(String(describing: first("other-c"))) s")
     }
 
-    @Test("a restored engine takes what fits under maxSubjects, most recently seen first, and no history too old to read")
+    @Test("a restored engine takes what fits under maxSubjects, most recently seen first, nothing too old or dated ahead")
     func restoreBounds() throws {
         var engine = CorrelationEngine()
         var out: [InsightUpdate] = []
-        // Five pods, the i-th last seen at 100·i s; "old" seen three hours before the restart.
-        for i in 0..<5 {
-            for k in stride(from: 0, through: 100 * i, by: 10) {
-                engine.ingest(TestEvents.memory(pod: "p\(i)", ws: 300 << 20, limit: Self.gi, at: Self.at(k)), now: Self.at(k), into: &out)
-            }
+        let restartAt = Self.at(4 * 3600)
+        func sample(_ pod: String, at t: UInt64) {
+            engine.ingest(TestEvents.memory(pod: pod, ws: 300 << 20, limit: Self.gi, owner: "w-\(pod)", at: t), now: t, into: &out)
         }
-        let restartAt = Self.at(3 * 3600)
-        engine.ingest(TestEvents.memory(pod: "recent", ws: 300 << 20, limit: Self.gi, at: restartAt - 60_000_000_000),
-                      now: restartAt - 60_000_000_000, into: &out)
-        let memory = try EngineMemoryCodec.decode(EngineMemoryCodec.encode(engine.memory(now: restartAt)))
-        #expect(memory.containerCount == 6)
+        // "old" last seen three hours before the restart, with a cycle (300Mi → 600Mi → back) for its workload;
+        // p0…p4 last seen 5…1 minutes before it; "ahead" written by a clock 10 minutes fast.
+        // (In an engine of its own: the other's housekeeping would forget it, quiet for hours, before the snapshot.)
+        var oldEngine = CorrelationEngine()
+        for k in stride(from: 0, through: 900, by: 10) {
+            let t = Self.at(k)
+            let ws: UInt64 = k < 300 ? 300 << 20 : k < 600 ? (300 + UInt64(k - 300)) << 20 : 300 << 20
+            oldEngine.ingest(TestEvents.memory(pod: "old", ws: ws, limit: Self.gi, owner: "w-old", at: t), now: t, into: &out)
+        }
+        for i in 0..<5 { sample("p\(i)", at: restartAt - UInt64(5 - i) * 60_000_000_000) }
+        var aheadEngine = CorrelationEngine()
+        let ahead = restartAt + 600_000_000_000
+        aheadEngine.ingest(TestEvents.memory(pod: "ahead", ws: 300 << 20, limit: Self.gi, owner: "w-ahead", at: ahead), now: ahead, into: &out)
+        var taken = engine.memory(now: restartAt)
+        taken.containers += oldEngine.memory(now: Self.at(900)).containers + aheadEngine.memory(now: ahead).containers
+        #expect(taken.workloadCycles.count == 0)
+        let memory = try EngineMemoryCodec.decode(EngineMemoryCodec.encode(taken))
+        #expect(memory.containerCount == 7)
         var config = CorrelationConfig()
         config.maxSubjects = 3
         var small = CorrelationEngine(config: config)
-        // Only "recent" is within the history's span (128 minutes) of the restart.
-        #expect(small.restore(memory, now: restartAt) == 1)
-        var fresh = CorrelationEngine(config: config)
-        let earlier = Self.at(600)
-        #expect(fresh.restore(memory, now: earlier) == 3)
-        let names = Set(fresh.states.compactMap { $0.subject.pod?.name })
-        #expect(names == ["recent", "p4", "p3"], "\(names)")
+        #expect(small.restore(memory, now: restartAt) == 3)
+        let names = Set(small.states.compactMap { $0.subject.pod?.name })
+        #expect(names == ["p4", "p3", "p2"], "\(names)")
         // Seen now: an agent restart is not a quiet spell, so none is forgotten at the next housekeeping.
-        #expect(fresh.states.allSatisfy { $0.lastSeen == earlier })
+        #expect(small.states.allSatisfy { $0.lastSeen == restartAt })
+        // What was not taken still leaves its cycles to its workload.
+        #expect(small.workloadCycles.entries.keys.map(\.ownerName) == ["w-old"], "\(small.workloadCycles.entries.keys)")
+        // Ten minutes later the clock has caught up with "ahead".
+        var later = CorrelationEngine()
+        #expect(later.restore(memory, now: restartAt + 700_000_000_000) == 6)
+    }
+
+    /// A policy change's new engine takes the restart count over with the history: a restart after the change is
+    /// news (before, a count seen first by the new engine was history from before Tapio, and the restart was missed).
+    @Test("a restart after a policy change is news to the new engine")
+    func restartAfterAPolicyChange() throws {
+        var engine = CorrelationEngine()
+        var out: [InsightUpdate] = []
+        let pod = TestEvents.ref("api")
+        func status(_ count: Int, at t: UInt64) -> AttributedEvent {
+            let c = ContainerInfo(name: "app", containerID: "c\(count)", image: "app:1", restartCount: count, ready: true,
+                                  memoryRequestBytes: nil, memoryLimitBytes: Self.gi,
+                                  lastTermination: count > 0 ? Termination(reason: "Error", exitCode: 1, signal: 0, finishedAtNanos: t) : nil,
+                                  currentTermination: nil, waitingReason: nil)
+            return .cluster(ClusterEvent(timestampNanos: t, kind: .podUpdated(PodInfo(
+                pod: pod, node: "node-1", owner: OwnerRef(kind: "Deployment", name: "api"), labels: [:], phase: "Running", containers: [c]))))
+        }
+        for k in stride(from: 0, through: 120, by: 10) {
+            engine.ingest(TestEvents.memory(pod: "api", ws: 300 << 20, limit: Self.gi, owner: "api", at: Self.at(k)), now: Self.at(k), into: &out)
+        }
+        engine.ingest(status(0, at: Self.at(125)), now: Self.at(125), into: &out)
+        var next = CorrelationEngine()
+        next.adoptActiveFindings(of: engine, now: Self.at(130))
+        next.ingest(status(1, at: Self.at(140)), now: Self.at(140), into: &out)
+        let i = try #require(next.index[.podContainer(pod, container: "app")])
+        #expect(next.states[i].restartTimes.count == 1 && next.states[i].restartCount == 1)
+        #expect(next.states[i].history.restartMarks.minutes == [Int64(Self.at(140) / 60_000_000_000)])
     }
 }
 
@@ -275,12 +316,53 @@ struct EngineMemoryCodecTests {
                 let m = try EngineMemoryCodec.decode(b)
                 #expect(m.containers.allSatisfy { $0.history.minutes.count <= MemoryHistory.capacity && $0.restartCount >= 0 })
                 #expect(m.workloadCycles.entries.values.allSatisfy { $0.drops.count <= WorkloadCycles.dropsKept && $0.drops.allSatisfy { $0.peak.isFinite } })
+                Self.restoreAndRun(m)
             } catch {
                 errors += 1
                 #expect(!error.field.isEmpty && !error.problem.isEmpty && error.offset <= b.count)
             }
         }
         #expect(errors > 0)
+    }
+
+    /// Restores `m` at its time and at times around it, and feeds each restored container a climb for a few minutes:
+    /// what the decoder lets through must not trap later in the engine's arithmetic.
+    static func restoreAndRun(_ m: EngineMemory) {
+        for now in [m.takenAt, m.takenAt &+ 3_600_000_000_000, m.takenAt / 2, 1_000_000_000] {
+            var engine = CorrelationEngine()
+            engine.restore(m, now: now)
+            var out: [InsightUpdate] = []
+            let pods = engine.states.compactMap { $0.subject.pod }
+            for k in 0..<30 {
+                let t = now &+ UInt64(k) * 10_000_000_000
+                for p in pods {
+                    engine.ingest(.node(NodeEvent(timestampNanos: t, pid: 1, cgroupID: 7, comm: "app",
+                                                  kind: .cgroupMemory(.init(usageBytes: UInt64(300 + 5 * k) << 20, workingSetBytes: UInt64(300 + 5 * k) << 20,
+                                                                            limitBytes: 1 << 30))),
+                                        subject: .podContainer(p, container: "app"),
+                                        context: SubjectContext(owner: OwnerRef(kind: "Deployment", name: "batch"), node: "node-1")),
+                                  now: t, into: &out)
+                }
+            }
+            _ = engine.memory(now: now &+ 300_000_000_000)
+        }
+    }
+
+    /// Minute numbers no instant can give, behind a good checksum: refused by name, never restored (a history whose
+    /// last minute is near Int64's ends overflowed the engine's arithmetic, a crash at every start).
+    @Test(arguments: [Int64.min, -1, Int64(UInt64.max / 60_000_000_000) + 1, Int64.max])
+    func minutesOutOfRangeAreRefused(_ minute: Int64) throws {
+        let m = Self.memory()
+        let c = try #require(m.containers.first)
+        let strings = [c.pod.namespace, c.pod.name, c.pod.uid, c.container, c.owner?.kind ?? "", c.owner?.name ?? ""]
+        let at = 28 + strings.reduce(0) { $0 + 2 + $1.utf8.count } + 1 + (c.memoryLimit != nil ? 8 : 0)
+            + (c.memoryRequest != nil ? 8 : 0) + 4 + 8 + 8 + 8
+        var b = EngineMemoryCodec.encode(m)
+        #expect(b[at..<(at + 8)].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) } == UInt64(bitPattern: c.history.lastMinute))
+        for k in 0..<8 { b[at + k] = UInt8(truncatingIfNeeded: UInt64(bitPattern: minute) >> (8 * UInt64(k))) }
+        Self.seal(&b)
+        let e = #expect(throws: EngineMemoryCodec.DecodeError.self) { try EngineMemoryCodec.decode(b) }
+        #expect(e?.field == "container 0 last minute", "\(String(describing: e))")
     }
 
     /// Rewrites the checksum of a file changed on purpose.
