@@ -121,14 +121,17 @@ struct EngineMemoryFileTests {
         #expect(FileManager.default.fileExists(atPath: path + ".invalid") && !FileManager.default.fileExists(atPath: path))
     }
 
-    @Test func aRelativePathIsMadeWhereTheAgentRuns() throws {
+    /// A relative path is taken from the working directory (not changed here: tests run in parallel in one
+    /// process), reaching the scratch directory through as many `..` as the working directory is deep.
+    @Test func aRelativePathIsMadeFromTheWorkingDirectory() throws {
         let dir = Scratch()
-        try FileManager.default.createDirectory(at: dir.url, withIntermediateDirectories: true)
         let cwd = FileManager.default.currentDirectoryPath
-        #expect(FileManager.default.changeCurrentDirectoryPath(dir.url.path))
-        defer { _ = FileManager.default.changeCurrentDirectoryPath(cwd) }
-        let file = EngineMemoryFile(path: "state/sub/engine-memory", logger: .init(label: "test"))
+        let up = String(repeating: "../", count: cwd.split(separator: "/").count)
+        let relative = up + String(dir.path("state/sub/engine-memory").drop { $0 == "/" })
+        #expect(!relative.hasPrefix("/"))
+        let file = EngineMemoryFile(path: relative, logger: .init(label: "test"))
         #expect(file.load() == nil && file.stats.readOutcome == "none")
+        #expect(FileManager.default.fileExists(atPath: dir.path("state/sub")), "the directories were not made")
         file.writeNow(Self.memory(pods: 1))
         #expect(file.stats.writesSucceeded == 1)
         #expect(FileManager.default.fileExists(atPath: dir.path("state/sub/engine-memory")))
