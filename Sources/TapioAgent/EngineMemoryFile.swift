@@ -22,9 +22,8 @@ import TapioNode
 /// naming the byte and the field, is moved aside to `<path>.invalid` for a person to look at (not deleted: nothing
 /// is lost, and the next write does not destroy it), and the agent starts without it, as it would without a file.
 public final class EngineMemoryFile: Sendable {
-    /// Largest file read back: what ``EngineMemoryCodec/maxContainers`` containers take (~15 MB), with room to spare,
-    /// and far inside the agent's memory limit (128 MiB in the DaemonSet) with the decoded copy beside it.
-    public static let defaultMaxBytes = 24 << 20
+    /// Largest file read back (``EngineMemoryCodec/maxFileBytes``).
+    public static let defaultMaxBytes = EngineMemoryCodec.maxFileBytes
 
     public struct Stats: Sendable, Hashable {
         public var writesSucceeded: UInt64 = 0
@@ -94,12 +93,12 @@ public final class EngineMemoryFile: Sendable {
     }
 
     /// Notes what the engine took over of a loaded memory (for the log and the metrics).
-    public func noteRestored(_ memory: EngineMemory, containers: Int) {
+    public func noteRestored(_ memory: EngineMemory, containers: Int, workloads: Int) {
         state.withLock {
             $0.stats.restoredContainers = containers
-            $0.stats.restoredWorkloads = memory.workloadCount
+            $0.stats.restoredWorkloads = workloads
         }
-        logger.info("engine memory restored from \(path): \(containers) of \(memory.containerCount) containers' minute histories, \(memory.workloadCount) workloads' cycles")
+        logger.info("engine memory restored from \(path): \(containers) of \(memory.containerCount) containers' minute histories, \(workloads) workloads' cycles (\(memory.workloadCount) in the file)")
     }
 
     /// Creates the file's directory (and its parents) when missing, readable by root only: the DaemonSet's hostPath
@@ -143,6 +142,8 @@ public final class EngineMemoryFile: Sendable {
 
     /// Writes a snapshot now, after any write under way (at shutdown: the last one, after the engine's final flush).
     public func writeNow(_ memory: EngineMemory) {
+        // (On the queue itself, `sync` would never return.)
+        dispatchPrecondition(condition: .notOnQueue(queue))
         let sequence = state.withLock { s -> UInt64 in
             if s.waiting != nil { s.stats.writesSuperseded &+= 1 }
             s.waiting = nil

@@ -179,7 +179,8 @@ public final class Pipeline: Sendable {
         var lastStatus: UInt64 = 0
         // What the last agent on this node knew of memory beyond the window, before the first event.
         if let memoryFile, let memory = memoryFile.load() {
-            memoryFile.noteRestored(memory, containers: engine.restore(memory, now: MonotonicClock.wallNanos()))
+            let containers = engine.restore(memory, now: MonotonicClock.wallNanos())
+            memoryFile.noteRestored(memory, containers: containers, workloads: engine.workloadCycleCount)
         }
         var lastCheckpoint = MonotonicClock.wallNanos()
         let onCancel = merged

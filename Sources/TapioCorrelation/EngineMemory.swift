@@ -52,6 +52,9 @@ public struct EngineMemory: Sendable {
 }
 
 extension CorrelationEngine {
+    /// Workloads whose cycles are kept (``WorkloadCycles``).
+    public var workloadCycleCount: Int { workloadCycles.count }
+
     /// This engine's memory beyond the window (``EngineMemory``): every pod container with a minute history, most
     /// recently seen first, and the workloads' kept cycles. Cheap enough for the engine's task every minute (copies
     /// share the histories' storage): the cycles of the containers still tracked are noted for their workloads by
@@ -76,8 +79,10 @@ extension CorrelationEngine {
     /// under `maxSubjects` (subjects already held come first; then the most recently seen). A history whose last
     /// minute is older than the history's span is not taken (its next sample would start it afresh), nor a pod
     /// deleted within the window; what those and the ones without room went through is kept for their workloads
-    /// (``WorkloadCycles``). Nothing dated after `now` is taken (a clock that was ahead when it was written: the
-    /// history would ignore every sample until real time caught up), and no workload is noted later than `now`. `keepLastSeen`: a policy change keeps when each container was last seen (a container gone quiet is
+    /// (``WorkloadCycles``). No instant later than `now` is taken over as it was: a history whose minutes run more
+    /// than a minute past `now`'s (a clock that was ahead when it was written) is left out — it would ignore every
+    /// sample until real time caught up —, and other instants (last seen, first sample, last counted kill, a
+    /// workload's last note) are taken as `now` at the latest. `keepLastSeen`: a policy change keeps when each container was last seen (a container gone quiet is
     /// forgotten when it would have been); an agent restart counts it as seen now, since no engine watched in
     /// between — a pod deleted meanwhile is forgotten one quiet period later, leaving its cycles to its workload.
     /// Returns how many containers were taken over.
@@ -89,24 +94,32 @@ extension CorrelationEngine {
             workloadCycles.merge(key, entry)
         }
         let nowMinute = Int64(now / MemoryHistory.minuteNanos)
+        let keptSince = now.subtracting(saturating: WorkloadCycles.keepForNanos)
         var restored = 0
         // Most recently seen first (as ``memory(now:)`` writes them; a file need not be in order).
         for c in memory.containers.sorted(by: { $0.lastSeen > $1.lastSeen }) {
             let subject = Subject.podContainer(c.pod, container: c.container)
-            let future = c.history.lastMinute > nowMinute || c.history.firstAt > now || c.lastSeen > now
-            guard !future else { continue }
-            guard c.history.lastMinute > nowMinute - Int64(MemoryHistory.capacity),
+            // No instant after `now` comes in: a clock that was ahead (or a kernel timestamp a little ahead of the
+            // wall clock) must not leave the new engine waiting for time to catch up.
+            let lastSeen = min(c.lastSeen, now)
+            // A history whose minutes run past now's (beyond a minute's slack) is not taken: it would merge every
+            // sample until real time caught up into minutes it already holds.
+            guard c.history.lastMinute <= nowMinute + 1, c.history.lastMinute > nowMinute - Int64(MemoryHistory.capacity),
                   index[subject] != nil || states.count < max(1, config.maxSubjects),
                   let i = slot(for: subject, now: now) else {
+                // What it went through stays with its workload, unless that would be forgotten at once anyway (a
+                // stale note must not push out a workload noted since).
+                guard lastSeen >= keptSince else { continue }
                 // (The limit as ``SubjectState/effectiveLimit`` reads it: cgroup v1's "unlimited" is none.)
                 let limit = c.memoryLimit.flatMap { $0 > 0 && $0 < 1 << 60 ? Double($0) : nil } ?? 0
                 let cycles = CycleReading.cyclesLivedThrough(in: c.history, limit: limit)
                 if !cycles.isEmpty, let key = WorkloadCycles.key(subject, owner: c.owner) {
-                    workloadCycles.note(key, pod: c.pod, cycles: cycles, now: c.lastSeen)
+                    workloadCycles.note(key, pod: c.pod, cycles: cycles, now: lastSeen)
                 }
                 continue
             }
             states[i].history = c.history
+            states[i].history.firstAt = min(c.history.firstAt, now)
             // (Without it the first cgroup sample would take the history for a per-process one and start it over.)
             states[i].hasCgroupSeries = c.hasCgroupSeries
             states[i].owner = states[i].owner ?? c.owner
@@ -117,8 +130,8 @@ extension CorrelationEngine {
                 states[i].restartsKnown = true
                 states[i].restartsTaken = true
             }
-            states[i].lastCountedOOMFinishedAt = max(states[i].lastCountedOOMFinishedAt, c.lastCountedOOMFinishedAt)
-            states[i].lastSeen = keepLastSeen ? c.lastSeen : max(now, states[i].lastSeen)
+            states[i].lastCountedOOMFinishedAt = max(states[i].lastCountedOOMFinishedAt, min(c.lastCountedOOMFinishedAt, now))
+            states[i].lastSeen = keepLastSeen ? lastSeen : max(now, states[i].lastSeen)
             restored += 1
         }
         // After the noting: a workload noted long ago makes room for none noted since.

@@ -27,6 +27,11 @@ public enum EngineMemoryCodec {
     /// Most containers written (the most recently seen): far more than any node runs (the kubelet's default is 110
     /// pods), and it keeps the file under ~15 MB, well inside the agent's memory limit when it is read back.
     public static let maxContainers = 10_000
+    /// Largest file read back: more than the most this version writes — ``maxContainers`` containers with names
+    /// of the longest Kubernetes allows and full histories and marks, and ``WorkloadCycles/capacity`` workloads
+    /// with four drops each, ~22 MB (`theLargestFileFitsTheReadLimit`) — and far inside the agent's memory limit
+    /// (128 MiB in the DaemonSet) with the decoded copy beside it.
+    public static let maxFileBytes = 24 << 20
     /// The largest minute number an instant (nanoseconds since the epoch, 64 bits) gives.
     static let maxMinute = Int64(UInt64.max / MemoryHistory.minuteNanos)
 
@@ -39,7 +44,7 @@ public enum EngineMemoryCodec {
 
     public static func encode(_ m: EngineMemory) -> [UInt8] {
         var w = Writer()
-        w.bytes.reserveCapacity(64 + m.containers.count * 1_200 + m.workloadCycles.count * 300)
+        w.bytes.reserveCapacity(64 + min(m.containers.count, maxContainers) * 1_200 + min(m.workloadCycles.count, WorkloadCycles.capacity) * 300)
         w.bytes.append(contentsOf: magic)
         w.u16(version)
         w.u16(0)

@@ -206,6 +206,45 @@ struct EngineMemoryTests {
         #expect(later.restore(memory, now: restartAt + 700_000_000_000) == 6)
     }
 
+    /// A container the old engine knew only from its memory samples (its pod's status never reached it: a full queue
+    /// shed it) has no restart count to go by: the first status the restarted agent reads, count 3, is history from
+    /// before any engine watched, as on any first sight — not three restarts in the downtime.
+    @Test("a restart count never read from a status is not taken as known after a restart")
+    func restartCountNeverSeen() throws {
+        var engine = CorrelationEngine()
+        var out: [InsightUpdate] = []
+        for k in stride(from: 0, through: 120, by: 10) {
+            engine.ingest(TestEvents.memory(pod: "api", ws: 300 << 20, limit: Self.gi, owner: "api", at: Self.at(k)), now: Self.at(k), into: &out)
+        }
+        var next = try Self.restarted(from: engine, at: Self.at(200), keep: true)
+        let c = ContainerInfo(name: "app", containerID: "c3", image: "app:1", restartCount: 3, ready: true,
+                              memoryRequestBytes: nil, memoryLimitBytes: Self.gi,
+                              lastTermination: Termination(reason: "Error", exitCode: 1, signal: 0, finishedAtNanos: Self.at(60)),
+                              currentTermination: nil, waitingReason: nil)
+        next.ingest(.cluster(ClusterEvent(timestampNanos: Self.at(201), kind: .podUpdated(PodInfo(
+            pod: TestEvents.ref("api"), node: "node-1", owner: OwnerRef(kind: "Deployment", name: "api"), labels: [:], phase: "Running",
+            containers: [c])))), now: Self.at(201), into: &out)
+        let i = try #require(next.index[.podContainer(TestEvents.ref("api"), container: "app")])
+        #expect(next.states[i].restartCount == 3)
+        #expect(next.states[i].restartTimes.isEmpty && next.states[i].history.restartMarks.minutes.isEmpty)
+    }
+
+    /// A policy change right after a kernel event stamped a little ahead of the wall clock (the BPF clock's offset is
+    /// taken once per run): the container is taken over, its instants no later than the change's.
+    @Test("a container last seen a little after now is taken over, seen now")
+    func lastSeenAheadIsTakenAsNow() throws {
+        var engine = CorrelationEngine()
+        var out: [InsightUpdate] = []
+        for k in stride(from: 0, through: 120, by: 10) {
+            engine.ingest(TestEvents.memory(pod: "api", ws: 300 << 20, limit: Self.gi, owner: "api", at: Self.at(k)), now: Self.at(k), into: &out)
+        }
+        var m = engine.memory(now: Self.at(121))
+        m.containers[0].lastSeen = Self.at(150)
+        var next = CorrelationEngine()
+        #expect(next.restore(m, now: Self.at(121), keepLastSeen: true) == 1)
+        #expect(next.states.first?.lastSeen == Self.at(121))
+    }
+
     /// A policy change's new engine takes the restart count over with the history: a restart after the change is
     /// news (before, a count seen first by the new engine was history from before Tapio, and the restart was missed).
     @Test("a restart after a policy change is news to the new engine")
@@ -363,6 +402,36 @@ struct EngineMemoryCodecTests {
         Self.seal(&b)
         let e = #expect(throws: EngineMemoryCodec.DecodeError.self) { try EngineMemoryCodec.decode(b) }
         #expect(e?.field == "container 0 last minute", "\(String(describing: e))")
+    }
+
+    /// The largest file this version writes — the most containers it writes, with names of the longest Kubernetes
+    /// allows, full histories and marks, and the most workloads, each with four drops — is read back (not refused
+    /// as too large): the read limit is above it, with room.
+    @Test func theLargestFileFitsTheReadLimit() throws {
+        let long = String(repeating: "a", count: 253), label = String(repeating: "b", count: 63)
+        var history = MemoryHistory()
+        for k in 0..<MemoryHistory.capacity { history.add(at: UInt64(k) * 60_000_000_000 + 1_795_000_000_000_000_000, value: UInt64(k) << 20) }
+        for k in 0..<MemoryHistory.oomMarksKept { history.markOOM(at: UInt64(k) * 120_000_000_000 + 1_795_000_000_000_000_000) }
+        for k in 0..<MemoryHistory.restartMarksKept { history.markRestart(at: UInt64(k) * 60_000_000_000 + 1_795_000_000_000_000_000) }
+        #expect(history.minutes.count == MemoryHistory.capacity)
+        let containers = (0..<EngineMemoryCodec.maxContainers).map { k in
+            EngineMemory.Container(pod: PodRef(namespace: label, name: long, uid: "3f1c9a2e-5b7d-4e8f-9a0b-\(k)"), container: label,
+                                   owner: OwnerRef(kind: "StatefulSet", name: long), memoryLimit: 1 << 30, memoryRequest: 1 << 29,
+                                   hasCgroupSeries: true, restartCount: Int(Int32.max), restartsKnown: true,
+                                   lastCountedOOMFinishedAt: .max, lastSeen: .max, history: history)
+        }
+        var cycles = WorkloadCycles()
+        for k in 0..<WorkloadCycles.capacity {
+            let key = WorkloadCycles.Key(namespace: label, ownerKind: "StatefulSet", ownerName: long + "\(k)", container: label)
+            for d in 0..<WorkloadCycles.dropsKept {
+                cycles.note(key, pod: PodRef(namespace: label, name: long, uid: "3f1c9a2e-5b7d-4e8f-9a0b-\(d)"),
+                            cycles: [(minute: Int64(29_916_000 + d), peak: 1e9, early: 0, drop: Int64(29_916_001 + d))], now: 1)
+            }
+        }
+        let bytes = EngineMemoryCodec.encode(EngineMemory(containers: containers, workloadCycles: cycles, takenAt: 1))
+        #expect(bytes.count <= EngineMemoryCodec.maxFileBytes * 15 / 16, "\(bytes.count) bytes against a limit of \(EngineMemoryCodec.maxFileBytes)")
+        let back = try EngineMemoryCodec.decode(bytes)
+        #expect(back.containerCount == EngineMemoryCodec.maxContainers && back.workloadCount == WorkloadCycles.capacity)
     }
 
     /// Rewrites the checksum of a file changed on purpose.
