@@ -44,6 +44,8 @@ had_crds=""; kubectl get crd insights.tapio.io >/dev/null 2>&1 && { had_crds=1; 
 had_ns=""; kubectl get namespace tapio-system >/dev/null 2>&1 && { had_ns=1; keep_kinds="$keep_kinds|^Namespace$"; }
 had_sample=""; kubectl get tapiopolicy default >/dev/null 2>&1 && had_sample=1
 had_mytapio=""; [[ -e my-tapio ]] && had_mytapio=1
+# The agent's state directory on the node (this host): the DaemonSet's hostPath, created by the kubelet if missing.
+had_state=""; [[ -e /var/lib/tapio ]] && had_state=1
 before() { kubectl -n tapio-system get "$1" -o name 2>/dev/null | sort || true; }
 leases_before=$(before leases); insights_before=$(before insights.tapio.io)
 api_stopped=""
@@ -80,6 +82,8 @@ print("\n---\n".join(d for d in docs if not ((m := re.search(r"(?m)^kind: *(\S+)
       kubectl annotate namespace tapio-system kubectl.kubernetes.io/last-applied-configuration- >/dev/null 2>&1
     fi
     [[ -z $had_mytapio ]] && rm -rf my-tapio
+    # The state file the agent kept on the node (after its pod is gone: it writes it once more at SIGTERM).
+    [[ -z $had_state ]] && rm -rf /var/lib/tapio
     # The CRDs this run installed for step 1 (the overlay's delete above takes them too, if step 2 got that far).
     [[ -z $had_crds ]] && kubectl delete -k crds/ --ignore-not-found --wait=false >/dev/null 2>&1
   fi
@@ -330,6 +334,14 @@ say "   rolled out $rollout s after the patch ($applied_time → $rolled_time): 
 for c in tapio-agent:daemonset tapio-operator:deployment; do
   kubectl -n tapio-system logs "${c#*:}/${c%:*}" 2>&1 | grep -i 'forbidden' && fail "${c%:*} was refused a call"
 done
+
+# The agent keeps its engine's memory in the hostPath /var/lib/tapio (--state-file): minutes in, it has written it,
+# as the container's uid 0 with every capability but the four dropped, and never failed to.
+state=$(curl -s --max-time 5 "http://$agent_ip:9464/metrics" | grep '^tapio_state_file_writes' || true)
+say "   the agent's state file: $(tr '\n' ' ' <<<"$state")"
+[[ $state == *'result="written"} '[1-9]* && $state == *'result="failed"} 0'* ]] \
+  || fail "the agent's state file was not written, or a write failed: $state $(agent_log | grep -i 'engine memory' | tail -3)"
+[[ -s /var/lib/tapio/engine-memory ]] || fail "no /var/lib/tapio/engine-memory on the node"
 
 # ---- 6. the API server stopped while the agent has Insights to write --------------------------------------------
 say "6. the kube-apiserver stopped while the kernel OOM-kills in held-1..3"
