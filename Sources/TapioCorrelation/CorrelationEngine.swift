@@ -396,11 +396,16 @@ public struct CorrelationEngine: Sendable {
 
     /// Keeps the drops of a pod container's history under its workload, for the next pod (``WorkloadCycles``).
     mutating func noteCycles(of s: SubjectState) {
-        guard s.owner != nil, let pod = s.subject.pod else { return }
+        noteCycles(of: s.subject, owner: s.owner, history: s.history, limit: s.effectiveLimit, seen: s.lastSeen)
+    }
+
+    /// The same for a container known only by its parts (one ``restore(_:now:keepLastSeen:)`` has no room for).
+    mutating func noteCycles(of subject: Subject, owner: OwnerRef?, history: MemoryHistory, limit: UInt64?, seen: UInt64) {
+        guard owner != nil, let pod = subject.pod else { return }
         // The drops first: most subjects have none, and then no key is built.
-        let cycles = CycleReading.cyclesLivedThrough(in: s.history, limit: s.effectiveLimit.map { Double($0) } ?? 0)
-        guard !cycles.isEmpty, let key = WorkloadCycles.key(s.subject, owner: s.owner) else { return }
-        workloadCycles.note(key, pod: pod, cycles: cycles, now: s.lastSeen)
+        let cycles = CycleReading.cyclesLivedThrough(in: history, limit: limit.map { Double($0) } ?? 0)
+        guard !cycles.isEmpty, let key = WorkloadCycles.key(subject, owner: owner) else { return }
+        workloadCycles.note(key, pod: pod, cycles: cycles, now: seen)
     }
 
     /// Removes slot `i` (swapping the last slot into its place), keeping the cycles its memory went through for the

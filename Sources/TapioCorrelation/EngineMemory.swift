@@ -110,12 +110,8 @@ extension CorrelationEngine {
                 // What it went through stays with its workload, unless that would be forgotten at once anyway (a
                 // stale note must not push out a workload noted since).
                 guard lastSeen >= keptSince else { continue }
-                // (The limit as ``SubjectState/effectiveLimit`` reads it: cgroup v1's "unlimited" is none.)
-                let limit = c.memoryLimit.flatMap { $0 > 0 && $0 < 1 << 60 ? Double($0) : nil } ?? 0
-                let cycles = CycleReading.cyclesLivedThrough(in: c.history, limit: limit)
-                if !cycles.isEmpty, let key = WorkloadCycles.key(subject, owner: c.owner) {
-                    workloadCycles.note(key, pod: c.pod, cycles: cycles, now: lastSeen)
-                }
+                noteCycles(of: subject, owner: c.owner, history: c.history, limit: SubjectState.effectiveLimit(c.memoryLimit),
+                           seen: lastSeen)
                 continue
             }
             states[i].history = c.history

@@ -93,7 +93,8 @@ public enum EngineMemoryCodec {
             throw DecodeError(offset: 0, field: "header", problem: "not a Tapio engine memory file (no TAPIOMEM mark)")
         }
         let body = bytes.count - 8
-        let stored = bytes[body...].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+        var tail = Reader(bytes: bytes[body...])
+        let stored = try tail.u64("checksum")
         guard stored == fnv1a(bytes[..<body]) else {
             throw DecodeError(offset: body, field: "checksum", problem: "the checksum does not match: the file is cut short or corrupted")
         }

@@ -167,8 +167,10 @@ struct SubjectState: Sendable {
     }
 
     /// The memory limit, if it is a real one (cgroup v1 reports "unlimited" as a page-rounded 2^63).
-    var effectiveLimit: UInt64? {
-        guard let l = memoryLimit, l > 0, l < (1 << 60) else { return nil }
+    var effectiveLimit: UInt64? { Self.effectiveLimit(memoryLimit) }
+
+    static func effectiveLimit(_ limit: UInt64?) -> UInt64? {
+        guard let l = limit, l > 0, l < (1 << 60) else { return nil }
         return l
     }
 
