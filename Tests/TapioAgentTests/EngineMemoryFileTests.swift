@@ -152,7 +152,7 @@ struct EngineMemoryFileTests {
             source.push(NodeEvent(timestampNanos: t + UInt64(k) * 1_000_000, pid: 1, cgroupID: 7, comm: "app",
                                   kind: .cgroupMemory(.init(usageBytes: 300 << 20, workingSetBytes: 300 << 20, limitBytes: 1 << 30))))
         }
-        let checkpointed = await eventually { file.stats.writesSucceeded >= 1 ? true : nil }
+        let checkpointed = await eventually(timeout: .seconds(60)) { file.stats.writesSucceeded >= 1 ? true : nil }
         run.cancel()
         await run.value
         #expect(checkpointed == true, "no checkpoint written while running")
@@ -164,7 +164,7 @@ struct EngineMemoryFileTests {
         let next = Pipeline(config: CorrelationConfig(), sources: [ScriptedSource()], attributor: FixedAttribution(), sinks: [],
                             memoryFile: again)
         let rerun = Task { await next.run() }
-        let restored = await eventually { again.stats.restoredContainers == 1 ? true : nil }
+        let restored = await eventually(timeout: .seconds(60)) { again.stats.restoredContainers == 1 ? true : nil }
         rerun.cancel()
         await rerun.value
         #expect(restored == true, "read back: \(again.stats)")

@@ -28,7 +28,7 @@ struct PipelineReconfigureTests {
         _ = source.queue.push(.cluster(ClusterEvent(timestampNanos: MonotonicClock.wallNanos(),
                                                     kind: .crashLoopBackOff(ContainerTermination(pod: pod, container: "app",
                                                                                                  restartCount: 6, termination: nil)))))
-        let ingested = await eventually { pipeline.status.events >= 1 }
+        let ingested = await eventually(timeout: .seconds(60)) { pipeline.status.events >= 1 }
         #expect(sink.changes(of: "api-0").isEmpty, "announced before its batch ran")
         var changed = config
         changed.batchTimeout = .seconds(59)

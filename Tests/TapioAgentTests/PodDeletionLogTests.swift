@@ -26,7 +26,8 @@ struct PodDeletionLogTests {
                                                         kind: .crashLoopBackOff(ContainerTermination(pod: pod, container: "app",
                                                                                                      restartCount: 6, termination: nil)))))
         }
-        let announced = await eventually { sink.changes(of: "api-0") == [.new] && sink.changes(of: "api-1") == [.new] }
+        // (A generous wait: under the whole suite run in parallel on two cores this took over 20 s.)
+        let announced = await eventually(timeout: .seconds(60)) { sink.changes(of: "api-0") == [.new] && sink.changes(of: "api-1") == [.new] }
         // a is deleted and a queue sheds events: a's deletion may be what went, and it never reaches the engine;
         // so is a pod the engine never held, which changes nothing. Then b is deleted with nothing shed since: its
         // event is only late (a deletion applied early would make the engine ignore the pod's events queued before it).
