@@ -15,6 +15,8 @@
 #      controller-manager rolls out a pod with the raised limit, the leader is killed (SIGKILL) — the other replica
 #      takes the Lease and applies nothing again —, the new pod grows past the old limit without an OOM kill, and the
 #      Insight resolves with its remediation history;
+#   (before 6) the agent's state file written in the hostPath, and read back by the DaemonSet's next pod once the
+#      agent pod is deleted;
 #   6. the kube-apiserver (and etcd) stopped while the kernel OOM-kills processes in three pods — kills only the
 #      agent sees (a child process, the container lives on): every one becomes an Insight once the server is back;
 #   7. kubectl get insights / describe insight / get events, saved under .build/realk8s-tier/ for the README;
@@ -342,6 +344,24 @@ say "   the agent's state file: $(tr '\n' ' ' <<<"$state")"
 [[ $state == *'result="written"} '[1-9]* && $state == *'result="failed"} 0'* ]] \
   || fail "the agent's state file was not written, or a write failed: $state $(agent_log | grep -i 'engine memory' | tail -3)"
 [[ -s /var/lib/tapio/engine-memory ]] || fail "no /var/lib/tapio/engine-memory on the node"
+# ... and its next pod reads it back (an upgrade, a drain or a crash replaces the pod; the hostPath stays): the
+# pod is deleted as a rollout deletes it (SIGTERM, a last write), and the DaemonSet's replacement must restore the
+# node's containers' minute histories, with its probes loaded again before step 6 needs them.
+old_agent=$(kubectl -n tapio-system get pod -l app.kubernetes.io/component=agent -o jsonpath='{.items[0].metadata.name}')
+kubectl -n tapio-system delete pod "$old_agent" --timeout=90s >/dev/null || fail "the agent pod $old_agent was not deleted within 90 s"
+read_back=""
+end=$((SECONDS + 120))
+until [[ $read_back == *'tapio_state_file_read{outcome="restored"} 1'* && $read_back == *'tapio_source_up{source="ebpf"} 1'* ]]; do
+  ((SECONDS < end)) || fail "the agent's next pod did not restore its state file within 120 s: ${read_back:-no metrics} $(agent_log | grep -i 'engine memory' | tail -3)"
+  sleep 1
+  agent_ip=$(kubectl -n tapio-system get pods -l app.kubernetes.io/component=agent -o json \
+    | jq -r '[.items[] | select(.metadata.deletionTimestamp == null and .metadata.name != "'"$old_agent"'" and .status.podIP != null)][0].status.podIP')
+  [[ $agent_ip != null ]] || continue
+  read_back=$(curl -s --max-time 5 "http://$agent_ip:9464/metrics" | grep -E '^tapio_state_file_(read|restored)|^tapio_source_up\{source="ebpf"\}' || true)
+done
+restored=$(grep -o 'what="containers"} [0-9]*' <<<"$read_back" | awk '{print $2}')
+say "   $old_agent deleted; the next agent ($agent_ip) restored ${restored:-no} containers' minute histories: $(agent_log | grep -i 'engine memory restored' | tail -1)"
+[[ ${restored:-0} -ge 1 ]] || fail "the agent's next pod restored no container's history from the state file: $read_back"
 
 # ---- 6. the API server stopped while the agent has Insights to write --------------------------------------------
 say "6. the kube-apiserver stopped while the kernel OOM-kills in held-1..3"

@@ -142,7 +142,7 @@ public struct Agent: Sendable {
                 metrics.writesDropped(insights: writer, events: [recorder])
                 if let f = memoryFile?.stats {
                     metrics.stateFile(written: f.writesSucceeded, failed: f.writesFailed, superseded: f.writesSuperseded,
-                                      bytes: f.lastWriteBytes, readOutcome: f.readOutcome,
+                                      locked: f.writesLocked, bytes: f.lastWriteBytes, readOutcome: f.readOutcome,
                                       restoredContainers: f.restoredContainers, restoredWorkloads: f.restoredWorkloads)
                 }
                 return .init(contentType: "text/plain; version=0.0.4; charset=utf-8", body: metrics.render())

@@ -21,6 +21,12 @@ import TapioNode
 /// A file that cannot be read back (cut short, corrupted, another version's, too large) is an error in the log
 /// naming the byte and the field, is moved aside to `<path>.invalid` for a person to look at (not deleted: nothing
 /// is lost, and the next write does not destroy it), and the agent starts without it, as it would without a file.
+///
+/// One agent per file: the first to start holds an advisory lock on `<path>.lock` (flock, released by the kernel
+/// when the process ends, however it ends). A second agent given the same file — a second install on the node
+/// sharing the hostPath, a `tapio agent` run by hand beside the DaemonSet's — would rename its snapshots over the
+/// first's, each forgetting the other's containers, and their `.tmp` files would collide; it reads nothing, writes
+/// nothing, says so, and takes the file over when the lock is free (the first agent gone).
 public final class EngineMemoryFile: Sendable {
     /// Largest file read back (``EngineMemoryCodec/maxFileBytes``).
     public static let defaultMaxBytes = EngineMemoryCodec.maxFileBytes
@@ -31,8 +37,10 @@ public final class EngineMemoryFile: Sendable {
         /// Snapshots replaced by a newer one before they were written, or older than the one already written.
         public var writesSuperseded: UInt64 = 0
         public var lastWriteBytes = 0
-        /// What the start read back: `restored`, `none` (no file), `invalid` (moved aside) or `unreadable`; empty
-        /// before it has been read.
+        /// Snapshots not written because another agent holds the file's lock.
+        public var writesLocked: UInt64 = 0
+        /// What the start read back: `restored`, `none` (no file), `invalid` (moved aside), `unreadable` or
+        /// `locked` (another agent uses the file); empty before it has been read.
         public var readOutcome = ""
         public var restoredContainers = 0
         public var restoredWorkloads = 0
@@ -50,6 +58,10 @@ public final class EngineMemoryFile: Sendable {
         /// The number of the last snapshot written: an earlier one is not written over it.
         var writtenThrough: UInt64 = 0
         var lastError: String?
+        /// The open `<path>.lock` whose flock this agent holds; -1 while it does not.
+        var lockFD: Int32 = -1
+        /// The lock was refused (logged once until it is taken).
+        var lockRefused = false
     }
     private let state = Mutex(State())
     private let queue = DispatchQueue(label: "tapio.state-file")
@@ -60,12 +72,48 @@ public final class EngineMemoryFile: Sendable {
         self.logger = logger
     }
 
+    deinit {
+        state.withLock { if $0.lockFD >= 0 { close($0.lockFD); $0.lockFD = -1 } }
+    }
+
     public var stats: Stats { state.withLock { $0.stats } }
+
+    /// Takes the file's lock if this agent does not hold it yet. True when it holds it — or when the lock file
+    /// cannot be opened at all (a read-only or missing directory: the write then fails and says why, and one agent
+    /// unable to lock is no reason to keep no memory).
+    private func holdLock() -> Bool {
+        let lockPath = path + ".lock"
+        let outcome = state.withLock { s -> (held: Bool, report: String?) in
+            if s.lockFD >= 0 { return (true, nil) }
+            let fd = open(lockPath, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { return (true, nil) }
+            if flock(fd, LOCK_EX | LOCK_NB) == 0 {
+                s.lockFD = fd
+                defer { s.lockRefused = false }
+                return (true, s.lockRefused ? "the engine memory file \(path) is free again: this agent writes it from now on" : nil)
+            }
+            let e = Errno(errno)
+            close(fd)
+            defer { s.lockRefused = true }
+            guard !s.lockRefused else { return (false, nil) }
+            return (false, e.code == EWOULDBLOCK
+                ? "another tapio agent uses the engine memory file \(path) (it holds \(lockPath)): this agent neither reads nor writes it while that one runs, so an agent restart forgets this one's memory histories. Give each agent its own --state-file"
+                : "cannot lock \(lockPath): \(e); this agent neither reads nor writes \(path) until it can")
+        }
+        if let report = outcome.report {
+            if outcome.held { logger.notice("\(report)") } else { logger.error("\(report)") }
+        }
+        return outcome.held
+    }
 
     /// Reads the file back (at start-up). Nil when there is none or it cannot be used; each case is logged and
     /// counted (``Stats/readOutcome``).
     public func load() -> EngineMemory? {
         makeDirectory()
+        guard holdLock() else {
+            state.withLock { $0.stats.readOutcome = "locked" }
+            return nil
+        }
         let bytes: [UInt8]
         switch Self.readAll(path, limit: maxBytes) {
         case .failure(let e) where e.code == ENOENT:
@@ -161,6 +209,10 @@ public final class EngineMemoryFile: Sendable {
             return false
         }
         guard newer else { return }
+        guard holdLock() else {
+            state.withLock { $0.stats.writesLocked &+= 1 }
+            return
+        }
         let bytes = EngineMemoryCodec.encode(memory)
         var error = Self.writeAtomically(bytes, to: path)
         // Its directory removed while the agent runs (or never made): made again, once.

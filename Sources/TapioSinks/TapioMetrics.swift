@@ -81,17 +81,17 @@ public final class TapioMetrics: Sendable {
 
     /// The agent's state file (`--state-file`: the engine's memory beyond its window, kept across restarts): writes so
     /// far by result, the last one's size, and what start-up read back.
-    public func stateFile(written: UInt64, failed: UInt64, superseded: UInt64, bytes: Int, readOutcome: String,
-                          restoredContainers: Int, restoredWorkloads: Int) {
-        for (result, n) in [("written", written), ("failed", failed), ("superseded", superseded)] {
+    public func stateFile(written: UInt64, failed: UInt64, superseded: UInt64, locked: UInt64, bytes: Int,
+                          readOutcome: String, restoredContainers: Int, restoredWorkloads: Int) {
+        for (result, n) in [("written", written), ("failed", failed), ("superseded", superseded), ("locked", locked)] {
             registry.tapioGauge(name: "tapio_state_file_writes", labels: [("result", result)],
-                               help: "Writes of the agent's state file so far: written, failed (the error is logged), or superseded (a newer snapshot replaced one still waiting to be written).")
+                               help: "Writes of the agent's state file so far: written, failed (the error is logged), superseded (a newer snapshot replaced one still waiting to be written), or locked (not written: another agent holds the file's lock).")
                 .set(Double(n))
         }
         registry.tapioGauge(name: "tapio_state_file_bytes", help: "Size of the agent's state file as last written.").set(Double(bytes))
         if !readOutcome.isEmpty {
             registry.tapioGauge(name: "tapio_state_file_read", labels: [("outcome", readOutcome)],
-                               help: "1 for what the agent's start-up read back from its state file: restored, none (no file yet), invalid (moved aside to <file>.invalid, see the log) or unreadable.")
+                               help: "1 for what the agent's start-up read back from its state file: restored, none (no file yet), invalid (moved aside to <file>.invalid, see the log), unreadable, or locked (another agent uses the file).")
                 .set(1.0)
         }
         for (what, n) in [("containers", restoredContainers), ("workloads", restoredWorkloads)] {

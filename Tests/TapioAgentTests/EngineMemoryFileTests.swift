@@ -49,14 +49,16 @@ struct EngineMemoryFileTests {
         let dir = Scratch()
         // Neither the directory nor the file exists yet: a first start.
         let path = dir.path("var/lib/tapio/engine-memory")
-        let first = EngineMemoryFile(path: path, logger: .init(label: "test"))
-        #expect(first.load() == nil)
-        #expect(first.stats.readOutcome == "none")
-        first.writeNow(Self.memory(pods: 3))
-        #expect(first.stats.writesSucceeded == 1 && first.stats.writesFailed == 0 && first.stats.lastWriteBytes > 0)
-        let attributes = try FileManager.default.attributesOfItem(atPath: path)
-        #expect((attributes[.posixPermissions] as? Int) == 0o600, "\(attributes[.posixPermissions] ?? "none")")
-        #expect(!FileManager.default.fileExists(atPath: path + ".tmp"))
+        do {  // (the first agent ends here, and its lock with it)
+            let first = EngineMemoryFile(path: path, logger: .init(label: "test"))
+            #expect(first.load() == nil)
+            #expect(first.stats.readOutcome == "none")
+            first.writeNow(Self.memory(pods: 3))
+            #expect(first.stats.writesSucceeded == 1 && first.stats.writesFailed == 0 && first.stats.lastWriteBytes > 0)
+            let attributes = try FileManager.default.attributesOfItem(atPath: path)
+            #expect((attributes[.posixPermissions] as? Int) == 0o600, "\(attributes[.posixPermissions] ?? "none")")
+            #expect(!FileManager.default.fileExists(atPath: path + ".tmp"))
+        }
         let next = EngineMemoryFile(path: path, logger: .init(label: "test"))
         let back = try #require(next.load())
         #expect(back.containerCount == 3 && next.stats.readOutcome == "restored")
@@ -114,7 +116,10 @@ struct EngineMemoryFileTests {
         let path = dir.path("engine-memory")
         let bytes = EngineMemoryCodec.encode(Self.memory(pods: 3))
         try Data(bytes).write(to: URL(fileURLWithPath: path))
-        #expect(EngineMemoryFile(path: path, maxBytes: bytes.count, logger: .init(label: "test")).load()?.containerCount == 3)
+        do {
+            let fits = EngineMemoryFile(path: path, maxBytes: bytes.count, logger: .init(label: "test"))
+            #expect(fits.load()?.containerCount == 3)
+        }
         let small = EngineMemoryFile(path: path, maxBytes: bytes.count - 1, logger: .init(label: "test"))
         #expect(small.load() == nil)
         #expect(small.stats.readOutcome == "invalid")
@@ -137,26 +142,91 @@ struct EngineMemoryFileTests {
         #expect(FileManager.default.fileExists(atPath: dir.path("state/sub/engine-memory")))
     }
 
+    /// Two agents given one file (a second install sharing the hostPath, an agent run by hand beside the
+    /// DaemonSet's): the second reads and writes nothing while the first runs — each would otherwise rename its
+    /// snapshots over the other's — and takes the file over once the first is gone.
+    @Test func aSecondAgentOnTheSameFileLeavesItAloneUntilTheFirstIsGone() throws {
+        let dir = Scratch()
+        let path = dir.path("engine-memory")
+        var first: EngineMemoryFile? = EngineMemoryFile(path: path, logger: .init(label: "test"))
+        #expect(first?.load() == nil && first?.stats.readOutcome == "none")
+        first?.writeNow(Self.memory(pods: 3))
+        let second = EngineMemoryFile(path: path, logger: .init(label: "test"))
+        #expect(second.load() == nil, "the second agent read a file the first one holds")
+        #expect(second.stats.readOutcome == "locked")
+        second.writeNow(Self.memory(pods: 1))
+        second.submit(Self.memory(pods: 1))
+        second.writeNow(Self.memory(pods: 1))  // (after the submitted one: the queue is serial)
+        #expect(second.stats.writesLocked >= 2 && second.stats.writesSucceeded == 0, "\(second.stats)")
+        #expect(try EngineMemoryCodec.decode(Array(try Data(contentsOf: URL(fileURLWithPath: path)))).containerCount == 3,
+                "the second agent wrote over the first's file")
+        // The first keeps writing as before.
+        first?.writeNow(Self.memory(pods: 4))
+        #expect(first?.stats.writesSucceeded == 2)
+        first = nil  // the first agent ends
+        second.writeNow(Self.memory(pods: 2))
+        #expect(second.stats.writesSucceeded == 1, "\(second.stats)")
+        #expect(try EngineMemoryCodec.decode(Array(try Data(contentsOf: URL(fileURLWithPath: path)))).containerCount == 2)
+        // ... and holds it now: a third is refused.
+        let third = EngineMemoryFile(path: path, logger: .init(label: "test"))
+        #expect(third.load() == nil && third.stats.readOutcome == "locked")
+    }
+
+    /// The lock is another process's too (flock's lock is the open file's, and the kernel drops it when the process
+    /// ends): a `flock` process holding `<path>.lock` keeps the agent off the file.
+    @Test func aLockHeldByAnotherProcessIsRespected() throws {
+        let dir = Scratch()
+        try FileManager.default.createDirectory(at: dir.url, withIntermediateDirectories: true)
+        let path = dir.path("engine-memory")
+        try Data(EngineMemoryCodec.encode(Self.memory(pods: 2))).write(to: URL(fileURLWithPath: path))
+        guard let flockTool = ["/usr/bin/flock", "/bin/flock"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            print("skipped: no flock(1) on this machine (util-linux)")
+            return
+        }
+        let holder = Process()
+        holder.executableURL = URL(fileURLWithPath: flockTool)
+        // Holds the lock while it reads its standard input; closing that ends it.
+        holder.arguments = ["--exclusive", path + ".lock", "sh", "-c", "echo held; read -r line"]
+        let input = Pipe(), output = Pipe()
+        holder.standardInput = input
+        holder.standardOutput = output
+        try holder.run()
+        defer { if holder.isRunning { holder.terminate() } }
+        let said = String(decoding: output.fileHandleForReading.readData(ofLength: 5), as: UTF8.self)
+        #expect(said == "held\n")
+        let file = EngineMemoryFile(path: path, logger: .init(label: "test"))
+        #expect(file.load() == nil && file.stats.readOutcome == "locked")
+        file.writeNow(Self.memory(pods: 1))
+        #expect(file.stats.writesLocked == 1)
+        try input.fileHandleForWriting.close()
+        holder.waitUntilExit()
+        file.writeNow(Self.memory(pods: 1))
+        #expect(file.stats.writesSucceeded == 1, "\(file.stats)")
+        #expect(try EngineMemoryCodec.decode(Array(try Data(contentsOf: URL(fileURLWithPath: path)))).containerCount == 1)
+    }
+
     /// The pipeline writes its engine's memory while it runs and when it stops, and the next pipeline (the restarted
     /// agent's) starts from it.
     @Test func thePipelineWritesItsMemoryAndTheNextOneStartsFromIt() async throws {
         let dir = Scratch()
         let path = dir.path("engine-memory")
-        let file = EngineMemoryFile(path: path, logger: .init(label: "test"))
-        let source = ScriptedSource()
-        let pipeline = Pipeline(config: CorrelationConfig(), sources: [source], attributor: FixedAttribution(), sinks: [],
-                                memoryFile: file, checkpointEvery: .seconds(1))
-        let run = Task { await pipeline.run() }
-        let t = MonotonicClock.wallNanos()
-        for k in 0..<5 {
-            source.push(NodeEvent(timestampNanos: t + UInt64(k) * 1_000_000, pid: 1, cgroupID: 7, comm: "app",
-                                  kind: .cgroupMemory(.init(usageBytes: 300 << 20, workingSetBytes: 300 << 20, limitBytes: 1 << 30))))
+        do {  // (the first agent ends here, and its lock with it)
+            let file = EngineMemoryFile(path: path, logger: .init(label: "test"))
+            let source = ScriptedSource()
+            let pipeline = Pipeline(config: CorrelationConfig(), sources: [source], attributor: FixedAttribution(), sinks: [],
+                                    memoryFile: file, checkpointEvery: .seconds(1))
+            let run = Task { await pipeline.run() }
+            let t = MonotonicClock.wallNanos()
+            for k in 0..<5 {
+                source.push(NodeEvent(timestampNanos: t + UInt64(k) * 1_000_000, pid: 1, cgroupID: 7, comm: "app",
+                                      kind: .cgroupMemory(.init(usageBytes: 300 << 20, workingSetBytes: 300 << 20, limitBytes: 1 << 30))))
+            }
+            let checkpointed = await eventually(timeout: .seconds(60)) { file.stats.writesSucceeded >= 1 ? true : nil }
+            run.cancel()
+            await run.value
+            #expect(checkpointed == true, "no checkpoint written while running")
+            #expect(file.stats.readOutcome == "none")
         }
-        let checkpointed = await eventually(timeout: .seconds(60)) { file.stats.writesSucceeded >= 1 ? true : nil }
-        run.cancel()
-        await run.value
-        #expect(checkpointed == true, "no checkpoint written while running")
-        #expect(file.stats.readOutcome == "none")
         let written = try EngineMemoryCodec.decode(Array(try Data(contentsOf: URL(fileURLWithPath: path))))
         #expect(written.containerCount == 1)
 
