@@ -354,12 +354,13 @@ end=$((SECONDS + 120))
 until [[ $read_back == *'tapio_state_file_read{outcome="restored"} 1'* && $read_back == *'tapio_source_up{source="ebpf"} 1'* ]]; do
   ((SECONDS < end)) || fail "the agent's next pod did not restore its state file within 120 s: ${read_back:-no metrics} $(agent_log | grep -i 'engine memory' | tail -3)"
   sleep 1
+  # (a failed get while the pod is replaced is one more try, not the script's end: pipefail)
   agent_ip=$(kubectl -n tapio-system get pods -l app.kubernetes.io/component=agent -o json \
-    | jq -r '[.items[] | select(.metadata.deletionTimestamp == null and .metadata.name != "'"$old_agent"'" and .status.podIP != null)][0].status.podIP')
-  [[ $agent_ip != null ]] || continue
+    | jq -r '[.items[] | select(.metadata.deletionTimestamp == null and .metadata.name != "'"$old_agent"'" and .status.podIP != null)][0].status.podIP' || true)
+  [[ -n $agent_ip && $agent_ip != null ]] || continue
   read_back=$(curl -s --max-time 5 "http://$agent_ip:9464/metrics" | grep -E '^tapio_state_file_(read|restored)|^tapio_source_up\{source="ebpf"\}' || true)
 done
-restored=$(grep -o 'what="containers"} [0-9]*' <<<"$read_back" | awk '{print $2}')
+restored=$(grep -o 'what="containers"} [0-9]*' <<<"$read_back" | awk '{print $2}' || true)
 say "   $old_agent deleted; the next agent ($agent_ip) restored ${restored:-no} containers' minute histories: $(agent_log | grep -i 'engine memory restored' | tail -1)"
 [[ ${restored:-0} -ge 1 ]] || fail "the agent's next pod restored no container's history from the state file: $read_back"
 

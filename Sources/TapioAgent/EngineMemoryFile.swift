@@ -23,10 +23,11 @@ import TapioNode
 /// is lost, and the next write does not destroy it), and the agent starts without it, as it would without a file.
 ///
 /// One agent per file: the first to start holds an advisory lock on `<path>.lock` (flock, released by the kernel
-/// when the process ends, however it ends). A second agent given the same file — a second install on the node
-/// sharing the hostPath, a `tapio agent` run by hand beside the DaemonSet's — would rename its snapshots over the
-/// first's, each forgetting the other's containers, and their `.tmp` files would collide; it reads nothing, writes
-/// nothing, says so, and takes the file over when the lock is free (the first agent gone).
+/// when the process ends, however it ends). A replacement started while its predecessor stops waits for it (it
+/// then reads the predecessor's last snapshot); a second agent that keeps running beside the first — a second
+/// install on the node sharing the hostPath, a `tapio agent` run by hand beside the DaemonSet's — would rename its
+/// snapshots over the first's, each forgetting the other's containers, and their `.tmp` files would collide: it
+/// reads and writes nothing for as long as it runs, and says so.
 public final class EngineMemoryFile: Sendable {
     /// Largest file read back (``EngineMemoryCodec/maxFileBytes``).
     public static let defaultMaxBytes = EngineMemoryCodec.maxFileBytes
@@ -39,6 +40,8 @@ public final class EngineMemoryFile: Sendable {
         public var lastWriteBytes = 0
         /// Snapshots not written because another agent holds the file's lock.
         public var writesLocked: UInt64 = 0
+        /// Start-up is waiting for another agent's lock.
+        public var waitingForLock = false
         /// What the start read back: `restored`, `none` (no file), `invalid` (moved aside), `unreadable` or
         /// `locked` (another agent uses the file); empty before it has been read.
         public var readOutcome = ""
@@ -60,8 +63,10 @@ public final class EngineMemoryFile: Sendable {
         var lastError: String?
         /// The open `<path>.lock` whose flock this agent holds; -1 while it does not.
         var lockFD: Int32 = -1
-        /// The lock was refused (logged once until it is taken).
-        var lockRefused = false
+        /// Another agent holds the lock: nothing is read or written any more.
+        var lockedOut = false
+        /// Said once: the lock file could not be opened or locked (not held by another), the file is used unlocked.
+        var unlockedReported = false
     }
     private let state = Mutex(State())
     private let queue = DispatchQueue(label: "tapio.state-file")
@@ -78,40 +83,91 @@ public final class EngineMemoryFile: Sendable {
 
     public var stats: Stats { state.withLock { $0.stats } }
 
-    /// Takes the file's lock if this agent does not hold it yet. True when it holds it — or when the lock file
-    /// cannot be opened at all (a read-only or missing directory: the write then fails and says why, and one agent
-    /// unable to lock is no reason to keep no memory).
-    private func holdLock() -> Bool {
-        let lockPath = path + ".lock"
-        let outcome = state.withLock { s -> (held: Bool, report: String?) in
-            if s.lockFD >= 0 { return (true, nil) }
-            let fd = open(lockPath, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
-            guard fd >= 0 else { return (true, nil) }
-            if flock(fd, LOCK_EX | LOCK_NB) == 0 {
-                s.lockFD = fd
-                defer { s.lockRefused = false }
-                return (true, s.lockRefused ? "the engine memory file \(path) is free again: this agent writes it from now on" : nil)
-            }
-            let e = Errno(errno)
-            close(fd)
-            defer { s.lockRefused = true }
-            guard !s.lockRefused else { return (false, nil) }
-            return (false, e.code == EWOULDBLOCK
-                ? "another tapio agent uses the engine memory file \(path) (it holds \(lockPath)): this agent neither reads nor writes it while that one runs, so an agent restart forgets this one's memory histories. Give each agent its own --state-file"
-                : "cannot lock \(lockPath): \(e); this agent neither reads nor writes \(path) until it can")
-        }
-        if let report = outcome.report {
-            if outcome.held { logger.notice("\(report)") } else { logger.error("\(report)") }
-        }
-        return outcome.held
+    /// How long start-up waits for another agent's lock: a DaemonSet pod being replaced holds it until its last
+    /// write, as it stops (within its 30 s termination grace period), and a replacement can start before that — after
+    /// the DaemonSet is deleted and created again, or with `maxSurge`.
+    public static let defaultLockWait: Duration = .seconds(40)
+
+    private enum Lock {
+        /// Held, or the lock file cannot be used at all (see ``tryLock()``).
+        case held
+        /// Another open file description holds it.
+        case busy
     }
 
-    /// Reads the file back (at start-up). Nil when there is none or it cannot be used; each case is logged and
-    /// counted (``Stats/readOutcome``).
-    public func load() -> EngineMemory? {
+    /// Takes the file's lock unless this agent holds it already — and still holds the lock *file* there now: a lock
+    /// on a file that was removed with its directory (and made again by a write) keeps no one else out.
+    ///
+    /// The system calls run outside the state's mutex (a stalled disk must not stall `submit` or `/metrics`). When
+    /// the lock file cannot be opened at all (a read-only or missing directory: the write then fails and says why;
+    /// a permission refused), the file is used without a lock, said once: one agent unable to lock is no reason for
+    /// it to keep no memory.
+    private func tryLock() -> Lock {
+        let lockPath = path + ".lock"
+        let held = state.withLock { $0.lockFD }
+        if held >= 0 {
+            var mine = stat(), there = stat()
+            if fstat(held, &mine) == 0, stat(lockPath, &there) == 0, mine.st_dev == there.st_dev, mine.st_ino == there.st_ino {
+                return .held
+            }
+            state.withLock { if $0.lockFD == held { $0.lockFD = -1 } }
+            close(held)
+        }
+        // (Read-only is enough for flock, and opens a lock file another user made.)
+        let fd = open(lockPath, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            let e = Errno(errno)
+            let first = state.withLock { s -> Bool in defer { s.unlockedReported = true }; return !s.unlockedReported }
+            if first { logger.notice("cannot open \(lockPath) (\(e)): \(path) is used without a lock") }
+            return .held
+        }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            let e = Errno(errno)
+            close(fd)
+            if e.code == EWOULDBLOCK { return .busy }
+            let first = state.withLock { s -> Bool in defer { s.unlockedReported = true }; return !s.unlockedReported }
+            if first { logger.notice("cannot lock \(lockPath) (\(e)): \(path) is used without a lock") }
+            return .held
+        }
+        let kept = state.withLock { s -> Bool in
+            guard s.lockFD < 0 else { return false }
+            s.lockFD = fd
+            return true
+        }
+        if !kept { close(fd) }
+        return .held
+    }
+
+    /// Waits, up to `wait`, for the lock at start-up.
+    private func waitForLock(_ wait: Duration) async -> Bool {
+        let deadline = ContinuousClock.now + wait
+        var said = false
+        while true {
+            if tryLock() == .held { return true }
+            guard ContinuousClock.now < deadline, !Task.isCancelled else { return false }
+            if !said {
+                said = true
+                state.withLock { $0.stats.waitingForLock = true }
+                logger.notice("another tapio agent holds \(path).lock: waiting up to \(wait) for it to stop (a pod being replaced writes its last snapshot as it stops)")
+            }
+            try? await Task.sleep(for: .milliseconds(200))
+        }
+    }
+
+    /// Reads the file back (at start-up), once its lock is this agent's: another agent's is waited for up to
+    /// `lockWait`; past that, this agent neither reads nor writes the file for as long as it runs (taking it over
+    /// later, with a memory that never held the file's, would throw the file's away). Nil when there is no file or
+    /// it cannot be used; each case is logged and counted (``Stats/readOutcome``).
+    public func load(lockWait: Duration = EngineMemoryFile.defaultLockWait) async -> EngineMemory? {
         makeDirectory()
-        guard holdLock() else {
-            state.withLock { $0.stats.readOutcome = "locked" }
+        let locked = await waitForLock(lockWait)
+        state.withLock { $0.stats.waitingForLock = false }
+        guard locked else {
+            state.withLock { s in
+                s.stats.readOutcome = "locked"
+                s.lockedOut = true
+            }
+            logger.error("another tapio agent uses the engine memory file \(path) (it holds \(path).lock): this agent neither reads nor writes it for as long as it runs, so its restart will forget its memory histories. Give each agent its own --state-file")
             return nil
         }
         let bytes: [UInt8]
@@ -209,13 +265,24 @@ public final class EngineMemoryFile: Sendable {
             return false
         }
         guard newer else { return }
-        guard holdLock() else {
-            state.withLock { $0.stats.writesLocked &+= 1 }
+        // Its directory removed while the agent runs (or never made): made again, with the lock file in it.
+        if access(Self.directory(of: path), F_OK) != 0 { makeDirectory() }
+        let lockedOut = state.withLock { $0.lockedOut }
+        guard !lockedOut, tryLock() == .held else {
+            let first = state.withLock { s -> Bool in
+                s.stats.writesLocked &+= 1
+                defer { s.lockedOut = true }
+                return !s.lockedOut
+            }
+            // (Refused at start, it was said then; here, the lock file was made again and another agent took it.)
+            if first {
+                logger.error("another tapio agent took the engine memory file \(path) (its lock file was removed and made again): this agent no longer writes it")
+            }
             return
         }
         let bytes = EngineMemoryCodec.encode(memory)
         var error = Self.writeAtomically(bytes, to: path)
-        // Its directory removed while the agent runs (or never made): made again, once.
+        // Its directory removed since the check above: made again, once (the lock is taken again next time).
         if error != nil, access(Self.directory(of: path), F_OK) != 0 {
             makeDirectory()
             error = Self.writeAtomically(bytes, to: path)

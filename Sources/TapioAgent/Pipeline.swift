@@ -178,7 +178,7 @@ public final class Pipeline: Sendable {
         var lastSnapshot: UInt64 = 0
         var lastStatus: UInt64 = 0
         // What the last agent on this node knew of memory beyond the window, before the first event.
-        if let memoryFile, let memory = memoryFile.load() {
+        if let memoryFile, let memory = await memoryFile.load() {
             let containers = engine.restore(memory, now: MonotonicClock.wallNanos())
             memoryFile.noteRestored(memory, containers: containers, workloads: engine.workloadCycleCount)
         }

@@ -29,7 +29,7 @@ struct AgentCommand: AsyncParsableCommand {
             transform: DurationArgument.parser(DurationArgument.startupReleaseRange))
     var releaseStartupPagesAfter = DurationArgument(.seconds(30))
 
-    @Option(help: ArgumentHelp("Keep the engine's memory beyond its window (each pod container's two-hour minute history, its workload's cycles) in this file across agent restarts: written every minute and at shutdown, read back at start (the DaemonSet uses /var/lib/tapio/engine-memory). Default: kept in memory only.", valueName: "path"))
+    @Option(help: ArgumentHelp("Keep the engine's memory beyond its window (each pod container's two-hour minute history, its workload's cycles) in this file across agent restarts: written every minute and at shutdown, read back at start (the DaemonSet uses /var/lib/tapio/engine-memory). One agent per file: PATH.lock is held while the agent runs; another agent's lock is waited for up to 40 s at start. Default: kept in memory only.", valueName: "path"))
     var stateFile: String?
 
     var resolvedNodeName: String? {
