@@ -63,12 +63,17 @@ public final class EngineMemoryFile: Sendable {
         var lastError: String?
         /// The open `<path>.lock` whose flock this agent holds; -1 while it does not.
         var lockFD: Int32 = -1
-        /// Another agent holds the lock: nothing is read or written any more.
+        /// Another agent holds the lock (or the agent stopped while it waited for it): nothing is read or written
+        /// any more.
         var lockedOut = false
+        /// Start-up has read the file (or given up on it).
+        var loaded = false
         /// Said once: the lock file could not be opened or locked (not held by another), the file is used unlocked.
         var unlockedReported = false
     }
     private let state = Mutex(State())
+    /// One ``tryLock()`` at a time.
+    private let lockCalls = Mutex(())
     private let queue = DispatchQueue(label: "tapio.state-file")
 
     public init(path: String, maxBytes: Int = EngineMemoryFile.defaultMaxBytes, logger: Logger) {
@@ -88,67 +93,75 @@ public final class EngineMemoryFile: Sendable {
     /// the DaemonSet is deleted and created again, or with `maxSurge`.
     public static let defaultLockWait: Duration = .seconds(40)
 
-    private enum Lock {
-        /// Held, or the lock file cannot be used at all (see ``tryLock()``).
+    private enum Lock: Equatable {
+        /// Held, or used without a lock: the lock file cannot be made or locked here at all (see ``tryLock()``).
         case held
         /// Another open file description holds it.
         case busy
+        /// Not now (out of file descriptors or memory): tried again, and used without a lock when it must be.
+        case unavailable(Errno)
     }
 
     /// Takes the file's lock unless this agent holds it already — and still holds the lock *file* there now: a lock
     /// on a file that was removed with its directory (and made again by a write) keeps no one else out.
     ///
-    /// The system calls run outside the state's mutex (a stalled disk must not stall `submit` or `/metrics`). When
-    /// the lock file cannot be opened at all (a read-only or missing directory: the write then fails and says why;
-    /// a permission refused), the file is used without a lock, said once: one agent unable to lock is no reason for
-    /// it to keep no memory.
+    /// One call at a time (`lockCalls`: start-up's wait and the writer's queue may not overlap), its system calls
+    /// outside the state's mutex (a stalled disk must not stall `submit` or `/metrics`). When the lock file cannot be
+    /// made or locked here at all (a read-only or missing directory — the write then fails and says why —, a
+    /// permission refused, no flock on this file system), the file is used without a lock, said once: one agent
+    /// unable to lock is no reason for it to keep no memory.
     private func tryLock() -> Lock {
-        let lockPath = path + ".lock"
-        let held = state.withLock { $0.lockFD }
-        if held >= 0 {
-            var mine = stat(), there = stat()
-            if fstat(held, &mine) == 0, stat(lockPath, &there) == 0, mine.st_dev == there.st_dev, mine.st_ino == there.st_ino {
-                return .held
+        lockCalls.withLock { _ in
+            let lockPath = path + ".lock"
+            let held = state.withLock { $0.lockFD }
+            if held >= 0 {
+                var mine = stat(), there = stat()
+                if fstat(held, &mine) == 0, stat(lockPath, &there) == 0, mine.st_dev == there.st_dev, mine.st_ino == there.st_ino {
+                    return .held
+                }
+                state.withLock { $0.lockFD = -1 }
+                close(held)
             }
-            state.withLock { if $0.lockFD == held { $0.lockFD = -1 } }
-            close(held)
-        }
-        // (Read-only is enough for flock, and opens a lock file another user made.)
-        let fd = open(lockPath, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
-        guard fd >= 0 else {
-            let e = Errno(errno)
-            let first = state.withLock { s -> Bool in defer { s.unlockedReported = true }; return !s.unlockedReported }
-            if first { logger.notice("cannot open \(lockPath) (\(e)): \(path) is used without a lock") }
+            // (Read-only is enough for flock, and opens a lock file another user made.)
+            let fd = open(lockPath, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { return unlocked(Errno(errno), "cannot open \(lockPath)") }
+            guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+                let e = Errno(errno)
+                close(fd)
+                return e.code == EWOULDBLOCK ? .busy : unlocked(e, "cannot lock \(lockPath)")
+            }
+            state.withLock { $0.lockFD = fd }
             return .held
         }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            let e = Errno(errno)
-            close(fd)
-            if e.code == EWOULDBLOCK { return .busy }
-            let first = state.withLock { s -> Bool in defer { s.unlockedReported = true }; return !s.unlockedReported }
-            if first { logger.notice("cannot lock \(lockPath) (\(e)): \(path) is used without a lock") }
-            return .held
-        }
-        let kept = state.withLock { s -> Bool in
-            guard s.lockFD < 0 else { return false }
-            s.lockFD = fd
-            return true
-        }
-        if !kept { close(fd) }
+    }
+
+    /// A failure to open or lock the lock file that is not another agent's lock: for now, or for good.
+    private func unlocked(_ e: Errno, _ what: String) -> Lock {
+        if [EMFILE, ENFILE, ENOMEM, ENOLCK, EINTR, EAGAIN].contains(e.code) { return .unavailable(e) }
+        let first = state.withLock { s -> Bool in defer { s.unlockedReported = true }; return !s.unlockedReported }
+        if first { logger.notice("\(what) (\(e)): \(path) is used without a lock") }
         return .held
     }
 
+    private enum Wait { case held, busy, cancelled }
+
     /// Waits, up to `wait`, for the lock at start-up.
-    private func waitForLock(_ wait: Duration) async -> Bool {
+    private func waitForLock(_ wait: Duration) async -> Wait {
         let deadline = ContinuousClock.now + wait
         var said = false
         while true {
-            if tryLock() == .held { return true }
-            guard ContinuousClock.now < deadline, !Task.isCancelled else { return false }
-            if !said {
+            let outcome = tryLock()
+            if outcome == .held { return .held }
+            if Task.isCancelled { return .cancelled }
+            guard ContinuousClock.now < deadline else {
+                guard case .unavailable(let e) = outcome else { return .busy }
+                logger.notice("cannot lock \(path).lock (\(e)): \(path) is used without a lock")
+                return .held
+            }
+            if !said, outcome == .busy {
                 said = true
                 state.withLock { $0.stats.waitingForLock = true }
-                logger.notice("another tapio agent holds \(path).lock: waiting up to \(wait) for it to stop (a pod being replaced writes its last snapshot as it stops)")
+                logger.notice("another tapio agent holds \(path).lock: waiting up to \(wait.components.seconds) s for it to stop (a pod being replaced writes its last snapshot as it stops)")
             }
             try? await Task.sleep(for: .milliseconds(200))
         }
@@ -160,13 +173,21 @@ public final class EngineMemoryFile: Sendable {
     /// it cannot be used; each case is logged and counted (``Stats/readOutcome``).
     public func load(lockWait: Duration = EngineMemoryFile.defaultLockWait) async -> EngineMemory? {
         makeDirectory()
-        let locked = await waitForLock(lockWait)
-        state.withLock { $0.stats.waitingForLock = false }
-        guard locked else {
-            state.withLock { s in
-                s.stats.readOutcome = "locked"
-                s.lockedOut = true
-            }
+        let outcome = await waitForLock(lockWait)
+        state.withLock { s in
+            s.stats.waitingForLock = false
+            s.loaded = true
+            // Stopped while it waited, or kept out: nothing to read, and nothing of its own to write over the file.
+            if outcome != .held { s.lockedOut = true }
+            if outcome == .busy { s.stats.readOutcome = "locked" }
+        }
+        switch outcome {
+        case .held:
+            break
+        case .cancelled:
+            logger.info("stopped while waiting for \(path).lock: the engine memory file was neither read nor written")
+            return nil
+        case .busy:
             logger.error("another tapio agent uses the engine memory file \(path) (it holds \(path).lock): this agent neither reads nor writes it for as long as it runs, so its restart will forget its memory histories. Give each agent its own --state-file")
             return nil
         }
@@ -268,13 +289,20 @@ public final class EngineMemoryFile: Sendable {
         // Its directory removed while the agent runs (or never made): made again, with the lock file in it.
         if access(Self.directory(of: path), F_OK) != 0 { makeDirectory() }
         let lockedOut = state.withLock { $0.lockedOut }
-        guard !lockedOut, tryLock() == .held else {
+        let lock = lockedOut ? .busy : tryLock()
+        if case .unavailable(let e) = lock {
+            // (Out of descriptors or memory: this write goes ahead unlocked, said once; the next one tries again.)
+            let first = state.withLock { s -> Bool in defer { s.unlockedReported = true }; return !s.unlockedReported }
+            if first { logger.notice("cannot lock \(path).lock (\(e)): \(path) is written without a lock") }
+        } else if lock == .busy {
             let first = state.withLock { s -> Bool in
                 s.stats.writesLocked &+= 1
+                // Before start-up read the file, a busy lock is not yet a verdict (``load(lockWait:)`` waits).
+                guard s.loaded else { return false }
                 defer { s.lockedOut = true }
                 return !s.lockedOut
             }
-            // (Refused at start, it was said then; here, the lock file was made again and another agent took it.)
+            // (Kept out at start, it was said then; here, the lock file was made again and another agent took it.)
             if first {
                 logger.error("another tapio agent took the engine memory file \(path) (its lock file was removed and made again): this agent no longer writes it")
             }

@@ -194,6 +194,45 @@ struct EngineMemoryFileTests {
         #expect(replacement.stats.writesSucceeded == 1 && replacement.stats.writesLocked == 0)
     }
 
+    /// Stopped while it waits (a rollout overtakes the pod): it neither read the file nor writes its own near-empty
+    /// memory over its predecessor's at shutdown, and does not call that another agent's lock.
+    @Test func anAgentStoppedWhileItWaitsLeavesTheFileAlone() async throws {
+        let dir = Scratch()
+        let path = dir.path("engine-memory")
+        let old = EngineMemoryFile(path: path, logger: .init(label: "test"))
+        #expect(await old.load() == nil)
+        old.writeNow(Self.memory(pods: 3))
+        let replacement = EngineMemoryFile(path: path, logger: .init(label: "test"))
+        let loading = Task { await replacement.load(lockWait: .seconds(100)) }
+        let waiting = await eventually(timeout: .seconds(60)) { replacement.stats.waitingForLock ? true : nil }
+        #expect(waiting == true, "the replacement did not wait for the lock: \(replacement.stats)")
+        loading.cancel()
+        #expect(await loading.value == nil)
+        #expect(replacement.stats.readOutcome == "" && !replacement.stats.waitingForLock, "\(replacement.stats)")
+        replacement.writeNow(Self.memory(pods: 1))  // its shutdown
+        #expect(replacement.stats.writesSucceeded == 0 && replacement.stats.writesLocked == 1)
+        #expect(try Self.containers(in: path) == 3)
+        withExtendedLifetime(old) {}
+    }
+
+    /// A write before start-up has read the file (not what the agent does, but the type allows it) is not a verdict:
+    /// refused while another holds the lock, and the load that follows still waits for it and reads the file.
+    @Test func aWriteBeforeTheLoadIsNotAVerdict() async throws {
+        let dir = Scratch()
+        let path = dir.path("engine-memory")
+        var first: EngineMemoryFile? = EngineMemoryFile(path: path, logger: .init(label: "test"))
+        #expect(await first?.load() == nil)
+        first?.writeNow(Self.memory(pods: 3))
+        let early = EngineMemoryFile(path: path, logger: .init(label: "test"))
+        early.writeNow(Self.memory(pods: 1))
+        #expect(early.stats.writesLocked == 1 && early.stats.writesSucceeded == 0)
+        first = nil
+        #expect(await early.load(lockWait: .seconds(30))?.containerCount == 3 && early.stats.readOutcome == "restored")
+        early.writeNow(Self.memory(pods: 2))
+        #expect(early.stats.writesSucceeded == 1, "\(early.stats)")
+        #expect(try Self.containers(in: path) == 2)
+    }
+
     /// The lock is another process's too (flock's lock is the open file's, and the kernel drops it when the process
     /// ends): a `flock` process holding `<path>.lock` keeps the agent off the file.
     @Test(.enabled(if: Self.flockTool != nil, "no flock(1) on this machine (util-linux): the lock across processes is not tried"))
