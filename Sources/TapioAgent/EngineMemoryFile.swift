@@ -61,111 +61,27 @@ public final class EngineMemoryFile: Sendable {
         /// The number of the last snapshot written: an earlier one is not written over it.
         var writtenThrough: UInt64 = 0
         var lastError: String?
-        /// The open `<path>.lock` whose flock this agent holds; -1 while it does not.
-        var lockFD: Int32 = -1
         /// Another agent holds the lock (or the agent stopped while it waited for it): nothing is read or written
         /// any more.
         var lockedOut = false
         /// Start-up has read the file (or given up on it).
         var loaded = false
-        /// Said once: the lock file could not be opened or locked (not held by another), the file is used unlocked.
-        var unlockedReported = false
     }
     private let state = Mutex(State())
-    /// One ``tryLock()`` at a time.
-    private let lockCalls = Mutex(())
+    private let lock: StateFileLock
     private let queue = DispatchQueue(label: "tapio.state-file")
 
     public init(path: String, maxBytes: Int = EngineMemoryFile.defaultMaxBytes, logger: Logger) {
         self.path = path
         self.maxBytes = maxBytes
         self.logger = logger
-    }
-
-    deinit {
-        state.withLock { if $0.lockFD >= 0 { close($0.lockFD); $0.lockFD = -1 } }
+        self.lock = StateFileLock(for: path, logger: logger)
     }
 
     public var stats: Stats { state.withLock { $0.stats } }
 
-    /// How long start-up waits for another agent's lock: a DaemonSet pod being replaced holds it until its last
-    /// write, as it stops (within its 30 s termination grace period), and a replacement can start before that — after
-    /// the DaemonSet is deleted and created again, or with `maxSurge`.
-    public static let defaultLockWait: Duration = .seconds(40)
-
-    private enum Lock: Equatable {
-        /// Held, or used without a lock: the lock file cannot be made or locked here at all (see ``tryLock()``).
-        case held
-        /// Another open file description holds it.
-        case busy
-        /// Not now (out of file descriptors or memory): tried again, and used without a lock when it must be.
-        case unavailable(Errno)
-    }
-
-    /// Takes the file's lock unless this agent holds it already — and still holds the lock *file* there now: a lock
-    /// on a file that was removed with its directory (and made again by a write) keeps no one else out.
-    ///
-    /// One call at a time (`lockCalls`: start-up's wait and the writer's queue may not overlap), its system calls
-    /// outside the state's mutex (a stalled disk must not stall `submit` or `/metrics`). When the lock file cannot be
-    /// made or locked here at all (a read-only or missing directory — the write then fails and says why —, a
-    /// permission refused, no flock on this file system), the file is used without a lock, said once: one agent
-    /// unable to lock is no reason for it to keep no memory.
-    private func tryLock() -> Lock {
-        lockCalls.withLock { _ in
-            let lockPath = path + ".lock"
-            let held = state.withLock { $0.lockFD }
-            if held >= 0 {
-                var mine = stat(), there = stat()
-                if fstat(held, &mine) == 0, stat(lockPath, &there) == 0, mine.st_dev == there.st_dev, mine.st_ino == there.st_ino {
-                    return .held
-                }
-                state.withLock { $0.lockFD = -1 }
-                close(held)
-            }
-            // (Read-only is enough for flock, and opens a lock file another user made.)
-            let fd = open(lockPath, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
-            guard fd >= 0 else { return unlocked(Errno(errno), "cannot open \(lockPath)") }
-            guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-                let e = Errno(errno)
-                close(fd)
-                return e.code == EWOULDBLOCK ? .busy : unlocked(e, "cannot lock \(lockPath)")
-            }
-            state.withLock { $0.lockFD = fd }
-            return .held
-        }
-    }
-
-    /// A failure to open or lock the lock file that is not another agent's lock: for now, or for good.
-    private func unlocked(_ e: Errno, _ what: String) -> Lock {
-        if [EMFILE, ENFILE, ENOMEM, ENOLCK, EINTR, EAGAIN].contains(e.code) { return .unavailable(e) }
-        let first = state.withLock { s -> Bool in defer { s.unlockedReported = true }; return !s.unlockedReported }
-        if first { logger.notice("\(what) (\(e)): \(path) is used without a lock") }
-        return .held
-    }
-
-    private enum Wait { case held, busy, cancelled }
-
-    /// Waits, up to `wait`, for the lock at start-up.
-    private func waitForLock(_ wait: Duration) async -> Wait {
-        let deadline = ContinuousClock.now + wait
-        var said = false
-        while true {
-            let outcome = tryLock()
-            if outcome == .held { return .held }
-            if Task.isCancelled { return .cancelled }
-            guard ContinuousClock.now < deadline else {
-                guard case .unavailable(let e) = outcome else { return .busy }
-                logger.notice("cannot lock \(path).lock (\(e)): \(path) is used without a lock")
-                return .held
-            }
-            if !said, outcome == .busy {
-                said = true
-                state.withLock { $0.stats.waitingForLock = true }
-                logger.notice("another tapio agent holds \(path).lock: waiting up to \(wait.components.seconds) s for it to stop (a pod being replaced writes its last snapshot as it stops)")
-            }
-            try? await Task.sleep(for: .milliseconds(200))
-        }
-    }
+    /// How long start-up waits for another agent's lock (``StateFileLock``).
+    public static let defaultLockWait = StateFileLock.defaultWait
 
     /// Reads the file back (at start-up), once its lock is this agent's: another agent's is waited for up to
     /// `lockWait`; past that, this agent neither reads nor writes the file for as long as it runs (taking it over
@@ -173,7 +89,7 @@ public final class EngineMemoryFile: Sendable {
     /// it cannot be used; each case is logged and counted (``Stats/readOutcome``).
     public func load(lockWait: Duration = EngineMemoryFile.defaultLockWait) async -> EngineMemory? {
         makeDirectory()
-        let outcome = await waitForLock(lockWait)
+        let outcome = await lock.wait(upTo: lockWait) { self.state.withLock { $0.stats.waitingForLock = true } }
         state.withLock { s in
             s.stats.waitingForLock = false
             s.loaded = true
@@ -289,12 +205,11 @@ public final class EngineMemoryFile: Sendable {
         // Its directory removed while the agent runs (or never made): made again, with the lock file in it.
         if access(Self.directory(of: path), F_OK) != 0 { makeDirectory() }
         let lockedOut = state.withLock { $0.lockedOut }
-        let lock = lockedOut ? .busy : tryLock()
-        if case .unavailable(let e) = lock {
+        let attempt = lockedOut ? .busy : lock.tryLock()
+        if case .unavailable(let e) = attempt {
             // (Out of descriptors or memory: this write goes ahead unlocked, said once; the next one tries again.)
-            let first = state.withLock { s -> Bool in defer { s.unlockedReported = true }; return !s.unlockedReported }
-            if first { logger.notice("cannot lock \(path).lock (\(e)): \(path) is written without a lock") }
-        } else if lock == .busy {
+            lock.sayUnlocked(e, "cannot lock \(lock.lockPath)")
+        } else if attempt == .busy {
             let first = state.withLock { s -> Bool in
                 s.stats.writesLocked &+= 1
                 // Before start-up read the file, a busy lock is not yet a verdict (``load(lockWait:)`` waits).
