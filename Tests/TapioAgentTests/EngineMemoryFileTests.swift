@@ -149,9 +149,7 @@ struct EngineMemoryFileTests {
     @Test func aSecondAgentOnTheSameFileLeavesItAlone() async throws {
         let dir = Scratch()
         let path = dir.path("engine-memory")
-        var first: EngineMemoryFile? = EngineMemoryFile(path: path, logger: .init(label: "test"))
-        #expect(await first?.load() == nil && first?.stats.readOutcome == "none")
-        first?.writeNow(Self.memory(pods: 3))
+        var first: EngineMemoryFile? = await Self.firstAgent(on: path, writing: 3)
         let second = EngineMemoryFile(path: path, logger: .init(label: "test"))
         #expect(await second.load(lockWait: .milliseconds(300)) == nil, "the second agent read a file the first one holds")
         #expect(second.stats.readOutcome == "locked" && !second.stats.waitingForLock)
@@ -177,13 +175,8 @@ struct EngineMemoryFileTests {
     @Test func aReplacementWaitsForItsPredecessorsLastSnapshot() async throws {
         let dir = Scratch()
         let path = dir.path("engine-memory")
-        var old: EngineMemoryFile? = EngineMemoryFile(path: path, logger: .init(label: "test"))
-        #expect(await old?.load() == nil)
-        old?.writeNow(Self.memory(pods: 1))
-        let replacement = EngineMemoryFile(path: path, logger: .init(label: "test"))
-        let loading = Task { await replacement.load(lockWait: .seconds(100)) }
-        let waiting = await eventually(timeout: .seconds(60)) { replacement.stats.waitingForLock ? true : nil }
-        #expect(waiting == true, "the replacement did not wait for the lock: \(replacement.stats)")
+        var old: EngineMemoryFile? = await Self.firstAgent(on: path, writing: 1)
+        let (replacement, loading) = await Self.replacementWaiting(on: path)
         // The predecessor's shutdown: its last snapshot, then its process (and its lock) ends.
         old?.writeNow(Self.memory(pods: 5))
         old = nil
@@ -199,13 +192,8 @@ struct EngineMemoryFileTests {
     @Test func anAgentStoppedWhileItWaitsLeavesTheFileAlone() async throws {
         let dir = Scratch()
         let path = dir.path("engine-memory")
-        let old = EngineMemoryFile(path: path, logger: .init(label: "test"))
-        #expect(await old.load() == nil)
-        old.writeNow(Self.memory(pods: 3))
-        let replacement = EngineMemoryFile(path: path, logger: .init(label: "test"))
-        let loading = Task { await replacement.load(lockWait: .seconds(100)) }
-        let waiting = await eventually(timeout: .seconds(60)) { replacement.stats.waitingForLock ? true : nil }
-        #expect(waiting == true, "the replacement did not wait for the lock: \(replacement.stats)")
+        let old = await Self.firstAgent(on: path, writing: 3)
+        let (replacement, loading) = await Self.replacementWaiting(on: path)
         loading.cancel()
         #expect(await loading.value == nil)
         #expect(replacement.stats.readOutcome == "" && !replacement.stats.waitingForLock, "\(replacement.stats)")
@@ -220,9 +208,7 @@ struct EngineMemoryFileTests {
     @Test func aWriteBeforeTheLoadIsNotAVerdict() async throws {
         let dir = Scratch()
         let path = dir.path("engine-memory")
-        var first: EngineMemoryFile? = EngineMemoryFile(path: path, logger: .init(label: "test"))
-        #expect(await first?.load() == nil)
-        first?.writeNow(Self.memory(pods: 3))
+        var first: EngineMemoryFile? = await Self.firstAgent(on: path, writing: 3)
         let early = EngineMemoryFile(path: path, logger: .init(label: "test"))
         early.writeNow(Self.memory(pods: 1))
         #expect(early.stats.writesLocked == 1 && early.stats.writesSucceeded == 0)
@@ -278,6 +264,25 @@ struct EngineMemoryFileTests {
         let other = EngineMemoryFile(path: path, logger: .init(label: "test"))
         #expect(await other.load(lockWait: .milliseconds(300)) == nil && other.stats.readOutcome == "locked",
                 "a second agent took the remade file: the first one's lock was left on the removed lock file")
+    }
+
+    /// The first agent on `path` (no file yet): started, holding the lock, with a snapshot of `pods` containers
+    /// written.
+    static func firstAgent(on path: String, writing pods: Int) async -> EngineMemoryFile {
+        let first = EngineMemoryFile(path: path, logger: .init(label: "test"))
+        #expect(await first.load() == nil && first.stats.readOutcome == "none")
+        first.writeNow(Self.memory(pods: pods))
+        #expect(first.stats.writesSucceeded == 1, "\(first.stats)")
+        return first
+    }
+
+    /// An agent started on `path` whose lock another holds: its start-up, once it is waiting for the lock.
+    static func replacementWaiting(on path: String) async -> (EngineMemoryFile, Task<EngineMemory?, Never>) {
+        let replacement = EngineMemoryFile(path: path, logger: .init(label: "test"))
+        let loading = Task { await replacement.load(lockWait: .seconds(100)) }
+        let waiting = await eventually(timeout: .seconds(60)) { replacement.stats.waitingForLock ? true : nil }
+        #expect(waiting == true, "the replacement did not wait for the lock: \(replacement.stats)")
+        return (replacement, loading)
     }
 
     static let flockTool = ["/usr/bin/flock", "/bin/flock"].first { FileManager.default.isExecutableFile(atPath: $0) }
