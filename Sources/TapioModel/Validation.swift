@@ -100,12 +100,13 @@ public enum TapioPolicyValidation {
         if let ceiling = r.memoryCeiling {
             errs += quantity(ceiling, path: "\(rp).memoryCeiling", what: "memory limit", range: RemediationSettings.memoryCeilingRange)
         }
+        // DryRun too sends only what allowedActions lists (a dry run still runs admission webhooks).
+        if (r.mode == .apply || r.mode == .dryRun) && r.allowedActions.isEmpty {
+            errs.append(FieldError(path: "\(rp).allowedActions", type: .required,
+                                   detail: "mode is \(r.mode.rawValue) but no action is allowed, so nothing will be \(r.mode == .apply ? "applied" : "dry-run"); list actions from \(RemediationActionName.known.joined(separator: ", ")) or use mode Suggest",
+                                   level: .warning))
+        }
         if r.mode == .apply {
-            if r.allowedActions.isEmpty {
-                errs.append(FieldError(path: "\(rp).allowedActions", type: .required,
-                                       detail: "mode is Apply but no action is allowed, so nothing will be applied; list actions from \(RemediationActionName.known.joined(separator: ", ")) or use mode Suggest",
-                                       level: .warning))
-            }
             if r.maxActionsPerHour == 0 {
                 errs.append(FieldError(path: "\(rp).maxActionsPerHour", type: .invalid, value: "0",
                                        detail: "mode is Apply but the hourly cap is 0, so nothing will be applied",

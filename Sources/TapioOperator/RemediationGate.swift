@@ -15,6 +15,9 @@ import TapioModel
 /// revert a live patch), `Approval` (with `requireApproval`, the Insight carries
 /// `tapio.io/approve: "true"`), `MemoryCeiling` (every memory limit the patch sets is at most `memoryCeiling`),
 /// `RateLimit` (fewer than `maxActionsPerHour` applied in the last hour under that policy).
+/// Before any of them, in every mode that acts (`Propose`, `DryRun`, `Apply`): `Target` (a Deployment or StatefulSet
+/// the Insight names, in the Insight's own namespace) and `Patch` (the patch is Tapio's own memory-limit patch,
+/// nothing else: ``vet(_:_:)``). `DryRun` also checks `AllowedActions` and `Namespace`.
 public enum RemediationGate {
     public enum Gate: String, Sendable, Hashable {
         case mode = "Mode"
@@ -26,6 +29,7 @@ public enum RemediationGate {
         case target = "Target"
         case notAccepted = "PolicyNotAccepted"
         case managedByGitOps = "ManagedByGitOps"
+        case patch = "Patch"
     }
 
     public enum Decision: Sendable, Hashable {
@@ -77,7 +81,7 @@ public enum RemediationGate {
     }
 
     public static func decide(insight: InsightResource, policies allPolicies: [TapioPolicy], context: Context) -> Decision {
-        guard let action = insight.spec.remediation?.actions.first(where: { $0.patch != nil }), let patch = action.patch
+        guard let action = insight.spec.remediation?.actions.first(where: { $0.patch != nil }), let original = action.patch
         else { return .none(reason: "no applicable action") }
         let policies = selecting(allPolicies, context: context)
         let mode = policies.map(\.spec.remediation.mode).min(by: { rank($0) < rank($1) }) ?? .suggest
@@ -88,7 +92,7 @@ public enum RemediationGate {
         }
         // The patch may only touch the workload the Insight is about: one it names among its resources, in the
         // subject's namespace.
-        let t = patch.target
+        let t = original.target
         let named = insight.spec.resources.contains { $0.kind == t.kind && $0.name == t.name && $0.namespace == t.namespace }
         // Only Deployments and StatefulSets are patched (the remediation role's rights): a DaemonSet runs on every
         // node, and raising its limit is a person's call.
@@ -100,6 +104,20 @@ public enum RemediationGate {
         guard insight.spec.subject.namespace == t.namespace, named else {
             return .refused(action, gate: .target,
                             message: "the patch targets \(t.kind) \(t.namespace)/\(t.name), which this Insight does not name")
+        }
+        // The policies are chosen by the labels of the Insight's namespace, so the Insight must live where its
+        // subject and target do: an Insight written into another namespace would be judged by that namespace's
+        // policies, not by those of the workload it patches.
+        guard insight.metadata.namespace == t.namespace else {
+            return .refused(action, gate: .target,
+                            message: "the Insight is in namespace \(insight.metadata.namespace ?? "(none)") but its patch targets "
+                                + "\(t.kind) \(t.namespace)/\(t.name): Tapio patches only workloads in the Insight's own namespace")
+        }
+        let patch: Patch
+        switch vet(action, original) {
+        case .success(let p): patch = p
+        case .failure(let why):
+            return .refused(action, gate: .patch, message: why.message)
         }
         if let p = policies.first(where: { context.unjudged.contains($0.metadata.name ?? "") }) {
             return .wait(reason: "policy \(p.metadata.name ?? "?") has not been judged at its current generation yet")
@@ -115,7 +133,11 @@ public enum RemediationGate {
         }
         if mode == .dryRun {
             // A dry run is still a request in the target's namespace, made with the operator's patch rights: it
-            // stays inside the namespaces the policies allow, as an applied patch would.
+            // stays inside the actions and namespaces the policies allow, as an applied patch would.
+            for p in policies where !p.spec.remediation.allowedActions.contains(action.name) {
+                return .refused(action, gate: .allowedActions,
+                                message: "policy \(p.metadata.name ?? "?") does not list \(action.name) in allowedActions \(p.spec.remediation.allowedActions)")
+            }
             for p in policies where !p.spec.remediation.namespaces.isEmpty && !p.spec.remediation.namespaces.contains(patch.target.namespace) {
                 return .refused(action, gate: .namespace,
                                 message: "policy \(p.metadata.name ?? "?") does not allow namespace \(patch.target.namespace) (namespaces: \(p.spec.remediation.namespaces))")
@@ -157,8 +179,74 @@ public enum RemediationGate {
                                 message: "policy \(name) allows \(r.maxActionsPerHour) actions per hour and \(used) were applied in the last hour")
             }
         }
-        return .apply(action, patch, policies: policies.compactMap(\.metadata.name))
+        let names = policies.compactMap(\.metadata.name).sorted()
+        // Each applied action records the policies it counted against (the hourly budget is read back from there,
+        // and the CRD keeps at most 16 names): more than that selecting one subject is refused rather than
+        // recorded in part, which would let the unrecorded policies' budgets be overspent.
+        guard names.count <= maxPoliciesPerAction else {
+            return .refused(action, gate: .rateLimit,
+                            message: "\(names.count) policies in mode Apply select this subject; an applied action records at most "
+                                + "\(maxPoliciesPerAction) (to count each one's maxActionsPerHour): narrow their selectors")
+        }
+        return .apply(action, patch, policies: names)
     }
+
+    /// At most this many policy names are recorded with an applied action (`history[].policies`, `maxItems` in the CRD).
+    public static let maxPoliciesPerAction = 16
+
+    public struct PatchRefusal: Error, Sendable, Hashable {
+        public var message: String
+    }
+
+    /// The patch the operator will send for an action, built by the operator itself, or why there is none.
+    ///
+    /// The Insight, patch included, is written by a node agent, and the operator holds the rights to patch
+    /// Deployments and StatefulSets: sending the body as written would let whoever can write an Insight change
+    /// anything in a pod template (an image, a command, a limit removed) with the operator's rights. So only the
+    /// action Tapio proposes is accepted — `IncreaseMemoryLimit`, a strategic-merge patch of `apps/v1` setting
+    /// `resources.limits.memory` of named containers and nothing else — its values are read out of the body, and
+    /// the body sent is made again from them. A strategic merge matches containers by name, so it changes only the
+    /// limits of the containers it names; a JSON merge patch would replace the whole container list.
+    public static func vet(_ action: RemediationAction, _ patch: Patch) -> Result<Patch, PatchRefusal> {
+        func no(_ why: String) -> Result<Patch, PatchRefusal> {
+            .failure(PatchRefusal(message: "Tapio applies only its own memory-limit patch (\(why)); this one is for a person to review"))
+        }
+        guard action.name == "IncreaseMemoryLimit" else { return no("the action is \(String(action.name.prefix(64))), not IncreaseMemoryLimit") }
+        guard patch.type == .strategicMerge else { return no("the patch type is \(patch.type.rawValue), not StrategicMerge") }
+        guard patch.target.apiVersion == "apps/v1" else { return no("the target's apiVersion is \(String(patch.target.apiVersion.prefix(64))), not apps/v1") }
+        let shape = #"{"spec":{"template":{"spec":{"containers":[{"name":…,"resources":{"limits":{"memory":…}}}]}}}}"#
+        func only(_ v: Any?, _ key: String) -> Any? {
+            guard let d = v as? [String: Any], d.count == 1 else { return nil }
+            return d[key]
+        }
+        guard patch.body.utf8.count <= maxPatchBytes,
+              let json = try? JSONSerialization.jsonObject(with: Data(patch.body.utf8)),
+              let containers = only(only(only(only(json, "spec"), "template"), "spec"), "containers") as? [Any],
+              (1...maxPatchedContainers).contains(containers.count)
+        else { return no("the body is not \(shape)") }
+        var names = Set<String>()
+        var out: [[String: Any]] = []
+        for c in containers {
+            guard let d = c as? [String: Any], d.count == 2, let name = d["name"] as? String,
+                  let memory = only(only(d["resources"], "limits"), "memory") as? String
+            else { return no("the body is not \(shape)") }
+            guard NameRules.dns1123LabelProblem(name) == nil, names.insert(name).inserted else {
+                return no("a container name is not a distinct DNS label")
+            }
+            guard memory.utf8.count <= 32, let bytes = try? Quantity.parseBytes(memory), bytes > 0 else {
+                return no("the memory limit of \(name) is not a positive quantity")
+            }
+            out.append(["name": name, "resources": ["limits": ["memory": memory]]])
+        }
+        let body: [String: Any] = ["spec": ["template": ["spec": ["containers": out]]]]
+        guard let data = try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])
+        else { return no("the body cannot be written again") }
+        return .success(Patch(target: patch.target, type: .strategicMerge, body: String(decoding: data, as: UTF8.self)))
+    }
+
+    /// Far more than a memory patch of the largest pod needs; a bound on what is parsed.
+    static let maxPatchBytes = 16 * 1024
+    static let maxPatchedContainers = 64
 
     /// The GitOps controller that manages a workload with these labels and annotations, naming the mark, or nil.
     /// Argo CD marks what it tracks with the annotation `argocd.argoproj.io/tracking-id` (annotation tracking, the

@@ -47,6 +47,30 @@ final class Remediator: Sendable {
     /// Actions applied in the last hour, per policy: from the Insights' history, plus this leader's own writes
     /// not yet seen there (each counted once).
     func appliedLastHour(now: Date) -> [String: Int] {
+        recent.withLock { r in counted(&r, now: now) }
+    }
+
+    /// Takes a place for an action about to be applied under `key` in each policy's budget, unless one of them is
+    /// spent: then nothing is taken, and that policy and its count are returned.
+    func reserve(_ key: String, policies names: [String], limits: [String: Int], now: Date) -> (String, Int)? {
+        recent.withLock { r in
+            let used = counted(&r, now: now)
+            for name in names {
+                let n = used[name] ?? 0
+                if n >= limits[name] ?? Int.max { return (name, n) }
+            }
+            r.append((key, names, now))
+            return nil
+        }
+    }
+
+    /// Gives back a place taken by ``reserve`` for a patch that was not applied.
+    func release(_ key: String) {
+        recent.withLock { r in r.removeAll { $0.key == key } }
+    }
+
+    /// The count of ``appliedLastHour(now:)``, with this leader's own entries (`r`, trimmed to the hour) in it.
+    private func counted(_ r: inout [(key: String, policies: [String], at: Date)], now: Date) -> [String: Int] {
         var seen = Set<String>()
         var out: [String: Int] = [:]
         func count(_ key: String, _ policies: [String]) {
@@ -59,11 +83,8 @@ final class Remediator: Sendable {
                 count("\(o.metadata.namespace ?? "")/\(o.metadata.name ?? "")@\(e.time)", e.policies ?? [])
             }
         }
-        let mine = recent.withLock { r in
-            r.removeAll { now.timeIntervalSince($0.at) >= 3600 }
-            return r
-        }
-        for m in mine { count(m.key, m.policies) }
+        r.removeAll { now.timeIntervalSince($0.at) >= 3600 }
+        for m in r { count(m.key, m.policies) }
         return out
     }
 
@@ -75,6 +96,9 @@ final class Remediator: Sendable {
         let object = (try? await client.get(InsightObject.self, namespace: cached.metadata.namespace,
                                             name: cached.metadata.name ?? "")) ?? cached
         let insight = object.resource
+        // A finding that has cleared (Resolved) or was fixed (Remediated) is not acted on: a policy switched to Apply
+        // later re-queues every Insight, and those kept for their TTL must not be patched then.
+        guard (object.status?.phase ?? .active) == .active else { return .awaitChange }
         await policies.waitUntilReady()
         let objects = policies.list()
         var notAccepted: [String: String] = [:]
@@ -91,14 +115,17 @@ final class Remediator: Sendable {
                 unjudged.insert(name)
             }
         }
-        let ns = object.metadata.namespace ?? ""
-        let nsLabels = (try? await client.get(Namespace.self, name: ns))?.metadata.labels ?? [:]
-        var podLabels: [String: String] = [:]
-        if insight.spec.subject.kind == "Pod" {
-            podLabels = (try? await client.get(Pod.self, namespace: ns, name: insight.spec.subject.name))?.metadata.labels ?? [:]
+        // The labels that choose the policies. Read wrong, a policy that says Off would not select the subject and
+        // another's Apply would decide alone: so what cannot be read now is decided later, never on empty labels.
+        let labels: (namespace: [String: String], pod: [String: String])
+        switch await selectorLabels(of: insight) {
+        case .success(let l): labels = l
+        case .failure(let why):
+            logger.info("remediation for Insight \(object.metadata.namespace ?? "")/\(object.metadata.name ?? "") waits: \(why.message)")
+            return .requeue(after: .seconds(30))
         }
         let now = Date()
-        var context = RemediationGate.Context(namespaceLabels: nsLabels, podLabels: podLabels, appliedLastHour: appliedLastHour(now: now),
+        var context = RemediationGate.Context(namespaceLabels: labels.namespace, podLabels: labels.pod, appliedLastHour: appliedLastHour(now: now),
                                               notAccepted: notAccepted, unjudged: unjudged)
         var decision = RemediationGate.decide(insight: insight, policies: objects.map(\.policy), context: context)
         // Only a patch about to be applied needs the target's GitOps marks: read them then, and decide again.
@@ -114,16 +141,14 @@ final class Remediator: Sendable {
             // The policy controller's status write re-queues every Insight; this is only the safety net.
             return .requeue(after: .seconds(10))
         case .refused(let action, let gate, let message):
-            if let last = history.last, last.outcome == .blocked, last.gate == gate.rawValue, last.action == action.name {
-                return .requeue(after: .seconds(60))
+            // Applied already, with this very patch: a gate that refuses it now — the hourly budget it spent itself,
+            // an approval taken back — has nothing left to stop, and a Blocked entry after Applied would say
+            // otherwise.
+            if let last = history.last, last.action == action.name, last.outcome == .applied,
+               let p = action.patch, let sent = try? RemediationGate.vet(action, p).get(), last.message.hasSuffix(patchDigest(sent)) {
+                return .awaitChange
             }
-            metrics.remediationAttempt(outcome: "refused")
-            // A workload its GitOps controller would revert: the change goes to Git instead, as a proposal.
-            let proposal = gate == .managedByGitOps ? action.patch.map { RemediationGate.proposal(action, $0) } : nil
-            try await record(object, RemediationHistoryEntry(time: stamp(now), action: action.name, outcome: .blocked,
-                                                              gate: gate.rawValue, reason: "GateRefused", message: message),
-                             state: gate == .approval ? .awaitingApproval : .blocked, proposal: proposal)
-            return .requeue(after: .seconds(60))
+            return try await refuse(object, action, gate, message, now: now)
         case .propose(let action, let patch):
             let proposal = RemediationGate.proposal(action, patch)
             if object.status?.remediation?.proposal == proposal { return .awaitChange }
@@ -154,7 +179,19 @@ final class Remediator: Sendable {
             }
             let failures = consecutiveFailures(history, action: action.name, patch: patch)
             if let wait = retryWait(failures, now: now) { return .requeue(after: wait) }
+            // Two Insights reconciled at once both read the budget before either is recorded: take this action's
+            // place in it now, under the same lock as the count, and give it back if the patch does not go through.
+            let time = stamp(now)
+            let key = "\(object.metadata.namespace ?? "")/\(object.metadata.name ?? "")@\(time)"
+            let limits = Dictionary(objects.compactMap { o in o.metadata.name.map { ($0, o.policy.spec.remediation.maxActionsPerHour) } },
+                                    uniquingKeysWith: { a, _ in a })
+            if let (policy, used) = reserve(key, policies: names, limits: limits, now: now) {
+                // Spent meanwhile by another Insight's action, applied since the gates read the budget.
+                return try await refuse(object, action, .rateLimit, "policy \(policy) allows \(limits[policy] ?? 0) actions per hour "
+                                            + "and \(used) were applied in the last hour", now: now)
+            }
             if let problem = await send(patch, dryRun: true) {
+                release(key)
                 metrics.remediationAttempt(outcome: "failed")
                 try await record(object, RemediationHistoryEntry(time: stamp(now), action: action.name, outcome: .dryRunFailed,
                                                                   message: problem + retryNote(failures.count + 1) + " " + patchDigest(patch)),
@@ -162,14 +199,13 @@ final class Remediator: Sendable {
                 return .requeue(after: retryDelay(afterFailures: failures.count + 1))
             }
             if let problem = await send(patch, dryRun: false) {
+                release(key)
                 metrics.remediationAttempt(outcome: "failed")
                 try await record(object, RemediationHistoryEntry(time: stamp(now), action: action.name, outcome: .failed,
                                                                   message: problem + retryNote(failures.count + 1) + " " + patchDigest(patch)),
                                  state: .failed)
                 return .requeue(after: retryDelay(afterFailures: failures.count + 1))
             }
-            let time = stamp(now)
-            recent.withLock { $0.append(("\(object.metadata.namespace ?? "")/\(object.metadata.name ?? "")@\(time)", names, now)) }
             metrics.remediationAttempt(outcome: "applied")
             try await record(object, RemediationHistoryEntry(
                 time: time, action: action.name, outcome: .applied, policies: names,
@@ -177,6 +213,22 @@ final class Remediator: Sendable {
                 state: .applied)
             return .awaitChange
         }
+    }
+
+    /// Records a gate's refusal (once per gate and action, not at every resync) and looks again in a minute.
+    func refuse(_ object: InsightObject, _ action: RemediationAction, _ gate: RemediationGate.Gate, _ message: String,
+                now: Date) async throws -> ReconcileAction {
+        if let last = object.status?.remediation?.history.last, last.outcome == .blocked, last.gate == gate.rawValue, last.action == action.name {
+            return .requeue(after: .seconds(60))
+        }
+        metrics.remediationAttempt(outcome: "refused")
+        // A workload its GitOps controller would revert: the change goes to Git instead, as a proposal.
+        let proposal = gate == .managedByGitOps
+            ? action.patch.flatMap { try? RemediationGate.vet(action, $0).get() }.map { RemediationGate.proposal(action, $0) } : nil
+        try await record(object, RemediationHistoryEntry(time: stamp(now), action: action.name, outcome: .blocked,
+                                                          gate: gate.rawValue, reason: "GateRefused", message: message),
+                         state: gate == .approval ? .awaitingApproval : .blocked, proposal: proposal)
+        return .requeue(after: .seconds(60))
     }
 
     /// Sends the patch to its target and nothing else; nil on success, else what the API server said.
@@ -257,6 +309,46 @@ final class Remediator: Sendable {
 }
 
 extension Remediator {
+    struct LabelsUnread: Error { var message: String }
+
+    /// The labels the policies' selectors are matched against: the namespace's, and the pod's — or, when the pod
+    /// is gone (replaced since the finding, as OOM-killed pods of a Deployment often are), its workload's pod
+    /// template's, which is where the pod's labels came from. Anything that cannot be read is an error, never an
+    /// empty set of labels.
+    func selectorLabels(of insight: InsightResource) async -> Result<(namespace: [String: String], pod: [String: String]), LabelsUnread> {
+        guard let ns = insight.spec.subject.namespace else {
+            return .failure(LabelsUnread(message: "the subject has no namespace"))
+        }
+        let nsLabels: [String: String]
+        do {
+            nsLabels = try await client.get(Namespace.self, name: ns).metadata.labels ?? [:]
+        } catch {
+            return .failure(LabelsUnread(message: "the labels of namespace \(ns) could not be read (\(error))"))
+        }
+        guard insight.spec.subject.kind == "Pod" else { return .success((nsLabels, [:])) }
+        do {
+            return .success((nsLabels, try await client.get(Pod.self, namespace: ns, name: insight.spec.subject.name).metadata.labels ?? [:]))
+        } catch KubeError.notFound {
+            // Fall through to the workload's template.
+        } catch {
+            return .failure(LabelsUnread(message: "the labels of pod \(ns)/\(insight.spec.subject.name) could not be read (\(error))"))
+        }
+        guard let t = insight.spec.remediation?.actions.first(where: { $0.patch != nil })?.patch?.target else {
+            return .failure(LabelsUnread(message: "pod \(ns)/\(insight.spec.subject.name) is gone and no workload is named"))
+        }
+        do {
+            let template: [String: String]?
+            switch t.kind {
+            case "Deployment": template = try await client.get(Deployment.self, namespace: t.namespace, name: t.name).spec?.template.metadata?.labels
+            case "StatefulSet": template = try await client.get(StatefulSet.self, namespace: t.namespace, name: t.name).spec?.template.metadata?.labels
+            default: return .failure(LabelsUnread(message: "pod \(ns)/\(insight.spec.subject.name) is gone and \(t.kind) has no template read here"))
+            }
+            return .success((nsLabels, template ?? [:]))
+        } catch {
+            return .failure(LabelsUnread(message: "pod \(ns)/\(insight.spec.subject.name) is gone and the labels of its \(t.kind) \(t.namespace)/\(t.name) could not be read (\(error))"))
+        }
+    }
+
     /// Which GitOps controller manages the workload the Insight's patch targets (nil when none, or unreadable:
     /// the target gate and the patch itself then say what is wrong).
     func gitOpsManager(of insight: InsightResource) async -> String? {

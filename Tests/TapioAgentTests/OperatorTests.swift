@@ -519,6 +519,13 @@ struct OperatorTests {
         /// The Deployment's labels and annotations beyond its app label (GitOps controllers' marks).
         var deploymentLabels: [String: String] = [:]
         var deploymentAnnotations: [String: String] = [:]
+        /// The Insight's patch body, when not Tapio's own memory-limit patch.
+        var body: String?
+        /// The Insight is marked Resolved before its policy is created: a finding that cleared is not acted on.
+        var resolvedFirst = false
+        /// A second policy, in mode Off, selects the subject by its pod labels (`app: api`); the pod itself is gone,
+        /// so its labels are its Deployment's template's.
+        var offByPodLabels = false
     }
 
     static func apply(_ change: (inout RemediationSettings) -> Void = { _ in }) -> RemediationSettings {
@@ -533,8 +540,11 @@ struct OperatorTests {
         Case(id: "off", remediation: .init(mode: .off), expectPatched: false),
         Case(id: "suggest", remediation: .init(mode: .suggest), expectPatched: false),
         Case(id: "propose", remediation: .init(mode: .propose), expectPatched: false, outcome: .proposed, state: .proposed),
-        Case(id: "dryrun", remediation: .init(mode: .dryRun), expectPatched: false, outcome: .dryRunSucceeded,
-             state: .dryRunSucceeded),
+        Case(id: "dryrun", remediation: .init(mode: .dryRun, allowedActions: ["IncreaseMemoryLimit"]), expectPatched: false,
+             outcome: .dryRunSucceeded, state: .dryRunSucceeded),
+        // A dry run is a request with the operator's patch rights: only for listed actions.
+        Case(id: "dryrunaction", remediation: .init(mode: .dryRun), expectPatched: false, outcome: .blocked,
+             gate: .allowedActions, state: .blocked),
         Case(id: "apply", remediation: apply(), expectPatched: true, outcome: .applied, state: .applied),
         Case(id: "approval", remediation: apply(), approved: false, expectPatched: false, outcome: .blocked,
              gate: .approval, state: .awaitingApproval),
@@ -555,6 +565,13 @@ struct OperatorTests {
         // A policy that opts in patches a Flux-managed workload all the same.
         Case(id: "fluxallowed", remediation: apply { $0.allowGitOpsManaged = true }, expectPatched: true, outcome: .applied,
              state: .applied, deploymentLabels: ["kustomize.toolkit.fluxcd.io/name": "apps", "kustomize.toolkit.fluxcd.io/namespace": "flux-system"]),
+        // An Insight's patch that changes more than a memory limit (here an image) is not sent, whatever allows it.
+        Case(id: "image", remediation: apply(), expectPatched: false, outcome: .blocked, gate: .patch, state: .blocked,
+             body: #"{"spec":{"template":{"spec":{"containers":[{"name":"app","image":"example/other:1","resources":{"limits":{"memory":"256Mi"}}}]}}}}"#),
+        Case(id: "resolved", remediation: apply(), expectPatched: false, resolvedFirst: true),
+        // The pod is gone: the Off policy that selects it by its labels still selects it, through its Deployment's
+        // template, and wins — not the Apply policy alone, as with no labels read.
+        Case(id: "offbypod", remediation: apply(), expectPatched: false, offByPodLabels: true),
     ]
 
     /// Creates the case's namespace (labelled so only its own policy selects it), policy, Deployment and Insight.
@@ -583,13 +600,20 @@ struct OperatorTests {
             try await Task.sleep(for: .seconds(1))
         }
         var policy: String?
-        if let rem = c.remediation {
+        func makePolicies() async throws {
+            guard let rem = c.remediation else { return }
             var spec = TapioPolicySpec()
             spec.selector.namespaceSelector = PolicyLabelSelector(matchLabels: ["tapio-test-case": ns])
             spec.remediation = rem
             let p = try await createPolicy(r, PolicyObject(metadata: KubeObjectMeta(name: ns), spec: spec))
             policy = p.metadata.name
+            if c.offByPodLabels {
+                spec.selector.podSelector = PolicyLabelSelector(matchLabels: ["app": "api"])
+                spec.remediation = RemediationSettings(mode: .off)
+                _ = try await createPolicy(r, PolicyObject(metadata: KubeObjectMeta(name: "\(ns)-off"), spec: spec))
+            }
         }
+        if !c.resolvedFirst { try await makePolicies() }
         let labels = ["app": "api"]
         let deployment = Deployment(metadata: KubeObjectMeta(name: "api", namespace: ns, labels: c.deploymentLabels.isEmpty ? nil : c.deploymentLabels,
                                                              annotations: c.deploymentAnnotations.isEmpty ? nil : c.deploymentAnnotations), spec: .init(
@@ -601,7 +625,7 @@ struct OperatorTests {
                           resources: ResourceRequirements(limits: ["memory": "128Mi"], requests: ["memory": "64Mi"])),
             ]))))
         _ = try await client.create(deployment)
-        let body = #"{"spec":{"template":{"spec":{"containers":[{"name":"app","resources":{"limits":{"memory":"\#(c.newLimit)"}}}]}}}}"#
+        let body = c.body ?? #"{"spec":{"template":{"spec":{"containers":[{"name":"app","resources":{"limits":{"memory":"\#(c.newLimit)"}}}]}}}}"#
         let action = RemediationAction(
             name: "IncreaseMemoryLimit", title: "Raise the memory limit", description: "test", risk: .low, impact: "rollout",
             commands: ["kubectl -n \(ns) set resources deployment/api -c app --limits=memory=\(c.newLimit)"],
@@ -612,8 +636,13 @@ struct OperatorTests {
                                resources: [ResourceRef(kind: "Deployment", namespace: ns, name: "api")],
                                remediation: Remediation(actions: [action]))
         let annotations = c.approved ? [InsightResource.approveAnnotation: "true"] : [:]
-        _ = try await client.create(InsightObject(metadata: KubeObjectMeta(name: "oomprediction-api-0", namespace: ns,
-                                                                           annotations: annotations), spec: spec))
+        var insight = try await client.create(InsightObject(metadata: KubeObjectMeta(name: "oomprediction-api-0", namespace: ns,
+                                                                                     annotations: annotations), spec: spec))
+        if c.resolvedFirst {
+            insight.status = InsightStatus(phase: .resolved, occurrences: 1)
+            _ = try await client.updateStatus(insight)
+            try await makePolicies()
+        }
         return (ns, policy)
     }
 
@@ -678,6 +707,40 @@ struct OperatorTests {
         }
     }
 
+    /// Two Insights decided at once (the policy that allows them is created after both, so both are re-queued
+    /// together, and the operator has two workers) under a budget of one action an hour: one is applied and the
+    /// other refused by RateLimit — the budget is taken before the patch is sent, not counted after.
+    @Test func aBudgetOfOneIsSpentOnceWhenTwoInsightsAreDecidedAtOnce() async throws {
+        try await withOperator() { r in
+            let run = r.cluster.namespace
+            let a = try await setUp(Case(id: "race-a", remediation: nil, expectPatched: true), r, run: run)
+            let b = try await setUp(Case(id: "race-b", remediation: nil, expectPatched: true), r, run: run)
+            var spec = TapioPolicySpec()
+            spec.selector.namespaceSelector = PolicyLabelSelector(matchExpressions: [
+                LabelSelectorRequirement(key: "tapio-test-case", operator: "In", values: [a.namespace, b.namespace]),
+            ])
+            spec.remediation = Self.apply { $0.maxActionsPerHour = 1 }
+            let name = "\(run)-race"
+            _ = try await createPolicy(r, PolicyObject(metadata: KubeObjectMeta(name: name), spec: spec))
+            let outcomes = await eventually(timeout: .seconds(30)) { () async -> [RemediationHistoryEntry]? in
+                var out: [RemediationHistoryEntry] = []
+                for ns in [a.namespace, b.namespace] {
+                    guard let last = (try? await r.client.get(InsightObject.self, namespace: ns, name: "oomprediction-api-0"))?
+                        .status?.remediation?.history.last else { return nil }
+                    out.append(last)
+                }
+                return out
+            }
+            let patched = [try await limits(r.client, a.namespace)["app"], try await limits(r.client, b.namespace)["app"]]
+            await deletePolicy(r.client, name)
+            for ns in [a.namespace, b.namespace] { try? await r.client.deleteRaw(ResourceType(Namespace.self), namespace: nil, name: ns) }
+            let entries = try #require(outcomes, "the two Insights were not both decided")
+            #expect(entries.map(\.outcome).sorted { $0.rawValue < $1.rawValue } == [.applied, .blocked], "\(entries)")
+            #expect(entries.first { $0.outcome == .blocked }?.gate == RemediationGate.Gate.rateLimit.rawValue, "\(entries)")
+            #expect(patched.filter { $0 == "256Mi" }.count == 1, "limits after: \(patched)")
+        }
+    }
+
     /// The policy may raise limits up to 256Mi, but one pod it selects requests 512Mi: the policy is not accepted,
     /// says which container, and the operator patches nothing it selects — not even the Insight whose patch
     /// (200Mi) every other gate would allow.
@@ -734,9 +797,9 @@ struct OperatorTests {
         try await withOperator(remediationRetry: .milliseconds(500)) { r in
             guard let emu = r.cluster.requireEmulator() else { return }
             let run = r.cluster.namespace
-            let c = Case(id: "retry", remediation: .init(mode: .dryRun), expectPatched: false)
+            let c = Case(id: "retry", remediation: .init(mode: .dryRun, allowedActions: ["IncreaseMemoryLimit"]), expectPatched: false)
             // The first two dry runs are refused as a missing RBAC rule would refuse them.
-            emu.injectFaults(status: 403, count: 2, pathContains: "/namespaces/\(run)-retry/deployments/api")
+            emu.injectFaults(status: 403, count: 2, method: "PATCH", pathContains: "/namespaces/\(run)-retry/deployments/api")
             let (ns, p) = try await setUp(c, r, run: run)
             let history = await eventually(timeout: .seconds(60)) {
                 (try? await r.client.get(InsightObject.self, namespace: ns, name: "oomprediction-api-0"))?.status?.remediation

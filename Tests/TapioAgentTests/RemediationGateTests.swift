@@ -179,4 +179,69 @@ import Testing
         }
         guard case .none = decide([Self.policy("a", mode: .off)], context: context) else { Issue.record("Off must stay Off"); return }
     }
+
+    /// The Insight is written by a node agent, the patch sent with the operator's rights: only Tapio's own
+    /// memory-limit patch goes through, made again by the operator, in every mode that acts.
+    @Test func onlyTapiosMemoryLimitPatchIsSentAndTheOperatorWritesItsBody() {
+        func with(_ body: String, type: Patch.PatchType = .strategicMerge, apiVersion: String = "apps/v1",
+                  action: String = "IncreaseMemoryLimit") -> InsightResource {
+            var i = Self.insight(patch: Patch(target: PatchTarget(apiVersion: apiVersion, kind: "Deployment", namespace: "shop", name: "api"),
+                                              type: type, body: body))
+            i.spec.remediation?.actions[0].name = action
+            return i
+        }
+        let refused: [(String, InsightResource)] = [
+            ("an image", with(#"{"spec":{"template":{"spec":{"containers":[{"name":"app","image":"evil:1","resources":{"limits":{"memory":"640Mi"}}}]}}}}"#)),
+            ("a limit removed", with(#"{"spec":{"template":{"spec":{"containers":[{"name":"app","resources":{"limits":null}}]}}}}"#)),
+            ("a CPU limit", with(#"{"spec":{"template":{"spec":{"containers":[{"name":"app","resources":{"limits":{"memory":"640Mi","cpu":"64"}}}]}}}}"#)),
+            ("the replicas", with(#"{"spec":{"replicas":50,"template":{"spec":{"containers":[{"name":"app","resources":{"limits":{"memory":"640Mi"}}}]}}}}"#)),
+            ("a service account", with(#"{"spec":{"template":{"spec":{"serviceAccountName":"admin","containers":[{"name":"app","resources":{"limits":{"memory":"640Mi"}}}]}}}}"#)),
+            ("a JSON merge patch, which replaces the container list", with(Self.patch.body, type: .merge)),
+            ("another API", with(Self.patch.body, apiVersion: "apps/v1beta1")),
+            ("another action", with(Self.patch.body, action: "RolloutUndo")),
+            ("a limit that is not a quantity", with(#"{"spec":{"template":{"spec":{"containers":[{"name":"app","resources":{"limits":{"memory":"lots"}}}]}}}}"#)),
+            ("a zero limit", with(#"{"spec":{"template":{"spec":{"containers":[{"name":"app","resources":{"limits":{"memory":"0"}}}]}}}}"#)),
+            ("a container twice", with(#"{"spec":{"template":{"spec":{"containers":[{"name":"app","resources":{"limits":{"memory":"1Mi"}}},{"name":"app","resources":{"limits":{"memory":"640Mi"}}}]}}}}"#)),
+            ("no container", with(#"{"spec":{"template":{"spec":{"containers":[]}}}}"#)),
+            ("not JSON", with("spec: {}")),
+        ]
+        for (what, insight) in refused {
+            for mode in [RemediationMode.propose, .dryRun, .apply] {
+                let d = decide([Self.policy(mode: mode)], insight: insight)
+                #expect(refusedGate(d) == .patch, "\(what), mode \(mode): \(d)")
+            }
+        }
+        // What is sent is what the operator wrote: Tapio's own body comes out byte for byte; the same values
+        // written another way (spacing, key order) come out the same way.
+        guard case .apply(_, let p, _) = decide([Self.policy(mode: .apply)]) else { Issue.record("Tapio's own patch refused"); return }
+        #expect(p == Self.patch)
+        let respaced = with(#"{ "spec" : { "template" : { "spec" : { "containers" : [ { "resources" : { "limits" : { "memory" : "640Mi" } }, "name" : "app" } ] } } } }"#)
+        guard case .dryRun(_, let q) = decide([Self.policy(mode: .dryRun)], insight: respaced) else { Issue.record("respaced patch refused"); return }
+        #expect(q.body == Self.patch.body)
+    }
+
+    /// Policies are chosen by the Insight's namespace: an Insight written into another namespace than its target's
+    /// would be judged by the wrong policies.
+    @Test func anInsightOutsideItsTargetsNamespaceIsRefused() {
+        var insight = Self.insight()
+        insight.metadata.namespace = "team-a"
+        for mode in [RemediationMode.propose, .dryRun, .apply] {
+            #expect(refusedGate(decide([Self.policy(mode: mode)], insight: insight)) == .target, "mode \(mode)")
+        }
+    }
+
+    /// A dry run is a request made with the operator's patch rights (admission webhooks see it): only listed actions.
+    @Test func dryRunSendsOnlyAllowedActions() {
+        #expect(refusedGate(decide([Self.policy(mode: .dryRun, actions: [])])) == .allowedActions)
+        #expect(refusedGate(decide([Self.policy(mode: .dryRun, actions: ["RestartPod"])])) == .allowedActions)
+    }
+
+    /// An applied action records every policy it counted against, and the CRD keeps 16: more are refused, not
+    /// recorded in part (an unrecorded policy's hourly budget would be overspent).
+    @Test func moreSelectingPoliciesThanAnActionRecordsAreRefused() {
+        let sixteen = (0..<16).map { Self.policy("p\($0)", mode: .apply) }
+        guard case .apply(_, _, let names) = decide(sixteen) else { Issue.record("16 policies refused"); return }
+        #expect(names.count == 16)
+        #expect(refusedGate(decide(sixteen + [Self.policy("p16", mode: .apply)])) == .rateLimit)
+    }
 }
