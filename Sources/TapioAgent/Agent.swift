@@ -290,7 +290,7 @@ public final class PolicyFollower: Sendable {
                 // object's annotations at 256 KiB), and a policy can have thousands of problems.
                 var why = problems.prefix(5).map(\.description).joined(separator: "; ")
                 if problems.count > 5 { why += "; and \(problems.count - 5) more" }
-                if why.count > 600 { why = String(why.prefix(600)) + "…" }
+                why = why.clipped(toScalars: 600)
                 errors[p.metadata.name ?? "?"] = why
             }
         }

@@ -55,7 +55,8 @@ extension Duration {
     /// `UInt64.max`.
     @inlinable package var nanos: UInt64 {
         let c = components
-        if c.seconds < 0 { return 0 }
+        // `components` rounds toward zero: −0.5 s is (0 s, −5·10¹⁷ as), which would trap below.
+        if c.seconds < 0 || c.attoseconds < 0 { return 0 }
         return UInt64(c.seconds).multiplied(saturating: 1_000_000_000)
             .adding(saturating: UInt64(c.attoseconds / 1_000_000_000))
     }

@@ -38,6 +38,8 @@ public struct TapioPolicyStatus: Sendable, Hashable, Codable {
 }
 
 public struct FailedNode: Sendable, Hashable, Codable {
+    /// The CRD's `maxLength` for `reason` (in code points): a longer one fails the whole status write.
+    public static let maxReason = 1024
     public var name: String
     public var reason: String
     public init(name: String, reason: String) {

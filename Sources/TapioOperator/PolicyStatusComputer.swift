@@ -72,7 +72,7 @@ public enum PolicyStatusComputer {
                 continue
             }
             if let e = hb.errors[name] {
-                failed.append(FailedNode(name: n.name, reason: e))
+                failed.append(FailedNode(name: n.name, reason: e.clipped(toScalars: FailedNode.maxReason)))
             } else if hb.applied[name] == generation {
                 if let r = hb.renewed, now.timeIntervalSince(r) > hb.leaseDuration.map({ max($0, 1) }) ?? staleAfter {
                     // The time it was last renewed, not its age: a status that changed at every reconcile would be
@@ -95,7 +95,7 @@ public enum PolicyStatusComputer {
         }
         if problems.isEmpty {
             if let conflict {
-                conditions.append(condition("Accepted", false, "CeilingBelowRequest", String(conflict.prefix(32_000))))
+                conditions.append(condition("Accepted", false, "CeilingBelowRequest", conflict.clipped(toScalars: 32_768)))
             } else {
                 conditions.append(condition("Accepted", true, "Valid", "The policy is valid."))
             }
@@ -109,13 +109,13 @@ public enum PolicyStatusComputer {
             }
         } else {
             let message = problems.map(\.description).joined(separator: "; ")
-            conditions.append(condition("Accepted", false, "InvalidSpec", String(message.prefix(32_000))))
+            conditions.append(condition("Accepted", false, "InvalidSpec", message.clipped(toScalars: 32_768)))
             conditions.append(condition("Ready", false, "NotAccepted", "The policy is not valid; agents ignore it."))
         }
         if degraded.isEmpty {
             conditions.append(condition("Degraded", false, "AsConfigured", "Every targeted node's agent runs as configured."))
         } else {
-            conditions.append(condition("Degraded", true, "NodeProblems", String(degraded.joined(separator: "; ").prefix(32_000))))
+            conditions.append(condition("Degraded", true, "NodeProblems", degraded.joined(separator: "; ").clipped(toScalars: 32_768)))
         }
         return TapioPolicyStatus(observedGeneration: generation, conditions: conditions, nodesTargeted: targeted.count,
                                  nodesApplied: problems.isEmpty ? applied : 0, failedNodes: Array(failed.prefix(10)))

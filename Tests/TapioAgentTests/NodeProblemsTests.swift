@@ -41,6 +41,24 @@ struct NodeProblemsStatusTests {
         let text = HeartbeatAnnotations.encodeProblems(["one\ntwo", String(repeating: "x", count: 5000)])
         #expect(HeartbeatAnnotations.decodeProblems(text) == ["one two", String(repeating: "x", count: 1024)])
     }
+
+    /// The API server's `maxLength` counts code points; Swift's `prefix` counts Characters. A node's error made of
+    /// 700 flags (one Character, two code points each; a policy's label key can be one) is 1,400 code points: cut
+    /// by Characters it still broke the CRD's 1,024 for `failedNodes[].reason`, and the whole status write was refused.
+    @Test func aNodesErrorIsCutToTheCRDsLengthInCodePoints() {
+        var policy = TapioPolicy(name: "p")
+        policy.metadata.generation = 1
+        let flags = String(repeating: "🇩🇪", count: 700)
+        let beat = PolicyStatusComputer.HeartbeatView(node: "a1", applied: [:], errors: ["p": "matchLabels key \(flags)"],
+                                                      renewed: Date(), problems: [])
+        let status = PolicyStatusComputer.status(for: policy, previous: nil, nodes: [.init(name: "a1", labels: [:])],
+                                                 heartbeats: [beat], now: Date())
+        let reason = status.failedNodes.first?.reason
+        #expect(reason != nil, "a1 is not among the failed nodes: \(status.failedNodes)")
+        #expect((reason?.unicodeScalars.count ?? 0) <= FailedNode.maxReason, "\(reason?.unicodeScalars.count ?? 0) code points")
+        #expect(reason?.hasPrefix("matchLabels key 🇩🇪") == true && reason?.hasSuffix("…") == true)
+        #expect("ab🇩🇪c".clipped(toScalars: 4) == "ab🇩…" && "abc".clipped(toScalars: 3) == "abc" && "abc".clipped(toScalars: 0) == "")
+    }
 }
 
 @Suite(.serialized, .enabled(if: TestCgroup.isAvailable, "\(TestCgroup.unavailableReason ?? "")"), .timeLimit(.minutes(5)))

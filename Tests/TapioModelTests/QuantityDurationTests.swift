@@ -88,4 +88,12 @@ struct QuantityDurationTests {
         #expect(GoDuration.formatShort(.seconds(3600)) == "1h")
         #expect(GoDuration.formatShort(.seconds(195)) == "3m15s")
     }
+
+    /// `components` rounds toward zero: −0.5 s is (0 s, −5·10¹⁷ attoseconds), which trapped as a UInt64.
+    @Test func aNegativeDurationUnderASecondIsZeroNanoseconds() {
+        #expect(Duration.milliseconds(-500).nanos == 0)
+        #expect(Duration.nanoseconds(-1).nanos == 0)
+        #expect(Duration.seconds(-3).nanos == 0)
+        #expect(Duration.milliseconds(1500).nanos == 1_500_000_000)
+    }
 }
