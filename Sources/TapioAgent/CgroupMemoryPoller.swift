@@ -186,7 +186,12 @@ public final class CgroupMemoryPoller: EventSource, Sendable {
         while let rel = stack.popLast(), visited < maxCgroups {
             visited += 1
             let dir = mount.mountPoint + rel
-            guard let handle = opendir(dir) else { continue }
+            guard let handle = opendir(dir) else {
+                // Gone since it was listed is the normal race; anything else (out of descriptors, permission)
+                // leaves a subtree unwatched and is counted.
+                if errno != ENOENT { errors += 1 }
+                continue
+            }
             defer { closedir(handle) }
             // The kubelet's pod, QoS and kubepods cgroups are limited too, but only sum up containers that are
             // sampled themselves.
@@ -217,6 +222,8 @@ public final class CgroupMemoryPoller: EventSource, Sendable {
                             offer(id: id, s, filter: &filter, at: stamp, bucket: bucket)
                             if let files = CgroupMemoryHandle.open(directory: dir, version: mount.version) {
                                 found[id] = Known(entry: entry, handle: files, filter: filter)
+                            } else {
+                                errors += 1  // read once per walk, not between walks (out of descriptors?)
                             }
                         } else {
                             old?.handle.close()  // no limit any more

@@ -114,7 +114,8 @@ public final class EngineMemoryFile: Sendable {
             state.withLock { $0.stats.readOutcome = "none" }
             return nil
         case .failure(let e):
-            logger.error("cannot read the engine memory file \(path): \(e); memory histories start empty, and it will be written over")
+            let why = e.code == EINVAL ? "it is not a regular file" : "\(e)"
+            logger.error("cannot read the engine memory file \(path): \(why); memory histories start empty, and it will be written over")
             state.withLock { $0.stats.readOutcome = "unreadable" }
             return nil
         case .success(nil):
@@ -288,12 +289,15 @@ public final class EngineMemoryFile: Sendable {
     }
 
     /// The whole file, or nil when it is larger than `limit` (told by its size before anything is read).
+    /// Anything but a regular file (a FIFO, a device, a directory) is refused with EINVAL, unread: opened without
+    /// O_NONBLOCK, a FIFO with no writer would have held the agent's start for good.
     static func readAll(_ path: String, limit: Int) -> Result<[UInt8]?, Errno> {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         if fd < 0 { return .failure(Errno(errno)) }
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0 else { return .failure(Errno(errno)) }
+        guard st.st_mode & S_IFMT == S_IFREG else { return .failure(Errno(EINVAL)) }
         guard st.st_size >= 0, st.st_size <= limit else { return .success(nil) }
         let size = Int(st.st_size)
         var out = [UInt8](repeating: 0, count: size)

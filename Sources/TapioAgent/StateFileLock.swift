@@ -74,8 +74,14 @@ public final class StateFileLock: Sendable {
                 close(held)
             }
             // (Read-only is enough for flock, and opens a lock file another user made.)
-            let fd = open(lockPath, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
+            // O_NONBLOCK: a FIFO put at the lock's path must not hold the open (and the agent's start) for good.
+            let fd = open(lockPath, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0o600)
             guard fd >= 0 else { return unlocked(Errno(errno), "cannot open \(lockPath)") }
+            var st = stat()
+            guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else {
+                close(fd)
+                return unlocked(Errno(EINVAL), "cannot lock \(lockPath), which is not a regular file")
+            }
             guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
                 let e = Errno(errno)
                 close(fd)

@@ -10,6 +10,13 @@ struct EventDecoder {
 
     init() { bootToEpochNanos = EventDecoder.currentBootToEpochOffset() }
 
+    /// CLOCK_BOOTTIME in nanoseconds.
+    static func bootNanos() -> UInt64 {
+        var boot = timespec()
+        clock_gettime(CLOCK_BOOTTIME, &boot)
+        return UInt64(clamping: boot.tv_sec) &* 1_000_000_000 &+ UInt64(clamping: boot.tv_nsec)
+    }
+
     static func currentBootToEpochOffset() -> UInt64 {
         var real = timespec(), boot = timespec()
         clock_gettime(CLOCK_REALTIME, &real)

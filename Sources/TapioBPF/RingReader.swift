@@ -19,6 +19,9 @@ final class RingSink: @unchecked Sendable {
     let lastEventNanos = Atomic<UInt64>(0)
     private var pendingEvents: UInt64 = 0
     private var lastTimestamp: UInt64 = 0
+    /// CLOCK_BOOTTIME when the decoder's boot-to-wall-clock offset was last taken (0: never, so the first flush
+    /// takes it).
+    var offsetTakenAt: UInt64 = 0
     /// Events decoded but not yet handed to the queue: handed over in batches, one lock per batch.
     private var batch: [TapioEvent] = []
     private static let batchSize = 1024
@@ -49,6 +52,15 @@ final class RingSink: @unchecked Sendable {
     /// update per batch, not per record).
     func flushCounters() {
         if !batch.isEmpty { handOff() }
+        // The records carry CLOCK_BOOTTIME; everything else in the agent reads the wall clock. A clock stepped after
+        // the probes loaded (chrony's makestep at boot, `date -s`) would leave every kernel event off by the step —
+        // outside the window, or an OOM kill not matched to its pod's status — so the offset is taken again every
+        // second (two vDSO clock reads).
+        let boot = EventDecoder.bootNanos()
+        if boot &- offsetTakenAt >= 1_000_000_000 || offsetTakenAt == 0 {
+            decoder.bootToEpochNanos = EventDecoder.currentBootToEpochOffset()
+            offsetTakenAt = boot
+        }
         guard pendingEvents > 0 else { return }
         events.add(pendingEvents, ordering: .relaxed)
         lastEventNanos.store(lastTimestamp, ordering: .relaxed)

@@ -17,7 +17,7 @@ final class ConsoleWriter: Sendable {
             if inPlace && footer != nil { out += "\r\u{1B}[2K" }
             out += text
             if inPlace, let f = footer { out += f }
-            FileHandle.standardOutput.write(Data(out.utf8))
+            StandardStream.output.write(out)
         }
     }
 
@@ -26,14 +26,14 @@ final class ConsoleWriter: Sendable {
         guard inPlace else { return }
         state.withLock { footer in
             footer = text
-            FileHandle.standardOutput.write(Data(("\r\u{1B}[2K" + text).utf8))
+            StandardStream.output.write("\r\u{1B}[2K" + text)
         }
     }
 
     /// Ends the footer line so whatever comes next starts on a fresh line.
     func endFooter() {
         state.withLock { footer in
-            if inPlace && footer != nil { FileHandle.standardOutput.write(Data("\n".utf8)) }
+            if inPlace && footer != nil { StandardStream.output.write("\n") }
             footer = nil
         }
     }
@@ -88,7 +88,7 @@ public final class TerminalSink: InsightSink {
 
     public func finish(summary: String) {
         console.endFooter()
-        FileHandle.standardOutput.write(Data(summary.utf8))
+        StandardStream.output.write(summary)
     }
 }
 
@@ -108,7 +108,7 @@ public final class JSONLinesSink: InsightSink {
         for u in updates where u.spec.severity >= minSeverity || u.change == .resolved {
             out += JSONLines.encode(u) + "\n"
         }
-        if !out.isEmpty { FileHandle.standardOutput.write(Data(out.utf8)) }
+        if !out.isEmpty { StandardStream.output.write(out) }
     }
 
     public func status(_ status: PipelineStatus) async {
@@ -120,7 +120,7 @@ public final class JSONLinesSink: InsightSink {
     }
 
     public func writeStatus(_ status: PipelineStatus) {
-        FileHandle.standardOutput.write(Data((JSONLines.encode(status, at: Date()) + "\n").utf8))
+        StandardStream.output.write(JSONLines.encode(status, at: Date()) + "\n")
     }
 }
 

@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import Logging
+import TapioModel
 
 struct AgentCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -37,8 +39,17 @@ struct AgentCommand: AsyncParsableCommand {
     }
 
     func validate() throws {
-        guard resolvedNodeName != nil else {
+        guard let node = resolvedNodeName else {
             throw ValidationError("the agent needs its node's name: pass --node-name or set NODE_NAME (the DaemonSet sets it from spec.nodeName).")
+        }
+        // A name no Node can have would watch nothing (the agent's watches select by it) and say nothing about why.
+        if let why = NameRules.dns1123SubdomainProblem(node) {
+            throw ValidationError("the node name '\(String(node.prefix(80)))' (--node-name or NODE_NAME) is not a Node name: \(why).")
+        }
+        // The heartbeat Lease and the Insights carry the node in the label tapio.io/node, which the admission policy
+        // compares with the node the agent's token is bound to: label values stop at 63 characters.
+        if node.utf8.count > 63 {
+            throw ValidationError("the node name '\(node)' is \(node.utf8.count) characters long: Tapio labels what its agent writes with its node (tapio.io/node), and label values are at most 63 characters; this node is not supported.")
         }
         if !DNSNames.isLabel(namespace) { throw ValidationError("--namespace '\(namespace)' is not a valid namespace name.") }
         if let stateFile, stateFile.isEmpty || stateFile.hasSuffix("/") || stateFile.utf8.count > 4000 {
@@ -48,6 +59,7 @@ struct AgentCommand: AsyncParsableCommand {
 
     func run() async throws {
         LoggingSetup.bootstrap(global)
+        OpenFileLimit.raise(logger: Logger(label: "tapio.agent"))
         try await AgentRunner(command: self).run()
     }
 }

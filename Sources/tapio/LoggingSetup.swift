@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Synchronization
+import TapioModel
 
 /// Installs the process-wide log handler once, from the common flags.
 enum LoggingSetup {
@@ -49,6 +50,6 @@ struct JSONLogHandler: LogHandler {
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         guard var data = try? encoder.encode(object) else { return }
         data.append(0x0A)
-        FileHandle.standardError.write(data)
+        StandardStream.error.write(Array(data))
     }
 }

@@ -21,7 +21,7 @@ enum PolicyFile {
         do { loaded = try PolicyManifest.load(text: text, file: path) } catch {
             throw ExitMessage("--policy \(path) is not valid:\n" + error.problems.map { "  " + $0 }.joined(separator: "\n"))
         }
-        for w in loaded.warnings { FileHandle.standardError.write(Data((w + "\n").utf8)) }
+        for w in loaded.warnings { StandardStream.error.write(w + "\n") }
         return loaded.policy
     }
 

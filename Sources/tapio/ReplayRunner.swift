@@ -1,6 +1,7 @@
 import Foundation
 import TapioAgent
 import TapioCorrelation
+import TapioModel
 import TapioSinks
 
 /// `tapio replay FILE`: a scenario through the engine at full speed, each insight update as one JSON line.
@@ -65,13 +66,7 @@ private struct OutputBuffer {
     }
 
     mutating func flush() {
-        var done = 0
-        while done < bytes.count {
-            let n = bytes.withUnsafeBytes { write(STDOUT_FILENO, $0.baseAddress! + done, $0.count - done) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }  // stdout is gone (a closed pipe); nothing more can be said there
-            done += n
-        }
+        StandardStream.output.write(bytes)
         bytes.removeAll(keepingCapacity: true)
     }
 }

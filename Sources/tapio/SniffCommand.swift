@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import TapioModel
 
 struct SniffCommand: AsyncParsableCommand {
@@ -86,6 +87,7 @@ struct SniffCommand: AsyncParsableCommand {
 
     func run() async throws {
         LoggingSetup.bootstrap(global)
+        OpenFileLimit.raise(logger: Logger(label: "tapio.sniff"))
         try await SniffRunner(command: self).run()
     }
 }

@@ -23,7 +23,7 @@ struct SniffRunner {
         let terminal = c.output == .text ? TerminalSink(renderer: renderer, inPlace: color, minSeverity: c.minSeverity) : nil
         func say(_ line: String) {
             // Progress goes to the terminal view; in the machine-readable modes it must not pollute stdout.
-            if let terminal { terminal.line(line) } else { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+            if let terminal { terminal.line(line) } else { StandardStream.error.write(line + "\n") }
         }
         if c.output == .text { say(color ? "\u{1B}[1mtapio sniff\u{1B}[0m \(TapioVersion.string)" : "tapio sniff \(TapioVersion.string)") }
 
@@ -101,7 +101,7 @@ struct SniffRunner {
         switch c.output {
         case .text: terminal?.finish(summary: summary(status, renderer: renderer))
         case .json: json?.writeStatus(status)
-        case .prometheus: if c.once { FileHandle.standardOutput.write(Data(metrics.render())) }
+        case .prometheus: if c.once { StandardStream.output.write(metrics.render()) }
         }
     }
 

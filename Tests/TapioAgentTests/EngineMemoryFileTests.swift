@@ -95,6 +95,22 @@ struct EngineMemoryFileTests {
         #expect(file.stats.writesFailed == 2 && file.stats.writesSucceeded == 0)
     }
 
+    /// A FIFO at the state file's path (or at its lock's) held the agent's start for good: open(2) of a FIFO waits
+    /// for a writer. Now it is refused unread, the lock is done without, and the agent starts.
+    @Test func aFIFOAtThePathDoesNotHoldTheStart() async throws {
+        let dir = Scratch()
+        try FileManager.default.createDirectory(at: dir.url, withIntermediateDirectories: true)
+        let path = dir.path("engine-memory")
+        #expect(mkfifo(path, 0o600) == 0 && mkfifo(path + ".lock", 0o600) == 0)
+        let file = EngineMemoryFile(path: path, logger: .init(label: "test"))
+        #expect(await file.load() == nil)
+        #expect(file.stats.readOutcome == "unreadable")
+        // Written over (the rename replaces the FIFO), without the lock.
+        file.writeNow(Self.memory(pods: 1))
+        #expect(file.stats.writesSucceeded == 1, "\(file.stats)")
+        #expect(try Self.containers(in: path) == 1)
+    }
+
     /// The last checkpoint at shutdown is the one left, whatever the writer was doing with the one before.
     @Test(arguments: 1...20)
     func theShutdownsSnapshotIsTheOneLeft(_ round: Int) throws {

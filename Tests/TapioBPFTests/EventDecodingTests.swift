@@ -100,4 +100,17 @@ struct BatchHandOffTests {
         #expect(await newest.next() == 8)
         #expect(await newest.next() == nil)
     }
+
+    /// The offset from the records' CLOCK_BOOTTIME to the wall clock was taken once, when the probes loaded: a
+    /// clock stepped later (chrony's makestep) left every kernel event off by the step. The sink takes it again.
+    @Test("the boot-to-wall-clock offset follows a stepped clock")
+    func theOffsetIsTakenAgain() {
+        let sink = RingSink(queue: BoundedQueue<TapioEvent>(capacity: 4))
+        // As if the wall clock had been stepped by an hour since the offset was taken.
+        sink.decoder.bootToEpochNanos = EventDecoder.currentBootToEpochOffset() &- 3_600_000_000_000
+        sink.offsetTakenAt = 1
+        sink.flushCounters()
+        let off = Int64(bitPattern: sink.decoder.bootToEpochNanos &- EventDecoder.currentBootToEpochOffset())
+        #expect(abs(off) < 1_000_000_000, "the offset is still \(off) ns from the clock's")
+    }
 }

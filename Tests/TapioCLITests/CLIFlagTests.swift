@@ -34,6 +34,8 @@ import Testing
         (["agent", "--node-name", "n1", "--namespace", "UPPER"], "not a valid namespace name"),
         (["agent", "--node-name", "n1", "--release-startup-pages-after", "2h"], "must be between 0s and 1h"),
         (["agent", "--node-name", "n1", "--release-startup-pages-after", "soon"], "release-startup-pages-after"),
+        (["agent", "--node-name", "Worker_1"], "is not a Node name"),
+        (["agent", "--node-name", String(repeating: "n", count: 64)], "label values are at most 63 characters"),
         (["operator", "--renew-deadline", "20s"], "must be shorter than --lease-duration"),
         (["operator", "--release-startup-pages-after", "2h"], "must be between 0s and 1h"),
         (["replay", "/nonexistent/scenario.jsonl"], "no readable file"),
