@@ -460,7 +460,8 @@ public final class KubeClient: Sendable {
             let page = try await list(K.self, namespace: namespace, options: opts)
             items += page.items
             pages += 1
-            rv = page.metadata.resourceVersion ?? rv
+            // An empty version (a broken server or proxy) is none: it must not replace a page's real one.
+            if let v = page.metadata.resourceVersion, !v.isEmpty { rv = v }
             guard let c = page.metadata.continue, !c.isEmpty else { break }
             // A server (or proxy) that answers a token with itself, or with new tokens for ever, would be followed
             // forever — the second holding every page in memory.

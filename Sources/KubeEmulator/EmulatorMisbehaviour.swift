@@ -26,13 +26,16 @@ public enum Misbehaviour: Sendable, Equatable {
     /// needs nothing more to decode) and a new `continue` token, whatever token was sent: paging that never ends and
     /// never repeats itself.
     case endlessContinueTokens(itemsPerPage: Int)
+    /// Requests are answered as usual, but every `metadata.resourceVersion` in a list (its own and its items') and in
+    /// a watch event's object (bookmarks included) is `""`: present but empty, as a broken server or proxy may send.
+    case blankResourceVersions
 }
 
 extension Misbehaviour {
     var watchesOnly: Bool {
         switch self {
         case .expireWatchesInStream, .closeWatchesAtOnce, .endlessWatchLine: true
-        case .status, .redirectLoop, .neverAnswer, .repeatContinueToken, .endlessContinueTokens: false
+        case .status, .redirectLoop, .neverAnswer, .repeatContinueToken, .endlessContinueTokens, .blankResourceVersions: false
         }
     }
 }
@@ -65,6 +68,11 @@ extension KubeEmulator {
     /// When each request whose path and query contain `substring` arrived (the last 100,000 requests are kept).
     public func requestTimes(containing substring: String) -> [ContinuousClock.Instant] {
         store.state.withLock { s in s.requestLog.filter { $0.uri.contains(substring) }.map(\.at) }
+    }
+
+    /// The path and query of each request that contains `substring`, oldest first (of the same last 100,000).
+    public func requestURIs(containing substring: String) -> [String] {
+        store.state.withLock { s in s.requestLog.filter { $0.uri.contains(substring) }.map(\.uri) }
     }
 
     /// Streams the start of an event and then filler bytes, never a newline, until the client hangs up or the
@@ -142,7 +150,42 @@ extension EmulatorStore {
                 ])])
             }
             return Self.listPage(items, continue: "page-\(page)")
+        case .blankResourceVersions:
+            switch handleSync(req) {
+            case .json(let status, var body, let headers) where body["items"] != nil:
+                body["metadata"]?["resourceVersion"] = .string("")
+                if case .array(let items) = body["items"] { body["items"] = .array(items.map(Self.blankingVersion)) }
+                return .json(status: status, body: body, headers: headers)
+            case .watch(let id, let stream):
+                // Relayed through a stream as bounded as the watch's own; ending either ends the other.
+                let (relay, cont) = AsyncStream<WatchChunk>.makeStream(bufferingPolicy: .bufferingOldest(watchBuffer))
+                let task = Task {
+                    for await chunk in stream {
+                        guard case .data(let line) = chunk, var event = try? JSONValue.parse(line),
+                              let object = event["object"], event["type"]?.stringValue != "ERROR" else {
+                            cont.yield(chunk)
+                            continue
+                        }
+                        event["object"] = Self.blankingVersion(object)
+                        var blanked = event.jsonData()
+                        blanked.append(UInt8(ascii: "\n"))
+                        cont.yield(.data(blanked))
+                    }
+                    cont.finish()
+                }
+                cont.onTermination = { _ in task.cancel() }
+                return .watch(id: id, stream: relay)
+            case let other:
+                return other
+            }
         }
+    }
+
+    /// `object` with its `metadata.resourceVersion` present but empty.
+    static func blankingVersion(_ object: JSONValue) -> JSONValue {
+        var o = object
+        o["metadata"]?["resourceVersion"] = .string("")
+        return o
     }
 
     /// A list page with `items` and a `continue` token, as the paging misbehaviours answer.

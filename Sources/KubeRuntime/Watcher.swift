@@ -83,8 +83,10 @@ public struct Watcher<K: KubeResource>: AsyncSequence, Sendable {
     public struct Iterator: AsyncIteratorProtocol {
         enum State {
             case empty
-            /// `listed` objects over `pages` pages so far in this list (bounded by the client's `ResponseLimits`).
-            case listing(pending: [K], continueToken: String?, resourceVersion: String, listed: Int, pages: Int)
+            /// `listed` objects over `pages` pages so far in this list (bounded by the client's `ResponseLimits`);
+            /// `pending[next...]` are the current page's objects not handed out yet. An index, not `removeFirst`: the
+            /// array is also held by `state` while it is read, so each removal would copy the rest of the page — O(n²).
+            case listing(pending: [K], next: Int, continueToken: String?, resourceVersion: String, listed: Int, pages: Int)
             case listDone(resourceVersion: String)
             case watching(resourceVersion: String, stream: WatchStream<K>.AsyncIterator, opened: ContinuousClock.Instant,
                           received: Bool)
@@ -113,13 +115,13 @@ public struct Watcher<K: KubeResource>: AsyncSequence, Sendable {
                 try Task.checkCancellation()
                 switch state {
                 case .empty:
-                    state = .listing(pending: [], continueToken: nil, resourceVersion: "", listed: 0, pages: 0)
+                    state = .listing(pending: [], next: 0, continueToken: nil, resourceVersion: "", listed: 0, pages: 0)
                     return .initStart
-                case .listing(var pending, let token, let rv, let listed, let pages):
-                    if !pending.isEmpty {
-                        let first = pending.removeFirst()
-                        state = .listing(pending: pending, continueToken: token, resourceVersion: rv, listed: listed, pages: pages)
-                        return .initApply(first)
+                case .listing(let pending, let next, let token, let rv, let listed, let pages):
+                    if next < pending.count {
+                        state = .listing(pending: pending, next: next + 1, continueToken: token, resourceVersion: rv, listed: listed,
+                                         pages: pages)
+                        return .initApply(pending[next])
                     }
                     if !rv.isEmpty && token == nil {
                         state = .listDone(resourceVersion: rv)
@@ -150,8 +152,8 @@ public struct Watcher<K: KubeResource>: AsyncSequence, Sendable {
                             continue
                         }
                         // The first page's version is the list's snapshot version.
-                        let listRV = rv.isEmpty ? (page.metadata.resourceVersion ?? "0") : rv
-                        state = .listing(pending: page.items, continueToken: next, resourceVersion: listRV,
+                        let listRV = rv.isEmpty ? Self.version(page.metadata.resourceVersion, else: "0") : rv
+                        state = .listing(pending: page.items, next: 0, continueToken: next, resourceVersion: listRV,
                                          listed: listedNow, pages: pagesNow)
                     } catch let e as KubeError {
                         if case .gone = e {
@@ -195,20 +197,20 @@ public struct Watcher<K: KubeResource>: AsyncSequence, Sendable {
                         }
                         switch event {
                         case .added(let o), .modified(let o):
-                            state = .watching(resourceVersion: o.metadata.resourceVersion ?? rv, stream: stream, opened: opened,
-                                              received: true)
+                            state = .watching(resourceVersion: Self.version(o.metadata.resourceVersion, else: rv), stream: stream,
+                                              opened: opened, received: true)
                             return .apply(o)
                         case .deleted(let o):
-                            state = .watching(resourceVersion: o.metadata.resourceVersion ?? rv, stream: stream, opened: opened,
-                                              received: true)
+                            state = .watching(resourceVersion: Self.version(o.metadata.resourceVersion, else: rv), stream: stream,
+                                              opened: opened, received: true)
                             return .delete(o)
                         case .undecodable(_, let object):
                             // Counted and logged by the client. Consumers keep the object's last readable state (or
                             // never see it); the next relist leaves it out, so it is then gone for them.
-                            state = .watching(resourceVersion: object.resourceVersion ?? rv, stream: stream, opened: opened,
-                                              received: true)
+                            state = .watching(resourceVersion: Self.version(object.resourceVersion, else: rv), stream: stream,
+                                              opened: opened, received: true)
                         case .bookmark(let newRV):
-                            state = .watching(resourceVersion: newRV.isEmpty ? rv : newRV, stream: stream, opened: opened,
+                            state = .watching(resourceVersion: Self.version(newRV, else: rv), stream: stream, opened: opened,
                                               received: true)
                         case .error(let e):
                             if case .gone = e {
@@ -226,6 +228,15 @@ public struct Watcher<K: KubeResource>: AsyncSequence, Sendable {
                     }
                 }
             }
+        }
+
+        /// The version the server sent, else `last`. An empty one (a broken server or proxy) is no version either: taken
+        /// from a list it never ends the list (a list is done once it has a version: it would be asked for again at
+        /// once, for ever, without `initDone`), and taken from an event it resumes the next watch from "now", missing
+        /// what changed while it was down.
+        static func version(_ sent: String?, else last: String) -> String {
+            guard let sent, !sent.isEmpty else { return last }
+            return sent
         }
 
         /// Records a failure, says so (rate-limited), and waits as the backoff says.

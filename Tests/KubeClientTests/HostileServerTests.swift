@@ -55,7 +55,8 @@ struct HostileServerTests {
                         case .initStart: s.initStarts += 1; s.initFrame = 0
                         case .initApply: s.initFrame += 1; s.largestInitFrame = max(s.largestInitFrame, s.initFrame)
                         case .initDone: s.initDones += 1
-                        case .apply, .delete: break
+                        case .apply(let o): s.applies.append((o.metadata.name ?? "", o.metadata.resourceVersion ?? ""))
+                        case .delete: break
                         }
                     }
                 }
@@ -147,6 +148,47 @@ struct HostileServerTests {
                 #expect(rounds <= 14 * seen.get.initStarts, "\(rounds) list requests for \(seen.get.initStarts) lists")
             }
             #expect(lines.get.contains { $0.message.contains("the list was abandoned") }, "\(lines.get.map(\.message))")
+        }
+    }
+
+    /// A list whose resourceVersion is present but empty: taken as no version ("0", as client-go), the list is
+    /// complete. Taken as one, the list never was: the watcher asked for it again at once, for ever, without a
+    /// backoff or an `initDone` (a store never ready, a controller's pending keys growing).
+    @Test func aListWithAnEmptyResourceVersionCompletesInsteadOfBeingAskedForForever() async throws {
+        try await withHostile { emu, client, ns, _, lines in
+            for name in ["a", "b"] { _ = try await client.create(lease(name, ns)) }
+            let lists = "/namespaces/\(ns)/leases?limit="
+            emu.misbehave(.blankResourceVersions, pathContains: lists)
+            try await whileWatching(client, ns, config: Self.fast, logger: CapturingLogHandler.logger(lines)) { seen in
+                #expect(await eventually { seen.get.initDones == 1 }, "list frames started \(seen.get.initStarts), none complete")
+                #expect(seen.get.largestInitFrame == 2)
+                #expect(emu.requestTimes(containing: lists).count == 1, "the list was asked for again")
+                // The watch from "0" (any version) that follows starts with the objects as they are.
+                #expect(await eventually { seen.get.applies.count >= 2 })
+            }
+        }
+    }
+
+    /// A watch event whose object's resourceVersion is present but empty leaves the resume point where it was: taken
+    /// as the version, the next watch asked for none ("now"), and what changed while it was down was never seen.
+    @Test func aWatchEventWithAnEmptyResourceVersionDoesNotMoveTheResumePoint() async throws {
+        try await withHostile { emu, client, ns, _, lines in
+            let watches = "/namespaces/\(ns)/leases?watch=true"
+            // Bookmarks too: the resume point must be the list's, not a later bookmark's that would hide the fault.
+            emu.misbehave(.blankResourceVersions, pathContains: watches)
+            try await whileWatching(client, ns, config: Self.fast, logger: CapturingLogHandler.logger(lines)) { seen in
+                #expect(await eventually { seen.get.initDones == 1 && !emu.requestTimes(containing: watches).isEmpty })
+                _ = try await client.create(lease("blank", ns))
+                #expect(await eventually { seen.get.applies.contains { $0.name == "blank" && $0.rv.isEmpty } })
+                emu.dropWatches()
+                #expect(await eventually { emu.requestTimes(containing: watches).count >= 2 })
+            }
+            let uris = emu.requestURIs(containing: watches)
+            #expect(uris.count >= 2)
+            for uri in uris {
+                let version = URLComponents(string: uri)?.queryItems?.first { $0.name == "resourceVersion" }?.value
+                #expect(version.map { !$0.isEmpty && $0 != "0" } == true, "a watch resumed from \(version.map { "\"\($0)\"" } ?? "no version"): \(uri)")
+            }
         }
     }
 
