@@ -160,7 +160,8 @@ public final class EventRecorder: Sendable {
         let step = state.withLock { s -> Step in
             s.tick += 1
             guard var series = s.cache[key] else { return .create }
-            series.count += 1
+            // Saturates: the API field is an int32, and one more than its largest would trap.
+            series.count = series.count == .max ? .max : series.count + 1
             series.lastObserved = p.at
             series.touched = s.tick
             s.cache[key] = series
@@ -193,7 +194,7 @@ public final class EventRecorder: Sendable {
 
     func create(_ p: Pending, key: SeriesKey, suffix: UInt64, retry: Bool) async {
         var ev = Event(metadata: ObjectMeta(
-            name: "\(p.regarding.name ?? "event").\(String(suffix, radix: 16))",
+            name: Self.eventName(regarding: p.regarding.name, suffix: suffix),
             namespace: (p.regarding.namespace?.isEmpty ?? true) ? "default" : p.regarding.namespace,
             annotations: p.annotations.isEmpty ? nil : p.annotations))
         ev.eventTime = MicroTime.string(p.at)
@@ -266,6 +267,21 @@ public final class EventRecorder: Sendable {
         let keep = config.cacheCapacity - config.cacheCapacity / 8
         let oldest = s.cache.sorted { $0.value.touched < $1.value.touched }.prefix(s.cache.count - keep)
         for (k, _) in oldest { s.cache[k] = nil }
+    }
+
+    /// An Event's name, `<object>.<suffix in hex>` as client-go writes it, fitted into the 253 characters a name may
+    /// have: client-go's is refused (422, the Event lost) for an object whose name is longer than about 236. The
+    /// object's name is cut, and then any '.' or '-' it ends with, so the whole stays a DNS subdomain.
+    static func eventName(regarding name: String?, suffix: UInt64) -> String {
+        let hex = String(suffix, radix: 16)
+        var prefix = name.flatMap { $0.isEmpty ? nil : $0 } ?? "event"
+        let room = 253 - 1 - hex.utf8.count
+        if prefix.utf8.count > room {
+            prefix = truncate(prefix, room)
+            while let last = prefix.last, last == "." || last == "-" { prefix.removeLast() }
+            if prefix.isEmpty { prefix = "event" }
+        }
+        return "\(prefix).\(hex)"
     }
 
     /// client-go's event name suffix: the time in nanoseconds (a clock before 1970 or past 2554 is clamped, not a trap).

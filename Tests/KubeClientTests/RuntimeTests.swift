@@ -428,6 +428,49 @@ struct EventRecorderTests {
         }
     }
 
+    /// An object whose name leaves no room for the suffix within the 253 characters of an Event's name: its name is
+    /// cut (and a '.' or '-' the cut ends on dropped) instead of every Event about it being refused (422) and lost.
+    @Test(.timeLimit(.minutes(2))) func anObjectWithALongNameGetsItsEventsUnderANameThatFits() async throws {
+        try await withCluster { _, client, ns in
+            let rec = EventRecorder(client: client, reportingController: "tapio.io/agent", reportingInstance: "node-1")
+            // 235 characters, then the separator the cut ends on (the suffix, 16 hex digits now, leaves 236), then more:
+            // each name a DNS subdomain of 240 characters.
+            let kept = (0..<4).map { _ in String(repeating: "x", count: 58) }.joined(separator: ".")
+            for separator in [".", "-"] {
+                rec.record(regarding: ObjectReference(apiVersion: "v1", kind: "Pod", name: kept + separator + "tail", namespace: ns,
+                                                      uid: "uid-\(separator)"),
+                           type: .warning, reason: "OOMKilled", action: "Observe", note: "cut after \(separator)")
+            }
+            await rec.drain()
+            #expect(rec.failedCount == 0)
+            let names = try await client.list(Event.self, namespace: ns).items.compactMap(\.metadata.name)
+            #expect(names.count == 2)
+            for name in names {
+                #expect(name.utf8.count <= 253 && name.hasPrefix(kept + ".") && name.dropFirst(kept.count + 1).allSatisfy(\.isHexDigit),
+                        "\(name)")
+            }
+            // A suffix whose digits leave room for the whole name cuts nothing.
+            #expect(EventRecorder.eventName(regarding: kept + "-tail", suffix: 0xabc) == kept + "-tail.abc")
+            #expect(EventRecorder.eventName(regarding: String(repeating: "a", count: 300), suffix: 0xabc).utf8.count == 253)
+        }
+    }
+
+    /// A series count at the int32 field's largest stays there (saturates) instead of trapping the agent.
+    @Test(.timeLimit(.minutes(2))) func aSeriesCountAtItsLargestSaturatesInsteadOfTrapping() async throws {
+        try await withCluster { _, client, ns in
+            let rec = EventRecorder(client: client, reportingController: "tapio.io/agent", reportingInstance: "node-1",
+                                    config: EventRecorderConfig(seriesUpdateInterval: .zero))
+            rec.record(regarding: regarding(ns), type: .normal, reason: "Sampled", action: "Observe", note: "again")
+            await rec.drain()
+            rec.state.withLock { s in for key in s.cache.keys { s.cache[key]?.count = .max } }
+            rec.record(regarding: regarding(ns), type: .normal, reason: "Sampled", action: "Observe", note: "again")
+            await rec.drain()
+            #expect(rec.failedCount == 0)
+            let events = try await client.list(Event.self, namespace: ns).items
+            #expect(events.map { $0.series?.count } == [Int32.max])
+        }
+    }
+
     @Test(.timeLimit(.minutes(2))) func longFieldsAreCutToTheAPILimitsAndAFullQueueSheds() async throws {
         try await withCluster { _, client, ns in
             let rec = EventRecorder(client: client, reportingController: "tapio.io/agent", reportingInstance: "node-1",
