@@ -272,8 +272,8 @@ struct ExecCredentialRun {
         if token == nil && certificatePEM == nil && keyPEM == nil {
             throw fail("\(plugin.command)'s ExecCredential has neither status.token nor status.clientCertificateData and clientKeyData")
         }
-        if let token, token.contains(where: { $0.isNewline || $0 == "\r" }) {
-            throw fail("\(plugin.command)'s token holds a line break, which cannot go in a header")
+        if let token, let why = BearerToken.problem(token) {
+            throw fail("\(plugin.command)'s status.token \(why)")
         }
         var certificate: ClientCertificate?
         switch (certificatePEM, keyPEM) {

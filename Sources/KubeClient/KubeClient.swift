@@ -348,6 +348,14 @@ public final class KubeClient: Sendable {
             }
             if e == .redirectCycleDetected { return KubeError.tooManyRedirects("\(what): a redirect cycle") }
             if e == .cancelled { return CancellationError() }
+            // These quote the refused headers whole — the Authorization header is the bearer token — and would land
+            // in log lines: say what was refused, not the values. (Compared by the description without the values,
+            // which the cases carry.) Sending it again would be refused again: a configuration error, not retried.
+            if e.shortDescription == HTTPClientError.invalidHeaderFieldValues([]).shortDescription
+                || e.shortDescription == HTTPClientError.invalidHeaderFieldNames([]).shortDescription {
+                return KubeError.configuration("\(what): the HTTP client refused a request header (\(e.shortDescription.lowercased())); "
+                                               + "not shown, as it may hold a credential")
+            }
         }
         if error is NIOTooManyBytesError {
             return KubeError.responseTooLarge(limit: limits.maxBodyBytes,

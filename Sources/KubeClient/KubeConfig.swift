@@ -119,13 +119,21 @@ public struct KubeConfig: Sendable {
         var first: String { documents.first?.file ?? "" }
         var label: String { documents.count == 1 ? first : documents.map(\.file).joined(separator: ":") }
 
-        /// The first document's entry of `list` named `name`, and its file; a list that is not a list is an error
-        /// in the file that has it.
+        /// The first document's entry of `list` named `name`, and its file; a list that is not a list, or an entry
+        /// that is not a mapping, is an error in the file that has it (naming the entry: one bad entry is not the whole
+        /// list being wrong).
         func entry(_ list: String, _ name: String) throws -> (item: [String: Any], file: String)? {
             for (file, doc) in documents {
                 guard let value = doc[list], !(value is NSNull) else { continue }
-                guard let items = value as? [[String: Any]] else {
+                guard let elements = value as? [Any] else {
                     throw KubeConfigError(file: file, field: list, message: "not a list")
+                }
+                var items: [[String: Any]] = []
+                for (i, element) in elements.enumerated() {
+                    guard let item = element as? [String: Any] else {
+                        throw KubeConfigError(file: file, field: "\(list)[\(i)]", message: "not a mapping")
+                    }
+                    items.append(item)
                 }
                 if let item = items.first(where: { ($0["name"] as? String) == name }) { return (item, file) }
             }
@@ -252,10 +260,24 @@ public struct KubeConfig: Sendable {
             let uField = "users[name=\(userName)].user"
             if let t = user["token"] {
                 guard let s = t as? String else { throw fail(uField + ".token", "not a string") }
+                if let why = BearerToken.problem(s) { throw fail(uField + ".token", why) }
                 cfg.token = s
             }
-            if let tf = user["tokenFile"] as? String {
-                cfg.tokenFile = tf.hasPrefix("/") ? tf : baseDir.appendingPathComponent(tf).path
+            switch user["tokenFile"] {
+            case nil, is NSNull: break
+            case let tf as String where !tf.isEmpty:
+                let path = tf.hasPrefix("/") ? tf : baseDir.appendingPathComponent(tf).path
+                // Read once here so that a file missing, unreadable or holding no usable token is named now, not found
+                // by requests that would go out without a token. Requests read it again (`TokenSource`): it rotates.
+                let data: Data
+                do { data = try BoundedFile.read(path, limit: BoundedFile.credentialLimit) } catch {
+                    throw fail(uField + ".tokenFile", error.description)
+                }
+                guard let text = String(data: data, encoding: .utf8) else { throw fail(uField + ".tokenFile", "\(path) is not UTF-8 text") }
+                if let why = BearerToken.problem(BearerToken.fromFile(text)) { throw fail(uField + ".tokenFile", "\(path) \(why)") }
+                cfg.tokenFile = path
+            case is String: break
+            default: throw fail(uField + ".tokenFile", "not a string")
             }
             cfg.clientCertificatePEM = try pem(user, uField, dataKey: "client-certificate-data", fileKey: "client-certificate")
             cfg.clientKeyPEM = try pem(user, uField, dataKey: "client-key-data", fileKey: "client-key", key: true)
@@ -271,6 +293,22 @@ public struct KubeConfig: Sendable {
             // As kubectl: a token or a certificate in the kubeconfig is used as it is; the plugin only without them.
             if let exec = user["exec"], !(exec is NSNull), cfg.token == nil, cfg.tokenFile == nil, cfg.clientCertificatePEM == nil {
                 cfg.exec = try ExecCredentialPlugin.parse(exec, field: uField + ".exec", baseDirectory: baseDir, fail: fail)
+            }
+            // Ways to authenticate Tapio does not have: a user with nothing else would send every request anonymously,
+            // and the server's 401s or 403s would not say why. Beside a credential Tapio uses they are left alone
+            // (old kubeconfigs carry a password next to a client certificate), as kubectl then uses that credential too.
+            // (An empty token is never sent.)
+            if (cfg.token ?? "").isEmpty && cfg.tokenFile == nil && cfg.clientCertificatePEM == nil && cfg.exec == nil {
+                if let provider = user["auth-provider"], !(provider is NSNull) {
+                    let name = ((provider as? [String: Any])?["name"] as? String).map { " (\($0.prefix(64)))" } ?? ""
+                    throw fail(uField + ".auth-provider", "auth providers\(name) are not supported: use an exec credential "
+                               + "plugin instead, e.g. kubelogin for OIDC or gke-gcloud-auth-plugin for GKE")
+                }
+                for key in ["username", "password"] {
+                    guard let value = user[key], !(value is NSNull), (value as? String)?.isEmpty != true else { continue }
+                    throw fail(uField + "." + key, "basic authentication (username and password) is not supported: Kubernetes "
+                               + "removed it in v1.19; use a token, a client certificate or an exec credential plugin")
+                }
             }
         }
         return cfg

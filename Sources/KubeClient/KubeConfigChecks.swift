@@ -126,3 +126,18 @@ enum PEM {
         return (0...(bytes.count - marker.count)).contains { i in bytes[i..<(i + marker.count)].elementsEqual(marker) }
     }
 }
+
+/// Checks of a bearer token (the kubeconfig's, a token file's, an exec plugin's) before it goes in a header.
+enum BearerToken {
+    /// Why `token` cannot be sent, or nil when it can. A control character (a line break, a NUL, a tab) is no part of
+    /// a token, and the HTTP client refuses the header with an error that quotes it — the whole token — into log
+    /// lines. Says where, never what the token is.
+    static func problem(_ token: String) -> String? {
+        guard let i = token.utf8.firstIndex(where: { $0 < 0x20 || $0 == 0x7f }) else { return nil }
+        let at = token.utf8.distance(from: token.utf8.startIndex, to: i)
+        return "contains a control character (byte \(at + 1) of \(token.utf8.count)), which cannot be sent in a header"
+    }
+
+    /// A token file's text as it is sent: without the line break and spaces around it that editors and `echo` add.
+    static func fromFile(_ text: String) -> String { text.trimmingCharacters(in: .whitespacesAndNewlines) }
+}

@@ -21,8 +21,11 @@ final class TokenSource: Sendable {
         let size = (attrs?[.size] as? NSNumber)?.intValue
         return cache.withLock { c in
             if c.token != nil, c.mtime == mtime, c.size == size { return c.token }
-            if let d = try? BoundedFile.read(file, limit: BoundedFile.credentialLimit), let s = String(data: d, encoding: .utf8) {
-                c.token = s.trimmingCharacters(in: .whitespacesAndNewlines)
+            // A file being rewritten, or rewritten with a control character (which the HTTP client would refuse,
+            // quoting the token into the error), keeps the last good token and is read again on the next request.
+            if let d = try? BoundedFile.read(file, limit: BoundedFile.credentialLimit), let s = String(data: d, encoding: .utf8),
+               BearerToken.problem(BearerToken.fromFile(s)) == nil {
+                c.token = BearerToken.fromFile(s)
                 c.mtime = mtime
                 c.size = size
             }

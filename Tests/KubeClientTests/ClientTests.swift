@@ -1,6 +1,7 @@
 import Foundation
 import KubeClient
 import KubeEmulator
+import Logging
 import TapioTestSupport
 import Testing
 
@@ -21,6 +22,36 @@ struct ClientTests {
                 guard case KubeError.unauthorized = e else { return false }
                 return true
             }
+            try await bad.shutdown()
+        }
+    }
+
+    /// A token with a control character that no kubeconfig check saw (set in code): the HTTP client refuses the
+    /// header with an error quoting it whole. Neither the error nor the client's log lines may carry the token on.
+    @Test(.timeLimit(.minutes(2))) func aHeaderTheHTTPClientRefusesIsNotQuotedInErrorsOrLogLines() async throws {
+        try await withCluster { cluster, _, ns in
+            var config = try KubeConfig.load(path: cluster.kubeconfigPath)
+            config.token = "s3cret\u{1}tok"
+            config.tokenFile = nil
+            config.clientCertificatePEM = nil
+            config.clientKeyPEM = nil
+            let lines = Box<[(level: Logger.Level, message: String)]>([])
+            let bad = try KubeClient(config: config, retryPolicy: RetryPolicy(maxAttempts: 3, initialBackoff: .milliseconds(1)),
+                                     logger: CapturingLogHandler.logger(lines))
+            let requests: [@Sendable () async throws -> Void] = [
+                { _ = try await bad.list(Lease.self, namespace: ns) },
+                { _ = try await bad.watch(Lease.self, namespace: ns) },
+            ]
+            for request in requests {
+                do {
+                    try await request()
+                    Issue.record("a request went out with a header the HTTP client refuses")
+                } catch {
+                    #expect("\(error)".contains("the HTTP client refused a request header"), "\(error)")
+                    #expect(!"\(error)".contains("s3cret"), "\(error)")
+                }
+            }
+            #expect(!lines.get.contains { $0.message.contains("s3cret") }, "\(lines.get.map(\.message))")
             try await bad.shutdown()
         }
     }

@@ -350,6 +350,8 @@ struct ExecCredentialTests {
         (status(#""clientKeyData":"y","token":"$GOOD""#), "gave status.clientKeyData without status.clientCertificateData"),
         (status(""), "has neither status.token nor status.clientCertificateData and clientKeyData"),
         (status(#""token":7"#), "status.token is not a string"),
+        // Sent, it would be refused by the HTTP client with an error quoting the whole token.
+        (status(#""token":"ab\u0001cd""#), "status.token contains a control character (byte 3 of 5)"),
         (credential("$GOOD", expires: "tomorrow"), "is not an RFC 3339 time"),
     ])
     func failuresAreNamed(script: String, expected: String) async throws {

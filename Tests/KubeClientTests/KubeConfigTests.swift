@@ -1,5 +1,5 @@
 import Foundation
-import KubeClient
+@testable import KubeClient
 import TapioTestSupport
 import Testing
 
@@ -35,8 +35,12 @@ struct KubeConfigTests {
     }
 
     @Test(.timeLimit(.minutes(2))) func anExplicitContextWinsAndRelativeTokenFilesResolveAgainstTheKubeconfigDirectory() throws {
-        let c = try KubeConfig.parse(yaml: Self.good, file: "/etc/kube/kc", context: "two")
-        #expect(c.tokenFile == "/etc/kube/tok")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tapio-kc-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try "from-file\n".write(to: dir.appendingPathComponent("tok"), atomically: true, encoding: .utf8)
+        let c = try KubeConfig.parse(yaml: Self.good, file: dir.appendingPathComponent("kc").path, context: "two")
+        #expect(c.tokenFile == dir.appendingPathComponent("tok").path)
         #expect(c.namespace == "default")
     }
 
@@ -269,6 +273,7 @@ struct KubeConfigRegressionTests {
             try FileManager.default.createDirectory(at: dir.appendingPathComponent(sub), withIntermediateDirectories: true)
         }
         let a = dir.appendingPathComponent("a/config").path, b = dir.appendingPathComponent("b/config").path
+        try "from-a".write(to: dir.appendingPathComponent("a/token"), atomically: true, encoding: .utf8)
         // a: the current context and a user; b: the cluster, a second context, and a user named like a's.
         try """
             current-context: work
@@ -336,5 +341,82 @@ struct KubeConfigRegressionTests {
             let e = try #require(throws: KubeConfigError.self, "\(name)") { try load(name) }
             #expect(e.field == "clusters[name=k].cluster.tls-server-name" && e.message.contains(problem), "\(name): \(e)")
         }
+    }
+
+    /// A list entry that is not a mapping is named by its index, not taken for the whole list being no list.
+    @Test(.timeLimit(.minutes(2))) func anEntryThatIsNotAMappingIsNamedByItsIndex() throws {
+        let clusters = try Self.error("""
+            current-context: one
+            clusters: [{name: c1, cluster: {server: "https://10.0.0.1:6443"}}, just-a-string]
+            contexts: [{name: one, context: {cluster: c1}}]
+            """)
+        #expect(clusters.field == "clusters[1]" && clusters.message == "not a mapping", "\(clusters)")
+        let contexts = try Self.error("""
+            current-context: one
+            clusters: [{name: c1, cluster: {server: "https://10.0.0.1:6443"}}]
+            contexts: [[one], {name: one, context: {cluster: c1}}]
+            """)
+        #expect(contexts.field == "contexts[0]" && contexts.message == "not a mapping", "\(contexts)")
+        let users = try Self.error(Self.replacing("- name: u2\n  user: {tokenFile: tok}", "- 42"))
+        #expect(users.field == "users[1]" && users.message == "not a mapping", "\(users)")
+    }
+
+    /// A token with a control character would be refused by the HTTP client with an error quoting it whole, into log
+    /// lines: refused here naming its field, the kubeconfig's token as written, a token file's after trimming.
+    @Test(.timeLimit(.minutes(2))) func aTokenWithAControlCharacterIsRefusedNamingTheFieldWithoutShowingIt() throws {
+        for escape in ["\\x01", "\\n", "\\t", "\\x7f", "\\r"] {
+            let e = try Self.error(Self.replacing("user: {token: abc}", "user: {token: \"s3cret\(escape)tok\"}"))
+            #expect(e.field == "users[name=u1].user.token" && e.message.hasPrefix("contains a control character (byte 7 of 10)"),
+                    "\(escape): \(e)")
+            #expect(!e.description.contains("s3cret"))
+        }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tapio-kc-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let kc = dir.appendingPathComponent("kc").path, tok = dir.appendingPathComponent("tok")
+        try "  s3cret\u{1}tok\n".write(to: tok, atomically: true, encoding: .utf8)
+        let e = try #require(throws: KubeConfigError.self) { try KubeConfig.parse(yaml: KubeConfigTests.good, file: kc, context: "two") }
+        #expect(e.field == "users[name=u2].user.tokenFile" && e.message.contains("contains a control character"), "\(e)")
+        #expect(!e.description.contains("s3cret"))
+        // The line break and spaces around a token are no part of it.
+        try "  good-token\n".write(to: tok, atomically: true, encoding: .utf8)
+        let c = try KubeConfig.parse(yaml: KubeConfigTests.good, file: kc, context: "two")
+        #expect(TokenSource(token: nil, file: c.tokenFile).current() == "good-token")
+    }
+
+    /// A token file rewritten with a control character (mid-rotation, or broken) is not sent: the last good token is.
+    @Test(.timeLimit(.minutes(2))) func aRotatedTokenFileWithAControlCharacterKeepsTheLastGoodToken() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tapio-kc-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let tok = dir.appendingPathComponent("tok")
+        try "first\n".write(to: tok, atomically: true, encoding: .utf8)
+        let source = TokenSource(token: nil, file: tok.path)
+        #expect(source.current() == "first")
+        // Another size, so it is read again whatever the file system's time resolution.
+        try "second\u{0}rotated\n".write(to: tok, atomically: true, encoding: .utf8)
+        #expect(source.current() == "first")
+        try "third-token\n".write(to: tok, atomically: true, encoding: .utf8)
+        #expect(source.current() == "third-token")
+    }
+
+    /// Credentials Tapio has no way to use are refused naming the field, rather than every request going out
+    /// anonymously; a token file is read when the kubeconfig is.
+    @Test(.timeLimit(.minutes(2))) func unsupportedOrMissingCredentialsAreNamedWhenTheKubeconfigIsRead() throws {
+        let provider = try Self.error(Self.replacing("user: {token: abc}",
+                                                     "user: {auth-provider: {name: oidc, config: {idp-issuer-url: https://id.example}}}"))
+        #expect(provider.field == "users[name=u1].user.auth-provider", "\(provider)")
+        #expect(provider.message.contains("(oidc) are not supported") && provider.message.contains("kubelogin"), "\(provider)")
+        let basic = try Self.error(Self.replacing("user: {token: abc}", "user: {username: admin, password: pw}"))
+        #expect(basic.field == "users[name=u1].user.username" && basic.message.contains("v1.19"), "\(basic)")
+        let password = try Self.error(Self.replacing("user: {token: abc}", "user: {password: pw}"))
+        #expect(password.field == "users[name=u1].user.password", "\(password)")
+        // Beside a credential Tapio uses, they are left alone, as kubectl then uses that one too.
+        #expect(try KubeConfig.parse(yaml: Self.replacing("user: {token: abc}", "user: {token: abc, username: admin, password: pw}"),
+                                     file: "/tmp/kc").token == "abc")
+        let missing = try Self.error(Self.replacing("user: {token: abc}", "user: {tokenFile: /nonexistent/token}"))
+        #expect(missing.description == "/tmp/kc: users[name=u1].user.tokenFile: cannot read /nonexistent/token: no such file", "\(missing)")
+        let notText = try Self.error(Self.replacing("user: {token: abc}", "user: {tokenFile: [a]}"))
+        #expect(notText.field == "users[name=u1].user.tokenFile" && notText.message == "not a string", "\(notText)")
     }
 }
