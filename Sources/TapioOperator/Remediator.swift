@@ -115,6 +115,12 @@ final class Remediator: Sendable {
                 unjudged.insert(name)
             }
         }
+        // Only a policy in Propose, DryRun or Apply can make anything happen (the most restrictive selecting one
+        // wins): with none, nothing is decided and no labels are read (the workload's template needs the
+        // remediation role's rights, bound only where a policy enables remediation).
+        guard objects.contains(where: { RemediationGate.rank($0.policy.spec.remediation.mode) >= RemediationGate.rank(.propose) }) else {
+            return .awaitChange
+        }
         // The labels that choose the policies. Read wrong, a policy that says Off would not select the subject and
         // another's Apply would decide alone: so what cannot be read now is decided later, never on empty labels.
         let labels: (namespace: [String: String], pod: [String: String])
