@@ -16,8 +16,9 @@ import TapioModel
 /// `tapio.io/approve: "true"`), `MemoryCeiling` (every memory limit the patch sets is at most `memoryCeiling`),
 /// `RateLimit` (fewer than `maxActionsPerHour` applied in the last hour under that policy).
 /// Before any of them, in every mode that acts (`Propose`, `DryRun`, `Apply`): `Target` (a Deployment or StatefulSet
-/// the Insight names, in the Insight's own namespace) and `Patch` (the patch is Tapio's own memory-limit patch,
-/// nothing else: ``vet(_:_:)``). `DryRun` also checks `AllowedActions` and `Namespace`.
+/// the Insight names, in the Insight's own namespace, for a pod container subject) and `Patch` (the patch is Tapio's
+/// own memory-limit patch of the subject's container, nothing else: ``vet(_:_:container:)``; in `Apply`, it raises
+/// the limit the target has now). `DryRun` also checks `AllowedActions` and `Namespace`.
 public enum RemediationGate {
     public enum Gate: String, Sendable, Hashable {
         case mode = "Mode"
@@ -61,6 +62,9 @@ public enum RemediationGate {
         public var unjudged: Set<String>
         /// Which GitOps controller manages the patch's target workload, and by what mark (``gitOpsManager``).
         public var targetManagedBy: String?
+        /// The target's pod template as it is now, read before a patch is applied: each container's memory limit
+        /// (nil: none). Nil when it was not read; the dry run and the patch then say what is wrong with the target.
+        public var targetMemoryLimits: [String: UInt64?]?
         public init(namespaceLabels: [String: String], podLabels: [String: String], appliedLastHour: [String: Int],
                     notAccepted: [String: String] = [:], unjudged: Set<String> = [], targetManagedBy: String? = nil) {
             self.targetManagedBy = targetManagedBy
@@ -101,6 +105,12 @@ public enum RemediationGate {
                             message: "Tapio patches only Deployments and StatefulSets; \(t.kind) \(t.namespace)/\(t.name) "
                                 + "is for a person to change (the Insight's commands say how)")
         }
+        // A memory limit is a container's: the subject must be the pod container the patch raises (whose pod the
+        // policies' selectors are matched against, and which the operator checks belongs to the target).
+        guard insight.spec.subject.kind == "Pod", let container = insight.spec.subject.container else {
+            return .refused(action, gate: .target,
+                            message: "the Insight's subject is a \(insight.spec.subject.kind), not a pod's container: Tapio patches only a pod container's workload")
+        }
         guard insight.spec.subject.namespace == t.namespace, named else {
             return .refused(action, gate: .target,
                             message: "the patch targets \(t.kind) \(t.namespace)/\(t.name), which this Insight does not name")
@@ -114,7 +124,7 @@ public enum RemediationGate {
                                 + "\(t.kind) \(t.namespace)/\(t.name): Tapio patches only workloads in the Insight's own namespace")
         }
         let patch: Patch
-        switch vet(action, original) {
+        switch vet(action, original, container: container) {
         case .success(let p): patch = p
         case .failure(let why):
             return .refused(action, gate: .patch, message: why.message)
@@ -145,6 +155,19 @@ public enum RemediationGate {
             return .dryRun(action, patch)
         }
 
+        // Raised, never lowered: a patch worked out from an older limit (a person raised it by hand since) would
+        // lower it again.
+        if let current = context.targetMemoryLimits {
+            for (c, limit) in memoryLimitsByContainer(in: patch.body) {
+                guard let now = current[c] else {
+                    return .refused(action, gate: .patch, message: "\(t.kind) \(t.namespace)/\(t.name) has no container \(c) in its pod template")
+                }
+                if let now, limit <= now {
+                    return .refused(action, gate: .patch, message: "the memory limit of \(c) is \(Quantity.formatBytes(now)) now, "
+                                        + "at or above the patch's \(Quantity.formatBytes(limit)): nothing to raise (the Insight's advice predates the change)")
+                }
+            }
+        }
         for p in policies {
             let name = p.metadata.name ?? "?"
             let r = p.spec.remediation
@@ -207,7 +230,7 @@ public enum RemediationGate {
     /// `resources.limits.memory` of named containers and nothing else — its values are read out of the body, and
     /// the body sent is made again from them. A strategic merge matches containers by name, so it changes only the
     /// limits of the containers it names; a JSON merge patch would replace the whole container list.
-    public static func vet(_ action: RemediationAction, _ patch: Patch) -> Result<Patch, PatchRefusal> {
+    public static func vet(_ action: RemediationAction, _ patch: Patch, container subjectContainer: String) -> Result<Patch, PatchRefusal> {
         func no(_ why: String) -> Result<Patch, PatchRefusal> {
             .failure(PatchRefusal(message: "Tapio applies only its own memory-limit patch (\(why)); this one is for a person to review"))
         }
@@ -222,16 +245,15 @@ public enum RemediationGate {
         guard patch.body.utf8.count <= maxPatchBytes,
               let json = try? JSONSerialization.jsonObject(with: Data(patch.body.utf8)),
               let containers = only(only(only(only(json, "spec"), "template"), "spec"), "containers") as? [Any],
-              (1...maxPatchedContainers).contains(containers.count)
-        else { return no("the body is not \(shape)") }
-        var names = Set<String>()
+              containers.count == 1
+        else { return no("the body is not \(shape), with one container") }
         var out: [[String: Any]] = []
         for c in containers {
             guard let d = c as? [String: Any], d.count == 2, let name = d["name"] as? String,
                   let memory = only(only(d["resources"], "limits"), "memory") as? String
             else { return no("the body is not \(shape)") }
-            guard NameRules.dns1123LabelProblem(name) == nil, names.insert(name).inserted else {
-                return no("a container name is not a distinct DNS label")
+            guard name == subjectContainer else {
+                return no("it names container \(String(name.prefix(64))), not the Insight's \(subjectContainer)")
             }
             guard memory.utf8.count <= 32, let bytes = try? Quantity.parseBytes(memory), bytes > 0 else {
                 return no("the memory limit of \(name) is not a positive quantity")
@@ -244,9 +266,17 @@ public enum RemediationGate {
         return .success(Patch(target: patch.target, type: .strategicMerge, body: String(decoding: data, as: UTF8.self)))
     }
 
+    /// The Insight's first action with a patch and the patch the operator would send for it (``vet(_:_:container:)``),
+    /// or nil when there is none or it would be refused.
+    public static func patchToSend(_ insight: InsightResource) -> (RemediationAction, Patch)? {
+        guard let action = insight.spec.remediation?.actions.first(where: { $0.patch != nil }), let p = action.patch,
+              let container = insight.spec.subject.container, let sent = try? vet(action, p, container: container).get()
+        else { return nil }
+        return (action, sent)
+    }
+
     /// Far more than a memory patch of the largest pod needs; a bound on what is parsed.
     static let maxPatchBytes = 16 * 1024
-    static let maxPatchedContainers = 64
 
     /// The GitOps controller that manages a workload with these labels and annotations, naming the mark, or nil.
     /// Argo CD marks what it tracks with the annotation `argocd.argoproj.io/tracking-id` (annotation tracking, the
@@ -297,6 +327,19 @@ public enum RemediationGate {
         case .propose: 2
         case .dryRun: 3
         case .apply: 4
+        }
+    }
+
+    /// The memory limit a vetted patch body sets per container, in bytes.
+    static func memoryLimitsByContainer(in body: String) -> [(String, UInt64)] {
+        guard let json = try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any],
+              let containers = ((((json["spec"] as? [String: Any])?["template"] as? [String: Any])?["spec"] as? [String: Any])?["containers"] as? [[String: Any]])
+        else { return [] }
+        return containers.compactMap { c in
+            guard let name = c["name"] as? String,
+                  let memory = ((c["resources"] as? [String: Any])?["limits"] as? [String: Any])?["memory"] as? String,
+                  let bytes = try? Quantity.parseBytes(memory) else { return nil }
+            return (name, bytes)
         }
     }
 

@@ -26,7 +26,17 @@ final class Remediator: Sendable {
     /// the policies it counted against, so the hourly budget survives a fail-over — a new leader reads it there.
     let insights: ReflectorStore<InsightObject>
     /// Actions applied by this leader whose status write may not have come back through the watch yet.
-    private let recent = Mutex<[(key: String, policies: [String], at: Date)]>([])
+    private let recent = Mutex<[Reserved]>([])
+
+    /// An action applied (or being applied) by this leader, counted in its policies' budgets until the Insights'
+    /// history shows it: `key` is the Insight's "namespace/name@time", as the history entry will be counted.
+    struct Reserved {
+        var key: String
+        var policies: [String]
+        var at: Date
+        var digest: String
+        var time: String { String(key[key.index(after: key.lastIndex(of: "@") ?? key.startIndex)...]) }
+    }
 
     let retry: Duration
     let retryCap: Duration
@@ -52,16 +62,24 @@ final class Remediator: Sendable {
 
     /// Takes a place for an action about to be applied under `key` in each policy's budget, unless one of them is
     /// spent: then nothing is taken, and that policy and its count are returned.
-    func reserve(_ key: String, policies names: [String], limits: [String: Int], now: Date) -> (String, Int)? {
+    func reserve(_ key: String, policies names: [String], limits: [String: Int], now: Date, digest: String) -> (String, Int)? {
         recent.withLock { r in
             let used = counted(&r, now: now)
             for name in names {
                 let n = used[name] ?? 0
                 if n >= limits[name] ?? Int.max { return (name, n) }
             }
-            r.append((key, names, now))
+            r.append(Reserved(key: key, policies: names, at: now, digest: digest))
             return nil
         }
+    }
+
+    /// This leader's action on the Insight `insightKey` with this patch that the Insight's history does not show
+    /// (a place is given back when a patch fails, so one still held was applied), or nil.
+    func unrecorded(_ insightKey: String, digest: String, history: [RemediationHistoryEntry]) -> Reserved? {
+        recent.withLock { r in
+            r.last { $0.key.hasPrefix(insightKey + "@") && $0.digest == digest }
+        }.flatMap { mine in history.contains { $0.outcome == .applied && $0.time == mine.time } ? nil : mine }
     }
 
     /// Gives back a place taken by ``reserve`` for a patch that was not applied.
@@ -70,7 +88,7 @@ final class Remediator: Sendable {
     }
 
     /// The count of ``appliedLastHour(now:)``, with this leader's own entries (`r`, trimmed to the hour) in it.
-    private func counted(_ r: inout [(key: String, policies: [String], at: Date)], now: Date) -> [String: Int] {
+    private func counted(_ r: inout [Reserved], now: Date) -> [String: Int] {
         var seen = Set<String>()
         var out: [String: Int] = [:]
         func count(_ key: String, _ policies: [String]) {
@@ -123,23 +141,41 @@ final class Remediator: Sendable {
         }
         // The labels that choose the policies. Read wrong, a policy that says Off would not select the subject and
         // another's Apply would decide alone: so what cannot be read now is decided later, never on empty labels.
+        let now = Date()
         let labels: (namespace: [String: String], pod: [String: String])
         switch await selectorLabels(of: insight) {
-        case .success(let l): labels = l
-        case .failure(let why):
-            logger.info("remediation for Insight \(object.metadata.namespace ?? "")/\(object.metadata.name ?? "") waits: \(why.message)")
+        case .read(let ns, let pod): labels = (ns, pod)
+        case .wait(let why):
+            logger.info("remediation for Insight \(object.metadata.namespace ?? "")/\(object.metadata.name ?? "") waits: \(why)")
             return .requeue(after: .seconds(30))
+        case .notTheTargets(let why):
+            guard let action = insight.spec.remediation?.actions.first(where: { $0.patch != nil }) else { return .awaitChange }
+            return try await refuse(object, action, .target, why, now: now)
         }
-        let now = Date()
         var context = RemediationGate.Context(namespaceLabels: labels.namespace, podLabels: labels.pod, appliedLastHour: appliedLastHour(now: now),
                                               notAccepted: notAccepted, unjudged: unjudged)
         var decision = RemediationGate.decide(insight: insight, policies: objects.map(\.policy), context: context)
-        // Only a patch about to be applied needs the target's GitOps marks: read them then, and decide again.
-        if case .apply = decision, let manager = await gitOpsManager(of: insight) {
-            context.targetManagedBy = manager
+        // Only a patch about to be applied needs the target as it is now (its GitOps marks, its containers' limits):
+        // read it then, and decide again.
+        if case .apply = decision, let target = await targetView(of: insight) {
+            context.targetManagedBy = target.managedBy
+            context.targetMemoryLimits = target.memoryLimits
             decision = RemediationGate.decide(insight: insight, policies: objects.map(\.policy), context: context)
         }
         let history = object.status?.remediation?.history ?? []
+        // What was last done (a refusal is not: an action applied stays applied when a gate refuses after it).
+        let lastDone = history.last { $0.outcome != .blocked }
+        let insightKey = "\(object.metadata.namespace ?? "")/\(object.metadata.name ?? "")"
+        // Patched by this leader, but the status write that records it failed: record it now, as it was, whatever
+        // the gates say of the target as it is since (the limit raised), rather than patch and spend the budget again.
+        if let (action, patch) = RemediationGate.patchToSend(insight),
+           let done = unrecorded(insightKey, digest: patchDigest(patch), history: history) {
+            try await record(object, RemediationHistoryEntry(
+                time: done.time, action: action.name, outcome: .applied, policies: done.policies,
+                message: "patched \(patch.target.kind) \(patch.target.namespace)/\(patch.target.name) " + patchDigest(patch)),
+                state: .applied)
+            return .awaitChange
+        }
         switch decision {
         case .none:
             return .awaitChange
@@ -150,8 +186,8 @@ final class Remediator: Sendable {
             // Applied already, with this very patch: a gate that refuses it now — the hourly budget it spent itself,
             // an approval taken back — has nothing left to stop, and a Blocked entry after Applied would say
             // otherwise.
-            if let last = history.last, last.action == action.name, last.outcome == .applied,
-               let p = action.patch, let sent = try? RemediationGate.vet(action, p).get(), last.message.hasSuffix(patchDigest(sent)) {
+            if let last = lastDone, last.action == action.name, last.outcome == .applied,
+               let (_, sent) = RemediationGate.patchToSend(insight), last.message.hasSuffix(patchDigest(sent)) {
                 return .awaitChange
             }
             return try await refuse(object, action, gate, message, now: now)
@@ -165,7 +201,7 @@ final class Remediator: Sendable {
                 state: .proposed, proposal: proposal)
             return .awaitChange
         case .dryRun(let action, let patch):
-            if let last = history.last, last.action == action.name, last.outcome == .dryRunSucceeded,
+            if let last = lastDone, last.action == action.name, last.outcome == .dryRunSucceeded,
                last.message.hasSuffix(patchDigest(patch)) {
                 return .awaitChange
             }
@@ -180,18 +216,19 @@ final class Remediator: Sendable {
                 state: verdict == nil ? .dryRunSucceeded : .failed)
             return verdict == nil ? .awaitChange : .requeue(after: retryDelay(afterFailures: failures.count + 1))
         case .apply(let action, let patch, let names):
-            if let last = history.last, last.action == action.name, last.outcome == .applied, last.message.hasSuffix(patchDigest(patch)) {
+            if let last = lastDone, last.action == action.name, last.outcome == .applied, last.message.hasSuffix(patchDigest(patch)) {
                 return .awaitChange
             }
+
             let failures = consecutiveFailures(history, action: action.name, patch: patch)
             if let wait = retryWait(failures, now: now) { return .requeue(after: wait) }
             // Two Insights reconciled at once both read the budget before either is recorded: take this action's
             // place in it now, under the same lock as the count, and give it back if the patch does not go through.
             let time = stamp(now)
-            let key = "\(object.metadata.namespace ?? "")/\(object.metadata.name ?? "")@\(time)"
+            let key = "\(insightKey)@\(time)"
             let limits = Dictionary(objects.compactMap { o in o.metadata.name.map { ($0, o.policy.spec.remediation.maxActionsPerHour) } },
                                     uniquingKeysWith: { a, _ in a })
-            if let (policy, used) = reserve(key, policies: names, limits: limits, now: now) {
+            if let (policy, used) = reserve(key, policies: names, limits: limits, now: now, digest: patchDigest(patch)) {
                 // Spent meanwhile by another Insight's action, applied since the gates read the budget.
                 return try await refuse(object, action, .rateLimit, "policy \(policy) allows \(limits[policy] ?? 0) actions per hour "
                                             + "and \(used) were applied in the last hour", now: now)
@@ -229,8 +266,7 @@ final class Remediator: Sendable {
         }
         metrics.remediationAttempt(outcome: "refused")
         // A workload its GitOps controller would revert: the change goes to Git instead, as a proposal.
-        let proposal = gate == .managedByGitOps
-            ? action.patch.flatMap { try? RemediationGate.vet(action, $0).get() }.map { RemediationGate.proposal(action, $0) } : nil
+        let proposal = gate == .managedByGitOps ? RemediationGate.patchToSend(object.resource).map { RemediationGate.proposal($0.0, $0.1) } : nil
         try await record(object, RemediationHistoryEntry(time: stamp(now), action: action.name, outcome: .blocked,
                                                           gate: gate.rawValue, reason: "GateRefused", message: message),
                          state: gate == .approval ? .awaitingApproval : .blocked, proposal: proposal)
@@ -315,57 +351,91 @@ final class Remediator: Sendable {
 }
 
 extension Remediator {
-    struct LabelsUnread: Error { var message: String }
+    enum SelectorLabels {
+        /// The namespace's and the pod's labels.
+        case read(namespace: [String: String], pod: [String: String])
+        /// Something could not be read now: decide later, never on labels that are not there.
+        case wait(String)
+        /// The subject pod is not one of the patch's target's pods.
+        case notTheTargets(String)
+    }
 
     /// The labels the policies' selectors are matched against: the namespace's, and the pod's — or, when the pod
     /// is gone (replaced since the finding, as OOM-killed pods of a Deployment often are), its workload's pod
-    /// template's, which is where the pod's labels came from. Anything that cannot be read is an error, never an
-    /// empty set of labels.
-    func selectorLabels(of insight: InsightResource) async -> Result<(namespace: [String: String], pod: [String: String]), LabelsUnread> {
-        guard let ns = insight.spec.subject.namespace else {
-            return .failure(LabelsUnread(message: "the subject has no namespace"))
-        }
+    /// template's, which is where the pod's labels came from. The pod must be the target's: otherwise an Insight
+    /// could have the policies of one pod judge a patch of another workload.
+    func selectorLabels(of insight: InsightResource) async -> SelectorLabels {
+        guard let ns = insight.spec.subject.namespace else { return .wait("the subject has no namespace") }
         let nsLabels: [String: String]
         do {
             nsLabels = try await client.get(Namespace.self, name: ns).metadata.labels ?? [:]
         } catch {
-            return .failure(LabelsUnread(message: "the labels of namespace \(ns) could not be read (\(error))"))
+            return .wait("the labels of namespace \(ns) could not be read (\(error))")
         }
-        guard insight.spec.subject.kind == "Pod" else { return .success((nsLabels, [:])) }
+        // (Not a pod, or no patch: the gate refuses it whatever the labels.)
+        guard insight.spec.subject.kind == "Pod", let t = insight.spec.remediation?.actions.first(where: { $0.patch != nil })?.patch?.target
+        else { return .read(namespace: nsLabels, pod: [:]) }
+        let podName = insight.spec.subject.name
         do {
-            return .success((nsLabels, try await client.get(Pod.self, namespace: ns, name: insight.spec.subject.name).metadata.labels ?? [:]))
+            let pod = try await client.get(Pod.self, namespace: ns, name: podName)
+            let labels = pod.metadata.labels ?? [:]
+            guard Self.isPod(pod.metadata, of: t) else {
+                let owner = pod.metadata.ownerReferences?.first { $0.controller == true }.map { "\($0.kind) \($0.name)" } ?? "no controller"
+                return .notTheTargets("pod \(ns)/\(podName) is not a pod of \(t.kind) \(t.namespace)/\(t.name) (its owner: \(owner))")
+            }
+            return .read(namespace: nsLabels, pod: labels)
         } catch KubeError.notFound {
-            // Fall through to the workload's template.
+            // Gone: the workload's template below.
         } catch {
-            return .failure(LabelsUnread(message: "the labels of pod \(ns)/\(insight.spec.subject.name) could not be read (\(error))"))
-        }
-        guard let t = insight.spec.remediation?.actions.first(where: { $0.patch != nil })?.patch?.target else {
-            return .failure(LabelsUnread(message: "pod \(ns)/\(insight.spec.subject.name) is gone and no workload is named"))
+            return .wait("the labels of pod \(ns)/\(podName) could not be read (\(error))")
         }
         do {
             let template: [String: String]?
             switch t.kind {
             case "Deployment": template = try await client.get(Deployment.self, namespace: t.namespace, name: t.name).spec?.template.metadata?.labels
             case "StatefulSet": template = try await client.get(StatefulSet.self, namespace: t.namespace, name: t.name).spec?.template.metadata?.labels
-            default: return .failure(LabelsUnread(message: "pod \(ns)/\(insight.spec.subject.name) is gone and \(t.kind) has no template read here"))
+            default: return .read(namespace: nsLabels, pod: [:])  // refused by the gate (kind)
             }
-            return .success((nsLabels, template ?? [:]))
+            return .read(namespace: nsLabels, pod: template ?? [:])
         } catch {
-            return .failure(LabelsUnread(message: "pod \(ns)/\(insight.spec.subject.name) is gone and the labels of its \(t.kind) \(t.namespace)/\(t.name) could not be read (\(error))"))
+            return .wait("pod \(ns)/\(podName) is gone and the labels of its \(t.kind) \(t.namespace)/\(t.name) could not be read (\(error))")
         }
     }
 
-    /// Which GitOps controller manages the workload the Insight's patch targets (nil when none, or unreadable:
-    /// the target gate and the patch itself then say what is wrong).
-    func gitOpsManager(of insight: InsightResource) async -> String? {
-        guard let t = insight.spec.remediation?.actions.first(where: { $0.patch != nil })?.patch?.target else { return nil }
-        let meta: KubeObjectMeta?
+    /// Whether a pod belongs to the workload: a StatefulSet owns its pods; a Deployment owns them through a
+    /// ReplicaSet its controller names `<deployment>-<pod-template-hash>`, the hash being the pod's label.
+    static func isPod(_ pod: KubeObjectMeta, of t: PatchTarget) -> Bool {
+        guard let owner = pod.ownerReferences?.first(where: { $0.controller == true }), pod.namespace == t.namespace else { return false }
         switch t.kind {
-        case "Deployment": meta = (try? await client.get(Deployment.self, namespace: t.namespace, name: t.name))?.metadata
-        case "StatefulSet": meta = (try? await client.get(StatefulSet.self, namespace: t.namespace, name: t.name))?.metadata
-        default: meta = nil
+        case "StatefulSet": return owner.kind == "StatefulSet" && owner.name == t.name
+        case "Deployment":
+            guard let hash = pod.labels?["pod-template-hash"] else { return false }
+            return owner.kind == "ReplicaSet" && owner.name == "\(t.name)-\(hash)"
+        default: return false
         }
-        guard let meta else { return nil }
-        return RemediationGate.gitOpsManager(labels: meta.labels ?? [:], annotations: meta.annotations ?? [:])
+    }
+
+    /// The workload the Insight's patch targets, as it is now: which GitOps controller manages it, and its pod
+    /// template's memory limits per container (nil: unreadable — the dry run and the patch then say what is wrong).
+    func targetView(of insight: InsightResource) async -> (managedBy: String?, memoryLimits: [String: UInt64?])? {
+        guard let t = insight.spec.remediation?.actions.first(where: { $0.patch != nil })?.patch?.target else { return nil }
+        let meta: KubeObjectMeta
+        let containers: [Container]
+        switch t.kind {
+        case "Deployment":
+            guard let d = try? await client.get(Deployment.self, namespace: t.namespace, name: t.name) else { return nil }
+            meta = d.metadata
+            containers = d.spec?.template.spec?.containers ?? []
+        case "StatefulSet":
+            guard let d = try? await client.get(StatefulSet.self, namespace: t.namespace, name: t.name) else { return nil }
+            meta = d.metadata
+            containers = d.spec?.template.spec?.containers ?? []
+        default: return nil
+        }
+        var limits: [String: UInt64?] = [:]
+        for c in containers {
+            limits[c.name] = .some(c.resources?.limits?["memory"].flatMap { try? Quantity.parseBytes($0) })
+        }
+        return (RemediationGate.gitOpsManager(labels: meta.labels ?? [:], annotations: meta.annotations ?? [:]), limits)
     }
 }

@@ -7,13 +7,19 @@ import Testing
 
 @Suite("KubeClient against an API server")
 struct ClientTests {
+    /// The test cluster's kubeconfig with `token` as its only credential (set in code, past the kubeconfig's checks).
+    static func config(at path: String, withOnlyToken token: String) throws -> KubeConfig {
+        var config = try KubeConfig.load(path: path)
+        config.token = token
+        config.tokenFile = nil
+        config.clientCertificatePEM = nil
+        config.clientKeyPEM = nil
+        return config
+    }
+
     @Test(.timeLimit(.minutes(2))) func aWrongBearerTokenIsRejectedWith401() async throws {
         try await withCluster { cluster, client, ns in
-            var config = try KubeConfig.load(path: cluster.kubeconfigPath)
-            config.token = "wrong-token"
-            config.tokenFile = nil
-            config.clientCertificatePEM = nil
-            config.clientKeyPEM = nil
+            let config = try Self.config(at: cluster.kubeconfigPath, withOnlyToken: "wrong-token")
             let bad = try KubeClient(config: config)
             defer { Task { try? await bad.shutdown() } }
             await #expect {
@@ -30,11 +36,7 @@ struct ClientTests {
     /// header with an error quoting it whole. Neither the error nor the client's log lines may carry the token on.
     @Test(.timeLimit(.minutes(2))) func aHeaderTheHTTPClientRefusesIsNotQuotedInErrorsOrLogLines() async throws {
         try await withCluster { cluster, _, ns in
-            var config = try KubeConfig.load(path: cluster.kubeconfigPath)
-            config.token = "s3cret\u{1}tok"
-            config.tokenFile = nil
-            config.clientCertificatePEM = nil
-            config.clientKeyPEM = nil
+            let config = try Self.config(at: cluster.kubeconfigPath, withOnlyToken: "s3cret\u{1}tok")
             let lines = Box<[(level: Logger.Level, message: String)]>([])
             let bad = try KubeClient(config: config, retryPolicy: RetryPolicy(maxAttempts: 3, initialBackoff: .milliseconds(1)),
                                      logger: CapturingLogHandler.logger(lines))

@@ -526,6 +526,9 @@ struct OperatorTests {
         /// A second policy, in mode Off, selects the subject by its pod labels (`app: api`); the pod itself is gone,
         /// so its labels are its Deployment's template's.
         var offByPodLabels = false
+        /// The subject pod exists but is not the Deployment's (its controller is the Deployment itself, not one of
+        /// its ReplicaSets): an Insight naming one workload's pod and patching another's.
+        var foreignPod = false
     }
 
     static func apply(_ change: (inout RemediationSettings) -> Void = { _ in }) -> RemediationSettings {
@@ -572,6 +575,11 @@ struct OperatorTests {
         // The pod is gone: the Off policy that selects it by its labels still selects it, through its Deployment's
         // template, and wins — not the Apply policy alone, as with no labels read.
         Case(id: "offbypod", remediation: apply(), expectPatched: false, offByPodLabels: true),
+        Case(id: "foreignpod", remediation: apply(), expectPatched: false, outcome: .blocked, gate: .target, state: .blocked,
+             foreignPod: true),
+        // The Deployment's limit is 128Mi: a patch to 100Mi (advice from before someone raised it) would lower it.
+        Case(id: "lower", remediation: apply(), newLimit: "100Mi", expectPatched: false, outcome: .blocked, gate: .patch,
+             state: .blocked),
     ]
 
     /// Creates the case's namespace (labelled so only its own policy selects it), policy, Deployment and Insight.
@@ -581,7 +589,16 @@ struct OperatorTests {
         r.cluster.atCleanup { try? await client.deleteRaw(ResourceType(Namespace.self), namespace: nil, name: ns) }
         _ = try await client.create(Namespace(metadata: KubeObjectMeta(name: ns, labels: ["tapio-test-case": ns])))
         for (name, request) in c.pods {
-            _ = try await client.create(Pod(metadata: KubeObjectMeta(name: name, namespace: ns), spec: PodSpec(containers: [
+            // The subject's pods are the Deployment's, as its ReplicaSet's (named <deployment>-<pod-template-hash>).
+            // (On a real server the garbage collector removes them, their ReplicaSet being made up: the operator
+            // then reads the Deployment's template instead, with the same labels.)
+            var meta = KubeObjectMeta(name: name, namespace: ns)
+            if name.hasPrefix("api-") {
+                meta.labels = ["app": "api", "pod-template-hash": "5d4f8c"]
+                meta.ownerReferences = [OwnerReference(apiVersion: "apps/v1", kind: "ReplicaSet", name: "api-5d4f8c",
+                                                       uid: UUID().uuidString.lowercased(), controller: true)]
+            }
+            _ = try await client.create(Pod(metadata: meta, spec: PodSpec(containers: [
                 Container(name: "app", image: "example/app:1",
                           resources: ResourceRequirements(limits: ["memory": "1Gi"], requests: ["memory": request])),
             ])))
@@ -624,7 +641,13 @@ struct OperatorTests {
                 Container(name: "app", image: "example/app:1",
                           resources: ResourceRequirements(limits: ["memory": "128Mi"], requests: ["memory": "64Mi"])),
             ]))))
-        _ = try await client.create(deployment)
+        let created = try await client.create(deployment)
+        if c.foreignPod {
+            var meta = KubeObjectMeta(name: "api-0", namespace: ns, labels: ["app": "api"])
+            meta.ownerReferences = [OwnerReference(apiVersion: "apps/v1", kind: "Deployment", name: "api",
+                                                   uid: created.metadata.uid ?? "", controller: true)]
+            _ = try await client.create(Pod(metadata: meta, spec: PodSpec(containers: [Container(name: "app", image: "example/app:1")])))
+        }
         let body = c.body ?? #"{"spec":{"template":{"spec":{"containers":[{"name":"app","resources":{"limits":{"memory":"\#(c.newLimit)"}}}]}}}}"#
         let action = RemediationAction(
             name: "IncreaseMemoryLimit", title: "Raise the memory limit", description: "test", risk: .low, impact: "rollout",
@@ -738,6 +761,29 @@ struct OperatorTests {
             #expect(entries.map(\.outcome).sorted { $0.rawValue < $1.rawValue } == [.applied, .blocked], "\(entries)")
             #expect(entries.first { $0.outcome == .blocked }?.gate == RemediationGate.Gate.rateLimit.rawValue, "\(entries)")
             #expect(patched.filter { $0 == "256Mi" }.count == 1, "limits after: \(patched)")
+        }
+    }
+
+    /// The patch went through but the status write that records it failed: the next attempt records it as it
+    /// was, and does not patch again (nor count against the hourly budget twice).
+    @Test func aPatchWhoseRecordFailedIsRecordedNotSentAgain() async throws {
+        try await withOperator() { r in
+            guard let emu = r.cluster.requireEmulator() else { return }
+            let run = r.cluster.namespace
+            emu.injectFaults(status: 422, count: 1, method: "PATCH",
+                             pathContains: "/namespaces/\(run)-unrecorded/insights/oomprediction-api-0/status")
+            let (ns, p) = try await setUp(Case(id: "unrecorded", remediation: Self.apply(), expectPatched: true), r, run: run)
+            let history = await eventually(timeout: .seconds(30)) {
+                (try? await r.client.get(InsightObject.self, namespace: ns, name: "oomprediction-api-0"))?.status?.remediation
+                    .flatMap { $0.history.isEmpty ? nil : $0.history }
+            }
+            let limit = try await limits(r.client, ns)["app"]
+            let patches = emu.requestURIs(containing: "/namespaces/\(ns)/deployments/api?").filter { !$0.contains("dryRun") }
+            if let p { await deletePolicy(r.client, p) }
+            try? await r.client.deleteRaw(ResourceType(Namespace.self), namespace: nil, name: ns)
+            #expect(history?.map(\.outcome) == [.applied], "\(history ?? [])")
+            #expect(limit == "256Mi")
+            #expect(patches.count == 1, "the Deployment was patched \(patches.count) times: \(patches)")
         }
     }
 

@@ -204,6 +204,7 @@ import Testing
             ("a container twice", with(#"{"spec":{"template":{"spec":{"containers":[{"name":"app","resources":{"limits":{"memory":"1Mi"}}},{"name":"app","resources":{"limits":{"memory":"640Mi"}}}]}}}}"#)),
             ("no container", with(#"{"spec":{"template":{"spec":{"containers":[]}}}}"#)),
             ("not JSON", with("spec: {}")),
+            ("another container than the Insight's", with(#"{"spec":{"template":{"spec":{"containers":[{"name":"sidecar","resources":{"limits":{"memory":"640Mi"}}}]}}}}"#)),
         ]
         for (what, insight) in refused {
             for mode in [RemediationMode.propose, .dryRun, .apply] {
@@ -218,6 +219,30 @@ import Testing
         let respaced = with(#"{ "spec" : { "template" : { "spec" : { "containers" : [ { "resources" : { "limits" : { "memory" : "640Mi" } }, "name" : "app" } ] } } } }"#)
         guard case .dryRun(_, let q) = decide([Self.policy(mode: .dryRun)], insight: respaced) else { Issue.record("respaced patch refused"); return }
         #expect(q.body == Self.patch.body)
+    }
+
+    /// A memory limit is a pod container's: an Insight about a node, a namespace or the cluster patches nothing.
+    @Test func onlyAPodContainersInsightIsPatched() {
+        var insight = Self.insight()
+        insight.spec.subject = ResourceRef(kind: "Node", namespace: "shop", name: "node-1")
+        #expect(refusedGate(decide([Self.policy(mode: .apply)], insight: insight)) == .target)
+        insight.spec.subject = ResourceRef(kind: "Pod", namespace: "shop", name: "api-1")
+        #expect(refusedGate(decide([Self.policy(mode: .apply)], insight: insight)) == .target, "a pod with no container named")
+    }
+
+    /// Raised, never lowered: the limit the target has now (read before applying) must be below the patch's.
+    @Test func aPatchThatWouldNotRaiseTheLimitTheTargetHasNowIsRefused() {
+        var context = Self.context
+        context.targetMemoryLimits = ["app": 1 << 30, "sidecar": nil]
+        #expect(refusedGate(decide([Self.policy(mode: .apply, ceiling: "2Gi")], context: context)) == .patch, "1Gi now, 640Mi patched")
+        context.targetMemoryLimits = ["app": 640 << 20]
+        #expect(refusedGate(decide([Self.policy(mode: .apply)], context: context)) == .patch, "640Mi now")
+        context.targetMemoryLimits = ["sidecar": nil]
+        #expect(refusedGate(decide([Self.policy(mode: .apply)], context: context)) == .patch, "no container app")
+        for now: UInt64? in [512 << 20, nil] {
+            context.targetMemoryLimits = ["app": now]
+            guard case .apply = decide([Self.policy(mode: .apply)], context: context) else { Issue.record("a raise from \(String(describing: now)) refused"); continue }
+        }
     }
 
     /// Policies are chosen by the Insight's namespace: an Insight written into another namespace than its target's
