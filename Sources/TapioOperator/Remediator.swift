@@ -114,6 +114,19 @@ final class Remediator: Sendable {
         let object = (try? await client.get(InsightObject.self, namespace: cached.metadata.namespace,
                                             name: cached.metadata.name ?? "")) ?? cached
         let insight = object.resource
+        let history = object.status?.remediation?.history ?? []
+        let insightKey = "\(object.metadata.namespace ?? "")/\(object.metadata.name ?? "")"
+        // Patched by this leader, but the status write that records it failed: record it now, as it was, before
+        // anything else (the finding resolved since, a policy changed, the target's limit raised by the patch itself),
+        // rather than leave the history without it or patch and spend the budget again.
+        if let (action, patch) = RemediationGate.patchToSend(insight),
+           let done = unrecorded(insightKey, digest: patchDigest(patch), history: history) {
+            try await record(object, RemediationHistoryEntry(
+                time: done.time, action: action.name, outcome: .applied, policies: done.policies,
+                message: "patched \(patch.target.kind) \(patch.target.namespace)/\(patch.target.name) " + patchDigest(patch)),
+                state: .applied)
+            return .awaitChange
+        }
         // A finding that has cleared (Resolved) or was fixed (Remediated) is not acted on: a policy switched to Apply
         // later re-queues every Insight, and those kept for their TTL must not be patched then.
         guard (object.status?.phase ?? .active) == .active else { return .awaitChange }
@@ -143,39 +156,46 @@ final class Remediator: Sendable {
         // another's Apply would decide alone: so what cannot be read now is decided later, never on empty labels.
         let now = Date()
         let labels: (namespace: [String: String], pod: [String: String])
+        var foreign: String?
         switch await selectorLabels(of: insight) {
-        case .read(let ns, let pod): labels = (ns, pod)
-        case .wait(let why):
-            logger.info("remediation for Insight \(object.metadata.namespace ?? "")/\(object.metadata.name ?? "") waits: \(why)")
-            return .requeue(after: .seconds(30))
-        case .notTheTargets(let why):
-            guard let action = insight.spec.remediation?.actions.first(where: { $0.patch != nil }) else { return .awaitChange }
-            return try await refuse(object, action, .target, why, now: now)
+        case .read(let ns, let pod, let notTheTargets):
+            labels = (ns, pod)
+            foreign = notTheTargets
+        case .wait(let why, let forbidden):
+            logger.info("remediation for Insight \(insightKey) waits: \(why)")
+            // A right that is missing is not granted in seconds (and the Insight of a pod that is gone resolves).
+            return .requeue(after: forbidden ? .seconds(300) : .seconds(30))
         }
         var context = RemediationGate.Context(namespaceLabels: labels.namespace, podLabels: labels.pod, appliedLastHour: appliedLastHour(now: now),
                                               notAccepted: notAccepted, unjudged: unjudged)
         var decision = RemediationGate.decide(insight: insight, policies: objects.map(\.policy), context: context)
+        // The subject pod is not the target's: refused, once the policies have said something is to be done (with
+        // Off or Suggest there is nothing to refuse).
+        if let why = foreign {
+            switch decision {
+            case .none, .wait: break
+            case .dryRun(let action, _), .propose(let action, _), .apply(let action, _, _), .refused(let action, _, _):
+                return try await refuse(object, action, .target, why, now: now)
+            }
+        }
         // Only a patch about to be applied needs the target as it is now (its GitOps marks, its containers' limits):
-        // read it then, and decide again.
-        if case .apply = decision, let target = await targetView(of: insight) {
-            context.targetManagedBy = target.managedBy
-            context.targetMemoryLimits = target.memoryLimits
-            decision = RemediationGate.decide(insight: insight, policies: objects.map(\.policy), context: context)
+        // read it then, and decide again. What cannot be read is waited for; a target that is not there is left to
+        // the dry run, which says so.
+        if case .apply = decision {
+            switch await targetView(of: insight) {
+            case .view(let managedBy, let limits):
+                context.targetManagedBy = managedBy
+                context.targetMemoryLimits = limits
+                decision = RemediationGate.decide(insight: insight, policies: objects.map(\.policy), context: context)
+            case .gone:
+                break
+            case .unreadable(let why):
+                logger.info("remediation for Insight \(insightKey) waits: \(why)")
+                return .requeue(after: .seconds(30))
+            }
         }
-        let history = object.status?.remediation?.history ?? []
-        // What was last done (a refusal is not: an action applied stays applied when a gate refuses after it).
+        // What was last applied (refusals after it do not undo it).
         let lastDone = history.last { $0.outcome != .blocked }
-        let insightKey = "\(object.metadata.namespace ?? "")/\(object.metadata.name ?? "")"
-        // Patched by this leader, but the status write that records it failed: record it now, as it was, whatever
-        // the gates say of the target as it is since (the limit raised), rather than patch and spend the budget again.
-        if let (action, patch) = RemediationGate.patchToSend(insight),
-           let done = unrecorded(insightKey, digest: patchDigest(patch), history: history) {
-            try await record(object, RemediationHistoryEntry(
-                time: done.time, action: action.name, outcome: .applied, policies: done.policies,
-                message: "patched \(patch.target.kind) \(patch.target.namespace)/\(patch.target.name) " + patchDigest(patch)),
-                state: .applied)
-            return .awaitChange
-        }
         switch decision {
         case .none:
             return .awaitChange
@@ -201,7 +221,8 @@ final class Remediator: Sendable {
                 state: .proposed, proposal: proposal)
             return .awaitChange
         case .dryRun(let action, let patch):
-            if let last = lastDone, last.action == action.name, last.outcome == .dryRunSucceeded,
+            // (The last entry, not `lastDone`: a dry run after a refusal is run again, so the state says so.)
+            if let last = history.last, last.action == action.name, last.outcome == .dryRunSucceeded,
                last.message.hasSuffix(patchDigest(patch)) {
                 return .awaitChange
             }
@@ -352,12 +373,16 @@ final class Remediator: Sendable {
 
 extension Remediator {
     enum SelectorLabels {
-        /// The namespace's and the pod's labels.
-        case read(namespace: [String: String], pod: [String: String])
-        /// Something could not be read now: decide later, never on labels that are not there.
-        case wait(String)
-        /// The subject pod is not one of the patch's target's pods.
-        case notTheTargets(String)
+        /// The namespace's and the pod's labels, and why the pod is not one of the patch target's pods, if it is not.
+        case read(namespace: [String: String], pod: [String: String], notTheTargets: String?)
+        /// Something could not be read now (`forbidden`: for want of a right): decide later, never on labels that
+        /// are not there.
+        case wait(String, forbidden: Bool)
+    }
+
+    static func isForbidden(_ error: any Error) -> Bool {
+        if case KubeError.forbidden = error { return true }
+        return false
     }
 
     /// The labels the policies' selectors are matched against: the namespace's, and the pod's — or, when the pod
@@ -365,40 +390,42 @@ extension Remediator {
     /// template's, which is where the pod's labels came from. The pod must be the target's: otherwise an Insight
     /// could have the policies of one pod judge a patch of another workload.
     func selectorLabels(of insight: InsightResource) async -> SelectorLabels {
-        guard let ns = insight.spec.subject.namespace else { return .wait("the subject has no namespace") }
+        // (Not a pod's, or no patch: the gate refuses it whatever the labels.)
+        guard insight.spec.subject.kind == "Pod", let ns = insight.spec.subject.namespace,
+              let t = insight.spec.remediation?.actions.first(where: { $0.patch != nil })?.patch?.target
+        else { return .read(namespace: [:], pod: [:], notTheTargets: nil) }
         let nsLabels: [String: String]
         do {
             nsLabels = try await client.get(Namespace.self, name: ns).metadata.labels ?? [:]
         } catch {
-            return .wait("the labels of namespace \(ns) could not be read (\(error))")
+            return .wait("the labels of namespace \(ns) could not be read (\(error))", forbidden: Self.isForbidden(error))
         }
-        // (Not a pod, or no patch: the gate refuses it whatever the labels.)
-        guard insight.spec.subject.kind == "Pod", let t = insight.spec.remediation?.actions.first(where: { $0.patch != nil })?.patch?.target
-        else { return .read(namespace: nsLabels, pod: [:]) }
         let podName = insight.spec.subject.name
         do {
             let pod = try await client.get(Pod.self, namespace: ns, name: podName)
             let labels = pod.metadata.labels ?? [:]
             guard Self.isPod(pod.metadata, of: t) else {
                 let owner = pod.metadata.ownerReferences?.first { $0.controller == true }.map { "\($0.kind) \($0.name)" } ?? "no controller"
-                return .notTheTargets("pod \(ns)/\(podName) is not a pod of \(t.kind) \(t.namespace)/\(t.name) (its owner: \(owner))")
+                return .read(namespace: nsLabels, pod: labels,
+                             notTheTargets: "pod \(ns)/\(podName) is not a pod of \(t.kind) \(t.namespace)/\(t.name) (its owner: \(owner))")
             }
-            return .read(namespace: nsLabels, pod: labels)
+            return .read(namespace: nsLabels, pod: labels, notTheTargets: nil)
         } catch KubeError.notFound {
             // Gone: the workload's template below.
         } catch {
-            return .wait("the labels of pod \(ns)/\(podName) could not be read (\(error))")
+            return .wait("the labels of pod \(ns)/\(podName) could not be read (\(error))", forbidden: Self.isForbidden(error))
         }
         do {
             let template: [String: String]?
             switch t.kind {
             case "Deployment": template = try await client.get(Deployment.self, namespace: t.namespace, name: t.name).spec?.template.metadata?.labels
             case "StatefulSet": template = try await client.get(StatefulSet.self, namespace: t.namespace, name: t.name).spec?.template.metadata?.labels
-            default: return .read(namespace: nsLabels, pod: [:])  // refused by the gate (kind)
+            default: return .read(namespace: nsLabels, pod: [:], notTheTargets: nil)  // refused by the gate (kind)
             }
-            return .read(namespace: nsLabels, pod: template ?? [:])
+            return .read(namespace: nsLabels, pod: template ?? [:], notTheTargets: nil)
         } catch {
-            return .wait("pod \(ns)/\(podName) is gone and the labels of its \(t.kind) \(t.namespace)/\(t.name) could not be read (\(error))")
+            return .wait("pod \(ns)/\(podName) is gone and the labels of its \(t.kind) \(t.namespace)/\(t.name) could not be read (\(error))",
+                         forbidden: Self.isForbidden(error))
         }
     }
 
@@ -416,26 +443,41 @@ extension Remediator {
     }
 
     /// The workload the Insight's patch targets, as it is now: which GitOps controller manages it, and its pod
-    /// template's memory limits per container (nil: unreadable — the dry run and the patch then say what is wrong).
-    func targetView(of insight: InsightResource) async -> (managedBy: String?, memoryLimits: [String: UInt64?])? {
-        guard let t = insight.spec.remediation?.actions.first(where: { $0.patch != nil })?.patch?.target else { return nil }
+    /// template's memory limits per container.
+    enum TargetView {
+        case view(managedBy: String?, memoryLimits: [String: UInt64?])
+        /// Not there (404): the dry run says so, recorded.
+        case gone
+        /// Not readable now: decide later (its GitOps marks and limits are gates).
+        case unreadable(String)
+    }
+
+    func targetView(of insight: InsightResource) async -> TargetView {
+        guard let t = insight.spec.remediation?.actions.first(where: { $0.patch != nil })?.patch?.target else { return .gone }
         let meta: KubeObjectMeta
         let containers: [Container]
-        switch t.kind {
-        case "Deployment":
-            guard let d = try? await client.get(Deployment.self, namespace: t.namespace, name: t.name) else { return nil }
-            meta = d.metadata
-            containers = d.spec?.template.spec?.containers ?? []
-        case "StatefulSet":
-            guard let d = try? await client.get(StatefulSet.self, namespace: t.namespace, name: t.name) else { return nil }
-            meta = d.metadata
-            containers = d.spec?.template.spec?.containers ?? []
-        default: return nil
+        do {
+            switch t.kind {
+            case "Deployment":
+                let d = try await client.get(Deployment.self, namespace: t.namespace, name: t.name)
+                meta = d.metadata
+                containers = d.spec?.template.spec?.containers ?? []
+            case "StatefulSet":
+                let d = try await client.get(StatefulSet.self, namespace: t.namespace, name: t.name)
+                meta = d.metadata
+                containers = d.spec?.template.spec?.containers ?? []
+            default: return .gone  // refused by the gate (kind)
+            }
+        } catch KubeError.notFound {
+            return .gone
+        } catch {
+            return .unreadable("\(t.kind) \(t.namespace)/\(t.name) could not be read (\(error))")
         }
         var limits: [String: UInt64?] = [:]
         for c in containers {
             limits[c.name] = .some(c.resources?.limits?["memory"].flatMap { try? Quantity.parseBytes($0) })
         }
-        return (RemediationGate.gitOpsManager(labels: meta.labels ?? [:], annotations: meta.annotations ?? [:]), limits)
+        return .view(managedBy: RemediationGate.gitOpsManager(labels: meta.labels ?? [:], annotations: meta.annotations ?? [:]),
+                     memoryLimits: limits)
     }
 }

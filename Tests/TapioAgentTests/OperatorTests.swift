@@ -577,6 +577,8 @@ struct OperatorTests {
         Case(id: "offbypod", remediation: apply(), expectPatched: false, offByPodLabels: true),
         Case(id: "foreignpod", remediation: apply(), expectPatched: false, outcome: .blocked, gate: .target, state: .blocked,
              foreignPod: true),
+        // The same under a policy that says Off: nothing is to be done, so nothing is refused or recorded.
+        Case(id: "foreignoff", remediation: .init(mode: .off), expectPatched: false, foreignPod: true),
         // The Deployment's limit is 128Mi: a patch to 100Mi (advice from before someone raised it) would lower it.
         Case(id: "lower", remediation: apply(), newLimit: "100Mi", expectPatched: false, outcome: .blocked, gate: .patch,
              state: .blocked),
@@ -779,8 +781,10 @@ struct OperatorTests {
             }
             let limit = try await limits(r.client, ns)["app"]
             let patches = emu.requestURIs(containing: "/namespaces/\(ns)/deployments/api?").filter { !$0.contains("dryRun") }
+            let faultUsed = emu.pendingFaultCount == 0
             if let p { await deletePolicy(r.client, p) }
             try? await r.client.deleteRaw(ResourceType(Namespace.self), namespace: nil, name: ns)
+            #expect(faultUsed, "the status write was never refused: nothing was tested")
             #expect(history?.map(\.outcome) == [.applied], "\(history ?? [])")
             #expect(limit == "256Mi")
             #expect(patches.count == 1, "the Deployment was patched \(patches.count) times: \(patches)")
