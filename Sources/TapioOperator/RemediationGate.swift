@@ -144,14 +144,8 @@ public enum RemediationGate {
         if mode == .dryRun {
             // A dry run is still a request in the target's namespace, made with the operator's patch rights: it
             // stays inside the actions and namespaces the policies allow, as an applied patch would.
-            for p in policies where !p.spec.remediation.allowedActions.contains(action.name) {
-                return .refused(action, gate: .allowedActions,
-                                message: "policy \(p.metadata.name ?? "?") does not list \(action.name) in allowedActions \(p.spec.remediation.allowedActions)")
-            }
-            for p in policies where !p.spec.remediation.namespaces.isEmpty && !p.spec.remediation.namespaces.contains(patch.target.namespace) {
-                return .refused(action, gate: .namespace,
-                                message: "policy \(p.metadata.name ?? "?") does not allow namespace \(patch.target.namespace) (namespaces: \(p.spec.remediation.namespaces))")
-            }
+            for p in policies { if let no = actionNotAllowed(p, action) { return no } }
+            for p in policies { if let no = namespaceNotAllowed(p, action, patch) { return no } }
             return .dryRun(action, patch)
         }
 
@@ -171,14 +165,7 @@ public enum RemediationGate {
         for p in policies {
             let name = p.metadata.name ?? "?"
             let r = p.spec.remediation
-            if !r.allowedActions.contains(action.name) {
-                return .refused(action, gate: .allowedActions,
-                                message: "policy \(name) does not list \(action.name) in allowedActions \(r.allowedActions)")
-            }
-            if !r.namespaces.isEmpty && !r.namespaces.contains(patch.target.namespace) {
-                return .refused(action, gate: .namespace,
-                                message: "policy \(name) does not allow namespace \(patch.target.namespace) (namespaces: \(r.namespaces))")
-            }
+            if let no = actionNotAllowed(p, action) ?? namespaceNotAllowed(p, action, patch) { return no }
             if let manager = context.targetManagedBy, !r.allowGitOpsManaged {
                 return .refused(action, gate: .managedByGitOps, message: """
                     \(t.kind) \(t.namespace)/\(t.name) is managed by \(manager): its next sync would revert a live \
@@ -191,7 +178,7 @@ public enum RemediationGate {
                                 message: "policy \(name) requires the annotation \(InsightResource.approveAnnotation): \"true\" on this Insight")
             }
             if let ceiling = (try? r.memoryCeilingBytes()) ?? nil {
-                for limit in memoryLimits(in: patch.body) where limit > ceiling {
+                for (_, limit) in memoryLimitsByContainer(in: patch.body) where limit > ceiling {
                     return .refused(action, gate: .memoryCeiling,
                                     message: "the patch sets a memory limit of \(Quantity.formatBytes(limit)), above policy \(name)'s ceiling \(Quantity.formatBytes(ceiling))")
                 }
@@ -343,21 +330,19 @@ public enum RemediationGate {
         }
     }
 
-    /// Every `resources.limits.memory` a patch body sets, in bytes (unparsable values count as unbounded).
-    static func memoryLimits(in body: String) -> [UInt64] {
-        guard let json = try? JSONSerialization.jsonObject(with: Data(body.utf8)) else { return [UInt64.max] }
-        var out: [UInt64] = []
-        func walk(_ v: Any) {
-            if let d = v as? [String: Any] {
-                if let limits = (d["resources"] as? [String: Any])?["limits"] as? [String: Any], let m = limits["memory"] {
-                    out.append((m as? String).flatMap { try? Quantity.parseBytes($0) } ?? UInt64.max)
-                }
-                for (_, x) in d { walk(x) }
-            } else if let a = v as? [Any] {
-                for x in a { walk(x) }
-            }
-        }
-        walk(json)
-        return out
+    /// The `AllowedActions` gate of one policy (DryRun and Apply).
+    static func actionNotAllowed(_ p: TapioPolicy, _ action: RemediationAction) -> Decision? {
+        let r = p.spec.remediation
+        guard !r.allowedActions.contains(action.name) else { return nil }
+        return .refused(action, gate: .allowedActions,
+                        message: "policy \(p.metadata.name ?? "?") does not list \(action.name) in allowedActions \(r.allowedActions)")
+    }
+
+    /// The `Namespace` gate of one policy (DryRun and Apply).
+    static func namespaceNotAllowed(_ p: TapioPolicy, _ action: RemediationAction, _ patch: Patch) -> Decision? {
+        let r = p.spec.remediation
+        guard !r.namespaces.isEmpty && !r.namespaces.contains(patch.target.namespace) else { return nil }
+        return .refused(action, gate: .namespace,
+                        message: "policy \(p.metadata.name ?? "?") does not allow namespace \(patch.target.namespace) (namespaces: \(r.namespaces))")
     }
 }

@@ -29,13 +29,15 @@ final class Remediator: Sendable {
     private let recent = Mutex<[Reserved]>([])
 
     /// An action applied (or being applied) by this leader, counted in its policies' budgets until the Insights'
-    /// history shows it: `key` is the Insight's "namespace/name@time", as the history entry will be counted.
+    /// history shows it: `insight` is "namespace/name", `time` the history entry's.
     struct Reserved {
-        var key: String
+        var insight: String
+        var time: String
         var policies: [String]
         var at: Date
         var digest: String
-        var time: String { String(key[key.index(after: key.lastIndex(of: "@") ?? key.startIndex)...]) }
+        /// As the history entry will be counted (``appliedLastHour(now:)``).
+        var key: String { "\(insight)@\(time)" }
     }
 
     let retry: Duration
@@ -62,14 +64,14 @@ final class Remediator: Sendable {
 
     /// Takes a place for an action about to be applied under `key` in each policy's budget, unless one of them is
     /// spent: then nothing is taken, and that policy and its count are returned.
-    func reserve(_ key: String, policies names: [String], limits: [String: Int], now: Date, digest: String) -> (String, Int)? {
+    func reserve(_ reserved: Reserved, limits: [String: Int], now: Date) -> (String, Int)? {
         recent.withLock { r in
             let used = counted(&r, now: now)
-            for name in names {
+            for name in reserved.policies {
                 let n = used[name] ?? 0
                 if n >= limits[name] ?? Int.max { return (name, n) }
             }
-            r.append(Reserved(key: key, policies: names, at: now, digest: digest))
+            r.append(reserved)
             return nil
         }
     }
@@ -78,7 +80,7 @@ final class Remediator: Sendable {
     /// (a place is given back when a patch fails, so one still held was applied), or nil.
     func unrecorded(_ insightKey: String, digest: String, history: [RemediationHistoryEntry]) -> Reserved? {
         recent.withLock { r in
-            r.last { $0.key.hasPrefix(insightKey + "@") && $0.digest == digest }
+            r.last { $0.insight == insightKey && $0.digest == digest }
         }.flatMap { mine in history.contains { $0.outcome == .applied && $0.time == mine.time } ? nil : mine }
     }
 
@@ -246,10 +248,11 @@ final class Remediator: Sendable {
             // Two Insights reconciled at once both read the budget before either is recorded: take this action's
             // place in it now, under the same lock as the count, and give it back if the patch does not go through.
             let time = stamp(now)
-            let key = "\(insightKey)@\(time)"
+            let reserved = Reserved(insight: insightKey, time: time, policies: names, at: now, digest: patchDigest(patch))
+            let key = reserved.key
             let limits = Dictionary(objects.compactMap { o in o.metadata.name.map { ($0, o.policy.spec.remediation.maxActionsPerHour) } },
                                     uniquingKeysWith: { a, _ in a })
-            if let (policy, used) = reserve(key, policies: names, limits: limits, now: now, digest: patchDigest(patch)) {
+            if let (policy, used) = reserve(reserved, limits: limits, now: now) {
                 // Spent meanwhile by another Insight's action, applied since the gates read the budget.
                 return try await refuse(object, action, .rateLimit, "policy \(policy) allows \(limits[policy] ?? 0) actions per hour "
                                             + "and \(used) were applied in the last hour", now: now)
@@ -416,16 +419,26 @@ extension Remediator {
             return .wait("the labels of pod \(ns)/\(podName) could not be read (\(error))", forbidden: Self.isForbidden(error))
         }
         do {
-            let template: [String: String]?
-            switch t.kind {
-            case "Deployment": template = try await client.get(Deployment.self, namespace: t.namespace, name: t.name).spec?.template.metadata?.labels
-            case "StatefulSet": template = try await client.get(StatefulSet.self, namespace: t.namespace, name: t.name).spec?.template.metadata?.labels
-            default: return .read(namespace: nsLabels, pod: [:], notTheTargets: nil)  // refused by the gate (kind)
-            }
-            return .read(namespace: nsLabels, pod: template ?? [:], notTheTargets: nil)
+            // (Nil: a kind the gate refuses.)
+            let template = try await workload(t)?.template
+            return .read(namespace: nsLabels, pod: template?.metadata?.labels ?? [:], notTheTargets: nil)
         } catch {
             return .wait("pod \(ns)/\(podName) is gone and the labels of its \(t.kind) \(t.namespace)/\(t.name) could not be read (\(error))",
                          forbidden: Self.isForbidden(error))
+        }
+    }
+
+    /// The patch's target as the API server has it now: its metadata and pod template; nil for a kind Tapio does
+    /// not patch.
+    func workload(_ t: PatchTarget) async throws -> (meta: KubeObjectMeta, template: PodTemplateSpec?)? {
+        switch t.kind {
+        case "Deployment":
+            let d = try await client.get(Deployment.self, namespace: t.namespace, name: t.name)
+            return (d.metadata, d.spec?.template)
+        case "StatefulSet":
+            let s = try await client.get(StatefulSet.self, namespace: t.namespace, name: t.name)
+            return (s.metadata, s.spec?.template)
+        default: return nil
         }
     }
 
@@ -457,17 +470,9 @@ extension Remediator {
         let meta: KubeObjectMeta
         let containers: [Container]
         do {
-            switch t.kind {
-            case "Deployment":
-                let d = try await client.get(Deployment.self, namespace: t.namespace, name: t.name)
-                meta = d.metadata
-                containers = d.spec?.template.spec?.containers ?? []
-            case "StatefulSet":
-                let d = try await client.get(StatefulSet.self, namespace: t.namespace, name: t.name)
-                meta = d.metadata
-                containers = d.spec?.template.spec?.containers ?? []
-            default: return .gone  // refused by the gate (kind)
-            }
+            guard let w = try await workload(t) else { return .gone }  // a kind the gate refuses
+            meta = w.meta
+            containers = w.template?.spec?.containers ?? []
         } catch KubeError.notFound {
             return .gone
         } catch {
